@@ -1,0 +1,119 @@
+// Backend: every op the models need, each forward paired with its backward. The model
+// is written once against this interface; the CPU backend (cpu/) and later the CUDA
+// backend implement it without touching the model.
+//
+// Conventions (one rule for every op, as llm.c states it):
+// - Row-major. Dimension letters: B batch, T time, C channels, OC output channels,
+//   V vocab, Vp padded vocab, NH heads, HS head size, N rows (usually B*T).
+// - Linear weights are stored (in, out), Hugging Face Conv1D's layout, so the ordinary
+//   out = inp . W + b holds and checkpoints map to GPT-2's tensors without transposes.
+// - Backward: parameter gradients ACCUMULATE (+=) so micro-batches add up; activation
+//   gradients are OVERWRITTEN (=), except where the op's comment says "+=" (the
+//   residual stream and layernorm's input, which several branches feed).
+// - Every op is deterministic for a fixed thread count: no reduction whose order
+//   depends on scheduling.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cohort {
+
+// Identifies one dropout mask. An element's keep/drop decision is a pure function of
+// (seed, step, site, global sample index, index within the sample), never of rank or
+// thread, so N ranks x B/N samples draw the same masks as 1 rank x B.
+struct DropoutKey {
+  float p = 0.0f;            // drop probability; 0 disables dropout
+  uint64_t seed = 0;
+  uint32_t step = 0;         // optimizer step
+  uint32_t site = 0;         // which dropout in the model (layer and place)
+  uint32_t sample_offset = 0;  // global index of this batch's first sample
+  bool active() const { return p > 0.0f; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
+  virtual void linear_forward(float* out, const float* inp, const float* weight,
+                              const float* bias, int N, int C, int OC) = 0;
+  // dinp = dout . weight^T; dweight += inp^T . dout; dbias += colsum(dout).
+  // dinp may be null (nothing below needs it); dbias may be null.
+  virtual void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                               const float* inp, const float* weight, int N, int C, int OC) = 0;
+
+  // logits(N, Vp) = x(N, C) . wte(Vp, C)^T: the LM head through the tied embedding.
+  virtual void lm_head_forward(float* logits, const float* x, const float* wte, int N, int C,
+                               int Vp) = 0;
+  // dx = dlogits . wte; dwte += dlogits^T . x.
+  virtual void lm_head_backward(float* dx, float* dwte, const float* dlogits, const float* x,
+                                const float* wte, int N, int C, int Vp) = 0;
+
+  // out(B,T,C) = wte[tokens[b,t]] + wpe[t].
+  virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte,
+                                 const float* wpe, int B, int T, int C) = 0;
+  // dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += dout[b,t].
+  virtual void embedding_backward(float* dwte, float* dwpe, const float* dout,
+                                  const int32_t* tokens, int B, int T, int C) = 0;
+
+  // out = (inp - mean) * rstd * weight + bias over the last dim; saves mean, rstd (N).
+  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+                                 const float* weight, const float* bias, int N, int C) = 0;
+  // dinp += ...; dweight += ...; dbias += ...
+  virtual void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                                  const float* inp, const float* weight, const float* mean,
+                                  const float* rstd, int N, int C) = 0;
+
+  // Causal multi-head self-attention core. qkv (B,T,3C) holds q|k|v, each head a slice
+  // of HS = C/NH channels. att (B,NH,T,T) receives the softmax probabilities (before
+  // dropout; only t2 <= t is written); out (B,T,C) = dropout(att) . v, heads
+  // concatenated.
+  virtual void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
+                                 int NH, const DropoutKey& dropout) = 0;
+  // dqkv = ...; scratch (B,NH,T,T) is overwritten.
+  virtual void attention_backward(float* dqkv, float* scratch, const float* dout,
+                                  const float* qkv, const float* att, int B, int T, int C,
+                                  int NH, const DropoutKey& dropout) = 0;
+
+  // GELU, tanh approximation (GPT-2's). dinp = gelu'(inp) * dout; dinp may alias dout.
+  virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
+  virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
+
+  // out = a + b (the residual stream); out may alias a or b.
+  virtual void add(float* out, const float* a, const float* b, size_t n) = 0;
+  // y += x
+  virtual void accumulate(float* y, const float* x, size_t n) = 0;
+
+  // x (B, n_per_sample) *= keep / (1 - p), in place. Backward is the same call on the
+  // gradient with the same key.
+  virtual void dropout(float* x, int B, size_t n_per_sample, const DropoutKey& key) = 0;
+
+  // Softmax over the first V of Vp logits per row, cross-entropy with targets.
+  // losses (N) receive -log p[target]; probs (N, Vp) the softmax (0 in the padding).
+  virtual void softmax_cross_entropy_forward(float* losses, float* probs, const float* logits,
+                                             const int32_t* targets, int N, int V, int Vp) = 0;
+  // dlogits = (probs - onehot(target)) * dloss; dlogits may alias probs; padding gets 0.
+  virtual void softmax_cross_entropy_backward(float* dlogits, const float* probs,
+                                              const int32_t* targets, float dloss, int N, int V,
+                                              int Vp) = 0;
+
+  // Sum of squares of x, in double, in a fixed order (independent of thread count).
+  virtual double sum_squares(const float* x, size_t n) = 0;
+  virtual void scale(float* x, float s, size_t n) = 0;
+
+  // One AdamW step on n elements (PyTorch's formula). weight_decay is decoupled:
+  // p -= lr * wd * p before the Adam update.
+  struct AdamWArgs {
+    float lr, beta1, beta2, eps, weight_decay;
+    float bias_correction1, bias_correction2;  // 1 - beta^t
+  };
+  virtual void adamw_update(float* param, const float* grad, float* m, float* v, size_t n,
+                            const AdamWArgs& a) = 0;
+  // SGD with optional momentum (PyTorch's: buf = mu*buf + g; p -= lr*buf).
+  virtual void sgd_update(float* param, const float* grad, float* momentum_buf, size_t n,
+                          float lr, float momentum) = 0;
+};
+
+}  // namespace cohort

@@ -1,0 +1,13 @@
+// The cohort subcommands. Each adds itself to the root CLI11 app; its callback stores
+// the command's exit code in `exit_code`. Errors are thrown as cohort::Error and turned
+// into one line and an exit code by main.cc.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace cohort {
+
+void add_train_command(CLI::App& root, int& exit_code);
+void add_bench_command(CLI::App& root, int& exit_code);
+
+}  // namespace cohort

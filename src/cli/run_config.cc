@@ -1,0 +1,247 @@
+#include "cli/run_config.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+#include <variant>
+
+#include "core/error.h"
+
+namespace cohort {
+
+namespace {
+
+using FieldRef = std::variant<int*, long*, float*, uint64_t*, std::string*>;
+
+struct Field {
+  const char* key;
+  FieldRef ref;
+  const char* help;
+};
+
+std::vector<Field> fields_of(RunConfig& c) {
+  return {
+      {"model.vocab_size", &c.model.vocab_size, "V, real vocabulary size"},
+      {"model.context_length", &c.model.context_length, "maxT, rows of the position table"},
+      {"model.n_layer", &c.model.n_layer, "L, transformer blocks"},
+      {"model.n_head", &c.model.n_head, "NH, attention heads (must divide n_embd)"},
+      {"model.n_embd", &c.model.n_embd, "C, channels"},
+      {"model.dropout", &c.model.dropout, "dropout probability (embeddings, attention, residuals)"},
+      {"optim.name", &c.optim.name, "adamw | sgd"},
+      {"optim.beta1", &c.optim.beta1, "AdamW beta1"},
+      {"optim.beta2", &c.optim.beta2, "AdamW beta2"},
+      {"optim.eps", &c.optim.eps, "AdamW epsilon"},
+      {"optim.weight_decay", &c.optim.weight_decay, "AdamW decoupled weight decay (2-D weights)"},
+      {"optim.momentum", &c.optim.momentum, "SGD momentum (0: plain SGD)"},
+      {"train.batch_size", &c.train.batch_size, "B, sequences per micro-batch"},
+      {"train.seq_len", &c.train.seq_len, "T, tokens per sequence"},
+      {"train.grad_accum", &c.train.grad_accum, "micro-batches per optimizer step"},
+      {"train.steps", &c.train.steps, "optimizer steps"},
+      {"train.lr", &c.train.lr, "peak learning rate"},
+      {"train.min_lr", &c.train.min_lr, "learning rate at the end of the cosine decay"},
+      {"train.warmup", &c.train.warmup, "linear warmup steps"},
+      {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0: off)"},
+      {"train.seed", &c.train.seed, "seed for init, synthetic data and dropout"},
+      {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
+      {"train.log_every", &c.train.log_every, "steps between progress lines when not on a terminal"},
+      {"train.out_dir", &c.train.out_dir, "directory for metrics.jsonl (empty: none)"},
+      {"data.synthetic_branching", &c.data.synthetic_branching,
+       "successors per token in --synthetic data (0: uniform random)"},
+  };
+}
+
+const char* type_name(const FieldRef& ref) {
+  return std::visit(
+      [](auto* p) -> const char* {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) return "string";
+        if constexpr (std::is_same_v<T, float>) return "float";
+        return "integer";
+      },
+      ref);
+}
+
+const char* node_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date or time";
+  }
+}
+
+// Stores node into the field or throws naming source and key.
+void assign(const Field& f, const toml::node& n, const std::string& source) {
+  auto wrong = [&]() {
+    return Error(fmt::format("{}: {}: expected {} {}, got {}", source, f.key,
+                             type_name(f.ref)[0] == 'i' ? "an" : "a", type_name(f.ref),
+                             node_type_name(n)));
+  };
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          if (!n.is_string()) throw wrong();
+          *p = *n.value<std::string>();
+        } else if constexpr (std::is_same_v<T, float>) {
+          if (!n.is_number()) throw wrong();
+          *p = static_cast<float>(*n.value<double>());
+        } else {
+          if (!n.is_integer()) throw wrong();
+          const int64_t v = *n.value<int64_t>();
+          if constexpr (std::is_same_v<T, uint64_t>) {
+            if (v < 0) throw Error(fmt::format("{}: {}: must be >= 0, got {}", source, f.key, v));
+          } else {
+            if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
+              throw Error(fmt::format("{}: {}: {} is out of range", source, f.key, v));
+            }
+          }
+          *p = static_cast<T>(v);
+        }
+      },
+      f.ref);
+}
+
+const Field* find_field(const std::vector<Field>& fs, const std::string& key) {
+  for (const auto& f : fs) {
+    if (key == f.key) return &f;
+  }
+  return nullptr;
+}
+
+void apply_table(RunConfig& c, const toml::table& table, const std::string& prefix,
+                 const std::string& source) {
+  const auto fs = fields_of(c);
+  for (const auto& [k, node] : table) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const toml::table* sub = node.as_table()) {
+      apply_table(c, *sub, key, source);
+      continue;
+    }
+    const Field* f = find_field(fs, key);
+    if (f == nullptr) {
+      throw Error(fmt::format("{}: unknown key '{}' (cohort train --help-config lists them)",
+                              source, key));
+    }
+    assign(*f, node, source);
+  }
+}
+
+std::string parse_error_text(const toml::parse_error& e) {
+  std::ostringstream s;
+  s << e.description() << " (line " << e.source().begin.line << ", column "
+    << e.source().begin.column << ")";
+  return s.str();
+}
+
+// Shortest round-trip text that TOML reads back as a float (1 -> "1.0").
+std::string toml_float(float v) {
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+}  // namespace
+
+void RunConfig::apply_toml_file(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    if (e.description().find("File could not be opened") != std::string_view::npos) {
+      throw Error(fmt::format("{}: cannot open config file", path));
+    }
+    throw Error(fmt::format("{}: {}", path, parse_error_text(e)));
+  }
+  apply_table(*this, table, "", path);
+}
+
+void RunConfig::apply_toml_text(const std::string& text, const std::string& source) {
+  toml::table table;
+  try {
+    table = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    throw Error(fmt::format("{}: {}", source, parse_error_text(e)));
+  }
+  apply_table(*this, table, "", source);
+}
+
+void RunConfig::apply_override(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw Error(fmt::format("--set '{}': expected key=value", assignment));
+  }
+  const std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  const auto fs = fields_of(*this);
+  const Field* f = find_field(fs, key);
+  if (f == nullptr) {
+    throw Error(fmt::format("--set: unknown key '{}' (cohort train --help-config lists them)", key));
+  }
+  const std::string source = "--set " + key;
+  toml::table table;
+  try {
+    table = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    if (std::holds_alternative<std::string*>(f->ref)) {  // a bare word for a string key
+      *std::get<std::string*>(f->ref) = value;
+      return;
+    }
+    throw Error(fmt::format("{}: cannot parse value '{}' as {}", source, value, type_name(f->ref)));
+  }
+  assign(*f, *table.get("v"), source);
+}
+
+void RunConfig::validate(const std::string& where) const {
+  model.validate(where);
+  train.validate(model.context_length, where);
+  if (optim.name != "adamw" && optim.name != "sgd") {
+    throw Error(fmt::format("{}: optim.name: unknown optimizer '{}' (expected adamw or sgd)",
+                            where, optim.name));
+  }
+  if (data.synthetic_branching < 0) {
+    throw Error(fmt::format("{}: data.synthetic_branching must be >= 0", where));
+  }
+}
+
+std::string RunConfig::to_toml() const {
+  RunConfig copy = *this;
+  std::map<std::string, std::vector<std::string>> sections;
+  for (const auto& f : fields_of(copy)) {
+    const std::string key = f.key;
+    const size_t dot = key.find('.');
+    std::string value = std::visit(
+        [](auto* p) -> std::string {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::string>) return fmt::format("\"{}\"", *p);
+          else if constexpr (std::is_same_v<T, float>) return toml_float(*p);
+          else return fmt::format("{}", *p);
+        },
+        f.ref);
+    sections[key.substr(0, dot)].push_back(fmt::format("{} = {}", key.substr(dot + 1), value));
+  }
+  std::string out;
+  for (const auto& [name, lines] : sections) {
+    out += fmt::format("[{}]\n", name);
+    for (const auto& l : lines) out += l + "\n";
+    out += "\n";
+  }
+  return out;
+}
+
+std::string RunConfig::describe_keys() {
+  RunConfig defaults;
+  std::string out;
+  const std::string dump = defaults.to_toml();
+  for (const auto& f : fields_of(defaults)) {
+    out += fmt::format("  {:<26} {:<8} {}\n", f.key, type_name(f.ref), f.help);
+  }
+  return out + "\nDefaults:\n" + dump;
+}
+
+}  // namespace cohort

@@ -1,0 +1,40 @@
+// RunConfig: everything a run is made of, as dotted keys (model.n_layer, train.lr,
+// ...). Resolved in order: built-in defaults < TOML file (--config) < command-line
+// flags < --set key=value. Unknown keys and values of the wrong type are errors that
+// name the source and the key. The resolved config is printed by --dump-config and
+// will be stored in every checkpoint.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/model_config.h"
+#include "optim/optimizer.h"
+#include "train/train_config.h"
+
+namespace cohort {
+
+struct DataConfig {
+  int synthetic_branching = 4;  // successors per token in --synthetic data; 0: uniform
+};
+
+struct RunConfig {
+  ModelConfig model;
+  OptimizerConfig optim;
+  TrainConfig train;
+  DataConfig data;
+
+  // Applies a TOML document; `source` names it in errors. Throws cohort::Error.
+  void apply_toml_file(const std::string& path);
+  void apply_toml_text(const std::string& text, const std::string& source);
+  // "key=value"; value in TOML syntax, or a bare word for a string key.
+  void apply_override(const std::string& assignment);
+  // Checks every section; throws cohort::Error naming the field.
+  void validate(const std::string& where = "config") const;
+  std::string to_toml() const;
+  // One line per key: name, type, default, help (for --help-config).
+  static std::string describe_keys();
+};
+
+}  // namespace cohort

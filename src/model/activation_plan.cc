@@ -1,0 +1,53 @@
+#include "model/activation_plan.h"
+
+namespace cohort {
+
+ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_) : B(B_), T(T_) {
+  const size_t BT = size_t(B) * T, C = cfg.n_embd, NH = cfg.n_head, Vp = cfg.padded_vocab_size();
+  const size_t L = cfg.n_layer;
+  const size_t att = size_t(B) * NH * T * T;
+  const size_t per_layer = BT * C * 16 + BT * 4 + att;
+  const size_t total = BT * C + L * per_layer + BT * C + BT * 2 + BT * Vp * 2 + BT + BT * C +
+                       BT * C * 3 + BT * 3 * C + BT * 4 * C + att;
+  arena = Arena(total);
+  tokens.assign(BT, 0);
+  targets.assign(BT, 0);
+  float* p = arena.data();
+  auto take = [&p](size_t n) {
+    float* r = p;
+    p += n;
+    return r;
+  };
+  encoded = take(BT * C);
+  layers.resize(L);
+  for (auto& a : layers) {
+    a.ln1 = take(BT * C);
+    a.ln1_mean = take(BT);
+    a.ln1_rstd = take(BT);
+    a.qkv = take(BT * 3 * C);
+    a.att = take(att);
+    a.atty = take(BT * C);
+    a.residual2 = take(BT * C);
+    a.ln2 = take(BT * C);
+    a.ln2_mean = take(BT);
+    a.ln2_rstd = take(BT);
+    a.fch = take(BT * 4 * C);
+    a.fch_gelu = take(BT * 4 * C);
+    a.residual3 = take(BT * C);
+  }
+  lnf = take(BT * C);
+  lnf_mean = take(BT);
+  lnf_rstd = take(BT);
+  logits = take(BT * Vp);
+  probs = take(BT * Vp);
+  losses = take(BT);
+  branch = take(BT * C);
+  dresidual = take(BT * C);
+  d_c_a = take(BT * C);
+  d_c_b = take(BT * C);
+  d_3c = take(BT * 3 * C);
+  d_4c = take(BT * 4 * C);
+  d_att = take(att);
+}
+
+}  // namespace cohort

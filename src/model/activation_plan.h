@@ -1,0 +1,56 @@
+// ActivationPlan: every activation and backward scratch buffer for one (B, T), carved
+// out of one Arena at start-up. A step never allocates. A forward with a smaller
+// (B, T) uses the front of each buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/arena.h"
+#include "model/model_config.h"
+
+namespace cohort {
+
+struct LayerActivations {
+  float* ln1;        // (B, T, C)
+  float* ln1_mean;   // (B, T)
+  float* ln1_rstd;   // (B, T)
+  float* qkv;        // (B, T, 3C)
+  float* att;        // (B, NH, T, T) softmax probabilities, before dropout
+  float* atty;       // (B, T, C) attention output, heads concatenated
+  float* residual2;  // (B, T, C) after the attention branch
+  float* ln2;        // (B, T, C)
+  float* ln2_mean;   // (B, T)
+  float* ln2_rstd;   // (B, T)
+  float* fch;        // (B, T, 4C) before GELU
+  float* fch_gelu;   // (B, T, 4C)
+  float* residual3;  // (B, T, C) the layer's output
+};
+
+struct ActivationPlan {
+  ActivationPlan(const ModelConfig& config, int B, int T);
+
+  int B, T;
+  Arena arena;
+  std::vector<int32_t> tokens;   // (B, T)
+  std::vector<int32_t> targets;  // (B, T)
+  float* encoded;                // (B, T, C) embeddings after dropout
+  std::vector<LayerActivations> layers;
+  float* lnf;        // (B, T, C)
+  float* lnf_mean;   // (B, T)
+  float* lnf_rstd;   // (B, T)
+  float* logits;     // (B, T, Vp)
+  float* probs;      // (B, T, Vp) softmax; backward turns it into dlogits in place
+  float* losses;     // (B, T)
+  float* branch;     // (B, T, C) a projection's output before dropout and the residual add
+  // backward scratch
+  float* dresidual;  // (B, T, C) gradient of the residual stream
+  float* d_c_a;      // (B, T, C)
+  float* d_c_b;      // (B, T, C)
+  float* d_3c;       // (B, T, 3C)
+  float* d_4c;       // (B, T, 4C)
+  float* d_att;      // (B, NH, T, T)
+};
+
+}  // namespace cohort

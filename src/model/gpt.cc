@@ -1,0 +1,215 @@
+// Dropout sites (part of each mask's key): 0 embeddings; for layer l, 1+3l attention
+// probabilities, 2+3l attention residual branch, 3+3l MLP residual branch.
+#include "model/gpt.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/philox.h"
+
+namespace cohort {
+
+struct Gpt::LayerParams {
+  float* ln1w;   // (C)
+  float* ln1b;   // (C)
+  float* qkvw;   // (C, 3C)
+  float* qkvb;   // (3C)
+  float* attpw;  // (C, C)
+  float* attpb;  // (C)
+  float* ln2w;   // (C)
+  float* ln2b;   // (C)
+  float* fcw;    // (C, 4C)
+  float* fcb;    // (4C)
+  float* fcpw;   // (4C, C)
+  float* fcpb;   // (C)
+};
+
+namespace {
+constexpr float kInitStd = 0.02f;
+constexpr uint32_t kSiteEmbedding = 0;
+uint32_t site_attention(int l) { return 1 + 3 * l; }
+uint32_t site_attention_residual(int l) { return 2 + 3 * l; }
+uint32_t site_mlp_residual(int l) { return 3 + 3 * l; }
+}  // namespace
+
+Gpt::Gpt(const ModelConfig& config, Backend& backend)
+    : config_(config), backend_(backend), layout_(config) {
+  config_.validate();
+  params_ = Arena(layout_.total());
+  grads_ = Arena(layout_.total());
+}
+
+Gpt::LayerParams Gpt::layer_params(float* base, int l) const {
+  auto p = [&](const char* suffix) {
+    return base + layout_.at(fmt::format("h.{}.{}", l, suffix)).offset;
+  };
+  return {p("ln_1.weight"), p("ln_1.bias"), p("attn.c_attn.weight"), p("attn.c_attn.bias"),
+          p("attn.c_proj.weight"), p("attn.c_proj.bias"), p("ln_2.weight"), p("ln_2.bias"),
+          p("mlp.c_fc.weight"), p("mlp.c_fc.bias"), p("mlp.c_proj.weight"), p("mlp.c_proj.bias")};
+}
+
+void Gpt::init_weights(uint64_t seed) {
+  const float proj_std = kInitStd / std::sqrt(2.0f * config_.n_layer);
+  const size_t real_wte = size_t(config_.vocab_size) * config_.n_embd;
+  float* p = params_.data();
+  for (const auto& t : layout_.tensors()) {
+    const std::string& n = t.name;
+    const bool is_bias = n.ends_with(".bias");
+    const bool is_ln_weight = n.find("ln_") != std::string::npos && n.ends_with(".weight");
+    const bool is_proj = n.ends_with("c_proj.weight");
+    const float stdev = is_proj ? proj_std : kInitStd;
+    const size_t limit = n == "wte.weight" ? real_wte : t.numel;  // padding rows stay 0
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < t.numel; ++i) {
+      float v = 0.0f;
+      if (is_ln_weight) {
+        v = 1.0f;
+      } else if (!is_bias && i < limit) {
+        v = stdev * philox_normal(seed, t.offset + i);
+      }
+      p[t.offset + i] = v;
+    }
+  }
+}
+
+void Gpt::plan(int B, int T) {
+  if (B <= 0 || T <= 0) throw Error(fmt::format("batch size and sequence length must be positive (got B={}, T={})", B, T));
+  if (T > config_.context_length) {
+    throw Error(fmt::format("sequence length {} exceeds model.context_length {}", T,
+                            config_.context_length));
+  }
+  acts_ = std::make_unique<ActivationPlan>(config_, B, T);
+}
+
+void Gpt::zero_grad() { grads_.zero(); }
+
+DropoutKey Gpt::dropout_key(uint32_t site) const {
+  DropoutKey k;
+  k.p = last_options_.training ? config_.dropout : 0.0f;
+  k.seed = last_options_.dropout_seed;
+  k.step = last_options_.step;
+  k.site = site;
+  k.sample_offset = last_options_.sample_offset;
+  return k;
+}
+
+float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
+                   const ForwardOptions& options) {
+  COHORT_CHECK(acts_ != nullptr) << "plan(B, T) before forward";
+  COHORT_CHECK(B <= acts_->B && T <= acts_->T)
+      << "batch " << B << "x" << T << " exceeds the plan " << acts_->B << "x" << acts_->T;
+  const int C = config_.n_embd, NH = config_.n_head, V = config_.vocab_size;
+  const int Vp = config_.padded_vocab_size();
+  const size_t BT = size_t(B) * T;
+  for (size_t i = 0; i < BT; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= V || (targets && (targets[i] < 0 || targets[i] >= V))) {
+      throw Error(fmt::format("token id {} at position {} is outside the vocabulary [0, {})",
+                              (tokens[i] < 0 || tokens[i] >= V) ? tokens[i] : targets[i], i, V));
+    }
+  }
+  ActivationPlan& a = *acts_;
+  std::memcpy(a.tokens.data(), tokens, BT * sizeof(int32_t));
+  if (targets) std::memcpy(a.targets.data(), targets, BT * sizeof(int32_t));
+  last_B_ = B;
+  last_T_ = T;
+  last_has_targets_ = targets != nullptr;
+  last_options_ = options;
+
+  Backend& be = backend_;
+  float* P = params_.data();
+  const float* wte = P + layout_.at("wte.weight").offset;
+  const float* wpe = P + layout_.at("wpe.weight").offset;
+  be.embedding_forward(a.encoded, a.tokens.data(), wte, wpe, B, T, C);
+  be.dropout(a.encoded, B, size_t(T) * C, dropout_key(kSiteEmbedding));
+
+  const float* x = a.encoded;
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const LayerParams w = layer_params(P, l);
+    LayerActivations& la = a.layers[l];
+    be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, w.ln1w, w.ln1b, BT, C);
+    be.linear_forward(la.qkv, la.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
+    be.attention_forward(la.atty, la.att, la.qkv, B, T, C, NH, dropout_key(site_attention(l)));
+    be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
+    be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
+    be.add(la.residual2, x, a.branch, BT * C);
+    be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, w.ln2w, w.ln2b, BT, C);
+    be.linear_forward(la.fch, la.ln2, w.fcw, w.fcb, BT, C, 4 * C);
+    be.gelu_forward(la.fch_gelu, la.fch, BT * 4 * C);
+    be.linear_forward(a.branch, la.fch_gelu, w.fcpw, w.fcpb, BT, 4 * C, C);
+    be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_mlp_residual(l)));
+    be.add(la.residual3, la.residual2, a.branch, BT * C);
+    x = la.residual3;
+  }
+  be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, P + layout_.at("ln_f.weight").offset,
+                       P + layout_.at("ln_f.bias").offset, BT, C);
+  be.lm_head_forward(a.logits, a.lnf, wte, BT, C, Vp);
+  if (!targets) return 0.0f;
+  be.softmax_cross_entropy_forward(a.losses, a.probs, a.logits, a.targets.data(), BT, V, Vp);
+  double sum = 0.0;
+  for (size_t i = 0; i < BT; ++i) sum += a.losses[i];
+  return static_cast<float>(sum / double(BT));
+}
+
+void Gpt::backward(float loss_scale) {
+  COHORT_CHECK(acts_ != nullptr && last_has_targets_) << "backward needs a forward with targets";
+  const int B = last_B_, T = last_T_;
+  const int C = config_.n_embd, NH = config_.n_head, V = config_.vocab_size;
+  const int Vp = config_.padded_vocab_size();
+  const size_t BT = size_t(B) * T;
+  ActivationPlan& a = *acts_;
+  Backend& be = backend_;
+  float* P = params_.data();
+  float* G = grads_.data();
+  const size_t wte_off = layout_.at("wte.weight").offset;
+
+  float* dlogits = a.probs;  // in place
+  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets.data(), loss_scale / float(BT),
+                                    BT, V, Vp);
+  be.lm_head_backward(a.d_c_a, G + wte_off, dlogits, a.lnf, P + wte_off, BT, C, Vp);
+  std::memset(a.dresidual, 0, BT * C * sizeof(float));
+  const float* top = config_.n_layer > 0 ? a.layers.back().residual3 : a.encoded;
+  const size_t lnf_w = layout_.at("ln_f.weight").offset, lnf_b = layout_.at("ln_f.bias").offset;
+  be.layernorm_backward(a.dresidual, G + lnf_w, G + lnf_b, a.d_c_a, top, P + lnf_w, a.lnf_mean,
+                        a.lnf_rstd, BT, C);
+
+  const bool dropout_on = last_options_.training && config_.dropout > 0.0f;
+  // The gradient flowing into a residual branch: dresidual itself, or a masked copy.
+  auto branch_grad = [&](uint32_t site) -> const float* {
+    if (!dropout_on) return a.dresidual;
+    std::memcpy(a.d_c_a, a.dresidual, BT * C * sizeof(float));
+    be.dropout(a.d_c_a, B, size_t(T) * C, dropout_key(site));
+    return a.d_c_a;
+  };
+
+  for (int l = config_.n_layer - 1; l >= 0; --l) {
+    const LayerParams w = layer_params(P, l);
+    const LayerParams dw = layer_params(G, l);
+    LayerActivations& la = a.layers[l];
+    const float* x = l == 0 ? a.encoded : a.layers[l - 1].residual3;
+
+    // residual3 = residual2 + dropout(c_proj(gelu(c_fc(ln_2(residual2)))))
+    const float* dmlp = branch_grad(site_mlp_residual(l));
+    be.linear_backward(a.d_4c, dw.fcpw, dw.fcpb, dmlp, la.fch_gelu, w.fcpw, BT, 4 * C, C);
+    be.gelu_backward(a.d_4c, la.fch, a.d_4c, BT * 4 * C);
+    be.linear_backward(a.d_c_b, dw.fcw, dw.fcb, a.d_4c, la.ln2, w.fcw, BT, C, 4 * C);
+    be.layernorm_backward(a.dresidual, dw.ln2w, dw.ln2b, a.d_c_b, la.residual2, w.ln2w,
+                          la.ln2_mean, la.ln2_rstd, BT, C);
+
+    // residual2 = x + dropout(c_proj(attention(c_attn(ln_1(x)))))
+    const float* dattn = branch_grad(site_attention_residual(l));
+    be.linear_backward(a.d_c_b, dw.attpw, dw.attpb, dattn, la.atty, w.attpw, BT, C, C);
+    be.attention_backward(a.d_3c, a.d_att, a.d_c_b, la.qkv, la.att, B, T, C, NH,
+                          dropout_key(site_attention(l)));
+    be.linear_backward(a.d_c_a, dw.qkvw, dw.qkvb, a.d_3c, la.ln1, w.qkvw, BT, C, 3 * C);
+    be.layernorm_backward(a.dresidual, dw.ln1w, dw.ln1b, a.d_c_a, x, w.ln1w, la.ln1_mean,
+                          la.ln1_rstd, BT, C);
+  }
+  be.dropout(a.dresidual, B, size_t(T) * C, dropout_key(kSiteEmbedding));
+  be.embedding_backward(G + wte_off, G + layout_.at("wpe.weight").offset, a.dresidual,
+                        a.tokens.data(), B, T, C);
+}
+
+}  // namespace cohort

@@ -1,0 +1,27 @@
+#include "model/model_config.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace cohort {
+
+void ModelConfig::validate(const std::string& where) const {
+  auto positive = [&](const char* field, int v) {
+    if (v <= 0) throw Error(fmt::format("{}: model.{} must be positive, got {}", where, field, v));
+  };
+  positive("vocab_size", vocab_size);
+  positive("context_length", context_length);
+  positive("n_layer", n_layer);
+  positive("n_head", n_head);
+  positive("n_embd", n_embd);
+  if (n_embd % n_head != 0) {
+    throw Error(fmt::format("{}: model.n_embd ({}) must be divisible by model.n_head ({})", where,
+                            n_embd, n_head));
+  }
+  if (!(dropout >= 0.0f && dropout < 1.0f)) {
+    throw Error(fmt::format("{}: model.dropout must be in [0, 1), got {}", where, dropout));
+  }
+}
+
+}  // namespace cohort

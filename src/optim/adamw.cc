@@ -1,0 +1,36 @@
+#include "optim/adamw.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cohort {
+
+AdamW::AdamW(const OptimizerConfig& config, const ParameterLayout& layout, Backend& backend,
+             size_t begin, size_t end)
+    : Optimizer(begin, end),
+      config_(config),
+      layout_(layout),
+      backend_(backend),
+      m_(end - begin),
+      v_(end - begin) {}
+
+void AdamW::step(float* params, const float* grads, float lr) {
+  ++t_;
+  Backend::AdamWArgs args{lr,
+                          config_.beta1,
+                          config_.beta2,
+                          config_.eps,
+                          0.0f,
+                          1.0f - static_cast<float>(std::pow(double(config_.beta1), double(t_))),
+                          1.0f - static_cast<float>(std::pow(double(config_.beta2), double(t_)))};
+  // Walk the tensors that overlap [begin, end): a shard may start or end mid-tensor.
+  for (const auto& t : layout_.tensors()) {
+    const size_t lo = std::max(begin_, t.offset), hi = std::min(end_, t.offset + t.numel);
+    if (lo >= hi) continue;
+    args.weight_decay = t.decay ? config_.weight_decay : 0.0f;
+    backend_.adamw_update(params + lo, grads + lo, m_.data() + (lo - begin_),
+                          v_.data() + (lo - begin_), hi - lo, args);
+  }
+}
+
+}  // namespace cohort

@@ -1,0 +1,25 @@
+// AdamW (Loshchilov & Hutter 2019) as torch.optim.AdamW computes it. Weight decay is
+// applied per tensor: ParameterLayout marks 2-D weights as decayed; biases, LayerNorm
+// parameters and nothing else are exempt (the nanoGPT / GPT-2 convention).
+#pragma once
+
+#include "optim/optimizer.h"
+
+namespace cohort {
+
+class AdamW final : public Optimizer {
+ public:
+  AdamW(const OptimizerConfig& config, const ParameterLayout& layout, Backend& backend,
+        size_t begin, size_t end);
+  void step(float* params, const float* grads, float lr) override;
+  float* m() { return m_.data(); }  // (end - begin) first moments
+  float* v() { return v_.data(); }  // (end - begin) second moments
+
+ private:
+  OptimizerConfig config_;
+  const ParameterLayout& layout_;
+  Backend& backend_;
+  Arena m_, v_;
+};
+
+}  // namespace cohort

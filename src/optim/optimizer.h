@@ -1,0 +1,45 @@
+// Optimizers update a [begin, end) range of the flat parameter buffer: the whole
+// buffer in a plain run, one rank's shard under ZeRO-1 or a parameter server. Their
+// state covers only that range.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "core/arena.h"
+#include "model/parameter_layout.h"
+
+namespace cohort {
+
+struct OptimizerConfig {
+  std::string name = "adamw";  // adamw | sgd
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.1f;  // AdamW, decoupled, 2-D weights only
+  float momentum = 0.0f;      // SGD
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // One update of params[begin, end) from grads[begin, end) (full-buffer pointers).
+  virtual void step(float* params, const float* grads, float lr) = 0;
+  size_t begin() const { return begin_; }
+  size_t end() const { return end_; }
+  long steps_taken() const { return t_; }
+
+ protected:
+  Optimizer(size_t begin, size_t end) : begin_(begin), end_(end) {}
+  size_t begin_, end_;
+  long t_ = 0;
+};
+
+// Throws cohort::Error for an unknown name.
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config,
+                                          const ParameterLayout& layout, Backend& backend,
+                                          size_t begin, size_t end);
+
+}  // namespace cohort

@@ -1,0 +1,17 @@
+#include "optim/sgd.h"
+
+namespace cohort {
+
+Sgd::Sgd(const OptimizerConfig& config, Backend& backend, size_t begin, size_t end)
+    : Optimizer(begin, end),
+      momentum_(config.momentum),
+      backend_(backend),
+      buf_(config.momentum != 0.0f ? end - begin : 0) {}
+
+void Sgd::step(float* params, const float* grads, float lr) {
+  ++t_;
+  backend_.sgd_update(params + begin_, grads + begin_, momentum_ != 0.0f ? buf_.data() : nullptr,
+                      end_ - begin_, lr, momentum_);
+}
+
+}  // namespace cohort

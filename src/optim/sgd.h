@@ -1,0 +1,20 @@
+// Plain SGD, theta <- theta - lr * g, with optional heavy-ball momentum as PyTorch's
+// torch.optim.SGD defines it (buf = momentum * buf + g; theta -= lr * buf).
+#pragma once
+
+#include "optim/optimizer.h"
+
+namespace cohort {
+
+class Sgd final : public Optimizer {
+ public:
+  Sgd(const OptimizerConfig& config, Backend& backend, size_t begin, size_t end);
+  void step(float* params, const float* grads, float lr) override;
+
+ private:
+  float momentum_;
+  Backend& backend_;
+  Arena buf_;  // momentum buffer; empty without momentum
+};
+
+}  // namespace cohort

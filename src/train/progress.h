@@ -1,0 +1,27 @@
+// Progress of a run for a person watching: on a terminal one line rewritten in place
+// (step, loss, lr, tokens/s, ETA); otherwise (logs, CI) a plain line every log_every
+// steps and at the end.
+#pragma once
+
+#include <cstdio>
+
+#include "train/trainer.h"
+
+namespace cohort {
+
+class ProgressLine {
+ public:
+  ProgressLine(long total_steps, long tokens_per_step, int log_every, std::FILE* out = stdout);
+  void update(const StepResult& r);
+  void finish();
+
+ private:
+  long total_, tokens_per_step_;
+  int log_every_;
+  std::FILE* out_;
+  bool tty_;
+  double elapsed_ = 0.0, loss_ema_ = 0.0;
+  bool open_line_ = false;
+};
+
+}  // namespace cohort

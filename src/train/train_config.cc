@@ -1,0 +1,33 @@
+#include "train/train_config.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace cohort {
+
+void TrainConfig::validate(int context_length, const std::string& where) const {
+  auto positive = [&](const char* field, long v) {
+    if (v <= 0) throw Error(fmt::format("{}: train.{} must be positive, got {}", where, field, v));
+  };
+  positive("batch_size", batch_size);
+  positive("seq_len", seq_len);
+  positive("grad_accum", grad_accum);
+  positive("steps", steps);
+  positive("log_every", log_every);
+  if (seq_len > context_length) {
+    throw Error(fmt::format("{}: train.seq_len ({}) exceeds model.context_length ({})", where,
+                            seq_len, context_length));
+  }
+  if (!(lr > 0.0f)) throw Error(fmt::format("{}: train.lr must be positive, got {}", where, lr));
+  if (!(min_lr >= 0.0f && min_lr <= lr)) {
+    throw Error(fmt::format("{}: train.min_lr must be in [0, train.lr], got {}", where, min_lr));
+  }
+  if (warmup < 0) throw Error(fmt::format("{}: train.warmup must be >= 0, got {}", where, warmup));
+  if (!(grad_clip >= 0.0f)) {
+    throw Error(fmt::format("{}: train.grad_clip must be >= 0, got {}", where, grad_clip));
+  }
+  if (threads < 0) throw Error(fmt::format("{}: train.threads must be >= 0, got {}", where, threads));
+}
+
+}  // namespace cohort

@@ -1,0 +1,59 @@
+#include "train/trainer.h"
+
+#include "core/timer.h"
+#include "optim/grad_clip.h"
+
+namespace cohort {
+
+Trainer::Trainer(Gpt& model, Optimizer& optimizer, BatchSource& data, const TrainConfig& config,
+                 const LrSchedule& schedule)
+    : model_(model),
+      optimizer_(optimizer),
+      data_(data),
+      config_(config),
+      schedule_(schedule),
+      inputs_(size_t(config.batch_size) * config.seq_len),
+      targets_(size_t(config.batch_size) * config.seq_len) {
+  if (model_.planned_batch() < config.batch_size || model_.planned_seq() < config.seq_len) {
+    model_.plan(config.batch_size, config.seq_len);
+  }
+}
+
+StepResult Trainer::step() {
+  Timer timer;
+  const int B = config_.batch_size, T = config_.seq_len, M = config_.grad_accum;
+  double loss_sum = 0.0;
+  for (int micro = 0; micro < M; ++micro) {
+    data_.fill(step_, micro, B, T, inputs_.data(), targets_.data());
+    ForwardOptions opt;
+    opt.training = true;
+    opt.dropout_seed = config_.seed;
+    opt.step = static_cast<uint32_t>(step_);
+    opt.sample_offset = static_cast<uint32_t>(micro * B);
+    loss_sum += model_.forward(inputs_.data(), targets_.data(), B, T, opt);
+    model_.backward(1.0f / float(M));
+  }
+  StepResult r;
+  r.step = step_;
+  r.loss = static_cast<float>(loss_sum / M);
+  r.grad_norm = clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(),
+                               config_.grad_clip);
+  r.lr = schedule_.at(step_);
+  optimizer_.step(model_.params(), model_.grads(), r.lr);
+  model_.zero_grad();
+  r.seconds = timer.seconds();
+  ++step_;
+  return r;
+}
+
+float Trainer::evaluate(long first_step, int batches) {
+  const int B = config_.batch_size, T = config_.seq_len;
+  double sum = 0.0;
+  for (int i = 0; i < batches; ++i) {
+    data_.fill(first_step + i, 0, B, T, inputs_.data(), targets_.data());
+    sum += model_.forward(inputs_.data(), targets_.data(), B, T, ForwardOptions{});
+  }
+  return static_cast<float>(sum / batches);
+}
+
+}  // namespace cohort

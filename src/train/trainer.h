@@ -1,0 +1,45 @@
+// Trainer: the step loop of design.md for one process. A step runs grad_accum
+// micro-batches (forward, backward with loss scale 1/grad_accum so the gradients are
+// the mean over the whole batch), clips the global norm, then updates with the
+// scheduled learning rate. The distributed strategies hook in between backward and
+// the update.
+#pragma once
+
+#include <vector>
+
+#include "data/batch_source.h"
+#include "model/gpt.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "train/train_config.h"
+
+namespace cohort {
+
+struct StepResult {
+  long step = 0;        // the step just taken, from 0
+  float loss = 0.0f;    // mean over the step's batch
+  float grad_norm = 0.0f;  // before clipping
+  float lr = 0.0f;
+  double seconds = 0.0;
+};
+
+class Trainer {
+ public:
+  Trainer(Gpt& model, Optimizer& optimizer, BatchSource& data, const TrainConfig& config,
+          const LrSchedule& schedule);
+  StepResult step();
+  long next_step() const { return step_; }
+  // Mean loss over `batches` batches drawn after the training steps, dropout off.
+  float evaluate(long first_step, int batches);
+
+ private:
+  Gpt& model_;
+  Optimizer& optimizer_;
+  BatchSource& data_;
+  TrainConfig config_;
+  LrSchedule schedule_;
+  long step_ = 0;
+  std::vector<int32_t> inputs_, targets_;  // (B, T), reused every micro-batch
+};
+
+}  // namespace cohort
