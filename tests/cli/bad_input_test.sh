@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The cohort binary on bad input: one line on stderr naming the field, exit code 2,
+# never a crash. Usage: bad_input_test.sh path/to/cohort
+set -u
+cohort=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# expect_bad "<substring of the message>" args...
+expect_bad() {
+  local want=$1
+  shift
+  "$cohort" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -ne 2 ] || ! grep -qF -- "$want" "$tmp/err" || [ "$lines" -ne 1 ]; then
+    echo "FAIL: cohort $* -> exit $rc, stderr:"; cat "$tmp/err"; echo "(wanted exit 2 and one line with: $want)"
+    fails=$((fails + 1))
+  else
+    echo "ok: cohort $* -> $(cat "$tmp/err")"
+  fi
+}
+
+printf '[model]\nn_embd = 100\nn_head = 3\n' >"$tmp/heads.toml"
+printf '[model]\nn_layerz = 2\n' >"$tmp/unknown.toml"
+printf '[train]\nsteps = "ten"\n' >"$tmp/type.toml"
+printf '[model\n' >"$tmp/syntax.toml"
+
+expect_bad "must be divisible by model.n_head" train --synthetic --config "$tmp/heads.toml"
+expect_bad "unknown key 'model.n_layerz'" train --synthetic --config "$tmp/unknown.toml"
+expect_bad "train.steps: expected an integer, got a string" train --synthetic --config "$tmp/type.toml"
+expect_bad "$tmp/syntax.toml" train --synthetic --config "$tmp/syntax.toml"
+expect_bad "cannot open config file" train --synthetic --config "$tmp/missing.toml"
+expect_bad "model.n_layer must be positive" train --synthetic --set model.n_layer=0
+expect_bad "model.n_embd must be positive" train --synthetic --set model.n_embd=-8
+expect_bad "train.seq_len (300) exceeds model.context_length (256)" train --synthetic --seq-len 300
+expect_bad "--set train.steps: cannot parse value" train --synthetic --steps ten
+expect_bad "unknown key 'train.stepz'" train --synthetic --set train.stepz=3
+expect_bad "no training data" train
+expect_bad "must be divisible" bench train --layers 1 --heads 5 --channels 64 --vocab 100 --steps 1
+expect_bad "--steps must be positive" bench train --layers 1 --heads 2 --channels 64 --vocab 100 --steps 0
+expect_bad "unknown optimizer" train --synthetic --set optim.name=lion
+
+# And the good path works: a two-step run exits 0 and reports a held-out loss.
+if "$cohort" train --synthetic --steps 2 --set model.n_layer=1 --set model.n_embd=32 >"$tmp/out" 2>&1 &&
+   grep -q "held-out loss" "$tmp/out"; then
+  echo "ok: a tiny run trains"
+else
+  echo "FAIL: tiny run:"; cat "$tmp/out"; fails=$((fails + 1))
+fi
+exit $((fails > 0))
