@@ -12,6 +12,7 @@
 #include <random>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/vec_math.h"
 #include "grad_check.h"
 #include "reference_ops.h"
 
@@ -140,6 +141,23 @@ TEST_F(CpuOps, AttentionIsIndependentOfThreadCount) {
   be.attention_forward(out2.data(), att.data(), to_float(qkv).data(), B, T, C, NH, key);
   omp_set_num_threads(threads);
   EXPECT_EQ(out1, out2);
+}
+
+// vec_exp: 2 ulp (relative 2.4e-7) over the range softmax and GELU use; vec_tanh:
+// 2e-7 absolute (see vec_math.h for why absolute is what GELU needs).
+TEST(VecMath, ExpAndTanhAccuracy) {
+  double worst_exp = 0, worst_tanh = 0;
+  for (float x = -80.0f; x <= 80.0f; x += 0.00137f) {
+    worst_exp = std::max(worst_exp, std::abs(vec_exp(x) / std::exp(double(x)) - 1.0));
+  }
+  for (float x = -12.0f; x <= 12.0f; x += 0.0001f) {
+    worst_tanh = std::max(worst_tanh, std::abs(vec_tanh(x) - std::tanh(double(x))));
+  }
+  EXPECT_LE(worst_exp, 2.4e-7);
+  EXPECT_LE(worst_tanh, 2e-7);
+  EXPECT_EQ(vec_tanh(0.0f), 0.0f);
+  EXPECT_EQ(vec_tanh(100.0f), 1.0f);
+  EXPECT_EQ(vec_tanh(-100.0f), -1.0f);
 }
 
 TEST_F(CpuOps, Gelu) {

@@ -4,6 +4,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/dropout_mask.h"
+#include "backend/cpu/vec_math.h"
 
 namespace cohort {
 
@@ -19,7 +20,7 @@ void CpuBackend::gelu_forward(float* out, const float* inp, size_t n) {
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; ++i) {
     const float x = inp[i];
-    out[i] = 0.5f * x * (1.0f + std::tanh(kGeluScale * (x + kGeluCube * x * x * x)));
+    out[i] = 0.5f * x * (1.0f + vec_tanh(kGeluScale * (x + kGeluCube * x * x * x)));
   }
 }
 
@@ -28,7 +29,7 @@ void CpuBackend::gelu_backward(float* dinp, const float* inp, const float* dout,
   for (size_t i = 0; i < n; ++i) {
     const float x = inp[i];
     const float u = kGeluScale * (x + kGeluCube * x * x * x);
-    const float th = std::tanh(u);
+    const float th = vec_tanh(u);
     const float sech2 = 1.0f - th * th;
     const float grad = 0.5f * (1.0f + th) +
                        0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * kGeluCube * x * x);
