@@ -172,18 +172,18 @@ void RunConfig::apply_toml_text(const std::string& text, const std::string& sour
   apply_table(*this, table, "", source);
 }
 
-void RunConfig::apply_override(const std::string& assignment) {
+void RunConfig::apply_override(const std::string& assignment, const std::string& origin) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw Error(fmt::format("--set '{}': expected key=value", assignment));
+    throw Error(fmt::format("{} '{}': expected key=value", origin, assignment));
   }
   const std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   const auto fs = fields_of(*this);
   const Field* f = find_field(fs, key);
   if (f == nullptr) {
-    throw Error(fmt::format("--set: unknown key '{}' (cohort train --help-config lists them)", key));
+    throw Error(fmt::format("{}: unknown key '{}' (cohort train --help-config lists them)", origin, key));
   }
-  const std::string source = "--set " + key;
+  const std::string source = origin == "--set" ? "--set " + key : origin + " (" + key + ")";
   toml::table table;
   try {
     table = toml::parse("v = " + value);

@@ -28,8 +28,9 @@ struct RunConfig {
   // Applies a TOML document; `source` names it in errors. Throws cohort::Error.
   void apply_toml_file(const std::string& path);
   void apply_toml_text(const std::string& text, const std::string& source);
-  // "key=value"; value in TOML syntax, or a bare word for a string key.
-  void apply_override(const std::string& assignment);
+  // "key=value"; value in TOML syntax, or a bare word for a string key. `source` names
+  // where it came from in errors ("--set", or the shortcut flag such as "--steps").
+  void apply_override(const std::string& assignment, const std::string& source = "--set");
   // Checks every section; throws cohort::Error naming the field.
   void validate(const std::string& where = "config") const;
   std::string to_toml() const;

@@ -24,7 +24,8 @@ namespace {
 struct TrainOptions {
   std::string config_file;
   std::vector<std::string> sets;
-  std::vector<std::string> flag_sets;  // from the shortcut flags, applied before --set
+  // (flag, key=value) from the shortcut flags, applied before --set
+  std::vector<std::pair<std::string, std::string>> flag_sets;
   bool synthetic = false;
   bool dump_config = false;
   bool help_config = false;
@@ -42,7 +43,7 @@ int run_train(const TrainOptions& o) {
   }
   RunConfig cfg;
   if (!o.config_file.empty()) cfg.apply_toml_file(o.config_file);
-  for (const auto& s : o.flag_sets) cfg.apply_override(s);
+  for (const auto& [flag, s] : o.flag_sets) cfg.apply_override(s, flag);
   for (const auto& s : o.sets) cfg.apply_override(s);
   cfg.validate(o.config_file.empty() ? "config" : o.config_file);
   if (o.dump_config) {
@@ -115,7 +116,10 @@ void add_train_command(CLI::App& root, int& exit_code) {
   cmd->add_flag("--help-config", o->help_config, "List every config key with its default and exit");
   auto shortcut = [&](const char* flag, const char* key, const char* help) {
     cmd->add_option_function<std::string>(
-        flag, [o, key](const std::string& v) { o->flag_sets.push_back(std::string(key) + "=" + v); },
+        flag,
+        [o, flag, key](const std::string& v) {
+          o->flag_sets.emplace_back(flag, std::string(key) + "=" + v);
+        },
         help);
   };
   shortcut("--steps", "train.steps", "Optimizer steps (train.steps)");

@@ -36,7 +36,7 @@ expect_bad "cannot open config file" train --synthetic --config "$tmp/missing.to
 expect_bad "model.n_layer must be positive" train --synthetic --set model.n_layer=0
 expect_bad "model.n_embd must be positive" train --synthetic --set model.n_embd=-8
 expect_bad "train.seq_len (300) exceeds model.context_length (256)" train --synthetic --seq-len 300
-expect_bad "--set train.steps: cannot parse value" train --synthetic --steps ten
+expect_bad "--steps (train.steps): cannot parse value 'ten' as integer" train --synthetic --steps ten
 expect_bad "unknown key 'train.stepz'" train --synthetic --set train.stepz=3
 expect_bad "no training data" train
 expect_bad "must be divisible" bench train --layers 1 --heads 5 --channels 64 --vocab 100 --steps 1
