@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
@@ -36,6 +37,13 @@ struct Fixture {
     B = meta("batch");
     T = meta("seq");
   }
+  // A model holding the fixture's initial weights, planned for its batch.
+  std::unique_ptr<Gpt> make_model(Backend& backend) {
+    auto model = std::make_unique<Gpt>(config, backend);
+    load_params(*model);
+    model->plan(B, T);
+    return model;
+  }
   // Copies the fixture's "param." tensors into the model (wte's V rows; padding stays 0).
   void load_params(Gpt& model) {
     for (const auto& t : model.layout().tensors()) {
@@ -60,9 +68,8 @@ double relative_error(const float* got, const std::vector<float>& want) {
 TEST(GptReference, LogitsLossAndEveryGradientMatchPyTorch) {
   Fixture f;
   CpuBackend backend;
-  Gpt model(f.config, backend);
-  f.load_params(model);
-  model.plan(f.B, f.T);
+  auto owned = f.make_model(backend);
+  Gpt& model = *owned;
   const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
   const float loss = model.forward(tokens.data(), targets.data(), f.B, f.T, ForwardOptions{});
   EXPECT_NEAR(loss, f.file.floats("loss")[0], 1e-5);
@@ -89,9 +96,8 @@ TEST(GptReference, LogitsLossAndEveryGradientMatchPyTorch) {
 TEST(GptReference, TenAdamWStepsMatchPyTorch) {
   Fixture f;
   CpuBackend backend;
-  Gpt model(f.config, backend);
-  f.load_params(model);
-  model.plan(f.B, f.T);
+  auto owned = f.make_model(backend);
+  Gpt& model = *owned;
   auto meta = [&](const char* k) { return std::stof(f.file.metadata().at(k)); };
   OptimizerConfig oc;
   oc.beta1 = meta("beta1");

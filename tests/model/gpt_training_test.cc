@@ -18,14 +18,8 @@ namespace cohort {
 namespace {
 
 ModelConfig small_config(float dropout) {
-  ModelConfig c;
-  c.vocab_size = 97;
-  c.context_length = 32;
-  c.n_layer = 2;
-  c.n_head = 3;
-  c.n_embd = 48;
-  c.dropout = dropout;
-  return c;
+  return ModelConfig{.vocab_size = 97, .context_length = 32, .n_layer = 2, .n_head = 3,
+                     .n_embd = 48, .dropout = dropout};
 }
 
 struct TrainedRun {

@@ -9,13 +9,8 @@ namespace cohort {
 namespace {
 
 TEST(ParameterLayout, Gpt2SmallHasHuggingFaceNamesAndCount) {
-  ModelConfig c;
-  c.vocab_size = 50257;
-  c.context_length = 1024;
-  c.n_layer = 12;
-  c.n_head = 12;
-  c.n_embd = 768;
-  ParameterLayout layout(c);
+  ParameterLayout layout(ModelConfig{
+      .vocab_size = 50257, .context_length = 1024, .n_layer = 12, .n_head = 12, .n_embd = 768});
   EXPECT_EQ(layout.tensors().size(), 2u + 12u * 12u + 2u);
   EXPECT_EQ(layout.tensors().front().name, "wte.weight");
   EXPECT_EQ(layout.at("wte.weight").shape, (std::vector<int64_t>{50304, 768}));

@@ -40,13 +40,8 @@ TEST(GradClip, ScalesToMaxNormOnlyWhenAbove) {
 class ShardedUpdate : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ShardedUpdate, TwoShardsEqualTheWholeBuffer) {
-  ModelConfig mc;
-  mc.vocab_size = 50;
-  mc.context_length = 8;
-  mc.n_layer = 1;
-  mc.n_head = 2;
-  mc.n_embd = 16;
-  ParameterLayout layout(mc);
+  ParameterLayout layout(
+      ModelConfig{.vocab_size = 50, .context_length = 8, .n_layer = 1, .n_head = 2, .n_embd = 16});
   CpuBackend be;
   OptimizerConfig oc;
   oc.name = GetParam();
@@ -73,13 +68,8 @@ TEST_P(ShardedUpdate, TwoShardsEqualTheWholeBuffer) {
 INSTANTIATE_TEST_SUITE_P(Optimizers, ShardedUpdate, ::testing::Values("adamw", "sgd"));
 
 TEST(AdamW, DecaysOnlyTwoDimensionalWeights) {
-  ModelConfig mc;
-  mc.vocab_size = 10;
-  mc.context_length = 4;
-  mc.n_layer = 1;
-  mc.n_head = 1;
-  mc.n_embd = 8;
-  ParameterLayout layout(mc);
+  ParameterLayout layout(
+      ModelConfig{.vocab_size = 10, .context_length = 4, .n_layer = 1, .n_head = 1, .n_embd = 8});
   CpuBackend be;
   auto opt = make_optimizer(OptimizerConfig{}, layout, be, 0, layout.total());
   std::vector<float> p(layout.total(), 1.0f), g(layout.total(), 0.0f);
