@@ -23,10 +23,10 @@ namespace cohort {
 // (seed, step, site, global sample index, index within the sample), never of rank or
 // thread, so N ranks x B/N samples draw the same masks as 1 rank x B.
 struct DropoutKey {
-  float p = 0.0f;            // drop probability; 0 disables dropout
+  float p = 0.0f;  // drop probability; 0 disables dropout
   uint64_t seed = 0;
-  uint32_t step = 0;         // optimizer step
-  uint32_t site = 0;         // which dropout in the model (layer and place)
+  uint32_t step = 0;           // optimizer step
+  uint32_t site = 0;           // which dropout in the model (layer and place)
   uint32_t sample_offset = 0;  // global index of this batch's first sample
   bool active() const { return p > 0.0f; }
 };
@@ -37,8 +37,8 @@ class Backend {
   virtual const char* name() const = 0;
 
   // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
-  virtual void linear_forward(float* out, const float* inp, const float* weight,
-                              const float* bias, int N, int C, int OC) = 0;
+  virtual void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
+                              int N, int C, int OC) = 0;
   // dinp = dout . weight^T; dweight += inp^T . dout; dbias += colsum(dout).
   // dinp may be null (nothing below needs it); dbias may be null.
   virtual void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout,
@@ -73,9 +73,9 @@ class Backend {
   virtual void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                  int NH, const DropoutKey& dropout) = 0;
   // dqkv = ...; scratch (B,NH,T,T) is overwritten.
-  virtual void attention_backward(float* dqkv, float* scratch, const float* dout,
-                                  const float* qkv, const float* att, int B, int T, int C,
-                                  int NH, const DropoutKey& dropout) = 0;
+  virtual void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,
+                                  const float* att, int B, int T, int C, int NH,
+                                  const DropoutKey& dropout) = 0;
 
   // GELU, tanh approximation (GPT-2's). dinp = gelu'(inp) * dout; dinp may alias dout.
   virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
@@ -112,8 +112,8 @@ class Backend {
   virtual void adamw_update(float* param, const float* grad, float* m, float* v, size_t n,
                             const AdamWArgs& a) = 0;
   // SGD with optional momentum (PyTorch's: buf = mu*buf + g; p -= lr*buf).
-  virtual void sgd_update(float* param, const float* grad, float* momentum_buf, size_t n,
-                          float lr, float momentum) = 0;
+  virtual void sgd_update(float* param, const float* grad, float* momentum_buf, size_t n, float lr,
+                          float momentum) = 0;
 };
 
 }  // namespace cohort

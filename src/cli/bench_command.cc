@@ -96,25 +96,36 @@ int run_bench_train(const BenchTrainOptions& o) {
   fmt::print("model: L={} NH={} C={} V={} (padded {}) | params {:.2f}M (matmul-relevant {:.2f}M)\n",
              o.layers, o.heads, o.channels, o.vocab, mc.padded_vocab_size(),
              model.num_params() / 1e6, n_mm / 1e6);
-  fmt::print("run: B={} T={} tokens/step={} threads={} warmup={} timed={} | loss {:.3f} -> {:.3f}\n",
-             o.batch, o.seq, BT, thread_count(), o.warmup, o.steps, loss_first, loss_last);
+  fmt::print(
+      "run: B={} T={} tokens/step={} threads={} warmup={} timed={} | loss {:.3f} -> {:.3f}\n",
+      o.batch, o.seq, BT, thread_count(), o.warmup, o.steps, loss_first, loss_last);
   fmt::print("ms/step: min {:.1f} median {:.1f} (fwd {:.1f} bwd {:.1f} opt {:.1f})\n", mn * 1e3,
              med * 1e3, median(t_fwd) * 1e3, median(t_bwd) * 1e3, median(t_opt) * 1e3);
-  fmt::print("tokens/s (median step): {:.1f} | GFLOP/s: {:.1f}  [FLOPs/token = 6*N + 12*L*C*T = "
-             "6*{:.0f} + 12*{}*{}*{} = {:.4g}]\n",
-             BT / med, flops_per_token * BT / med / 1e9, n_mm, o.layers, C, o.seq, flops_per_token);
-  fmt::print("memory: params {:.1f} MB, grads {:.1f} MB, AdamW state {:.1f} MB, activations {:.1f} MB\n",
-             params_mb, params_mb, 2 * params_mb, model.activation_bytes() / 1e6);
-  nlohmann::json res = {{"bench", "cohort_train"},  {"threads", thread_count()},
-                        {"layers", o.layers},       {"heads", o.heads},
-                        {"dim", o.channels},        {"vocab", o.vocab},
-                        {"batch", o.batch},         {"seq", o.seq},
-                        {"steps", o.steps},         {"n_mm", n_mm},
+  fmt::print(
+      "tokens/s (median step): {:.1f} | GFLOP/s: {:.1f}  [FLOPs/token = 6*N + 12*L*C*T = "
+      "6*{:.0f} + 12*{}*{}*{} = {:.4g}]\n",
+      BT / med, flops_per_token * BT / med / 1e9, n_mm, o.layers, C, o.seq, flops_per_token);
+  fmt::print(
+      "memory: params {:.1f} MB, grads {:.1f} MB, AdamW state {:.1f} MB, activations {:.1f} MB\n",
+      params_mb, params_mb, 2 * params_mb, model.activation_bytes() / 1e6);
+  nlohmann::json res = {{"bench", "cohort_train"},
+                        {"threads", thread_count()},
+                        {"layers", o.layers},
+                        {"heads", o.heads},
+                        {"dim", o.channels},
+                        {"vocab", o.vocab},
+                        {"batch", o.batch},
+                        {"seq", o.seq},
+                        {"steps", o.steps},
+                        {"n_mm", n_mm},
                         {"flops_per_token", flops_per_token},
-                        {"ms_step_min", mn * 1e3},  {"ms_step_median", med * 1e3},
-                        {"tok_s_median", BT / med}, {"tok_s_best", BT / mn},
+                        {"ms_step_min", mn * 1e3},
+                        {"ms_step_median", med * 1e3},
+                        {"tok_s_median", BT / med},
+                        {"tok_s_best", BT / mn},
                         {"gflops_median", flops_per_token * BT / med / 1e9},
-                        {"loss_first", loss_first}, {"loss_last", loss_last}};
+                        {"loss_first", loss_first},
+                        {"loss_last", loss_last}};
   fmt::print("RESULT {}\n", res.dump());
   return 0;
 }

@@ -1,11 +1,11 @@
 #include "cli/run_config.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <limits>
 #include <map>
 #include <sstream>
-#include <toml++/toml.h>
 #include <variant>
 
 #include "core/error.h"
@@ -46,7 +46,8 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0: off)"},
       {"train.seed", &c.train.seed, "seed for init, synthetic data and dropout"},
       {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
-      {"train.log_every", &c.train.log_every, "steps between progress lines when not on a terminal"},
+      {"train.log_every", &c.train.log_every,
+       "steps between progress lines when not on a terminal"},
       {"train.out_dir", &c.train.out_dir, "directory for metrics.jsonl (empty: none)"},
       {"data.synthetic_branching", &c.data.synthetic_branching,
        "successors per token in --synthetic data (0: uniform random)"},
@@ -66,13 +67,20 @@ const char* type_name(const FieldRef& ref) {
 
 const char* node_type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date or time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
   }
 }
 
@@ -119,15 +127,16 @@ void apply_table(RunConfig& c, const toml::table& table, const std::string& pref
                  const std::string& source) {
   const auto fs = fields_of(c);
   for (const auto& [k, node] : table) {
-    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const std::string key =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (const toml::table* sub = node.as_table()) {
       apply_table(c, *sub, key, source);
       continue;
     }
     const Field* f = find_field(fs, key);
     if (f == nullptr) {
-      throw Error(fmt::format("{}: unknown key '{}' (cohort train --help-config lists them)",
-                              source, key));
+      throw Error(
+          fmt::format("{}: unknown key '{}' (cohort train --help-config lists them)", source, key));
     }
     assign(*f, node, source);
   }
@@ -181,7 +190,8 @@ void RunConfig::apply_override(const std::string& assignment, const std::string&
   const auto fs = fields_of(*this);
   const Field* f = find_field(fs, key);
   if (f == nullptr) {
-    throw Error(fmt::format("{}: unknown key '{}' (cohort train --help-config lists them)", origin, key));
+    throw Error(
+        fmt::format("{}: unknown key '{}' (cohort train --help-config lists them)", origin, key));
   }
   const std::string source = origin == "--set" ? "--set " + key : origin + " (" + key + ")";
   toml::table table;
@@ -201,8 +211,8 @@ void RunConfig::validate(const std::string& where) const {
   model.validate(where);
   train.validate(model.context_length, where);
   if (optim.name != "adamw" && optim.name != "sgd") {
-    throw Error(fmt::format("{}: optim.name: unknown optimizer '{}' (expected adamw or sgd)",
-                            where, optim.name));
+    throw Error(fmt::format("{}: optim.name: unknown optimizer '{}' (expected adamw or sgd)", where,
+                            optim.name));
   }
   if (data.synthetic_branching < 0) {
     throw Error(fmt::format("{}: data.synthetic_branching must be >= 0", where));
@@ -218,9 +228,12 @@ std::string RunConfig::to_toml() const {
     std::string value = std::visit(
         [](auto* p) -> std::string {
           using T = std::remove_pointer_t<decltype(p)>;
-          if constexpr (std::is_same_v<T, std::string>) return fmt::format("\"{}\"", *p);
-          else if constexpr (std::is_same_v<T, float>) return toml_float(*p);
-          else return fmt::format("{}", *p);
+          if constexpr (std::is_same_v<T, std::string>)
+            return fmt::format("\"{}\"", *p);
+          else if constexpr (std::is_same_v<T, float>)
+            return toml_float(*p);
+          else
+            return fmt::format("{}", *p);
         },
         f.ref);
     sections[key.substr(0, dot)].push_back(fmt::format("{} = {}", key.substr(dot + 1), value));

@@ -37,8 +37,9 @@ constexpr int kEvalBatches = 8;
 
 int run_train(const TrainOptions& o) {
   if (o.help_config) {
-    fmt::print("Config keys (TOML sections [model], [optim], [train], [data]; or --set key=value):\n{}",
-               RunConfig::describe_keys());
+    fmt::print(
+        "Config keys (TOML sections [model], [optim], [train], [data]; or --set key=value):\n{}",
+        RunConfig::describe_keys());
     return 0;
   }
   RunConfig cfg;
@@ -67,20 +68,22 @@ int run_train(const TrainOptions& o) {
   if (!cfg.train.out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(cfg.train.out_dir, ec);
-    if (ec) throw Error(fmt::format("{}: cannot create directory: {}", cfg.train.out_dir, ec.message()));
+    if (ec)
+      throw Error(fmt::format("{}: cannot create directory: {}", cfg.train.out_dir, ec.message()));
     metrics = MetricsLog(cfg.train.out_dir + "/metrics.jsonl");
   }
 
-  const long tokens_per_step = long(cfg.train.batch_size) * cfg.train.seq_len * cfg.train.grad_accum;
-  fmt::print("model: GPT L={} NH={} C={} V={} (padded {}) context={} dropout={} | {:.2f}M parameters\n",
-             cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.model.vocab_size,
-             cfg.model.padded_vocab_size(), cfg.model.context_length, cfg.model.dropout,
-             model.num_params() / 1e6);
+  const long tokens_per_step =
+      long(cfg.train.batch_size) * cfg.train.seq_len * cfg.train.grad_accum;
+  fmt::print(
+      "model: GPT L={} NH={} C={} V={} (padded {}) context={} dropout={} | {:.2f}M parameters\n",
+      cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.model.vocab_size,
+      cfg.model.padded_vocab_size(), cfg.model.context_length, cfg.model.dropout,
+      model.num_params() / 1e6);
   fmt::print("data:  {}\n", data.describe());
   fmt::print("train: {} steps x {} tokens (B={} T={} accum={}) | {} lr={} warmup={} | {} threads\n",
              cfg.train.steps, tokens_per_step, cfg.train.batch_size, cfg.train.seq_len,
-             cfg.train.grad_accum, cfg.optim.name, cfg.train.lr, cfg.train.warmup,
-             thread_count());
+             cfg.train.grad_accum, cfg.optim.name, cfg.train.lr, cfg.train.warmup, thread_count());
   std::fflush(stdout);
 
   ProgressLine progress(cfg.train.steps, tokens_per_step, cfg.train.log_every);
@@ -89,12 +92,17 @@ int run_train(const TrainOptions& o) {
     const StepResult r = trainer.step();
     if (!std::isfinite(r.loss)) {
       progress.finish();
-      throw Error(fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss), 4);
+      throw Error(fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss),
+                  4);
     }
     if (s == 0) first_loss = r.loss;
     progress.update(r);
-    metrics.write({{"kind", "train"}, {"step", r.step}, {"loss", r.loss}, {"lr", r.lr},
-                   {"grad_norm", r.grad_norm}, {"seconds", r.seconds}});
+    metrics.write({{"kind", "train"},
+                   {"step", r.step},
+                   {"loss", r.loss},
+                   {"lr", r.lr},
+                   {"grad_norm", r.grad_norm},
+                   {"seconds", r.seconds}});
   }
   progress.finish();
   const float val = trainer.evaluate(kHeldOutStep, kEvalBatches);

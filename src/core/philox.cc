@@ -6,9 +6,8 @@ namespace cohort {
 
 float philox_normal(uint64_t seed, uint64_t index) {
   const PhiloxKey key = {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
-  const PhiloxCounter r =
-      philox4x32({static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32), 0x6e6f726du, 0},
-                 key);
+  const PhiloxCounter r = philox4x32(
+      {static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32), 0x6e6f726du, 0}, key);
   // u1 in (0, 1] so the log is finite.
   const double u1 = (static_cast<double>(r[0] >> 8) + 1.0) * 0x1p-24;
   const double u2 = static_cast<double>(r[1] >> 8) * 0x1p-24;

@@ -12,11 +12,12 @@ namespace cohort {
 namespace {
 // Counter words 2 and 3 tag the stream so batches and the table never share numbers.
 constexpr uint32_t kTableStream = 0x7461626cu, kBatchStream = 0x62617463u;
-}
+}  // namespace
 
 SyntheticSource::SyntheticSource(int vocab_size, int branching, uint64_t seed)
     : vocab_size_(vocab_size), branching_(branching), seed_(seed) {
-  if (vocab_size <= 1) throw Error(fmt::format("synthetic data needs a vocabulary of at least 2, got {}", vocab_size));
+  if (vocab_size <= 1)
+    throw Error(fmt::format("synthetic data needs a vocabulary of at least 2, got {}", vocab_size));
   if (branching < 0) throw Error("synthetic data: branching must be >= 0");
   const PhiloxKey key = {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
   successors_.resize(size_t(vocab_size) * branching);
@@ -26,16 +27,14 @@ SyntheticSource::SyntheticSource(int vocab_size, int branching, uint64_t seed)
   }
 }
 
-void SyntheticSource::fill(long step, int micro, int B, int T, int32_t* inputs,
-                           int32_t* targets) {
+void SyntheticSource::fill(long step, int micro, int B, int T, int32_t* inputs, int32_t* targets) {
   const PhiloxKey key = {static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32)};
   const uint32_t V = vocab_size_;
   for (int b = 0; b < B; ++b) {
     const uint32_t sample = static_cast<uint32_t>(micro) * B + b;
     auto draw = [&](int t) {
-      return philox4x32({static_cast<uint32_t>(t), sample, kBatchStream,
-                         static_cast<uint32_t>(step)},
-                        key)[0];
+      return philox4x32(
+          {static_cast<uint32_t>(t), sample, kBatchStream, static_cast<uint32_t>(step)}, key)[0];
     };
     int32_t tok = static_cast<int32_t>(draw(0) % V);
     for (int t = 0; t <= T; ++t) {

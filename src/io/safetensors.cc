@@ -38,10 +38,12 @@ SafetensorsFile SafetensorsFile::read(const std::string& path) {
   in.seekg(0);
   uint64_t header_len = 0;
   if (file_size < 8 || !in.read(reinterpret_cast<char*>(&header_len), 8)) {
-    throw Error(fmt::format("{}: not a safetensors file (shorter than its 8-byte header length)", path));
+    throw Error(
+        fmt::format("{}: not a safetensors file (shorter than its 8-byte header length)", path));
   }
   if (header_len > kMaxHeaderBytes || header_len > file_size - 8) {
-    throw Error(fmt::format("{}: header length {} exceeds the file ({} bytes)", path, header_len, file_size));
+    throw Error(fmt::format("{}: header length {} exceeds the file ({} bytes)", path, header_len,
+                            file_size));
   }
   std::string header(header_len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_len));
@@ -56,7 +58,8 @@ SafetensorsFile SafetensorsFile::read(const std::string& path) {
     if (name == "__metadata__") {
       if (!v.is_object()) throw Error(fmt::format("{}: __metadata__ is not an object", path));
       for (auto& [k, s] : v.items()) {
-        if (!s.is_string()) throw Error(fmt::format("{}: __metadata__.{} is not a string", path, k));
+        if (!s.is_string())
+          throw Error(fmt::format("{}: __metadata__.{} is not a string", path, k));
         f.metadata_[k] = s.get<std::string>();
       }
       continue;
@@ -64,7 +67,8 @@ SafetensorsFile SafetensorsFile::read(const std::string& path) {
     auto bad = [&](const std::string& why) {
       return Error(fmt::format("{}: tensor '{}': {}", path, name, why));
     };
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets")) {
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets")) {
       throw bad("needs dtype, shape and data_offsets");
     }
     SafeTensor t;
@@ -82,17 +86,22 @@ SafetensorsFile SafetensorsFile::read(const std::string& path) {
       t.shape.push_back(static_cast<int64_t>(dim));
     }
     auto& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned()) {
       throw bad("data_offsets must be two non-negative integers");
     }
     const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
-    if (begin > end || end > data_size) throw bad(fmt::format("data_offsets [{}, {}) outside the data ({} bytes)", begin, end, data_size));
+    if (begin > end || end > data_size)
+      throw bad(
+          fmt::format("data_offsets [{}, {}) outside the data ({} bytes)", begin, end, data_size));
     if (end - begin != numel * esize) {
-      throw bad(fmt::format("data_offsets span {} bytes, shape and dtype need {}", end - begin, numel * esize));
+      throw bad(fmt::format("data_offsets span {} bytes, shape and dtype need {}", end - begin,
+                            numel * esize));
     }
     t.bytes.resize(end - begin);
     in.seekg(static_cast<std::streamoff>(8 + header_len + begin));
-    if (!in.read(t.bytes.data(), static_cast<std::streamsize>(end - begin))) throw bad("truncated data");
+    if (!in.read(t.bytes.data(), static_cast<std::streamsize>(end - begin)))
+      throw bad("truncated data");
     f.tensors_[name] = std::move(t);
   }
   return f;
@@ -103,7 +112,9 @@ void SafetensorsFile::write(const std::string& path) const {
   if (!metadata_.empty()) j["__metadata__"] = metadata_;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors_) {
-    j[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    j[name] = {{"dtype", t.dtype},
+               {"shape", t.shape},
+               {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
   std::string header = j.dump();
@@ -113,7 +124,8 @@ void SafetensorsFile::write(const std::string& path) const {
   const uint64_t len = header.size();
   out.write(reinterpret_cast<const char*>(&len), 8);
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const auto& [name, t] : tensors_) out.write(t.bytes.data(), static_cast<std::streamsize>(t.bytes.size()));
+  for (const auto& [name, t] : tensors_)
+    out.write(t.bytes.data(), static_cast<std::streamsize>(t.bytes.size()));
   out.flush();
   if (!out) throw Error(fmt::format("{}: write failed (disk full?)", path));
 }
@@ -151,7 +163,8 @@ std::vector<int32_t> SafetensorsFile::ints(const std::string& name) const {
       int64_t v;
       std::memcpy(&v, t.bytes.data() + 8 * i, 8);
       if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
-        throw Error(fmt::format("{}: tensor '{}' element {} = {} does not fit int32", path_, name, i, v));
+        throw Error(
+            fmt::format("{}: tensor '{}' element {} = {} does not fit int32", path_, name, i, v));
       }
       out[i] = static_cast<int32_t>(v);
     }
@@ -161,14 +174,16 @@ std::vector<int32_t> SafetensorsFile::ints(const std::string& name) const {
   return out;
 }
 
-void SafetensorsFile::put_floats(const std::string& name, std::vector<int64_t> shape, const float* data) {
+void SafetensorsFile::put_floats(const std::string& name, std::vector<int64_t> shape,
+                                 const float* data) {
   SafeTensor t{"F32", std::move(shape), {}};
   t.bytes.resize(t.numel() * 4);
   std::memcpy(t.bytes.data(), data, t.bytes.size());
   tensors_[name] = std::move(t);
 }
 
-void SafetensorsFile::put_ints(const std::string& name, std::vector<int64_t> shape, const int32_t* data) {
+void SafetensorsFile::put_ints(const std::string& name, std::vector<int64_t> shape,
+                               const int32_t* data) {
   SafeTensor t{"I32", std::move(shape), {}};
   t.bytes.resize(t.numel() * 4);
   std::memcpy(t.bytes.data(), data, t.bytes.size());

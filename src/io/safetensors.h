@@ -25,9 +25,9 @@ class SafetensorsFile {
   void write(const std::string& path) const;
 
   bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
-  const SafeTensor& at(const std::string& name) const;  // throws naming file and tensor
-  std::vector<float> floats(const std::string& name) const;   // F32 (or F64, narrowed)
-  std::vector<int32_t> ints(const std::string& name) const;   // I32 or I64 (range-checked)
+  const SafeTensor& at(const std::string& name) const;       // throws naming file and tensor
+  std::vector<float> floats(const std::string& name) const;  // F32 (or F64, narrowed)
+  std::vector<int32_t> ints(const std::string& name) const;  // I32 or I64 (range-checked)
   const std::map<std::string, SafeTensor>& tensors() const { return tensors_; }
   std::map<std::string, std::string>& metadata() { return metadata_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }

@@ -37,13 +37,13 @@ struct ActivationPlan {
   std::vector<int32_t> targets;  // (B, T)
   float* encoded;                // (B, T, C) embeddings after dropout
   std::vector<LayerActivations> layers;
-  float* lnf;        // (B, T, C)
-  float* lnf_mean;   // (B, T)
-  float* lnf_rstd;   // (B, T)
-  float* logits;     // (B, T, Vp)
-  float* probs;      // (B, T, Vp) softmax; backward turns it into dlogits in place
-  float* losses;     // (B, T)
-  float* branch;     // (B, T, C) a projection's output before dropout and the residual add
+  float* lnf;       // (B, T, C)
+  float* lnf_mean;  // (B, T)
+  float* lnf_rstd;  // (B, T)
+  float* logits;    // (B, T, Vp)
+  float* probs;     // (B, T, Vp) softmax; backward turns it into dlogits in place
+  float* losses;    // (B, T)
+  float* branch;    // (B, T, C) a projection's output before dropout and the residual add
   // backward scratch
   float* dresidual;  // (B, T, C) gradient of the residual stream
   float* d_c_a;      // (B, T, C)

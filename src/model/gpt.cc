@@ -46,9 +46,10 @@ Gpt::LayerParams Gpt::layer_params(float* base, int l) const {
   auto p = [&](const char* suffix) {
     return base + layout_.at(fmt::format("h.{}.{}", l, suffix)).offset;
   };
-  return {p("ln_1.weight"), p("ln_1.bias"), p("attn.c_attn.weight"), p("attn.c_attn.bias"),
-          p("attn.c_proj.weight"), p("attn.c_proj.bias"), p("ln_2.weight"), p("ln_2.bias"),
-          p("mlp.c_fc.weight"), p("mlp.c_fc.bias"), p("mlp.c_proj.weight"), p("mlp.c_proj.bias")};
+  return {p("ln_1.weight"),      p("ln_1.bias"),          p("attn.c_attn.weight"),
+          p("attn.c_attn.bias"), p("attn.c_proj.weight"), p("attn.c_proj.bias"),
+          p("ln_2.weight"),      p("ln_2.bias"),          p("mlp.c_fc.weight"),
+          p("mlp.c_fc.bias"),    p("mlp.c_proj.weight"),  p("mlp.c_proj.bias")};
 }
 
 void Gpt::init_weights(uint64_t seed) {
@@ -76,7 +77,9 @@ void Gpt::init_weights(uint64_t seed) {
 }
 
 void Gpt::plan(int B, int T) {
-  if (B <= 0 || T <= 0) throw Error(fmt::format("batch size and sequence length must be positive (got B={}, T={})", B, T));
+  if (B <= 0 || T <= 0)
+    throw Error(
+        fmt::format("batch size and sequence length must be positive (got B={}, T={})", B, T));
   if (T > config_.context_length) {
     throw Error(fmt::format("sequence length {} exceeds model.context_length {}", T,
                             config_.context_length));
@@ -166,8 +169,8 @@ void Gpt::backward(float loss_scale) {
   const size_t wte_off = layout_.at("wte.weight").offset;
 
   float* dlogits = a.probs;  // in place
-  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets.data(), loss_scale / float(BT),
-                                    BT, V, Vp);
+  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets.data(), loss_scale / float(BT), BT,
+                                    V, Vp);
   be.lm_head_backward(a.d_c_a, G + wte_off, dlogits, a.lnf, P + wte_off, BT, C, Vp);
   std::memset(a.dresidual, 0, BT * C * sizeof(float));
   const float* top = config_.n_layer > 0 ? a.layers.back().residual3 : a.encoded;
@@ -195,8 +198,8 @@ void Gpt::backward(float loss_scale) {
     be.linear_backward(a.d_4c, dw.fcpw, dw.fcpb, dmlp, la.fch_gelu, w.fcpw, BT, 4 * C, C);
     be.gelu_backward(a.d_4c, la.fch, a.d_4c, BT * 4 * C);
     be.linear_backward(a.d_c_b, dw.fcw, dw.fcb, a.d_4c, la.ln2, w.fcw, BT, C, 4 * C);
-    be.layernorm_backward(a.dresidual, dw.ln2w, dw.ln2b, a.d_c_b, la.residual2, w.ln2w,
-                          la.ln2_mean, la.ln2_rstd, BT, C);
+    be.layernorm_backward(a.dresidual, dw.ln2w, dw.ln2b, a.d_c_b, la.residual2, w.ln2w, la.ln2_mean,
+                          la.ln2_rstd, BT, C);
 
     // residual2 = x + dropout(c_proj(attention(c_attn(ln_1(x)))))
     const float* dattn = branch_grad(site_attention_residual(l));

@@ -16,7 +16,7 @@
 namespace cohort {
 
 struct ForwardOptions {
-  bool training = false;       // dropout on
+  bool training = false;  // dropout on
   uint64_t dropout_seed = 0;
   uint32_t step = 0;           // optimizer step: part of every dropout key
   uint32_t sample_offset = 0;  // global index of this micro-batch's first sample

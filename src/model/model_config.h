@@ -8,12 +8,12 @@
 namespace cohort {
 
 struct ModelConfig {
-  int vocab_size = 256;     // V: real vocabulary
+  int vocab_size = 256;      // V: real vocabulary
   int context_length = 256;  // maxT: rows of the position table (HF n_positions)
-  int n_layer = 4;          // L
-  int n_head = 4;           // NH
-  int n_embd = 128;         // C
-  float dropout = 0.0f;     // embeddings, attention probabilities, residual branches
+  int n_layer = 4;           // L
+  int n_head = 4;            // NH
+  int n_embd = 128;          // C
+  float dropout = 0.0f;      // embeddings, attention probabilities, residual branches
 
   // Vp: the token table padded to a multiple of 128 rows so the LM head matmul has a
   // friendly shape. Padding rows stay zero and never receive probability.

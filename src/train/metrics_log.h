@@ -3,15 +3,14 @@
 #pragma once
 
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace cohort {
 
 class MetricsLog {
  public:
-  MetricsLog() = default;  // disabled
+  MetricsLog() = default;                        // disabled
   explicit MetricsLog(const std::string& path);  // throws cohort::Error if unwritable
   void write(const nlohmann::json& record);
   bool enabled() const { return out_.is_open(); }

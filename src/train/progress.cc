@@ -30,8 +30,8 @@ void ProgressLine::update(const StepResult& r) {
   const std::string line = fmt::format(
       "step {:>{}}/{} | loss {:.4f} (avg {:.4f}) | lr {:.2e} | norm {:.3f} | {:.0f} tok/s | "
       "{} left",
-      done, fmt::formatted_size("{}", total_), total_, r.loss, loss_ema_, r.lr, r.grad_norm,
-      tok_s, format_duration(eta));
+      done, fmt::formatted_size("{}", total_), total_, r.loss, loss_ema_, r.lr, r.grad_norm, tok_s,
+      format_duration(eta));
   if (tty_) {
     fmt::print(out_, "\r{}\x1b[K", line);
     open_line_ = true;

@@ -27,7 +27,8 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
   if (!(grad_clip >= 0.0f)) {
     throw Error(fmt::format("{}: train.grad_clip must be >= 0, got {}", where, grad_clip));
   }
-  if (threads < 0) throw Error(fmt::format("{}: train.threads must be >= 0, got {}", where, threads));
+  if (threads < 0)
+    throw Error(fmt::format("{}: train.threads must be >= 0, got {}", where, threads));
 }
 
 }  // namespace cohort

@@ -8,9 +8,9 @@
 namespace cohort {
 
 struct TrainConfig {
-  int batch_size = 8;     // B per micro-batch (per rank, once there are ranks)
-  int seq_len = 64;       // T
-  int grad_accum = 1;     // micro-batches per optimizer step
+  int batch_size = 8;  // B per micro-batch (per rank, once there are ranks)
+  int seq_len = 64;    // T
+  int grad_accum = 1;  // micro-batches per optimizer step
   long steps = 200;
   float lr = 1e-3f;
   float min_lr = 1e-4f;
@@ -19,7 +19,7 @@ struct TrainConfig {
   uint64_t seed = 1337;    // init, data and dropout
   int threads = 0;         // 0: OMP_NUM_THREADS or all cores
   int log_every = 10;
-  std::string out_dir;     // metrics.jsonl goes here when set
+  std::string out_dir;  // metrics.jsonl goes here when set
 
   // Throws cohort::Error naming the field. context_length bounds seq_len.
   void validate(int context_length, const std::string& where = "config") const;

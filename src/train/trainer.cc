@@ -36,8 +36,8 @@ StepResult Trainer::step() {
   StepResult r;
   r.step = step_;
   r.loss = static_cast<float>(loss_sum / M);
-  r.grad_norm = clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(),
-                               config_.grad_clip);
+  r.grad_norm =
+      clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(), config_.grad_clip);
   r.lr = schedule_.at(step_);
   optimizer_.step(model_.params(), model_.grads(), r.lr);
   model_.zero_grad();

@@ -16,8 +16,8 @@
 namespace cohort {
 
 struct StepResult {
-  long step = 0;        // the step just taken, from 0
-  float loss = 0.0f;    // mean over the step's batch
+  long step = 0;           // the step just taken, from 0
+  float loss = 0.0f;       // mean over the step's batch
   float grad_norm = 0.0f;  // before clipping
   float lr = 0.0f;
   double seconds = 0.0;

@@ -113,7 +113,8 @@ void check_attention(CpuBackend& be, std::mt19937& rng, const DropoutKey& key) {
   std::vector<float> att_causal(att.size(), 0.0f);  // only t2 <= t is defined
   for (int bh = 0; bh < B * NH; ++bh)
     for (int t = 0; t < T; ++t)
-      for (int t2 = 0; t2 <= t; ++t2) att_causal[(size_t(bh) * T + t) * T + t2] = att[(size_t(bh) * T + t) * T + t2];
+      for (int t2 = 0; t2 <= t; ++t2)
+        att_causal[(size_t(bh) * T + t) * T + t2] = att[(size_t(bh) * T + t) * T + t2];
   expect_close(att_causal, probs, 1e-6, 1e-5, "attention probabilities");
 
   std::vector<float> dqkv(qkv.size(), 7.0f), scratch(att.size());  // 7: must be overwritten
@@ -166,7 +167,8 @@ TEST_F(CpuOps, Gelu) {
   be.gelu_forward(out.data(), to_float(x).data(), x.size());
   expect_close(out, ref::gelu(x), 1e-6, 1e-5, "gelu forward");
   be.gelu_backward(dx.data(), to_float(x).data(), to_float(r).data(), x.size());
-  check_gradient(x, [&] { return dot(r, ref::gelu(x)); }, dx, 1e-5, 1e-4, "gelu dinp", 10000);
+  check_gradient(
+      x, [&] { return dot(r, ref::gelu(x)); }, dx, 1e-5, 1e-4, "gelu dinp", 10000);
 }
 
 TEST_F(CpuOps, SoftmaxCrossEntropy) {
@@ -186,7 +188,8 @@ TEST_F(CpuOps, SoftmaxCrossEntropy) {
   };
   check_gradient(logits, objective, probs, 1e-6, 1e-4, "cross-entropy dlogits", 5000);
   for (int n = 0; n < N; ++n)
-    for (int i = V; i < Vp; ++i) ASSERT_EQ(probs[size_t(n) * Vp + i], 0.0f) << "padding gets no gradient";
+    for (int i = V; i < Vp; ++i)
+      ASSERT_EQ(probs[size_t(n) * Vp + i], 0.0f) << "padding gets no gradient";
 }
 
 TEST_F(CpuOps, DropoutMaskIsKeyedAndUnbiased) {
@@ -226,14 +229,20 @@ TEST_F(CpuOps, AdamWMatchesFormula) {
   Vec pm(1000, 0.0), pv(1000, 0.0);
   for (int t = 1; t <= 3; ++t) {
     const double b1 = 0.9, b2 = 0.95, lr = 1e-2, wd = 0.1, eps = 1e-8;
-    Backend::AdamWArgs a{float(lr), float(b1), float(b2), float(eps), float(wd),
-                         float(1 - std::pow(b1, t)), float(1 - std::pow(b2, t))};
+    Backend::AdamWArgs a{float(lr),
+                         float(b1),
+                         float(b2),
+                         float(eps),
+                         float(wd),
+                         float(1 - std::pow(b1, t)),
+                         float(1 - std::pow(b2, t))};
     be.adamw_update(pf.data(), to_float(g).data(), m.data(), v.data(), 1000, a);
     for (size_t i = 0; i < 1000; ++i) {
       p[i] *= 1 - lr * wd;
       pm[i] = b1 * pm[i] + (1 - b1) * g[i];
       pv[i] = b2 * pv[i] + (1 - b2) * g[i] * g[i];
-      p[i] -= lr * (pm[i] / (1 - std::pow(b1, t))) / (std::sqrt(pv[i] / (1 - std::pow(b2, t))) + eps);
+      p[i] -=
+          lr * (pm[i] / (1 - std::pow(b1, t))) / (std::sqrt(pv[i] / (1 - std::pow(b2, t))) + eps);
     }
   }
   expect_close(pf, p, 1e-6, 1e-5, "adamw");

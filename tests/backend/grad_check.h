@@ -41,8 +41,8 @@ inline void expect_close(const std::vector<float>& got, const Vec& want, double 
     const double e = std::abs(double(got[i]) - want[i]) / (atol + rtol * std::abs(want[i]));
     if (e > worst) worst = e, at = i;
   }
-  EXPECT_LE(worst, 1.0) << what << ": element " << at << " got " << got[at] << " want "
-                        << want[at] << " (atol " << atol << ", rtol " << rtol << ")";
+  EXPECT_LE(worst, 1.0) << what << ": element " << at << " got " << got[at] << " want " << want[at]
+                        << " (atol " << atol << ", rtol " << rtol << ")";
 }
 
 // Compares `analytic` with dObjective/dx by central differences, perturbing x in place.

@@ -37,8 +37,8 @@ inline Vec lm_head(const Vec& x, const Vec& wte, int N, int C, int Vp) {
   return out;
 }
 
-inline Vec embedding(const std::vector<int32_t>& tok, const Vec& wte, const Vec& wpe, int B,
-                     int T, int C) {
+inline Vec embedding(const std::vector<int32_t>& tok, const Vec& wte, const Vec& wpe, int B, int T,
+                     int C) {
   Vec out(size_t(B) * T * C);
   for (int b = 0; b < B; ++b)
     for (int t = 0; t < T; ++t)
@@ -57,7 +57,8 @@ inline Vec layernorm(const Vec& x, const Vec& w, const Vec& b, int N, int C) {
     for (int c = 0; c < C; ++c) v += (x[size_t(n) * C + c] - m) * (x[size_t(n) * C + c] - m);
     v /= C;
     const double s = 1.0 / std::sqrt(v + 1e-5);
-    for (int c = 0; c < C; ++c) out[size_t(n) * C + c] = (x[size_t(n) * C + c] - m) * s * w[c] + b[c];
+    for (int c = 0; c < C; ++c)
+      out[size_t(n) * C + c] = (x[size_t(n) * C + c] - m) * s * w[c] + b[c];
   }
   return out;
 }
@@ -98,7 +99,8 @@ inline Vec attention(const Vec& qkv, int B, int T, int C, int NH, const DropoutK
 inline Vec gelu(const Vec& x) {
   Vec out(x.size());
   for (size_t i = 0; i < x.size(); ++i)
-    out[i] = 0.5 * x[i] * (1 + std::tanh(std::sqrt(2 / M_PI) * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
+    out[i] =
+        0.5 * x[i] * (1 + std::tanh(std::sqrt(2 / M_PI) * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
   return out;
 }
 

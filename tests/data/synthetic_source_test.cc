@@ -1,9 +1,10 @@
 // SyntheticSource: a pure function of (seed, step, micro-batch), targets shifted by one,
 // successors drawn from the fixed table.
+#include "data/synthetic_source.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "data/synthetic_source.h"
 
 namespace cohort {
 namespace {

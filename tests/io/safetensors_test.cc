@@ -1,4 +1,6 @@
 // safetensors: round trip, and damaged files rejected with a message naming the file.
+#include "io/safetensors.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -6,7 +8,6 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "io/safetensors.h"
 
 namespace cohort {
 namespace {
@@ -58,7 +59,8 @@ TEST(Safetensors, RejectsDamagedFiles) {
   expect_error(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8, "need");
   expect_error(R"({"x":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}})", 8, "dtype");
   expect_error(R"({"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8, "shape");
-  expect_error(R"({"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", 8, "larger");
+  expect_error(R"({"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", 8,
+               "larger");
   expect_error(R"({"x":{"dtype":"F32"}})", 8, "needs");
   {  // a header length larger than the file
     std::ofstream out(path, std::ios::binary);

@@ -21,7 +21,8 @@
 namespace cohort {
 namespace {
 
-const std::string kFixture = std::string(COHORT_SOURCE_DIR) + "/tests/reference/gpt_small.safetensors";
+const std::string kFixture =
+    std::string(COHORT_SOURCE_DIR) + "/tests/reference/gpt_small.safetensors";
 
 struct Fixture {
   SafetensorsFile file = SafetensorsFile::read(kFixture);
@@ -78,7 +79,8 @@ TEST(GptReference, LogitsLossAndEveryGradientMatchPyTorch) {
   const auto want_logits = f.file.floats("logits");
   std::vector<float> got_logits;
   for (int n = 0; n < f.B * f.T; ++n)
-    got_logits.insert(got_logits.end(), model.logits() + size_t(n) * Vp, model.logits() + size_t(n) * Vp + V);
+    got_logits.insert(got_logits.end(), model.logits() + size_t(n) * Vp,
+                      model.logits() + size_t(n) * Vp + V);
   EXPECT_LE(relative_error(got_logits.data(), want_logits), 1e-4) << "logits";
 
   model.backward();
@@ -90,7 +92,8 @@ TEST(GptReference, LogitsLossAndEveryGradientMatchPyTorch) {
   }
   // wte's padding rows take no gradient.
   const auto& wte = model.layout().at("wte.weight");
-  for (size_t i = size_t(V) * f.config.n_embd; i < wte.numel; ++i) ASSERT_EQ(model.grads()[wte.offset + i], 0.0f);
+  for (size_t i = size_t(V) * f.config.n_embd; i < wte.numel; ++i)
+    ASSERT_EQ(model.grads()[wte.offset + i], 0.0f);
 }
 
 TEST(GptReference, TenAdamWStepsMatchPyTorch) {

@@ -10,16 +10,20 @@
 #include "core/error.h"
 #include "data/synthetic_source.h"
 #include "model/gpt.h"
-#include "optim/optimizer.h"
 #include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
 #include "train/trainer.h"
 
 namespace cohort {
 namespace {
 
 ModelConfig small_config(float dropout) {
-  return ModelConfig{.vocab_size = 97, .context_length = 32, .n_layer = 2, .n_head = 3,
-                     .n_embd = 48, .dropout = dropout};
+  return ModelConfig{.vocab_size = 97,
+                     .context_length = 32,
+                     .n_layer = 2,
+                     .n_head = 3,
+                     .n_embd = 48,
+                     .dropout = dropout};
 }
 
 struct TrainedRun {
@@ -56,7 +60,8 @@ TEST(GptTraining, SameSeedAndThreadsGiveBitIdenticalLossesWithDropout) {
 }
 
 TEST(GptTraining, DropoutChangesTheRun) {
-  const TrainedRun with = train(small_config(0.1f), 4, 1, 3), without = train(small_config(0.0f), 4, 1, 3);
+  const TrainedRun with = train(small_config(0.1f), 4, 1, 3),
+                   without = train(small_config(0.0f), 4, 1, 3);
   EXPECT_EQ(with.losses[0] == without.losses[0], false);
 }
 
@@ -126,7 +131,8 @@ TEST(GptInit, Gpt2Initialization) {
   auto stdev = [&](const std::string& name) {
     const auto& t = model.layout().at(name);
     double s = 0;
-    for (size_t i = 0; i < t.numel; ++i) s += double(model.params()[t.offset + i]) * model.params()[t.offset + i];
+    for (size_t i = 0; i < t.numel; ++i)
+      s += double(model.params()[t.offset + i]) * model.params()[t.offset + i];
     return std::sqrt(s / t.numel);
   };
   EXPECT_NEAR(stdev("h.0.attn.c_attn.weight"), 0.02, 0.001);
@@ -136,7 +142,8 @@ TEST(GptInit, Gpt2Initialization) {
   EXPECT_EQ(stdev("h.0.attn.c_attn.bias"), 0.0);
   EXPECT_EQ(stdev("h.0.ln_1.weight"), 1.0);
   const auto& wte = model.layout().at("wte.weight");
-  for (size_t i = size_t(mc.vocab_size) * mc.n_embd; i < wte.numel; ++i) ASSERT_EQ(model.params()[wte.offset + i], 0.0f);
+  for (size_t i = size_t(mc.vocab_size) * mc.n_embd; i < wte.numel; ++i)
+    ASSERT_EQ(model.params()[wte.offset + i], 0.0f);
   // Same seed, same weights; another seed, other weights.
   Gpt again(mc, backend), other(mc, backend);
   again.init_weights(3);

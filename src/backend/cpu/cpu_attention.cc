@@ -43,8 +43,8 @@ float* thread_scratch(size_t n) {
 
 }  // namespace
 
-void CpuBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T,
-                                   int C, int NH, const DropoutKey& dropout) {
+void CpuBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
+                                   int NH, const DropoutKey& dropout) {
   const int HS = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -89,8 +89,8 @@ void CpuBackend::attention_forward(float* out, float* att, const float* qkv, int
 }
 
 void CpuBackend::attention_backward(float* dqkv, float* scratch, const float* dout,
-                                    const float* qkv, const float* att, int B, int T, int C,
-                                    int NH, const DropoutKey& dropout) {
+                                    const float* qkv, const float* att, int B, int T, int C, int NH,
+                                    const DropoutKey& dropout) {
   const int HS = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -113,8 +113,8 @@ void CpuBackend::attention_backward(float* dqkv, float* scratch, const float* do
       for (int c0 = 0; c0 < T; c0 += kBlock) {
         const int c1 = c0 + kBlock < T ? c0 + kBlock : T;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, HS, T - c0, 1.0f,
-                    pd + size_t(c0) * T + c0, T, dy + size_t(c0) * C, C, 0.0f,
-                    dv + size_t(c0) * C3, C3);
+                    pd + size_t(c0) * T + c0, T, dy + size_t(c0) * C, C, 0.0f, dv + size_t(c0) * C3,
+                    C3);
       }
       // dPd = dY V^T into s (Pd is no longer needed).
       for (int r0 = 0; r0 < T; r0 += kBlock) {
@@ -144,8 +144,8 @@ void CpuBackend::attention_backward(float* dqkv, float* scratch, const float* do
       for (int c0 = 0; c0 < T; c0 += kBlock) {
         const int c1 = c0 + kBlock < T ? c0 + kBlock : T;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, HS, T - c0, 1.0f,
-                    s + size_t(c0) * T + c0, T, q + size_t(c0) * C3, C3, 0.0f,
-                    dk + size_t(c0) * C3, C3);
+                    s + size_t(c0) * T + c0, T, q + size_t(c0) * C3, C3, 0.0f, dk + size_t(c0) * C3,
+                    C3);
       }
     }
   }

@@ -15,8 +15,8 @@ class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
 
-  void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
-                      int N, int C, int OC) override;
+  void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N,
+                      int C, int OC) override;
   void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                        const float* inp, const float* weight, int N, int C, int OC) override;
   void lm_head_forward(float* logits, const float* x, const float* wte, int N, int C,
@@ -25,8 +25,8 @@ class CpuBackend final : public Backend {
                         const float* wte, int N, int C, int Vp) override;
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
                          int B, int T, int C) override;
-  void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
-                          int B, int T, int C) override;
+  void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B,
+                          int T, int C) override;
   void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
                          const float* weight, const float* bias, int N, int C) override;
   void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,

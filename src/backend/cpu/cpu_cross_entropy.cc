@@ -29,8 +29,8 @@ void CpuBackend::softmax_cross_entropy_forward(float* losses, float* probs, cons
 }
 
 void CpuBackend::softmax_cross_entropy_backward(float* dlogits, const float* probs,
-                                                const int32_t* targets, float dloss, int N,
-                                                int V, int Vp) {
+                                                const int32_t* targets, float dloss, int N, int V,
+                                                int Vp) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* p = probs + size_t(n) * Vp;

@@ -31,8 +31,8 @@ void CpuBackend::gelu_backward(float* dinp, const float* inp, const float* dout,
     const float u = kGeluScale * (x + kGeluCube * x * x * x);
     const float th = vec_tanh(u);
     const float sech2 = 1.0f - th * th;
-    const float grad = 0.5f * (1.0f + th) +
-                       0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * kGeluCube * x * x);
+    const float grad =
+        0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * kGeluCube * x * x);
     dinp[i] = grad * dout[i];
   }
 }

@@ -16,15 +16,15 @@ void CpuBackend::linear_forward(float* out, const float* inp, const float* weigh
     for (int n = 0; n < N; ++n) std::memcpy(out + size_t(n) * OC, bias, sizeof(float) * OC);
     beta = 1.0f;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C, 1.0f, inp, C, weight, OC,
-              beta, out, OC);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C, 1.0f, inp, C, weight, OC, beta,
+              out, OC);
 }
 
 void CpuBackend::linear_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                  const float* inp, const float* weight, int N, int C, int OC) {
   if (dinp != nullptr) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, OC, 1.0f, dout, OC, weight, OC,
-                0.0f, dinp, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, OC, 1.0f, dout, OC, weight, OC, 0.0f,
+                dinp, C);
   }
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f,
               dweight, OC);
@@ -45,14 +45,14 @@ void CpuBackend::linear_backward(float* dinp, float* dweight, float* dbias, cons
 
 void CpuBackend::lm_head_forward(float* logits, const float* x, const float* wte, int N, int C,
                                  int Vp) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Vp, C, 1.0f, x, C, wte, C, 0.0f,
-              logits, Vp);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Vp, C, 1.0f, x, C, wte, C, 0.0f, logits,
+              Vp);
 }
 
 void CpuBackend::lm_head_backward(float* dx, float* dwte, const float* dlogits, const float* x,
                                   const float* wte, int N, int C, int Vp) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, Vp, 1.0f, dlogits, Vp, wte, C,
-              0.0f, dx, C);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, Vp, 1.0f, dlogits, Vp, wte, C, 0.0f,
+              dx, C);
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Vp, C, N, 1.0f, dlogits, Vp, x, C, 1.0f,
               dwte, C);
 }
