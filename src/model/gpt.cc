@@ -40,16 +40,22 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend)
   config_.validate();
   params_ = Arena(layout_.total());
   grads_ = Arena(layout_.total());
+  static constexpr const char* kLayerTensors[12] = {
+      "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
+      "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
+      "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias"};
+  for (int l = 0; l < config_.n_layer; ++l) {
+    std::array<size_t, 12> o;
+    for (int i = 0; i < 12; ++i)
+      o[i] = layout_.at(fmt::format("h.{}.{}", l, kLayerTensors[i])).offset;
+    layer_offsets_.push_back(o);
+  }
 }
 
 Gpt::LayerParams Gpt::layer_params(float* base, int l) const {
-  auto p = [&](const char* suffix) {
-    return base + layout_.at(fmt::format("h.{}.{}", l, suffix)).offset;
-  };
-  return {p("ln_1.weight"),      p("ln_1.bias"),          p("attn.c_attn.weight"),
-          p("attn.c_attn.bias"), p("attn.c_proj.weight"), p("attn.c_proj.bias"),
-          p("ln_2.weight"),      p("ln_2.bias"),          p("mlp.c_fc.weight"),
-          p("mlp.c_fc.bias"),    p("mlp.c_proj.weight"),  p("mlp.c_proj.bias")};
+  const auto& o = layer_offsets_[l];
+  return {base + o[0], base + o[1], base + o[2], base + o[3], base + o[4],  base + o[5],
+          base + o[6], base + o[7], base + o[8], base + o[9], base + o[10], base + o[11]};
 }
 
 void Gpt::init_weights(uint64_t seed) {

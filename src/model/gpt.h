@@ -4,8 +4,10 @@
 // plan(B, T). Reference: Radford et al. 2019 and Hugging Face's GPT2LMHeadModel.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "backend/backend.h"
 #include "core/arena.h"
@@ -67,6 +69,7 @@ class Gpt {
   ModelConfig config_;
   Backend& backend_;
   ParameterLayout layout_;
+  std::vector<std::array<size_t, 12>> layer_offsets_;  // per layer, LayerParams' field order
   Arena params_, grads_;
   std::unique_ptr<ActivationPlan> acts_;
   int last_B_ = 0, last_T_ = 0;
