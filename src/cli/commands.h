@@ -9,5 +9,8 @@ namespace cohort {
 
 void add_train_command(CLI::App& root, int& exit_code);
 void add_bench_command(CLI::App& root, int& exit_code);
+void add_prepare_command(CLI::App& root, int& exit_code);
+void add_eval_command(CLI::App& root, int& exit_code);
+void add_generate_command(CLI::App& root, int& exit_code);
 
 }  // namespace cohort

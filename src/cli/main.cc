@@ -12,7 +12,11 @@ int main(int argc, char** argv) {
   CLI::App app{"cohort: train GPT-style language models on CPUs, alone or as data-parallel ranks"};
   app.require_subcommand(1);
   int exit_code = 0;
+  app.option_defaults()->always_capture_default();
+  cohort::add_prepare_command(app, exit_code);
   cohort::add_train_command(app, exit_code);
+  cohort::add_eval_command(app, exit_code);
+  cohort::add_generate_command(app, exit_code);
   cohort::add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -24,7 +24,17 @@ struct Field {
 
 std::vector<Field> fields_of(RunConfig& c) {
   return {
-      {"model.vocab_size", &c.model.vocab_size, "V, real vocabulary size"},
+      {"data_dir", &c.train.data_dir, "prepared dataset directory (cohort prepare)"},
+      {"run_dir", &c.train.run_dir, "run directory: metrics.jsonl, checkpoints/ (empty: none)"},
+      {"eval_every", &c.train.eval_every, "steps between validations (0: only at the end)"},
+      {"eval_tokens", &c.train.eval_tokens, "validation tokens per evaluation (0: whole split)"},
+      {"checkpoint_every", &c.train.checkpoint_every,
+       "steps between checkpoints (0: only at the end)"},
+      {"keep_checkpoints", &c.train.keep_checkpoints, "newest checkpoints kept, plus the best"},
+      {"patience", &c.train.patience,
+       "early stopping: validations without improvement before stopping (0: off)"},
+      {"model.vocab_size", &c.model.vocab_size,
+       "V, real vocabulary size (0: the dataset's; 256 with --synthetic)"},
       {"model.context_length", &c.model.context_length, "maxT, rows of the position table"},
       {"model.n_layer", &c.model.n_layer, "L, transformer blocks"},
       {"model.n_head", &c.model.n_head, "NH, attention heads (must divide n_embd)"},
@@ -48,7 +58,6 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
       {"train.log_every", &c.train.log_every,
        "steps between progress lines when not on a terminal"},
-      {"train.out_dir", &c.train.out_dir, "directory for metrics.jsonl (empty: none)"},
       {"data.synthetic_branching", &c.data.synthetic_branching,
        "successors per token in --synthetic data (0: uniform random)"},
   };
@@ -208,7 +217,9 @@ void RunConfig::apply_override(const std::string& assignment, const std::string&
 }
 
 void RunConfig::validate(const std::string& where) const {
-  model.validate(where);
+  ModelConfig m = model;
+  if (m.vocab_size == 0) m.vocab_size = 256;  // 0 is resolved from the dataset at start-up
+  m.validate(where);
   train.validate(model.context_length, where);
   if (optim.name != "adamw" && optim.name != "sgd") {
     throw Error(fmt::format("{}: optim.name: unknown optimizer '{}' (expected adamw or sgd)", where,
@@ -224,7 +235,8 @@ std::string RunConfig::to_toml() const {
   std::map<std::string, std::vector<std::string>> sections;
   for (const auto& f : fields_of(copy)) {
     const std::string key = f.key;
-    const size_t dot = key.find('.');
+    const size_t dot = key.find('.');  // npos for a top-level key: section ""
+
     std::string value = std::visit(
         [](auto* p) -> std::string {
           using T = std::remove_pointer_t<decltype(p)>;
@@ -236,11 +248,12 @@ std::string RunConfig::to_toml() const {
             return fmt::format("{}", *p);
         },
         f.ref);
-    sections[key.substr(0, dot)].push_back(fmt::format("{} = {}", key.substr(dot + 1), value));
+    const std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
+    sections[section].push_back(fmt::format("{} = {}", key.substr(dot + 1), value));
   }
   std::string out;
-  for (const auto& [name, lines] : sections) {
-    out += fmt::format("[{}]\n", name);
+  for (const auto& [name, lines] : sections) {  // "" sorts first: TOML needs it first
+    if (!name.empty()) out += fmt::format("[{}]\n", name);
     for (const auto& l : lines) out += l + "\n";
     out += "\n";
   }

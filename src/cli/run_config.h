@@ -20,6 +20,7 @@ struct DataConfig {
 };
 
 struct RunConfig {
+  RunConfig() { model.vocab_size = 0; }  // taken from the dataset unless set
   ModelConfig model;
   OptimizerConfig optim;
   TrainConfig train;

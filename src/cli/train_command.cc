@@ -1,23 +1,32 @@
-// cohort train: resolves the run config, builds model, optimizer and data, runs the
-// step loop with a live progress line, then reports held-out loss and perplexity.
+// cohort train: resolves the run config, builds model, optimizer and data (a prepared
+// dataset or --synthetic tokens), runs the step loop with a live progress line,
+// validates every eval_every steps (early stopping with patience), checkpoints every
+// checkpoint_every steps and at the end, and resumes exactly with --resume.
 #include <fmt/format.h>
 
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/commands.h"
 #include "cli/run_config.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "data/dataset.h"
+#include "data/sharded_loader.h"
 #include "data/synthetic_source.h"
 #include "model/gpt.h"
+#include "train/checkpoint.h"
+#include "train/evaluator.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
 #include "train/trainer.h"
 
 namespace cohort {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -27,88 +36,237 @@ struct TrainOptions {
   // (flag, key=value) from the shortcut flags, applied before --set
   std::vector<std::pair<std::string, std::string>> flag_sets;
   bool synthetic = false;
+  bool resume = false;
   bool dump_config = false;
   bool help_config = false;
 };
 
 // Evaluation batches for synthetic data come from step numbers no training run reaches.
 constexpr long kHeldOutStep = 1L << 30;
-constexpr int kEvalBatches = 8;
+constexpr int kSyntheticEvalBatches = 8;
 
-int run_train(const TrainOptions& o) {
-  if (o.help_config) {
-    fmt::print(
-        "Config keys (TOML sections [model], [optim], [train], [data]; or --set key=value):\n{}",
-        RunConfig::describe_keys());
-    return 0;
-  }
+RunConfig resolve_config(const TrainOptions& o) {
   RunConfig cfg;
   if (!o.config_file.empty()) cfg.apply_toml_file(o.config_file);
   for (const auto& [flag, s] : o.flag_sets) cfg.apply_override(s, flag);
   for (const auto& s : o.sets) cfg.apply_override(s);
-  cfg.validate(o.config_file.empty() ? "config" : o.config_file);
+  return cfg;
+}
+
+// The data a run trains and validates on.
+struct RunData {
+  std::unique_ptr<BatchSource> train;
+  ShardedLoader* loader = nullptr;  // train as a ShardedLoader, when it is one
+  std::vector<int32_t> val;         // empty: no validation split
+  long val_words = 0;
+  std::optional<fs::path> tokenizer_dir;
+  std::string describe;
+};
+
+RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where) {
+  RunData d;
+  if (synthetic) {
+    if (cfg.model.vocab_size == 0) cfg.model.vocab_size = 256;
+    cfg.validate(where);
+    d.train = std::make_unique<SyntheticSource>(cfg.model.vocab_size, cfg.data.synthetic_branching,
+                                                cfg.train.seed);
+    d.describe = d.train->describe();
+    return d;
+  }
+  if (cfg.train.data_dir.empty()) {
+    throw Error(fmt::format("{}: no training data: set data_dir to a prepared dataset "
+                            "(cohort prepare brown --out data/brown) or pass --synthetic",
+                            where));
+  }
+  const fs::path dir = cfg.train.data_dir;
+  const DatasetInfo info = read_dataset_info(dir);
+  if (cfg.model.vocab_size == 0) {
+    cfg.model.vocab_size = info.vocab_size;
+  } else if (cfg.model.vocab_size != info.vocab_size) {
+    throw Error(fmt::format("{}: model.vocab_size is {} but {} has a vocabulary of {} "
+                            "(leave model.vocab_size unset to take the dataset's)",
+                            where, cfg.model.vocab_size, dir.string(), info.vocab_size));
+  }
+  cfg.validate(where);
+  auto loader = std::make_unique<ShardedLoader>(
+      load_split(dir, info, "train"), info.vocab_size, cfg.train.seq_len, cfg.train.batch_size,
+      cfg.train.grad_accum, cfg.train.seed, 0, 1, (dir / "train").string());
+  d.loader = loader.get();
+  d.describe = fmt::format("{} ({} tokenizer, V={})", loader->describe(), info.tokenizer,
+                           info.vocab_size);
+  d.train = std::move(loader);
+  if (info.splits.count("val")) {
+    d.val = load_split(dir, info, "val");
+    d.val_words = info.splits.at("val").words;
+  }
+  d.tokenizer_dir = dir / "tokenizer";
+  return d;
+}
+
+int run_train(const TrainOptions& o) {
+  if (o.help_config) {
+    fmt::print(
+        "Config keys (top level, then TOML sections [model], [optim], [train], [data]; or "
+        "--set key=value):\n{}",
+        RunConfig::describe_keys());
+    return 0;
+  }
+  const std::string where = o.config_file.empty() ? "config" : o.config_file;
+  RunConfig cfg = resolve_config(o);
   if (o.dump_config) {
     fmt::print("{}", cfg.to_toml());
     return 0;
   }
-  if (!o.synthetic) {
-    throw Error("no training data: pass --synthetic to train on generated tokens");
+  cfg.validate(where);
+  if (o.resume && cfg.train.run_dir.empty()) {
+    throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
   }
-  set_thread_count(cfg.train.threads);
+  RunData data = open_data(cfg, o.synthetic, where);
+  const TrainConfig& tc = cfg.train;
+  set_thread_count(tc.threads);
 
   CpuBackend backend;
   Gpt model(cfg.model, backend);
-  model.init_weights(cfg.train.seed);
+  model.init_weights(tc.seed);
   auto optimizer = make_optimizer(cfg.optim, model.layout(), backend, 0, model.num_params());
-  LrSchedule schedule{cfg.train.lr, cfg.train.min_lr, cfg.train.warmup, cfg.train.steps};
-  SyntheticSource data(cfg.model.vocab_size, cfg.data.synthetic_branching, cfg.train.seed);
-  Trainer trainer(model, *optimizer, data, cfg.train, schedule);
+  LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
+  Trainer trainer(model, *optimizer, *data.train, tc, schedule);
+
+  TrainingState state;
+  state.seed = tc.seed;
+  if (o.resume) {
+    const fs::path ck_dir = resolve_checkpoint(fs::path(tc.run_dir) / "checkpoints");
+    LoadedCheckpoint ck = load_checkpoint(ck_dir);
+    if (ck.model.shape() != cfg.model.shape()) {
+      throw Error(fmt::format("{}: checkpoint model ({}) differs from the config's ({})",
+                              ck_dir.string(), ck.model.shape(), cfg.model.shape()));
+    }
+    std::copy(ck.params.begin(), ck.params.end(), model.params());
+    load_optimizer_state(ck_dir, *optimizer);
+    state = ck.state;
+    trainer.set_next_step(state.step);
+    if (data.loader) data.loader->restore({state.step, state.loader_sample});
+    fmt::print("resumed from {} at step {}\n", ck_dir.string(), state.step);
+  }
 
   MetricsLog metrics;
-  if (!cfg.train.out_dir.empty()) {
+  if (!tc.run_dir.empty()) {
     std::error_code ec;
-    std::filesystem::create_directories(cfg.train.out_dir, ec);
-    if (ec)
-      throw Error(fmt::format("{}: cannot create directory: {}", cfg.train.out_dir, ec.message()));
-    metrics = MetricsLog(cfg.train.out_dir + "/metrics.jsonl");
+    fs::create_directories(tc.run_dir, ec);
+    if (ec) throw Error(fmt::format("{}: cannot create directory: {}", tc.run_dir, ec.message()));
+    metrics = MetricsLog(tc.run_dir + "/metrics.jsonl");
   }
 
-  const long tokens_per_step =
-      long(cfg.train.batch_size) * cfg.train.seq_len * cfg.train.grad_accum;
-  fmt::print(
-      "model: GPT L={} NH={} C={} V={} (padded {}) context={} dropout={} | {:.2f}M parameters\n",
-      cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.model.vocab_size,
-      cfg.model.padded_vocab_size(), cfg.model.context_length, cfg.model.dropout,
-      model.num_params() / 1e6);
-  fmt::print("data:  {}\n", data.describe());
+  const long tokens_per_step = long(tc.batch_size) * tc.seq_len * tc.grad_accum;
+  fmt::print("{}", cfg.to_toml());
+  fmt::print("model: GPT {} dropout={} | {:.2f}M parameters\n", cfg.model.shape(), cfg.model.dropout,
+             model.num_params() / 1e6);
+  fmt::print("data:  {}\n", data.describe);
   fmt::print("train: {} steps x {} tokens (B={} T={} accum={}) | {} lr={} warmup={} | {} threads\n",
-             cfg.train.steps, tokens_per_step, cfg.train.batch_size, cfg.train.seq_len,
-             cfg.train.grad_accum, cfg.optim.name, cfg.train.lr, cfg.train.warmup, thread_count());
+             tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, cfg.optim.name,
+             tc.lr, tc.warmup, thread_count());
   std::fflush(stdout);
 
-  ProgressLine progress(cfg.train.steps, tokens_per_step, cfg.train.log_every);
-  double first_loss = 0.0;
-  for (long s = 0; s < cfg.train.steps; ++s) {
+  auto save = [&](bool is_best) {
+    if (tc.run_dir.empty()) return;
+    state.step = trainer.next_step();
+    state.loader_sample = data.loader ? data.loader->position(state.step).sample : 0;
+    CheckpointContents c;
+    c.model = &cfg.model;
+    c.layout = &model.layout();
+    c.params = model.params();
+    c.optimizer = optimizer.get();
+    c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
+    c.run_config_toml = cfg.to_toml();
+    c.state = state;
+    save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best);
+  };
+  // Mean validation loss per token; none without a val split.
+  auto validate = [&]() -> std::optional<double> {
+    if (data.val.empty()) return std::nullopt;
+    const EvalTotals t = evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.eval_tokens);
+    return t.mean_loss();
+  };
+
+  ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step());
+  double last_val = NAN;
+  bool stopped_early = false;
+  while (trainer.next_step() < tc.steps) {
     const StepResult r = trainer.step();
+    state.lr = r.lr;
     if (!std::isfinite(r.loss)) {
       progress.finish();
-      throw Error(fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss),
-                  4);
+      throw Error(fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss), 4);
     }
-    if (s == 0) first_loss = r.loss;
     progress.update(r);
-    metrics.write({{"kind", "train"},
-                   {"step", r.step},
-                   {"loss", r.loss},
-                   {"lr", r.lr},
-                   {"grad_norm", r.grad_norm},
-                   {"seconds", r.seconds}});
+    metrics.write({{"kind", "train"}, {"step", r.step}, {"loss", r.loss}, {"lr", r.lr},
+                   {"grad_norm", r.grad_norm}, {"seconds", r.seconds}});
+    const long done = r.step + 1;
+    const bool last = done == tc.steps;
+    bool is_best = false;
+    if (tc.eval_every > 0 && done % tc.eval_every == 0 && !last) {
+      if (auto v = validate()) {
+        last_val = *v;
+        is_best = *v < state.best_val_loss;
+        if (is_best) {
+          state.best_val_loss = *v;
+          state.best_step = done;
+          state.evals_since_best = 0;
+        } else {
+          ++state.evals_since_best;
+        }
+        progress.finish();
+        fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}\n", done, *v, std::exp(*v),
+                   is_best ? " (best)" : "");
+        metrics.write({{"kind", "eval"}, {"step", r.step}, {"loss", r.loss}, {"val_loss", *v},
+                       {"val_perplexity", std::exp(*v)}});
+        if (tc.patience > 0 && state.evals_since_best >= tc.patience) stopped_early = true;
+      }
+    }
+    const bool periodic = tc.checkpoint_every > 0 && done % tc.checkpoint_every == 0;
+    if (!last && (periodic || (is_best && tc.patience > 0) || stopped_early)) save(is_best);
+    if (stopped_early) {
+      progress.finish();
+      fmt::print("early stop at step {}: no improvement in {} validations (best val_loss {:.4f} "
+                 "at step {})\n",
+                 done, tc.patience, state.best_val_loss, state.best_step);
+      break;
+    }
   }
   progress.finish();
-  const float val = trainer.evaluate(kHeldOutStep, kEvalBatches);
-  metrics.write({{"kind", "eval"}, {"split", "held-out"}, {"loss", val}});
-  fmt::print("held-out loss {:.4f} | perplexity {:.3f} | first-step loss {:.4f} (ln V = {:.4f})\n",
-             val, std::exp(double(val)), first_loss, std::log(double(cfg.model.vocab_size)));
+
+  if (o.synthetic) {
+    const float val = trainer.evaluate(kHeldOutStep, kSyntheticEvalBatches);
+    metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"split", "held-out"},
+                   {"val_loss", val}});
+    fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
+               std::exp(double(val)), std::log(double(cfg.model.vocab_size)));
+    save(false);
+    return 0;
+  }
+  if (!stopped_early) {
+    if (auto v = validate()) {
+      last_val = *v;
+      const bool is_best = *v < state.best_val_loss;
+      if (is_best) {
+        state.best_val_loss = *v;
+        state.best_step = trainer.next_step();
+        state.evals_since_best = 0;
+      }
+      metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"val_loss", *v},
+                     {"val_perplexity", std::exp(*v)}});
+      save(is_best);
+    } else {
+      save(false);
+    }
+  }
+  if (std::isfinite(last_val)) {
+    fmt::print("val_loss {:.4f} | val perplexity {:.2f} | best {:.4f} at step {}\n", last_val,
+               std::exp(last_val), state.best_val_loss, state.best_step);
+  }
+  if (!tc.run_dir.empty()) {
+    fmt::print("checkpoints: {}/checkpoints (latest, best)\n", tc.run_dir);
+  }
   return 0;
 }
 
@@ -116,10 +274,11 @@ int run_train(const TrainOptions& o) {
 
 void add_train_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* cmd = root.add_subcommand("train", "Train a GPT model");
+  CLI::App* cmd = root.add_subcommand("train", "Train a GPT model on a prepared dataset");
   cmd->add_option("-c,--config", o->config_file, "TOML config file (see configs/)");
   cmd->add_option("--set", o->sets, "Override a config key: --set model.n_layer=6 (repeatable)");
   cmd->add_flag("--synthetic", o->synthetic, "Train on generated token sequences (no corpus)");
+  cmd->add_flag("--resume", o->resume, "Continue exactly from the run directory's newest checkpoint");
   cmd->add_flag("--dump-config", o->dump_config, "Print the resolved config as TOML and exit");
   cmd->add_flag("--help-config", o->help_config, "List every config key with its default and exit");
   auto shortcut = [&](const char* flag, const char* key, const char* help) {
@@ -131,13 +290,15 @@ void add_train_command(CLI::App& root, int& exit_code) {
         help);
   };
   shortcut("--steps", "train.steps", "Optimizer steps (train.steps)");
-  shortcut("--batch-size", "train.batch_size", "Sequences per micro-batch (train.batch_size)");
+  shortcut("--batch-size", "train.batch_size", "Sequences per micro-batch, per rank (train.batch_size)");
   shortcut("--seq-len", "train.seq_len", "Tokens per sequence (train.seq_len)");
   shortcut("--grad-accum", "train.grad_accum", "Micro-batches per step (train.grad_accum)");
   shortcut("--lr", "train.lr", "Peak learning rate (train.lr)");
   shortcut("--threads", "train.threads", "CPU threads (train.threads)");
   shortcut("--seed", "train.seed", "Random seed (train.seed)");
-  shortcut("--out", "train.out_dir", "Output directory for metrics.jsonl (train.out_dir)");
+  shortcut("--data", "data_dir", "Prepared dataset directory (data_dir)");
+  shortcut("--run-dir", "run_dir", "Run directory for metrics.jsonl and checkpoints (run_dir)");
+  cmd->footer("Defaults of every config key: cohort train --help-config");
   cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace cohort {
 
@@ -119,15 +120,15 @@ void SafetensorsFile::write(const std::string& path) const {
   }
   std::string header = j.dump();
   header.append((8 - header.size() % 8) % 8, ' ');  // align the data to 8 bytes
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(fmt::format("{}: cannot open for writing", path));
+  size_t total = 8 + header.size();
+  for (const auto& [name, t] : tensors_) total += t.bytes.size();
+  std::string bytes;
+  bytes.reserve(total);
   const uint64_t len = header.size();
-  out.write(reinterpret_cast<const char*>(&len), 8);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const auto& [name, t] : tensors_)
-    out.write(t.bytes.data(), static_cast<std::streamsize>(t.bytes.size()));
-  out.flush();
-  if (!out) throw Error(fmt::format("{}: write failed (disk full?)", path));
+  bytes.append(reinterpret_cast<const char*>(&len), 8);
+  bytes.append(header);
+  for (const auto& [name, t] : tensors_) bytes.append(t.bytes.data(), t.bytes.size());
+  write_file_atomic(path, bytes);  // never a half-written file under the real name
 }
 
 const SafeTensor& SafetensorsFile::at(const std::string& name) const {

@@ -59,6 +59,8 @@ class Gpt {
   void zero_grad();
 
   const float* logits() const { return acts_->logits; }  // (B, T, Vp) of the last forward
+  // (B, T) per-position cross-entropy of the last forward with targets.
+  const float* losses() const { return acts_->losses; }
   size_t activation_bytes() const { return acts_ ? acts_->arena.bytes() : 0; }
 
  private:

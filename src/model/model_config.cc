@@ -24,4 +24,9 @@ void ModelConfig::validate(const std::string& where) const {
   }
 }
 
+std::string ModelConfig::shape() const {
+  return fmt::format("L={} NH={} C={} V={} context={}", n_layer, n_head, n_embd, vocab_size,
+                     context_length);
+}
+
 }  // namespace cohort

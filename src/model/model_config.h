@@ -19,6 +19,8 @@ struct ModelConfig {
   // friendly shape. Padding rows stay zero and never receive probability.
   int padded_vocab_size() const { return (vocab_size + 127) / 128 * 128; }
   int head_size() const { return n_embd / n_head; }
+  // "L=4 NH=4 C=128 V=256 context=256": what must match for parameters to fit.
+  std::string shape() const;
 
   // Throws cohort::Error naming the field ("model.n_head: ...") when the config cannot
   // work. `where` prefixes the message (a file name, or "config").

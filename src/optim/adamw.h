@@ -14,6 +14,9 @@ class AdamW final : public Optimizer {
   void step(float* params, const float* grads, float lr) override;
   float* m() { return m_.data(); }  // (end - begin) first moments
   float* v() { return v_.data(); }  // (end - begin) second moments
+  std::vector<OptimizerStateBuffer> state() override {
+    return {{"m", m_.data(), m_.size()}, {"v", v_.data(), v_.size()}};
+  }
 
  private:
   OptimizerConfig config_;

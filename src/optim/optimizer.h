@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "core/arena.h"
@@ -22,6 +23,14 @@ struct OptimizerConfig {
   float momentum = 0.0f;      // SGD
 };
 
+// A named state buffer of an optimizer (AdamW's m and v, SGD's momentum), covering
+// [begin, end): what a checkpoint saves and restores.
+struct OptimizerStateBuffer {
+  std::string name;
+  float* data;
+  size_t size;
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -30,6 +39,8 @@ class Optimizer {
   size_t begin() const { return begin_; }
   size_t end() const { return end_; }
   long steps_taken() const { return t_; }
+  void set_steps_taken(long t) { t_ = t; }  // on resume, with state() restored
+  virtual std::vector<OptimizerStateBuffer> state() = 0;
 
  protected:
   Optimizer(size_t begin, size_t end) : begin_(begin), end_(end) {}

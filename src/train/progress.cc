@@ -14,9 +14,11 @@ std::string format_duration(double s) {
 }
 }  // namespace
 
-ProgressLine::ProgressLine(long total_steps, long tokens_per_step, int log_every, std::FILE* out)
+ProgressLine::ProgressLine(long total_steps, long tokens_per_step, int log_every, long first_step,
+                           std::FILE* out)
     : total_(total_steps),
       tokens_per_step_(tokens_per_step),
+      first_step_(first_step),
       log_every_(log_every),
       out_(out),
       tty_(isatty(fileno(out)) != 0) {}
@@ -24,9 +26,10 @@ ProgressLine::ProgressLine(long total_steps, long tokens_per_step, int log_every
 void ProgressLine::update(const StepResult& r) {
   elapsed_ += r.seconds;
   const long done = r.step + 1;
-  loss_ema_ = done == 1 ? r.loss : 0.9 * loss_ema_ + 0.1 * r.loss;
-  const double tok_s = elapsed_ > 0 ? double(tokens_per_step_) * done / elapsed_ : 0.0;
-  const double eta = elapsed_ / done * double(total_ - done);
+  const long session = done - first_step_;
+  loss_ema_ = session == 1 ? r.loss : 0.9 * loss_ema_ + 0.1 * r.loss;
+  const double tok_s = elapsed_ > 0 ? double(tokens_per_step_) * session / elapsed_ : 0.0;
+  const double eta = elapsed_ / double(std::max(1L, session)) * double(total_ - done);
   const std::string line = fmt::format(
       "step {:>{}}/{} | loss {:.4f} (avg {:.4f}) | lr {:.2e} | norm {:.3f} | {:.0f} tok/s | "
       "{} left",
@@ -35,7 +38,7 @@ void ProgressLine::update(const StepResult& r) {
   if (tty_) {
     fmt::print(out_, "\r{}\x1b[K", line);
     open_line_ = true;
-  } else if (done % log_every_ == 0 || done == 1 || done == total_) {
+  } else if (done % log_every_ == 0 || session == 1 || done == total_) {
     fmt::print(out_, "{}\n", line);
   }
   std::fflush(out_);

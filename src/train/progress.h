@@ -11,12 +11,14 @@ namespace cohort {
 
 class ProgressLine {
  public:
-  ProgressLine(long total_steps, long tokens_per_step, int log_every, std::FILE* out = stdout);
+  // first_step: where a resumed run starts, so rates and ETA count only this session.
+  ProgressLine(long total_steps, long tokens_per_step, int log_every, long first_step = 0,
+               std::FILE* out = stdout);
   void update(const StepResult& r);
   void finish();
 
  private:
-  long total_, tokens_per_step_;
+  long total_, tokens_per_step_, first_step_;
   int log_every_;
   std::FILE* out_;
   bool tty_;

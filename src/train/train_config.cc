@@ -27,6 +27,16 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
   if (!(grad_clip >= 0.0f)) {
     throw Error(fmt::format("{}: train.grad_clip must be >= 0, got {}", where, grad_clip));
   }
+  auto non_negative = [&](const char* field, long v) {
+    if (v < 0) throw Error(fmt::format("{}: {} must be >= 0, got {}", where, field, v));
+  };
+  non_negative("eval_every", eval_every);
+  non_negative("eval_tokens", eval_tokens);
+  non_negative("checkpoint_every", checkpoint_every);
+  non_negative("patience", patience);
+  if (keep_checkpoints < 1) {
+    throw Error(fmt::format("{}: keep_checkpoints must be >= 1, got {}", where, keep_checkpoints));
+  }
   if (threads < 0)
     throw Error(fmt::format("{}: train.threads must be >= 0, got {}", where, threads));
 }

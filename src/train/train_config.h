@@ -19,7 +19,15 @@ struct TrainConfig {
   uint64_t seed = 1337;    // init, data and dropout
   int threads = 0;         // 0: OMP_NUM_THREADS or all cores
   int log_every = 10;
-  std::string out_dir;  // metrics.jsonl goes here when set
+
+  // Run-level settings; top-level keys in the TOML (data_dir = ..., not [train]).
+  std::string data_dir;       // a prepared dataset (cohort prepare); empty: --synthetic
+  std::string run_dir;        // metrics.jsonl and checkpoints/; empty: none
+  long eval_every = 0;        // steps between validations; 0: only at the end
+  long eval_tokens = 0;       // validation tokens scored each time; 0: the whole split
+  long checkpoint_every = 0;  // steps between checkpoints; 0: only at the end
+  int keep_checkpoints = 3;   // newest checkpoints kept (plus the best)
+  int patience = 0;           // stop after this many validations without improvement; 0: never
 
   // Throws cohort::Error naming the field. context_length bounds seq_len.
   void validate(int context_length, const std::string& where = "config") const;

@@ -29,6 +29,7 @@ class Trainer {
           const LrSchedule& schedule);
   StepResult step();
   long next_step() const { return step_; }
+  void set_next_step(long step) { step_ = step; }  // on resume
   // Mean loss over `batches` batches drawn after the training steps, dropout off.
   float evaluate(long first_step, int batches);
 

@@ -1,0 +1,86 @@
+#include "io/gpt_checkpoint_files.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+
+namespace cohort {
+
+void write_gpt_safetensors(const std::filesystem::path& path, const ModelConfig& config,
+                           const ParameterLayout& layout, const float* params) {
+  SafetensorsFile file;
+  for (const auto& t : layout.tensors()) {
+    auto shape = t.shape;
+    if (t.name == "wte.weight") shape[0] = config.vocab_size;  // HF keeps V rows
+    file.put_floats(t.name, shape, params + t.offset);
+  }
+  file.metadata()["format"] = "pt";
+  file.write(path.string());
+}
+
+void read_gpt_safetensors(const std::filesystem::path& path, const ModelConfig& config,
+                          const ParameterLayout& layout, float* params) {
+  const std::string where = path.string();
+  const SafetensorsFile file = SafetensorsFile::read(where);
+  std::memset(params, 0, layout.total() * sizeof(float));
+  for (const auto& t : layout.tensors()) {
+    if (!file.contains(t.name)) throw Error(fmt::format("{}: missing tensor '{}'", where, t.name));
+    const SafeTensor& st = file.at(t.name);
+    auto expect = t.shape;
+    if (t.name == "wte.weight" && !st.shape.empty() && st.shape[0] == config.vocab_size) {
+      expect[0] = config.vocab_size;
+    }
+    if (st.shape != expect) {
+      std::string got, want;
+      for (auto d : st.shape) got += fmt::format("{}{}", got.empty() ? "" : ",", d);
+      for (auto d : expect) want += fmt::format("{}{}", want.empty() ? "" : ",", d);
+      throw Error(fmt::format("{}: tensor '{}' has shape ({}), the config needs ({})", where,
+                              t.name, got, want));
+    }
+    const auto values = file.floats(t.name);
+    std::memcpy(params + t.offset, values.data(), values.size() * sizeof(float));
+  }
+}
+
+nlohmann::json gpt2_config_json(const ModelConfig& c) {
+  return {{"architectures", {"GPT2LMHeadModel"}},
+          {"model_type", "gpt2"},
+          {"vocab_size", c.vocab_size},
+          {"n_positions", c.context_length},
+          {"n_ctx", c.context_length},
+          {"n_embd", c.n_embd},
+          {"n_layer", c.n_layer},
+          {"n_head", c.n_head},
+          {"n_inner", nullptr},
+          {"activation_function", "gelu_new"},
+          {"resid_pdrop", c.dropout},
+          {"embd_pdrop", c.dropout},
+          {"attn_pdrop", c.dropout},
+          {"layer_norm_epsilon", 1e-5},
+          {"initializer_range", 0.02},
+          {"tie_word_embeddings", true},
+          {"torch_dtype", "float32"}};
+}
+
+ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& where) {
+  ModelConfig c;
+  auto get_int = [&](const char* key) {
+    if (!j.contains(key) || !j[key].is_number_integer()) {
+      throw Error(fmt::format("{}: missing integer field '{}'", where, key));
+    }
+    return j[key].get<int>();
+  };
+  c.vocab_size = get_int("vocab_size");
+  c.context_length = get_int("n_positions");
+  c.n_embd = get_int("n_embd");
+  c.n_layer = get_int("n_layer");
+  c.n_head = get_int("n_head");
+  if (j.contains("resid_pdrop") && j["resid_pdrop"].is_number()) c.dropout = j["resid_pdrop"].get<float>();
+  c.validate(where);
+  return c;
+}
+
+}  // namespace cohort

@@ -1,0 +1,248 @@
+#include "train/checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "io/gpt_checkpoint_files.h"
+#include "io/safetensors.h"
+
+namespace cohort {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fnv1a64(std::string_view bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+// Files under dir, relative, sorted; MANIFEST itself excluded.
+std::vector<std::string> files_under(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const std::string rel = fs::relative(e.path(), dir).string();
+    if (rel != "MANIFEST") out.push_back(rel);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void write_manifest(const fs::path& dir) {
+  std::string text;
+  for (const auto& rel : files_under(dir)) {
+    const std::string bytes = read_file(dir / rel);
+    text += fmt::format("{} {} {}\n", fnv1a64(bytes), bytes.size(), rel);
+  }
+  write_file_atomic(dir / "MANIFEST", text);
+}
+
+void verify_manifest(const fs::path& dir) {
+  const fs::path manifest = dir / "MANIFEST";
+  if (!fs::exists(manifest)) {
+    throw Error(fmt::format("{}: missing: an incomplete checkpoint", manifest.string()));
+  }
+  const std::string text = read_file(manifest);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty()) continue;
+    const size_t a = line.find(' '), b = line.find(' ', a + 1);
+    if (a == std::string::npos || b == std::string::npos) {
+      throw Error(fmt::format("{}: malformed line '{}'", manifest.string(), line));
+    }
+    const std::string hash = line.substr(0, a), rel = line.substr(b + 1);
+    const fs::path file = dir / rel;
+    if (!fs::exists(file)) throw Error(fmt::format("{}: missing (listed in MANIFEST)", file.string()));
+    const std::string bytes = read_file(file);
+    if (std::to_string(bytes.size()) != line.substr(a + 1, b - a - 1) || fnv1a64(bytes) != hash) {
+      throw Error(fmt::format("{}: size or checksum differs from MANIFEST: the file is damaged",
+                              file.string()));
+    }
+  }
+}
+
+nlohmann::json state_json(const TrainingState& s) {
+  nlohmann::json j{{"step", s.step},
+                   {"loader_sample", s.loader_sample},
+                   {"seed", s.seed},
+                   {"lr", s.lr},
+                   {"best_step", s.best_step},
+                   {"evals_since_best", s.evals_since_best}};
+  j["best_val_loss"] = std::isfinite(s.best_val_loss) ? nlohmann::json(s.best_val_loss) : nullptr;
+  return j;
+}
+
+TrainingState state_from_json(const nlohmann::json& j) {
+  TrainingState s;
+  s.step = j.at("step").get<long>();
+  s.loader_sample = j.at("loader_sample").get<uint64_t>();
+  s.seed = j.at("seed").get<uint64_t>();
+  s.lr = j.at("lr").get<float>();
+  s.best_step = j.at("best_step").get<long>();
+  s.evals_since_best = j.at("evals_since_best").get<int>();
+  if (!j.at("best_val_loss").is_null()) s.best_val_loss = j["best_val_loss"].get<double>();
+  return s;
+}
+
+void point_to(const fs::path& checkpoints, const char* name, const std::string& target) {
+  write_file_atomic(checkpoints / name, target + "\n");
+}
+
+std::string read_pointer(const fs::path& file) {
+  std::string s = read_file(file);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+void prune(const fs::path& checkpoints, int keep_last) {
+  const std::regex name(R"(step-(\d+))");
+  std::vector<std::pair<long, fs::path>> found;
+  for (const auto& e : fs::directory_iterator(checkpoints)) {
+    std::smatch m;
+    const std::string f = e.path().filename().string();
+    if (e.is_directory() && std::regex_match(f, m, name)) found.emplace_back(std::stol(m[1]), e.path());
+  }
+  std::sort(found.begin(), found.end());
+  std::string best;
+  if (fs::exists(checkpoints / "best")) best = read_pointer(checkpoints / "best");
+  const long excess = long(found.size()) - std::max(1, keep_last);
+  for (long i = 0; i < excess; ++i) {
+    if (found[i].second.filename().string() == best) continue;
+    std::error_code ec;
+    fs::remove_all(found[i].second, ec);
+  }
+}
+
+}  // namespace
+
+fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, int keep_last,
+                         bool is_best) {
+  const fs::path checkpoints = run_dir / "checkpoints";
+  const std::string name = fmt::format("step-{}", c.state.step);
+  const fs::path final_dir = checkpoints / name, tmp = checkpoints / (name + ".tmp");
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create: {}", tmp.string(), ec.message()));
+  try {
+    write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout, c.params);
+    nlohmann::json config = gpt2_config_json(*c.model);
+    config["cohort_run_config"] = c.run_config_toml;
+    write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
+    if (c.optimizer != nullptr) {
+      SafetensorsFile opt;
+      for (const auto& buf : c.optimizer->state()) {
+        opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
+      }
+      opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
+      opt.metadata()["begin"] = std::to_string(c.optimizer->begin());
+      opt.metadata()["end"] = std::to_string(c.optimizer->end());
+      opt.write((tmp / "optimizer.safetensors").string());
+    }
+    write_file_atomic(tmp / "state.json", state_json(c.state).dump(2) + "\n");
+    if (c.tokenizer_dir != nullptr) {
+      fs::copy(*c.tokenizer_dir, tmp / "tokenizer", fs::copy_options::recursive);
+    }
+    write_manifest(tmp);
+    sync_directory(tmp);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", final_dir.string(), ec.message()));
+  sync_directory(checkpoints);
+  point_to(checkpoints, "latest", name);
+  if (is_best) point_to(checkpoints, "best", name);
+  prune(checkpoints, keep_last);
+  return final_dir;
+}
+
+fs::path resolve_checkpoint(const fs::path& path) {
+  if (fs::exists(path / "model.safetensors") || fs::exists(path / "MANIFEST")) return path;
+  for (const fs::path& dir : {path, path / "checkpoints"}) {
+    if (fs::exists(dir / "latest")) {
+      const fs::path target = dir / read_pointer(dir / "latest");
+      if (!fs::is_directory(target)) {
+        throw Error(fmt::format("{}: names {}, which does not exist", (dir / "latest").string(),
+                                target.string()));
+      }
+      return target;
+    }
+  }
+  if (!fs::exists(path)) throw Error(fmt::format("{}: no such checkpoint or run directory", path.string()));
+  throw Error(fmt::format("{}: not a checkpoint (no model.safetensors) and no checkpoints/latest",
+                          path.string()));
+}
+
+LoadedCheckpoint load_checkpoint(const fs::path& dir) {
+  verify_manifest(dir);
+  LoadedCheckpoint ck;
+  ck.dir = dir;
+  const fs::path config_path = dir / "config.json";
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(read_file(config_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: not valid JSON: {}", config_path.string(), e.what()));
+  }
+  ck.model = model_config_from_json(config, config_path.string());
+  ck.run_config_toml = config.value("cohort_run_config", "");
+  const ParameterLayout layout(ck.model);
+  ck.params.resize(layout.total());
+  read_gpt_safetensors(dir / "model.safetensors", ck.model, layout, ck.params.data());
+  const fs::path state_path = dir / "state.json";
+  try {
+    ck.state = state_from_json(nlohmann::json::parse(read_file(state_path)));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: {}", state_path.string(), e.what()));
+  }
+  if (fs::exists(dir / "tokenizer")) {
+    ck.tokenizer = load_tokenizer(dir / "tokenizer");
+    if (ck.tokenizer->vocab_size() != ck.model.vocab_size) {
+      throw Error(fmt::format("{}: tokenizer has {} ids but the model's vocab_size is {}",
+                              (dir / "tokenizer").string(), ck.tokenizer->vocab_size(),
+                              ck.model.vocab_size));
+    }
+  }
+  return ck;
+}
+
+void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
+  const fs::path path = dir / "optimizer.safetensors";
+  const std::string where = path.string();
+  if (!fs::exists(path)) throw Error(fmt::format("{}: missing: cannot resume the optimizer", where));
+  const SafetensorsFile file = SafetensorsFile::read(where);
+  for (const auto& buf : optimizer.state()) {
+    if (!file.contains(buf.name)) {
+      throw Error(fmt::format("{}: missing tensor '{}' (a different optimizer?)", where, buf.name));
+    }
+    const auto values = file.floats(buf.name);
+    if (values.size() != buf.size) {
+      throw Error(fmt::format("{}: '{}' holds {} values, this run needs {}", where, buf.name,
+                              values.size(), buf.size));
+    }
+    std::copy(values.begin(), values.end(), buf.data);
+  }
+  const auto& meta = file.metadata();
+  auto it = meta.find("steps_taken");
+  if (it == meta.end()) throw Error(fmt::format("{}: metadata lacks steps_taken", where));
+  optimizer.set_steps_taken(std::stol(it->second));
+}
+
+}  // namespace cohort

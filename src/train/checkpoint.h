@@ -1,0 +1,73 @@
+// Checkpoints, laid out as design.md says:
+//   RUN_DIR/checkpoints/step-N/  model.safetensors  HF GPT-2 names
+//                                config.json        GPT2Config + cohort's run config
+//                                optimizer.safetensors  state buffers (+ step count)
+//                                state.json         step, loader position, LR, seed,
+//                                                   early-stopping record
+//                                tokenizer/         the data's tokenizer
+//                                MANIFEST           each file's size and FNV-1a 64
+//   RUN_DIR/checkpoints/latest   names the newest complete checkpoint
+//   RUN_DIR/checkpoints/best     names the one with the lowest validation loss
+// A checkpoint is written into step-N.tmp, every file fsynced, then renamed; `latest`
+// is switched by an atomic rename. Only the newest keep_last (and the best) are kept.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/tokenizer.h"
+#include "model/model_config.h"
+#include "model/parameter_layout.h"
+#include "optim/optimizer.h"
+
+namespace cohort {
+
+struct TrainingState {
+  long step = 0;               // steps completed
+  uint64_t loader_sample = 0;  // global sample the next step starts at
+  uint64_t seed = 0;
+  float lr = 0.0f;             // of the last step taken
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  long best_step = -1;
+  int evals_since_best = 0;
+};
+
+struct CheckpointContents {
+  const ModelConfig* model = nullptr;
+  const ParameterLayout* layout = nullptr;
+  const float* params = nullptr;
+  Optimizer* optimizer = nullptr;           // may be null (no optimizer state)
+  const std::filesystem::path* tokenizer_dir = nullptr;  // copied in; may be null
+  std::string run_config_toml;
+  TrainingState state;
+};
+
+// Writes RUN_DIR/checkpoints/step-N and points `latest` (and `best` if is_best) at it;
+// prunes older ones beyond keep_last. Returns the checkpoint directory.
+std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir,
+                                      const CheckpointContents& c, int keep_last, bool is_best);
+
+// Accepts a checkpoint directory, a run directory, or RUN_DIR/checkpoints; follows
+// `latest`. Throws cohort::Error if there is none.
+std::filesystem::path resolve_checkpoint(const std::filesystem::path& path);
+
+struct LoadedCheckpoint {
+  std::filesystem::path dir;
+  ModelConfig model;
+  std::vector<float> params;  // layout order, layout(model).total() floats
+  std::string run_config_toml;
+  TrainingState state;
+  std::unique_ptr<Tokenizer> tokenizer;  // null if the checkpoint has none
+};
+
+// Verifies the MANIFEST, then reads model, config, state and tokenizer. Each problem
+// is one cohort::Error naming the file.
+LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
+// Restores optimizer buffers and its step count from dir/optimizer.safetensors.
+void load_optimizer_state(const std::filesystem::path& dir, Optimizer& optimizer);
+
+}  // namespace cohort
