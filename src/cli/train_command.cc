@@ -37,6 +37,7 @@ struct TrainOptions {
   std::vector<std::pair<std::string, std::string>> flag_sets;
   bool synthetic = false;
   bool resume = false;
+  long stop_at = 0;  // stop after this step with a checkpoint, as a preempted job would
   bool dump_config = false;
   bool help_config = false;
 };
@@ -225,6 +226,12 @@ int run_train(const TrainOptions& o) {
     }
     const bool periodic = tc.checkpoint_every > 0 && done % tc.checkpoint_every == 0;
     if (!last && (periodic || (is_best && tc.patience > 0) || stopped_early)) save(is_best);
+    if (o.stop_at > 0 && done == o.stop_at && !last) {
+      progress.finish();
+      save(is_best);
+      fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
+      return 0;
+    }
     if (stopped_early) {
       progress.finish();
       fmt::print("early stop at step {}: no improvement in {} validations (best val_loss {:.4f} "
@@ -279,6 +286,8 @@ void add_train_command(CLI::App& root, int& exit_code) {
   cmd->add_option("--set", o->sets, "Override a config key: --set model.n_layer=6 (repeatable)");
   cmd->add_flag("--synthetic", o->synthetic, "Train on generated token sequences (no corpus)");
   cmd->add_flag("--resume", o->resume, "Continue exactly from the run directory's newest checkpoint");
+  cmd->add_option("--stop-at", o->stop_at,
+                  "Stop after this step with a checkpoint (the schedule still spans --steps)");
   cmd->add_flag("--dump-config", o->dump_config, "Print the resolved config as TOML and exit");
   cmd->add_flag("--help-config", o->help_config, "List every config key with its default and exit");
   auto shortcut = [&](const char* flag, const char* key, const char* help) {

@@ -5,23 +5,7 @@ set -u
 cohort=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-# expect_bad "<substring of the message>" args...
-expect_bad() {
-  local want=$1
-  shift
-  "$cohort" "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$tmp/err")
-  if [ "$rc" -ne 2 ] || ! grep -qF -- "$want" "$tmp/err" || [ "$lines" -ne 1 ]; then
-    echo "FAIL: cohort $* -> exit $rc, stderr:"; cat "$tmp/err"; echo "(wanted exit 2 and one line with: $want)"
-    fails=$((fails + 1))
-  else
-    echo "ok: cohort $* -> $(cat "$tmp/err")"
-  fi
-}
+source "$(dirname "$0")/expect_bad.sh"
 
 printf '[model]\nn_embd = 100\nn_head = 3\n' >"$tmp/heads.toml"
 printf '[model]\nn_layerz = 2\n' >"$tmp/unknown.toml"

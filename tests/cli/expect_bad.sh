@@ -1,0 +1,18 @@
+# Sourced by the CLI tests. expect_bad "<substring of the message>" args...: runs
+# $cohort with args and checks for exit code 2 and exactly one stderr line containing
+# the substring (never a crash, never a stack of messages). Counts failures in $fails.
+fails=0
+expect_bad() {
+  local want=$1
+  shift
+  "$cohort" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -ne 2 ] || ! grep -qF -- "$want" "$tmp/err" || [ "$lines" -ne 1 ]; then
+    echo "FAIL: cohort $* -> exit $rc, stderr:"; cat "$tmp/err"; echo "(wanted exit 2 and one line with: $want)"
+    fails=$((fails + 1))
+  else
+    echo "ok: cohort $* -> $(cat "$tmp/err")"
+  fi
+}
