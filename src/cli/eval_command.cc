@@ -26,7 +26,7 @@ namespace {
 
 struct EvalOptions {
   std::string checkpoint, split = "test", data;
-  int batch_size = 16, seq_len = 0, threads = 0;
+  int batch_size = 16, seq_len = 0, stride = 0, threads = 0;
 };
 
 // Every file of the data's tokenizer must equal the checkpoint's: the same ids.
@@ -71,7 +71,7 @@ int run_eval(const EvalOptions& o) {
   model.plan(o.batch_size, T);
   Timer timer;
   const bool tty = isatty(fileno(stderr)) != 0;
-  const EvalTotals t = evaluate_stream(model, tokens, o.batch_size, T, 0, [&](long done, long total) {
+  const EvalTotals t = evaluate_stream(model, tokens, o.batch_size, T, o.stride, 0, [&](long done, long total) {
     if (tty) fmt::print(stderr, "\reval {}: {}/{} tokens\x1b[K", o.split, done, total);
   });
   if (tty) fmt::print(stderr, "\r\x1b[K");
@@ -79,14 +79,15 @@ int run_eval(const EvalOptions& o) {
   // tokens, so word and token perplexity agree exactly.
   const double loss = t.mean_loss();
   const double word_ppl = std::exp(t.nll / double(std::max(1L, words - 1)));
+  const int stride = o.stride > 0 && o.stride < T ? o.stride : T;
   fmt::print("split {}: {} tokens, {} words | loss {:.4f} | perplexity {:.2f} | word perplexity "
-             "{:.2f} | {} ({:.1f}s)\n",
-             o.split, tokens.size(), words, loss, std::exp(loss), word_ppl, ck_dir.string(),
-             timer.seconds());
+             "{:.2f} | T={} stride={} | {} ({:.1f}s)\n",
+             o.split, tokens.size(), words, loss, std::exp(loss), word_ppl, T, stride,
+             ck_dir.string(), timer.seconds());
   fmt::print("RESULT {}\n", nlohmann::json{{"split", o.split}, {"tokens", tokens.size()},
                                            {"words", words}, {"loss", loss},
                                            {"perplexity", std::exp(loss)},
-                                           {"word_perplexity", word_ppl},
+                                           {"word_perplexity", word_ppl}, {"seq_len", T}, {"stride", stride},
                                            {"checkpoint", ck_dir.string()}}
                                 .dump());
   return 0;
@@ -104,6 +105,10 @@ void add_eval_command(CLI::App& root, int& exit_code) {
   cmd->add_option("--data", o->data, "Prepared dataset (default: the one the checkpoint trained on)");
   cmd->add_option("--batch-size", o->batch_size, "Windows per forward pass")->capture_default_str();
   cmd->add_option("--seq-len", o->seq_len, "Window length (0: the training seq_len)")->capture_default_str();
+  cmd->add_option("--stride", o->stride,
+                  "Tokens between window starts; each token is scored once, with at least "
+                  "seq_len - stride tokens of context after the first window (0: seq_len)")
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all)")->capture_default_str();
   cmd->callback([o, &exit_code]() { exit_code = run_eval(*o); });
 }

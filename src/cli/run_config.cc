@@ -165,6 +165,21 @@ std::string toml_float(float v) {
   return s;
 }
 
+// A field's value as TOML text.
+std::string toml_value(const FieldRef& ref) {
+  return std::visit(
+      [](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>)
+          return fmt::format("\"{}\"", *p);
+        else if constexpr (std::is_same_v<T, float>)
+          return toml_float(*p);
+        else
+          return fmt::format("{}", *p);
+      },
+      ref);
+}
+
 }  // namespace
 
 void RunConfig::apply_toml_file(const std::string& path) {
@@ -237,17 +252,7 @@ std::string RunConfig::to_toml() const {
     const std::string key = f.key;
     const size_t dot = key.find('.');  // npos for a top-level key: section ""
 
-    std::string value = std::visit(
-        [](auto* p) -> std::string {
-          using T = std::remove_pointer_t<decltype(p)>;
-          if constexpr (std::is_same_v<T, std::string>)
-            return fmt::format("\"{}\"", *p);
-          else if constexpr (std::is_same_v<T, float>)
-            return toml_float(*p);
-          else
-            return fmt::format("{}", *p);
-        },
-        f.ref);
+    std::string value = toml_value(f.ref);
     const std::string section = dot == std::string::npos ? "" : key.substr(0, dot);
     sections[section].push_back(fmt::format("{} = {}", key.substr(dot + 1), value));
   }
@@ -258,6 +263,14 @@ std::string RunConfig::to_toml() const {
     out += "\n";
   }
   return out;
+}
+
+std::string RunConfig::default_of(const std::string& key) {
+  RunConfig defaults;
+  const auto fs = fields_of(defaults);
+  const Field* f = find_field(fs, key);
+  COHORT_CHECK(f != nullptr) << "no config key " << key;
+  return toml_value(f->ref);
 }
 
 std::string RunConfig::describe_keys() {

@@ -37,6 +37,8 @@ struct RunConfig {
   std::string to_toml() const;
   // One line per key: name, type, default, help (for --help-config).
   static std::string describe_keys();
+  // The built-in default of one key, as TOML text (for --help).
+  static std::string default_of(const std::string& key);
 };
 
 }  // namespace cohort

@@ -122,6 +122,12 @@ int run_train(const TrainOptions& o) {
   if (o.resume && cfg.train.run_dir.empty()) {
     throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
   }
+  if (!o.resume && !cfg.train.run_dir.empty() &&
+      fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
+    throw Error(fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
+                            "choose another --run-dir",
+                            cfg.train.run_dir));
+  }
   RunData data = open_data(cfg, o.synthetic, where);
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
@@ -185,7 +191,8 @@ int run_train(const TrainOptions& o) {
   // Mean validation loss per token; none without a val split.
   auto validate = [&]() -> std::optional<double> {
     if (data.val.empty()) return std::nullopt;
-    const EvalTotals t = evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.eval_tokens);
+    const EvalTotals t = evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
+                                           tc.eval_tokens);
     return t.mean_loss();
   };
 
@@ -292,11 +299,12 @@ void add_train_command(CLI::App& root, int& exit_code) {
   cmd->add_flag("--help-config", o->help_config, "List every config key with its default and exit");
   auto shortcut = [&](const char* flag, const char* key, const char* help) {
     cmd->add_option_function<std::string>(
-        flag,
-        [o, flag, key](const std::string& v) {
-          o->flag_sets.emplace_back(flag, std::string(key) + "=" + v);
-        },
-        help);
+           flag,
+           [o, flag, key](const std::string& v) {
+             o->flag_sets.emplace_back(flag, std::string(key) + "=" + v);
+           },
+           help)
+        ->default_str(RunConfig::default_of(key));
   };
   shortcut("--steps", "train.steps", "Optimizer steps (train.steps)");
   shortcut("--batch-size", "train.batch_size", "Sequences per micro-batch, per rank (train.batch_size)");

@@ -2,39 +2,68 @@
 
 #include <vector>
 
+#include "core/error.h"
+
 namespace cohort {
 
-EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, int T,
+namespace {
+
+struct Window {
+  long start;  // first input token
+  int len;     // inputs (and targets) in the window
+  int scored;  // positions before this offset were scored by an earlier window
+};
+
+// Windows of up to T tokens every `stride` tokens, each scoring only what no earlier
+// window scored, until every predictable position (or about max_predictions) is covered.
+std::vector<Window> plan_windows(long predictable, int T, int stride, long max_predictions) {
+  const long limit = max_predictions > 0 ? std::min(predictable, max_predictions) : predictable;
+  std::vector<Window> windows;
+  long scored_upto = 0;
+  for (long start = 0; scored_upto < limit; start += stride) {
+    const int len = int(std::min<long>(T, predictable - start));
+    windows.push_back({start, len, int(scored_upto - start)});
+    scored_upto = start + len;
+  }
+  return windows;
+}
+
+}  // namespace
+
+EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, int T, int stride,
                            long max_predictions, const std::function<void(long, long)>& progress) {
   EvalTotals totals;
   if (tokens.size() < 2) return totals;
-  const long predictable = long(tokens.size()) - 1;
-  long windows = predictable / T, tail = predictable - windows * T;
-  if (max_predictions > 0 && max_predictions < predictable) {
-    windows = std::min(windows, (max_predictions + T - 1) / T);
-    tail = windows * T >= max_predictions ? 0 : std::min(tail, max_predictions - windows * T);
-  }
+  if (stride <= 0 || stride > T) stride = T;
+  const auto windows = plan_windows(long(tokens.size()) - 1, T, stride, max_predictions);
+  long total = 0;
+  for (const auto& w : windows) total += w.len - w.scored;
+
   std::vector<int32_t> inputs(size_t(B) * T), targets(size_t(B) * T);
-  auto run = [&](long first_window, int rows, int len) {
+  // Runs windows [first, first + rows), all of length len, as one batch.
+  auto run = [&](size_t first, int rows, int len) {
     for (int b = 0; b < rows; ++b) {
-      const int32_t* src = tokens.data() + (first_window + b) * T;
+      const int32_t* src = tokens.data() + windows[first + b].start;
       std::copy(src, src + len, inputs.begin() + long(b) * len);
       std::copy(src + 1, src + len + 1, targets.begin() + long(b) * len);
     }
     model.forward(inputs.data(), targets.data(), rows, len, ForwardOptions{});
     const float* losses = model.losses();
-    for (long i = 0; i < long(rows) * len; ++i) totals.nll += double(losses[i]);
-    totals.predicted += long(rows) * len;
+    for (int b = 0; b < rows; ++b) {
+      for (int t = windows[first + b].scored; t < len; ++t) totals.nll += double(losses[b * len + t]);
+      totals.predicted += len - windows[first + b].scored;
+    }
+    if (progress) progress(totals.predicted, total);
   };
-  const long total = windows * T + tail;
-  for (long w = 0; w < windows; w += B) {
-    run(w, int(std::min<long>(B, windows - w)), T);
-    if (progress) progress(totals.predicted, total);
+  size_t i = 0;
+  while (i < windows.size()) {
+    // Batch up to B consecutive windows of the same length (all but the last are T).
+    size_t j = i + 1;
+    while (j < windows.size() && j - i < size_t(B) && windows[j].len == windows[i].len) ++j;
+    run(i, int(j - i), windows[i].len);
+    i = j;
   }
-  if (tail > 0) {
-    run(windows, 1, int(tail));
-    if (progress) progress(totals.predicted, total);
-  }
+  COHORT_CHECK(totals.predicted == total) << totals.predicted << " vs " << total;
   return totals;
 }
 

@@ -1,7 +1,9 @@
 // Held-out evaluation: the summed cross-entropy of every token of a stream after the
-// first, in consecutive windows of up to T tokens (each window starts from an empty
-// context), B windows per forward. The tail that does not fill a window is scored
-// too, so a split's every token counts and perplexities compare across T.
+// first, each scored exactly once, B windows per forward. Windows of up to T tokens
+// start every `stride` tokens and score only positions no earlier window scored: with
+// stride T they are consecutive (a window's first token has no context), with a
+// smaller stride every scored token after the first window sees at least T - stride
+// tokens of context, at T / stride times the compute. The tail is scored too.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,7 @@ struct EvalTotals {
 // max_predictions > 0 scores only a prefix of about that many tokens (whole windows).
 // progress(done, total) is called after each batch when given.
 EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, int T,
-                           long max_predictions = 0,
+                           int stride, long max_predictions = 0,
                            const std::function<void(long, long)>& progress = {});
 
 }  // namespace cohort
