@@ -13,6 +13,7 @@ packages=(
   libgtest-dev
   libsentencepiece-dev        # SentencePiece tokenizers
   libpcre2-dev                # GPT-2's pre-tokenizer regex (Unicode classes, lookahead)
+  libopenmpi-dev openmpi-bin  # data-parallel ranks under mpirun
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/stats.h"
 #include "core/threads.h"
 #include "core/timer.h"
 #include "data/synthetic_source.h"
@@ -31,12 +32,6 @@ struct BenchTrainOptions {
   int threads = 0, steps = 10, warmup = 3;
   uint64_t seed = 1337;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 int run_bench_train(const BenchTrainOptions& o) {
   if (o.steps <= 0) throw Error("--steps must be positive");
@@ -134,6 +129,7 @@ int run_bench_train(const BenchTrainOptions& o) {
 
 void add_bench_command(CLI::App& root, int& exit_code) {
   CLI::App* bench = root.add_subcommand("bench", "Benchmarks");
+  add_bench_comm_command(*bench, exit_code);
   bench->require_subcommand(1);
   auto o = std::make_shared<BenchTrainOptions>();
   CLI::App* train = bench->add_subcommand(

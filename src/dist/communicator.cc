@@ -1,0 +1,40 @@
+#include "dist/communicator.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "dist/mpi_communicator.h"
+
+namespace cohort {
+
+namespace {
+class DoneRequest final : public CommRequest {
+ public:
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<CommRequest> SoloCommunicator::all_reduce_sum_async(float*, size_t) {
+  return std::make_unique<DoneRequest>();
+}
+
+void SoloCommunicator::send(const void*, size_t, int dest, int) {
+  throw Error(fmt::format("send to rank {}: this run has a single rank", dest), kExitInternal);
+}
+
+void SoloCommunicator::recv(void*, size_t, int source, int) {
+  throw Error(fmt::format("recv from rank {}: this run has a single rank", source), kExitInternal);
+}
+
+std::vector<size_t> even_blocks(size_t n, int world) {
+  std::vector<size_t> counts(size_t(world), n / size_t(world));
+  for (size_t r = 0; r < n % size_t(world); ++r) ++counts[r];
+  return counts;
+}
+
+std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv) {
+  if (launched_by_mpi()) return std::make_unique<MpiCommunicator>(argc, argv);
+  return std::make_unique<SoloCommunicator>();
+}
+
+}  // namespace cohort

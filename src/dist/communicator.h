@@ -1,0 +1,71 @@
+// Communicator: the collectives data-parallel training needs, over MPI between
+// processes (MpiCommunicator), or trivially for a single process (SoloCommunicator).
+// Float reductions are sums; callers divide. Asynchronous calls return a request whose
+// wait() blocks until the buffer may be read (and reused).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cohort {
+
+class CommRequest {
+ public:
+  virtual ~CommRequest() = default;
+  virtual void wait() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  virtual std::string describe() const = 0;
+
+  // data (n) <- sum over ranks, in place; every rank receives the same bits.
+  virtual void all_reduce_sum(float* data, size_t n) = 0;
+  virtual std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, size_t n) = 0;
+  virtual void all_reduce_sum(double* data, size_t n) = 0;
+  // data holds world() consecutive blocks of counts[r] floats; afterwards block
+  // rank() holds the sum over ranks of that block (the other blocks are unspecified).
+  virtual void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) = 0;
+  // data holds world() consecutive blocks; each rank contributes block rank() and
+  // afterwards every rank has every block.
+  virtual void all_gather(float* data, const std::vector<size_t>& counts) = 0;
+  virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  virtual void send(const void* data, size_t bytes, int dest, int tag) = 0;
+  virtual void recv(void* data, size_t bytes, int source, int tag) = 0;
+  virtual void barrier() = 0;
+  // Every rank's bytes, gathered on every rank (for start-up consistency checks).
+  virtual std::vector<std::string> all_gather_strings(const std::string& mine) = 0;
+};
+
+// One process: every collective is the identity.
+class SoloCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world() const override { return 1; }
+  std::string describe() const override { return "solo (1 rank)"; }
+  void all_reduce_sum(float*, size_t) override {}
+  std::unique_ptr<CommRequest> all_reduce_sum_async(float*, size_t) override;
+  void all_reduce_sum(double*, size_t) override {}
+  void reduce_scatter_sum(float*, const std::vector<size_t>&) override {}
+  void all_gather(float*, const std::vector<size_t>&) override {}
+  void broadcast(void*, size_t, int) override {}
+  void send(const void*, size_t, int, int) override;
+  void recv(void*, size_t, int, int) override;
+  void barrier() override {}
+  std::vector<std::string> all_gather_strings(const std::string& mine) override { return {mine}; }
+};
+
+// The communicator for this process: MPI when launched by mpirun (or when MPI is
+// built in and the environment names a world), else solo.
+std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv);
+
+// Splits n elements into world contiguous blocks, the first n % world one larger.
+std::vector<size_t> even_blocks(size_t n, int world);
+
+}  // namespace cohort

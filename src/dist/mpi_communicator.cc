@@ -1,0 +1,216 @@
+#include "dist/mpi_communicator.h"
+
+#include <fmt/format.h>
+#include <mpi.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace cohort {
+
+namespace {
+
+MPI_Comm as_comm(void* p) { return *static_cast<MPI_Comm*>(p); }
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw Error(fmt::format("MPI {} failed: {}", what, std::string(text, size_t(len))), kExitInternal);
+}
+
+// MPI counts are int: large buffers go in chunks.
+constexpr size_t kMaxCount = size_t(INT_MAX) / 2;
+
+}  // namespace
+
+struct MpiCommunicator::Task {
+  float* data;
+  size_t n;
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  std::string error;
+};
+
+namespace {
+class TaskRequest final : public CommRequest {
+ public:
+  explicit TaskRequest(std::shared_ptr<MpiCommunicator::Task> t) : task_(std::move(t)) {}
+  void wait() override;
+
+ private:
+  std::shared_ptr<MpiCommunicator::Task> task_;
+};
+}  // namespace
+
+bool launched_by_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr ||
+         std::getenv("PMIX_RANK") != nullptr;
+}
+
+MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "init");
+    owns_mpi_ = true;
+    if (provided < MPI_THREAD_MULTIPLE) {
+      throw Error("this MPI library does not provide MPI_THREAD_MULTIPLE", kExitInternal);
+    }
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &world_);
+  world_comm_ = new MPI_Comm;
+  thread_comm_ = new MPI_Comm;
+  check(MPI_Comm_dup(MPI_COMM_WORLD, static_cast<MPI_Comm*>(world_comm_)), "comm dup");
+  check(MPI_Comm_dup(MPI_COMM_WORLD, static_cast<MPI_Comm*>(thread_comm_)), "comm dup");
+  thread_ = std::thread([this] { comm_thread_main(); });
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  MPI_Comm_free(static_cast<MPI_Comm*>(world_comm_));
+  MPI_Comm_free(static_cast<MPI_Comm*>(thread_comm_));
+  delete static_cast<MPI_Comm*>(world_comm_);
+  delete static_cast<MPI_Comm*>(thread_comm_);
+  if (owns_mpi_) MPI_Finalize();
+}
+
+std::string MpiCommunicator::describe() const {
+  char version[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(version, &len);
+  std::string v(version, size_t(len));
+  if (const size_t comma = v.find(','); comma != std::string::npos) v.resize(comma);
+  return fmt::format("MPI ({}), {} ranks", v, world_);
+}
+
+void MpiCommunicator::comm_thread_main() {
+  for (;;) {
+    std::shared_ptr<Task> task;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping with nothing left
+      task = queue_.front();
+      queue_.pop_front();
+    }
+    std::string error;
+    for (size_t off = 0; off < task->n && error.empty(); off += kMaxCount) {
+      const int count = int(std::min(kMaxCount, task->n - off));
+      const int rc = MPI_Allreduce(MPI_IN_PLACE, task->data + off, count, MPI_FLOAT, MPI_SUM,
+                                   as_comm(thread_comm_));
+      if (rc != MPI_SUCCESS) error = "MPI all-reduce failed on the communication thread";
+    }
+    {
+      std::lock_guard<std::mutex> lock(task->m);
+      task->done = true;
+      task->error = error;
+    }
+    task->cv.notify_all();
+  }
+}
+
+void TaskRequest::wait() {
+  std::unique_lock<std::mutex> lock(task_->m);
+  task_->cv.wait(lock, [&] { return task_->done; });
+  if (!task_->error.empty()) throw Error(task_->error, kExitInternal);
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_async(float* data, size_t n) {
+  auto task = std::make_shared<Task>();
+  task->data = data;
+  task->n = n;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(task);
+  }
+  cv_.notify_one();
+  return std::make_unique<TaskRequest>(std::move(task));
+}
+
+void MpiCommunicator::all_reduce_sum(float* data, size_t n) {
+  for (size_t off = 0; off < n; off += kMaxCount) {
+    check(MPI_Allreduce(MPI_IN_PLACE, data + off, int(std::min(kMaxCount, n - off)), MPI_FLOAT,
+                        MPI_SUM, as_comm(world_comm_)),
+          "all-reduce");
+  }
+}
+
+void MpiCommunicator::all_reduce_sum(double* data, size_t n) {
+  check(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, as_comm(world_comm_)),
+        "all-reduce");
+}
+
+void MpiCommunicator::reduce_scatter_sum(float* data, const std::vector<size_t>& counts) {
+  COHORT_CHECK(int(counts.size()) == world_) << "one count per rank";
+  std::vector<int> c(counts.begin(), counts.end());
+  size_t offset = 0;
+  for (int r = 0; r < rank_; ++r) offset += counts[size_t(r)];
+  // MPI_IN_PLACE for reduce-scatter puts the result at the start of the buffer; a
+  // separate receive buffer keeps block rank() where callers expect it.
+  std::vector<float> mine(counts[size_t(rank_)]);
+  check(MPI_Reduce_scatter(data, mine.data(), c.data(), MPI_FLOAT, MPI_SUM, as_comm(world_comm_)),
+        "reduce-scatter");
+  std::copy(mine.begin(), mine.end(), data + offset);
+}
+
+void MpiCommunicator::all_gather(float* data, const std::vector<size_t>& counts) {
+  COHORT_CHECK(int(counts.size()) == world_) << "one count per rank";
+  std::vector<int> c(counts.begin(), counts.end()), displs(counts.size());
+  for (size_t r = 1; r < counts.size(); ++r) displs[r] = displs[r - 1] + c[r - 1];
+  check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, c.data(), displs.data(), MPI_FLOAT,
+                       as_comm(world_comm_)),
+        "all-gather");
+}
+
+void MpiCommunicator::broadcast(void* data, size_t bytes, int root) {
+  auto* p = static_cast<char*>(data);
+  for (size_t off = 0; off < bytes; off += kMaxCount) {
+    check(MPI_Bcast(p + off, int(std::min(kMaxCount, bytes - off)), MPI_BYTE, root, as_comm(world_comm_)),
+          "broadcast");
+  }
+}
+
+void MpiCommunicator::send(const void* data, size_t bytes, int dest, int tag) {
+  check(MPI_Send(data, int(bytes), MPI_BYTE, dest, tag, as_comm(world_comm_)), "send");
+}
+
+void MpiCommunicator::recv(void* data, size_t bytes, int source, int tag) {
+  check(MPI_Recv(data, int(bytes), MPI_BYTE, source, tag, as_comm(world_comm_), MPI_STATUS_IGNORE),
+        "recv");
+}
+
+void MpiCommunicator::barrier() { check(MPI_Barrier(as_comm(world_comm_)), "barrier"); }
+
+std::vector<std::string> MpiCommunicator::all_gather_strings(const std::string& mine) {
+  int len = int(mine.size());
+  std::vector<int> lens(static_cast<size_t>(world_)), displs(static_cast<size_t>(world_));
+  check(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, as_comm(world_comm_)), "all-gather");
+  for (int r = 1; r < world_; ++r) displs[size_t(r)] = displs[size_t(r - 1)] + lens[size_t(r - 1)];
+  std::string all(size_t(displs.back() + lens.back()), '\0');
+  check(MPI_Allgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR,
+                       as_comm(world_comm_)),
+        "all-gather");
+  std::vector<std::string> out;
+  for (int r = 0; r < world_; ++r) out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(lens[size_t(r)])));
+  return out;
+}
+
+void MpiCommunicator::abort_all(int exit_code) {
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::exit(exit_code);
+}
+
+}  // namespace cohort
