@@ -71,7 +71,7 @@ int run_eval(const EvalOptions& o) {
   model.plan(o.batch_size, T);
   Timer timer;
   const bool tty = isatty(fileno(stderr)) != 0;
-  const EvalTotals t = evaluate_stream(model, tokens, o.batch_size, T, o.stride, 0, [&](long done, long total) {
+  const EvalTotals t = evaluate_stream(model, tokens, o.batch_size, T, o.stride, 0, 0, 1, [&](long done, long total) {
     if (tty) fmt::print(stderr, "\reval {}: {}/{} tokens\x1b[K", o.split, done, total);
   });
   if (tty) fmt::print(stderr, "\r\x1b[K");

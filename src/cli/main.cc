@@ -3,16 +3,41 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/mpi_communicator.h"
+
+namespace {
+
+// Prints one error line and returns its exit code. Under mpirun a rank leaves at once
+// (std::_Exit: no MPI_Finalize, which could wait on ranks stuck in a collective), and
+// mpirun stops the others; an error every rank raised together is printed by rank 0.
+int fail(const std::string& message, int code, bool collective) {
+  std::fflush(stdout);
+  if (!cohort::launched_by_mpi()) {
+    fmt::print(stderr, "cohort: error: {}\n", message);
+    return code;
+  }
+  const int rank = cohort::launcher_rank();
+  if (!collective) {
+    fmt::print(stderr, "cohort: error: [rank {}] {}\n", rank, message);
+  } else if (rank == 0) {
+    fmt::print(stderr, "cohort: error: {}\n", message);
+  }
+  std::fflush(stderr);
+  std::_Exit(code);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"cohort: train GPT-style language models on CPUs, alone or as data-parallel ranks"};
   app.require_subcommand(1);
-  int exit_code = 0;
   app.option_defaults()->always_capture_default();
+  int exit_code = 0;
   cohort::add_prepare_command(app, exit_code);
   cohort::add_train_command(app, exit_code);
   cohort::add_eval_command(app, exit_code);
@@ -27,16 +52,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return cohort::kExitBadInput;
+  } catch (const cohort::CollectiveError& e) {
+    return fail(e.what(), e.exit_code(), true);
   } catch (const cohort::Error& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "cohort: error: {}\n", e.what());
-    return e.exit_code();
+    return fail(e.what(), e.exit_code(), false);
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "cohort: error: out of memory (try a smaller batch or model)\n");
-    return cohort::kExitInternal;
+    return fail("out of memory (try a smaller batch or model)", cohort::kExitInternal, false);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "cohort: error: {}\n", e.what());
-    return cohort::kExitInternal;
+    return fail(e.what(), cohort::kExitInternal, false);
   }
   return exit_code;
 }

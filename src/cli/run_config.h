@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/strategy.h"
 #include "model/model_config.h"
 #include "optim/optimizer.h"
 #include "train/train_config.h"
@@ -25,6 +26,7 @@ struct RunConfig {
   OptimizerConfig optim;
   TrainConfig train;
   DataConfig data;
+  StrategyConfig dist;
 
   // Applies a TOML document; `source` names it in errors. Throws cohort::Error.
   void apply_toml_file(const std::string& path);

@@ -1,7 +1,8 @@
 // cohort train: resolves the run config, builds model, optimizer and data (a prepared
 // dataset or --synthetic tokens), runs the step loop with a live progress line,
 // validates every eval_every steps (early stopping with patience), checkpoints every
-// checkpoint_every steps and at the end, and resumes exactly with --resume.
+// checkpoint_every steps and at the end, and resumes exactly with --resume. Under
+// mpirun every rank runs this; rank 0 prints, logs and writes checkpoints.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -17,6 +18,8 @@
 #include "data/dataset.h"
 #include "data/sharded_loader.h"
 #include "data/synthetic_source.h"
+#include "dist/communicator.h"
+#include "dist/rank_agreement.h"
 #include "model/gpt.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
@@ -57,6 +60,7 @@ RunConfig resolve_config(const TrainOptions& o) {
 // The data a run trains and validates on.
 struct RunData {
   std::unique_ptr<BatchSource> train;
+  std::string fingerprint;          // what every rank must agree on
   ShardedLoader* loader = nullptr;  // train as a ShardedLoader, when it is one
   std::vector<int32_t> val;         // empty: no validation split
   long val_words = 0;
@@ -64,14 +68,18 @@ struct RunData {
   std::string describe;
 };
 
-RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where) {
+RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
+                  const Communicator& comm) {
   RunData d;
   if (synthetic) {
     if (cfg.model.vocab_size == 0) cfg.model.vocab_size = 256;
     cfg.validate(where);
-    d.train = std::make_unique<SyntheticSource>(cfg.model.vocab_size, cfg.data.synthetic_branching,
-                                                cfg.train.seed);
+    auto source = std::make_unique<SyntheticSource>(
+        cfg.model.vocab_size, cfg.data.synthetic_branching, cfg.train.seed);
+    source->set_rank(comm.rank(), cfg.train.grad_accum);
+    d.train = std::move(source);
     d.describe = d.train->describe();
+    d.fingerprint = d.describe;
     return d;
   }
   if (cfg.train.data_dir.empty()) {
@@ -91,11 +99,12 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where) {
   cfg.validate(where);
   auto loader = std::make_unique<ShardedLoader>(
       load_split(dir, info, "train"), info.vocab_size, cfg.train.seq_len, cfg.train.batch_size,
-      cfg.train.grad_accum, cfg.train.seed, 0, 1, (dir / "train").string());
+      cfg.train.grad_accum, cfg.train.seed, comm.rank(), comm.world(), (dir / "train").string());
   d.loader = loader.get();
   d.describe = fmt::format("{} ({} tokenizer, V={})", loader->describe(), info.tokenizer,
                            info.vocab_size);
   d.train = std::move(loader);
+  d.fingerprint = dir.filename().string() + " train " + info.splits.at("train").fingerprint;
   if (info.splits.count("val")) {
     d.val = load_split(dir, info, "val");
     d.val_words = info.splits.at("val").words;
@@ -128,16 +137,21 @@ int run_train(const TrainOptions& o) {
                             "choose another --run-dir",
                             cfg.train.run_dir));
   }
-  RunData data = open_data(cfg, o.synthetic, where);
+  std::unique_ptr<Communicator> comm_owner = make_communicator(nullptr, nullptr);
+  Communicator& comm = *comm_owner;
+  const bool lead = comm.rank() == 0;
+  RunData data = open_data(cfg, o.synthetic, where, comm);
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
 
   CpuBackend backend;
   Gpt model(cfg.model, backend);
   model.init_weights(tc.seed);
-  auto optimizer = make_optimizer(cfg.optim, model.layout(), backend, 0, model.num_params());
+  check_ranks_agree(comm, cfg.to_toml(), model.layout(), data.fingerprint);
+  auto strategy = make_strategy(cfg.dist, comm, model, cfg.optim);
+  Optimizer* optimizer = &strategy->optimizer();
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
-  Trainer trainer(model, *optimizer, *data.train, tc, schedule);
+  Trainer trainer(model, *strategy, comm, *data.train, tc, schedule);
 
   TrainingState state;
   state.seed = tc.seed;
@@ -153,58 +167,81 @@ int run_train(const TrainOptions& o) {
     state = ck.state;
     trainer.set_next_step(state.step);
     if (data.loader) data.loader->restore({state.step, state.loader_sample});
-    fmt::print("resumed from {} at step {}\n", ck_dir.string(), state.step);
+    if (lead) fmt::print("resumed from {} at step {}\n", ck_dir.string(), state.step);
   }
+  // Every replica starts from rank 0's parameters.
+  comm.broadcast(model.params(), model.num_params() * sizeof(float), 0);
 
   MetricsLog metrics;
-  if (!tc.run_dir.empty()) {
+  if (!tc.run_dir.empty() && lead) {
     std::error_code ec;
     fs::create_directories(tc.run_dir, ec);
     if (ec) throw Error(fmt::format("{}: cannot create directory: {}", tc.run_dir, ec.message()));
     metrics = MetricsLog(tc.run_dir + "/metrics.jsonl");
   }
 
-  const long tokens_per_step = long(tc.batch_size) * tc.seq_len * tc.grad_accum;
-  fmt::print("{}", cfg.to_toml());
-  fmt::print("model: GPT {} dropout={} | {:.2f}M parameters\n", cfg.model.shape(), cfg.model.dropout,
-             model.num_params() / 1e6);
-  fmt::print("data:  {}\n", data.describe);
-  fmt::print("train: {} steps x {} tokens (B={} T={} accum={}) | {} lr={} warmup={} | {} threads\n",
-             tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, cfg.optim.name,
-             tc.lr, tc.warmup, thread_count());
-  std::fflush(stdout);
+  const long tokens_per_step = long(tc.batch_size) * tc.seq_len * tc.grad_accum * comm.world();
+  if (lead) {
+    fmt::print("{}", cfg.to_toml());
+    fmt::print("model: GPT {} dropout={} | {:.2f}M parameters\n", cfg.model.shape(),
+               cfg.model.dropout, model.num_params() / 1e6);
+    fmt::print("data:  {}\n", data.describe);
+    fmt::print("train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
+               "warmup={} | {} threads per rank\n",
+               tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
+               cfg.optim.name, tc.lr, tc.warmup, thread_count());
+    if (comm.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
+    std::fflush(stdout);
+  }
 
   auto save = [&](bool is_best) {
     if (tc.run_dir.empty()) return;
     state.step = trainer.next_step();
     state.loader_sample = data.loader ? data.loader->position(state.step).sample : 0;
+    // A sharded optimizer's state is gathered so the checkpoint resumes on any N.
+    const auto counts = even_blocks(model.num_params(), comm.world());
+    std::vector<std::vector<float>> full;
     CheckpointContents c;
+    for (const auto& buf : optimizer->state()) {
+      auto& f = full.emplace_back(model.num_params());
+      std::copy(buf.data, buf.data + buf.size, f.begin() + long(optimizer->begin()));
+      if (buf.size != model.num_params()) comm.all_gather(f.data(), counts);
+      c.optimizer_state.push_back({buf.name, f.data(), f.size()});
+    }
+    if (!lead) return;
+    c.optimizer_steps = optimizer->steps_taken();
     c.model = &cfg.model;
     c.layout = &model.layout();
     c.params = model.params();
-    c.optimizer = optimizer.get();
     c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
     c.run_config_toml = cfg.to_toml();
     c.state = state;
     save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best);
   };
-  // Mean validation loss per token; none without a val split.
-  auto validate = [&]() -> std::optional<double> {
+  // Mean validation loss per token, the ranks sharing the batches; none without a split.
+  // Periodic validations score the first eval_tokens tokens; the last one all of them.
+  auto validate = [&](bool whole_split) -> std::optional<double> {
     if (data.val.empty()) return std::nullopt;
     const EvalTotals t = evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
-                                           tc.eval_tokens);
-    return t.mean_loss();
+                                         whole_split ? 0 : tc.eval_tokens, comm.rank(), comm.world());
+    double sums[2] = {t.nll, double(t.predicted)};
+    comm.all_reduce_sum(sums, 2);
+    return sums[0] / sums[1];
   };
 
-  ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step());
+  ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
+                        lead ? stdout : nullptr);
   double last_val = NAN;
+  float last_loss = NAN;  // every metrics line carries step and loss
   bool stopped_early = false;
   while (trainer.next_step() < tc.steps) {
     const StepResult r = trainer.step();
     state.lr = r.lr;
+    last_loss = r.loss;
     if (!std::isfinite(r.loss)) {
       progress.finish();
-      throw Error(fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss), 4);
+      throw CollectiveError(
+          fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss), 4);
     }
     progress.update(r);
     metrics.write({{"kind", "train"}, {"step", r.step}, {"loss", r.loss}, {"lr", r.lr},
@@ -213,7 +250,7 @@ int run_train(const TrainOptions& o) {
     const bool last = done == tc.steps;
     bool is_best = false;
     if (tc.eval_every > 0 && done % tc.eval_every == 0 && !last) {
-      if (auto v = validate()) {
+      if (auto v = validate(false)) {
         last_val = *v;
         is_best = *v < state.best_val_loss;
         if (is_best) {
@@ -224,8 +261,12 @@ int run_train(const TrainOptions& o) {
           ++state.evals_since_best;
         }
         progress.finish();
-        fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}\n", done, *v, std::exp(*v),
-                   is_best ? " (best)" : "");
+        if (lead) {
+          fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}\n", done, *v,
+                     std::exp(*v),
+                     tc.eval_tokens > 0 ? fmt::format(" (first {} tokens)", tc.eval_tokens) : "",
+                     is_best ? " (best)" : "");
+        }
         metrics.write({{"kind", "eval"}, {"step", r.step}, {"loss", r.loss}, {"val_loss", *v},
                        {"val_perplexity", std::exp(*v)}});
         if (tc.patience > 0 && state.evals_since_best >= tc.patience) stopped_early = true;
@@ -236,30 +277,38 @@ int run_train(const TrainOptions& o) {
     if (o.stop_at > 0 && done == o.stop_at && !last) {
       progress.finish();
       save(is_best);
-      fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
+      if (lead) fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
       return 0;
     }
     if (stopped_early) {
       progress.finish();
-      fmt::print("early stop at step {}: no improvement in {} validations (best val_loss {:.4f} "
-                 "at step {})\n",
-                 done, tc.patience, state.best_val_loss, state.best_step);
+      if (lead) {
+        fmt::print("early stop at step {}: no improvement in {} validations (best val_loss "
+                   "{:.4f} at step {})\n",
+                   done, tc.patience, state.best_val_loss, state.best_step);
+      }
       break;
     }
   }
   progress.finish();
+  check_replicas_identical(comm, model.params(), model.num_params());
+  if (lead && comm.world() > 1) {
+    fmt::print("replicas: {} ranks hold bit-identical parameters\n", comm.world());
+  }
 
   if (o.synthetic) {
     const float val = trainer.evaluate(kHeldOutStep, kSyntheticEvalBatches);
-    metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"split", "held-out"},
-                   {"val_loss", val}});
-    fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
-               std::exp(double(val)), std::log(double(cfg.model.vocab_size)));
+    metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"loss", last_loss},
+                   {"split", "held-out"}, {"val_loss", val}});
+    if (lead) {
+      fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
+                 std::exp(double(val)), std::log(double(cfg.model.vocab_size)));
+    }
     save(false);
     return 0;
   }
   if (!stopped_early) {
-    if (auto v = validate()) {
+    if (auto v = validate(true)) {
       last_val = *v;
       const bool is_best = *v < state.best_val_loss;
       if (is_best) {
@@ -267,16 +316,18 @@ int run_train(const TrainOptions& o) {
         state.best_step = trainer.next_step();
         state.evals_since_best = 0;
       }
-      metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"val_loss", *v},
+      metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"loss", last_loss},
+                     {"val_loss", *v},
                      {"val_perplexity", std::exp(*v)}});
       save(is_best);
     } else {
       save(false);
     }
   }
+  if (!lead) return 0;
   if (std::isfinite(last_val)) {
-    fmt::print("val_loss {:.4f} | val perplexity {:.2f} | best {:.4f} at step {}\n", last_val,
-               std::exp(last_val), state.best_val_loss, state.best_step);
+    fmt::print("val_loss {:.4f} | val perplexity {:.2f} (whole split) | best {:.4f} at step {}\n",
+               last_val, std::exp(last_val), state.best_val_loss, state.best_step);
   }
   if (!tc.run_dir.empty()) {
     fmt::print("checkpoints: {}/checkpoints (latest, best)\n", tc.run_dir);
@@ -315,6 +366,7 @@ void add_train_command(CLI::App& root, int& exit_code) {
   shortcut("--seed", "train.seed", "Random seed (train.seed)");
   shortcut("--data", "data_dir", "Prepared dataset directory (data_dir)");
   shortcut("--run-dir", "run_dir", "Run directory for metrics.jsonl and checkpoints (run_dir)");
+  shortcut("--strategy", "dist.strategy", "Data-parallel strategy under mpirun: allreduce | zero1");
   cmd->footer("Defaults of every config key: cohort train --help-config");
   cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });
 }

@@ -25,6 +25,13 @@ class Error : public std::runtime_error {
   int exit_code_;
 };
 
+// An error every rank of a distributed run raises at the same point (after comparing
+// notes in a collective): rank 0 alone reports it.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 // Collects the streamed context of a failed check, then throws from its destructor.
 class CheckFailure {

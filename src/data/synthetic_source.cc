@@ -31,7 +31,7 @@ void SyntheticSource::fill(long step, int micro, int B, int T, int32_t* inputs, 
   const PhiloxKey key = {static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32)};
   const uint32_t V = vocab_size_;
   for (int b = 0; b < B; ++b) {
-    const uint32_t sample = static_cast<uint32_t>(micro) * B + b;
+    const uint32_t sample = static_cast<uint32_t>(rank_ * grad_accum_ + micro) * B + b;
     auto draw = [&](int t) {
       return philox4x32(
           {static_cast<uint32_t>(t), sample, kBatchStream, static_cast<uint32_t>(step)}, key)[0];

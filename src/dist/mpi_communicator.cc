@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <climits>
+#include <exception>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -27,6 +28,13 @@ constexpr size_t kMaxCount = size_t(INT_MAX) / 2;
 
 }  // namespace
 
+struct MpiCommunicator::Queue {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<Task>> tasks;
+  bool stopping = false;
+};
+
 struct MpiCommunicator::Task {
   float* data;
   size_t n;
@@ -47,9 +55,19 @@ class TaskRequest final : public CommRequest {
 };
 }  // namespace
 
+// The communication thread: runs queued all-reduces in order on its own communicator.
+void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm comm);
+
 bool launched_by_mpi() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr ||
          std::getenv("PMIX_RANK") != nullptr;
+}
+
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}) {
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  }
+  return 0;
 }
 
 MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
@@ -70,15 +88,24 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
   thread_comm_ = new MPI_Comm;
   check(MPI_Comm_dup(MPI_COMM_WORLD, static_cast<MPI_Comm*>(world_comm_)), "comm dup");
   check(MPI_Comm_dup(MPI_COMM_WORLD, static_cast<MPI_Comm*>(thread_comm_)), "comm dup");
-  thread_ = std::thread([this] { comm_thread_main(); });
+  queue_ = std::make_shared<Queue>();
+  thread_ = std::thread(run_comm_thread, queue_, *static_cast<MPI_Comm*>(thread_comm_));
 }
 
 MpiCommunicator::~MpiCommunicator() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    std::lock_guard<std::mutex> lock(queue_->mutex);
+    queue_->stopping = true;
   }
-  cv_.notify_all();
+  queue_->cv.notify_all();
+  if (std::uncaught_exceptions() > 0) {
+    // An error is on its way out: other ranks may be inside a collective this rank will
+    // never join, so neither wait for the communication thread nor finalize (both could
+    // wait forever). The thread keeps the queue alive; main() exits at once with the
+    // error's code and mpirun stops the other ranks.
+    thread_.detach();
+    return;
+  }
   if (thread_.joinable()) thread_.join();
   MPI_Comm_free(static_cast<MPI_Comm*>(world_comm_));
   MPI_Comm_free(static_cast<MPI_Comm*>(thread_comm_));
@@ -96,21 +123,20 @@ std::string MpiCommunicator::describe() const {
   return fmt::format("MPI ({}), {} ranks", v, world_);
 }
 
-void MpiCommunicator::comm_thread_main() {
+void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm comm) {
   for (;;) {
-    std::shared_ptr<Task> task;
+    std::shared_ptr<MpiCommunicator::Task> task;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping with nothing left
-      task = queue_.front();
-      queue_.pop_front();
+      std::unique_lock<std::mutex> lock(queue->mutex);
+      queue->cv.wait(lock, [&] { return queue->stopping || !queue->tasks.empty(); });
+      if (queue->tasks.empty()) return;  // stopping with nothing left
+      task = queue->tasks.front();
+      queue->tasks.pop_front();
     }
     std::string error;
     for (size_t off = 0; off < task->n && error.empty(); off += kMaxCount) {
       const int count = int(std::min(kMaxCount, task->n - off));
-      const int rc = MPI_Allreduce(MPI_IN_PLACE, task->data + off, count, MPI_FLOAT, MPI_SUM,
-                                   as_comm(thread_comm_));
+      const int rc = MPI_Allreduce(MPI_IN_PLACE, task->data + off, count, MPI_FLOAT, MPI_SUM, comm);
       if (rc != MPI_SUCCESS) error = "MPI all-reduce failed on the communication thread";
     }
     {
@@ -133,10 +159,10 @@ std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_async(float* data, 
   task->data = data;
   task->n = n;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(task);
+    std::lock_guard<std::mutex> lock(queue_->mutex);
+    queue_->tasks.push_back(task);
   }
-  cv_.notify_one();
+  queue_->cv.notify_one();
   return std::make_unique<TaskRequest>(std::move(task));
 }
 

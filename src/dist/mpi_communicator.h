@@ -39,23 +39,22 @@ class MpiCommunicator final : public Communicator {
   // cannot know about, so that none of them waits forever in a collective.
   [[noreturn]] static void abort_all(int exit_code);
 
-  struct Task;  // one queued asynchronous all-reduce
+  struct Task;   // one queued asynchronous all-reduce
+  struct Queue;  // shared with the thread, so it outlives an abandoned communicator
 
  private:
-  void comm_thread_main();
 
   int rank_ = 0, world_ = 1;
   bool owns_mpi_ = false;
   void* world_comm_ = nullptr;   // MPI_Comm (a dup of MPI_COMM_WORLD) for the main thread
   void* thread_comm_ = nullptr;  // MPI_Comm for the communication thread
+  std::shared_ptr<Queue> queue_;
   std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<Task>> queue_;
-  bool stopping_ = false;
 };
 
 // True when this process was started by mpirun (OpenMPI) or another PMI launcher.
 bool launched_by_mpi();
+// This process's rank from the launcher's environment (0 without one).
+int launcher_rank();
 
 }  // namespace cohort

@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "core/philox.h"
@@ -50,6 +53,22 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend)
       o[i] = layout_.at(fmt::format("h.{}.{}", l, kLayerTensors[i])).offset;
     layer_offsets_.push_back(o);
   }
+  // The units backward finishes, as flat ranges: ln_f, layers from the top, embeddings.
+  const int L = config_.n_layer;
+  ready_ranges_.assign(size_t(L) + 2, {SIZE_MAX, 0});
+  for (const auto& t : layout_.tensors()) {
+    size_t unit = size_t(L) + 1;  // wte, wpe
+    if (t.name.starts_with("ln_f.")) {
+      unit = 0;
+    } else if (t.name.starts_with("h.")) {
+      unit = size_t(L - std::stoi(t.name.substr(2)));
+    }
+    auto& r = ready_ranges_[unit];
+    r = {std::min(r.first, t.offset), std::max(r.second, t.offset + t.numel)};
+  }
+  size_t covered = 0;
+  for (const auto& r : ready_ranges_) covered += r.second - r.first;
+  COHORT_CHECK(covered == layout_.total()) << "backward units must tile the flat buffer";
 }
 
 Gpt::LayerParams Gpt::layer_params(float* base, int l) const {
@@ -162,7 +181,10 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   return static_cast<float>(sum / double(BT));
 }
 
-void Gpt::backward(float loss_scale) {
+void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
+  auto ready = [&](size_t index) {
+    if (grad_ready) grad_ready(index);
+  };
   COHORT_CHECK(acts_ != nullptr && last_has_targets_) << "backward needs a forward with targets";
   const int B = last_B_, T = last_T_;
   const int C = config_.n_embd, NH = config_.n_head, V = config_.vocab_size;
@@ -183,6 +205,7 @@ void Gpt::backward(float loss_scale) {
   const size_t lnf_w = layout_.at("ln_f.weight").offset, lnf_b = layout_.at("ln_f.bias").offset;
   be.layernorm_backward(a.dresidual, G + lnf_w, G + lnf_b, a.d_c_a, top, P + lnf_w, a.lnf_mean,
                         a.lnf_rstd, BT, C);
+  ready(0);
 
   const bool dropout_on = last_options_.training && config_.dropout > 0.0f;
   // The gradient flowing into a residual branch: dresidual itself, or a masked copy.
@@ -215,10 +238,12 @@ void Gpt::backward(float loss_scale) {
     be.linear_backward(a.d_c_a, dw.qkvw, dw.qkvb, a.d_3c, la.ln1, w.qkvw, BT, C, 3 * C);
     be.layernorm_backward(a.dresidual, dw.ln1w, dw.ln1b, a.d_c_a, x, w.ln1w, la.ln1_mean,
                           la.ln1_rstd, BT, C);
+    ready(size_t(config_.n_layer - l));
   }
   be.dropout(a.dresidual, B, size_t(T) * C, dropout_key(kSiteEmbedding));
   be.embedding_backward(G + wte_off, G + layout_.at("wpe.weight").offset, a.dresidual,
                         a.tokens.data(), B, T, C);
+  ready(size_t(config_.n_layer) + 1);
 }
 
 }  // namespace cohort

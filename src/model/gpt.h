@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -54,8 +55,14 @@ class Gpt {
                 const ForwardOptions& options);
   // Adds d(loss_scale * mean loss)/d(params) into grads(), for the batch of the last
   // forward (which must have had targets). Accumulation over micro-batches passes
-  // loss_scale = 1/micro_batches.
-  void backward(float loss_scale = 1.0f);
+  // loss_scale = 1/micro_batches. grad_ready, when given, is called with each range of
+  // grad_ready_ranges() the moment backward has finished it, so its communication can
+  // start while backward goes on.
+  using GradReadyFn = std::function<void(size_t index)>;
+  void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {});
+  // [begin, end) ranges of the flat buffer in the order backward finishes them: ln_f,
+  // layer L-1, ..., layer 0, then the embeddings (wte gets its last gradient there).
+  const std::vector<std::pair<size_t, size_t>>& grad_ready_ranges() const { return ready_ranges_; }
   void zero_grad();
 
   const float* logits() const { return acts_->logits; }  // (B, T, Vp) of the last forward
@@ -72,6 +79,7 @@ class Gpt {
   Backend& backend_;
   ParameterLayout layout_;
   std::vector<std::array<size_t, 12>> layer_offsets_;  // per layer, LayerParams' field order
+  std::vector<std::pair<size_t, size_t>> ready_ranges_;
   Arena params_, grads_;
   std::unique_ptr<ActivationPlan> acts_;
   int last_B_ = 0, last_T_ = 0;

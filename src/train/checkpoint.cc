@@ -143,16 +143,10 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     nlohmann::json config = gpt2_config_json(*c.model);
     config["cohort_run_config"] = c.run_config_toml;
     write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
-    if (c.optimizer != nullptr) {
-      SafetensorsFile opt;
-      for (const auto& buf : c.optimizer->state()) {
-        opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
-      }
-      opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
-      opt.metadata()["begin"] = std::to_string(c.optimizer->begin());
-      opt.metadata()["end"] = std::to_string(c.optimizer->end());
-      opt.write((tmp / "optimizer.safetensors").string());
-    }
+    SafetensorsFile opt;
+    for (const auto& buf : c.optimizer_state) opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
+    opt.metadata()["steps_taken"] = std::to_string(c.optimizer_steps);
+    opt.write((tmp / "optimizer.safetensors").string());
     write_file_atomic(tmp / "state.json", state_json(c.state).dump(2) + "\n");
     if (c.tokenizer_dir != nullptr) {
       fs::copy(*c.tokenizer_dir, tmp / "tokenizer", fs::copy_options::recursive);
@@ -233,11 +227,12 @@ void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
       throw Error(fmt::format("{}: missing tensor '{}' (a different optimizer?)", where, buf.name));
     }
     const auto values = file.floats(buf.name);
-    if (values.size() != buf.size) {
-      throw Error(fmt::format("{}: '{}' holds {} values, this run needs {}", where, buf.name,
-                              values.size(), buf.size));
+    if (values.size() < optimizer.end() || buf.size != optimizer.end() - optimizer.begin()) {
+      throw Error(fmt::format("{}: '{}' holds {} values, this model needs {}", where, buf.name,
+                              values.size(), optimizer.end()));
     }
-    std::copy(values.begin(), values.end(), buf.data);
+    std::copy(values.begin() + long(optimizer.begin()), values.begin() + long(optimizer.end()),
+              buf.data);
   }
   const auto& meta = file.metadata();
   auto it = meta.find("steps_taken");

@@ -40,7 +40,10 @@ struct CheckpointContents {
   const ModelConfig* model = nullptr;
   const ParameterLayout* layout = nullptr;
   const float* params = nullptr;
-  Optimizer* optimizer = nullptr;           // may be null (no optimizer state)
+  // The optimizer's state over the whole flat buffer (a sharded optimizer's state is
+  // gathered first), so a checkpoint resumes on any number of ranks.
+  std::vector<OptimizerStateBuffer> optimizer_state;
+  long optimizer_steps = 0;
   const std::filesystem::path* tokenizer_dir = nullptr;  // copied in; may be null
   std::string run_config_toml;
   TrainingState state;
@@ -67,7 +70,8 @@ struct LoadedCheckpoint {
 // Verifies the MANIFEST, then reads model, config, state and tokenizer. Each problem
 // is one cohort::Error naming the file.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
-// Restores optimizer buffers and its step count from dir/optimizer.safetensors.
+// Restores the optimizer's [begin, end) of each state buffer and its step count from
+// dir/optimizer.safetensors (which covers the whole flat buffer).
 void load_optimizer_state(const std::filesystem::path& dir, Optimizer& optimizer);
 
 }  // namespace cohort

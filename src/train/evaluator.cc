@@ -31,7 +31,8 @@ std::vector<Window> plan_windows(long predictable, int T, int stride, long max_p
 }  // namespace
 
 EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, int T, int stride,
-                           long max_predictions, const std::function<void(long, long)>& progress) {
+                           long max_predictions, int part, int parts,
+                           const std::function<void(long, long)>& progress) {
   EvalTotals totals;
   if (tokens.size() < 2) return totals;
   if (stride <= 0 || stride > T) stride = T;
@@ -56,14 +57,18 @@ EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, i
     if (progress) progress(totals.predicted, total);
   };
   size_t i = 0;
+  long batch = 0, expected = 0;
   while (i < windows.size()) {
     // Batch up to B consecutive windows of the same length (all but the last are T).
     size_t j = i + 1;
     while (j < windows.size() && j - i < size_t(B) && windows[j].len == windows[i].len) ++j;
-    run(i, int(j - i), windows[i].len);
+    if (batch++ % parts == part) {
+      run(i, int(j - i), windows[i].len);
+      for (size_t k = i; k < j; ++k) expected += windows[k].len - windows[k].scored;
+    }
     i = j;
   }
-  COHORT_CHECK(totals.predicted == total) << totals.predicted << " vs " << total;
+  COHORT_CHECK(totals.predicted == expected) << totals.predicted << " vs " << expected;
   return totals;
 }
 

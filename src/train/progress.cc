@@ -21,9 +21,10 @@ ProgressLine::ProgressLine(long total_steps, long tokens_per_step, int log_every
       first_step_(first_step),
       log_every_(log_every),
       out_(out),
-      tty_(isatty(fileno(out)) != 0) {}
+      tty_(out != nullptr && isatty(fileno(out)) != 0) {}
 
 void ProgressLine::update(const StepResult& r) {
+  if (out_ == nullptr) return;
   elapsed_ += r.seconds;
   const long done = r.step + 1;
   const long session = done - first_step_;
@@ -45,6 +46,7 @@ void ProgressLine::update(const StepResult& r) {
 }
 
 void ProgressLine::finish() {
+  if (out_ == nullptr) return;
   if (open_line_) fmt::print(out_, "\n");
   open_line_ = false;
   std::fflush(out_);

@@ -12,6 +12,7 @@ namespace cohort {
 class ProgressLine {
  public:
   // first_step: where a resumed run starts, so rates and ETA count only this session.
+  // out == nullptr: silent (ranks other than 0).
   ProgressLine(long total_steps, long tokens_per_step, int log_every, long first_step = 0,
                std::FILE* out = stdout);
   void update(const StepResult& r);

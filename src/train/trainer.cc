@@ -1,14 +1,14 @@
 #include "train/trainer.h"
 
 #include "core/timer.h"
-#include "optim/grad_clip.h"
 
 namespace cohort {
 
-Trainer::Trainer(Gpt& model, Optimizer& optimizer, BatchSource& data, const TrainConfig& config,
-                 const LrSchedule& schedule)
+Trainer::Trainer(Gpt& model, Strategy& strategy, Communicator& comm, BatchSource& data,
+                 const TrainConfig& config, const LrSchedule& schedule)
     : model_(model),
-      optimizer_(optimizer),
+      strategy_(strategy),
+      comm_(comm),
       data_(data),
       config_(config),
       schedule_(schedule),
@@ -29,17 +29,21 @@ StepResult Trainer::step() {
     opt.training = true;
     opt.dropout_seed = config_.seed;
     opt.step = static_cast<uint32_t>(step_);
-    opt.sample_offset = static_cast<uint32_t>(micro * B);
+    // The global index of this micro-batch's first sample: ranks read contiguous parts
+    // of the global batch (ShardedLoader's order), so dropout masks follow samples.
+    opt.sample_offset = static_cast<uint32_t>((comm_.rank() * M + micro) * B);
     loss_sum += model_.forward(inputs_.data(), targets_.data(), B, T, opt);
-    model_.backward(1.0f / float(M));
+    model_.backward(1.0f / float(M), micro + 1 == M ? strategy_.grad_ready_hook() : Gpt::GradReadyFn{});
   }
+  strategy_.finish_gradients();
   StepResult r;
   r.step = step_;
-  r.loss = static_cast<float>(loss_sum / M);
-  r.grad_norm =
-      clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(), config_.grad_clip);
+  double loss = loss_sum / M;
+  comm_.all_reduce_sum(&loss, 1);
+  r.loss = static_cast<float>(loss / comm_.world());
+  r.grad_norm = strategy_.clip_gradients(config_.grad_clip);
   r.lr = schedule_.at(step_);
-  optimizer_.step(model_.params(), model_.grads(), r.lr);
+  strategy_.optimizer_step(r.lr);
   model_.zero_grad();
   r.seconds = timer.seconds();
   ++step_;
@@ -53,7 +57,8 @@ float Trainer::evaluate(long first_step, int batches) {
     data_.fill(first_step + i, 0, B, T, inputs_.data(), targets_.data());
     sum += model_.forward(inputs_.data(), targets_.data(), B, T, ForwardOptions{});
   }
-  return static_cast<float>(sum / batches);
+  comm_.all_reduce_sum(&sum, 1);
+  return static_cast<float>(sum / batches / comm_.world());
 }
 
 }  // namespace cohort

@@ -1,23 +1,24 @@
-// Trainer: the step loop of design.md for one process. A step runs grad_accum
+// Trainer: the step loop of design.md for one rank. A step runs grad_accum
 // micro-batches (forward, backward with loss scale 1/grad_accum so the gradients are
-// the mean over the whole batch), clips the global norm, then updates with the
-// scheduled learning rate. The distributed strategies hook in between backward and
-// the update.
+// the mean over the rank's batch; the last backward may start communication through
+// the strategy's hook), then the strategy averages gradients over ranks, clips the
+// global norm, and updates with the scheduled learning rate.
 #pragma once
 
 #include <vector>
 
 #include "data/batch_source.h"
+#include "dist/communicator.h"
+#include "dist/strategy.h"
 #include "model/gpt.h"
 #include "optim/lr_schedule.h"
-#include "optim/optimizer.h"
 #include "train/train_config.h"
 
 namespace cohort {
 
 struct StepResult {
   long step = 0;           // the step just taken, from 0
-  float loss = 0.0f;       // mean over the step's batch
+  float loss = 0.0f;       // mean over the step's global batch
   float grad_norm = 0.0f;  // before clipping
   float lr = 0.0f;
   double seconds = 0.0;
@@ -25,8 +26,8 @@ struct StepResult {
 
 class Trainer {
  public:
-  Trainer(Gpt& model, Optimizer& optimizer, BatchSource& data, const TrainConfig& config,
-          const LrSchedule& schedule);
+  Trainer(Gpt& model, Strategy& strategy, Communicator& comm, BatchSource& data,
+          const TrainConfig& config, const LrSchedule& schedule);
   StepResult step();
   long next_step() const { return step_; }
   void set_next_step(long step) { step_ = step; }  // on resume
@@ -35,7 +36,8 @@ class Trainer {
 
  private:
   Gpt& model_;
-  Optimizer& optimizer_;
+  Strategy& strategy_;
+  Communicator& comm_;
   BatchSource& data_;
   TrainConfig config_;
   LrSchedule schedule_;

@@ -43,9 +43,10 @@ TrainedRun train(const ModelConfig& mc, int batch, int accum, int steps,
   tc.steps = steps;
   tc.warmup = 2;
   tc.seed = 11;
-  auto opt = make_optimizer(oc, model.layout(), backend, 0, model.num_params());
+  SoloCommunicator comm;
+  auto strategy = make_strategy(StrategyConfig{}, comm, model, oc);
   SyntheticSource data(mc.vocab_size, 3, 5);
-  Trainer trainer(model, *opt, data, tc, LrSchedule{lr, lr / 10, tc.warmup, steps});
+  Trainer trainer(model, *strategy, comm, data, tc, LrSchedule{lr, lr / 10, tc.warmup, steps});
   TrainedRun r;
   for (int s = 0; s < steps; ++s) r.losses.push_back(trainer.step().loss);
   r.params.assign(model.params(), model.params() + model.num_params());

@@ -1,0 +1,73 @@
+#include "dist/allreduce_strategy.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "optim/grad_clip.h"
+
+namespace cohort {
+
+AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model,
+                                     const OptimizerConfig& optim)
+    : comm_(comm),
+      model_(model),
+      optimizer_(make_optimizer(optim, model.layout(), model.backend(), 0, model.num_params())) {
+  const size_t bucket_floats = size_t(config.bucket_mb * (1 << 20) / sizeof(float));
+  const auto& units = model.grad_ready_ranges();
+  Bucket open{0, 0, 0};
+  bool empty = true;
+  for (size_t u = 0; u < units.size(); ++u) {
+    // Units arrive top-down, i.e. from the end of the buffer towards its start.
+    if (empty) {
+      open = {units[u].first, units[u].second, u};
+      empty = false;
+    } else {
+      COHORT_CHECK(units[u].second == open.begin || units[u].first == open.end)
+          << "backward units must be adjacent in the flat buffer";
+      open = {std::min(open.begin, units[u].first), std::max(open.end, units[u].second), u};
+    }
+    if ((open.end - open.begin) >= bucket_floats || u + 1 == units.size()) {
+      buckets_.push_back(open);
+      empty = true;
+    }
+  }
+}
+
+std::string AllReduceStrategy::describe() const {
+  return fmt::format("allreduce over {}, {} buckets", comm_.describe(), buckets_.size());
+}
+
+Gpt::GradReadyFn AllReduceStrategy::grad_ready_hook() {
+  if (comm_.world() == 1) return {};
+  next_bucket_ = 0;
+  pending_.clear();
+  return [this](size_t unit) {
+    while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].last_unit == unit) {
+      const Bucket& b = buckets_[next_bucket_++];
+      pending_.push_back(comm_.all_reduce_sum_async(model_.grads() + b.begin, b.end - b.begin));
+    }
+  };
+}
+
+void AllReduceStrategy::finish_gradients() {
+  if (comm_.world() == 1) return;
+  // Buckets not started by the hook (a backward run without it) go now.
+  for (; next_bucket_ < buckets_.size(); ++next_bucket_) {
+    const Bucket& b = buckets_[next_bucket_];
+    pending_.push_back(comm_.all_reduce_sum_async(model_.grads() + b.begin, b.end - b.begin));
+  }
+  for (auto& r : pending_) r->wait();
+  pending_.clear();
+  next_bucket_ = 0;
+  model_.backend().scale(model_.grads(), 1.0f / float(comm_.world()), model_.num_params());
+}
+
+float AllReduceStrategy::clip_gradients(float max_norm) {
+  return clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(), max_norm);
+}
+
+void AllReduceStrategy::optimizer_step(float lr) {
+  optimizer_->step(model_.params(), model_.grads(), lr);
+}
+
+}  // namespace cohort

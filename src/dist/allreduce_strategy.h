@@ -1,0 +1,35 @@
+// AllReduceStrategy: see strategy.h. Buckets are unions of consecutive backward units
+// (Gpt::grad_ready_ranges(): ln_f, top layer, ..., embeddings), each at least
+// bucket_mb, contiguous in the flat gradient buffer; a bucket's all-reduce starts on the
+// communication thread as soon as backward reports its last unit.
+#pragma once
+
+#include "dist/strategy.h"
+
+namespace cohort {
+
+class AllReduceStrategy final : public Strategy {
+ public:
+  AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model,
+                    const OptimizerConfig& optim);
+  std::string describe() const override;
+  Gpt::GradReadyFn grad_ready_hook() override;
+  void finish_gradients() override;
+  float clip_gradients(float max_norm) override;
+  void optimizer_step(float lr) override;
+  Optimizer& optimizer() override { return *optimizer_; }
+
+ private:
+  struct Bucket {
+    size_t begin, end;  // flat range
+    size_t last_unit;   // index into grad_ready_ranges() that completes it
+  };
+  Communicator& comm_;
+  Gpt& model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::vector<Bucket> buckets_;
+  std::vector<std::unique_ptr<CommRequest>> pending_;
+  size_t next_bucket_ = 0;
+};
+
+}  // namespace cohort

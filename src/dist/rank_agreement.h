@@ -1,0 +1,21 @@
+// Start-up and end-of-run checks that the ranks of a data-parallel run are running
+// the same job. Each throws cohort::CollectiveError on every rank at once (they compare
+// notes in a collective first), naming the field and the first rank that differs, so a
+// mismatch stops the whole job with one line instead of a hang or a silent divergence.
+#pragma once
+
+#include <string>
+
+#include "dist/communicator.h"
+#include "model/parameter_layout.h"
+
+namespace cohort {
+
+// config: the resolved run config as text; data: a fingerprint of the training data.
+void check_ranks_agree(Communicator& comm, const std::string& config, const ParameterLayout& layout,
+                       const std::string& data);
+
+// After training: every rank's parameters must be bit-identical to rank 0's.
+void check_replicas_identical(Communicator& comm, const float* params, size_t n);
+
+}  // namespace cohort

@@ -1,0 +1,29 @@
+// ZeroStrategy (ZeRO stage 1, Rajbhandari et al. 2020): see strategy.h. Rank r owns
+// the contiguous range even_blocks(total, N)[r] of the flat buffer; its optimizer state
+// covers only that range, so optimizer memory per rank is divided by N.
+#pragma once
+
+#include "dist/strategy.h"
+
+namespace cohort {
+
+class ZeroStrategy final : public Strategy {
+ public:
+  ZeroStrategy(Communicator& comm, Gpt& model, const OptimizerConfig& optim);
+  std::string describe() const override;
+  void finish_gradients() override;
+  float clip_gradients(float max_norm) override;
+  void optimizer_step(float lr) override;
+  Optimizer& optimizer() override { return *optimizer_; }
+  size_t shard_begin() const { return begin_; }
+  size_t shard_end() const { return end_; }
+
+ private:
+  Communicator& comm_;
+  Gpt& model_;
+  std::vector<size_t> counts_;
+  size_t begin_ = 0, end_ = 0;
+  std::unique_ptr<Optimizer> optimizer_;
+};
+
+}  // namespace cohort
