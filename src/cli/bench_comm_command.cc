@@ -54,11 +54,14 @@ int run_bench_comm(const BenchCommOptions& o) {
     const double best = *std::min_element(times.begin(), times.end()), med = median(times);
     const double algbw = bytes / med / 1e9, busbw = algbw * 2.0 * (N - 1) / N;
     if (lead) {
-      fmt::print("{:>8} {:>12.3f} {:>12.3f} {:>14.2f} {:>14.2f}\n", mb, best * 1e3, med * 1e3, algbw,
-                 busbw);
+      fmt::print("{:>8} {:>12.3f} {:>12.3f} {:>14.2f} {:>14.2f}\n", mb, best * 1e3, med * 1e3,
+                 algbw, busbw);
     }
-    results.push_back({{"mb", mb}, {"ms_min", best * 1e3}, {"ms_median", med * 1e3},
-                       {"algbw_gbs", algbw}, {"busbw_gbs", busbw}});
+    results.push_back({{"mb", mb},
+                       {"ms_min", best * 1e3},
+                       {"ms_median", med * 1e3},
+                       {"algbw_gbs", algbw},
+                       {"busbw_gbs", busbw}});
   }
   // memcpy on this host: the bandwidth a loopback transport competes with.
   const size_t n = size_t(256) << 20;
@@ -72,7 +75,8 @@ int run_bench_comm(const BenchCommOptions& o) {
   const double memcpy_gbs = double(n) / median(times) / 1e9;
   if (lead) {
     fmt::print("memcpy (256 MB, one thread): {:.2f} GB/s\n", memcpy_gbs);
-    fmt::print("RESULT {}\n", nlohmann::json{{"bench", "comm"}, {"world", N},
+    fmt::print("RESULT {}\n", nlohmann::json{{"bench", "comm"},
+                                             {"world", N},
                                              {"communicator", comm->describe()},
                                              {"all_reduce", results},
                                              {"memcpy_gbs", memcpy_gbs}}

@@ -35,9 +35,10 @@ void check_same_tokenizer(const fs::path& data_tok, const fs::path& ck_tok) {
   for (const auto& e : fs::directory_iterator(ck_tok)) {
     const fs::path other = data_tok / e.path().filename();
     if (!fs::exists(other) || read_file(other) != read_file(e.path())) {
-      throw Error(fmt::format("{}: differs from the checkpoint's tokenizer ({}): the data was "
-                              "prepared with another tokenizer or vocabulary",
-                              data_tok.string(), ck_tok.string()));
+      throw Error(
+          fmt::format("{}: differs from the checkpoint's tokenizer ({}): the data was "
+                      "prepared with another tokenizer or vocabulary",
+                      data_tok.string(), ck_tok.string()));
     }
   }
 }
@@ -47,7 +48,8 @@ int run_eval(const EvalOptions& o) {
   const fs::path ck_dir = resolve_checkpoint(o.checkpoint);
   const LoadedCheckpoint ck = load_checkpoint(ck_dir);
   RunConfig run;
-  if (!ck.run_config_toml.empty()) run.apply_toml_text(ck.run_config_toml, (ck_dir / "config.json").string());
+  if (!ck.run_config_toml.empty())
+    run.apply_toml_text(ck.run_config_toml, (ck_dir / "config.json").string());
   const fs::path data_dir = o.data.empty() ? fs::path(run.train.data_dir) : fs::path(o.data);
   if (data_dir.empty()) throw Error("eval: pass --data DIR (the checkpoint names no dataset)");
   const DatasetInfo info = read_dataset_info(data_dir);
@@ -60,9 +62,12 @@ int run_eval(const EvalOptions& o) {
   const auto tokens = load_split(data_dir, info, o.split);
   const long words = info.splits.at(o.split).words;
 
-  const int T = o.seq_len > 0 ? o.seq_len : (run.train.seq_len > 0 ? run.train.seq_len : ck.model.context_length);
+  const int T = o.seq_len > 0
+                    ? o.seq_len
+                    : (run.train.seq_len > 0 ? run.train.seq_len : ck.model.context_length);
   if (T > ck.model.context_length) {
-    throw Error(fmt::format("--seq-len {} exceeds the model's context of {}", T, ck.model.context_length));
+    throw Error(
+        fmt::format("--seq-len {} exceeds the model's context of {}", T, ck.model.context_length));
   }
   if (o.batch_size < 1) throw Error("--batch-size must be >= 1");
   CpuBackend backend;
@@ -71,23 +76,29 @@ int run_eval(const EvalOptions& o) {
   model.plan(o.batch_size, T);
   Timer timer;
   const bool tty = isatty(fileno(stderr)) != 0;
-  const EvalTotals t = evaluate_stream(model, tokens, o.batch_size, T, o.stride, 0, 0, 1, [&](long done, long total) {
-    if (tty) fmt::print(stderr, "\reval {}: {}/{} tokens\x1b[K", o.split, done, total);
-  });
+  const EvalTotals t = evaluate_stream(
+      model, tokens, o.batch_size, T, o.stride, 0, 0, 1, [&](long done, long total) {
+        if (tty) fmt::print(stderr, "\reval {}: {}/{} tokens\x1b[K", o.split, done, total);
+      });
   if (tty) fmt::print(stderr, "\r\x1b[K");
   // The first token of a split has no prediction; for the word tokenizer words ==
   // tokens, so word and token perplexity agree exactly.
   const double loss = t.mean_loss();
   const double word_ppl = std::exp(t.nll / double(std::max(1L, words - 1)));
   const int stride = o.stride > 0 && o.stride < T ? o.stride : T;
-  fmt::print("split {}: {} tokens, {} words | loss {:.4f} | perplexity {:.2f} | word perplexity "
-             "{:.2f} | T={} stride={} | {} ({:.1f}s)\n",
-             o.split, tokens.size(), words, loss, std::exp(loss), word_ppl, T, stride,
-             ck_dir.string(), timer.seconds());
-  fmt::print("RESULT {}\n", nlohmann::json{{"split", o.split}, {"tokens", tokens.size()},
-                                           {"words", words}, {"loss", loss},
+  fmt::print(
+      "split {}: {} tokens, {} words | loss {:.4f} | perplexity {:.2f} | word perplexity "
+      "{:.2f} | T={} stride={} | {} ({:.1f}s)\n",
+      o.split, tokens.size(), words, loss, std::exp(loss), word_ppl, T, stride, ck_dir.string(),
+      timer.seconds());
+  fmt::print("RESULT {}\n", nlohmann::json{{"split", o.split},
+                                           {"tokens", tokens.size()},
+                                           {"words", words},
+                                           {"loss", loss},
                                            {"perplexity", std::exp(loss)},
-                                           {"word_perplexity", word_ppl}, {"seq_len", T}, {"stride", stride},
+                                           {"word_perplexity", word_ppl},
+                                           {"seq_len", T},
+                                           {"stride", stride},
                                            {"checkpoint", ck_dir.string()}}
                                 .dump());
   return 0;
@@ -97,14 +108,17 @@ int run_eval(const EvalOptions& o) {
 
 void add_eval_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<EvalOptions>();
-  CLI::App* cmd = root.add_subcommand("eval", "Loss and perplexity (per token and per word) of a checkpoint on a split");
+  CLI::App* cmd = root.add_subcommand(
+      "eval", "Loss and perplexity (per token and per word) of a checkpoint on a split");
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Checkpoint directory, or a run directory (its latest checkpoint)")
       ->required();
   cmd->add_option("--split", o->split, "train | val | test")->capture_default_str();
-  cmd->add_option("--data", o->data, "Prepared dataset (default: the one the checkpoint trained on)");
+  cmd->add_option("--data", o->data,
+                  "Prepared dataset (default: the one the checkpoint trained on)");
   cmd->add_option("--batch-size", o->batch_size, "Windows per forward pass")->capture_default_str();
-  cmd->add_option("--seq-len", o->seq_len, "Window length (0: the training seq_len)")->capture_default_str();
+  cmd->add_option("--seq-len", o->seq_len, "Window length (0: the training seq_len)")
+      ->capture_default_str();
   cmd->add_option("--stride", o->stride,
                   "Tokens between window starts; each token is scored once, with at least "
                   "seq_len - stride tokens of context after the first window (0: seq_len)")

@@ -37,7 +37,8 @@ int run_generate(const GenerateOptions& o) {
   }
   std::vector<int32_t> ids = ck.tokenizer->encode(o.prompt);
   if (ids.empty()) throw Error("--prompt is empty after tokenization: give some text");
-  const int ctx = ck.model.context_length, V = ck.model.vocab_size, Vp = ck.model.padded_vocab_size();
+  const int ctx = ck.model.context_length, V = ck.model.vocab_size,
+            Vp = ck.model.padded_vocab_size();
 
   CpuBackend backend;
   Gpt model(ck.model, backend);
@@ -63,7 +64,8 @@ int run_generate(const GenerateOptions& o) {
     }
   }
   fmt::print("\n");
-  fmt::print(stderr, "generated {} tokens after a {}-token prompt\n", ids.size() - prompt_len, prompt_len);
+  fmt::print(stderr, "generated {} tokens after a {}-token prompt\n", ids.size() - prompt_len,
+             prompt_len);
   return 0;
 }
 
@@ -72,7 +74,8 @@ int run_generate(const GenerateOptions& o) {
 void add_generate_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<GenerateOptions>();
   CLI::App* cmd = root.add_subcommand("generate", "Sample text from a checkpoint");
-  cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint directory, or a run directory (its latest)")
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "Checkpoint directory, or a run directory (its latest)")
       ->required();
   cmd->add_option("--prompt", o->prompt, "Text to continue")->required();
   cmd->add_option("--max-tokens", o->max_tokens, "Tokens to generate")->capture_default_str();

@@ -84,9 +84,10 @@ int run_prepare_text(PrepareOptions o) {
     if (bytes.empty()) throw Error(fmt::format("{}: empty file", f.string()));
     // Refuse, never replace: invalid UTF-8 usually means the wrong file or encoding.
     if (const size_t bad = find_invalid_utf8(bytes); bad != std::string::npos) {
-      throw Error(fmt::format("{}: invalid UTF-8 at byte {} (convert it, e.g. iconv -f latin1 "
-                              "-t utf-8)",
-                              f.string(), bad));
+      throw Error(
+          fmt::format("{}: invalid UTF-8 at byte {} (convert it, e.g. iconv -f latin1 "
+                      "-t utf-8)",
+                      f.string(), bad));
     }
     if (bytes.back() != '\n') bytes += '\n';
     text += bytes;
@@ -124,7 +125,8 @@ void add_tokenizer_options(CLI::App* cmd, PrepareOptions& o) {
 }  // namespace
 
 void add_prepare_command(CLI::App& root, int& exit_code) {
-  CLI::App* cmd = root.add_subcommand("prepare", "Corpus -> tokenizer -> train/val/test token shards");
+  CLI::App* cmd =
+      root.add_subcommand("prepare", "Corpus -> tokenizer -> train/val/test token shards");
   cmd->require_subcommand(1);
 
   auto brown = std::make_shared<PrepareOptions>();
@@ -141,9 +143,11 @@ void add_prepare_command(CLI::App& root, int& exit_code) {
   CLI::App* t = cmd->add_subcommand("text", "UTF-8 text files (one or many, or directories)");
   t->add_option("--input", text->inputs, "Text file or directory (repeatable)")->required();
   t->add_option("--out", text->out, "Output dataset directory")->required();
-  t->add_option("--val-fraction", text->val_fraction, "Fraction of the text (at the end, before test) for validation")
+  t->add_option("--val-fraction", text->val_fraction,
+                "Fraction of the text (at the end, before test) for validation")
       ->capture_default_str();
-  t->add_option("--test-fraction", text->test_fraction, "Fraction of the text (at the end) for test")
+  t->add_option("--test-fraction", text->test_fraction,
+                "Fraction of the text (at the end) for test")
       ->capture_default_str();
   add_tokenizer_options(t, *text);
   t->callback([text, &exit_code]() { exit_code = run_prepare_text(*text); });

@@ -58,8 +58,7 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
       {"train.log_every", &c.train.log_every,
        "steps between progress lines when not on a terminal"},
-      {"dist.strategy", &c.dist.name,
-       "data-parallel strategy under mpirun: allreduce | zero1"},
+      {"dist.strategy", &c.dist.name, "data-parallel strategy under mpirun: allreduce | zero1"},
       {"dist.bucket_mb", &c.dist.bucket_mb, "allreduce: gradient bucket size in MB"},
       {"data.synthetic_branching", &c.data.synthetic_branching,
        "successors per token in --synthetic data (0: uniform random)"},
@@ -244,8 +243,9 @@ void RunConfig::validate(const std::string& where) const {
                             optim.name));
   }
   if (dist.name != "allreduce" && dist.name != "zero1") {
-    throw Error(fmt::format("{}: dist.strategy: unknown strategy '{}' (expected allreduce or zero1)",
-                            where, dist.name));
+    throw Error(
+        fmt::format("{}: dist.strategy: unknown strategy '{}' (expected allreduce or zero1)", where,
+                    dist.name));
   }
   if (!(dist.bucket_mb > 0.0f)) {
     throw Error(fmt::format("{}: dist.bucket_mb must be positive, got {}", where, dist.bucket_mb));

@@ -74,8 +74,8 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
   if (synthetic) {
     if (cfg.model.vocab_size == 0) cfg.model.vocab_size = 256;
     cfg.validate(where);
-    auto source = std::make_unique<SyntheticSource>(
-        cfg.model.vocab_size, cfg.data.synthetic_branching, cfg.train.seed);
+    auto source = std::make_unique<SyntheticSource>(cfg.model.vocab_size,
+                                                    cfg.data.synthetic_branching, cfg.train.seed);
     source->set_rank(comm.rank(), cfg.train.grad_accum);
     d.train = std::move(source);
     d.describe = d.train->describe();
@@ -83,26 +83,28 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
     return d;
   }
   if (cfg.train.data_dir.empty()) {
-    throw Error(fmt::format("{}: no training data: set data_dir to a prepared dataset "
-                            "(cohort prepare brown --out data/brown) or pass --synthetic",
-                            where));
+    throw Error(
+        fmt::format("{}: no training data: set data_dir to a prepared dataset "
+                    "(cohort prepare brown --out data/brown) or pass --synthetic",
+                    where));
   }
   const fs::path dir = cfg.train.data_dir;
   const DatasetInfo info = read_dataset_info(dir);
   if (cfg.model.vocab_size == 0) {
     cfg.model.vocab_size = info.vocab_size;
   } else if (cfg.model.vocab_size != info.vocab_size) {
-    throw Error(fmt::format("{}: model.vocab_size is {} but {} has a vocabulary of {} "
-                            "(leave model.vocab_size unset to take the dataset's)",
-                            where, cfg.model.vocab_size, dir.string(), info.vocab_size));
+    throw Error(
+        fmt::format("{}: model.vocab_size is {} but {} has a vocabulary of {} "
+                    "(leave model.vocab_size unset to take the dataset's)",
+                    where, cfg.model.vocab_size, dir.string(), info.vocab_size));
   }
   cfg.validate(where);
   auto loader = std::make_unique<ShardedLoader>(
       load_split(dir, info, "train"), info.vocab_size, cfg.train.seq_len, cfg.train.batch_size,
       cfg.train.grad_accum, cfg.train.seed, comm.rank(), comm.world(), (dir / "train").string());
   d.loader = loader.get();
-  d.describe = fmt::format("{} ({} tokenizer, V={})", loader->describe(), info.tokenizer,
-                           info.vocab_size);
+  d.describe =
+      fmt::format("{} ({} tokenizer, V={})", loader->describe(), info.tokenizer, info.vocab_size);
   d.train = std::move(loader);
   d.fingerprint = dir.filename().string() + " train " + info.splits.at("train").fingerprint;
   if (info.splits.count("val")) {
@@ -133,9 +135,10 @@ int run_train(const TrainOptions& o) {
   }
   if (!o.resume && !cfg.train.run_dir.empty() &&
       fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
-    throw Error(fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
-                            "choose another --run-dir",
-                            cfg.train.run_dir));
+    throw Error(
+        fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
+                    "choose another --run-dir",
+                    cfg.train.run_dir));
   }
   std::unique_ptr<Communicator> comm_owner = make_communicator(nullptr, nullptr);
   Communicator& comm = *comm_owner;
@@ -186,10 +189,11 @@ int run_train(const TrainOptions& o) {
     fmt::print("model: GPT {} dropout={} | {:.2f}M parameters\n", cfg.model.shape(),
                cfg.model.dropout, model.num_params() / 1e6);
     fmt::print("data:  {}\n", data.describe);
-    fmt::print("train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
-               "warmup={} | {} threads per rank\n",
-               tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
-               cfg.optim.name, tc.lr, tc.warmup, thread_count());
+    fmt::print(
+        "train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
+        "warmup={} | {} threads per rank\n",
+        tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
+        cfg.optim.name, tc.lr, tc.warmup, thread_count());
     if (comm.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
     std::fflush(stdout);
   }
@@ -222,8 +226,9 @@ int run_train(const TrainOptions& o) {
   // Periodic validations score the first eval_tokens tokens; the last one all of them.
   auto validate = [&](bool whole_split) -> std::optional<double> {
     if (data.val.empty()) return std::nullopt;
-    const EvalTotals t = evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
-                                         whole_split ? 0 : tc.eval_tokens, comm.rank(), comm.world());
+    const EvalTotals t =
+        evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
+                        whole_split ? 0 : tc.eval_tokens, comm.rank(), comm.world());
     double sums[2] = {t.nll, double(t.predicted)};
     comm.all_reduce_sum(sums, 2);
     return sums[0] / sums[1];
@@ -244,8 +249,12 @@ int run_train(const TrainOptions& o) {
           fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss), 4);
     }
     progress.update(r);
-    metrics.write({{"kind", "train"}, {"step", r.step}, {"loss", r.loss}, {"lr", r.lr},
-                   {"grad_norm", r.grad_norm}, {"seconds", r.seconds}});
+    metrics.write({{"kind", "train"},
+                   {"step", r.step},
+                   {"loss", r.loss},
+                   {"lr", r.lr},
+                   {"grad_norm", r.grad_norm},
+                   {"seconds", r.seconds}});
     const long done = r.step + 1;
     const bool last = done == tc.steps;
     bool is_best = false;
@@ -267,7 +276,10 @@ int run_train(const TrainOptions& o) {
                      tc.eval_tokens > 0 ? fmt::format(" (first {} tokens)", tc.eval_tokens) : "",
                      is_best ? " (best)" : "");
         }
-        metrics.write({{"kind", "eval"}, {"step", r.step}, {"loss", r.loss}, {"val_loss", *v},
+        metrics.write({{"kind", "eval"},
+                       {"step", r.step},
+                       {"loss", r.loss},
+                       {"val_loss", *v},
                        {"val_perplexity", std::exp(*v)}});
         if (tc.patience > 0 && state.evals_since_best >= tc.patience) stopped_early = true;
       }
@@ -283,9 +295,10 @@ int run_train(const TrainOptions& o) {
     if (stopped_early) {
       progress.finish();
       if (lead) {
-        fmt::print("early stop at step {}: no improvement in {} validations (best val_loss "
-                   "{:.4f} at step {})\n",
-                   done, tc.patience, state.best_val_loss, state.best_step);
+        fmt::print(
+            "early stop at step {}: no improvement in {} validations (best val_loss "
+            "{:.4f} at step {})\n",
+            done, tc.patience, state.best_val_loss, state.best_step);
       }
       break;
     }
@@ -298,8 +311,11 @@ int run_train(const TrainOptions& o) {
 
   if (o.synthetic) {
     const float val = trainer.evaluate(kHeldOutStep, kSyntheticEvalBatches);
-    metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"loss", last_loss},
-                   {"split", "held-out"}, {"val_loss", val}});
+    metrics.write({{"kind", "eval"},
+                   {"step", trainer.next_step() - 1},
+                   {"loss", last_loss},
+                   {"split", "held-out"},
+                   {"val_loss", val}});
     if (lead) {
       fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
                  std::exp(double(val)), std::log(double(cfg.model.vocab_size)));
@@ -316,7 +332,9 @@ int run_train(const TrainOptions& o) {
         state.best_step = trainer.next_step();
         state.evals_since_best = 0;
       }
-      metrics.write({{"kind", "eval"}, {"step", trainer.next_step() - 1}, {"loss", last_loss},
+      metrics.write({{"kind", "eval"},
+                     {"step", trainer.next_step() - 1},
+                     {"loss", last_loss},
                      {"val_loss", *v},
                      {"val_perplexity", std::exp(*v)}});
       save(is_best);
@@ -343,7 +361,8 @@ void add_train_command(CLI::App& root, int& exit_code) {
   cmd->add_option("-c,--config", o->config_file, "TOML config file (see configs/)");
   cmd->add_option("--set", o->sets, "Override a config key: --set model.n_layer=6 (repeatable)");
   cmd->add_flag("--synthetic", o->synthetic, "Train on generated token sequences (no corpus)");
-  cmd->add_flag("--resume", o->resume, "Continue exactly from the run directory's newest checkpoint");
+  cmd->add_flag("--resume", o->resume,
+                "Continue exactly from the run directory's newest checkpoint");
   cmd->add_option("--stop-at", o->stop_at,
                   "Stop after this step with a checkpoint (the schedule still spans --steps)");
   cmd->add_flag("--dump-config", o->dump_config, "Print the resolved config as TOML and exit");
@@ -358,7 +377,8 @@ void add_train_command(CLI::App& root, int& exit_code) {
         ->default_str(RunConfig::default_of(key));
   };
   shortcut("--steps", "train.steps", "Optimizer steps (train.steps)");
-  shortcut("--batch-size", "train.batch_size", "Sequences per micro-batch, per rank (train.batch_size)");
+  shortcut("--batch-size", "train.batch_size",
+           "Sequences per micro-batch, per rank (train.batch_size)");
   shortcut("--seq-len", "train.seq_len", "Tokens per sequence (train.seq_len)");
   shortcut("--grad-accum", "train.grad_accum", "Micro-batches per step (train.grad_accum)");
   shortcut("--lr", "train.lr", "Peak learning rate (train.lr)");

@@ -20,8 +20,8 @@ constexpr long kTrainWords = 800'000, kValEndWords = 1'000'000;
 BrownCorpus read_brown(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    throw Error(fmt::format("{}: Brown corpus directory not found (scripts/fetch-brown.sh fetches it)",
-                            dir.string()));
+    throw Error(fmt::format(
+        "{}: Brown corpus directory not found (scripts/fetch-brown.sh fetches it)", dir.string()));
   }
   BrownCorpus c;
   const std::regex name("c[a-r][0-9][0-9]");

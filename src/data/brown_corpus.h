@@ -13,7 +13,7 @@ struct BrownCorpus {
   std::vector<std::string> files;      // ca01 ... cr09
   std::vector<std::string> sentences;  // words joined by single spaces
   std::vector<int> sentence_words;
-  std::vector<int> sentence_file;      // index into files
+  std::vector<int> sentence_file;  // index into files
   long words = 0;
 };
 

@@ -19,7 +19,8 @@ std::string ByteTokenizer::decode(std::span<const int32_t> ids) const {
 }
 
 void ByteTokenizer::save(const std::filesystem::path& dir) const {
-  write_file_atomic(dir / "tokenizer.json", nlohmann::json{{"kind", kind()}, {"vocab_size", 256}}.dump(2));
+  write_file_atomic(dir / "tokenizer.json",
+                    nlohmann::json{{"kind", kind()}, {"vocab_size", 256}}.dump(2));
 }
 
 }  // namespace cohort

@@ -6,19 +6,13 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/fnv.h"
 #include "data/token_shard.h"
 
 namespace cohort {
 
 std::string token_fingerprint(std::span<const int32_t> tokens) {
-  uint64_t h = 1469598103934665603ull;
-  for (int32_t t : tokens) {
-    for (int k = 0; k < 4; ++k) {
-      h ^= (uint32_t(t) >> (8 * k)) & 0xFF;
-      h *= 1099511628211ull;
-    }
-  }
-  return fmt::format("{:016x}", h);
+  return fnv1a64_hex(tokens.data(), tokens.size_bytes());  // little-endian bytes
 }
 
 SplitInfo write_split(const std::filesystem::path& dir, const std::string& split,
@@ -57,8 +51,8 @@ DatasetInfo read_dataset_info(const std::filesystem::path& dir) {
   const std::string where = path.string();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    throw Error(fmt::format("{}: missing: {} is not a prepared dataset (run cohort prepare)",
-                            where, dir.string()));
+    throw Error(fmt::format("{}: missing: {} is not a prepared dataset (run cohort prepare)", where,
+                            dir.string()));
   }
   DatasetInfo info;
   try {
@@ -102,10 +96,12 @@ std::vector<int32_t> load_split(const std::filesystem::path& dir, const DatasetI
     }
     tokens.insert(tokens.end(), part.begin(), part.end());
   }
-  if (long(tokens.size()) != it->second.tokens || token_fingerprint(tokens) != it->second.fingerprint) {
-    throw Error(fmt::format("{}: split '{}' does not match dataset.json (tokens {} vs {}, or a "
-                            "changed shard): prepare it again",
-                            dir.string(), split, tokens.size(), it->second.tokens));
+  if (long(tokens.size()) != it->second.tokens ||
+      token_fingerprint(tokens) != it->second.fingerprint) {
+    throw Error(
+        fmt::format("{}: split '{}' does not match dataset.json (tokens {} vs {}, or a "
+                    "changed shard): prepare it again",
+                    dir.string(), split, tokens.size(), it->second.tokens));
   }
   return tokens;
 }

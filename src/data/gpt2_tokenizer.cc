@@ -104,8 +104,8 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::filesystem::path& dir) {
     if (line.empty() || line.starts_with("#version")) continue;
     const size_t sp = line.find(' ');
     if (sp == std::string_view::npos || sp == 0 || sp + 1 == line.size()) {
-      throw Error(
-          fmt::format("{}: line {}: expected two symbols separated by a space", bpe_path.string(), line_no));
+      throw Error(fmt::format("{}: line {}: expected two symbols separated by a space",
+                              bpe_path.string(), line_no));
     }
     ranks_.emplace(std::string(line), rank++);
   }
@@ -172,7 +172,8 @@ std::vector<int32_t> Gpt2Tokenizer::encode(std::string_view text) const {
     const int rc = pcre2_match(as_code(regex_), subject, text.size(), start, 0, md, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
-      throw Error(fmt::format("gpt2 tokenizer: cannot split text at byte {} (invalid UTF-8?)", start));
+      throw Error(
+          fmt::format("gpt2 tokenizer: cannot split text at byte {} (invalid UTF-8?)", start));
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     if (ov[1] == ov[0]) break;  // the pattern never matches empty; guard anyway

@@ -28,10 +28,10 @@ class Gpt2Tokenizer : public Tokenizer {
 
   std::string encoder_json_, vocab_bpe_;  // kept verbatim so save() copies them exactly
   std::unordered_map<std::string, int32_t> ids_;
-  std::vector<std::string> tokens_;           // id -> byte string (already decoded)
+  std::vector<std::string> tokens_;             // id -> byte string (already decoded)
   std::unordered_map<std::string, int> ranks_;  // "left right" (mapped chars) -> rank
-  std::string byte_char_[256];                 // bytes_to_unicode, as UTF-8
-  void* regex_ = nullptr;                      // pcre2_code_8*
+  std::string byte_char_[256];                  // bytes_to_unicode, as UTF-8
+  void* regex_ = nullptr;                       // pcre2_code_8*
   // piece -> ids, as encoder.py caches; encode is therefore not thread-safe.
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
 };

@@ -28,7 +28,8 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TextSplits& splits, const Tokeni
     if (o.vocab_size < 300) throw Error("--vocab-size must be >= 300 (256 byte pieces + merges)");
     const fs::path input = work / "sentencepiece-input.txt";
     write_file_atomic(input, splits.train);
-    auto tok = SentencePieceTokenizer::train({input.string()}, o.kind.substr(14), o.vocab_size, work);
+    auto tok =
+        SentencePieceTokenizer::train({input.string()}, o.kind.substr(14), o.vocab_size, work);
     fs::remove(input);
     return tok;
   }
@@ -66,7 +67,8 @@ DatasetInfo prepare_dataset(const TextSplits& splits, const std::string& name,
     std::string extra;
     if (options.kind == "word") {
       const long unk = long(std::count(tokens.begin(), tokens.end(), 0));
-      extra = fmt::format(", {:.2f}% <unk>", 100.0 * double(unk) / double(std::max<size_t>(1, tokens.size())));
+      extra = fmt::format(", {:.2f}% <unk>",
+                          100.0 * double(unk) / double(std::max<size_t>(1, tokens.size())));
     }
     log(fmt::format("{:<5} {:>10} words -> {:>10} tokens ({:.3f} tokens/word{})", split, words,
                     tokens.size(), double(tokens.size()) / double(std::max(1L, words)), extra));
@@ -82,7 +84,8 @@ DatasetInfo prepare_dataset(const TextSplits& splits, const std::string& name,
   fs::rename(partial, out, ec);
   if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", out.string(), ec.message()));
   fs::remove_all(old, ec);
-  log(fmt::format("{}: {} tokenizer, vocabulary {}", out.string(), info.tokenizer, info.vocab_size));
+  log(fmt::format("{}: {} tokenizer, vocabulary {}", out.string(), info.tokenizer,
+                  info.vocab_size));
   return info;
 }
 

@@ -74,10 +74,10 @@ std::string SentencePieceTokenizer::decode(std::span<const int32_t> ids) const {
 
 void SentencePieceTokenizer::save(const std::filesystem::path& dir) const {
   write_file_atomic(dir / "sentencepiece.model", model_bytes_);
-  write_file_atomic(dir / "tokenizer.json",
-                    nlohmann::json{{"kind", kind()}, {"vocab_size", vocab_size()},
-                                   {"model", "sentencepiece.model"}}
-                        .dump(2));
+  write_file_atomic(dir / "tokenizer.json", nlohmann::json{{"kind", kind()},
+                                                           {"vocab_size", vocab_size()},
+                                                           {"model", "sentencepiece.model"}}
+                                                .dump(2));
 }
 
 }  // namespace cohort

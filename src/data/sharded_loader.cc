@@ -23,8 +23,9 @@ ShardedLoader::ShardedLoader(std::vector<int32_t> tokens, int vocab_size, int se
       name_(std::move(name)),
       windows_(tokens_.size() > 1 ? long((tokens_.size() - 1) / size_t(seq_len)) : 0) {
   if (windows_ < 1) {
-    throw Error(fmt::format("{}: {} tokens, too few for one sequence of {} + 1 (lower train.seq_len)",
-                            name_, tokens_.size(), T_));
+    throw Error(
+        fmt::format("{}: {} tokens, too few for one sequence of {} + 1 (lower train.seq_len)",
+                    name_, tokens_.size(), T_));
   }
   if (windows_ > long(UINT32_MAX)) throw Error(fmt::format("{}: too many windows", name_));
   COHORT_CHECK(rank >= 0 && rank < world) << "rank " << rank << " of " << world;
@@ -52,7 +53,8 @@ LoaderPosition ShardedLoader::position(long step) const {
 void ShardedLoader::fill(long step, int micro, int B, int T, int32_t* inputs, int32_t* targets) {
   COHORT_CHECK(B == B_ && T == T_ && micro >= 0 && micro < accum_)
       << "loader built for B=" << B_ << " T=" << T_ << ", asked B=" << B << " T=" << T;
-  const uint64_t first = position(step).sample + uint64_t(rank_) * B_ * accum_ + uint64_t(micro) * B_;
+  const uint64_t first =
+      position(step).sample + uint64_t(rank_) * B_ * accum_ + uint64_t(micro) * B_;
   for (int b = 0; b < B; ++b) {
     const uint64_t g = first + b;
     const uint64_t w = order(g / uint64_t(windows_))[g % uint64_t(windows_)];

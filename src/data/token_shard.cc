@@ -18,12 +18,14 @@ void write_token_shard(const std::filesystem::path& path, std::span<const int32_
     max_token = std::max(max_token, t);
   }
   if (width == 0) width = max_token < 65536 ? 2 : 4;
-  if (width != 2 && width != 4) throw Error(fmt::format("{}: token width must be 2 or 4", path.string()));
+  if (width != 2 && width != 4)
+    throw Error(fmt::format("{}: token width must be 2 or 4", path.string()));
   if (width == 2 && max_token >= 65536) {
     throw Error(fmt::format("{}: token {} does not fit a uint16 shard", path.string(), max_token));
   }
   if (tokens.size() > size_t(INT32_MAX)) {
-    throw Error(fmt::format("{}: {} tokens exceed one shard's limit", path.string(), tokens.size()));
+    throw Error(
+        fmt::format("{}: {} tokens exceed one shard's limit", path.string(), tokens.size()));
   }
   int32_t header[kShardHeaderInts] = {};
   header[0] = kShardMagic;
@@ -50,7 +52,8 @@ std::vector<int32_t> read_token_shard(const std::filesystem::path& path) {
   const auto file_size = std::filesystem::file_size(path, ec);
   if (ec) throw Error(fmt::format("{}: cannot read shard: {}", where, ec.message()));
   if (file_size < kShardHeaderInts * 4) {
-    throw Error(fmt::format("{}: {} bytes, shorter than the 1024-byte shard header", where, file_size));
+    throw Error(
+        fmt::format("{}: {} bytes, shorter than the 1024-byte shard header", where, file_size));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot open shard", where));
@@ -66,9 +69,10 @@ std::vector<int32_t> read_token_shard(const std::filesystem::path& path) {
   } else if (header[1] == 2 && header[3] == 4) {
     width = 4;
   } else {
-    throw Error(fmt::format("{}: unsupported version {} with token width {} (expected 1 with "
-                            "uint16 tokens, or 2 with int32)",
-                            where, header[1], header[3]));
+    throw Error(
+        fmt::format("{}: unsupported version {} with token width {} (expected 1 with "
+                    "uint16 tokens, or 2 with int32)",
+                    where, header[1], header[3]));
   }
   if (header[2] < 0) throw Error(fmt::format("{}: negative token count {}", where, header[2]));
   const uint64_t count = uint64_t(header[2]);

@@ -33,8 +33,9 @@ WordTokenizer WordTokenizer::train(std::span<const std::string_view> texts, int 
   for (const auto& [w, c] : counts) {
     if (c >= min_count && w != kUnk) kept.emplace_back(w, c);
   }
-  std::sort(kept.begin(), kept.end(),
-            [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+  std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
   std::vector<std::string> words{kUnk};
   for (const auto& [w, c] : kept) words.emplace_back(w);
   return WordTokenizer(std::move(words));

@@ -4,8 +4,8 @@
 #include <mpi.h>
 
 #include <climits>
-#include <exception>
 #include <cstdlib>
+#include <exception>
 
 #include "core/error.h"
 
@@ -20,7 +20,8 @@ void check(int rc, const char* what) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(rc, text, &len);
-  throw Error(fmt::format("MPI {} failed: {}", what, std::string(text, size_t(len))), kExitInternal);
+  throw Error(fmt::format("MPI {} failed: {}", what, std::string(text, size_t(len))),
+              kExitInternal);
 }
 
 // MPI counts are int: large buffers go in chunks.
@@ -204,7 +205,8 @@ void MpiCommunicator::all_gather(float* data, const std::vector<size_t>& counts)
 void MpiCommunicator::broadcast(void* data, size_t bytes, int root) {
   auto* p = static_cast<char*>(data);
   for (size_t off = 0; off < bytes; off += kMaxCount) {
-    check(MPI_Bcast(p + off, int(std::min(kMaxCount, bytes - off)), MPI_BYTE, root, as_comm(world_comm_)),
+    check(MPI_Bcast(p + off, int(std::min(kMaxCount, bytes - off)), MPI_BYTE, root,
+                    as_comm(world_comm_)),
           "broadcast");
   }
 }
@@ -223,14 +225,16 @@ void MpiCommunicator::barrier() { check(MPI_Barrier(as_comm(world_comm_)), "barr
 std::vector<std::string> MpiCommunicator::all_gather_strings(const std::string& mine) {
   int len = int(mine.size());
   std::vector<int> lens(static_cast<size_t>(world_)), displs(static_cast<size_t>(world_));
-  check(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, as_comm(world_comm_)), "all-gather");
+  check(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, as_comm(world_comm_)),
+        "all-gather");
   for (int r = 1; r < world_; ++r) displs[size_t(r)] = displs[size_t(r - 1)] + lens[size_t(r - 1)];
   std::string all(size_t(displs.back() + lens.back()), '\0');
   check(MPI_Allgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR,
                        as_comm(world_comm_)),
         "all-gather");
   std::vector<std::string> out;
-  for (int r = 0; r < world_; ++r) out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(lens[size_t(r)])));
+  for (int r = 0; r < world_; ++r)
+    out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(lens[size_t(r)])));
   return out;
 }
 

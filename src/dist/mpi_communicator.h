@@ -43,7 +43,6 @@ class MpiCommunicator final : public Communicator {
   struct Queue;  // shared with the thread, so it outlives an abandoned communicator
 
  private:
-
   int rank_ = 0, world_ = 1;
   bool owns_mpi_ = false;
   void* world_comm_ = nullptr;   // MPI_Comm (a dup of MPI_COMM_WORLD) for the main thread

@@ -6,20 +6,11 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/fnv.h"
 
 namespace cohort {
 
 namespace {
-
-std::string fnv1a64(const void* data, size_t bytes) {
-  uint64_t h = 1469598103934665603ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
-}
 
 std::string layout_text(const ParameterLayout& layout) {
   std::string s;
@@ -68,7 +59,7 @@ void check_ranks_agree(Communicator& comm, const std::string& config, const Para
 
 void check_replicas_identical(Communicator& comm, const float* params, size_t n) {
   if (comm.world() == 1) return;
-  const auto all = comm.all_gather_strings(fnv1a64(params, n * sizeof(float)));
+  const auto all = comm.all_gather_strings(fnv1a64_hex(params, n * sizeof(float)));
   for (size_t r = 1; r < all.size(); ++r) {
     if (all[r] != all[0]) {
       throw CollectiveError(

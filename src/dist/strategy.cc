@@ -11,9 +11,11 @@ namespace cohort {
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicator& comm,
                                         Gpt& model, const OptimizerConfig& optim) {
   if (!(config.bucket_mb > 0)) throw Error("dist.bucket_mb must be positive");
-  if (config.name == "allreduce") return std::make_unique<AllReduceStrategy>(config, comm, model, optim);
+  if (config.name == "allreduce")
+    return std::make_unique<AllReduceStrategy>(config, comm, model, optim);
   if (config.name == "zero1") return std::make_unique<ZeroStrategy>(comm, model, optim);
-  throw Error(fmt::format("--strategy: unknown strategy '{}' (expected allreduce or zero1)", config.name));
+  throw Error(
+      fmt::format("--strategy: unknown strategy '{}' (expected allreduce or zero1)", config.name));
 }
 
 }  // namespace cohort

@@ -78,7 +78,8 @@ ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& w
   c.n_embd = get_int("n_embd");
   c.n_layer = get_int("n_layer");
   c.n_head = get_int("n_head");
-  if (j.contains("resid_pdrop") && j["resid_pdrop"].is_number()) c.dropout = j["resid_pdrop"].get<float>();
+  if (j.contains("resid_pdrop") && j["resid_pdrop"].is_number())
+    c.dropout = j["resid_pdrop"].get<float>();
   c.validate(where);
   return c;
 }

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/fnv.h"
 #include "io/gpt_checkpoint_files.h"
 #include "io/safetensors.h"
 
@@ -16,15 +17,6 @@ namespace cohort {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fnv1a64(std::string_view bytes) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
-}
 
 // Files under dir, relative, sorted; MANIFEST itself excluded.
 std::vector<std::string> files_under(const fs::path& dir) {
@@ -42,7 +34,7 @@ void write_manifest(const fs::path& dir) {
   std::string text;
   for (const auto& rel : files_under(dir)) {
     const std::string bytes = read_file(dir / rel);
-    text += fmt::format("{} {} {}\n", fnv1a64(bytes), bytes.size(), rel);
+    text += fmt::format("{} {} {}\n", fnv1a64_hex(bytes.data(), bytes.size()), bytes.size(), rel);
   }
   write_file_atomic(dir / "MANIFEST", text);
 }
@@ -66,9 +58,11 @@ void verify_manifest(const fs::path& dir) {
     }
     const std::string hash = line.substr(0, a), rel = line.substr(b + 1);
     const fs::path file = dir / rel;
-    if (!fs::exists(file)) throw Error(fmt::format("{}: missing (listed in MANIFEST)", file.string()));
+    if (!fs::exists(file))
+      throw Error(fmt::format("{}: missing (listed in MANIFEST)", file.string()));
     const std::string bytes = read_file(file);
-    if (std::to_string(bytes.size()) != line.substr(a + 1, b - a - 1) || fnv1a64(bytes) != hash) {
+    if (std::to_string(bytes.size()) != line.substr(a + 1, b - a - 1) ||
+        fnv1a64_hex(bytes.data(), bytes.size()) != hash) {
       throw Error(fmt::format("{}: size or checksum differs from MANIFEST: the file is damaged",
                               file.string()));
     }
@@ -76,12 +70,9 @@ void verify_manifest(const fs::path& dir) {
 }
 
 nlohmann::json state_json(const TrainingState& s) {
-  nlohmann::json j{{"step", s.step},
-                   {"loader_sample", s.loader_sample},
-                   {"seed", s.seed},
-                   {"lr", s.lr},
-                   {"best_step", s.best_step},
-                   {"evals_since_best", s.evals_since_best}};
+  nlohmann::json j{{"step", s.step},           {"loader_sample", s.loader_sample},
+                   {"seed", s.seed},           {"lr", s.lr},
+                   {"best_step", s.best_step}, {"evals_since_best", s.evals_since_best}};
   j["best_val_loss"] = std::isfinite(s.best_val_loss) ? nlohmann::json(s.best_val_loss) : nullptr;
   return j;
 }
@@ -114,7 +105,8 @@ void prune(const fs::path& checkpoints, int keep_last) {
   for (const auto& e : fs::directory_iterator(checkpoints)) {
     std::smatch m;
     const std::string f = e.path().filename().string();
-    if (e.is_directory() && std::regex_match(f, m, name)) found.emplace_back(std::stol(m[1]), e.path());
+    if (e.is_directory() && std::regex_match(f, m, name))
+      found.emplace_back(std::stol(m[1]), e.path());
   }
   std::sort(found.begin(), found.end());
   std::string best;
@@ -144,7 +136,8 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     config["cohort_run_config"] = c.run_config_toml;
     write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
     SafetensorsFile opt;
-    for (const auto& buf : c.optimizer_state) opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
+    for (const auto& buf : c.optimizer_state)
+      opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
     opt.metadata()["steps_taken"] = std::to_string(c.optimizer_steps);
     opt.write((tmp / "optimizer.safetensors").string());
     write_file_atomic(tmp / "state.json", state_json(c.state).dump(2) + "\n");
@@ -159,7 +152,8 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   }
   fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
-  if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", final_dir.string(), ec.message()));
+  if (ec)
+    throw Error(fmt::format("{}: cannot rename into place: {}", final_dir.string(), ec.message()));
   sync_directory(checkpoints);
   point_to(checkpoints, "latest", name);
   if (is_best) point_to(checkpoints, "best", name);
@@ -179,7 +173,8 @@ fs::path resolve_checkpoint(const fs::path& path) {
       return target;
     }
   }
-  if (!fs::exists(path)) throw Error(fmt::format("{}: no such checkpoint or run directory", path.string()));
+  if (!fs::exists(path))
+    throw Error(fmt::format("{}: no such checkpoint or run directory", path.string()));
   throw Error(fmt::format("{}: not a checkpoint (no model.safetensors) and no checkpoints/latest",
                           path.string()));
 }
@@ -220,7 +215,8 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
 void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
   const fs::path path = dir / "optimizer.safetensors";
   const std::string where = path.string();
-  if (!fs::exists(path)) throw Error(fmt::format("{}: missing: cannot resume the optimizer", where));
+  if (!fs::exists(path))
+    throw Error(fmt::format("{}: missing: cannot resume the optimizer", where));
   const SafetensorsFile file = SafetensorsFile::read(where);
   for (const auto& buf : optimizer.state()) {
     if (!file.contains(buf.name)) {

@@ -30,7 +30,7 @@ struct TrainingState {
   long step = 0;               // steps completed
   uint64_t loader_sample = 0;  // global sample the next step starts at
   uint64_t seed = 0;
-  float lr = 0.0f;             // of the last step taken
+  float lr = 0.0f;  // of the last step taken
   double best_val_loss = std::numeric_limits<double>::infinity();
   long best_step = -1;
   int evals_since_best = 0;

@@ -51,7 +51,8 @@ EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, i
     model.forward(inputs.data(), targets.data(), rows, len, ForwardOptions{});
     const float* losses = model.losses();
     for (int b = 0; b < rows; ++b) {
-      for (int t = windows[first + b].scored; t < len; ++t) totals.nll += double(losses[b * len + t]);
+      for (int t = windows[first + b].scored; t < len; ++t)
+        totals.nll += double(losses[b * len + t]);
       totals.predicted += len - windows[first + b].scored;
     }
     if (progress) progress(totals.predicted, total);

@@ -23,8 +23,8 @@ struct EvalTotals {
 // max_predictions > 0 scores only a prefix of about that many tokens (whole windows).
 // part/parts: this rank scores batches part, part + parts, ... (sum the ranks' totals).
 // progress(done, total) is called after each batch when given.
-EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, int T,
-                           int stride, long max_predictions = 0, int part = 0, int parts = 1,
+EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, int T, int stride,
+                           long max_predictions = 0, int part = 0, int parts = 1,
                            const std::function<void(long, long)>& progress = {});
 
 }  // namespace cohort

@@ -14,14 +14,17 @@ int32_t sample_token(const float* logits, int V, const SamplingOptions& o, uint6
   std::vector<int32_t> ids(V);
   std::iota(ids.begin(), ids.end(), 0);
   // Candidates by descending logit (ties by id, so the order is deterministic).
-  auto by_logit = [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; };
+  auto by_logit = [&](int32_t a, int32_t b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  };
   const int k = o.top_k > 0 ? std::min(o.top_k, V) : V;
   std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), by_logit);
   ids.resize(k);
   std::vector<double> p(k);
   const double top = logits[ids[0]];
   double sum = 0.0;
-  for (int i = 0; i < k; ++i) sum += p[i] = std::exp((double(logits[ids[i]]) - top) / o.temperature);
+  for (int i = 0; i < k; ++i)
+    sum += p[i] = std::exp((double(logits[ids[i]]) - top) / o.temperature);
   int keep = k;
   if (o.top_p < 1.0f) {
     double cum = 0.0;

@@ -33,7 +33,8 @@ StepResult Trainer::step() {
     // of the global batch (ShardedLoader's order), so dropout masks follow samples.
     opt.sample_offset = static_cast<uint32_t>((comm_.rank() * M + micro) * B);
     loss_sum += model_.forward(inputs_.data(), targets_.data(), B, T, opt);
-    model_.backward(1.0f / float(M), micro + 1 == M ? strategy_.grad_ready_hook() : Gpt::GradReadyFn{});
+    model_.backward(1.0f / float(M),
+                    micro + 1 == M ? strategy_.grad_ready_hook() : Gpt::GradReadyFn{});
   }
   strategy_.finish_gradients();
   StepResult r;

@@ -1,11 +1,12 @@
 // The Brown benchmark split and word vocabulary: the counts the issue and Bengio et
 // al. (2003) give. Needs the corpus (scripts/fetch-brown.sh; bootstrap fetches it).
+#include "data/brown_corpus.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "core/error.h"
-#include "data/brown_corpus.h"
 #include "data/word_tokenizer.h"
 
 namespace cohort {
@@ -21,7 +22,9 @@ TEST(BrownCorpus, BenchmarkSplitAndVocabularyCounts) {
   EXPECT_EQ(c.sentences.size(), 57340u);
   EXPECT_EQ(c.words, 1161192);
   long with_slash = 0;
-  for (const auto& s : c.sentences) for_each_word(s, [&](std::string_view w) { with_slash += w.find('/') != std::string_view::npos; });
+  for (const auto& s : c.sentences)
+    for_each_word(s,
+                  [&](std::string_view w) { with_slash += w.find('/') != std::string_view::npos; });
   EXPECT_EQ(with_slash, 227);
 
   const TextSplits s = brown_benchmark_split(c);

@@ -1,12 +1,13 @@
 // ShardedLoader: windows, per-epoch shuffles, disjoint rank slices, world-size
 // invariance of the global batch, exact restore.
+#include "data/sharded_loader.h"
+
 #include <gtest/gtest.h>
 
 #include <numeric>
 #include <set>
 
 #include "core/error.h"
-#include "data/sharded_loader.h"
 
 namespace cohort {
 namespace {
@@ -38,16 +39,20 @@ TEST(ShardedLoader, EachEpochVisitsEveryWindowOnceInADifferentOrder) {
   ShardedLoader l(counting(41), 100, T, 2, 1, 7);  // (41 - 1) / 4 = 10 windows
   ASSERT_EQ(l.windows(), 10);
   std::vector<int32_t> epoch0, epoch1;
-  for (long s = 0; s < 5; ++s) for (int v : step_starts(l, s, 2, T, 1)) epoch0.push_back(v);
-  for (long s = 5; s < 10; ++s) for (int v : step_starts(l, s, 2, T, 1)) epoch1.push_back(v);
+  for (long s = 0; s < 5; ++s)
+    for (int v : step_starts(l, s, 2, T, 1)) epoch0.push_back(v);
+  for (long s = 5; s < 10; ++s)
+    for (int v : step_starts(l, s, 2, T, 1)) epoch1.push_back(v);
   EXPECT_EQ(std::set<int32_t>(epoch0.begin(), epoch0.end()).size(), 10u);
   EXPECT_EQ(std::set<int32_t>(epoch1.begin(), epoch1.end()).size(), 10u);
   EXPECT_NE(epoch0, epoch1);
   ShardedLoader again(counting(41), 100, T, 2, 1, 7);
-  EXPECT_EQ(step_starts(again, 3, 2, T, 1), std::vector<int32_t>(epoch0.begin() + 6, epoch0.begin() + 8));
+  EXPECT_EQ(step_starts(again, 3, 2, T, 1),
+            std::vector<int32_t>(epoch0.begin() + 6, epoch0.begin() + 8));
   ShardedLoader other_seed(counting(41), 100, T, 2, 1, 8);
   std::vector<int32_t> o;
-  for (long s = 0; s < 5; ++s) for (int v : step_starts(other_seed, s, 2, T, 1)) o.push_back(v);
+  for (long s = 0; s < 5; ++s)
+    for (int v : step_starts(other_seed, s, 2, T, 1)) o.push_back(v);
   EXPECT_NE(o, epoch0);
 }
 

@@ -1,5 +1,7 @@
 // Token shards: llm.c byte compatibility both ways, int32 shards, and every way a
 // shard file can be broken.
+#include "data/token_shard.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -8,7 +10,6 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
-#include "data/token_shard.h"
 
 namespace cohort {
 namespace {

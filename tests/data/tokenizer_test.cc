@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 fs::path gpt2_dir() { return fs::path(COHORT_SOURCE_DIR) / "data/gpt2-bpe"; }
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("cohort_tok_" + name + std::to_string(::getpid()));
+  const fs::path d =
+      fs::temp_directory_path() / ("cohort_tok_" + name + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -29,10 +30,10 @@ TEST(Utf8, FindsInvalidSequences) {
   EXPECT_EQ(find_invalid_utf8("plain ascii"), std::string::npos);
   EXPECT_EQ(find_invalid_utf8("caf\xC3\xA9 \xF0\x9F\x99\x82"), std::string::npos);
   EXPECT_EQ(find_invalid_utf8("ab\xFF"), 2u);
-  EXPECT_EQ(find_invalid_utf8("ab\xC3"), 2u);                 // truncated
-  EXPECT_EQ(find_invalid_utf8("\xC0\xAF"), 0u);               // overlong '/'
-  EXPECT_EQ(find_invalid_utf8("x\xED\xA0\x80"), 1u);          // surrogate
-  EXPECT_EQ(complete_utf8_prefix("ab\xF0\x9F\x99"), 2u);      // emoji not yet complete
+  EXPECT_EQ(find_invalid_utf8("ab\xC3"), 2u);             // truncated
+  EXPECT_EQ(find_invalid_utf8("\xC0\xAF"), 0u);           // overlong '/'
+  EXPECT_EQ(find_invalid_utf8("x\xED\xA0\x80"), 1u);      // surrogate
+  EXPECT_EQ(complete_utf8_prefix("ab\xF0\x9F\x99"), 2u);  // emoji not yet complete
   EXPECT_EQ(complete_utf8_prefix("ab\xF0\x9F\x99\x82"), 6u);
 }
 
@@ -55,7 +56,8 @@ TEST(Gpt2Tokenizer, MatchesGpt2Ids) {
        {368, 31370, 32485, 41840, 235, 8582, 237, 121, 1760}},
       {"\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8",
        {33768, 98, 17312, 105, 45739, 252, 5641, 24336, 25084, 43302}},
-      {"tabs\tand\r\nCRLF   \n end  ", {8658, 82, 197, 392, 201, 198, 34, 7836, 37, 220, 220, 220, 198, 886, 220, 220}},
+      {"tabs\tand\r\nCRLF   \n end  ",
+       {8658, 82, 197, 392, 201, 198, 34, 7836, 37, 220, 220, 220, 198, 886, 220, 220}},
       {"<|endoftext|>", {27, 91, 437, 1659, 5239, 91, 29}},
   };
   for (const auto& [text, ids] : cases) {
@@ -98,8 +100,8 @@ TEST(WordTokenizer, KeepsFrequentWordsAndMapsTheRestToUnk) {
 TEST(SentencePieceTokenizer, TrainsAndRoundTrips) {
   const auto dir = fresh_dir("spm");
   // Varied sentences (a fixed LCG over a word list): unigram needs distinct contexts.
-  const char* words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
-                         "stitch", "in", "time", "saves", "nine,", "said", "tailor.", "a"};
+  const char* words[] = {"the",    "quick", "brown", "fox",   "jumps", "over", "lazy",    "dog",
+                         "stitch", "in",    "time",  "saves", "nine,", "said", "tailor.", "a"};
   std::string text;
   uint32_t state = 12345;
   for (int line = 0; line < 2000; ++line) {

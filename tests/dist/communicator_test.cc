@@ -1,11 +1,11 @@
 // Communicator collectives under a real mpirun (this test is started with -np 3, so
 // blocks are uneven): every rank checks what it received.
+#include "dist/communicator.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <numeric>
-
-#include "dist/communicator.h"
 
 namespace cohort {
 namespace {

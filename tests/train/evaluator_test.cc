@@ -1,5 +1,7 @@
 // evaluate_stream: every token after the first is scored exactly once, whatever the
 // batch, window and stride; with one window covering the stream all strides agree.
+#include "train/evaluator.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "model/gpt.h"
-#include "train/evaluator.h"
 
 namespace cohort {
 namespace {

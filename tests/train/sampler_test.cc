@@ -1,11 +1,11 @@
 // sample_token: greedy at temperature 0, top-k and top-p limits, seeded reproducibility,
 // and frequencies that follow the softmax.
+#include "train/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
-
-#include "train/sampler.h"
 
 namespace cohort {
 namespace {
