@@ -1,7 +1,9 @@
 // cohort bench train: times full training steps (forward, backward, AdamW) of a GPT
 // on uniform random tokens, the work ../shared/peers/pytorch/gpt_bench.py does, and
 // prints the same figures: ms/step (min, median), tokens/s, GFLOP/s, and a RESULT
-// JSON line for scripts.
+// JSON line for scripts. Under mpirun -np N each rank trains on its own tokens with
+// the chosen strategy (ddp_bench.py's work); a step's time is its slowest rank's and
+// tokens/s counts the global batch.
 //
 // FLOPs per token = 6*N + 12*L*C*T, N = every parameter except the position table,
 // the tied embedding counted once with its V real rows (nanoGPT / llm.c convention).
@@ -21,7 +23,8 @@
 #include "core/timer.h"
 #include "data/synthetic_source.h"
 #include "model/gpt.h"
-#include "optim/adamw.h"
+#include "dist/communicator.h"
+#include "dist/strategy.h"
 
 namespace cohort {
 
@@ -31,6 +34,8 @@ struct BenchTrainOptions {
   int layers = 12, heads = 12, channels = 768, vocab = 50257, batch = 4, seq = 64;
   int threads = 0, steps = 10, warmup = 3;
   uint64_t seed = 1337;
+  StrategyConfig strategy;
+  bool no_comm = false;  // skip the gradient all-reduce: the step time without communication
 };
 
 int run_bench_train(const BenchTrainOptions& o) {
@@ -46,13 +51,18 @@ int run_bench_train(const BenchTrainOptions& o) {
   if (o.batch <= 0 || o.seq <= 0) throw Error("--batch and --seq must be positive");
   set_thread_count(o.threads);
 
+  auto comm = make_communicator(nullptr, nullptr);
+  const int world = comm->world();
+  const bool lead = comm->rank() == 0;
   CpuBackend backend;
   Gpt model(mc, backend);
   model.init_weights(o.seed);
   model.plan(o.batch, o.seq);
   OptimizerConfig oc;  // AdamW betas 0.9/0.95, wd 0.1: the peer's settings
-  AdamW opt(oc, model.layout(), backend, 0, model.num_params());
+  auto strategy = make_strategy(o.strategy, *comm, model, oc);
+  if (o.no_comm && o.strategy.name != "allreduce") throw Error("--no-comm needs --strategy allreduce");
   SyntheticSource data(o.vocab, 0, o.seed);
+  data.set_rank(comm->rank(), 1);
   const size_t BT = size_t(o.batch) * o.seq;
   std::vector<int32_t> inputs(BT), targets(BT);
 
@@ -71,9 +81,10 @@ int run_bench_train(const BenchTrainOptions& o) {
     Timer t;
     const float loss = model.forward(inputs.data(), targets.data(), o.batch, o.seq, fo);
     const double a = t.seconds();
-    model.backward();
+    model.backward(1.0f, o.no_comm ? Gpt::GradReadyFn{} : strategy->grad_ready_hook());
+    if (!o.no_comm) strategy->finish_gradients();
     const double b = t.seconds();
-    opt.step(model.params(), model.grads(), 3e-4f);
+    strategy->optimizer_step(3e-4f);
     model.zero_grad();
     const double c = t.seconds();
     if (s == 0) loss_first = loss;
@@ -85,6 +96,10 @@ int run_bench_train(const BenchTrainOptions& o) {
       t_opt.push_back(c - b);
     }
   }
+  // A step takes as long as its slowest rank.
+  for (auto* v : {&t_step, &t_fwd, &t_bwd, &t_opt}) comm->all_reduce_max(v->data(), v->size());
+  if (!lead) return 0;
+  const long BT_global = long(BT) * world;
   const double mn = *std::min_element(t_step.begin(), t_step.end());
   const double med = median(t_step);
   const double params_mb = model.num_params() * 4.0 / 1e6;
@@ -92,19 +107,25 @@ int run_bench_train(const BenchTrainOptions& o) {
              o.layers, o.heads, o.channels, o.vocab, mc.padded_vocab_size(),
              model.num_params() / 1e6, n_mm / 1e6);
   fmt::print(
-      "run: B={} T={} tokens/step={} threads={} warmup={} timed={} | loss {:.3f} -> {:.3f}\n",
-      o.batch, o.seq, BT, thread_count(), o.warmup, o.steps, loss_first, loss_last);
+      "run: B={} T={} tokens/step={} threads={} ranks={} ({}{}) warmup={} timed={} | loss {:.3f} -> "
+      "{:.3f}\n",
+      o.batch, o.seq, BT_global, thread_count(), world, o.strategy.name,
+      o.no_comm ? ", no gradient sync" : "", o.warmup, o.steps, loss_first, loss_last);
   fmt::print("ms/step: min {:.1f} median {:.1f} (fwd {:.1f} bwd {:.1f} opt {:.1f})\n", mn * 1e3,
              med * 1e3, median(t_fwd) * 1e3, median(t_bwd) * 1e3, median(t_opt) * 1e3);
   fmt::print(
       "tokens/s (median step): {:.1f} | GFLOP/s: {:.1f}  [FLOPs/token = 6*N + 12*L*C*T = "
       "6*{:.0f} + 12*{}*{}*{} = {:.4g}]\n",
-      BT / med, flops_per_token * BT / med / 1e9, n_mm, o.layers, C, o.seq, flops_per_token);
+      BT_global / med, flops_per_token * BT_global / med / 1e9, n_mm, o.layers, C, o.seq,
+      flops_per_token);
   fmt::print(
       "memory: params {:.1f} MB, grads {:.1f} MB, AdamW state {:.1f} MB, activations {:.1f} MB\n",
       params_mb, params_mb, 2 * params_mb, model.activation_bytes() / 1e6);
   nlohmann::json res = {{"bench", "cohort_train"},
                         {"threads", thread_count()},
+                        {"ranks", world},
+                        {"strategy", o.strategy.name},
+                        {"no_comm", o.no_comm},
                         {"layers", o.layers},
                         {"heads", o.heads},
                         {"dim", o.channels},
@@ -116,9 +137,9 @@ int run_bench_train(const BenchTrainOptions& o) {
                         {"flops_per_token", flops_per_token},
                         {"ms_step_min", mn * 1e3},
                         {"ms_step_median", med * 1e3},
-                        {"tok_s_median", BT / med},
-                        {"tok_s_best", BT / mn},
-                        {"gflops_median", flops_per_token * BT / med / 1e9},
+                        {"tok_s_median", BT_global / med},
+                        {"tok_s_best", BT_global / mn},
+                        {"gflops_median", flops_per_token * BT_global / med / 1e9},
                         {"loss_first", loss_first},
                         {"loss_last", loss_last}};
   fmt::print("RESULT {}\n", res.dump());
@@ -145,6 +166,12 @@ void add_bench_command(CLI::App& root, int& exit_code) {
   train->add_option("--steps", o->steps, "Timed steps")->capture_default_str();
   train->add_option("--warmup", o->warmup, "Untimed steps first")->capture_default_str();
   train->add_option("--seed", o->seed, "Seed")->capture_default_str();
+  train->add_option("--strategy", o->strategy.name, "Under mpirun: allreduce | zero1")
+      ->capture_default_str();
+  train->add_option("--bucket-mb", o->strategy.bucket_mb, "allreduce bucket size (MB)")
+      ->capture_default_str();
+  train->add_flag("--no-comm", o->no_comm,
+                  "allreduce without the gradient all-reduce (the step time communication adds)");
   train->callback([o, &exit_code]() { exit_code = run_bench_train(*o); });
 }
 

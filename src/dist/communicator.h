@@ -29,6 +29,7 @@ class Communicator {
   virtual void all_reduce_sum(float* data, size_t n) = 0;
   virtual std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, size_t n) = 0;
   virtual void all_reduce_sum(double* data, size_t n) = 0;
+  virtual void all_reduce_max(double* data, size_t n) = 0;
   // data holds world() consecutive blocks of counts[r] floats; afterwards block
   // rank() holds the sum over ranks of that block (the other blocks are unspecified).
   virtual void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) = 0;
@@ -52,6 +53,7 @@ class SoloCommunicator final : public Communicator {
   void all_reduce_sum(float*, size_t) override {}
   std::unique_ptr<CommRequest> all_reduce_sum_async(float*, size_t) override;
   void all_reduce_sum(double*, size_t) override {}
+  void all_reduce_max(double*, size_t) override {}
   void reduce_scatter_sum(float*, const std::vector<size_t>&) override {}
   void all_gather(float*, const std::vector<size_t>&) override {}
   void broadcast(void*, size_t, int) override {}

@@ -180,6 +180,11 @@ void MpiCommunicator::all_reduce_sum(double* data, size_t n) {
         "all-reduce");
 }
 
+void MpiCommunicator::all_reduce_max(double* data, size_t n) {
+  check(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_MAX, as_comm(world_comm_)),
+        "all-reduce");
+}
+
 void MpiCommunicator::reduce_scatter_sum(float* data, const std::vector<size_t>& counts) {
   COHORT_CHECK(int(counts.size()) == world_) << "one count per rank";
   std::vector<int> c(counts.begin(), counts.end());

@@ -27,6 +27,7 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(float* data, size_t n) override;
   std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, size_t n) override;
   void all_reduce_sum(double* data, size_t n) override;
+  void all_reduce_max(double* data, size_t n) override;
   void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) override;
   void all_gather(float* data, const std::vector<size_t>& counts) override;
   void broadcast(void* data, size_t bytes, int root) override;
