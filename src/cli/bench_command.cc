@@ -99,6 +99,9 @@ int run_bench_train(const BenchTrainOptions& o) {
   // A step takes as long as its slowest rank.
   for (auto* v : {&t_step, &t_fwd, &t_bwd, &t_opt}) comm->all_reduce_max(v->data(), v->size());
   if (!lead) return 0;
+  // Rank 0's optimizer state: the whole buffer's, or its ZeRO shard's.
+  double optimizer_mb = 0;
+  for (const auto& buf : strategy->optimizer().state()) optimizer_mb += buf.size * 4.0 / 1e6;
   const long BT_global = long(BT) * world;
   const double mn = *std::min_element(t_step.begin(), t_step.end());
   const double med = median(t_step);
@@ -119,8 +122,9 @@ int run_bench_train(const BenchTrainOptions& o) {
       BT_global / med, flops_per_token * BT_global / med / 1e9, n_mm, o.layers, C, o.seq,
       flops_per_token);
   fmt::print(
-      "memory: params {:.1f} MB, grads {:.1f} MB, AdamW state {:.1f} MB, activations {:.1f} MB\n",
-      params_mb, params_mb, 2 * params_mb, model.activation_bytes() / 1e6);
+      "memory per rank: params {:.1f} MB, grads {:.1f} MB, AdamW state {:.1f} MB, activations "
+      "{:.1f} MB\n",
+      params_mb, params_mb, optimizer_mb, model.activation_bytes() / 1e6);
   nlohmann::json res = {{"bench", "cohort_train"},
                         {"threads", thread_count()},
                         {"ranks", world},
@@ -140,6 +144,7 @@ int run_bench_train(const BenchTrainOptions& o) {
                         {"tok_s_median", BT_global / med},
                         {"tok_s_best", BT_global / mn},
                         {"gflops_median", flops_per_token * BT_global / med / 1e9},
+                        {"optimizer_mb_per_rank", optimizer_mb},
                         {"loss_first", loss_first},
                         {"loss_last", loss_last}};
   fmt::print("RESULT {}\n", res.dump());

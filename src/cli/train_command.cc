@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -41,6 +42,7 @@ struct TrainOptions {
   bool synthetic = false;
   bool resume = false;
   long stop_at = 0;  // stop after this step with a checkpoint, as a preempted job would
+  std::string rank_logs;  // each rank writes its progress lines to DIR/rank-R.log
   bool dump_config = false;
   bool help_config = false;
 };
@@ -234,8 +236,18 @@ int run_train(const TrainOptions& o) {
     return sums[0] / sums[1];
   };
 
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> rank_log(nullptr, &std::fclose);
+  if (!o.rank_logs.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.rank_logs, ec);
+    const std::string path = fmt::format("{}/rank-{}.log", o.rank_logs, comm.rank());
+    rank_log.reset(std::fopen(path.c_str(), "a"));
+    if (!rank_log) throw Error(fmt::format("{}: cannot open for writing", path));
+  }
   ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
                         lead ? stdout : nullptr);
+  ProgressLine rank_progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
+                             rank_log.get());
   double last_val = NAN;
   float last_loss = NAN;  // every metrics line carries step and loss
   bool stopped_early = false;
@@ -249,6 +261,7 @@ int run_train(const TrainOptions& o) {
           fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss), 4);
     }
     progress.update(r);
+    rank_progress.update(r);
     metrics.write({{"kind", "train"},
                    {"step", r.step},
                    {"loss", r.loss},
@@ -363,6 +376,8 @@ void add_train_command(CLI::App& root, int& exit_code) {
   cmd->add_flag("--synthetic", o->synthetic, "Train on generated token sequences (no corpus)");
   cmd->add_flag("--resume", o->resume,
                 "Continue exactly from the run directory's newest checkpoint");
+  cmd->add_option("--rank-logs", o->rank_logs,
+                  "Each rank also writes its progress lines to DIR/rank-R.log");
   cmd->add_option("--stop-at", o->stop_at,
                   "Stop after this step with a checkpoint (the schedule still spans --steps)");
   cmd->add_flag("--dump-config", o->dump_config, "Print the resolved config as TOML and exit");

@@ -23,7 +23,10 @@ run() {
 
 run solo "$cohort" train --batch-size 12
 run accum "$cohort" train --batch-size 4 --grad-accum 3
-run accum-2 mpi 2 "$cohort" train --batch-size 3 --grad-accum 2
+run accum-2 mpi 2 "$cohort" train --batch-size 3 --grad-accum 2 --rank-logs "$tmp/rank-logs"
+for r in 0 1; do
+  grep -q "step 20/20" "$tmp/rank-logs/rank-$r.log" || { echo "FAIL: rank-$r.log"; exit 1; }
+done
 for s in allreduce zero1; do
   run "$s-2" mpi 2 "$cohort" train --batch-size 6 --strategy "$s"
   run "$s-3" mpi 3 "$cohort" train --batch-size 4 --strategy "$s"
