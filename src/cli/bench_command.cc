@@ -22,9 +22,9 @@
 #include "core/threads.h"
 #include "core/timer.h"
 #include "data/synthetic_source.h"
-#include "model/gpt.h"
 #include "dist/communicator.h"
 #include "dist/strategy.h"
+#include "model/gpt.h"
 
 namespace cohort {
 
@@ -60,7 +60,8 @@ int run_bench_train(const BenchTrainOptions& o) {
   model.plan(o.batch, o.seq);
   OptimizerConfig oc;  // AdamW betas 0.9/0.95, wd 0.1: the peer's settings
   auto strategy = make_strategy(o.strategy, *comm, model, oc);
-  if (o.no_comm && o.strategy.name != "allreduce") throw Error("--no-comm needs --strategy allreduce");
+  if (o.no_comm && o.strategy.name != "allreduce")
+    throw Error("--no-comm needs --strategy allreduce");
   SyntheticSource data(o.vocab, 0, o.seed);
   data.set_rank(comm->rank(), 1);
   const size_t BT = size_t(o.batch) * o.seq;
@@ -110,9 +111,10 @@ int run_bench_train(const BenchTrainOptions& o) {
              o.layers, o.heads, o.channels, o.vocab, mc.padded_vocab_size(),
              model.num_params() / 1e6, n_mm / 1e6);
   fmt::print(
-      "run: B={} T={} tokens/step={} threads={} ranks={} ({}{}) warmup={} timed={} | loss {:.3f} -> "
+      "run: B={} T={} tokens/step={} threads={} ranks={} ({}{}) warmup={} timed={} | loss {:.3f} "
+      "-> "
       "{:.3f}\n",
-      o.batch, o.seq, BT_global, thread_count(), world, o.strategy.name,
+      o.batch, o.seq, BT_global, thread_count(), world, o.strategy.name + " " + o.strategy.wire,
       o.no_comm ? ", no gradient sync" : "", o.warmup, o.steps, loss_first, loss_last);
   fmt::print("ms/step: min {:.1f} median {:.1f} (fwd {:.1f} bwd {:.1f} opt {:.1f})\n", mn * 1e3,
              med * 1e3, median(t_fwd) * 1e3, median(t_bwd) * 1e3, median(t_opt) * 1e3);
@@ -130,6 +132,7 @@ int run_bench_train(const BenchTrainOptions& o) {
                         {"ranks", world},
                         {"strategy", o.strategy.name},
                         {"no_comm", o.no_comm},
+                        {"wire", o.strategy.wire},
                         {"layers", o.layers},
                         {"heads", o.heads},
                         {"dim", o.channels},
@@ -174,6 +177,8 @@ void add_bench_command(CLI::App& root, int& exit_code) {
   train->add_option("--strategy", o->strategy.name, "Under mpirun: allreduce | zero1")
       ->capture_default_str();
   train->add_option("--bucket-mb", o->strategy.bucket_mb, "allreduce bucket size (MB)")
+      ->capture_default_str();
+  train->add_option("--wire", o->strategy.wire, "allreduce: gradients on the wire as fp32 | bf16")
       ->capture_default_str();
   train->add_flag("--no-comm", o->no_comm,
                   "allreduce without the gradient all-reduce (the step time communication adds)");

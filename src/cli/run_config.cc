@@ -60,6 +60,8 @@ std::vector<Field> fields_of(RunConfig& c) {
        "steps between progress lines when not on a terminal"},
       {"dist.strategy", &c.dist.name, "data-parallel strategy under mpirun: allreduce | zero1"},
       {"dist.bucket_mb", &c.dist.bucket_mb, "allreduce: gradient bucket size in MB"},
+      {"dist.wire", &c.dist.wire,
+       "allreduce: gradients on the wire as fp32 | bf16 (half the bytes)"},
       {"data.synthetic_branching", &c.data.synthetic_branching,
        "successors per token in --synthetic data (0: uniform random)"},
   };
@@ -246,6 +248,12 @@ void RunConfig::validate(const std::string& where) const {
     throw Error(
         fmt::format("{}: dist.strategy: unknown strategy '{}' (expected allreduce or zero1)", where,
                     dist.name));
+  }
+  if (dist.wire != "fp32" && dist.wire != "bf16") {
+    throw Error(fmt::format("{}: dist.wire: '{}' (expected fp32 or bf16)", where, dist.wire));
+  }
+  if (dist.wire == "bf16" && dist.name != "allreduce") {
+    throw Error(fmt::format("{}: dist.wire = \"bf16\" needs dist.strategy = \"allreduce\"", where));
   }
   if (!(dist.bucket_mb > 0.0f)) {
     throw Error(fmt::format("{}: dist.bucket_mb must be positive, got {}", where, dist.bucket_mb));

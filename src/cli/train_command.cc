@@ -41,7 +41,7 @@ struct TrainOptions {
   std::vector<std::pair<std::string, std::string>> flag_sets;
   bool synthetic = false;
   bool resume = false;
-  long stop_at = 0;  // stop after this step with a checkpoint, as a preempted job would
+  long stop_at = 0;       // stop after this step with a checkpoint, as a preempted job would
   std::string rank_logs;  // each rank writes its progress lines to DIR/rank-R.log
   bool dump_config = false;
   bool help_config = false;

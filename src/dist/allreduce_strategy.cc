@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/bf16.h"
 #include "core/error.h"
 #include "optim/grad_clip.h"
 
@@ -11,7 +12,9 @@ AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator&
                                      const OptimizerConfig& optim)
     : comm_(comm),
       model_(model),
-      optimizer_(make_optimizer(optim, model.layout(), model.backend(), 0, model.num_params())) {
+      optimizer_(make_optimizer(optim, model.layout(), model.backend(), 0, model.num_params())),
+      bf16_wire_(config.wire == "bf16") {
+  if (bf16_wire_ && comm.world() > 1) wire_.resize(model.num_params());
   const size_t bucket_floats = size_t(config.bucket_mb * (1 << 20) / sizeof(float));
   const auto& units = model.grad_ready_ranges();
   Bucket open{0, 0, 0};
@@ -34,7 +37,20 @@ AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator&
 }
 
 std::string AllReduceStrategy::describe() const {
-  return fmt::format("allreduce over {}, {} buckets", comm_.describe(), buckets_.size());
+  return fmt::format("allreduce over {}, {} buckets, {} on the wire", comm_.describe(),
+                     buckets_.size(), bf16_wire_ ? "bf16" : "fp32");
+}
+
+void AllReduceStrategy::start(const Bucket& b) {
+  float* g = model_.grads() + b.begin;
+  const size_t n = b.end - b.begin;
+  if (!bf16_wire_) {
+    pending_.push_back(comm_.all_reduce_sum_async(g, n));
+    return;
+  }
+  uint16_t* w = wire_.data() + b.begin;
+  for (size_t i = 0; i < n; ++i) w[i] = float_to_bf16(g[i]);
+  pending_.push_back(comm_.all_reduce_sum_bf16_async(w, n));
 }
 
 Gpt::GradReadyFn AllReduceStrategy::grad_ready_hook() {
@@ -43,8 +59,7 @@ Gpt::GradReadyFn AllReduceStrategy::grad_ready_hook() {
   pending_.clear();
   return [this](size_t unit) {
     while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].last_unit == unit) {
-      const Bucket& b = buckets_[next_bucket_++];
-      pending_.push_back(comm_.all_reduce_sum_async(model_.grads() + b.begin, b.end - b.begin));
+      start(buckets_[next_bucket_++]);
     }
   };
 }
@@ -52,12 +67,13 @@ Gpt::GradReadyFn AllReduceStrategy::grad_ready_hook() {
 void AllReduceStrategy::finish_gradients() {
   if (comm_.world() == 1) return;
   // Buckets not started by the hook (a backward run without it) go now.
-  for (; next_bucket_ < buckets_.size(); ++next_bucket_) {
-    const Bucket& b = buckets_[next_bucket_];
-    pending_.push_back(comm_.all_reduce_sum_async(model_.grads() + b.begin, b.end - b.begin));
-  }
+  for (; next_bucket_ < buckets_.size(); ++next_bucket_) start(buckets_[next_bucket_]);
   for (auto& r : pending_) r->wait();
   pending_.clear();
+  if (bf16_wire_) {
+    float* g = model_.grads();
+    for (size_t i = 0; i < wire_.size(); ++i) g[i] = bf16_to_float(wire_[i]);
+  }
   next_bucket_ = 0;
   model_.backend().scale(model_.grads(), 1.0f / float(comm_.world()), model_.num_params());
 }

@@ -1,7 +1,8 @@
 // AllReduceStrategy: see strategy.h. Buckets are unions of consecutive backward units
 // (Gpt::grad_ready_ranges(): ln_f, top layer, ..., embeddings), each at least
 // bucket_mb, contiguous in the flat gradient buffer; a bucket's all-reduce starts on the
-// communication thread as soon as backward reports its last unit.
+// communication thread as soon as backward reports its last unit. With wire = bf16 a
+// bucket is rounded to bfloat16 first (half the bytes) and widened back after.
 #pragma once
 
 #include "dist/strategy.h"
@@ -28,8 +29,12 @@ class AllReduceStrategy final : public Strategy {
   Gpt& model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<Bucket> buckets_;
+  void start(const Bucket& b);
+
   std::vector<std::unique_ptr<CommRequest>> pending_;
   size_t next_bucket_ = 0;
+  bool bf16_wire_ = false;
+  std::vector<uint16_t> wire_;  // bf16 copies of the gradients while they travel
 };
 
 }  // namespace cohort

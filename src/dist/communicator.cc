@@ -18,6 +18,10 @@ std::unique_ptr<CommRequest> SoloCommunicator::all_reduce_sum_async(float*, size
   return std::make_unique<DoneRequest>();
 }
 
+std::unique_ptr<CommRequest> SoloCommunicator::all_reduce_sum_bf16_async(uint16_t*, size_t) {
+  return std::make_unique<DoneRequest>();
+}
+
 void SoloCommunicator::send(const void*, size_t, int dest, int) {
   throw Error(fmt::format("send to rank {}: this run has a single rank", dest), kExitInternal);
 }

@@ -28,6 +28,9 @@ class Communicator {
   // data (n) <- sum over ranks, in place; every rank receives the same bits.
   virtual void all_reduce_sum(float* data, size_t n) = 0;
   virtual std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, size_t n) = 0;
+  // The same on bfloat16 values (core/bf16.h): half the bytes; each partial sum is
+  // rounded to bf16, as NCCL does for bf16.
+  virtual std::unique_ptr<CommRequest> all_reduce_sum_bf16_async(uint16_t* data, size_t n) = 0;
   virtual void all_reduce_sum(double* data, size_t n) = 0;
   virtual void all_reduce_max(double* data, size_t n) = 0;
   // data holds world() consecutive blocks of counts[r] floats; afterwards block
@@ -52,6 +55,7 @@ class SoloCommunicator final : public Communicator {
   std::string describe() const override { return "solo (1 rank)"; }
   void all_reduce_sum(float*, size_t) override {}
   std::unique_ptr<CommRequest> all_reduce_sum_async(float*, size_t) override;
+  std::unique_ptr<CommRequest> all_reduce_sum_bf16_async(uint16_t*, size_t) override;
   void all_reduce_sum(double*, size_t) override {}
   void all_reduce_max(double*, size_t) override {}
   void reduce_scatter_sum(float*, const std::vector<size_t>&) override {}

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "core/bf16.h"
 #include "core/error.h"
 
 namespace cohort {
@@ -24,6 +25,22 @@ void check(int rc, const char* what) {
               kExitInternal);
 }
 
+// bf16 sum for MPI_UINT16_T buffers holding bfloat16 values.
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const uint16_t*>(in);
+  auto* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+}
+
+MPI_Op bf16_sum_op() {
+  static MPI_Op op = [] {
+    MPI_Op o;
+    MPI_Op_create(&bf16_sum, 1, &o);
+    return o;
+  }();
+  return op;
+}
+
 // MPI counts are int: large buffers go in chunks.
 constexpr size_t kMaxCount = size_t(INT_MAX) / 2;
 
@@ -37,8 +54,9 @@ struct MpiCommunicator::Queue {
 };
 
 struct MpiCommunicator::Task {
-  float* data;
+  void* data;
   size_t n;
+  bool bf16 = false;
   std::mutex m;
   std::condition_variable cv;
   bool done = false;
@@ -135,9 +153,13 @@ void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm com
       queue->tasks.pop_front();
     }
     std::string error;
+    const size_t width = task->bf16 ? 2 : 4;
     for (size_t off = 0; off < task->n && error.empty(); off += kMaxCount) {
       const int count = int(std::min(kMaxCount, task->n - off));
-      const int rc = MPI_Allreduce(MPI_IN_PLACE, task->data + off, count, MPI_FLOAT, MPI_SUM, comm);
+      void* chunk = static_cast<char*>(task->data) + off * width;
+      const int rc =
+          task->bf16 ? MPI_Allreduce(MPI_IN_PLACE, chunk, count, MPI_UINT16_T, bf16_sum_op(), comm)
+                     : MPI_Allreduce(MPI_IN_PLACE, chunk, count, MPI_FLOAT, MPI_SUM, comm);
       if (rc != MPI_SUCCESS) error = "MPI all-reduce failed on the communication thread";
     }
     {
@@ -155,16 +177,29 @@ void TaskRequest::wait() {
   if (!task_->error.empty()) throw Error(task_->error, kExitInternal);
 }
 
-std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_async(float* data, size_t n) {
-  auto task = std::make_shared<Task>();
-  task->data = data;
-  task->n = n;
+std::unique_ptr<CommRequest> MpiCommunicator::enqueue(std::shared_ptr<Task> task) {
   {
     std::lock_guard<std::mutex> lock(queue_->mutex);
     queue_->tasks.push_back(task);
   }
   queue_->cv.notify_one();
   return std::make_unique<TaskRequest>(std::move(task));
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_bf16_async(uint16_t* data, size_t n) {
+  bf16_sum_op();  // created here, on the main thread, before the thread may use it
+  auto task = std::make_shared<Task>();
+  task->data = data;
+  task->n = n;
+  task->bf16 = true;
+  return enqueue(std::move(task));
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_async(float* data, size_t n) {
+  auto task = std::make_shared<Task>();
+  task->data = data;
+  task->n = n;
+  return enqueue(std::move(task));
 }
 
 void MpiCommunicator::all_reduce_sum(float* data, size_t n) {

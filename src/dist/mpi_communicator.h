@@ -26,6 +26,7 @@ class MpiCommunicator final : public Communicator {
 
   void all_reduce_sum(float* data, size_t n) override;
   std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, size_t n) override;
+  std::unique_ptr<CommRequest> all_reduce_sum_bf16_async(uint16_t* data, size_t n) override;
   void all_reduce_sum(double* data, size_t n) override;
   void all_reduce_max(double* data, size_t n) override;
   void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) override;
@@ -44,6 +45,8 @@ class MpiCommunicator final : public Communicator {
   struct Queue;  // shared with the thread, so it outlives an abandoned communicator
 
  private:
+  std::unique_ptr<CommRequest> enqueue(std::shared_ptr<Task> task);
+
   int rank_ = 0, world_ = 1;
   bool owns_mpi_ = false;
   void* world_comm_ = nullptr;   // MPI_Comm (a dup of MPI_COMM_WORLD) for the main thread

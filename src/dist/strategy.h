@@ -21,6 +21,7 @@ namespace cohort {
 struct StrategyConfig {
   std::string name = "allreduce";  // allreduce | zero1
   float bucket_mb = 25.0f;         // all-reduce bucket size (PyTorch DDP's default)
+  std::string wire = "fp32";       // allreduce: gradients on the wire as fp32 | bf16
 };
 
 class Strategy {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/bf16.h"
 #include "core/error.h"
 #include "core/philox.h"
 
@@ -38,6 +39,23 @@ TEST(Check, ThrowsInternalErrorWithContext) {
     EXPECT_EQ(e.exit_code(), kExitInternal);
     EXPECT_NE(std::string(e.what()).find("arithmetic 42"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace cohort
+
+namespace cohort {
+namespace {
+
+TEST(Bf16, RoundsToNearestEvenAndKeepsSpecials) {
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f)), 1.0f);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even (1.0).
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 0x1p-8f)), 1.0f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 0x1p-8f + 0x1p-12f)), 1.0f + 0x1p-7f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(-3.5f)), -3.5f);
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+  EXPECT_TRUE(std::isinf(bf16_to_float(float_to_bf16(INFINITY))));
 }
 
 }  // namespace

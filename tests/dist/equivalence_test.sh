@@ -37,6 +37,9 @@ for s in allreduce zero1; do
   done
 done
 
+# bf16 on the wire: half the bytes; the losses stay close to fp32's.
+run allreduce-2-bf16 mpi 2 "$cohort" train --batch-size 6 --set dist.wire=bf16
+
 # ZeRO-1 checkpoints resume exactly on the same N and also on a different N.
 run zero1-2-stop mpi 2 "$cohort" train --batch-size 6 --strategy zero1 --stop-at 10
 cp -r "$tmp/zero1-2-stop" "$tmp/zero1-3-resume"
@@ -69,6 +72,10 @@ for name in ["accum", "accum-2", "zero1-3-resume"] + [f"{s}-{n}" for s in ("allr
     print(f"ok: {name}: 20 losses within {rel:.2e} of 1 rank x batch 12")
     assert rel < 1e-5, f"{name}: {rel}"
 assert ref[-1] < ref[0] - 0.5, ref  # and it learned
+bf16 = losses("allreduce-2-bf16")
+rel = max(abs(a - b) / abs(a) for a, b in zip(ref, bf16))
+print(f"ok: allreduce-2 with bf16 on the wire: 20 losses within {rel:.2e} of fp32's")
+assert 0 < rel < 1e-2, rel  # rounded gradients: close, but not identical
 PY
 
 # A rank whose config differs is refused with one line naming the field and the rank.
