@@ -17,7 +17,10 @@ set -e
 "$src/scripts/netns-hosts.sh" up 2 0 1000  # 1 Gbit/s links (tbf)
 printf '10.77.0.1 slots=1\n10.77.0.2 slots=1\n' >"$tmp/hosts"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-net=(--hostfile "$tmp/hosts" -np 2 --bind-to none --mca plm_rsh_agent "$src/scripts/netns-agent.sh"
+# --bind-to none: each "host" thinks it owns every core and would pin its rank to core
+# 0. --mca rtc ^hwloc: several orted daemons on one machine sometimes crashed (SIGSEGV
+# in hwloc_shmem_topology_write) while sharing their topology; without it, 8/8 runs pass.
+net=(--hostfile "$tmp/hosts" -np 2 --bind-to none --mca rtc ^hwloc --mca plm_rsh_agent "$src/scripts/netns-agent.sh"
      --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24
      -x OMP_NUM_THREADS)
 model=(--synthetic --set model.n_layer=2 --set model.n_embd=48 --set model.n_head=4
