@@ -204,25 +204,15 @@ int run_train(const TrainOptions& o) {
     if (tc.run_dir.empty()) return;
     state.step = trainer.next_step();
     state.loader_sample = data.loader ? data.loader->position(state.step).sample : 0;
-    // A sharded optimizer's state is gathered so the checkpoint resumes on any N.
-    const auto counts = even_blocks(model.num_params(), comm.world());
-    std::vector<std::vector<float>> full;
     CheckpointContents c;
-    for (const auto& buf : optimizer->state()) {
-      auto& f = full.emplace_back(model.num_params());
-      std::copy(buf.data, buf.data + buf.size, f.begin() + long(optimizer->begin()));
-      if (buf.size != model.num_params()) comm.all_gather(f.data(), counts);
-      c.optimizer_state.push_back({buf.name, f.data(), f.size()});
-    }
-    if (!lead) return;
-    c.optimizer_steps = optimizer->steps_taken();
+    c.optimizer = optimizer;
     c.model = &cfg.model;
     c.layout = &model.layout();
     c.params = model.params();
     c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
     c.run_config_toml = cfg.to_toml();
     c.state = state;
-    save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best);
+    save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best, comm);
   };
   // Mean validation loss per token, the ranks sharing the batches; none without a split.
   // Periodic validations score the first eval_tokens tokens; the last one all of them.

@@ -122,24 +122,42 @@ void prune(const fs::path& checkpoints, int keep_last) {
 }  // namespace
 
 fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, int keep_last,
-                         bool is_best) {
+                         bool is_best, Communicator& comm) {
   const fs::path checkpoints = run_dir / "checkpoints";
   const std::string name = fmt::format("step-{}", c.state.step);
   const fs::path final_dir = checkpoints / name, tmp = checkpoints / (name + ".tmp");
+  const bool lead = comm.rank() == 0;
+  const bool sharded = c.optimizer->end() - c.optimizer->begin() != c.layout->total();
   std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) throw Error(fmt::format("{}: cannot create: {}", tmp.string(), ec.message()));
+  if (lead) {
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    if (ec) throw Error(fmt::format("{}: cannot create: {}", tmp.string(), ec.message()));
+  }
+  comm.barrier();  // the directory exists
+  if (sharded || lead) {
+    SafetensorsFile opt;
+    for (const auto& buf : c.optimizer->state()) {
+      opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
+    }
+    opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
+    opt.metadata()["begin"] = std::to_string(c.optimizer->begin());
+    opt.metadata()["end"] = std::to_string(c.optimizer->end());
+    opt.write((tmp / (sharded ? fmt::format("optimizer-rank-{}-of-{}.safetensors", comm.rank(),
+                                            comm.world())
+                              : std::string("optimizer.safetensors")))
+                  .string());
+  }
+  comm.barrier();  // every shard is written
+  if (!lead) {
+    comm.barrier();  // rank 0 has renamed the checkpoint into place
+    return final_dir;
+  }
   try {
     write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout, c.params);
     nlohmann::json config = gpt2_config_json(*c.model);
     config["cohort_run_config"] = c.run_config_toml;
     write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
-    SafetensorsFile opt;
-    for (const auto& buf : c.optimizer_state)
-      opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
-    opt.metadata()["steps_taken"] = std::to_string(c.optimizer_steps);
-    opt.write((tmp / "optimizer.safetensors").string());
     write_file_atomic(tmp / "state.json", state_json(c.state).dump(2) + "\n");
     if (c.tokenizer_dir != nullptr) {
       fs::copy(*c.tokenizer_dir, tmp / "tokenizer", fs::copy_options::recursive);
@@ -158,6 +176,7 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   point_to(checkpoints, "latest", name);
   if (is_best) point_to(checkpoints, "best", name);
   prune(checkpoints, keep_last);
+  comm.barrier();
   return final_dir;
 }
 
@@ -213,27 +232,61 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
 }
 
 void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
-  const fs::path path = dir / "optimizer.safetensors";
-  const std::string where = path.string();
-  if (!fs::exists(path))
-    throw Error(fmt::format("{}: missing: cannot resume the optimizer", where));
-  const SafetensorsFile file = SafetensorsFile::read(where);
-  for (const auto& buf : optimizer.state()) {
-    if (!file.contains(buf.name)) {
-      throw Error(fmt::format("{}: missing tensor '{}' (a different optimizer?)", where, buf.name));
+  std::vector<fs::path> files;
+  if (fs::exists(dir / "optimizer.safetensors")) {
+    files.push_back(dir / "optimizer.safetensors");
+  } else {
+    const std::regex shard(R"(optimizer-rank-\d+-of-\d+\.safetensors)");
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (std::regex_match(e.path().filename().string(), shard)) files.push_back(e.path());
     }
-    const auto values = file.floats(buf.name);
-    if (values.size() < optimizer.end() || buf.size != optimizer.end() - optimizer.begin()) {
-      throw Error(fmt::format("{}: '{}' holds {} values, this model needs {}", where, buf.name,
-                              values.size(), optimizer.end()));
+    if (files.empty()) {
+      throw Error(
+          fmt::format("{}: no optimizer.safetensors or optimizer-rank-*.safetensors: "
+                      "cannot resume the optimizer",
+                      dir.string()));
     }
-    std::copy(values.begin() + long(optimizer.begin()), values.begin() + long(optimizer.end()),
-              buf.data);
   }
-  const auto& meta = file.metadata();
-  auto it = meta.find("steps_taken");
-  if (it == meta.end()) throw Error(fmt::format("{}: metadata lacks steps_taken", where));
-  optimizer.set_steps_taken(std::stol(it->second));
+  const size_t ob = optimizer.begin(), oe = optimizer.end();
+  size_t covered = 0;
+  long steps = -1;
+  for (const auto& path : files) {
+    const std::string where = path.string();
+    const SafetensorsFile file = SafetensorsFile::read(where);
+    const auto& meta = file.metadata();
+    auto field = [&](const char* key) -> std::string {
+      auto it = meta.find(key);
+      if (it == meta.end()) throw Error(fmt::format("{}: metadata lacks {}", where, key));
+      return it->second;
+    };
+    steps = std::stol(field("steps_taken"));
+    // Files from before shards existed hold the whole buffer without begin/end.
+    const size_t fb = meta.count("begin") ? std::stoul(field("begin")) : 0;
+    const size_t lo = std::max(fb, ob);
+    bool first = true;
+    for (const auto& buf : optimizer.state()) {
+      if (!file.contains(buf.name)) {
+        throw Error(
+            fmt::format("{}: missing tensor '{}' (a different optimizer?)", where, buf.name));
+      }
+      const auto values = file.floats(buf.name);
+      const size_t fe = fb + values.size(), hi = std::min(fe, oe);
+      if (meta.count("end") && std::stoul(field("end")) != fe) {
+        throw Error(fmt::format("{}: '{}' holds {} values, metadata says [{}, {})", where, buf.name,
+                                values.size(), fb, field("end")));
+      }
+      if (lo >= hi) break;
+      std::copy(values.begin() + long(lo - fb), values.begin() + long(hi - fb),
+                buf.data + (lo - ob));
+      if (first) covered += hi - lo;
+      first = false;
+    }
+  }
+  if (covered != oe - ob) {
+    throw Error(fmt::format("{}: the optimizer files cover {} of this rank's {} values",
+                            dir.string(), covered, oe - ob));
+  }
+  optimizer.set_steps_taken(steps);
 }
 
 }  // namespace cohort

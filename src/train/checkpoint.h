@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "data/tokenizer.h"
+#include "dist/communicator.h"
 #include "model/model_config.h"
 #include "model/parameter_layout.h"
 #include "optim/optimizer.h"
@@ -40,19 +41,21 @@ struct CheckpointContents {
   const ModelConfig* model = nullptr;
   const ParameterLayout* layout = nullptr;
   const float* params = nullptr;
-  // The optimizer's state over the whole flat buffer (a sharded optimizer's state is
-  // gathered first), so a checkpoint resumes on any number of ranks.
-  std::vector<OptimizerStateBuffer> optimizer_state;
-  long optimizer_steps = 0;
+  Optimizer* optimizer = nullptr;  // this rank's: the whole buffer, or its ZeRO shard
   const std::filesystem::path* tokenizer_dir = nullptr;  // copied in; may be null
   std::string run_config_toml;
   TrainingState state;
 };
 
 // Writes RUN_DIR/checkpoints/step-N and points `latest` (and `best` if is_best) at it;
-// prunes older ones beyond keep_last. Returns the checkpoint directory.
+// prunes older ones beyond keep_last. Returns the checkpoint directory. Every rank
+// calls it: an optimizer that covers the whole buffer is written by rank 0 as
+// optimizer.safetensors; a sharded one (ZeRO-1) by each rank as
+// optimizer-rank-R-of-N.safetensors holding its range; rank 0 writes the rest and
+// renames the directory into place once every shard is there.
 std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir,
-                                      const CheckpointContents& c, int keep_last, bool is_best);
+                                      const CheckpointContents& c, int keep_last, bool is_best,
+                                      Communicator& comm);
 
 // Accepts a checkpoint directory, a run directory, or RUN_DIR/checkpoints; follows
 // `latest`. Throws cohort::Error if there is none.
@@ -71,7 +74,8 @@ struct LoadedCheckpoint {
 // is one cohort::Error naming the file.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
 // Restores the optimizer's [begin, end) of each state buffer and its step count from
-// dir/optimizer.safetensors (which covers the whole flat buffer).
+// dir/optimizer.safetensors or from the per-rank shard files, whatever number of ranks
+// wrote them.
 void load_optimizer_state(const std::filesystem::path& dir, Optimizer& optimizer);
 
 }  // namespace cohort
