@@ -264,14 +264,7 @@ int run_train(const TrainOptions& o) {
     if (tc.eval_every > 0 && done % tc.eval_every == 0 && !last) {
       if (auto v = validate(false)) {
         last_val = *v;
-        is_best = *v < state.best_val_loss;
-        if (is_best) {
-          state.best_val_loss = *v;
-          state.best_step = done;
-          state.evals_since_best = 0;
-        } else {
-          ++state.evals_since_best;
-        }
+        is_best = state.record_validation(*v, done);
         progress.finish();
         if (lead) {
           fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}\n", done, *v,
@@ -329,12 +322,7 @@ int run_train(const TrainOptions& o) {
   if (!stopped_early) {
     if (auto v = validate(true)) {
       last_val = *v;
-      const bool is_best = *v < state.best_val_loss;
-      if (is_best) {
-        state.best_val_loss = *v;
-        state.best_step = trainer.next_step();
-        state.evals_since_best = 0;
-      }
+      const bool is_best = state.record_validation(*v, trainer.next_step());
       metrics.write({{"kind", "eval"},
                      {"step", trainer.next_step() - 1},
                      {"loss", last_loss},

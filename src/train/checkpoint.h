@@ -35,6 +35,18 @@ struct TrainingState {
   double best_val_loss = std::numeric_limits<double>::infinity();
   long best_step = -1;
   int evals_since_best = 0;
+
+  // The early-stopping record after a validation at `step`; true on a new best.
+  bool record_validation(double val_loss, long at_step) {
+    if (val_loss < best_val_loss) {
+      best_val_loss = val_loss;
+      best_step = at_step;
+      evals_since_best = 0;
+      return true;
+    }
+    ++evals_since_best;
+    return false;
+  }
 };
 
 struct CheckpointContents {

@@ -28,7 +28,8 @@ tiny=(--set model.n_layer=1 --set model.n_embd=32 --set model.n_head=2 --set mod
 "$cohort" train --data "$tmp/data" "${tiny[@]}" --steps 2 --run-dir "$tmp/run" >/dev/null
 ck=$tmp/run/checkpoints/step-2
 
-cp -r "$tmp/data" "$tmp/magic" && printf 'XXXX' | dd of="$tmp/magic/train_000000.bin" conv=notrunc status=none
+# Overwrite the 4-byte magic (20240520) with other bytes.
+cp -r "$tmp/data" "$tmp/magic" && printf '\x01\x02\x03\x04' | dd of="$tmp/magic/train_000000.bin" conv=notrunc status=none
 expect_bad "$tmp/magic/train_000000.bin: wrong magic" train --data "$tmp/magic" "${tiny[@]}" --steps 1
 cp -r "$tmp/data" "$tmp/trunc" && truncate -s -3 "$tmp/trunc/train_000000.bin"
 expect_bad "$tmp/trunc/train_000000.bin:" train --data "$tmp/trunc" "${tiny[@]}" --steps 1
