@@ -59,7 +59,11 @@ int run_bench_train(const BenchTrainOptions& o) {
   model.init_weights(o.seed);
   model.plan(o.batch, o.seq);
   OptimizerConfig oc;  // AdamW betas 0.9/0.95, wd 0.1: the peer's settings
-  auto strategy = make_strategy(o.strategy, *comm, model, oc);
+  if (o.strategy.name == "ps") {
+    throw Error("bench train: --strategy ps is measured by cohort train (bench/ps_compare.sh)");
+  }
+  auto owned = make_strategy(o.strategy, *comm, model, oc);
+  auto* strategy = dynamic_cast<CollectiveStrategy*>(owned.get());
   if (o.no_comm && o.strategy.name != "allreduce")
     throw Error("--no-comm needs --strategy allreduce");
   SyntheticSource data(o.vocab, 0, o.seed);
@@ -102,7 +106,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   if (!lead) return 0;
   // Rank 0's optimizer state: the whole buffer's, or its ZeRO shard's.
   double optimizer_mb = 0;
-  for (const auto& buf : strategy->optimizer().state()) optimizer_mb += buf.size * 4.0 / 1e6;
+  for (const auto& buf : strategy->optimizer()->state()) optimizer_mb += buf.size * 4.0 / 1e6;
   const long BT_global = long(BT) * world;
   const double mn = *std::min_element(t_step.begin(), t_step.end());
   const double med = median(t_step);

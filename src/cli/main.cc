@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <thread>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -26,6 +28,10 @@ int fail(const std::string& message, int code, bool collective) {
     fmt::print(stderr, "cohort: error: [rank {}] {}\n", rank, message);
   } else if (rank == 0) {
     fmt::print(stderr, "cohort: error: {}\n", message);
+  } else {
+    // Rank 0 reports a collective error: give it time to print before this rank's exit
+    // makes mpirun kill it (mpirun kills this rank when rank 0 leaves).
+    std::this_thread::sleep_for(std::chrono::seconds(2));
   }
   std::fflush(stderr);
   std::_Exit(code);

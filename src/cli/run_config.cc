@@ -58,10 +58,15 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
       {"train.log_every", &c.train.log_every,
        "steps between progress lines when not on a terminal"},
-      {"dist.strategy", &c.dist.name, "data-parallel strategy under mpirun: allreduce | zero1"},
+      {"dist.strategy", &c.dist.name,
+       "data-parallel strategy under mpirun: allreduce | zero1 | ps (parameter server)"},
       {"dist.bucket_mb", &c.dist.bucket_mb, "allreduce: gradient bucket size in MB"},
       {"dist.wire", &c.dist.wire,
        "allreduce: gradients on the wire as fp32 | bf16 (half the bytes)"},
+      {"dist.ps_servers", &c.dist.ps_servers,
+       "ps: the last S ranks are servers, ranks 0..N-S-1 workers"},
+      {"dist.staleness", &c.dist.staleness,
+       "ps: 0 synchronous; s > 0 asynchronous, a worker at most s steps ahead of the slowest"},
       {"data.synthetic_branching", &c.data.synthetic_branching,
        "successors per token in --synthetic data (0: uniform random)"},
   };
@@ -244,20 +249,7 @@ void RunConfig::validate(const std::string& where) const {
     throw Error(fmt::format("{}: optim.name: unknown optimizer '{}' (expected adamw or sgd)", where,
                             optim.name));
   }
-  if (dist.name != "allreduce" && dist.name != "zero1") {
-    throw Error(
-        fmt::format("{}: dist.strategy: unknown strategy '{}' (expected allreduce or zero1)", where,
-                    dist.name));
-  }
-  if (dist.wire != "fp32" && dist.wire != "bf16") {
-    throw Error(fmt::format("{}: dist.wire: '{}' (expected fp32 or bf16)", where, dist.wire));
-  }
-  if (dist.wire == "bf16" && dist.name != "allreduce") {
-    throw Error(fmt::format("{}: dist.wire = \"bf16\" needs dist.strategy = \"allreduce\"", where));
-  }
-  if (!(dist.bucket_mb > 0.0f)) {
-    throw Error(fmt::format("{}: dist.bucket_mb must be positive, got {}", where, dist.bucket_mb));
-  }
+  validate_strategy_config(dist, where);
   if (data.synthetic_branching < 0) {
     throw Error(fmt::format("{}: data.synthetic_branching must be >= 0", where));
   }

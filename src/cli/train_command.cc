@@ -2,11 +2,14 @@
 // dataset or --synthetic tokens), runs the step loop with a live progress line,
 // validates every eval_every steps (early stopping with patience), checkpoints every
 // checkpoint_every steps and at the end, and resumes exactly with --resume. Under
-// mpirun every rank runs this; rank 0 prints, logs and writes checkpoints.
+// mpirun every rank runs this; rank 0 prints, logs and writes checkpoints. With
+// --ps-servers S the last S ranks run train_server.cc instead.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <thread>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -14,12 +17,15 @@
 #include "backend/cpu/cpu_backend.h"
 #include "cli/commands.h"
 #include "cli/run_config.h"
+#include "cli/train_cut.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "data/dataset.h"
 #include "data/sharded_loader.h"
 #include "data/synthetic_source.h"
 #include "dist/communicator.h"
+#include "dist/mpi_communicator.h"
+#include "dist/ps_worker_strategy.h"
 #include "dist/rank_agreement.h"
 #include "model/gpt.h"
 #include "train/checkpoint.h"
@@ -45,6 +51,12 @@ struct TrainOptions {
   std::string rank_logs;  // each rank writes its progress lines to DIR/rank-R.log
   bool dump_config = false;
   bool help_config = false;
+  // Testing: worker `rank` sleeps `ms` milliseconds before step `step` (a straggler).
+  struct SlowWorker {
+    int rank = -1;
+    long step = 0;
+    long ms = 0;
+  } slow;
 };
 
 // Evaluation batches for synthetic data come from step numbers no training run reaches.
@@ -70,8 +82,9 @@ struct RunData {
   std::string describe;
 };
 
+// Without load_tokens only the fingerprint and vocabulary are resolved (a server's need).
 RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
-                  const Communicator& comm) {
+                  const Communicator& comm, bool load_tokens) {
   RunData d;
   if (synthetic) {
     if (cfg.model.vocab_size == 0) cfg.model.vocab_size = 256;
@@ -101,6 +114,8 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
                     where, cfg.model.vocab_size, dir.string(), info.vocab_size));
   }
   cfg.validate(where);
+  d.fingerprint = dir.filename().string() + " train " + info.splits.at("train").fingerprint;
+  if (!load_tokens) return d;
   auto loader = std::make_unique<ShardedLoader>(
       load_split(dir, info, "train"), info.vocab_size, cfg.train.seq_len, cfg.train.batch_size,
       cfg.train.grad_accum, cfg.train.seed, comm.rank(), comm.world(), (dir / "train").string());
@@ -108,7 +123,6 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
   d.describe =
       fmt::format("{} ({} tokenizer, V={})", loader->describe(), info.tokenizer, info.vocab_size);
   d.train = std::move(loader);
-  d.fingerprint = dir.filename().string() + " train " + info.splits.at("train").fingerprint;
   if (info.splits.count("val")) {
     d.val = load_split(dir, info, "val");
     d.val_words = info.splits.at("val").words;
@@ -131,30 +145,65 @@ int run_train(const TrainOptions& o) {
     fmt::print("{}", cfg.to_toml());
     return 0;
   }
-  cfg.validate(where);
-  if (o.resume && cfg.train.run_dir.empty()) {
-    throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
+  // Under mpirun, start-up errors are compared between ranks, so that a config every
+  // rank reads alike is reported once rather than once per rank.
+  std::string error;
+  int error_code = 0;
+  auto capture = [&](auto&& step) {
+    try {
+      step();
+    } catch (const CollectiveError&) {
+      throw;
+    } catch (const Error& e) {
+      if (!launched_by_mpi()) throw;
+      error = e.what();
+      error_code = e.exit_code();
+    }
+  };
+  capture([&] {
+    cfg.validate(where);
+    if (o.resume && cfg.train.run_dir.empty()) {
+      throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
+    }
+    if (!o.resume && !cfg.train.run_dir.empty() &&
+        fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
+      throw Error(
+          fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
+                      "choose another --run-dir",
+                      cfg.train.run_dir));
+    }
+  });
+  std::unique_ptr<Communicator> world_owner = make_communicator(nullptr, nullptr);
+  Communicator& world = *world_owner;
+  raise_if_any_failed(world, error, error_code);
+  // comm: the ranks that compute. A parameter server's workers and servers each get
+  // their own communicator; otherwise every rank computes.
+  const bool ps = cfg.dist.name == "ps";
+  PsRoles roles;
+  std::unique_ptr<Communicator> role_comm;
+  if (ps) {
+    roles = ps_roles(cfg.dist.ps_servers, world.world());
+    role_comm = world.split(roles.is_server(world.rank()) ? 1 : 0);
   }
-  if (!o.resume && !cfg.train.run_dir.empty() &&
-      fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
-    throw Error(
-        fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
-                    "choose another --run-dir",
-                    cfg.train.run_dir));
+  Communicator& comm = ps ? *role_comm : world;
+  const bool serving = ps && roles.is_server(world.rank());
+  RunData data;
+  capture([&] { data = open_data(cfg, o.synthetic, where, comm, !serving); });
+  raise_if_any_failed(world, error, error_code);
+  if (serving) {
+    return run_parameter_server(cfg, data.fingerprint, o.stop_at, o.resume, world, comm, roles);
   }
-  std::unique_ptr<Communicator> comm_owner = make_communicator(nullptr, nullptr);
-  Communicator& comm = *comm_owner;
   const bool lead = comm.rank() == 0;
-  RunData data = open_data(cfg, o.synthetic, where, comm);
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
 
   CpuBackend backend;
   Gpt model(cfg.model, backend);
   model.init_weights(tc.seed);
-  check_ranks_agree(comm, cfg.to_toml(), model.layout(), data.fingerprint);
-  auto strategy = make_strategy(cfg.dist, comm, model, cfg.optim);
-  Optimizer* optimizer = &strategy->optimizer();
+  check_ranks_agree(world, cfg.to_toml(), model.layout(), data.fingerprint);
+  auto strategy = make_strategy(cfg.dist, world, model, cfg.optim);
+  auto* ps_worker = dynamic_cast<PsWorkerStrategy*>(strategy.get());
+  Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
   Trainer trainer(model, *strategy, comm, *data.train, tc, schedule);
 
@@ -168,14 +217,14 @@ int run_train(const TrainOptions& o) {
                               ck_dir.string(), ck.model.shape(), cfg.model.shape()));
     }
     std::copy(ck.params.begin(), ck.params.end(), model.params());
-    load_optimizer_state(ck_dir, *optimizer);
+    if (optimizer) load_optimizer_state(ck_dir, *optimizer);
     state = ck.state;
     trainer.set_next_step(state.step);
     if (data.loader) data.loader->restore({state.step, state.loader_sample});
     if (lead) fmt::print("resumed from {} at step {}\n", ck_dir.string(), state.step);
   }
-  // Every replica starts from rank 0's parameters.
-  comm.broadcast(model.params(), model.num_params() * sizeof(float), 0);
+  // Every replica starts from the same parameters: rank 0's, or the servers'.
+  strategy->start(trainer.next_step());
 
   MetricsLog metrics;
   if (!tc.run_dir.empty() && lead) {
@@ -196,7 +245,7 @@ int run_train(const TrainOptions& o) {
         "warmup={} | {} threads per rank\n",
         tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
         cfg.optim.name, tc.lr, tc.warmup, thread_count());
-    if (comm.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
+    if (world.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
     std::fflush(stdout);
   }
 
@@ -212,12 +261,33 @@ int run_train(const TrainOptions& o) {
     c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
     c.run_config_toml = cfg.to_toml();
     c.state = state;
-    save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best, comm);
+    save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best, world);
+  };
+  // At a cut the servers of a parameter server learn what rank 0 decided (train_cut.h);
+  // the other strategies' ranks all reached the same decision themselves.
+  auto tell_servers = [&](bool save_now, bool is_best, bool stop) {
+    if (!ps) return;
+    CutControl control;
+    control.save = save_now && !tc.run_dir.empty();
+    control.is_best = is_best;
+    control.stop = stop;
+    world.broadcast(&control, sizeof control, 0);
+  };
+  auto rank_summary = [&]() {
+    if (!ps_worker) return;
+    print_rank_summaries(
+        world, fmt::format("worker rank {}: {} steps, {:.2f} s waiting for the servers",
+                           world.rank(), trainer.next_step(), ps_worker->wait_seconds()));
   };
   // Mean validation loss per token, the ranks sharing the batches; none without a split.
   // Periodic validations score the first eval_tokens tokens; the last one all of them.
   auto validate = [&](bool whole_split) -> std::optional<double> {
     if (data.val.empty()) return std::nullopt;
+    // An asynchronous parameter server's workers drift apart between cuts; at a cut
+    // they must hold one snapshot, or their validation shares would not add up.
+    if (ps_worker && !strategy->synchronous()) {
+      check_replicas_identical(comm, model.params(), model.num_params());
+    }
     const EvalTotals t =
         evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
                         whole_split ? 0 : tc.eval_tokens, comm.rank(), comm.world());
@@ -242,6 +312,9 @@ int run_train(const TrainOptions& o) {
   float last_loss = NAN;  // every metrics line carries step and loss
   bool stopped_early = false;
   while (trainer.next_step() < tc.steps) {
+    if (o.slow.rank == world.rank() && o.slow.step == trainer.next_step()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(o.slow.ms));
+    }
     const StepResult r = trainer.step();
     state.lr = r.lr;
     last_loss = r.loss;
@@ -252,12 +325,16 @@ int run_train(const TrainOptions& o) {
     }
     progress.update(r);
     rank_progress.update(r);
-    metrics.write({{"kind", "train"},
-                   {"step", r.step},
-                   {"loss", r.loss},
-                   {"lr", r.lr},
-                   {"grad_norm", r.grad_norm},
-                   {"seconds", r.seconds}});
+    nlohmann::json line = {{"kind", "train"},       {"step", r.step},
+                           {"loss", r.loss},        {"lr", r.lr},
+                           {"grad_norm", r.grad_norm}, {"seconds", r.seconds}};
+    if (ps_worker) {
+      const PsServerStats& s = ps_worker->server_stats();
+      line["ps_wait_seconds"] = ps_worker->wait_seconds();
+      line["staleness_mean"] = s.applied ? double(s.staleness_sum) / double(s.applied) : 0.0;
+      line["staleness_max"] = s.staleness_max;
+    }
+    metrics.write(line);
     const long done = r.step + 1;
     const bool last = done == tc.steps;
     bool is_best = false;
@@ -280,12 +357,16 @@ int run_train(const TrainOptions& o) {
         if (tc.patience > 0 && state.evals_since_best >= tc.patience) stopped_early = true;
       }
     }
+    if (last) break;  // the final validation and checkpoint follow the loop
     const bool periodic = tc.checkpoint_every > 0 && done % tc.checkpoint_every == 0;
-    if (!last && (periodic || (is_best && tc.patience > 0) || stopped_early)) save(is_best);
-    if (o.stop_at > 0 && done == o.stop_at && !last) {
+    const bool stop_here = o.stop_at > 0 && done == o.stop_at;
+    const bool save_now = periodic || (is_best && tc.patience > 0) || stopped_early || stop_here;
+    if (is_cut_step(done, tc, o.stop_at)) tell_servers(save_now, is_best, stopped_early || stop_here);
+    if (save_now) save(is_best);
+    if (stop_here) {
       progress.finish();
-      save(is_best);
       if (lead) fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
+      rank_summary();
       return 0;
     }
     if (stopped_early) {
@@ -316,7 +397,9 @@ int run_train(const TrainOptions& o) {
       fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
                  std::exp(double(val)), std::log(double(cfg.model.vocab_size)));
     }
+    tell_servers(true, false, true);
     save(false);
+    rank_summary();
     return 0;
   }
   if (!stopped_early) {
@@ -328,11 +411,14 @@ int run_train(const TrainOptions& o) {
                      {"loss", last_loss},
                      {"val_loss", *v},
                      {"val_perplexity", std::exp(*v)}});
+      tell_servers(true, is_best, true);
       save(is_best);
     } else {
+      tell_servers(true, false, true);
       save(false);
     }
   }
+  rank_summary();
   if (!lead) return 0;
   if (std::isfinite(last_val)) {
     fmt::print("val_loss {:.4f} | val perplexity {:.2f} (whole split) | best {:.4f} at step {}\n",
@@ -379,7 +465,32 @@ void add_train_command(CLI::App& root, int& exit_code) {
   shortcut("--seed", "train.seed", "Random seed (train.seed)");
   shortcut("--data", "data_dir", "Prepared dataset directory (data_dir)");
   shortcut("--run-dir", "run_dir", "Run directory for metrics.jsonl and checkpoints (run_dir)");
-  shortcut("--strategy", "dist.strategy", "Data-parallel strategy under mpirun: allreduce | zero1");
+  shortcut("--strategy", "dist.strategy",
+           "Data-parallel strategy under mpirun: allreduce | zero1 | ps");
+  cmd->add_option_function<std::string>(
+         "--ps-servers",
+         [o](const std::string& v) {
+           o->flag_sets.emplace_back("--ps-servers", "dist.strategy=ps");
+           o->flag_sets.emplace_back("--ps-servers", "dist.ps_servers=" + v);
+         },
+         "Parameter server: the last S ranks serve parameters, ranks 0..N-S-1 compute "
+         "(dist.strategy=ps, dist.ps_servers)");
+  shortcut("--staleness", "dist.staleness",
+           "Parameter server: 0 synchronous; s > 0 asynchronous, a worker at most s steps "
+           "ahead of the slowest (dist.staleness)");
+  cmd->add_option_function<std::string>(
+         "--test-slow-worker",
+         [o](const std::string& v) {
+           TrainOptions::SlowWorker w;
+           if (std::sscanf(v.c_str(), "%d:%ld:%ld", &w.rank, &w.step, &w.ms) != 3 || w.rank < 0 ||
+               w.step < 0 || w.ms < 0) {
+             throw CLI::ValidationError("--test-slow-worker",
+                                        "expected RANK:STEP:MS, e.g. 1:0:1500, got '" + v + "'");
+           }
+           o->slow = w;
+         },
+         "Testing: rank RANK sleeps MS milliseconds before step STEP (a straggler)")
+      ->group("Testing");
   cmd->footer("Defaults of every config key: cohort train --help-config");
   cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });
 }

@@ -10,8 +10,7 @@ namespace cohort {
 
 AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model,
                                      const OptimizerConfig& optim)
-    : comm_(comm),
-      model_(model),
+    : CollectiveStrategy(comm, model),
       optimizer_(make_optimizer(optim, model.layout(), model.backend(), 0, model.num_params())),
       bf16_wire_(config.wire == "bf16") {
   if (bf16_wire_ && comm.world() > 1) wire_.resize(model.num_params());

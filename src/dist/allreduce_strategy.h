@@ -9,7 +9,7 @@
 
 namespace cohort {
 
-class AllReduceStrategy final : public Strategy {
+class AllReduceStrategy final : public CollectiveStrategy {
  public:
   AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model,
                     const OptimizerConfig& optim);
@@ -18,15 +18,13 @@ class AllReduceStrategy final : public Strategy {
   void finish_gradients() override;
   float clip_gradients(float max_norm) override;
   void optimizer_step(float lr) override;
-  Optimizer& optimizer() override { return *optimizer_; }
+  Optimizer* optimizer() override { return optimizer_.get(); }
 
  private:
   struct Bucket {
     size_t begin, end;  // flat range
     size_t last_unit;   // index into grad_ready_ranges() that completes it
   };
-  Communicator& comm_;
-  Gpt& model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<Bucket> buckets_;
   void start(const Bucket& b);

@@ -42,7 +42,15 @@ class Communicator {
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void send(const void* data, size_t bytes, int dest, int tag) = 0;
   virtual void recv(void* data, size_t bytes, int source, int tag) = 0;
+  // Non-blocking point-to-point: the buffer must stay untouched until wait().
+  virtual std::unique_ptr<CommRequest> isend(const void* data, size_t bytes, int dest, int tag) = 0;
+  virtual std::unique_ptr<CommRequest> irecv(void* data, size_t bytes, int source, int tag) = 0;
+  // The source of a message with this tag from `source` (-1: any rank) that has
+  // arrived, or -1 if none has yet. Never blocks.
+  virtual int probe(int source, int tag) = 0;
   virtual void barrier() = 0;
+  // A communicator over the ranks that pass the same color, ordered by rank here.
+  virtual std::unique_ptr<Communicator> split(int color) = 0;
   // Every rank's bytes, gathered on every rank (for start-up consistency checks).
   virtual std::vector<std::string> all_gather_strings(const std::string& mine) = 0;
 };
@@ -63,7 +71,11 @@ class SoloCommunicator final : public Communicator {
   void broadcast(void*, size_t, int) override {}
   void send(const void*, size_t, int, int) override;
   void recv(void*, size_t, int, int) override;
+  std::unique_ptr<CommRequest> isend(const void*, size_t, int, int) override;
+  std::unique_ptr<CommRequest> irecv(void*, size_t, int, int) override;
+  int probe(int, int) override { return -1; }
   void barrier() override {}
+  std::unique_ptr<Communicator> split(int) override { return std::make_unique<SoloCommunicator>(); }
   std::vector<std::string> all_gather_strings(const std::string& mine) override { return {mine}; }
 };
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "core/backoff.h"
 #include "core/bf16.h"
 #include "core/error.h"
 
@@ -104,11 +105,29 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &world_);
   world_comm_ = new MPI_Comm;
-  thread_comm_ = new MPI_Comm;
   check(MPI_Comm_dup(MPI_COMM_WORLD, static_cast<MPI_Comm*>(world_comm_)), "comm dup");
-  check(MPI_Comm_dup(MPI_COMM_WORLD, static_cast<MPI_Comm*>(thread_comm_)), "comm dup");
+  start_thread();
+}
+
+MpiCommunicator::MpiCommunicator(const MpiCommunicator& parent, int color) {
+  world_comm_ = new MPI_Comm;
+  check(MPI_Comm_split(as_comm(parent.world_comm_), color, parent.rank_,
+                       static_cast<MPI_Comm*>(world_comm_)),
+        "comm split");
+  MPI_Comm_rank(as_comm(world_comm_), &rank_);
+  MPI_Comm_size(as_comm(world_comm_), &world_);
+  start_thread();
+}
+
+void MpiCommunicator::start_thread() {
+  thread_comm_ = new MPI_Comm;
+  check(MPI_Comm_dup(as_comm(world_comm_), static_cast<MPI_Comm*>(thread_comm_)), "comm dup");
   queue_ = std::make_shared<Queue>();
   thread_ = std::thread(run_comm_thread, queue_, *static_cast<MPI_Comm*>(thread_comm_));
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::split(int color) {
+  return std::unique_ptr<Communicator>(new MpiCommunicator(*this, color));
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -258,6 +277,53 @@ void MpiCommunicator::send(const void* data, size_t bytes, int dest, int tag) {
 void MpiCommunicator::recv(void* data, size_t bytes, int source, int tag) {
   check(MPI_Recv(data, int(bytes), MPI_BYTE, source, tag, as_comm(world_comm_), MPI_STATUS_IGNORE),
         "recv");
+}
+
+namespace {
+class P2pRequest final : public CommRequest {
+ public:
+  // Polls with core/backoff.h rather than MPI_Wait's busy loop.
+  void wait() override {
+    if (done_) return;
+    done_ = true;
+    for (Backoff backoff;; backoff.pause()) {
+      int flag = 0;
+      check(MPI_Test(&request_, &flag, MPI_STATUS_IGNORE), "wait");
+      if (flag) return;
+    }
+  }
+  ~P2pRequest() override {
+    // Never leave MPI writing into a buffer its owner is about to free.
+    if (!done_ && std::uncaught_exceptions() == 0) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  }
+  MPI_Request request_ = MPI_REQUEST_NULL;
+  bool done_ = false;
+};
+}  // namespace
+
+std::unique_ptr<CommRequest> MpiCommunicator::isend(const void* data, size_t bytes, int dest,
+                                                    int tag) {
+  COHORT_CHECK(bytes <= size_t(INT_MAX)) << "message of " << bytes << " bytes";
+  auto r = std::make_unique<P2pRequest>();
+  check(MPI_Isend(data, int(bytes), MPI_BYTE, dest, tag, as_comm(world_comm_), &r->request_),
+        "isend");
+  return r;
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::irecv(void* data, size_t bytes, int source,
+                                                    int tag) {
+  COHORT_CHECK(bytes <= size_t(INT_MAX)) << "message of " << bytes << " bytes";
+  auto r = std::make_unique<P2pRequest>();
+  check(MPI_Irecv(data, int(bytes), MPI_BYTE, source, tag, as_comm(world_comm_), &r->request_),
+        "irecv");
+  return r;
+}
+
+int MpiCommunicator::probe(int source, int tag) {
+  int flag = 0;
+  MPI_Status status;
+  check(MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag, as_comm(world_comm_), &flag, &status), "probe");
+  return flag ? status.MPI_SOURCE : -1;
 }
 
 void MpiCommunicator::barrier() { check(MPI_Barrier(as_comm(world_comm_)), "barrier"); }

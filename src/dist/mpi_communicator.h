@@ -34,7 +34,11 @@ class MpiCommunicator final : public Communicator {
   void broadcast(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int dest, int tag) override;
   void recv(void* data, size_t bytes, int source, int tag) override;
+  std::unique_ptr<CommRequest> isend(const void* data, size_t bytes, int dest, int tag) override;
+  std::unique_ptr<CommRequest> irecv(void* data, size_t bytes, int source, int tag) override;
+  int probe(int source, int tag) override;
   void barrier() override;
+  std::unique_ptr<Communicator> split(int color) override;
   std::vector<std::string> all_gather_strings(const std::string& mine) override;
 
   // Stops every rank at once (MPI_Abort): for an error on one rank that the others
@@ -46,6 +50,9 @@ class MpiCommunicator final : public Communicator {
 
  private:
   std::unique_ptr<CommRequest> enqueue(std::shared_ptr<Task> task);
+  // A communicator over MPI_Comm_split(parent, color): MPI stays the parent's.
+  MpiCommunicator(const MpiCommunicator& parent, int color);
+  void start_thread();
 
   int rank_ = 0, world_ = 1;
   bool owns_mpi_ = false;

@@ -69,4 +69,23 @@ void check_replicas_identical(Communicator& comm, const float* params, size_t n)
   }
 }
 
+void raise_if_any_failed(Communicator& comm, const std::string& error, int exit_code) {
+  const std::string mine = error.empty() ? "" : fmt::format("{} {}", exit_code, error);
+  const std::vector<std::string> all = comm.all_gather_strings(mine);
+  int first = -1;
+  bool alike = true;
+  for (int r = 0; r < int(all.size()); ++r) {
+    if (all[size_t(r)].empty() || (first >= 0 && all[size_t(r)] != all[size_t(first)])) {
+      alike = false;
+    }
+    if (first < 0 && !all[size_t(r)].empty()) first = r;
+  }
+  if (first < 0) return;
+  const std::string& theirs = all[size_t(first)];
+  const size_t space = theirs.find(' ');
+  const int code = std::stoi(theirs.substr(0, space));
+  const std::string message = theirs.substr(space + 1);
+  throw CollectiveError(alike ? message : fmt::format("rank {}: {}", first, message), code);
+}
+
 }  // namespace cohort

@@ -15,6 +15,12 @@ namespace cohort {
 void check_ranks_agree(Communicator& comm, const std::string& config, const ParameterLayout& layout,
                        const std::string& data);
 
+// For start-up errors that may hit some ranks and not others (a config, a missing
+// file): every rank passes its own error message (empty: none) and exit code, and if
+// any rank failed every rank throws the same CollectiveError: the message itself when
+// all ranks failed alike, else the first failing rank's prefixed with its rank.
+void raise_if_any_failed(Communicator& comm, const std::string& error, int exit_code);
+
 // After training: every rank's parameters must be bit-identical to rank 0's.
 void check_replicas_identical(Communicator& comm, const float* params, size_t n);
 

@@ -4,24 +4,61 @@
 
 #include "core/error.h"
 #include "dist/allreduce_strategy.h"
+#include "dist/ps_worker_strategy.h"
 #include "dist/zero_strategy.h"
 
 namespace cohort {
 
+void CollectiveStrategy::start(long) {
+  comm_.broadcast(model_.params(), model_.num_params() * sizeof(float), 0);
+}
+
+float CollectiveStrategy::update(long, float max_norm, float lr) {
+  finish_gradients();
+  const float norm = clip_gradients(max_norm);
+  optimizer_step(lr);
+  return norm;
+}
+
+void validate_strategy_config(const StrategyConfig& c, const std::string& where) {
+  if (c.name != "allreduce" && c.name != "zero1" && c.name != "ps") {
+    throw Error(fmt::format(
+        "{}: dist.strategy: unknown strategy '{}' (expected allreduce, zero1 or ps)", where,
+        c.name));
+  }
+  if (c.wire != "fp32" && c.wire != "bf16") {
+    throw Error(fmt::format("{}: dist.wire: '{}' (expected fp32 or bf16)", where, c.wire));
+  }
+  if (c.wire == "bf16" && c.name != "allreduce") {
+    throw Error(fmt::format("{}: dist.wire = \"bf16\" needs dist.strategy = \"allreduce\"", where));
+  }
+  if (!(c.bucket_mb > 0.0f)) {
+    throw Error(fmt::format("{}: dist.bucket_mb must be positive, got {}", where, c.bucket_mb));
+  }
+  if (c.name == "ps" && c.ps_servers < 1) {
+    throw Error(fmt::format(
+        "{}: dist.strategy = \"ps\" needs dist.ps_servers >= 1 (--ps-servers S), got {}", where,
+        c.ps_servers));
+  }
+  if (c.name != "ps" && c.ps_servers != 0) {
+    throw Error(fmt::format("{}: dist.ps_servers = {} needs dist.strategy = \"ps\"", where,
+                            c.ps_servers));
+  }
+  if (c.staleness < 0) {
+    throw Error(fmt::format("{}: dist.staleness must be >= 0, got {}", where, c.staleness));
+  }
+  if (c.staleness > 0 && c.name != "ps") {
+    throw Error(fmt::format("{}: dist.staleness needs dist.strategy = \"ps\"", where));
+  }
+}
+
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicator& comm,
                                         Gpt& model, const OptimizerConfig& optim) {
-  if (!(config.bucket_mb > 0)) throw Error("dist.bucket_mb must be positive");
-  if (config.wire != "fp32" && config.wire != "bf16") {
-    throw Error(fmt::format("dist.wire: '{}' (expected fp32 or bf16)", config.wire));
-  }
-  if (config.wire == "bf16" && config.name != "allreduce") {
-    throw Error("dist.wire = \"bf16\" needs dist.strategy = \"allreduce\"");
-  }
+  validate_strategy_config(config, "config");
   if (config.name == "allreduce")
     return std::make_unique<AllReduceStrategy>(config, comm, model, optim);
   if (config.name == "zero1") return std::make_unique<ZeroStrategy>(comm, model, optim);
-  throw Error(
-      fmt::format("--strategy: unknown strategy '{}' (expected allreduce or zero1)", config.name));
+  return std::make_unique<PsWorkerStrategy>(config, comm, model);
 }
 
 }  // namespace cohort

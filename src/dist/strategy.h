@@ -5,7 +5,11 @@
 //   ZeroStrategy       ZeRO stage 1: gradients reduce-scattered, each rank updates its
 //                      contiguous shard with its own optimizer state, parameters
 //                      all-gathered.
-// Both average gradients over ranks, so N ranks x batch B/N follow 1 rank x batch B.
+//   PsWorkerStrategy   a parameter server's worker: gradients pushed to the server
+//                      ranks, which own parameters and optimizer state; parameters
+//                      pulled back (synchronous, or asynchronous with bounded staleness).
+// All average gradients over ranks, so N ranks x batch B/N follow 1 rank x batch B
+// (the asynchronous parameter server excepted: it applies each rank's gradient alone).
 #pragma once
 
 #include <memory>
@@ -19,9 +23,11 @@
 namespace cohort {
 
 struct StrategyConfig {
-  std::string name = "allreduce";  // allreduce | zero1
+  std::string name = "allreduce";  // allreduce | zero1 | ps
   float bucket_mb = 25.0f;         // all-reduce bucket size (PyTorch DDP's default)
   std::string wire = "fp32";       // allreduce: gradients on the wire as fp32 | bf16
+  int ps_servers = 0;              // ps: the last ps_servers ranks serve, the rest work
+  int staleness = 0;               // ps: 0 synchronous; s > 0 asynchronous, s steps ahead at most
 };
 
 class Strategy {
@@ -30,17 +36,40 @@ class Strategy {
   virtual std::string describe() const = 0;
   // The hook to pass to the last micro-batch's backward (empty: none).
   virtual Gpt::GradReadyFn grad_ready_hook() { return {}; }
-  // After the last backward: the gradients this rank's optimizer reads become the mean
-  // over all ranks.
-  virtual void finish_gradients() = 0;
-  // Clips by the global norm of the mean gradient; returns the norm before clipping.
-  virtual float clip_gradients(float max_norm) = 0;
-  // Updates the parameters; afterwards every rank holds the same parameters.
-  virtual void optimizer_step(float lr) = 0;
-  virtual Optimizer& optimizer() = 0;
+  // Before the first step taken in this process (step > 0 after a resume): every
+  // replica receives the same parameters.
+  virtual void start(long step) = 0;
+  // After the last backward of `step`: averages the gradients over the ranks, clips
+  // them to max_norm by their global norm, applies the optimizer with lr. Afterwards
+  // this rank holds the parameters for step + 1. Returns the norm before clipping.
+  virtual float update(long step, float max_norm, float lr) = 0;
+  // This rank's optimizer; null where the rank keeps no optimizer state.
+  virtual Optimizer* optimizer() = 0;
+  // False where ranks step at their own pace: the loss a rank sees is then its own.
+  virtual bool synchronous() const { return true; }
 };
 
-// Throws cohort::Error for an unknown name.
+// The strategies whose ranks all run the same collectives each step.
+class CollectiveStrategy : public Strategy {
+ public:
+  void start(long step) override;  // rank 0's parameters to every rank
+  float update(long step, float max_norm, float lr) override;
+  // The parts of update(), separately for benchmarks.
+  virtual void finish_gradients() = 0;             // grads become the mean over ranks
+  virtual float clip_gradients(float max_norm) = 0;  // returns the norm before clipping
+  virtual void optimizer_step(float lr) = 0;        // every rank ends with the same params
+
+ protected:
+  CollectiveStrategy(Communicator& comm, Gpt& model) : comm_(comm), model_(model) {}
+  Communicator& comm_;
+  Gpt& model_;
+};
+
+// Throws cohort::Error naming `where` and the key for a setting that cannot work.
+void validate_strategy_config(const StrategyConfig& config, const std::string& where);
+
+// comm: every rank of the job (a parameter server's workers and servers alike).
+// Throws cohort::Error for an unknown name or bad settings.
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicator& comm,
                                         Gpt& model, const OptimizerConfig& optim);
 

@@ -9,7 +9,7 @@
 namespace cohort {
 
 ZeroStrategy::ZeroStrategy(Communicator& comm, Gpt& model, const OptimizerConfig& optim)
-    : comm_(comm), model_(model), counts_(even_blocks(model.num_params(), comm.world())) {
+    : CollectiveStrategy(comm, model), counts_(even_blocks(model.num_params(), comm.world())) {
   for (int r = 0; r < comm.rank(); ++r) begin_ += counts_[size_t(r)];
   end_ = begin_ + counts_[size_t(comm.rank())];
   optimizer_ = make_optimizer(optim, model.layout(), model.backend(), begin_, end_);

@@ -7,20 +7,18 @@
 
 namespace cohort {
 
-class ZeroStrategy final : public Strategy {
+class ZeroStrategy final : public CollectiveStrategy {
  public:
   ZeroStrategy(Communicator& comm, Gpt& model, const OptimizerConfig& optim);
   std::string describe() const override;
   void finish_gradients() override;
   float clip_gradients(float max_norm) override;
   void optimizer_step(float lr) override;
-  Optimizer& optimizer() override { return *optimizer_; }
+  Optimizer* optimizer() override { return optimizer_.get(); }
   size_t shard_begin() const { return begin_; }
   size_t shard_end() const { return end_; }
 
  private:
-  Communicator& comm_;
-  Gpt& model_;
   std::vector<size_t> counts_;
   size_t begin_ = 0, end_ = 0;
   std::unique_ptr<Optimizer> optimizer_;

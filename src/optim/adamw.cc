@@ -14,7 +14,7 @@ AdamW::AdamW(const OptimizerConfig& config, const ParameterLayout& layout, Backe
       m_(end - begin),
       v_(end - begin) {}
 
-void AdamW::step(float* params, const float* grads, float lr) {
+void AdamW::step_shard(float* params, const float* grads, float lr) {
   ++t_;
   Backend::AdamWArgs args{lr,
                           config_.beta1,
@@ -28,8 +28,8 @@ void AdamW::step(float* params, const float* grads, float lr) {
     const size_t lo = std::max(begin_, t.offset), hi = std::min(end_, t.offset + t.numel);
     if (lo >= hi) continue;
     args.weight_decay = t.decay ? config_.weight_decay : 0.0f;
-    backend_.adamw_update(params + lo, grads + lo, m_.data() + (lo - begin_),
-                          v_.data() + (lo - begin_), hi - lo, args);
+    const size_t at = lo - begin_;
+    backend_.adamw_update(params + at, grads + at, m_.data() + at, v_.data() + at, hi - lo, args);
   }
 }
 

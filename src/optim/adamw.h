@@ -11,7 +11,7 @@ class AdamW final : public Optimizer {
  public:
   AdamW(const OptimizerConfig& config, const ParameterLayout& layout, Backend& backend,
         size_t begin, size_t end);
-  void step(float* params, const float* grads, float lr) override;
+  void step_shard(float* params, const float* grads, float lr) override;
   float* m() { return m_.data(); }  // (end - begin) first moments
   float* v() { return v_.data(); }  // (end - begin) second moments
   std::vector<OptimizerStateBuffer> state() override {

@@ -35,7 +35,11 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
   // One update of params[begin, end) from grads[begin, end) (full-buffer pointers).
-  virtual void step(float* params, const float* grads, float lr) = 0;
+  void step(float* params, const float* grads, float lr) {
+    step_shard(params + begin_, grads + begin_, lr);
+  }
+  // The same on buffers that hold only [begin, end) (a parameter server's shard).
+  virtual void step_shard(float* params, const float* grads, float lr) = 0;
   size_t begin() const { return begin_; }
   size_t end() const { return end_; }
   long steps_taken() const { return t_; }

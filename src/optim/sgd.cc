@@ -8,9 +8,9 @@ Sgd::Sgd(const OptimizerConfig& config, Backend& backend, size_t begin, size_t e
       backend_(backend),
       buf_(config.momentum != 0.0f ? end - begin : 0) {}
 
-void Sgd::step(float* params, const float* grads, float lr) {
+void Sgd::step_shard(float* params, const float* grads, float lr) {
   ++t_;
-  backend_.sgd_update(params + begin_, grads + begin_, momentum_ != 0.0f ? buf_.data() : nullptr,
+  backend_.sgd_update(params, grads, momentum_ != 0.0f ? buf_.data() : nullptr,
                       end_ - begin_, lr, momentum_);
 }
 

@@ -127,7 +127,9 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   const std::string name = fmt::format("step-{}", c.state.step);
   const fs::path final_dir = checkpoints / name, tmp = checkpoints / (name + ".tmp");
   const bool lead = comm.rank() == 0;
-  const bool sharded = c.optimizer->end() - c.optimizer->begin() != c.layout->total();
+  const bool sharded = c.optimizer != nullptr &&
+                       (c.optimizer_is_part ||
+                        c.optimizer->end() - c.optimizer->begin() != c.layout->total());
   std::error_code ec;
   if (lead) {
     fs::remove_all(tmp, ec);
@@ -135,7 +137,7 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     if (ec) throw Error(fmt::format("{}: cannot create: {}", tmp.string(), ec.message()));
   }
   comm.barrier();  // the directory exists
-  if (sharded || lead) {
+  if (c.optimizer != nullptr && (sharded || lead)) {
     SafetensorsFile opt;
     for (const auto& buf : c.optimizer->state()) {
       opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);

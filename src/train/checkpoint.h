@@ -52,8 +52,11 @@ struct TrainingState {
 struct CheckpointContents {
   const ModelConfig* model = nullptr;
   const ParameterLayout* layout = nullptr;
-  const float* params = nullptr;
-  Optimizer* optimizer = nullptr;  // this rank's: the whole buffer, or its ZeRO shard
+  const float* params = nullptr;   // read on rank 0 only
+  Optimizer* optimizer = nullptr;  // this rank's: the whole buffer, a shard, or none
+  // The optimizer is this rank's own part of the state even if it spans the whole
+  // buffer (a lone parameter server), not a replica that rank 0 writes for everyone.
+  bool optimizer_is_part = false;
   const std::filesystem::path* tokenizer_dir = nullptr;  // copied in; may be null
   std::string run_config_toml;
   TrainingState state;
@@ -62,9 +65,9 @@ struct CheckpointContents {
 // Writes RUN_DIR/checkpoints/step-N and points `latest` (and `best` if is_best) at it;
 // prunes older ones beyond keep_last. Returns the checkpoint directory. Every rank
 // calls it: an optimizer that covers the whole buffer is written by rank 0 as
-// optimizer.safetensors; a sharded one (ZeRO-1) by each rank as
-// optimizer-rank-R-of-N.safetensors holding its range; rank 0 writes the rest and
-// renames the directory into place once every shard is there.
+// optimizer.safetensors; a sharded one (ZeRO-1, a parameter server's servers) by its
+// rank as optimizer-rank-R-of-N.safetensors holding its range; rank 0 writes the rest
+// and renames the directory into place once every shard is there.
 std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir,
                                       const CheckpointContents& c, int keep_last, bool is_best,
                                       Communicator& comm);

@@ -36,15 +36,16 @@ StepResult Trainer::step() {
     model_.backward(1.0f / float(M),
                     micro + 1 == M ? strategy_.grad_ready_hook() : Gpt::GradReadyFn{});
   }
-  strategy_.finish_gradients();
   StepResult r;
   r.step = step_;
-  double loss = loss_sum / M;
-  comm_.all_reduce_sum(&loss, 1);
-  r.loss = static_cast<float>(loss / comm_.world());
-  r.grad_norm = strategy_.clip_gradients(config_.grad_clip);
   r.lr = schedule_.at(step_);
-  strategy_.optimizer_step(r.lr);
+  r.grad_norm = strategy_.update(step_, config_.grad_clip, r.lr);
+  double loss = loss_sum / M;
+  if (strategy_.synchronous()) {
+    comm_.all_reduce_sum(&loss, 1);
+    loss /= comm_.world();
+  }
+  r.loss = static_cast<float>(loss);
   model_.zero_grad();
   r.seconds = timer.seconds();
   ++step_;

@@ -2,7 +2,8 @@
 // micro-batches (forward, backward with loss scale 1/grad_accum so the gradients are
 // the mean over the rank's batch; the last backward may start communication through
 // the strategy's hook), then the strategy averages gradients over ranks, clips the
-// global norm, and updates with the scheduled learning rate.
+// global norm, and updates with the scheduled learning rate. `comm` holds the ranks
+// that compute (a parameter server's workers, without its servers).
 #pragma once
 
 #include <vector>
@@ -18,7 +19,7 @@ namespace cohort {
 
 struct StepResult {
   long step = 0;           // the step just taken, from 0
-  float loss = 0.0f;       // mean over the step's global batch
+  float loss = 0.0f;       // mean over the step's global batch (asynchronous: this rank's)
   float grad_norm = 0.0f;  // before clipping
   float lr = 0.0f;
   double seconds = 0.0;

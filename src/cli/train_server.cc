@@ -1,0 +1,118 @@
+// The server ranks of `cohort train --ps-servers S` (train_cut.h).
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "backend/cpu/cpu_backend.h"
+#include "cli/train_cut.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "dist/parameter_server.h"
+#include "dist/rank_agreement.h"
+#include "model/gpt.h"
+#include "train/checkpoint.h"
+
+namespace cohort {
+
+namespace fs = std::filesystem;
+
+bool is_cut_step(long done, const TrainConfig& tc, long stop_at) {
+  return done >= tc.steps || (tc.eval_every > 0 && done % tc.eval_every == 0) ||
+         (tc.checkpoint_every > 0 && done % tc.checkpoint_every == 0) ||
+         (stop_at > 0 && done == stop_at);
+}
+
+void print_rank_summaries(Communicator& world, const std::string& mine) {
+  const auto all = world.all_gather_strings(mine);
+  if (world.rank() != 0) return;
+  for (const auto& line : all) fmt::print("{}\n", line);
+}
+
+namespace {
+
+std::string histogram_text(const std::vector<long>& h) {
+  std::string s;
+  for (size_t t = 0; t < h.size(); ++t) {
+    if (h[t] > 0) s += fmt::format("{}{}:{}", s.empty() ? "" : " ", t, h[t]);
+  }
+  return s;
+}
+
+}  // namespace
+
+int run_parameter_server(RunConfig& cfg, const std::string& data_fingerprint, long stop_at,
+                         bool resume, Communicator& world, Communicator& servers,
+                         const PsRoles& roles) {
+  const TrainConfig& tc = cfg.train;
+  set_thread_count(tc.threads);
+  const ParameterLayout layout(cfg.model);
+  check_ranks_agree(world, cfg.to_toml(), layout, data_fingerprint);
+  const std::vector<FlatRange> ranges = ps_shard_ranges(layout, roles.servers);
+
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log(nullptr, &std::fclose);
+  if (!tc.run_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(tc.run_dir, ec);
+    const std::string path = fmt::format("{}/ps-server-{}.jsonl", tc.run_dir, world.rank());
+    log.reset(std::fopen(path.c_str(), resume ? "a" : "w"));
+    if (!log) throw Error(fmt::format("{}: cannot open for writing", path));
+  }
+  ParameterServerOptions options;
+  options.staleness = cfg.dist.staleness;
+  options.max_norm = tc.grad_clip;
+  options.log = log.get();
+
+  CpuBackend backend;
+  std::unique_ptr<ParameterServer> server;
+  long start = 0;
+  std::optional<fs::path> ck_dir;
+  if (resume) {
+    ck_dir = resolve_checkpoint(fs::path(tc.run_dir) / "checkpoints");
+    LoadedCheckpoint ck = load_checkpoint(*ck_dir);
+    server = std::make_unique<ParameterServer>(world, servers, roles, layout, ranges,
+                                               ck.params.data(), cfg.optim, backend, options);
+    load_optimizer_state(*ck_dir, server->optimizer());
+    start = ck.state.step;
+  } else {
+    // Every rank initializes the same way from the seed; the server keeps its range.
+    Gpt initial(cfg.model, backend);
+    initial.init_weights(tc.seed);
+    server = std::make_unique<ParameterServer>(world, servers, roles, layout, ranges,
+                                               initial.params(), cfg.optim, backend, options);
+  }
+
+  long served_from = start, last = start;
+  auto on_cut = [&](long done) {
+    last = done;
+    CutControl control;
+    world.broadcast(&control, sizeof control, 0);
+    if (control.save) {
+      CheckpointContents c;
+      c.model = &cfg.model;
+      c.layout = &layout;
+      c.optimizer = &server->optimizer();
+      c.optimizer_is_part = true;
+      c.state.step = done;
+      save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, control.is_best != 0, world);
+    }
+    return control.stop != 0;
+  };
+  server->serve(start, [&](long c) { return is_cut_step(c, tc, stop_at); }, on_cut);
+
+  const PsServerStats& s = server->stats();
+  const double steps = std::max(1L, last - served_from);
+  const auto [begin, end] = server->range();
+  print_rank_summaries(
+      world,
+      fmt::format("server rank {}: params [{}, {}) {:.2f} MB | {} gradients applied, "
+                  "staleness mean {:.2f} max {} (histogram {}), max lead {} steps | per step: "
+                  "{:.2f} MB in, {:.2f} MB out",
+                  world.rank(), begin, end, (end - begin) * 4e-6, s.applied,
+                  s.applied ? double(s.staleness_sum) / double(s.applied) : 0.0, s.staleness_max,
+                  histogram_text(server->staleness_histogram()), s.lead_max,
+                  double(s.bytes_in) / steps / 1e6, double(s.bytes_out) / steps / 1e6));
+  return 0;
+}
+
+}  // namespace cohort
