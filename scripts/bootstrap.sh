@@ -14,6 +14,8 @@ packages=(
   libsentencepiece-dev        # SentencePiece tokenizers
   libpcre2-dev                # GPT-2's pre-tokenizer regex (Unicode classes, lookahead)
   libopenmpi-dev openmpi-bin  # data-parallel ranks under mpirun
+  clang libclang-rt-14-dev    # libFuzzer + ASan/UBSan runtimes (scripts/fuzz.sh)
+  python3                     # test and fuzz helpers
 )
 
 missing=()

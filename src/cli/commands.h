@@ -13,5 +13,6 @@ void add_bench_comm_command(CLI::App& bench, int& exit_code);  // cohort bench c
 void add_prepare_command(CLI::App& root, int& exit_code);
 void add_eval_command(CLI::App& root, int& exit_code);
 void add_generate_command(CLI::App& root, int& exit_code);
+void add_launch_command(CLI::App& root, int& exit_code);
 
 }  // namespace cohort

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -40,6 +41,9 @@ int fail(const std::string& message, int code, bool collective) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, reported as an
+  // error naming the file, instead of killing the process mid-checkpoint.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"cohort: train GPT-style language models on CPUs, alone or as data-parallel ranks"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
   cohort::add_eval_command(app, exit_code);
   cohort::add_generate_command(app, exit_code);
   cohort::add_bench_command(app, exit_code);
+  cohort::add_launch_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

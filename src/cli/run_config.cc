@@ -56,6 +56,9 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0: off)"},
       {"train.seed", &c.train.seed, "seed for init, synthetic data and dropout"},
       {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
+      {"train.max_bad_steps", &c.train.max_bad_steps,
+       "steps in a row whose loss or gradient norm is not finite (each skipped) before the "
+       "run stops"},
       {"train.log_every", &c.train.log_every,
        "steps between progress lines when not on a terminal"},
       {"dist.strategy", &c.dist.name,
@@ -65,6 +68,8 @@ std::vector<Field> fields_of(RunConfig& c) {
        "allreduce: gradients on the wire as fp32 | bf16 (half the bytes)"},
       {"dist.ps_servers", &c.dist.ps_servers,
        "ps: the last S ranks are servers, ranks 0..N-S-1 workers"},
+      {"dist.comm_timeout", &c.dist.comm_timeout,
+       "seconds a collective may wait for a rank before the job stops naming it (0: never)"},
       {"dist.staleness", &c.dist.staleness,
        "ps: 0 synchronous; s > 0 asynchronous, a worker at most s steps ahead of the slowest"},
       {"data.synthetic_branching", &c.data.synthetic_branching,

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <filesystem>
 #include <memory>
@@ -32,6 +34,7 @@
 #include "train/evaluator.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
 
 namespace cohort {
@@ -56,7 +59,10 @@ struct TrainOptions {
     int rank = -1;
     long step = 0;
     long ms = 0;
-  } slow;
+  };
+  std::vector<SlowWorker> slow;
+  std::vector<long> nan_steps;  // testing: rank 0's loss is NaN at these steps
+  std::string kill_at;          // testing: "RANK:STEP": SIGKILL before that step (first run)
 };
 
 // Evaluation batches for synthetic data come from step numbers no training run reaches.
@@ -160,12 +166,21 @@ int run_train(const TrainOptions& o) {
       error_code = e.exit_code();
     }
   };
+  // Under `cohort launch`, a restarted job (COHORT_RESTART >= 1) resumes from its run
+  // directory if it got as far as a checkpoint, and starts afresh if it did not.
+  const char* restart = std::getenv("COHORT_RESTART");
+  const bool restarted = restart != nullptr && std::atoi(restart) > 0;
+  bool resume = o.resume;
   capture([&] {
     cfg.validate(where);
-    if (o.resume && cfg.train.run_dir.empty()) {
+    if (restarted && !cfg.train.run_dir.empty() &&
+        fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
+      resume = true;
+    }
+    if (resume && cfg.train.run_dir.empty()) {
       throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
     }
-    if (!o.resume && !cfg.train.run_dir.empty() &&
+    if (!resume && !cfg.train.run_dir.empty() &&
         fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
       throw Error(
           fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
@@ -176,6 +191,7 @@ int run_train(const TrainOptions& o) {
   std::unique_ptr<Communicator> world_owner = make_communicator(nullptr, nullptr);
   Communicator& world = *world_owner;
   raise_if_any_failed(world, error, error_code);
+  install_stop_handlers();
   // comm: the ranks that compute. A parameter server's workers and servers each get
   // their own communicator; otherwise every rank computes.
   const bool ps = cfg.dist.name == "ps";
@@ -191,7 +207,7 @@ int run_train(const TrainOptions& o) {
   capture([&] { data = open_data(cfg, o.synthetic, where, comm, !serving); });
   raise_if_any_failed(world, error, error_code);
   if (serving) {
-    return run_parameter_server(cfg, data.fingerprint, o.stop_at, o.resume, world, comm, roles);
+    return run_parameter_server(cfg, data.fingerprint, o.stop_at, resume, world, comm, roles);
   }
   const bool lead = comm.rank() == 0;
   const TrainConfig& tc = cfg.train;
@@ -206,12 +222,16 @@ int run_train(const TrainOptions& o) {
   Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
   Trainer trainer(model, *strategy, comm, *data.train, tc, schedule);
+  CommWatchdog watchdog(comm, cfg.dist.comm_timeout);
+  trainer.set_watchdog(&watchdog);
 
   TrainingState state;
   state.seed = tc.seed;
-  if (o.resume) {
-    const fs::path ck_dir = resolve_checkpoint(fs::path(tc.run_dir) / "checkpoints");
-    LoadedCheckpoint ck = load_checkpoint(ck_dir);
+  if (resume) {
+    LoadedCheckpoint ck = load_newest_good_checkpoint(tc.run_dir, [&](const std::string& w) {
+      if (lead) fmt::print(stderr, "cohort: warning: {}\n", w);
+    });
+    const fs::path ck_dir = ck.dir;
     if (ck.model.shape() != cfg.model.shape()) {
       throw Error(fmt::format("{}: checkpoint model ({}) differs from the config's ({})",
                               ck_dir.string(), ck.model.shape(), cfg.model.shape()));
@@ -261,6 +281,7 @@ int run_train(const TrainOptions& o) {
     c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
     c.run_config_toml = cfg.to_toml();
     c.state = state;
+    auto watched = watchdog.watch("the checkpoint", state.step);
     save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best, world);
   };
   // At a cut the servers of a parameter server learn what rank 0 decided (train_cut.h);
@@ -276,13 +297,14 @@ int run_train(const TrainOptions& o) {
   auto rank_summary = [&]() {
     if (!ps_worker) return;
     print_rank_summaries(
-        world, fmt::format("worker rank {}: {} steps, {:.2f} s waiting for the servers",
+        world, fmt::format("worker rank {}: {} steps, {:.2f} s sending to and waiting for the servers",
                            world.rank(), trainer.next_step(), ps_worker->wait_seconds()));
   };
   // Mean validation loss per token, the ranks sharing the batches; none without a split.
   // Periodic validations score the first eval_tokens tokens; the last one all of them.
   auto validate = [&](bool whole_split) -> std::optional<double> {
     if (data.val.empty()) return std::nullopt;
+    auto watched = watchdog.watch("validation", trainer.next_step());
     // An asynchronous parameter server's workers drift apart between cuts; at a cut
     // they must hold one snapshot, or their validation shares would not add up.
     if (ps_worker && !strategy->synchronous()) {
@@ -311,17 +333,55 @@ int run_train(const TrainOptions& o) {
   double last_val = NAN;
   float last_loss = NAN;  // every metrics line carries step and loss
   bool stopped_early = false;
+  int bad_in_a_row = 0;
+  int kill_rank = -1;
+  long kill_step = -1;
+  if (!o.kill_at.empty() && std::sscanf(o.kill_at.c_str(), "%d:%ld", &kill_rank, &kill_step) != 2) {
+    throw Error(fmt::format("--test-kill-at: expected RANK:STEP, got '{}'", o.kill_at));
+  }
+  if (!o.nan_steps.empty() && world.rank() == 0) {
+    trainer.set_poison([&o](long step) {
+      return std::find(o.nan_steps.begin(), o.nan_steps.end(), step) != o.nan_steps.end();
+    });
+  }
   while (trainer.next_step() < tc.steps) {
-    if (o.slow.rank == world.rank() && o.slow.step == trainer.next_step()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(o.slow.ms));
+    if (kill_rank == world.rank() && kill_step == trainer.next_step() && !restarted) {
+      std::fflush(stdout);
+      std::raise(SIGKILL);
+    }
+    for (const auto& slow : o.slow) {
+      if (slow.rank == world.rank() && slow.step == trainer.next_step()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(slow.ms));
+      }
     }
     const StepResult r = trainer.step();
     state.lr = r.lr;
-    last_loss = r.loss;
-    if (!std::isfinite(r.loss)) {
+    if (r.skipped) {
+      // The parameters are unchanged; every rank saw the same verdict.
+      ++bad_in_a_row;
       progress.finish();
-      throw CollectiveError(
-          fmt::format("step {}: loss is not finite ({}); lower train.lr", r.step, r.loss), 4);
+      if (lead) {
+        fmt::print(stderr,
+                   "cohort: warning: step {}: loss {} | gradient norm {}: not finite, step "
+                   "skipped ({} in a row; the run stops at {})\n",
+                   r.step, r.loss, r.grad_norm, bad_in_a_row, tc.max_bad_steps);
+      }
+      metrics.write({{"kind", "skipped"},
+                     {"step", r.step},
+                     {"loss", std::isfinite(r.loss) ? nlohmann::json(r.loss) : "nan"},
+                     {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : "nan"}});
+      if (bad_in_a_row >= tc.max_bad_steps) {
+        throw CollectiveError(
+            fmt::format("steps {}-{}: loss or gradient norm not finite {} times in a row "
+                        "(train.max_bad_steps); the parameters are those of step {}{}; lower "
+                        "train.lr or raise train.warmup",
+                        r.step - bad_in_a_row + 1, r.step, bad_in_a_row, r.step - bad_in_a_row + 1,
+                        tc.run_dir.empty() ? "" : ", and the checkpoints are intact"),
+            4);
+      }
+    } else {
+      bad_in_a_row = 0;
+      last_loss = r.loss;
     }
     progress.update(r);
     rank_progress.update(r);
@@ -358,14 +418,29 @@ int run_train(const TrainOptions& o) {
       }
     }
     if (last) break;  // the final validation and checkpoint follow the loop
+    // Preemption: the ranks agree on a signal every step (a parameter server's workers
+    // at cut steps, the only steps where they all meet).
+    const bool cut = is_cut_step(done, tc, o.stop_at);
+    int signal = 0;
+    if (!ps || cut) {
+      double s = stop_signal();
+      comm.all_reduce_max(&s, 1);
+      signal = int(s);
+    }
     const bool periodic = tc.checkpoint_every > 0 && done % tc.checkpoint_every == 0;
-    const bool stop_here = o.stop_at > 0 && done == o.stop_at;
+    const bool stop_here = (o.stop_at > 0 && done == o.stop_at) || signal != 0;
     const bool save_now = periodic || (is_best && tc.patience > 0) || stopped_early || stop_here;
-    if (is_cut_step(done, tc, o.stop_at)) tell_servers(save_now, is_best, stopped_early || stop_here);
+    if (cut) tell_servers(save_now, is_best, stopped_early || stop_here);
     if (save_now) save(is_best);
     if (stop_here) {
       progress.finish();
-      if (lead) fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
+      if (lead && signal != 0) {
+        fmt::print("stopped by {} after step {}{}; continue with --resume\n",
+                   signal_name(signal), done,
+                   tc.run_dir.empty() ? " (no run_dir: nothing saved)" : ", checkpoint written");
+      } else if (lead) {
+        fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
+      }
       rank_summary();
       return 0;
     }
@@ -475,21 +550,35 @@ void add_train_command(CLI::App& root, int& exit_code) {
          },
          "Parameter server: the last S ranks serve parameters, ranks 0..N-S-1 compute "
          "(dist.strategy=ps, dist.ps_servers)");
+  shortcut("--comm-timeout", "dist.comm_timeout",
+           "Seconds a collective may wait for a rank before the job stops with a message "
+           "naming the step and the missing ranks (0: never)");
   shortcut("--staleness", "dist.staleness",
            "Parameter server: 0 synchronous; s > 0 asynchronous, a worker at most s steps "
            "ahead of the slowest (dist.staleness)");
-  cmd->add_option_function<std::string>(
+  cmd->add_option_function<std::vector<std::string>>(
          "--test-slow-worker",
-         [o](const std::string& v) {
-           TrainOptions::SlowWorker w;
-           if (std::sscanf(v.c_str(), "%d:%ld:%ld", &w.rank, &w.step, &w.ms) != 3 || w.rank < 0 ||
-               w.step < 0 || w.ms < 0) {
-             throw CLI::ValidationError("--test-slow-worker",
-                                        "expected RANK:STEP:MS, e.g. 1:0:1500, got '" + v + "'");
+         [o](const std::vector<std::string>& values) {
+           for (const auto& v : values) {
+             TrainOptions::SlowWorker w;
+             if (std::sscanf(v.c_str(), "%d:%ld:%ld", &w.rank, &w.step, &w.ms) != 3 ||
+                 w.rank < 0 || w.step < 0 || w.ms < 0) {
+               throw CLI::ValidationError("--test-slow-worker",
+                                          "expected RANK:STEP:MS, e.g. 1:0:1500, got '" + v + "'");
+             }
+             o->slow.push_back(w);
            }
-           o->slow = w;
          },
-         "Testing: rank RANK sleeps MS milliseconds before step STEP (a straggler)")
+         "Testing: rank RANK sleeps MS milliseconds before step STEP (a straggler; "
+         "repeatable)")
+      ->group("Testing")
+      ->take_all();
+  cmd->add_option("--test-kill-at", o->kill_at,
+                  "Testing: rank RANK kills itself (SIGKILL) before step STEP, unless "
+                  "restarted by cohort launch")
+      ->group("Testing");
+  cmd->add_option("--test-nan-at", o->nan_steps,
+                  "Testing: rank 0's loss is NaN at these steps (repeatable)")
       ->group("Testing");
   cmd->footer("Defaults of every config key: cohort train --help-config");
   cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });

@@ -68,8 +68,8 @@ int run_parameter_server(RunConfig& cfg, const std::string& data_fingerprint, lo
   long start = 0;
   std::optional<fs::path> ck_dir;
   if (resume) {
-    ck_dir = resolve_checkpoint(fs::path(tc.run_dir) / "checkpoints");
-    LoadedCheckpoint ck = load_checkpoint(*ck_dir);
+    LoadedCheckpoint ck = load_newest_good_checkpoint(tc.run_dir, [](const std::string&) {});
+    ck_dir = ck.dir;
     server = std::make_unique<ParameterServer>(world, servers, roles, layout, ranges,
                                                ck.params.data(), cfg.optim, backend, options);
     load_optimizer_state(*ck_dir, server->optimizer());

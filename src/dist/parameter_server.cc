@@ -39,9 +39,10 @@ void ParameterServer::receive_gradient(int worker, float* into) {
   stats_.bytes_in += long(params_.size() * sizeof(float));
 }
 
-void ParameterServer::reply(const std::vector<int>& workers, float grad_norm) {
+void ParameterServer::reply(const std::vector<int>& workers, float grad_norm, bool applied) {
   PsReply r;
   r.grad_norm = grad_norm;
+  r.applied = applied;
   r.stats = stats_;
   std::vector<std::unique_ptr<CommRequest>> sends;
   for (int w : workers) {
@@ -93,14 +94,16 @@ void ParameterServer::serve_sync(long start, const std::function<bool(long)>& is
     expect(receive_request(w), w, kPsPull, start);
     everyone.push_back(w);
   }
-  reply(everyone, 0.0f);
+  reply(everyone, 0.0f, true);
   const size_t n = params_.size();
   for (long step = start;; ++step) {
     float lr = 0.0f;
+    bool skip = false;
     for (int w = 0; w < roles_.workers; ++w) {
       wait_for_message(comm_, w, kPsRequest);
       const PsRequest req = receive_request(w);
       expect(req, w, kPsPush, step);
+      skip = skip || req.skip != 0;
       if (w == 0) {
         lr = req.lr;
         receive_gradient(w, grads_.data());
@@ -114,11 +117,15 @@ void ParameterServer::serve_sync(long start, const std::function<bool(long)>& is
     servers_.all_reduce_sum(&ss, 1);
     const float norm = static_cast<float>(std::sqrt(ss));
     const float s = clip_scale(norm, options_.max_norm);
-    if (s < 1.0f) backend_.scale(grads_.data(), s, n);
-    optimizer_->step_shard(params_.data(), grads_.data(), lr);
-    for (int w = 0; w < roles_.workers; ++w) record(w, step, 0, 0);
-    ++stats_.version;
-    reply(everyone, norm);
+    // Every server sees the same requests and the same norm: they skip together.
+    const bool apply = !skip && std::isfinite(norm);
+    if (apply) {
+      if (s < 1.0f) backend_.scale(grads_.data(), s, n);
+      optimizer_->step_shard(params_.data(), grads_.data(), lr);
+      for (int w = 0; w < roles_.workers; ++w) record(w, step, 0, 0);
+      ++stats_.version;
+    }
+    reply(everyone, norm, apply);
     if (is_cut(step + 1) && on_cut(step + 1)) return;
   }
 }
@@ -141,10 +148,12 @@ void ParameterServer::serve_async(long start, const std::function<bool(long)>& i
           << "parameter server: worker " << w << " pushed step " << req.step << ", expected "
           << completed[size_t(w)];
       receive_gradient(w, incoming_.data());
-      optimizer_->step_shard(params_.data(), incoming_.data(), req.lr);
-      const long slowest = *std::min_element(completed.begin(), completed.end());
-      record(w, req.step, long(stats_.version - read_version[size_t(w)]), req.step - slowest);
-      ++stats_.version;
+      if (req.skip == 0) {
+        optimizer_->step_shard(params_.data(), incoming_.data(), req.lr);
+        const long slowest = *std::min_element(completed.begin(), completed.end());
+        record(w, req.step, long(stats_.version - read_version[size_t(w)]), req.step - slowest);
+        ++stats_.version;
+      }
       completed[size_t(w)] = req.step + 1;
       pending.push_back({w, req.step + 1});
     } else {
@@ -161,7 +170,7 @@ void ParameterServer::serve_async(long start, const std::function<bool(long)>& i
         continue;
       }
       stats_.lead_max = std::max<int64_t>(stats_.lead_max, p.step - slowest);
-      reply({p.worker}, 0.0f);
+      reply({p.worker}, 0.0f, true);
       read_version[size_t(p.worker)] = stats_.version;
       pending.erase(pending.begin() + long(i));
     }

@@ -60,7 +60,7 @@ class ParameterServer {
                    const std::function<bool(long)>& on_cut);
   PsRequest receive_request(int worker);
   void receive_gradient(int worker, float* into);
-  void reply(const std::vector<int>& workers, float grad_norm);
+  void reply(const std::vector<int>& workers, float grad_norm, bool applied);
   void record(int worker, long step, long staleness, long lead);
 
   Communicator& comm_;

@@ -21,7 +21,9 @@ enum PsRequestKind : int32_t { kPsPull = 1, kPsPush = 2 };
 struct PsRequest {
   int64_t step = 0;  // pull: parameters for this step; push: the gradient of this step
   int32_t kind = kPsPull;
-  float lr = 0.0f;  // push: the learning rate of `step`
+  float lr = 0.0f;      // push: the learning rate of `step`
+  int32_t skip = 0;     // push: the worker's loss was not finite; do not apply
+  int32_t pad = 0;
 };
 
 // What a server has done so far, sent with every reply.
@@ -37,7 +39,7 @@ struct PsServerStats {
 
 struct PsReply {
   float grad_norm = 0.0f;  // sync: the global norm of the mean gradient before clipping
-  int32_t pad = 0;
+  int32_t applied = 1;     // sync: 0 if the step was skipped (not finite)
   PsServerStats stats;
 };
 

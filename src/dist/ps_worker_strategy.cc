@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/timer.h"
 #include "optim/grad_clip.h"
@@ -45,12 +46,11 @@ std::vector<std::unique_ptr<CommRequest>> PsWorkerStrategy::post_replies() {
 }
 
 void PsWorkerStrategy::finish_replies(std::vector<std::unique_ptr<CommRequest>> receives) {
-  Timer waiting;
   for (auto& r : receives) r->wait();
-  wait_seconds_ += waiting.seconds();
   PsServerStats total;
   for (const PsReply& reply : replies_) {
     last_norm_ = reply.grad_norm;
+    last_applied_ = reply.applied != 0;
     const PsServerStats& s = reply.stats;
     total.version += s.version;
     total.applied += s.applied;
@@ -64,6 +64,7 @@ void PsWorkerStrategy::finish_replies(std::vector<std::unique_ptr<CommRequest>> 
 }
 
 void PsWorkerStrategy::start(long step) {
+  Timer waiting;
   auto receives = post_replies();
   PsRequest pull;
   pull.step = step;
@@ -71,17 +72,22 @@ void PsWorkerStrategy::start(long step) {
     comm_.send(&pull, sizeof pull, roles_.server_rank(k), kPsRequest);
   }
   finish_replies(std::move(receives));
+  wait_seconds_ += waiting.seconds();
 }
 
-float PsWorkerStrategy::update(long step, float max_norm, float lr) {
+UpdateResult PsWorkerStrategy::update(long step, float max_norm, float lr, bool skip) {
   float norm = 0.0f;
-  if (staleness_ > 0) norm = clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(),
-                                            max_norm);
+  if (staleness_ > 0) {
+    norm = clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(), max_norm);
+    skip = skip || !std::isfinite(norm);
+  }
+  Timer waiting;
   auto receives = post_replies();
   PsRequest push;
   push.step = step;
   push.kind = kPsPush;
   push.lr = lr;
+  push.skip = skip;
   std::vector<std::unique_ptr<CommRequest>> sends;
   for (int k = 0; k < roles_.servers; ++k) {
     const int server = roles_.server_rank(k);
@@ -92,7 +98,9 @@ float PsWorkerStrategy::update(long step, float max_norm, float lr) {
   }
   for (auto& s : sends) s->wait();
   finish_replies(std::move(receives));
-  return staleness_ > 0 ? norm : last_norm_;
+  wait_seconds_ += waiting.seconds();
+  if (staleness_ > 0) return {norm, !skip};
+  return {last_norm_, last_applied_};
 }
 
 }  // namespace cohort

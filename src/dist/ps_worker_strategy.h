@@ -18,14 +18,15 @@ class PsWorkerStrategy final : public Strategy {
   PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model);
   std::string describe() const override;
   void start(long step) override;
-  float update(long step, float max_norm, float lr) override;
+  UpdateResult update(long step, float max_norm, float lr, bool skip) override;
   Optimizer* optimizer() override { return nullptr; }
   bool synchronous() const override { return staleness_ == 0; }
 
   // The servers' counters, summed over servers (maxima: the largest), as of the
   // last replies.
   const PsServerStats& server_stats() const { return stats_; }
-  // Seconds this worker has spent waiting for the servers' replies.
+  // Seconds this worker has spent communicating with the servers: sending its
+  // gradient and waiting for the parameters.
   double wait_seconds() const { return wait_seconds_; }
 
  private:
@@ -39,6 +40,7 @@ class PsWorkerStrategy final : public Strategy {
   int staleness_ = 0;
   std::vector<PsReply> replies_;  // one per server
   float last_norm_ = 0.0f;
+  bool last_applied_ = true;
   PsServerStats stats_;
   double wait_seconds_ = 0.0;
 };

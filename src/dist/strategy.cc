@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "dist/allreduce_strategy.h"
 #include "dist/ps_worker_strategy.h"
@@ -13,11 +15,13 @@ void CollectiveStrategy::start(long) {
   comm_.broadcast(model_.params(), model_.num_params() * sizeof(float), 0);
 }
 
-float CollectiveStrategy::update(long, float max_norm, float lr) {
+UpdateResult CollectiveStrategy::update(long, float max_norm, float lr, bool skip) {
   finish_gradients();
-  const float norm = clip_gradients(max_norm);
-  optimizer_step(lr);
-  return norm;
+  UpdateResult r;
+  r.grad_norm = clip_gradients(max_norm);
+  r.applied = !skip && std::isfinite(r.grad_norm);
+  if (r.applied) optimizer_step(lr);
+  return r;
 }
 
 void validate_strategy_config(const StrategyConfig& c, const std::string& where) {
@@ -46,6 +50,10 @@ void validate_strategy_config(const StrategyConfig& c, const std::string& where)
   }
   if (c.staleness < 0) {
     throw Error(fmt::format("{}: dist.staleness must be >= 0, got {}", where, c.staleness));
+  }
+  if (!(c.comm_timeout >= 0.0f)) {
+    throw Error(fmt::format("{}: dist.comm_timeout must be >= 0 seconds, got {}", where,
+                            c.comm_timeout));
   }
   if (c.staleness > 0 && c.name != "ps") {
     throw Error(fmt::format("{}: dist.staleness needs dist.strategy = \"ps\"", where));

@@ -28,6 +28,12 @@ struct StrategyConfig {
   std::string wire = "fp32";       // allreduce: gradients on the wire as fp32 | bf16
   int ps_servers = 0;              // ps: the last ps_servers ranks serve, the rest work
   int staleness = 0;               // ps: 0 synchronous; s > 0 asynchronous, s steps ahead at most
+  float comm_timeout = 600.0f;     // seconds a collective may wait for a rank (0: no watchdog)
+};
+
+struct UpdateResult {
+  float grad_norm = 0.0f;  // before clipping
+  bool applied = true;     // false: a skipped step
 };
 
 class Strategy {
@@ -41,8 +47,10 @@ class Strategy {
   virtual void start(long step) = 0;
   // After the last backward of `step`: averages the gradients over the ranks, clips
   // them to max_norm by their global norm, applies the optimizer with lr. Afterwards
-  // this rank holds the parameters for step + 1. Returns the norm before clipping.
-  virtual float update(long step, float max_norm, float lr) = 0;
+  // this rank holds the parameters for step + 1. The step is skipped (parameters and
+  // optimizer state unchanged) when the global norm is not finite or `skip` is set
+  // (`skip` must agree across ranks for synchronous strategies).
+  virtual UpdateResult update(long step, float max_norm, float lr, bool skip) = 0;
   // This rank's optimizer; null where the rank keeps no optimizer state.
   virtual Optimizer* optimizer() = 0;
   // False where ranks step at their own pace: the loss a rank sees is then its own.
@@ -53,7 +61,7 @@ class Strategy {
 class CollectiveStrategy : public Strategy {
  public:
   void start(long step) override;  // rank 0's parameters to every rank
-  float update(long step, float max_norm, float lr) override;
+  UpdateResult update(long step, float max_norm, float lr, bool skip) override;
   // The parts of update(), separately for benchmarks.
   virtual void finish_gradients() = 0;             // grads become the mean over ranks
   virtual float clip_gradients(float max_norm) = 0;  // returns the norm before clipping

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -99,7 +100,8 @@ std::string read_pointer(const fs::path& file) {
   return s;
 }
 
-void prune(const fs::path& checkpoints, int keep_last) {
+// The complete checkpoints under `checkpoints` (step-N, not step-N.tmp), oldest first.
+std::vector<std::pair<long, fs::path>> checkpoints_by_step(const fs::path& checkpoints) {
   const std::regex name(R"(step-(\d+))");
   std::vector<std::pair<long, fs::path>> found;
   for (const auto& e : fs::directory_iterator(checkpoints)) {
@@ -109,6 +111,11 @@ void prune(const fs::path& checkpoints, int keep_last) {
       found.emplace_back(std::stol(m[1]), e.path());
   }
   std::sort(found.begin(), found.end());
+  return found;
+}
+
+void prune(const fs::path& checkpoints, int keep_last) {
+  const auto found = checkpoints_by_step(checkpoints);
   std::string best;
   if (fs::exists(checkpoints / "best")) best = read_pointer(checkpoints / "best");
   const long excess = long(found.size()) - std::max(1, keep_last);
@@ -137,18 +144,32 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     if (ec) throw Error(fmt::format("{}: cannot create: {}", tmp.string(), ec.message()));
   }
   comm.barrier();  // the directory exists
+  // A failed write (a full disk, a file-size limit) leaves `latest` where it was.
+  auto failed = [&](const Error& e) {
+    std::string previous = "none";
+    if (fs::exists(checkpoints / "latest")) previous = read_pointer(checkpoints / "latest");
+    if (lead) fs::remove_all(tmp, ec);
+    return Error(fmt::format("cannot write checkpoint {}: {}; the previous checkpoint ({}) is "
+                             "intact",
+                             final_dir.string(), e.what(), previous),
+                 e.exit_code());
+  };
   if (c.optimizer != nullptr && (sharded || lead)) {
-    SafetensorsFile opt;
-    for (const auto& buf : c.optimizer->state()) {
-      opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
+    try {
+      SafetensorsFile opt;
+      for (const auto& buf : c.optimizer->state()) {
+        opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
+      }
+      opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
+      opt.metadata()["begin"] = std::to_string(c.optimizer->begin());
+      opt.metadata()["end"] = std::to_string(c.optimizer->end());
+      opt.write((tmp / (sharded ? fmt::format("optimizer-rank-{}-of-{}.safetensors", comm.rank(),
+                                              comm.world())
+                                : std::string("optimizer.safetensors")))
+                    .string());
+    } catch (const Error& e) {
+      throw failed(e);
     }
-    opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
-    opt.metadata()["begin"] = std::to_string(c.optimizer->begin());
-    opt.metadata()["end"] = std::to_string(c.optimizer->end());
-    opt.write((tmp / (sharded ? fmt::format("optimizer-rank-{}-of-{}.safetensors", comm.rank(),
-                                            comm.world())
-                              : std::string("optimizer.safetensors")))
-                  .string());
   }
   comm.barrier();  // every shard is written
   if (!lead) {
@@ -166,9 +187,10 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     }
     write_manifest(tmp);
     sync_directory(tmp);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
+  } catch (const Error& e) {
+    throw failed(e);
+  } catch (const fs::filesystem_error& e) {
+    throw failed(Error(e.what()));
   }
   fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
@@ -289,6 +311,35 @@ void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
                             dir.string(), covered, oe - ob));
   }
   optimizer.set_steps_taken(steps);
+}
+
+LoadedCheckpoint load_newest_good_checkpoint(
+    const fs::path& run_dir, const std::function<void(const std::string&)>& warn) {
+  const fs::path checkpoints = run_dir / "checkpoints";
+  std::vector<fs::path> candidates;
+  try {
+    candidates.push_back(resolve_checkpoint(checkpoints));
+  } catch (const Error& e) {
+    if (!fs::is_directory(checkpoints)) throw;
+    warn(e.what());
+  }
+  const auto by_step = checkpoints_by_step(checkpoints);
+  for (auto it = by_step.rbegin(); it != by_step.rend(); ++it) {
+    if (candidates.empty() || !fs::equivalent(it->second, candidates.front()))
+      candidates.push_back(it->second);
+  }
+  if (candidates.empty()) {
+    throw Error(fmt::format("{}: no checkpoint to resume from", checkpoints.string()));
+  }
+  for (const fs::path& dir : candidates) {
+    try {
+      return load_checkpoint(dir);
+    } catch (const Error& e) {
+      warn(fmt::format("{} (skipping {})", e.what(), dir.filename().string()));
+    }
+  }
+  throw Error(fmt::format("{}: none of the {} checkpoints loads", checkpoints.string(),
+                          candidates.size()));
 }
 
 }  // namespace cohort

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -88,6 +89,11 @@ struct LoadedCheckpoint {
 // Verifies the MANIFEST, then reads model, config, state and tokenizer. Each problem
 // is one cohort::Error naming the file.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
+// For --resume: the checkpoint `latest` names if it loads, else the newest older one
+// that does; each one skipped is reported through warn with what was wrong with it.
+// Throws cohort::Error if none loads.
+LoadedCheckpoint load_newest_good_checkpoint(
+    const std::filesystem::path& run_dir, const std::function<void(const std::string&)>& warn);
 // Restores the optimizer's [begin, end) of each state buffer and its step count from
 // dir/optimizer.safetensors or from the per-rank shard files, whatever number of ranks
 // wrote them.

@@ -15,6 +15,7 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
   positive("grad_accum", grad_accum);
   positive("steps", steps);
   positive("log_every", log_every);
+  positive("max_bad_steps", max_bad_steps);
   if (seq_len > context_length) {
     throw Error(fmt::format("{}: train.seq_len ({}) exceeds model.context_length ({})", where,
                             seq_len, context_length));

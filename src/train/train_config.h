@@ -19,6 +19,7 @@ struct TrainConfig {
   uint64_t seed = 1337;    // init, data and dropout
   int threads = 0;         // 0: OMP_NUM_THREADS or all cores
   int log_every = 10;
+  int max_bad_steps = 5;  // non-finite steps in a row (each skipped) before the run stops
 
   // Run-level settings; top-level keys in the TOML (data_dir = ..., not [train]).
   std::string data_dir;       // a prepared dataset (cohort prepare); empty: --synthetic

@@ -1,5 +1,8 @@
 #include "train/trainer.h"
 
+#include <cmath>
+#include <optional>
+
 #include "core/timer.h"
 
 namespace cohort {
@@ -39,13 +42,20 @@ StepResult Trainer::step() {
   StepResult r;
   r.step = step_;
   r.lr = schedule_.at(step_);
-  r.grad_norm = strategy_.update(step_, config_.grad_clip, r.lr);
+  std::optional<CommWatchdog::Guard> watched;
+  if (watchdog_) watched.emplace(watchdog_->watch("the step's gradient exchange", step_));
   double loss = loss_sum / M;
+  if (poison_ && poison_(step_)) loss = NAN;
   if (strategy_.synchronous()) {
     comm_.all_reduce_sum(&loss, 1);
     loss /= comm_.world();
   }
   r.loss = static_cast<float>(loss);
+  // A non-finite loss skips the step even if the gradients look finite.
+  const UpdateResult u = strategy_.update(step_, config_.grad_clip, r.lr, !std::isfinite(loss));
+  r.grad_norm = u.grad_norm;
+  r.skipped = !u.applied;
+  watched.reset();
   model_.zero_grad();
   r.seconds = timer.seconds();
   ++step_;

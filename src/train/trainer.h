@@ -6,9 +6,11 @@
 // that compute (a parameter server's workers, without its servers).
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "data/batch_source.h"
+#include "dist/comm_watchdog.h"
 #include "dist/communicator.h"
 #include "dist/strategy.h"
 #include "model/gpt.h"
@@ -23,6 +25,7 @@ struct StepResult {
   float grad_norm = 0.0f;  // before clipping
   float lr = 0.0f;
   double seconds = 0.0;
+  bool skipped = false;  // the loss or gradient norm was not finite: no update
 };
 
 class Trainer {
@@ -32,6 +35,10 @@ class Trainer {
   StepResult step();
   long next_step() const { return step_; }
   void set_next_step(long step) { step_ = step; }  // on resume
+  // Testing: this rank's loss becomes NaN at the steps where poison(step) is true.
+  void set_poison(std::function<bool(long)> poison) { poison_ = std::move(poison); }
+  // Each step's communication becomes a watched region (may be null).
+  void set_watchdog(CommWatchdog* watchdog) { watchdog_ = watchdog; }
   // Mean loss over `batches` batches drawn after the training steps, dropout off.
   float evaluate(long first_step, int batches);
 
@@ -43,6 +50,8 @@ class Trainer {
   TrainConfig config_;
   LrSchedule schedule_;
   long step_ = 0;
+  std::function<bool(long)> poison_;
+  CommWatchdog* watchdog_ = nullptr;
   std::vector<int32_t> inputs_, targets_;  // (B, T), reused every micro-batch
 };
 
