@@ -65,6 +65,8 @@ for name in ("demo.toml", "brown-word.toml"):
 put("fuzz_run_config", "dist", '[dist]\nstrategy = "ps"\nps_servers = 2\nstaleness = 4\n')
 put("fuzz_tokenizer", "byte", '{"kind": "byte", "vocab_size": 256}')
 put("fuzz_tokenizer", "word", json.dumps({"kind": "word", "words": ["<unk>", "the", "fox", ","], "vocab_size": 4}))
+# Crashes found before, kept as seeds.
+put("fuzz_tokenizer", "model-not-string", '{"kind":"sentencepiece-bpe","model":5}')
 put("fuzz_tokenizer", "spm", '{"kind": "sentencepiece-bpe", "model": "sentencepiece.model"}\n--8<--\n\x0a\x05hello')
 PY
 

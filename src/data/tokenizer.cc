@@ -46,6 +46,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& dir) {
   } else if (kind == "gpt2") {
     tok = std::make_unique<Gpt2Tokenizer>(dir);
   } else if (kind == "sentencepiece-bpe" || kind == "sentencepiece-unigram") {
+    if (j.contains("model") && !j["model"].is_string()) {
+      throw Error(fmt::format("{}: 'model' must be a file name", where));
+    }
     const std::string model = j.value("model", "sentencepiece.model");
     tok = std::make_unique<SentencePieceTokenizer>(read_file(dir / model), kind,
                                                    (dir / model).string());

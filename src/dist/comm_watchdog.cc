@@ -93,7 +93,7 @@ void CommWatchdog::monitor() {
         const double waited = now() - entered_at_;
         lock.unlock();
         abort_job(fmt::format("rank {}: {} at step {} has not finished after {:.0f} s "
-                              "(--comm-timeout {:.0f}); every rank arrived, so a link or a "
+                              "(--comm-timeout {:g}); every rank arrived, so a link or a "
                               "rank's network stack is stuck",
                               rank_, c.what, c.step, waited, timeout_));
       }
@@ -130,7 +130,7 @@ void CommWatchdog::monitor() {
         if (last[size_t(r)].seq == seq) region = last[size_t(r)];
       }
     }
-    abort_job(fmt::format("{} at step {}: rank{} {} waited {:.0f} s (--comm-timeout {:.0f}) for "
+    abort_job(fmt::format("{} at step {}: rank{} {} waited {:.1f} s (--comm-timeout {:g}) for "
                           "rank{} {}, which never arrived",
                           region.what, region.step, waiting.size() > 1 ? "s" : "",
                           rank_list(waiting), now() - first_entry.front().second, timeout_,

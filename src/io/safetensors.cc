@@ -65,8 +65,9 @@ SafetensorsFile SafetensorsFile::read(const std::string& path) {
       }
       continue;
     }
+    const std::string tensor_name = name;  // (clang 14 lambdas cannot capture bindings)
     auto bad = [&](const std::string& why) {
-      return Error(fmt::format("{}: tensor '{}': {}", path, name, why));
+      return Error(fmt::format("{}: tensor '{}': {}", path, tensor_name, why));
     };
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
         !v.contains("data_offsets")) {

@@ -234,6 +234,9 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
     throw Error(fmt::format("{}: not valid JSON: {}", config_path.string(), e.what()));
   }
   ck.model = model_config_from_json(config, config_path.string());
+  if (config.contains("cohort_run_config") && !config["cohort_run_config"].is_string()) {
+    throw Error(fmt::format("{}: cohort_run_config must be a string", config_path.string()));
+  }
   ck.run_config_toml = config.value("cohort_run_config", "");
   const ParameterLayout layout(ck.model);
   ck.params.resize(layout.total());

@@ -10,20 +10,7 @@
 # Usage: ps_test.sh path/to/cohort
 set -euo pipefail
 cohort=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-mpi() { timeout 120 mpirun --oversubscribe -np "$@"; }
-model=(--synthetic --set model.n_layer=2 --set model.n_embd=48 --set model.n_head=4
-       --set model.context_length=16 --set model.vocab_size=96 --set model.dropout=0.1
-       --seq-len 16 --steps 20 --threads 1 --set train.warmup=3 --lr 3e-3)
-run() {
-  local name=$1
-  shift
-  if ! "$@" "${model[@]}" --run-dir "$tmp/$name" >"$tmp/$name.log" 2>&1; then
-    echo "FAIL: $name: $*"; cat "$tmp/$name.log"; exit 1
-  fi
-}
+source "$(dirname "$0")/dist_test_common.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 
 # --- synchronous: equal to all-reduce -------------------------------------------------

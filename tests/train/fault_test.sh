@@ -87,7 +87,7 @@ mpi 2 "$cohort" train "${model[@]}" --steps 20 --comm-timeout 2 --test-slow-work
 rc=$?
 set -e
 took=$(( $(date +%s) - start ))
-grep -q "at step 3: rank 0 waited [0-9]* s (--comm-timeout 2) for rank 1, which never arrived" \
+grep -q "at step 3: rank 0 waited [0-9.]* s (--comm-timeout 2) for rank 1, which never arrived" \
   "$tmp/hang.err" || { cat "$tmp/hang.err"; fail "watchdog message (exit $rc)"; }
 [ "$rc" -ne 0 ] && [ "$took" -lt 60 ] || fail "watchdog: exit $rc after $took s"
 echo "ok: watchdog after ${took} s: $(grep -o 'cohort: error: .*' "$tmp/hang.err" | head -1)"
