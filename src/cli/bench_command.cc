@@ -163,6 +163,7 @@ int run_bench_train(const BenchTrainOptions& o) {
 void add_bench_command(CLI::App& root, int& exit_code) {
   CLI::App* bench = root.add_subcommand("bench", "Benchmarks");
   add_bench_comm_command(*bench, exit_code);
+  add_bench_gemm_command(*bench, exit_code);
   bench->require_subcommand(1);
   auto o = std::make_shared<BenchTrainOptions>();
   CLI::App* train = bench->add_subcommand(
