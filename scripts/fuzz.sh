@@ -25,11 +25,12 @@ if [ -z "$cxx" ] || [ -z "$cc" ]; then
   echo "fuzz.sh: clang++ not found (scripts/bootstrap.sh installs clang and libclang-rt-14-dev)"
   exit 77
 fi
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" -DCOHORT_FUZZ=ON -DCOHORT_CUDA=OFF \
-  -DCOHORT_NATIVE=OFF >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" --target fuzz_targets >"$build.build.log" 2>&1 || {
-  tail -50 "$build.build.log"; exit 1; }
+  -DCOHORT_NATIVE=OFF >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
+cmake --build "$build" --target fuzz_targets >"$build/fuzz-build.log" 2>&1 || {
+  tail -50 "$build/fuzz-build.log"; exit 1; }
 
 # Seeds: one valid input per reader (and a few near-misses).
 seeds=$build/seeds
