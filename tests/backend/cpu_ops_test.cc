@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <bit>
 #include <random>
 
 #include "backend/cpu/cpu_backend.h"
@@ -272,6 +273,33 @@ TEST_F(CpuOps, SumSquaresIsExactAndThreadIndependent) {
   omp_set_num_threads(threads);
   EXPECT_NEAR(one, want, 1e-9 * want);
   EXPECT_EQ(one, two);
+}
+
+}  // namespace
+}  // namespace cohort
+
+namespace cohort {
+namespace {
+
+// The AVX2 body of the GELU loops computes what their scalar tail computes, bit for bit:
+// a value gives the same result whichever path it takes.
+TEST(CpuGelu, VectorBodyMatchesScalarTail) {
+  CpuBackend be;
+  std::vector<float> x, r;
+  for (int i = -4000; i < 4000; ++i) x.push_back(float(i) * 0.0031f + 0.0007f);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 20.0f, -20.0f, 100.0f, -100.0f}) x.push_back(v);
+  while (x.size() % 8) x.push_back(0.5f);
+  for (size_t i = 0; i < x.size(); ++i) r.push_back(1.0f - float(i % 7) * 0.25f);
+  std::vector<float> out(x.size()), dx(x.size());
+  be.gelu_forward(out.data(), x.data(), x.size());
+  be.gelu_backward(dx.data(), x.data(), r.data(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    float one = 0, done = 0;
+    be.gelu_forward(&one, &x[i], 1);  // n < 8: the scalar path
+    be.gelu_backward(&done, &x[i], &r[i], 1);
+    ASSERT_EQ(std::bit_cast<uint32_t>(one), std::bit_cast<uint32_t>(out[i])) << "x = " << x[i];
+    ASSERT_EQ(std::bit_cast<uint32_t>(done), std::bit_cast<uint32_t>(dx[i])) << "x = " << x[i];
+  }
 }
 
 }  // namespace

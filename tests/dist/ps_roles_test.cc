@@ -58,7 +58,9 @@ TEST(PsShardRanges, ContiguousWholeTensorsBalancedByBytes) {
     for (size_t k = 0; k < ranges.size(); ++k) {
       EXPECT_LT(ranges[k].first, ranges[k].second) << "server " << k << " owns nothing";
       EXPECT_TRUE(starts.count(ranges[k].first)) << "cut inside a tensor";
-      if (k > 0) EXPECT_EQ(ranges[k].first, ranges[k - 1].second);
+      if (k > 0) {
+        EXPECT_EQ(ranges[k].first, ranges[k - 1].second);
+      }
       largest_range = std::max(largest_range, ranges[k].second - ranges[k].first);
     }
     // Each cut sits at the boundary nearest its share, so no server holds more than
