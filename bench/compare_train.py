@@ -24,9 +24,14 @@ CONFIGS = {
 
 
 def result_of(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    """The RESULT json of a run, with the process's peak RSS (MB) from /usr/bin/time."""
+    p = subprocess.run(["/usr/bin/time", "-f", "PEAK_RSS_KB %M"] + cmd, check=True,
+                       capture_output=True, text=True)
+    line = next(l for l in p.stdout.splitlines() if l.startswith("RESULT "))
+    r = json.loads(line[len("RESULT "):])
+    rss = [l for l in p.stderr.splitlines() if l.startswith("PEAK_RSS_KB ")]
+    r["process_peak_rss_mb"] = int(rss[-1].split()[1]) * 1024 / 1e6 if rss else float("nan")
+    return r
 
 
 def main():
@@ -38,6 +43,14 @@ def main():
     ap.add_argument("--cohort", default=str(ROOT / "build/src/cohort"))
     args = ap.parse_args()
     rows = []
+    def sgemm_1024():
+        out = subprocess.run([args.cohort, "bench", "gemm", "--threads", str(args.threads),
+                              "--reps", "5"], check=True, capture_output=True, text=True).stdout
+        r = json.loads(next(l for l in out.splitlines() if l.startswith("RESULT "))[7:])
+        return next(g["gflops_median"] for g in r["gemm"] if g["shape"] == "1024^3")
+    sgemm = [sgemm_1024()]
+    print(f"sgemm 1024^3 on {args.threads} threads: {sgemm[0]:.1f} GFLOP/s (median of 5)")
+    model_gflops = {}
     for name in args.configs.split(","):
         c = CONFIGS[name]
         ours = [
@@ -52,18 +65,33 @@ def main():
         ]
         tok = {"cohort": [], "pytorch": []}
         gflops = {"cohort": [], "pytorch": []}
+        rss = {"cohort": [], "pytorch": []}
+        activations = []
         for _ in range(args.runs):
             for who, cmd in (("cohort", ours), ("pytorch", peer)):
                 r = result_of([str(x) for x in cmd])
                 tok[who].append(r["tok_s_median"])
                 gflops[who].append(r["gflops_median"])
+                rss[who].append(r["process_peak_rss_mb"])
+                if who == "cohort":
+                    activations.append(r.get("activation_mb", float("nan")))
         for who in ("cohort", "pytorch"):
             print(f"{name} {who:8s} tokens/s best {max(tok[who]):8.1f} median {statistics.median(tok[who]):8.1f}"
                   f" | GFLOP/s median {statistics.median(gflops[who]):6.1f}   runs: {[round(x, 1) for x in tok[who]]}")
+        model_gflops[name] = statistics.median(gflops["cohort"])
         ratio = statistics.median(tok["cohort"]) / statistics.median(tok["pytorch"])
         print(f"{name} ratio cohort/pytorch (median tokens/s): {ratio:.2f}x")
+        print(f"{name} memory: peak RSS cohort {statistics.median(rss['cohort']):.0f} MB "
+              f"(activations planned: {activations[0]:.0f} MB) | pytorch "
+              f"{statistics.median(rss['pytorch']):.0f} MB")
         rows.append((name, ratio))
         sys.stdout.flush()
+    sgemm.append(sgemm_1024())
+    limit = statistics.median(sgemm)
+    print(f"sgemm 1024^3 again: {sgemm[1]:.1f} GFLOP/s")
+    for name, g in model_gflops.items():
+        print(f"{name} model FLOP/s: {g:.1f} GFLOP/s = {100 * g / limit:.0f}% of sgemm 1024^3 "
+              f"({limit:.1f}, the mean of the two measurements)")
     print("RESULT " + json.dumps({n: r for n, r in rows}))
 
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <sys/resource.h>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -127,10 +128,13 @@ int run_bench_train(const BenchTrainOptions& o) {
       "6*{:.0f} + 12*{}*{}*{} = {:.4g}]\n",
       BT_global / med, flops_per_token * BT_global / med / 1e9, n_mm, o.layers, C, o.seq,
       flops_per_token);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_rss_mb = double(usage.ru_maxrss) * 1024 / 1e6;  // ru_maxrss is in KiB
   fmt::print(
       "memory per rank: params {:.1f} MB, grads {:.1f} MB, AdamW state {:.1f} MB, activations "
-      "{:.1f} MB\n",
-      params_mb, params_mb, optimizer_mb, model.activation_bytes() / 1e6);
+      "{:.1f} MB (planned once, the peak) | process peak RSS {:.1f} MB\n",
+      params_mb, params_mb, optimizer_mb, model.activation_bytes() / 1e6, peak_rss_mb);
   nlohmann::json res = {{"bench", "cohort_train"},
                         {"threads", thread_count()},
                         {"ranks", world},
@@ -146,6 +150,8 @@ int run_bench_train(const BenchTrainOptions& o) {
                         {"steps", o.steps},
                         {"n_mm", n_mm},
                         {"flops_per_token", flops_per_token},
+                        {"activation_mb", model.activation_bytes() / 1e6},
+                        {"peak_rss_mb", peak_rss_mb},
                         {"ms_step_min", mn * 1e3},
                         {"ms_step_median", med * 1e3},
                         {"tok_s_median", BT_global / med},

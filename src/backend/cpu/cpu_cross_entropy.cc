@@ -3,8 +3,38 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/vec_math.h"
 
 namespace cohort {
+
+namespace {
+
+// exp(z[i] - maxv) into p[i] for i < V; returns their sum. With AVX2 the sum is kept in
+// 8 lanes (lane j sums i = j mod 8) and the lanes are added in a fixed order: the result
+// is the same on every run and thread count, though not the serial sum's rounding.
+float exp_and_sum(float* p, const float* z, float maxv, int V) {
+  int i = 0;
+  float sum = 0.0f;
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 acc = _mm256_setzero_ps();
+  const __m256 m = _mm256_set1_ps(maxv);
+  for (; i + 8 <= V; i += 8) {
+    const __m256 e = vec_exp8(_mm256_sub_ps(_mm256_loadu_ps(z + i), m));
+    _mm256_storeu_ps(p + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (float l : lanes) sum += l;
+#endif
+  for (; i < V; ++i) {
+    p[i] = vec_exp(z[i] - maxv);
+    sum += p[i];
+  }
+  return sum;
+}
+
+}  // namespace
 
 void CpuBackend::softmax_cross_entropy_forward(float* losses, float* probs, const float* logits,
                                                const int32_t* targets, int N, int V, int Vp) {
@@ -14,11 +44,7 @@ void CpuBackend::softmax_cross_entropy_forward(float* losses, float* probs, cons
     float* p = probs + size_t(n) * Vp;
     float maxv = -INFINITY;
     for (int i = 0; i < V; ++i) maxv = z[i] > maxv ? z[i] : maxv;
-    float sum = 0.0f;
-    for (int i = 0; i < V; ++i) {
-      p[i] = std::exp(z[i] - maxv);
-      sum += p[i];
-    }
+    const float sum = exp_and_sum(p, z, maxv, V);
     const float inv = 1.0f / sum;
 #pragma omp simd
     for (int i = 0; i < V; ++i) p[i] *= inv;
