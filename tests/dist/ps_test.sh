@@ -41,20 +41,8 @@ echo "ok: sync parameter server: stop at 10 + resume == unbroken, bit for bit"
 # A parameter server's checkpoint resumes under all-reduce (the shards cover the buffer).
 run ps-to-allreduce mpi 2 "$cohort" train --batch-size 6 --resume
 
-python3 - "$tmp" <<'PY'
-import json, sys, os
-tmp = sys.argv[1]
-def losses(name):
-    rows = [json.loads(l) for l in open(os.path.join(tmp, name, "metrics.jsonl"))]
-    return [r["loss"] for r in rows if r.get("kind") == "train"]
-ref = losses("solo")
-for name in ["allreduce-2", "ps1-2", "ps2-2", "ps1-3", "ps2-2-stop", "ps-to-allreduce"]:
-    got = losses(name)
-    assert len(got) == 20, (name, got)
-    rel = max(abs(a - b) / abs(a) for a, b in zip(ref, got))
-    print(f"ok: {name}: 20 losses within {rel:.2e} of 1 rank x batch 12")
-    assert rel < 1e-5, f"{name}: {rel}"
-PY
+python3 "$(dirname "$0")/compare_losses.py" "$tmp" allreduce-2 ps1-2 ps2-2 ps1-3 ps2-2-stop \
+  ps-to-allreduce
 
 # --- a straggler: async keeps going, sync waits -----------------------------------------
 # Worker 1 sleeps 1.5 s before its first step; a step here takes milliseconds.
