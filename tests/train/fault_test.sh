@@ -65,7 +65,7 @@ echo "ok: cohort launch does not retry bad input (exit 2)"
 # --- SIGTERM: checkpoint and exit 0 -----------------------------------------------------
 "$cohort" train "${model[@]}" --steps 100000 --run-dir "$tmp/term" >"$tmp/term.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 300); do  # up to 30 s for the first 5 steps
   [ -f "$tmp/term/metrics.jsonl" ] && [ "$(wc -l <"$tmp/term/metrics.jsonl")" -ge 5 ] && break
   sleep 0.1
 done
