@@ -8,11 +8,11 @@
 // FLOPs per token = 6*N + 12*L*C*T, N = every parameter except the position table,
 // the tied embedding counted once with its V real rows (nanoGPT / llm.c convention).
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <sys/resource.h>
 #include <nlohmann/json.hpp>
 #include <vector>
 

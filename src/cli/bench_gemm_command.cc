@@ -38,18 +38,12 @@ int run_bench_gemm(const BenchGemmOptions& o) {
   const auto NT = CblasNoTrans, T = CblasTrans;
   // (what, transposes, M, N, K) as cpu_matmul.cc calls them.
   std::vector<Shape> shapes = {
-      {"1024^3", NT, NT, 1024, 1024, 1024},
-      {"qkv fwd", NT, NT, N, 3 * C, C},
-      {"qkv dinp", NT, T, N, C, 3 * C},
-      {"qkv dweight", T, NT, C, 3 * C, N},
-      {"attn proj fwd", NT, NT, N, C, C},
-      {"fc fwd", NT, NT, N, 4 * C, C},
-      {"fc dinp", NT, T, N, C, 4 * C},
-      {"fc dweight", T, NT, C, 4 * C, N},
-      {"fc proj fwd", NT, NT, N, C, 4 * C},
-      {"lm head fwd", NT, T, N, Vp, C},
-      {"lm head dx", NT, NT, N, C, Vp},
-      {"lm head dwte", T, NT, Vp, C, N},
+      {"1024^3", NT, NT, 1024, 1024, 1024}, {"qkv fwd", NT, NT, N, 3 * C, C},
+      {"qkv dinp", NT, T, N, C, 3 * C},     {"qkv dweight", T, NT, C, 3 * C, N},
+      {"attn proj fwd", NT, NT, N, C, C},   {"fc fwd", NT, NT, N, 4 * C, C},
+      {"fc dinp", NT, T, N, C, 4 * C},      {"fc dweight", T, NT, C, 4 * C, N},
+      {"fc proj fwd", NT, NT, N, C, 4 * C}, {"lm head fwd", NT, T, N, Vp, C},
+      {"lm head dx", NT, NT, N, C, Vp},     {"lm head dwte", T, NT, Vp, C, N},
   };
   fmt::print("sgemm (OpenBLAS), {} threads; model shapes for B={} T={} C={} V={} (padded {})\n",
              thread_count(), o.batch, o.seq, C, o.vocab, Vp);

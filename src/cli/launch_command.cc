@@ -44,7 +44,8 @@ std::string describe_status(int status) {
 
 int run_launch(const LaunchOptions& o) {
   if (o.command.empty()) {
-    throw Error("launch: no command: cohort launch --max-restarts 3 -- mpirun -np 2 cohort train ...");
+    throw Error(
+        "launch: no command: cohort launch --max-restarts 3 -- mpirun -np 2 cohort train ...");
   }
   if (o.max_restarts < 0) throw Error("launch: --max-restarts must be >= 0");
   std::vector<char*> argv;
@@ -64,8 +65,9 @@ int run_launch(const LaunchOptions& o) {
     }
     g_child = 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-      if (attempt > 0) fmt::print("cohort launch: the job finished after {} restart{}\n", attempt,
-                                  attempt == 1 ? "" : "s");
+      if (attempt > 0)
+        fmt::print("cohort launch: the job finished after {} restart{}\n", attempt,
+                   attempt == 1 ? "" : "s");
       return 0;
     }
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -97,8 +99,7 @@ int run_launch(const LaunchOptions& o) {
 void add_launch_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<LaunchOptions>();
   CLI::App* cmd = root.add_subcommand(
-      "launch",
-      "Run a training job and restart it from its newest good checkpoint when it fails");
+      "launch", "Run a training job and restart it from its newest good checkpoint when it fails");
   cmd->add_option("--max-restarts", o->max_restarts, "Restarts before giving up")
       ->capture_default_str();
   cmd->add_option("--backoff", o->backoff, "Seconds to wait before a restart")

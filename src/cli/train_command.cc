@@ -11,10 +11,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/commands.h"
@@ -297,8 +297,9 @@ int run_train(const TrainOptions& o) {
   auto rank_summary = [&]() {
     if (!ps_worker) return;
     print_rank_summaries(
-        world, fmt::format("worker rank {}: {} steps, {:.2f} s sending to and waiting for the servers",
-                           world.rank(), trainer.next_step(), ps_worker->wait_seconds()));
+        world,
+        fmt::format("worker rank {}: {} steps, {:.2f} s sending to and waiting for the servers",
+                    world.rank(), trainer.next_step(), ps_worker->wait_seconds()));
   };
   // Mean validation loss per token, the ranks sharing the batches; none without a split.
   // Periodic validations score the first eval_tokens tokens; the last one all of them.
@@ -366,10 +367,11 @@ int run_train(const TrainOptions& o) {
                    "skipped ({} in a row; the run stops at {})\n",
                    r.step, r.loss, r.grad_norm, bad_in_a_row, tc.max_bad_steps);
       }
-      metrics.write({{"kind", "skipped"},
-                     {"step", r.step},
-                     {"loss", std::isfinite(r.loss) ? nlohmann::json(r.loss) : "nan"},
-                     {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : "nan"}});
+      metrics.write(
+          {{"kind", "skipped"},
+           {"step", r.step},
+           {"loss", std::isfinite(r.loss) ? nlohmann::json(r.loss) : "nan"},
+           {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : "nan"}});
       if (bad_in_a_row >= tc.max_bad_steps) {
         throw CollectiveError(
             fmt::format("steps {}-{}: loss or gradient norm not finite {} times in a row "
@@ -385,9 +387,8 @@ int run_train(const TrainOptions& o) {
     }
     progress.update(r);
     rank_progress.update(r);
-    nlohmann::json line = {{"kind", "train"},       {"step", r.step},
-                           {"loss", r.loss},        {"lr", r.lr},
-                           {"grad_norm", r.grad_norm}, {"seconds", r.seconds}};
+    nlohmann::json line = {{"kind", "train"}, {"step", r.step},           {"loss", r.loss},
+                           {"lr", r.lr},      {"grad_norm", r.grad_norm}, {"seconds", r.seconds}};
     if (ps_worker) {
       const PsServerStats& s = ps_worker->server_stats();
       line["ps_wait_seconds"] = ps_worker->wait_seconds();
@@ -435,8 +436,8 @@ int run_train(const TrainOptions& o) {
     if (stop_here) {
       progress.finish();
       if (lead && signal != 0) {
-        fmt::print("stopped by {} after step {}{}; continue with --resume\n",
-                   signal_name(signal), done,
+        fmt::print("stopped by {} after step {}{}; continue with --resume\n", signal_name(signal),
+                   done,
                    tc.run_dir.empty() ? " (no run_dir: nothing saved)" : ", checkpoint written");
       } else if (lead) {
         fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
@@ -543,13 +544,13 @@ void add_train_command(CLI::App& root, int& exit_code) {
   shortcut("--strategy", "dist.strategy",
            "Data-parallel strategy under mpirun: allreduce | zero1 | ps");
   cmd->add_option_function<std::string>(
-         "--ps-servers",
-         [o](const std::string& v) {
-           o->flag_sets.emplace_back("--ps-servers", "dist.strategy=ps");
-           o->flag_sets.emplace_back("--ps-servers", "dist.ps_servers=" + v);
-         },
-         "Parameter server: the last S ranks serve parameters, ranks 0..N-S-1 compute "
-         "(dist.strategy=ps, dist.ps_servers)");
+      "--ps-servers",
+      [o](const std::string& v) {
+        o->flag_sets.emplace_back("--ps-servers", "dist.strategy=ps");
+        o->flag_sets.emplace_back("--ps-servers", "dist.ps_servers=" + v);
+      },
+      "Parameter server: the last S ranks serve parameters, ranks 0..N-S-1 compute "
+      "(dist.strategy=ps, dist.ps_servers)");
   shortcut("--comm-timeout", "dist.comm_timeout",
            "Seconds a collective may wait for a rank before the job stops with a message "
            "naming the step and the missing ranks (0: never)");
@@ -561,8 +562,8 @@ void add_train_command(CLI::App& root, int& exit_code) {
          [o](const std::vector<std::string>& values) {
            for (const auto& v : values) {
              TrainOptions::SlowWorker w;
-             if (std::sscanf(v.c_str(), "%d:%ld:%ld", &w.rank, &w.step, &w.ms) != 3 ||
-                 w.rank < 0 || w.step < 0 || w.ms < 0) {
+             if (std::sscanf(v.c_str(), "%d:%ld:%ld", &w.rank, &w.step, &w.ms) != 3 || w.rank < 0 ||
+                 w.step < 0 || w.ms < 0) {
                throw CLI::ValidationError("--test-slow-worker",
                                           "expected RANK:STEP:MS, e.g. 1:0:1500, got '" + v + "'");
              }

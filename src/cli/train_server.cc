@@ -98,7 +98,8 @@ int run_parameter_server(RunConfig& cfg, const std::string& data_fingerprint, lo
     }
     return control.stop != 0;
   };
-  server->serve(start, [&](long c) { return is_cut_step(c, tc, stop_at); }, on_cut);
+  server->serve(
+      start, [&](long c) { return is_cut_step(c, tc, stop_at); }, on_cut);
 
   const PsServerStats& s = server->stats();
   const double steps = std::max(1L, last - served_from);

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <algorithm>
 
 #include "dist/mpi_communicator.h"
 
@@ -14,8 +14,7 @@ namespace {
 constexpr int kCheckInTag = 7201;
 
 double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string rank_list(const std::vector<int>& ranks) {
@@ -92,10 +91,11 @@ void CommWatchdog::monitor() {
         const CheckIn c = current_;
         const double waited = now() - entered_at_;
         lock.unlock();
-        abort_job(fmt::format("rank {}: {} at step {} has not finished after {:.0f} s "
-                              "(--comm-timeout {:g}); every rank arrived, so a link or a "
-                              "rank's network stack is stuck",
-                              rank_, c.what, c.step, waited, timeout_));
+        abort_job(
+            fmt::format("rank {}: {} at step {} has not finished after {:.0f} s "
+                        "(--comm-timeout {:g}); every rank arrived, so a link or a "
+                        "rank's network stack is stuck",
+                        rank_, c.what, c.step, waited, timeout_));
       }
       if (rank_ == 0) {
         arrived[0] = seq_;
@@ -130,11 +130,12 @@ void CommWatchdog::monitor() {
         if (last[size_t(r)].seq == seq) region = last[size_t(r)];
       }
     }
-    abort_job(fmt::format("{} at step {}: rank{} {} waited {:.1f} s (--comm-timeout {:g}) for "
-                          "rank{} {}, which never arrived",
-                          region.what, region.step, waiting.size() > 1 ? "s" : "",
-                          rank_list(waiting), now() - first_entry.front().second, timeout_,
-                          missing.size() > 1 ? "s" : "", rank_list(missing)));
+    abort_job(
+        fmt::format("{} at step {}: rank{} {} waited {:.1f} s (--comm-timeout {:g}) for "
+                    "rank{} {}, which never arrived",
+                    region.what, region.step, waiting.size() > 1 ? "s" : "", rank_list(waiting),
+                    now() - first_entry.front().second, timeout_, missing.size() > 1 ? "s" : "",
+                    rank_list(missing)));
   }
 }
 

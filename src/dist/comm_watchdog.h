@@ -61,9 +61,9 @@ class CommWatchdog {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  int64_t seq_ = 0;          // regions entered by this rank
+  int64_t seq_ = 0;  // regions entered by this rank
   bool inside_ = false;
-  double entered_at_ = 0;    // seconds on a steady clock
+  double entered_at_ = 0;  // seconds on a steady clock
   CheckIn current_;
   std::deque<std::unique_ptr<CommRequest>> sends_;
   std::deque<CheckIn> outbox_;  // buffers of the sends in flight (a deque: they never move)

@@ -31,8 +31,8 @@ inline float gelu_grad_scalar(float x) {
 
 #if defined(__AVX2__) && defined(__FMA__)
 inline __m256 gelu_inner8(__m256 x) {  // kGeluScale * (x + kGeluCube * x * x * x)
-  const __m256 cube = _mm256_mul_ps(
-      _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(kGeluCube), x), x), x);
+  const __m256 cube =
+      _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(kGeluCube), x), x), x);
   return _mm256_mul_ps(_mm256_set1_ps(kGeluScale), _mm256_add_ps(x, cube));
 }
 
@@ -47,8 +47,8 @@ inline __m256 gelu_grad8(__m256 x) {
   const __m256 th = vec_tanh8(gelu_inner8(x));
   const __m256 sech2 = _mm256_sub_ps(one, _mm256_mul_ps(th, th));
   const __m256 left = _mm256_mul_ps(half, _mm256_add_ps(one, th));
-  const __m256 poly = _mm256_add_ps(
-      one, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(3.0f * kGeluCube), x), x));
+  const __m256 poly =
+      _mm256_add_ps(one, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(3.0f * kGeluCube), x), x));
   const __m256 right = _mm256_mul_ps(
       _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), sech2), _mm256_set1_ps(kGeluScale)),
       poly);
