@@ -25,7 +25,7 @@ std::string rank_list(const std::vector<int>& ranks) {
 }  // namespace
 
 CommWatchdog::CommWatchdog(Communicator& comm, double timeout_seconds)
-    : comm_(&comm), timeout_(timeout_seconds), rank_(comm.rank()), world_(comm.world()) {
+    : timeout_(timeout_seconds), rank_(comm.rank()), world_(comm.world()) {
   if (timeout_ <= 0 || world_ < 2) return;
   own_ = comm.split(0);
   thread_ = std::thread([this] { monitor(); });

@@ -54,7 +54,6 @@ class CommWatchdog {
   void monitor();
   [[noreturn]] void abort_job(const std::string& message);
 
-  Communicator* comm_ = nullptr;
   std::unique_ptr<Communicator> own_;  // check-ins travel here
   double timeout_ = 0;
   int rank_ = 0, world_ = 1;
