@@ -45,10 +45,13 @@ python3 "$(dirname "$0")/compare_losses.py" "$tmp" allreduce-2 ps1-2 ps2-2 ps1-3
   ps-to-allreduce
 
 # --- a straggler: async keeps going, sync waits -----------------------------------------
-# Worker 1 sleeps 1.5 s before its first step; a step here takes milliseconds.
+# Worker 1 sleeps 1.5 s before its first step; a step here takes milliseconds. In the
+# async run worker 0 first waits 0.3 s, so that worker 1's initial pull is served before
+# any update (on a loaded machine it could come after some), which fixes the staleness
+# of worker 1's first gradient at 5.
 run sync-slow mpi 3 "$cohort" train --batch-size 6 --ps-servers 1 --test-slow-worker 1:0:1500
 run async-slow mpi 3 "$cohort" train --batch-size 6 --ps-servers 1 --staleness 4 \
-  --test-slow-worker 1:0:1500
+  --test-slow-worker 1:0:1500 --test-slow-worker 0:0:300
 grep -q "server rank 2: .* max lead 4 steps" "$tmp/async-slow.log" || fail "async lead"
 python3 - "$tmp" <<'PY'
 import json, sys, os, re
