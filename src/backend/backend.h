@@ -77,6 +77,26 @@ class Backend {
                                   const float* att, int B, int T, int C, int NH,
                                   const DropoutKey& dropout) = 0;
 
+  // General multi-head attention, for encoders (bidirectional, padded keys) and a
+  // decoder's cross-attention. q (B, Tq, ·) has row stride ldq, k and v (B, Tk, ·) row
+  // stride ldkv; head h reads columns [h*HS, (h+1)*HS) of each. causal: query t sees
+  // keys t2 <= t. key_len (B) may be null; otherwise keys t2 >= key_len[b] (padding) are
+  // masked out; every key_len must be >= 1. att (B, NH, Tq, Tk) receives the
+  // probabilities before dropout (0 where masked); out (B, Tq, C), heads concatenated.
+  virtual void mha_forward(float* out, float* att, const float* q, const float* k, const float* v,
+                           int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
+                           const int32_t* key_len, const DropoutKey& dropout) = 0;
+  // dq, dk, dv are OVERWRITTEN (strides ldq, ldkv; they may be slices of one packed
+  // buffer); scratch (B, NH, Tq, Tk) is overwritten.
+  virtual void mha_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout,
+                            const float* q, const float* k, const float* v, const float* att,
+                            int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
+                            const int32_t* key_len, const DropoutKey& dropout) = 0;
+
+  // out = tanh(inp); backward from the output: dinp = (1 - out^2) * dout.
+  virtual void tanh_forward(float* out, const float* inp, size_t n) = 0;
+  virtual void tanh_backward(float* dinp, const float* out, const float* dout, size_t n) = 0;
+
   // GELU, tanh approximation (GPT-2's). dinp = gelu'(inp) * dout; dinp may alias dout.
   virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
   virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
@@ -98,6 +118,18 @@ class Backend {
   virtual void softmax_cross_entropy_backward(float* dlogits, const float* probs,
                                               const int32_t* targets, float dloss, int N, int V,
                                               int Vp) = 0;
+
+  // Cross-entropy for the tasks beyond the LM: rows whose target is negative are
+  // ignored (loss 0, gradient 0), and with label smoothing e the target distribution is
+  // (1-e) on the target plus e/V on every class (PyTorch's label_smoothing):
+  //   loss = (1-e) * (lse - z[target]) + e * (lse - mean(z[0..V))).
+  virtual void masked_cross_entropy_forward(float* losses, float* probs, const float* logits,
+                                            const int32_t* targets, int N, int V, int Vp,
+                                            float smoothing) = 0;
+  // dlogits = (probs - target distribution) * row_scale[n]; dlogits may alias probs.
+  virtual void masked_cross_entropy_backward(float* dlogits, const float* probs,
+                                             const int32_t* targets, const float* row_scale, int N,
+                                             int V, int Vp, float smoothing) = 0;
 
   // Sum of squares of x, in double, in a fixed order (independent of thread count).
   virtual double sum_squares(const float* x, size_t n) = 0;

@@ -1,7 +1,7 @@
 // CpuBackend: Backend on the CPU. Matmuls through CBLAS sgemm (OpenBLAS, OpenMP build,
 // so BLAS and our loops share one thread pool); everything else is OpenMP loops the
 // compiler vectorizes (AVX2/FMA with COHORT_NATIVE). One file per op family:
-// cpu_matmul.cc, cpu_layernorm.cc, cpu_attention.cc, cpu_elementwise.cc,
+// cpu_matmul.cc, cpu_layernorm.cc, cpu_attention.cc, cpu_mha.cc, cpu_elementwise.cc,
 // cpu_embedding.cc, cpu_cross_entropy.cc, cpu_optimizer.cc.
 #pragma once
 
@@ -37,6 +37,15 @@ class CpuBackend final : public Backend {
   void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,
                           const float* att, int B, int T, int C, int NH,
                           const DropoutKey& dropout) override;
+  void mha_forward(float* out, float* att, const float* q, const float* k, const float* v, int ldq,
+                   int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
+                   const int32_t* key_len, const DropoutKey& dropout) override;
+  void mha_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout,
+                    const float* q, const float* k, const float* v, const float* att, int ldq,
+                    int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
+                    const int32_t* key_len, const DropoutKey& dropout) override;
+  void tanh_forward(float* out, const float* inp, size_t n) override;
+  void tanh_backward(float* dinp, const float* out, const float* dout, size_t n) override;
   void gelu_forward(float* out, const float* inp, size_t n) override;
   void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) override;
   void add(float* out, const float* a, const float* b, size_t n) override;
@@ -46,6 +55,12 @@ class CpuBackend final : public Backend {
                                      const int32_t* targets, int N, int V, int Vp) override;
   void softmax_cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets,
                                       float dloss, int N, int V, int Vp) override;
+  void masked_cross_entropy_forward(float* losses, float* probs, const float* logits,
+                                    const int32_t* targets, int N, int V, int Vp,
+                                    float smoothing) override;
+  void masked_cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets,
+                                     const float* row_scale, int N, int V, int Vp,
+                                     float smoothing) override;
   double sum_squares(const float* x, size_t n) override;
   void scale(float* x, float s, size_t n) override;
   void adamw_update(float* param, const float* grad, float* m, float* v, size_t n,

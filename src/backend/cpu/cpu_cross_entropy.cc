@@ -69,3 +69,56 @@ void CpuBackend::softmax_cross_entropy_backward(float* dlogits, const float* pro
 }
 
 }  // namespace cohort
+
+namespace cohort {
+
+void CpuBackend::masked_cross_entropy_forward(float* losses, float* probs, const float* logits,
+                                              const int32_t* targets, int N, int V, int Vp,
+                                              float smoothing) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    const float* z = logits + size_t(n) * Vp;
+    float* p = probs + size_t(n) * Vp;
+    float maxv = -INFINITY;
+    for (int i = 0; i < V; ++i) maxv = z[i] > maxv ? z[i] : maxv;
+    const float sum = exp_and_sum(p, z, maxv, V);
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (int i = 0; i < V; ++i) p[i] *= inv;
+    for (int i = V; i < Vp; ++i) p[i] = 0.0f;
+    if (targets[n] < 0) {
+      losses[n] = 0.0f;
+      continue;
+    }
+    const float lse = maxv + std::log(sum);
+    float loss = lse - z[targets[n]];
+    if (smoothing > 0.0f) {
+      double zsum = 0.0;
+      for (int i = 0; i < V; ++i) zsum += z[i];
+      loss = (1.0f - smoothing) * loss + smoothing * (lse - static_cast<float>(zsum / V));
+    }
+    losses[n] = loss;
+  }
+}
+
+void CpuBackend::masked_cross_entropy_backward(float* dlogits, const float* probs,
+                                               const int32_t* targets, const float* row_scale,
+                                               int N, int V, int Vp, float smoothing) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    const float* p = probs + size_t(n) * Vp;
+    float* d = dlogits + size_t(n) * Vp;
+    if (targets[n] < 0) {
+      for (int i = 0; i < Vp; ++i) d[i] = 0.0f;
+      continue;
+    }
+    const float s = row_scale[n];
+    const float uniform = smoothing / float(V);
+#pragma omp simd
+    for (int i = 0; i < V; ++i) d[i] = (p[i] - uniform) * s;
+    d[targets[n]] -= (1.0f - smoothing) * s;
+    for (int i = V; i < Vp; ++i) d[i] = 0.0f;
+  }
+}
+
+}  // namespace cohort
