@@ -11,7 +11,6 @@
 #include <string>
 
 #include "core/error.h"
-#include "core/philox.h"
 
 namespace cohort {
 
@@ -31,18 +30,14 @@ struct Gpt::LayerParams {
 };
 
 namespace {
-constexpr float kInitStd = 0.02f;
 constexpr uint32_t kSiteEmbedding = 0;
 uint32_t site_attention(int l) { return 1 + 3 * l; }
 uint32_t site_attention_residual(int l) { return 2 + 3 * l; }
 uint32_t site_mlp_residual(int l) { return 3 + 3 * l; }
 }  // namespace
 
-Gpt::Gpt(const ModelConfig& config, Backend& backend)
-    : config_(config), backend_(backend), layout_(config) {
-  config_.validate();
-  params_ = Arena(layout_.total());
-  grads_ = Arena(layout_.total());
+Gpt::Gpt(const ModelConfig& config, Backend& backend) : Model(config, backend) {
+  COHORT_CHECK(config_.arch == "gpt") << "Gpt needs model.arch = gpt";
   static constexpr const char* kLayerTensors[12] = {
       "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
       "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
@@ -77,30 +72,6 @@ Gpt::LayerParams Gpt::layer_params(float* base, int l) const {
           base + o[6], base + o[7], base + o[8], base + o[9], base + o[10], base + o[11]};
 }
 
-void Gpt::init_weights(uint64_t seed) {
-  const float proj_std = kInitStd / std::sqrt(2.0f * config_.n_layer);
-  const size_t real_wte = size_t(config_.vocab_size) * config_.n_embd;
-  float* p = params_.data();
-  for (const auto& t : layout_.tensors()) {
-    const std::string& n = t.name;
-    const bool is_bias = n.ends_with(".bias");
-    const bool is_ln_weight = n.find("ln_") != std::string::npos && n.ends_with(".weight");
-    const bool is_proj = n.ends_with("c_proj.weight");
-    const float stdev = is_proj ? proj_std : kInitStd;
-    const size_t limit = n == "wte.weight" ? real_wte : t.numel;  // padding rows stay 0
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < t.numel; ++i) {
-      float v = 0.0f;
-      if (is_ln_weight) {
-        v = 1.0f;
-      } else if (!is_bias && i < limit) {
-        v = stdev * philox_normal(seed, t.offset + i);
-      }
-      p[t.offset + i] = v;
-    }
-  }
-}
-
 void Gpt::plan(int B, int T) {
   if (B <= 0 || T <= 0)
     throw Error(
@@ -110,18 +81,6 @@ void Gpt::plan(int B, int T) {
                             config_.context_length));
   }
   acts_ = std::make_unique<ActivationPlan>(config_, B, T);
-}
-
-void Gpt::zero_grad() { grads_.zero(); }
-
-DropoutKey Gpt::dropout_key(uint32_t site) const {
-  DropoutKey k;
-  k.p = last_options_.training ? config_.dropout : 0.0f;
-  k.seed = last_options_.dropout_seed;
-  k.step = last_options_.step;
-  k.site = site;
-  k.sample_offset = last_options_.sample_offset;
-  return k;
 }
 
 float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,

@@ -13,35 +13,15 @@
 #include "backend/backend.h"
 #include "core/arena.h"
 #include "model/activation_plan.h"
+#include "model/model.h"
 #include "model/model_config.h"
 #include "model/parameter_layout.h"
 
 namespace cohort {
 
-struct ForwardOptions {
-  bool training = false;  // dropout on
-  uint64_t dropout_seed = 0;
-  uint32_t step = 0;           // optimizer step: part of every dropout key
-  uint32_t sample_offset = 0;  // global index of this micro-batch's first sample
-};
-
-class Gpt {
+class Gpt : public Model {
  public:
   Gpt(const ModelConfig& config, Backend& backend);
-
-  const ModelConfig& config() const { return config_; }
-  const ParameterLayout& layout() const { return layout_; }
-  Backend& backend() { return backend_; }
-  size_t num_params() const { return layout_.total(); }
-  float* params() { return params_.data(); }
-  const float* params() const { return params_.data(); }
-  float* grads() { return grads_.data(); }
-  const float* grads() const { return grads_.data(); }
-
-  // GPT-2 init: N(0, 0.02); residual output projections (attn.c_proj, mlp.c_proj)
-  // N(0, 0.02/sqrt(2L)); biases 0; LayerNorm weights 1; wte padding rows 0. Each value
-  // is a pure function of (seed, its index), so init is the same on every rank.
-  void init_weights(uint64_t seed);
 
   // Allocates activations for batches up to (B, T). T <= context_length.
   void plan(int B, int T);
@@ -55,15 +35,9 @@ class Gpt {
                 const ForwardOptions& options);
   // Adds d(loss_scale * mean loss)/d(params) into grads(), for the batch of the last
   // forward (which must have had targets). Accumulation over micro-batches passes
-  // loss_scale = 1/micro_batches. grad_ready, when given, is called with each range of
-  // grad_ready_ranges() the moment backward has finished it, so its communication can
-  // start while backward goes on.
-  using GradReadyFn = std::function<void(size_t index)>;
-  void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {});
-  // [begin, end) ranges of the flat buffer in the order backward finishes them: ln_f,
+  // loss_scale = 1/micro_batches. Ranges, in the order backward finishes them: ln_f,
   // layer L-1, ..., layer 0, then the embeddings (wte gets its last gradient there).
-  const std::vector<std::pair<size_t, size_t>>& grad_ready_ranges() const { return ready_ranges_; }
-  void zero_grad();
+  void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) override;
 
   const float* logits() const { return acts_->logits; }  // (B, T, Vp) of the last forward
   // (B, T) per-position cross-entropy of the last forward with targets.
@@ -73,14 +47,9 @@ class Gpt {
  private:
   struct LayerParams;
   LayerParams layer_params(float* base, int l) const;
-  DropoutKey dropout_key(uint32_t site) const;
+  DropoutKey dropout_key(uint32_t site) const { return Model::dropout_key(last_options_, site); }
 
-  ModelConfig config_;
-  Backend& backend_;
-  ParameterLayout layout_;
   std::vector<std::array<size_t, 12>> layer_offsets_;  // per layer, LayerParams' field order
-  std::vector<std::pair<size_t, size_t>> ready_ranges_;
-  Arena params_, grads_;
   std::unique_ptr<ActivationPlan> acts_;
   int last_B_ = 0, last_T_ = 0;
   bool last_has_targets_ = false;

@@ -37,6 +37,8 @@ class ParameterLayout {
 
  private:
   void add(std::string name, std::vector<int64_t> shape);
+  // One pre-LN block's tensors under prefix p; cross adds a cross-attention.
+  void add_block(const std::string& p, int64_t C, bool cross);
   std::vector<ParameterTensor> tensors_;
   size_t total_ = 0;
 };

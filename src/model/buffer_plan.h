@@ -1,0 +1,34 @@
+// BufferPlan: collects (pointer, size) requests, then makes one Arena and points each
+// request into it, so a model family plans its activations in one place without
+// counting floats twice.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "core/arena.h"
+
+namespace cohort {
+
+class BufferPlan {
+ public:
+  void add(float** where, size_t n) { requests_.emplace_back(where, n); }
+  Arena allocate() {
+    size_t total = 0;
+    for (const auto& r : requests_) total += r.second;
+    Arena arena(total);
+    float* p = arena.data();
+    for (const auto& [where, n] : requests_) {
+      *where = p;
+      p += n;
+    }
+    requests_.clear();
+    return arena;
+  }
+
+ private:
+  std::vector<std::pair<float**, size_t>> requests_;
+};
+
+}  // namespace cohort

@@ -1,0 +1,56 @@
+#include "model/model.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/philox.h"
+
+namespace cohort {
+
+namespace {
+constexpr float kInitStd = 0.02f;
+}
+
+Model::Model(const ModelConfig& config, Backend& backend)
+    : config_(config), backend_(backend), layout_((config.validate(), config)) {
+  params_ = Arena(layout_.total());
+  grads_ = Arena(layout_.total());
+  ready_ranges_ = {{0, layout_.total()}};
+}
+
+void Model::init_weights(uint64_t seed) {
+  const int blocks = config_.n_layer + (config_.arch == "seq2seq" ? config_.n_decoder_layer : 0);
+  const float proj_std = kInitStd / std::sqrt(2.0f * blocks);
+  const size_t real_wte = size_t(config_.vocab_size) * config_.n_embd;
+  float* p = params_.data();
+  for (const auto& t : layout_.tensors()) {
+    const std::string& n = t.name;
+    const bool is_bias = n.ends_with(".bias");
+    const bool is_ln_weight = n.find("ln_") != std::string::npos && n.ends_with(".weight");
+    const bool is_proj = n.ends_with("c_proj.weight");
+    const float stdev = is_proj ? proj_std : kInitStd;
+    const size_t limit = n == "wte.weight" ? real_wte : t.numel;  // padding rows stay 0
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < t.numel; ++i) {
+      float v = 0.0f;
+      if (is_ln_weight) {
+        v = 1.0f;
+      } else if (!is_bias && i < limit) {
+        v = stdev * philox_normal(seed, t.offset + i);
+      }
+      p[t.offset + i] = v;
+    }
+  }
+}
+
+DropoutKey Model::dropout_key(const ForwardOptions& options, uint32_t site) const {
+  DropoutKey k;
+  k.p = options.training ? config_.dropout : 0.0f;
+  k.seed = options.dropout_seed;
+  k.step = options.step;
+  k.site = site;
+  k.sample_offset = options.sample_offset;
+  return k;
+}
+
+}  // namespace cohort

@@ -1,0 +1,69 @@
+// Model: what every model family shares and what the strategies, the optimizer and the
+// checkpoints see of a model: its config, the flat parameter and gradient buffers
+// described by ParameterLayout, and backward with its gradient-ready hook. The
+// families (Gpt, EncoderModel, Seq2SeqModel) add their own forward, which takes the
+// batch their task needs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/arena.h"
+#include "model/model_config.h"
+#include "model/parameter_layout.h"
+
+namespace cohort {
+
+struct ForwardOptions {
+  bool training = false;  // dropout on
+  uint64_t dropout_seed = 0;
+  uint32_t step = 0;           // optimizer step: part of every dropout key
+  uint32_t sample_offset = 0;  // global index of this micro-batch's first sample
+};
+
+class Model {
+ public:
+  Model(const ModelConfig& config, Backend& backend);
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  const ParameterLayout& layout() const { return layout_; }
+  Backend& backend() { return backend_; }
+  size_t num_params() const { return layout_.total(); }
+  float* params() { return params_.data(); }
+  const float* params() const { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  const float* grads() const { return grads_.data(); }
+  void zero_grad() { grads_.zero(); }
+
+  // GPT-2 init for every family: N(0, 0.02); residual output projections (names
+  // ending c_proj.weight) N(0, 0.02/sqrt(2L)) with L all blocks; biases 0; LayerNorm
+  // weights 1; wte padding rows 0. Each value is a pure function of (seed, its index),
+  // so init is the same on every rank.
+  void init_weights(uint64_t seed);
+
+  // Adds d(loss_scale * loss)/d(params) into grads() for the batch of the last forward.
+  // grad_ready, when given, is called with each range of grad_ready_ranges() the moment
+  // backward has finished it, so its communication can start while backward goes on.
+  using GradReadyFn = std::function<void(size_t index)>;
+  virtual void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) = 0;
+  // [begin, end) ranges of the flat buffer in the order backward finishes them; they
+  // tile the buffer. One range unless the family reports finer ones.
+  const std::vector<std::pair<size_t, size_t>>& grad_ready_ranges() const { return ready_ranges_; }
+
+ protected:
+  DropoutKey dropout_key(const ForwardOptions& options, uint32_t site) const;
+
+  ModelConfig config_;
+  Backend& backend_;
+  ParameterLayout layout_;
+  Arena params_, grads_;
+  std::vector<std::pair<size_t, size_t>> ready_ranges_;
+};
+
+}  // namespace cohort

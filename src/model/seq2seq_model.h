@@ -1,0 +1,72 @@
+// Seq2SeqModel: the original Transformer's encoder-decoder (Vaswani et al. 2017) on
+// cohort's engine, pre-LN (see transformer_block.h). One vocabulary shared by source,
+// target and output layer (wte is tied three ways, as in the paper), one learned
+// position table for both sides. The encoder attends bidirectionally over each
+// source's first src_len[b] tokens; the decoder's self-attention is causal and its
+// cross-attention reads the encoder's (final-LN) output, padding masked.
+// Teacher forcing: tgt_in is BOS + target, tgt_out target + EOS, -1 where padded. The
+// loss is label-smoothed cross-entropy; a sample's loss is the mean over its target
+// tokens and the batch loss the mean over samples (as in encoder_model.h, so ranks
+// add up exactly).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+#include "model/transformer_block.h"
+
+namespace cohort {
+
+struct Seq2SeqBatch {
+  int B = 0, S = 0, T = 0;
+  const int32_t* src = nullptr;      // (B, S), padded after src_len[b]
+  const int32_t* src_len = nullptr;  // (B), each in [1, S]
+  const int32_t* tgt_in = nullptr;   // (B, T)
+  const int32_t* tgt_out = nullptr;  // (B, T), -1 where padded; null: logits only
+};
+
+class Seq2SeqModel : public Model {
+ public:
+  Seq2SeqModel(const ModelConfig& config, Backend& backend);
+
+  void plan(int B, int S, int T);
+  int planned_batch() const { return plan_B_; }
+  // Encodes and decodes; returns the batch loss (0 without tgt_out).
+  float forward(const Seq2SeqBatch& batch, const ForwardOptions& options, float label_smoothing);
+  void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) override;
+
+  // For decoding: encode once, then decode any prefixes of the same B rows (no dropout).
+  void encode(const int32_t* src, const int32_t* src_len, int B, int S);
+  // Logits (B, T, Vp) for tgt_in (B, T) against the last encode().
+  const float* decode(const int32_t* tgt_in, int B, int T);
+
+  const float* logits() const { return logits_; }
+  // Of the last forward with targets: per-sample sum of -log p(target) (no smoothing)
+  // and number of target tokens, for perplexity.
+  const std::vector<double>& sample_nll() const { return sample_nll_; }
+  const std::vector<int>& sample_tokens() const { return sample_tokens_; }
+
+ private:
+  void encode_impl(const ForwardOptions& options);
+  void decode_impl(const ForwardOptions& options);
+  void check_ids(const int32_t* ids, size_t n, bool allow_negative, const char* what) const;
+
+  std::vector<BlockParams> enc_, denc_, dec_, ddec_;
+  std::vector<BlockActivations> enc_acts_, dec_acts_;
+  BlockScratch scratch_;
+  Arena arena_;
+  int plan_B_ = 0, plan_S_ = 0, plan_T_ = 0;
+  int B_ = 0, S_ = 0, T_ = 0;
+  float *src_emb_, *memory_, *enc_ln_mean_, *enc_ln_rstd_, *dmemory_, *dres_src_;
+  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *row_scale_,
+      *dlnf_, *dres_tgt_;
+  std::vector<int32_t> src_, src_len_, tgt_in_, tgt_out_;
+  std::vector<double> sample_nll_;
+  std::vector<int> sample_tokens_;
+  bool has_targets_ = false;
+  float smoothing_ = 0.0f;
+  ForwardOptions options_;
+};
+
+}  // namespace cohort

@@ -1,0 +1,152 @@
+#include "model/transformer_block.h"
+
+#include <cstring>
+
+namespace cohort {
+
+BlockParams block_params(const ParameterLayout& layout, float* base, const std::string& prefix,
+                         bool cross) {
+  auto at = [&](const char* name) { return base + layout.at(prefix + name).offset; };
+  BlockParams p;
+  p.ln1w = at("ln_1.weight");
+  p.ln1b = at("ln_1.bias");
+  p.qkvw = at("attn.c_attn.weight");
+  p.qkvb = at("attn.c_attn.bias");
+  p.attpw = at("attn.c_proj.weight");
+  p.attpb = at("attn.c_proj.bias");
+  if (cross) {
+    p.lnxw = at("ln_x.weight");
+    p.lnxb = at("ln_x.bias");
+    p.xqw = at("xattn.q.weight");
+    p.xqb = at("xattn.q.bias");
+    p.xkvw = at("xattn.kv.weight");
+    p.xkvb = at("xattn.kv.bias");
+    p.xpw = at("xattn.c_proj.weight");
+    p.xpb = at("xattn.c_proj.bias");
+  }
+  p.ln2w = at("ln_2.weight");
+  p.ln2b = at("ln_2.bias");
+  p.fcw = at("mlp.c_fc.weight");
+  p.fcb = at("mlp.c_fc.bias");
+  p.fcpw = at("mlp.c_proj.weight");
+  p.fcpb = at("mlp.c_proj.bias");
+  return p;
+}
+
+void BlockActivations::plan(BufferPlan& plan, int B, int T, int C, int NH, bool cross, int S) {
+  const size_t BT = size_t(B) * T;
+  plan.add(&ln1, BT * C);
+  plan.add(&ln1_mean, BT);
+  plan.add(&ln1_rstd, BT);
+  plan.add(&qkv, BT * 3 * C);
+  plan.add(&att, size_t(B) * NH * T * T);
+  plan.add(&atty, BT * C);
+  plan.add(&res2, BT * C);
+  if (cross) {
+    plan.add(&lnx, BT * C);
+    plan.add(&lnx_mean, BT);
+    plan.add(&lnx_rstd, BT);
+    plan.add(&xq, BT * C);
+    plan.add(&xkv, size_t(B) * S * 2 * C);
+    plan.add(&xatt, size_t(B) * NH * T * S);
+    plan.add(&xatty, BT * C);
+    plan.add(&resx, BT * C);
+  }
+  plan.add(&ln2, BT * C);
+  plan.add(&ln2_mean, BT);
+  plan.add(&ln2_rstd, BT);
+  plan.add(&fch, BT * 4 * C);
+  plan.add(&fch_gelu, BT * 4 * C);
+  plan.add(&out, BT * C);
+}
+
+void BlockScratch::plan(BufferPlan& plan, int B, int T, int C, int NH, int S) {
+  const size_t BT = size_t(B) * T, BS = size_t(B) * S;
+  plan.add(&branch, BT * C);
+  plan.add(&d_c_a, BT * C);
+  plan.add(&d_c_b, BT * C);
+  plan.add(&d_3c, BT * 3 * C);
+  plan.add(&d_4c, BT * 4 * C);
+  plan.add(&d_att, size_t(B) * NH * T * (S > T ? S : T));
+  plan.add(&d_xq, BT * C);
+  plan.add(&d_xkv, BS * 2 * C);
+  plan.add(&d_mem, BS * C);
+}
+
+void block_forward(Backend& be, const BlockParams& w, BlockActivations& a, BlockScratch& s,
+                   const float* x, const BlockInputs& in, int C, int NH, const BlockDropout& drop) {
+  const int B = in.B, T = in.T;
+  const size_t BT = size_t(B) * T;
+  const size_t n = size_t(T) * C;  // per sample
+  be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln1w, w.ln1b, BT, C);
+  be.linear_forward(a.qkv, a.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
+  be.mha_forward(a.atty, a.att, a.qkv, a.qkv + C, a.qkv + 2 * C, 3 * C, 3 * C, B, T, T, C, NH,
+                 in.causal, in.self_len, drop.at(0));
+  be.linear_forward(s.branch, a.atty, w.attpw, w.attpb, BT, C, C);
+  be.dropout(s.branch, B, n, drop.at(1));
+  be.add(a.res2, x, s.branch, BT * C);
+  const float* r = a.res2;
+  if (w.lnxw) {
+    be.layernorm_forward(a.lnx, a.lnx_mean, a.lnx_rstd, a.res2, w.lnxw, w.lnxb, BT, C);
+    be.linear_forward(a.xq, a.lnx, w.xqw, w.xqb, BT, C, C);
+    be.linear_forward(a.xkv, in.memory, w.xkvw, w.xkvb, size_t(B) * in.S, C, 2 * C);
+    be.mha_forward(a.xatty, a.xatt, a.xq, a.xkv, a.xkv + C, C, 2 * C, B, T, in.S, C, NH, false,
+                   in.memory_len, drop.at(2));
+    be.linear_forward(s.branch, a.xatty, w.xpw, w.xpb, BT, C, C);
+    be.dropout(s.branch, B, n, drop.at(3));
+    be.add(a.resx, a.res2, s.branch, BT * C);
+    r = a.resx;
+  }
+  be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, r, w.ln2w, w.ln2b, BT, C);
+  be.linear_forward(a.fch, a.ln2, w.fcw, w.fcb, BT, C, 4 * C);
+  be.gelu_forward(a.fch_gelu, a.fch, BT * 4 * C);
+  be.linear_forward(s.branch, a.fch_gelu, w.fcpw, w.fcpb, BT, 4 * C, C);
+  be.dropout(s.branch, B, n, drop.at(4));
+  be.add(a.out, r, s.branch, BT * C);
+}
+
+void block_backward(Backend& be, const BlockParams& w, const BlockParams& dw,
+                    const BlockActivations& a, BlockScratch& s, const float* x, float* dres,
+                    const BlockInputs& in, int C, int NH, const BlockDropout& drop) {
+  const int B = in.B, T = in.T;
+  const size_t BT = size_t(B) * T;
+  const size_t n = size_t(T) * C;
+  // The gradient entering a residual branch: dres itself, or a copy through its mask.
+  auto branch_grad = [&](uint32_t k) -> const float* {
+    const DropoutKey key = drop.at(k);
+    if (!key.active()) return dres;
+    std::memcpy(s.d_c_a, dres, BT * C * sizeof(float));
+    be.dropout(s.d_c_a, B, n, key);
+    return s.d_c_a;
+  };
+  const float* r = w.lnxw ? a.resx : a.res2;
+
+  const float* dmlp = branch_grad(4);
+  be.linear_backward(s.d_4c, dw.fcpw, dw.fcpb, dmlp, a.fch_gelu, w.fcpw, BT, 4 * C, C);
+  be.gelu_backward(s.d_4c, a.fch, s.d_4c, BT * 4 * C);
+  be.linear_backward(s.d_c_b, dw.fcw, dw.fcb, s.d_4c, a.ln2, w.fcw, BT, C, 4 * C);
+  be.layernorm_backward(dres, dw.ln2w, dw.ln2b, s.d_c_b, r, w.ln2w, a.ln2_mean, a.ln2_rstd, BT, C);
+
+  if (w.lnxw) {
+    const size_t BS = size_t(B) * in.S;
+    const float* dx = branch_grad(3);
+    be.linear_backward(s.d_c_b, dw.xpw, dw.xpb, dx, a.xatty, w.xpw, BT, C, C);
+    be.mha_backward(s.d_xq, s.d_xkv, s.d_xkv + C, s.d_att, s.d_c_b, a.xq, a.xkv, a.xkv + C, a.xatt,
+                    C, 2 * C, B, T, in.S, C, NH, false, in.memory_len, drop.at(2));
+    be.linear_backward(s.d_mem, dw.xkvw, dw.xkvb, s.d_xkv, in.memory, w.xkvw, BS, C, 2 * C);
+    be.accumulate(in.dmemory, s.d_mem, BS * C);
+    be.linear_backward(s.d_c_a, dw.xqw, dw.xqb, s.d_xq, a.lnx, w.xqw, BT, C, C);
+    be.layernorm_backward(dres, dw.lnxw, dw.lnxb, s.d_c_a, a.res2, w.lnxw, a.lnx_mean, a.lnx_rstd,
+                          BT, C);
+  }
+
+  const float* dattn = branch_grad(1);
+  be.linear_backward(s.d_c_b, dw.attpw, dw.attpb, dattn, a.atty, w.attpw, BT, C, C);
+  be.mha_backward(s.d_3c, s.d_3c + C, s.d_3c + 2 * C, s.d_att, s.d_c_b, a.qkv, a.qkv + C,
+                  a.qkv + 2 * C, a.att, 3 * C, 3 * C, B, T, T, C, NH, in.causal, in.self_len,
+                  drop.at(0));
+  be.linear_backward(s.d_c_a, dw.qkvw, dw.qkvb, s.d_3c, a.ln1, w.qkvw, BT, C, 3 * C);
+  be.layernorm_backward(dres, dw.ln1w, dw.ln1b, s.d_c_a, x, w.ln1w, a.ln1_mean, a.ln1_rstd, BT, C);
+}
+
+}  // namespace cohort
