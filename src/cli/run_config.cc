@@ -40,12 +40,25 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"model.n_head", &c.model.n_head, "NH, attention heads (must divide n_embd)"},
       {"model.n_embd", &c.model.n_embd, "C, channels"},
       {"model.dropout", &c.model.dropout, "dropout probability (embeddings, attention, residuals)"},
+      {"model.arch", &c.model.arch,
+       "gpt | encoder | seq2seq (follows train.task when left at gpt)"},
+      {"model.n_classes", &c.model.n_classes,
+       "encoder: classifier outputs (0: the dataset's classes for --task classify)"},
+      {"model.n_decoder_layer", &c.model.n_decoder_layer,
+       "seq2seq: decoder blocks (0: as many as model.n_layer)"},
       {"optim.name", &c.optim.name, "adamw | sgd"},
       {"optim.beta1", &c.optim.beta1, "AdamW beta1"},
       {"optim.beta2", &c.optim.beta2, "AdamW beta2"},
       {"optim.eps", &c.optim.eps, "AdamW epsilon"},
       {"optim.weight_decay", &c.optim.weight_decay, "AdamW decoupled weight decay (2-D weights)"},
       {"optim.momentum", &c.optim.momentum, "SGD momentum (0: plain SGD)"},
+      {"train.task", &c.train.task,
+       "lm (GPT) | mlm, classify (encoder; cohort prepare genre) | translate (encoder-decoder; "
+       "cohort prepare translation)"},
+      {"train.init_from", &c.train.init_from,
+       "checkpoint whose tensors of the same name and shape initialize the model (e.g. an mlm "
+       "run for classify)"},
+      {"train.label_smoothing", &c.train.label_smoothing, "translate: label smoothing epsilon"},
       {"train.batch_size", &c.train.batch_size, "B, sequences per micro-batch"},
       {"train.seq_len", &c.train.seq_len, "T, tokens per sequence"},
       {"train.grad_accum", &c.train.grad_accum, "micro-batches per optimizer step"},
@@ -245,11 +258,27 @@ void RunConfig::apply_override(const std::string& assignment, const std::string&
   assign(*f, *table.get("v"), source);
 }
 
+void RunConfig::resolve_task() {
+  if (model.arch == "gpt" && (train.task == "mlm" || train.task == "classify")) model.arch = "encoder";
+  if (model.arch == "gpt" && train.task == "translate") model.arch = "seq2seq";
+  if (model.arch == "seq2seq" && model.n_decoder_layer == 0) model.n_decoder_layer = model.n_layer;
+}
+
 void RunConfig::validate(const std::string& where) const {
-  ModelConfig m = model;
-  if (m.vocab_size == 0) m.vocab_size = 256;  // 0 is resolved from the dataset at start-up
-  m.validate(where);
   train.validate(model.context_length, where);
+  RunConfig resolved = *this;
+  resolved.resolve_task();
+  ModelConfig& m = resolved.model;
+  const std::string& task = train.task;
+  const char* wants = task == "lm" ? "gpt" : task == "translate" ? "seq2seq" : "encoder";
+  if (m.arch != wants) {
+    throw Error(fmt::format("{}: train.task = {} needs model.arch = {} (or leave model.arch unset), "
+                            "got {}",
+                            where, task, wants, m.arch));
+  }
+  if (m.vocab_size == 0) m.vocab_size = 256;  // 0 is resolved from the dataset at start-up
+  if (task == "classify" && m.n_classes == 0) m.n_classes = 2;  // likewise
+  m.validate(where);
   if (optim.name != "adamw" && optim.name != "sgd") {
     throw Error(fmt::format("{}: optim.name: unknown optimizer '{}' (expected adamw or sgd)", where,
                             optim.name));

@@ -34,6 +34,8 @@ struct RunConfig {
   // "key=value"; value in TOML syntax, or a bare word for a string key. `source` names
   // where it came from in errors ("--set", or the shortcut flag such as "--steps").
   void apply_override(const std::string& assignment, const std::string& source = "--set");
+  // model.arch from train.task where left at gpt; n_decoder_layer from n_layer where 0.
+  void resolve_task();
   // Checks every section; throws cohort::Error naming the field.
   void validate(const std::string& where = "config") const;
   std::string to_toml() const;

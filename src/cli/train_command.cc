@@ -29,12 +29,17 @@
 #include "dist/mpi_communicator.h"
 #include "dist/ps_worker_strategy.h"
 #include "dist/rank_agreement.h"
+#include "data/task_dataset.h"
 #include "model/gpt.h"
+#include "model/make_model.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
 #include "train/stop_signal.h"
+#include "train/init_from.h"
+#include "train/task_batches.h"
+#include "train/task_eval.h"
 #include "train/trainer.h"
 
 namespace cohort {
@@ -86,12 +91,67 @@ struct RunData {
   long val_words = 0;
   std::optional<fs::path> tokenizer_dir;
   std::string describe;
+  // The encoder and seq2seq tasks: samples instead of token streams.
+  std::optional<TaskInfo> task;
+  std::vector<TaskSample> task_train, task_val;
 };
+
+// A task dataset (cohort prepare genre | translation) for train.task mlm, classify or
+// translate; sets the model's vocabulary and classes from it.
+RunData open_task_data(RunConfig& cfg, const std::string& where, bool load_samples) {
+  RunData d;
+  const fs::path dir = cfg.train.data_dir;
+  const TaskInfo info = read_task_info(dir);
+  const std::string& task = cfg.train.task;
+  const bool genre = task == "mlm" || task == "classify";
+  if ((genre && info.task != "genre") || (!genre && info.task != "translation")) {
+    throw Error(fmt::format("{}: train.task = {} needs a {} dataset, but {} is a {} dataset", where,
+                            task, genre ? "genre (cohort prepare genre)"
+                                        : "translation (cohort prepare translation)",
+                            dir.string(), info.task));
+  }
+  if (cfg.model.vocab_size == 0) cfg.model.vocab_size = info.vocab_size;
+  if (cfg.model.vocab_size != info.vocab_size) {
+    throw Error(fmt::format("{}: model.vocab_size is {} but {} needs {} (leave it unset)", where,
+                            cfg.model.vocab_size, dir.string(), info.vocab_size));
+  }
+  if (task == "classify" && cfg.model.n_classes == 0) cfg.model.n_classes = int(info.classes.size());
+  if (task == "classify" && cfg.model.n_classes != int(info.classes.size())) {
+    throw Error(fmt::format("{}: model.n_classes is {} but {} has {} classes", where,
+                            cfg.model.n_classes, dir.string(), info.classes.size()));
+  }
+  if (info.max_len > cfg.model.context_length) {
+    throw Error(fmt::format("{}: {} has sequences of up to {} tokens, more than "
+                            "model.context_length {}",
+                            where, dir.string(), info.max_len, cfg.model.context_length));
+  }
+  cfg.validate(where);
+  d.fingerprint = fmt::format("{} {} train {}", dir.filename().string(), task,
+                              task_split_fingerprint(dir, "train"));
+  d.task = info;
+  d.tokenizer_dir = dir / "tokenizer";
+  if (!load_samples) return d;
+  d.task_train = read_task_split(dir, "train", info);
+  if (fs::exists(dir / "val.jsonl")) d.task_val = read_task_split(dir, "val", info);
+  d.describe = fmt::format("{}: {} {} training samples, {} validation ({})", dir.string(),
+                           d.task_train.size(), info.task, d.task_val.size(), info.source);
+  return d;
+}
 
 // Without load_tokens only the fingerprint and vocabulary are resolved (a server's need).
 RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
                   const Communicator& comm, bool load_tokens) {
   RunData d;
+  cfg.resolve_task();
+  if (cfg.train.task != "lm") {
+    if (synthetic) throw Error(fmt::format("{}: --synthetic is for train.task = lm", where));
+    if (cfg.train.data_dir.empty()) {
+      throw Error(fmt::format("{}: train.task = {} needs --data: a dataset from cohort prepare {}",
+                              where, cfg.train.task,
+                              cfg.train.task == "translate" ? "translation" : "genre"));
+    }
+    return open_task_data(cfg, where, load_tokens);
+  }
   if (synthetic) {
     if (cfg.model.vocab_size == 0) cfg.model.vocab_size = 256;
     cfg.validate(where);
@@ -110,6 +170,12 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
                     where));
   }
   const fs::path dir = cfg.train.data_dir;
+  if (is_task_dataset(dir)) {
+    throw Error(fmt::format("{}: {} is a {} dataset: train it with --task {}", where, dir.string(),
+                            read_task_info(dir).task,
+                            read_task_info(dir).task == "genre" ? "mlm or --task classify"
+                                                                : "translate"));
+  }
   const DatasetInfo info = read_dataset_info(dir);
   if (cfg.model.vocab_size == 0) {
     cfg.model.vocab_size = info.vocab_size;
@@ -214,14 +280,39 @@ int run_train(const TrainOptions& o) {
   set_thread_count(tc.threads);
 
   CpuBackend backend;
-  Gpt model(cfg.model, backend);
+  const std::unique_ptr<Model> model_owner = make_model(cfg.model, backend);
+  Model& model = *model_owner;
+  Gpt* gpt = dynamic_cast<Gpt*>(&model);
   model.init_weights(tc.seed);
+  if (!tc.init_from.empty() && !resume) {
+    const InitFromReport r = init_from_checkpoint(model, tc.init_from);
+    if (lead) {
+      std::string fresh;
+      for (const auto& n : r.fresh) fresh += (fresh.empty() ? "" : ", ") + n;
+      fmt::print("init: {} tensors from {}{}\n", r.copied, r.dir,
+                 fresh.empty() ? "" : "; newly initialized: " + fresh);
+    }
+  }
   check_ranks_agree(world, cfg.to_toml(), model.layout(), data.fingerprint);
   auto strategy = make_strategy(cfg.dist, world, model, cfg.optim);
   auto* ps_worker = dynamic_cast<PsWorkerStrategy*>(strategy.get());
   Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
-  Trainer trainer(model, *strategy, comm, *data.train, tc, schedule);
+  std::unique_ptr<MicroBatches> task_batches;
+  if (data.task) {
+    const TaskBatchShape shape{tc.batch_size, tc.grad_accum, comm.rank(), comm.world(), tc.seed};
+    if (auto* enc = dynamic_cast<EncoderModel*>(&model)) {
+      task_batches = std::make_unique<EncoderMicroBatches>(*enc, *data.task, data.task_train,
+                                                           tc.task == "mlm", shape);
+    } else {
+      task_batches = std::make_unique<Seq2SeqMicroBatches>(
+          dynamic_cast<Seq2SeqModel&>(model), *data.task, data.task_train, tc.label_smoothing,
+          shape);
+    }
+  }
+  Trainer trainer = task_batches
+                        ? Trainer(model, *task_batches, *strategy, comm, tc, schedule)
+                        : Trainer(*gpt, *strategy, comm, *data.train, tc, schedule);
   CommWatchdog watchdog(comm, cfg.dist.comm_timeout);
   trainer.set_watchdog(&watchdog);
 
@@ -254,17 +345,28 @@ int run_train(const TrainOptions& o) {
     metrics = MetricsLog(tc.run_dir + "/metrics.jsonl");
   }
 
-  const long tokens_per_step = long(tc.batch_size) * tc.seq_len * tc.grad_accum * comm.world();
+  // Tasks count samples (their sequences vary in length); the LM counts tokens.
+  const long samples_per_step = long(tc.batch_size) * tc.grad_accum * comm.world();
+  const long tokens_per_step = data.task ? samples_per_step : samples_per_step * tc.seq_len;
+  const char* unit = data.task ? "samples" : "tok";
   if (lead) {
     fmt::print("{}", cfg.to_toml());
-    fmt::print("model: GPT {} dropout={} | {:.2f}M parameters\n", cfg.model.shape(),
-               cfg.model.dropout, model.num_params() / 1e6);
+    fmt::print("model: {}{} dropout={} | {:.2f}M parameters\n", gpt ? "GPT " : "",
+               cfg.model.shape(), cfg.model.dropout, model.num_params() / 1e6);
     fmt::print("data:  {}\n", data.describe);
+    if (data.task) {
+      fmt::print(
+          "train: {} steps x {} samples (B={} per rank, accum={}, {} ranks), task {} | {} lr={} "
+          "warmup={} | {} threads per rank\n",
+          tc.steps, samples_per_step, tc.batch_size, tc.grad_accum, comm.world(), tc.task,
+          cfg.optim.name, tc.lr, tc.warmup, thread_count());
+    } else {
     fmt::print(
         "train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
         "warmup={} | {} threads per rank\n",
         tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
         cfg.optim.name, tc.lr, tc.warmup, thread_count());
+    }
     if (world.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
     std::fflush(stdout);
   }
@@ -303,7 +405,34 @@ int run_train(const TrainOptions& o) {
   };
   // Mean validation loss per token, the ranks sharing the batches; none without a split.
   // Periodic validations score the first eval_tokens tokens; the last one all of them.
+  // The tasks' validation: their loss on the whole val split, and for classify its
+  // accuracy and macro-F1 (val_extra, val_json).
+  std::string val_extra;
+  nlohmann::json val_json = nlohmann::json::object();
+  auto validate_task = [&]() -> std::optional<double> {
+    if (data.task_val.empty()) return std::nullopt;
+    auto watched = watchdog.watch("validation", trainer.next_step());
+    if (ps_worker && !strategy->synchronous()) {
+      check_replicas_identical(comm, model.params(), model.num_params());
+    }
+    TaskEvalTotals t;
+    if (auto* enc = dynamic_cast<EncoderModel*>(&model)) {
+      t = evaluate_encoder(*enc, *data.task, data.task_val, tc.task == "mlm", tc.batch_size,
+                           tc.seed, comm.rank(), comm.world());
+    } else {
+      t = evaluate_seq2seq(dynamic_cast<Seq2SeqModel&>(model), *data.task, data.task_val,
+                           tc.batch_size, comm.rank(), comm.world());
+    }
+    task_eval_reduce(t, comm);
+    if (tc.task == "classify") {
+      const ClassificationScores sc = score_confusion(t.confusion, cfg.model.n_classes);
+      val_extra = fmt::format(" | accuracy {:.4f} | macro-F1 {:.4f}", sc.accuracy, sc.macro_f1);
+      val_json = {{"val_accuracy", sc.accuracy}, {"val_macro_f1", sc.macro_f1}};
+    }
+    return t.loss();
+  };
   auto validate = [&](bool whole_split) -> std::optional<double> {
+    if (data.task) return validate_task();
     if (data.val.empty()) return std::nullopt;
     auto watched = watchdog.watch("validation", trainer.next_step());
     // An asynchronous parameter server's workers drift apart between cuts; at a cut
@@ -312,7 +441,7 @@ int run_train(const TrainOptions& o) {
       check_replicas_identical(comm, model.params(), model.num_params());
     }
     const EvalTotals t =
-        evaluate_stream(model, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
+        evaluate_stream(*gpt, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
                         whole_split ? 0 : tc.eval_tokens, comm.rank(), comm.world());
     double sums[2] = {t.nll, double(t.predicted)};
     comm.all_reduce_sum(sums, 2);
@@ -328,9 +457,9 @@ int run_train(const TrainOptions& o) {
     if (!rank_log) throw Error(fmt::format("{}: cannot open for writing", path));
   }
   ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
-                        lead ? stdout : nullptr);
+                        lead ? stdout : nullptr, unit);
   ProgressLine rank_progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
-                             rank_log.get());
+                             rank_log.get(), unit);
   double last_val = NAN;
   float last_loss = NAN;  // every metrics line carries step and loss
   bool stopped_early = false;
@@ -405,16 +534,20 @@ int run_train(const TrainOptions& o) {
         is_best = state.record_validation(*v, done);
         progress.finish();
         if (lead) {
-          fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}\n", done, *v,
+          fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}{}\n", done, *v,
                      std::exp(*v),
-                     tc.eval_tokens > 0 ? fmt::format(" (first {} tokens)", tc.eval_tokens) : "",
-                     is_best ? " (best)" : "");
+                     tc.eval_tokens > 0 && !data.task
+                         ? fmt::format(" (first {} tokens)", tc.eval_tokens)
+                         : "",
+                     val_extra, is_best ? " (best)" : "");
         }
-        metrics.write({{"kind", "eval"},
-                       {"step", r.step},
-                       {"loss", r.loss},
-                       {"val_loss", *v},
-                       {"val_perplexity", std::exp(*v)}});
+        nlohmann::json line = {{"kind", "eval"},
+                               {"step", r.step},
+                               {"loss", r.loss},
+                               {"val_loss", *v},
+                               {"val_perplexity", std::exp(*v)}};
+        line.update(val_json);
+        metrics.write(line);
         if (tc.patience > 0 && state.evals_since_best >= tc.patience) stopped_early = true;
       }
     }
@@ -482,11 +615,13 @@ int run_train(const TrainOptions& o) {
     if (auto v = validate(true)) {
       last_val = *v;
       const bool is_best = state.record_validation(*v, trainer.next_step());
-      metrics.write({{"kind", "eval"},
-                     {"step", trainer.next_step() - 1},
-                     {"loss", last_loss},
-                     {"val_loss", *v},
-                     {"val_perplexity", std::exp(*v)}});
+      nlohmann::json line = {{"kind", "eval"},
+                             {"step", trainer.next_step() - 1},
+                             {"loss", last_loss},
+                             {"val_loss", *v},
+                             {"val_perplexity", std::exp(*v)}};
+      line.update(val_json);
+      metrics.write(line);
       tell_servers(true, is_best, true);
       save(is_best);
     } else {
@@ -497,8 +632,9 @@ int run_train(const TrainOptions& o) {
   rank_summary();
   if (!lead) return 0;
   if (std::isfinite(last_val)) {
-    fmt::print("val_loss {:.4f} | val perplexity {:.2f} (whole split) | best {:.4f} at step {}\n",
-               last_val, std::exp(last_val), state.best_val_loss, state.best_step);
+    fmt::print(
+        "val_loss {:.4f} | val perplexity {:.2f} (whole split){} | best {:.4f} at step {}\n",
+        last_val, std::exp(last_val), val_extra, state.best_val_loss, state.best_step);
   }
   if (!tc.run_dir.empty()) {
     fmt::print("checkpoints: {}/checkpoints (latest, best)\n", tc.run_dir);
@@ -510,7 +646,10 @@ int run_train(const TrainOptions& o) {
 
 void add_train_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* cmd = root.add_subcommand("train", "Train a GPT model on a prepared dataset");
+  CLI::App* cmd = root.add_subcommand(
+      "train",
+      "Train a model on a prepared dataset: a GPT (--task lm), a BERT-style encoder (--task "
+      "mlm, classify) or an encoder-decoder (--task translate)");
   cmd->add_option("-c,--config", o->config_file, "TOML config file (see configs/)");
   cmd->add_option("--set", o->sets, "Override a config key: --set model.n_layer=6 (repeatable)");
   cmd->add_flag("--synthetic", o->synthetic, "Train on generated token sequences (no corpus)");
@@ -540,6 +679,11 @@ void add_train_command(CLI::App& root, int& exit_code) {
   shortcut("--threads", "train.threads", "CPU threads (train.threads)");
   shortcut("--seed", "train.seed", "Random seed (train.seed)");
   shortcut("--data", "data_dir", "Prepared dataset directory (data_dir)");
+  shortcut("--task", "train.task",
+           "lm | mlm | classify | translate (train.task; model.arch follows)");
+  shortcut("--init-from", "train.init_from",
+           "Checkpoint or run directory whose tensors of the same name seed the model, e.g. "
+           "an mlm run for --task classify (train.init_from)");
   shortcut("--run-dir", "run_dir", "Run directory for metrics.jsonl and checkpoints (run_dir)");
   shortcut("--strategy", "dist.strategy",
            "Data-parallel strategy under mpirun: allreduce | zero1 | ps");

@@ -10,7 +10,8 @@
 #include "core/threads.h"
 #include "dist/parameter_server.h"
 #include "dist/rank_agreement.h"
-#include "model/gpt.h"
+#include "model/make_model.h"
+#include "train/init_from.h"
 #include "train/checkpoint.h"
 
 namespace cohort {
@@ -64,10 +65,11 @@ int run_parameter_server(RunConfig& cfg, const std::string& data_fingerprint, lo
     start = ck.state.step;
   } else {
     // Every rank initializes the same way from the seed; the server keeps its range.
-    Gpt initial(cfg.model, backend);
-    initial.init_weights(tc.seed);
+    const std::unique_ptr<Model> initial = make_model(cfg.model, backend);
+    initial->init_weights(tc.seed);
+    if (!tc.init_from.empty()) init_from_checkpoint(*initial, tc.init_from);
     server = std::make_unique<ParameterServer>(world, servers, roles, layout, ranges,
-                                               initial.params(), cfg.optim, backend, options);
+                                               initial->params(), cfg.optim, backend, options);
   }
 
   long served_from = start, last = start;

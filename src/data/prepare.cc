@@ -38,15 +38,32 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TextSplits& splits, const Tokeni
 
 }  // namespace
 
-DatasetInfo prepare_dataset(const TextSplits& splits, const std::string& name,
-                            const TokenizerOptions& options, const fs::path& out,
-                            const std::function<void(const std::string&)>& log) {
-  if (splits.train.empty()) throw Error(fmt::format("{}: the training split is empty", name));
+fs::path start_partial_directory(const fs::path& out) {
   const fs::path partial = out.string() + ".partial";
   std::error_code ec;
   fs::remove_all(partial, ec);
   fs::create_directories(partial / "tokenizer", ec);
   if (ec) throw Error(fmt::format("{}: cannot create: {}", partial.string(), ec.message()));
+  return partial;
+}
+
+void publish_directory(const fs::path& partial, const fs::path& out) {
+  // Swap the finished directory into place; an older dataset there goes only now.
+  std::error_code ec;
+  const fs::path old = out.string() + ".old";
+  fs::remove_all(old, ec);
+  if (fs::exists(out)) fs::rename(out, old, ec);
+  if (ec) throw Error(fmt::format("{}: cannot replace: {}", out.string(), ec.message()));
+  fs::rename(partial, out, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", out.string(), ec.message()));
+  fs::remove_all(old, ec);
+}
+
+DatasetInfo prepare_dataset(const TextSplits& splits, const std::string& name,
+                            const TokenizerOptions& options, const fs::path& out,
+                            const std::function<void(const std::string&)>& log) {
+  if (splits.train.empty()) throw Error(fmt::format("{}: the training split is empty", name));
+  const fs::path partial = start_partial_directory(out);
 
   log(fmt::format("training the {} tokenizer on {} bytes of training text", options.kind,
                   splits.train.size()));
@@ -76,14 +93,7 @@ DatasetInfo prepare_dataset(const TextSplits& splits, const std::string& name,
   write_dataset_info(partial, info);
   sync_directory(partial);
 
-  // Swap the finished directory into place; an older dataset there goes only now.
-  const fs::path old = out.string() + ".old";
-  fs::remove_all(old, ec);
-  if (fs::exists(out)) fs::rename(out, old, ec);
-  if (ec) throw Error(fmt::format("{}: cannot replace: {}", out.string(), ec.message()));
-  fs::rename(partial, out, ec);
-  if (ec) throw Error(fmt::format("{}: cannot rename into place: {}", out.string(), ec.message()));
-  fs::remove_all(old, ec);
+  publish_directory(partial, out);
   log(fmt::format("{}: {} tokenizer, vocabulary {}", out.string(), info.tokenizer,
                   info.vocab_size));
   return info;

@@ -19,6 +19,11 @@ struct TokenizerOptions {
   std::filesystem::path gpt2_dir = "data/gpt2-bpe";  // encoder.json + vocab.bpe
 };
 
+// OUT.partial, emptied, with a tokenizer/ subdirectory: where a prepare builds.
+std::filesystem::path start_partial_directory(const std::filesystem::path& out);
+// Fsync'd OUT.partial replaces OUT (an older OUT is removed only once it has).
+void publish_directory(const std::filesystem::path& partial, const std::filesystem::path& out);
+
 // Trains the tokenizer on splits.train, encodes the three splits (empty ones are
 // skipped), writes shards, tokenizer/ and dataset.json. `log` receives progress lines.
 DatasetInfo prepare_dataset(const TextSplits& splits, const std::string& name,

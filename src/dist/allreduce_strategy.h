@@ -1,5 +1,5 @@
 // AllReduceStrategy: see strategy.h. Buckets are unions of consecutive backward units
-// (Gpt::grad_ready_ranges(): ln_f, top layer, ..., embeddings), each at least
+// (Model::grad_ready_ranges(), for the GPT: ln_f, top layer, ..., embeddings), each at least
 // bucket_mb, contiguous in the flat gradient buffer; a bucket's all-reduce starts on the
 // communication thread as soon as backward reports its last unit. With wire = bf16 a
 // bucket is rounded to bfloat16 first (half the bytes) and widened back after.
@@ -11,10 +11,10 @@ namespace cohort {
 
 class AllReduceStrategy final : public CollectiveStrategy {
  public:
-  AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model,
+  AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Model& model,
                     const OptimizerConfig& optim);
   std::string describe() const override;
-  Gpt::GradReadyFn grad_ready_hook() override;
+  Model::GradReadyFn grad_ready_hook() override;
   void finish_gradients() override;
   float clip_gradients(float max_norm) override;
   void optimizer_step(float lr) override;

@@ -10,7 +10,7 @@
 
 namespace cohort {
 
-PsWorkerStrategy::PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model)
+PsWorkerStrategy::PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, Model& model)
     : comm_(comm),
       model_(model),
       roles_(ps_roles(config.ps_servers, comm.world())),

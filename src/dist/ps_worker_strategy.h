@@ -15,7 +15,7 @@ namespace cohort {
 
 class PsWorkerStrategy final : public Strategy {
  public:
-  PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, Gpt& model);
+  PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, Model& model);
   std::string describe() const override;
   void start(long step) override;
   UpdateResult update(long step, float max_norm, float lr, bool skip) override;
@@ -34,7 +34,7 @@ class PsWorkerStrategy final : public Strategy {
   std::vector<std::unique_ptr<CommRequest>> post_replies();
   void finish_replies(std::vector<std::unique_ptr<CommRequest>> receives);
   Communicator& comm_;
-  Gpt& model_;
+  Model& model_;
   PsRoles roles_;
   std::vector<FlatRange> ranges_;
   int staleness_ = 0;

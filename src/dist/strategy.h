@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "dist/communicator.h"
-#include "model/gpt.h"
+#include "model/model.h"
 #include "optim/optimizer.h"
 
 namespace cohort {
@@ -41,7 +41,7 @@ class Strategy {
   virtual ~Strategy() = default;
   virtual std::string describe() const = 0;
   // The hook to pass to the last micro-batch's backward (empty: none).
-  virtual Gpt::GradReadyFn grad_ready_hook() { return {}; }
+  virtual Model::GradReadyFn grad_ready_hook() { return {}; }
   // Before the first step taken in this process (step > 0 after a resume): every
   // replica receives the same parameters.
   virtual void start(long step) = 0;
@@ -68,9 +68,9 @@ class CollectiveStrategy : public Strategy {
   virtual void optimizer_step(float lr) = 0;        // every rank ends with the same params
 
  protected:
-  CollectiveStrategy(Communicator& comm, Gpt& model) : comm_(comm), model_(model) {}
+  CollectiveStrategy(Communicator& comm, Model& model) : comm_(comm), model_(model) {}
   Communicator& comm_;
-  Gpt& model_;
+  Model& model_;
 };
 
 // Throws cohort::Error naming `where` and the key for a setting that cannot work.
@@ -79,6 +79,6 @@ void validate_strategy_config(const StrategyConfig& config, const std::string& w
 // comm: every rank of the job (a parameter server's workers and servers alike).
 // Throws cohort::Error for an unknown name or bad settings.
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicator& comm,
-                                        Gpt& model, const OptimizerConfig& optim);
+                                        Model& model, const OptimizerConfig& optim);
 
 }  // namespace cohort

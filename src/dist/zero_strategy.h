@@ -9,7 +9,7 @@ namespace cohort {
 
 class ZeroStrategy final : public CollectiveStrategy {
  public:
-  ZeroStrategy(Communicator& comm, Gpt& model, const OptimizerConfig& optim);
+  ZeroStrategy(Communicator& comm, Model& model, const OptimizerConfig& optim);
   std::string describe() const override;
   void finish_gradients() override;
   float clip_gradients(float max_norm) override;

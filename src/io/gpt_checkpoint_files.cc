@@ -46,6 +46,23 @@ void read_gpt_safetensors(const std::filesystem::path& path, const ModelConfig& 
 }
 
 nlohmann::json gpt2_config_json(const ModelConfig& c) {
+  nlohmann::json j = gpt_fields_json(c);
+  if (c.arch == "encoder") {
+    // Not a Hugging Face class: cohort's own names, marked so no GPT-2 reader takes it.
+    j["architectures"] = {"CohortEncoder"};
+    j["model_type"] = "cohort-encoder";
+    j["cohort_arch"] = "encoder";
+    j["n_classes"] = c.n_classes;
+  } else if (c.arch == "seq2seq") {
+    j["architectures"] = {"CohortSeq2Seq"};
+    j["model_type"] = "cohort-seq2seq";
+    j["cohort_arch"] = "seq2seq";
+    j["n_decoder_layer"] = c.n_decoder_layer;
+  }
+  return j;
+}
+
+nlohmann::json gpt_fields_json(const ModelConfig& c) {
   return {{"architectures", {"GPT2LMHeadModel"}},
           {"model_type", "gpt2"},
           {"vocab_size", c.vocab_size},
@@ -73,6 +90,13 @@ ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& w
     }
     return j[key].get<int>();
   };
+  if (j.contains("cohort_arch")) {
+    if (!j["cohort_arch"].is_string())
+      throw Error(fmt::format("{}: cohort_arch must be a string", where));
+    c.arch = j["cohort_arch"].get<std::string>();
+    if (c.arch == "encoder") c.n_classes = get_int("n_classes");
+    if (c.arch == "seq2seq") c.n_decoder_layer = get_int("n_decoder_layer");
+  }
   c.vocab_size = get_int("vocab_size");
   c.context_length = get_int("n_positions");
   c.n_embd = get_int("n_embd");

@@ -20,7 +20,9 @@ void write_gpt_safetensors(const std::filesystem::path& path, const ModelConfig&
 void read_gpt_safetensors(const std::filesystem::path& path, const ModelConfig& config,
                           const ParameterLayout& layout, float* params);
 
+// HF GPT2Config fields, plus cohort_arch and its extras for the other families.
 nlohmann::json gpt2_config_json(const ModelConfig& config);
+nlohmann::json gpt_fields_json(const ModelConfig& config);
 // Reads n_layer, n_head, n_embd, n_positions, vocab_size (and cohort's dropout).
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& where);
 

@@ -249,7 +249,10 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
   }
   if (fs::exists(dir / "tokenizer")) {
     ck.tokenizer = load_tokenizer(dir / "tokenizer");
-    if (ck.tokenizer->vocab_size() != ck.model.vocab_size) {
+    // The encoder and seq2seq tasks add special ids after the tokenizer's (task.json).
+    const bool specials_after = ck.model.arch != "gpt";
+    if (specials_after ? ck.tokenizer->vocab_size() > ck.model.vocab_size
+                       : ck.tokenizer->vocab_size() != ck.model.vocab_size) {
       throw Error(fmt::format("{}: tokenizer has {} ids but the model's vocab_size is {}",
                               (dir / "tokenizer").string(), ck.tokenizer->vocab_size(),
                               ck.model.vocab_size));

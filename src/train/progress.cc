@@ -15,12 +15,13 @@ std::string format_duration(double s) {
 }  // namespace
 
 ProgressLine::ProgressLine(long total_steps, long tokens_per_step, int log_every, long first_step,
-                           std::FILE* out)
+                           std::FILE* out, const char* unit)
     : total_(total_steps),
       tokens_per_step_(tokens_per_step),
       first_step_(first_step),
       log_every_(log_every),
       out_(out),
+      unit_(unit),
       tty_(out != nullptr && isatty(fileno(out)) != 0) {}
 
 void ProgressLine::update(const StepResult& r) {
@@ -32,10 +33,10 @@ void ProgressLine::update(const StepResult& r) {
   const double tok_s = elapsed_ > 0 ? double(tokens_per_step_) * session / elapsed_ : 0.0;
   const double eta = elapsed_ / double(std::max(1L, session)) * double(total_ - done);
   const std::string line = fmt::format(
-      "step {:>{}}/{} | loss {:.4f} (avg {:.4f}) | lr {:.2e} | norm {:.3f} | {:.0f} tok/s | "
+      "step {:>{}}/{} | loss {:.4f} (avg {:.4f}) | lr {:.2e} | norm {:.3f} | {:.0f} {}/s | "
       "{} left",
       done, fmt::formatted_size("{}", total_), total_, r.loss, loss_ema_, r.lr, r.grad_norm, tok_s,
-      format_duration(eta));
+      unit_, format_duration(eta));
   if (tty_) {
     fmt::print(out_, "\r{}\x1b[K", line);
     open_line_ = true;

@@ -38,6 +38,14 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
   if (keep_checkpoints < 1) {
     throw Error(fmt::format("{}: keep_checkpoints must be >= 1, got {}", where, keep_checkpoints));
   }
+  if (task != "lm" && task != "mlm" && task != "classify" && task != "translate") {
+    throw Error(fmt::format("{}: train.task must be lm, mlm, classify or translate, got '{}'",
+                            where, task));
+  }
+  if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) {
+    throw Error(fmt::format("{}: train.label_smoothing must be in [0, 1), got {}", where,
+                            label_smoothing));
+  }
   if (threads < 0)
     throw Error(fmt::format("{}: train.threads must be >= 0, got {}", where, threads));
 }

@@ -21,6 +21,13 @@ struct TrainConfig {
   int log_every = 10;
   int max_bad_steps = 5;  // non-finite steps in a row (each skipped) before the run stops
 
+  // lm: next-token prediction (the GPT). mlm, classify: the encoder (masked LM; genre
+  // classification from its pooled [CLS]). translate: the encoder-decoder. The last
+  // three read a task dataset (cohort prepare genre | translation).
+  std::string task = "lm";
+  std::string init_from;        // a checkpoint whose tensors of the same name seed the model
+  float label_smoothing = 0.1f; // translate
+
   // Run-level settings; top-level keys in the TOML (data_dir = ..., not [train]).
   std::string data_dir;       // a prepared dataset (cohort prepare); empty: --synthetic
   std::string run_dir;        // metrics.jsonl and checkpoints/; empty: none

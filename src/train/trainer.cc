@@ -7,27 +7,40 @@
 
 namespace cohort {
 
+LmMicroBatches::LmMicroBatches(Gpt& model, BatchSource& data, int B, int T)
+    : model_(model), data_(data), B_(B), T_(T), inputs_(size_t(B) * T), targets_(size_t(B) * T) {
+  if (model_.planned_batch() < B || model_.planned_seq() < T) model_.plan(B, T);
+}
+
+float LmMicroBatches::forward(long step, int micro, const ForwardOptions& options) {
+  data_.fill(step, micro, B_, T_, inputs_.data(), targets_.data());
+  return model_.forward(inputs_.data(), targets_.data(), B_, T_, options);
+}
+
 Trainer::Trainer(Gpt& model, Strategy& strategy, Communicator& comm, BatchSource& data,
                  const TrainConfig& config, const LrSchedule& schedule)
-    : model_(model),
+    : lm_batches_(std::make_unique<LmMicroBatches>(model, data, config.batch_size, config.seq_len)),
+      model_(model),
+      batches_(*lm_batches_),
       strategy_(strategy),
       comm_(comm),
-      data_(data),
       config_(config),
-      schedule_(schedule),
-      inputs_(size_t(config.batch_size) * config.seq_len),
-      targets_(size_t(config.batch_size) * config.seq_len) {
-  if (model_.planned_batch() < config.batch_size || model_.planned_seq() < config.seq_len) {
-    model_.plan(config.batch_size, config.seq_len);
-  }
-}
+      schedule_(schedule) {}
+
+Trainer::Trainer(Model& model, MicroBatches& batches, Strategy& strategy, Communicator& comm,
+                 const TrainConfig& config, const LrSchedule& schedule)
+    : model_(model),
+      batches_(batches),
+      strategy_(strategy),
+      comm_(comm),
+      config_(config),
+      schedule_(schedule) {}
 
 StepResult Trainer::step() {
   Timer timer;
-  const int B = config_.batch_size, T = config_.seq_len, M = config_.grad_accum;
+  const int B = config_.batch_size, M = config_.grad_accum;
   double loss_sum = 0.0;
   for (int micro = 0; micro < M; ++micro) {
-    data_.fill(step_, micro, B, T, inputs_.data(), targets_.data());
     ForwardOptions opt;
     opt.training = true;
     opt.dropout_seed = config_.seed;
@@ -35,9 +48,9 @@ StepResult Trainer::step() {
     // The global index of this micro-batch's first sample: ranks read contiguous parts
     // of the global batch (ShardedLoader's order), so dropout masks follow samples.
     opt.sample_offset = static_cast<uint32_t>((comm_.rank() * M + micro) * B);
-    loss_sum += model_.forward(inputs_.data(), targets_.data(), B, T, opt);
+    loss_sum += batches_.forward(step_, micro, opt);
     model_.backward(1.0f / float(M),
-                    micro + 1 == M ? strategy_.grad_ready_hook() : Gpt::GradReadyFn{});
+                    micro + 1 == M ? strategy_.grad_ready_hook() : Model::GradReadyFn{});
   }
   StepResult r;
   r.step = step_;
@@ -63,12 +76,8 @@ StepResult Trainer::step() {
 }
 
 float Trainer::evaluate(long first_step, int batches) {
-  const int B = config_.batch_size, T = config_.seq_len;
   double sum = 0.0;
-  for (int i = 0; i < batches; ++i) {
-    data_.fill(first_step + i, 0, B, T, inputs_.data(), targets_.data());
-    sum += model_.forward(inputs_.data(), targets_.data(), B, T, ForwardOptions{});
-  }
+  for (int i = 0; i < batches; ++i) sum += batches_.forward(first_step + i, 0, ForwardOptions{});
   comm_.all_reduce_sum(&sum, 1);
   return static_cast<float>(sum / batches / comm_.world());
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "data/batch_source.h"
@@ -28,9 +29,36 @@ struct StepResult {
   bool skipped = false;  // the loss or gradient norm was not finite: no update
 };
 
+// A task's micro-batches: fills this rank's share of micro-batch `micro` of `step`
+// (a pure function of both) and runs the model's forward on it; returns the mean loss.
+// The language model's is below; the encoder and seq2seq tasks have their own
+// (train/task_batches.h).
+class MicroBatches {
+ public:
+  virtual ~MicroBatches() = default;
+  virtual float forward(long step, int micro, const ForwardOptions& options) = 0;
+};
+
+// The GPT's: B x T tokens from a BatchSource, targets shifted by one.
+class LmMicroBatches : public MicroBatches {
+ public:
+  LmMicroBatches(Gpt& model, BatchSource& data, int B, int T);
+  float forward(long step, int micro, const ForwardOptions& options) override;
+
+ private:
+  Gpt& model_;
+  BatchSource& data_;
+  int B_, T_;
+  std::vector<int32_t> inputs_, targets_;  // (B, T), reused every micro-batch
+};
+
 class Trainer {
  public:
+  // The language model on `data`.
   Trainer(Gpt& model, Strategy& strategy, Communicator& comm, BatchSource& data,
+          const TrainConfig& config, const LrSchedule& schedule);
+  // Any model family with its task's micro-batches (config.batch_size per rank).
+  Trainer(Model& model, MicroBatches& batches, Strategy& strategy, Communicator& comm,
           const TrainConfig& config, const LrSchedule& schedule);
   StepResult step();
   long next_step() const { return step_; }
@@ -43,16 +71,16 @@ class Trainer {
   float evaluate(long first_step, int batches);
 
  private:
-  Gpt& model_;
+  std::unique_ptr<LmMicroBatches> lm_batches_;  // owned when built for the GPT
+  Model& model_;
+  MicroBatches& batches_;
   Strategy& strategy_;
   Communicator& comm_;
-  BatchSource& data_;
   TrainConfig config_;
   LrSchedule schedule_;
   long step_ = 0;
   std::function<bool(long)> poison_;
   CommWatchdog* watchdog_ = nullptr;
-  std::vector<int32_t> inputs_, targets_;  // (B, T), reused every micro-batch
 };
 
 }  // namespace cohort
