@@ -1,4 +1,5 @@
-// cohort eval: loss and perplexity of a checkpoint on a split, per token and per word.
+// cohort eval: loss and perplexity of a GPT checkpoint on a split, per token and per
+// word; encoder and seq2seq checkpoints go to task_eval_command.cc.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include "backend/cpu/cpu_backend.h"
 #include "cli/commands.h"
 #include "cli/run_config.h"
+#include "cli/task_checkpoint.h"
+#include "cli/task_eval_command.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/threads.h"
@@ -29,24 +32,12 @@ struct EvalOptions {
   int batch_size = 16, seq_len = 0, stride = 0, threads = 0;
 };
 
-// Every file of the data's tokenizer must equal the checkpoint's: the same ids.
-void check_same_tokenizer(const fs::path& data_tok, const fs::path& ck_tok) {
-  if (!fs::exists(ck_tok)) return;  // a checkpoint without a tokenizer: nothing to compare
-  for (const auto& e : fs::directory_iterator(ck_tok)) {
-    const fs::path other = data_tok / e.path().filename();
-    if (!fs::exists(other) || read_file(other) != read_file(e.path())) {
-      throw Error(
-          fmt::format("{}: differs from the checkpoint's tokenizer ({}): the data was "
-                      "prepared with another tokenizer or vocabulary",
-                      data_tok.string(), ck_tok.string()));
-    }
-  }
-}
-
 int run_eval(const EvalOptions& o) {
   set_thread_count(o.threads);
   const fs::path ck_dir = resolve_checkpoint(o.checkpoint);
   const LoadedCheckpoint ck = load_checkpoint(ck_dir);
+  if (o.batch_size < 1) throw Error("--batch-size must be >= 1");
+  if (ck.model.arch != "gpt") return run_task_eval(o.checkpoint, o.data, o.split, o.batch_size);
   RunConfig run;
   if (!ck.run_config_toml.empty())
     run.apply_toml_text(ck.run_config_toml, (ck_dir / "config.json").string());
@@ -109,7 +100,10 @@ int run_eval(const EvalOptions& o) {
 void add_eval_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* cmd = root.add_subcommand(
-      "eval", "Loss and perplexity (per token and per word) of a checkpoint on a split");
+      "eval",
+      "Loss and perplexity (per token and per word) of a checkpoint on a split; for an "
+      "encoder, masked-LM loss or accuracy and macro-F1 beside majority and naive Bayes "
+      "baselines; for an encoder-decoder, per-token perplexity");
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Checkpoint directory, or a run directory (its latest checkpoint)")
       ->required();

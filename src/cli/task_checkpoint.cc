@@ -1,0 +1,59 @@
+#include "cli/task_checkpoint.h"
+
+#include <fmt/format.h>
+
+#include "cli/run_config.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "model/make_model.h"
+
+namespace cohort {
+
+namespace fs = std::filesystem;
+
+void check_same_tokenizer(const fs::path& data_tok, const fs::path& ck_tok) {
+  if (!fs::exists(ck_tok)) return;  // a checkpoint without a tokenizer: nothing to compare
+  for (const auto& e : fs::directory_iterator(ck_tok)) {
+    const fs::path other = data_tok / e.path().filename();
+    if (!fs::exists(other) || read_file(other) != read_file(e.path())) {
+      throw Error(
+          fmt::format("{}: differs from the checkpoint's tokenizer ({}): the data was "
+                      "prepared with another tokenizer or vocabulary",
+                      data_tok.string(), ck_tok.string()));
+    }
+  }
+}
+
+TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::string& data) {
+  TaskCheckpoint t;
+  t.dir = resolve_checkpoint(checkpoint);
+  t.ck = load_checkpoint(t.dir);
+  if (t.ck.model.arch == "gpt") {
+    throw Error(fmt::format("{}: a GPT checkpoint; this command is for encoder and seq2seq "
+                            "checkpoints (train --task mlm | classify | translate)",
+                            t.dir.string()));
+  }
+  RunConfig run;
+  if (!t.ck.run_config_toml.empty())
+    run.apply_toml_text(t.ck.run_config_toml, (t.dir / "config.json").string());
+  t.data_dir = data.empty() ? fs::path(run.train.data_dir) : fs::path(data);
+  if (t.data_dir.empty()) throw Error("pass --data DIR (the checkpoint names no dataset)");
+  t.info = read_task_info(t.data_dir);
+  check_same_tokenizer(t.data_dir / "tokenizer", t.dir / "tokenizer");
+  if (t.info.vocab_size != t.ck.model.vocab_size) {
+    throw Error(fmt::format("{}: vocabulary of {} but the checkpoint's model has {}",
+                            t.data_dir.string(), t.info.vocab_size, t.ck.model.vocab_size));
+  }
+  t.task = t.ck.model.arch == "seq2seq" ? "translate"
+           : t.ck.model.n_classes > 0   ? "classify"
+                                        : "mlm";
+  return t;
+}
+
+std::unique_ptr<Model> load_task_model(const TaskCheckpoint& t, Backend& backend) {
+  auto model = make_model(t.ck.model, backend);
+  std::copy(t.ck.params.begin(), t.ck.params.end(), model->params());
+  return model;
+}
+
+}  // namespace cohort

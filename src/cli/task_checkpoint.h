@@ -1,0 +1,36 @@
+// What eval and translate need to use an encoder or seq2seq checkpoint on a task
+// dataset: the checkpoint, its task description (tokenizer/task.json, which every
+// checkpoint of a task carries) and a split of the data, checked to share its ids.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/task_dataset.h"
+#include "data/tokenizer.h"
+#include "model/model.h"
+#include "train/checkpoint.h"
+
+namespace cohort {
+
+struct TaskCheckpoint {
+  std::filesystem::path dir, data_dir;
+  LoadedCheckpoint ck;
+  TaskInfo info;
+  std::string task;  // mlm | classify | translate
+};
+
+// data: the dataset (empty: the one the checkpoint trained on). Throws cohort::Error
+// when the checkpoint is not a task model or the data's tokenizer differs.
+TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::string& data);
+
+// The checkpoint's parameters in a model of its family.
+std::unique_ptr<Model> load_task_model(const TaskCheckpoint& t, Backend& backend);
+
+// Every file of the data's tokenizer must equal the checkpoint's: the same ids.
+void check_same_tokenizer(const std::filesystem::path& data_tok,
+                          const std::filesystem::path& ck_tok);
+
+}  // namespace cohort

@@ -1,0 +1,11 @@
+// cohort eval for encoder and seq2seq checkpoints (task_eval_command.cc).
+#pragma once
+
+#include <string>
+
+namespace cohort {
+
+int run_task_eval(const std::string& checkpoint, const std::string& data, const std::string& split,
+                  int batch_size);
+
+}  // namespace cohort
