@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "core/error.h"
 
@@ -38,7 +39,19 @@ std::vector<int32_t> beam_search(Seq2SeqModel& model, const TaskInfo& info,
   std::vector<std::pair<double, std::vector<int32_t>>> ended;  // (score, tokens without BOS/EOS)
   std::vector<int32_t> prefixes;
   std::vector<double> logprobs(V);
-  for (int t = 1; t <= max_len && !live.empty() && int(ended.size()) < K; ++t) {
+  // Done when K hypotheses have ended and no live one can still beat the K-th best:
+  // log p only falls as a hypothesis grows, so a live one's best possible score is its
+  // log p under the largest length penalty, that of max_len tokens.
+  auto settled = [&]() {
+    if (int(ended.size()) < K) return false;
+    std::vector<double> scores;
+    for (const auto& e : ended) scores.push_back(e.first);
+    std::nth_element(scores.begin(), scores.begin() + (K - 1), scores.end(), std::greater<>());
+    double best_live = -INFINITY;
+    for (const auto& h : live) best_live = std::max(best_live, penalized(h.logp, max_len, o.length_penalty));
+    return best_live <= scores[K - 1];
+  };
+  for (int t = 1; t <= max_len && !live.empty() && !settled(); ++t) {
     // Every live prefix in one decoder batch; rows beyond them repeat the first.
     prefixes.assign(size_t(K) * t, 0);
     for (int k = 0; k < K; ++k) {
@@ -81,7 +94,6 @@ std::vector<int32_t> beam_search(Seq2SeqModel& model, const TaskInfo& info,
         const size_t len = tokens.size();  // BOS dropped, EOS counted
         ended.emplace_back(penalized(c.logp, len, o.length_penalty),
                            std::vector<int32_t>(tokens.begin() + 1, tokens.end()));
-        if (int(ended.size()) == K) break;
         continue;
       }
       tokens.push_back(c.token);

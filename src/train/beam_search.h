@@ -1,8 +1,9 @@
 // Decoding a Seq2SeqModel: beam search with the GNMT length penalty (Wu et al. 2016),
 //   score(y) = log p(y | x) / ((5 + |y|) / 6)^alpha,
-// where |y| counts the target tokens and EOS. A hypothesis ends at EOS; the search
-// stops when `beam` hypotheses have ended or at max_len tokens, and returns the best
-// ended one (or the best unfinished, if none ended). beam = 1 is greedy decoding.
+// where |y| counts the target tokens and EOS. Each step keeps the `beam` best
+// continuations; one that is EOS ends its hypothesis. The search stops at max_len
+// tokens, or once `beam` hypotheses have ended and no live one can still score better
+// than the beam-th of them; it returns the best ended one. beam = 1 is greedy decoding.
 #pragma once
 
 #include <cstdint>
