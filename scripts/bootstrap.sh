@@ -16,6 +16,7 @@ packages=(
   libopenmpi-dev openmpi-bin  # data-parallel ranks under mpirun
   clang libclang-rt-14-dev    # libFuzzer + ASan/UBSan runtimes (scripts/fuzz.sh)
   python3                     # test and fuzz helpers
+  apertium apertium-eng-spa   # English->Spanish pairs for `cohort prepare translation`
 )
 
 missing=()

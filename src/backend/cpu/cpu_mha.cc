@@ -14,6 +14,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/dropout_mask.h"
+#include "core/error.h"
 
 namespace cohort {
 
@@ -33,11 +34,16 @@ float* thread_scratch(size_t n) {
   return buf.data();
 }
 
+// Element (h, t, t2) of a sample's attention takes mask index (h*2^16 + t)*2^16 + t2,
+// whatever Tq and Tk are: batches padded to different lengths (a rank's half of a
+// batch against the whole) draw the same mask for the same query and key.
+inline uint64_t mask_index(int h, int t) { return ((uint64_t(h) << 16) + uint64_t(t)) << 16; }
+
 // Pd = P * mask for one (b, h) pair.
 void apply_dropout(float* pd, const float* p, int Tq, int Tk, int h, uint32_t sample,
                    const DropoutKey& key) {
   for (int t = 0; t < Tq; ++t) {
-    DropoutStream mask(key, sample, (size_t(h) * Tq + t) * Tk);
+    DropoutStream mask(key, sample, mask_index(h, t));
     for (int t2 = 0; t2 < Tk; ++t2) pd[size_t(t) * Tk + t2] = p[size_t(t) * Tk + t2] * mask.next();
   }
 }
@@ -50,6 +56,7 @@ void CpuBackend::mha_forward(float* out, float* att, const float* q, const float
                              const DropoutKey& dropout) {
   const int HS = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  COHORT_CHECK(Tq < 65536 && Tk < 65536) << "attention beyond 65535 positions";
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; ++b) {
     for (int h = 0; h < NH; ++h) {
@@ -116,7 +123,7 @@ void CpuBackend::mha_backward(float* dq, float* dk, float* dv, float* scratch, c
         const float* pr = p + size_t(t) * Tk;
         const int n = visible_keys(t, Tk, causal, len);
         if (dropout.active()) {
-          DropoutStream mask(dropout, sample, (size_t(h) * Tq + t) * Tk);
+          DropoutStream mask(dropout, sample, mask_index(h, t));
           for (int t2 = 0; t2 < n; ++t2) ds[t2] *= mask.next();
         }
         float dot = 0.0f;
