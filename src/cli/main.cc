@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) then fails the write with EFBIG, reported as an
   // error naming the file, instead of killing the process mid-checkpoint.
   std::signal(SIGXFSZ, SIG_IGN);
-  CLI::App app{"cohort: train Transformers (GPT, BERT-style encoder, encoder-decoder) on CPUs, alone or as data-parallel ranks"};
+  CLI::App app{
+      "cohort: train Transformers (GPT, BERT-style encoder, encoder-decoder) on CPUs, alone or as "
+      "data-parallel ranks"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
   int exit_code = 0;

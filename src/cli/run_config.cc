@@ -259,7 +259,8 @@ void RunConfig::apply_override(const std::string& assignment, const std::string&
 }
 
 void RunConfig::resolve_task() {
-  if (model.arch == "gpt" && (train.task == "mlm" || train.task == "classify")) model.arch = "encoder";
+  if (model.arch == "gpt" && (train.task == "mlm" || train.task == "classify"))
+    model.arch = "encoder";
   if (model.arch == "gpt" && train.task == "translate") model.arch = "seq2seq";
   if (model.arch == "seq2seq" && model.n_decoder_layer == 0) model.n_decoder_layer = model.n_layer;
 }
@@ -272,9 +273,10 @@ void RunConfig::validate(const std::string& where) const {
   const std::string& task = train.task;
   const char* wants = task == "lm" ? "gpt" : task == "translate" ? "seq2seq" : "encoder";
   if (m.arch != wants) {
-    throw Error(fmt::format("{}: train.task = {} needs model.arch = {} (or leave model.arch unset), "
-                            "got {}",
-                            where, task, wants, m.arch));
+    throw Error(
+        fmt::format("{}: train.task = {} needs model.arch = {} (or leave model.arch unset), "
+                    "got {}",
+                    where, task, wants, m.arch));
   }
   if (m.vocab_size == 0) m.vocab_size = 256;  // 0 is resolved from the dataset at start-up
   if (task == "classify" && m.n_classes == 0) m.n_classes = 2;  // likewise

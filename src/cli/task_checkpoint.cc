@@ -29,9 +29,10 @@ TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::st
   t.dir = resolve_checkpoint(checkpoint);
   t.ck = load_checkpoint(t.dir);
   if (t.ck.model.arch == "gpt") {
-    throw Error(fmt::format("{}: a GPT checkpoint; this command is for encoder and seq2seq "
-                            "checkpoints (train --task mlm | classify | translate)",
-                            t.dir.string()));
+    throw Error(
+        fmt::format("{}: a GPT checkpoint; this command is for encoder and seq2seq "
+                    "checkpoints (train --task mlm | classify | translate)",
+                    t.dir.string()));
   }
   RunConfig run;
   if (!t.ck.run_config_toml.empty())

@@ -3,6 +3,8 @@
 //              naive Bayes baselines fitted on the same dataset's train split;
 //   mlm        masked-LM loss and perplexity;
 //   translate  per-token loss and perplexity (BLEU: cohort translate).
+#include "cli/task_eval_command.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/task_checkpoint.h"
-#include "cli/task_eval_command.h"
 #include "core/timer.h"
 #include "dist/communicator.h"
 #include "train/task_eval.h"
@@ -25,17 +26,21 @@ int run_task_eval(const std::string& checkpoint, const std::string& data, const 
   CpuBackend backend;
   auto model = load_task_model(t, backend);
   Timer timer;
-  nlohmann::json result = {{"split", split}, {"samples", samples.size()},
-                           {"task", t.task}, {"checkpoint", t.dir.string()}};
+  nlohmann::json result = {{"split", split},
+                           {"samples", samples.size()},
+                           {"task", t.task},
+                           {"checkpoint", t.dir.string()}};
   if (t.task == "translate") {
     auto& m = dynamic_cast<Seq2SeqModel&>(*model);
     m.plan(batch_size, t.info.max_len, t.info.max_len);
     const TaskEvalTotals e = evaluate_seq2seq(m, t.info, samples, batch_size, 0, 1);
-    fmt::print("split {}: {} pairs, {} target tokens | loss {:.4f} | perplexity {:.2f} | {} "
-               "({:.1f}s)\n",
-               split, samples.size(), long(e.count), e.loss(), std::exp(e.loss()), t.dir.string(),
-               timer.seconds());
-    result.update({{"tokens", long(e.count)}, {"loss", e.loss()}, {"perplexity", std::exp(e.loss())}});
+    fmt::print(
+        "split {}: {} pairs, {} target tokens | loss {:.4f} | perplexity {:.2f} | {} "
+        "({:.1f}s)\n",
+        split, samples.size(), long(e.count), e.loss(), std::exp(e.loss()), t.dir.string(),
+        timer.seconds());
+    result.update(
+        {{"tokens", long(e.count)}, {"loss", e.loss()}, {"perplexity", std::exp(e.loss())}});
   } else {
     auto& m = dynamic_cast<EncoderModel&>(*model);
     m.plan(batch_size, t.info.max_len);
@@ -46,9 +51,9 @@ int run_task_eval(const std::string& checkpoint, const std::string& data, const 
         evaluate_encoder(m, t.info, samples, mlm, batch_size, seed, 0, 1, &predicted);
     result.update({{"loss", e.loss()}, {"perplexity", std::exp(e.loss())}});
     if (mlm) {
-      fmt::print("split {}: {} passages | masked-LM loss {:.4f} | perplexity {:.2f} | {} ({:.1f}s)\n",
-                 split, samples.size(), e.loss(), std::exp(e.loss()), t.dir.string(),
-                 timer.seconds());
+      fmt::print(
+          "split {}: {} passages | masked-LM loss {:.4f} | perplexity {:.2f} | {} ({:.1f}s)\n",
+          split, samples.size(), e.loss(), std::exp(e.loss()), t.dir.string(), timer.seconds());
     } else {
       const int K = int(t.info.classes.size());
       const ClassificationScores model_scores = score_confusion(e.confusion, K);

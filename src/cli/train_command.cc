@@ -25,19 +25,19 @@
 #include "data/dataset.h"
 #include "data/sharded_loader.h"
 #include "data/synthetic_source.h"
+#include "data/task_dataset.h"
 #include "dist/communicator.h"
 #include "dist/mpi_communicator.h"
 #include "dist/ps_worker_strategy.h"
 #include "dist/rank_agreement.h"
-#include "data/task_dataset.h"
 #include "model/gpt.h"
 #include "model/make_model.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/init_from.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
 #include "train/stop_signal.h"
-#include "train/init_from.h"
 #include "train/task_batches.h"
 #include "train/task_eval.h"
 #include "train/trainer.h"
@@ -105,25 +105,27 @@ RunData open_task_data(RunConfig& cfg, const std::string& where, bool load_sampl
   const std::string& task = cfg.train.task;
   const bool genre = task == "mlm" || task == "classify";
   if ((genre && info.task != "genre") || (!genre && info.task != "translation")) {
-    throw Error(fmt::format("{}: train.task = {} needs a {} dataset, but {} is a {} dataset", where,
-                            task, genre ? "genre (cohort prepare genre)"
-                                        : "translation (cohort prepare translation)",
-                            dir.string(), info.task));
+    throw Error(fmt::format(
+        "{}: train.task = {} needs a {} dataset, but {} is a {} dataset", where, task,
+        genre ? "genre (cohort prepare genre)" : "translation (cohort prepare translation)",
+        dir.string(), info.task));
   }
   if (cfg.model.vocab_size == 0) cfg.model.vocab_size = info.vocab_size;
   if (cfg.model.vocab_size != info.vocab_size) {
     throw Error(fmt::format("{}: model.vocab_size is {} but {} needs {} (leave it unset)", where,
                             cfg.model.vocab_size, dir.string(), info.vocab_size));
   }
-  if (task == "classify" && cfg.model.n_classes == 0) cfg.model.n_classes = int(info.classes.size());
+  if (task == "classify" && cfg.model.n_classes == 0)
+    cfg.model.n_classes = int(info.classes.size());
   if (task == "classify" && cfg.model.n_classes != int(info.classes.size())) {
     throw Error(fmt::format("{}: model.n_classes is {} but {} has {} classes", where,
                             cfg.model.n_classes, dir.string(), info.classes.size()));
   }
   if (info.max_len > cfg.model.context_length) {
-    throw Error(fmt::format("{}: {} has sequences of up to {} tokens, more than "
-                            "model.context_length {}",
-                            where, dir.string(), info.max_len, cfg.model.context_length));
+    throw Error(
+        fmt::format("{}: {} has sequences of up to {} tokens, more than "
+                    "model.context_length {}",
+                    where, dir.string(), info.max_len, cfg.model.context_length));
   }
   cfg.validate(where);
   d.fingerprint = fmt::format("{} {} train {}", dir.filename().string(), task,
@@ -171,10 +173,10 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
   }
   const fs::path dir = cfg.train.data_dir;
   if (is_task_dataset(dir)) {
-    throw Error(fmt::format("{}: {} is a {} dataset: train it with --task {}", where, dir.string(),
-                            read_task_info(dir).task,
-                            read_task_info(dir).task == "genre" ? "mlm or --task classify"
-                                                                : "translate"));
+    throw Error(
+        fmt::format("{}: {} is a {} dataset: train it with --task {}", where, dir.string(),
+                    read_task_info(dir).task,
+                    read_task_info(dir).task == "genre" ? "mlm or --task classify" : "translate"));
   }
   const DatasetInfo info = read_dataset_info(dir);
   if (cfg.model.vocab_size == 0) {
@@ -305,14 +307,13 @@ int run_train(const TrainOptions& o) {
       task_batches = std::make_unique<EncoderMicroBatches>(*enc, *data.task, data.task_train,
                                                            tc.task == "mlm", shape);
     } else {
-      task_batches = std::make_unique<Seq2SeqMicroBatches>(
-          dynamic_cast<Seq2SeqModel&>(model), *data.task, data.task_train, tc.label_smoothing,
-          shape);
+      task_batches =
+          std::make_unique<Seq2SeqMicroBatches>(dynamic_cast<Seq2SeqModel&>(model), *data.task,
+                                                data.task_train, tc.label_smoothing, shape);
     }
   }
-  Trainer trainer = task_batches
-                        ? Trainer(model, *task_batches, *strategy, comm, tc, schedule)
-                        : Trainer(*gpt, *strategy, comm, *data.train, tc, schedule);
+  Trainer trainer = task_batches ? Trainer(model, *task_batches, *strategy, comm, tc, schedule)
+                                 : Trainer(*gpt, *strategy, comm, *data.train, tc, schedule);
   CommWatchdog watchdog(comm, cfg.dist.comm_timeout);
   trainer.set_watchdog(&watchdog);
 
@@ -361,11 +362,11 @@ int run_train(const TrainOptions& o) {
           tc.steps, samples_per_step, tc.batch_size, tc.grad_accum, comm.world(), tc.task,
           cfg.optim.name, tc.lr, tc.warmup, thread_count());
     } else {
-    fmt::print(
-        "train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
-        "warmup={} | {} threads per rank\n",
-        tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
-        cfg.optim.name, tc.lr, tc.warmup, thread_count());
+      fmt::print(
+          "train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
+          "warmup={} | {} threads per rank\n",
+          tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
+          cfg.optim.name, tc.lr, tc.warmup, thread_count());
     }
     if (world.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
     std::fflush(stdout);
@@ -534,12 +535,11 @@ int run_train(const TrainOptions& o) {
         is_best = state.record_validation(*v, done);
         progress.finish();
         if (lead) {
-          fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}{}\n", done, *v,
-                     std::exp(*v),
-                     tc.eval_tokens > 0 && !data.task
-                         ? fmt::format(" (first {} tokens)", tc.eval_tokens)
-                         : "",
-                     val_extra, is_best ? " (best)" : "");
+          fmt::print(
+              "step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}{}\n", done, *v, std::exp(*v),
+              tc.eval_tokens > 0 && !data.task ? fmt::format(" (first {} tokens)", tc.eval_tokens)
+                                               : "",
+              val_extra, is_best ? " (best)" : "");
         }
         nlohmann::json line = {{"kind", "eval"},
                                {"step", r.step},
@@ -632,9 +632,8 @@ int run_train(const TrainOptions& o) {
   rank_summary();
   if (!lead) return 0;
   if (std::isfinite(last_val)) {
-    fmt::print(
-        "val_loss {:.4f} | val perplexity {:.2f} (whole split){} | best {:.4f} at step {}\n",
-        last_val, std::exp(last_val), val_extra, state.best_val_loss, state.best_step);
+    fmt::print("val_loss {:.4f} | val perplexity {:.2f} (whole split){} | best {:.4f} at step {}\n",
+               last_val, std::exp(last_val), val_extra, state.best_val_loss, state.best_step);
   }
   if (!tc.run_dir.empty()) {
     fmt::print("checkpoints: {}/checkpoints (latest, best)\n", tc.run_dir);

@@ -11,8 +11,8 @@
 #include "dist/parameter_server.h"
 #include "dist/rank_agreement.h"
 #include "model/make_model.h"
-#include "train/init_from.h"
 #include "train/checkpoint.h"
+#include "train/init_from.h"
 
 namespace cohort {
 

@@ -35,9 +35,10 @@ int run_translate(const TranslateOptions& o) {
   if (!(o.beam.length_penalty >= 0.0f)) throw Error("--length-penalty must be >= 0");
   const TaskCheckpoint t = open_task_checkpoint(o.checkpoint, o.input.empty() ? o.data : "");
   if (t.task != "translate") {
-    throw Error(fmt::format("{}: an encoder checkpoint; translate needs an encoder-decoder "
-                            "(train --task translate)",
-                            t.dir.string()));
+    throw Error(
+        fmt::format("{}: an encoder checkpoint; translate needs an encoder-decoder "
+                    "(train --task translate)",
+                    t.dir.string()));
   }
   if (!t.ck.tokenizer) throw Error(fmt::format("{}: has no tokenizer/", t.dir.string()));
   const Tokenizer& tok = *t.ck.tokenizer;
@@ -87,9 +88,9 @@ int run_translate(const TranslateOptions& o) {
   for (int i = 0; i < o.show && size_t(i) < samples.size(); ++i) {
     fmt::print("EN:       {}\nApertium: {}\ncohort:   {}\n\n", samples[i].text, refs[i], hyps[i]);
   }
-  const std::string how = beam.beam == 1 ? "greedy"
-                                         : fmt::format("beam {}, length penalty {}", beam.beam,
-                                                       beam.length_penalty);
+  const std::string how =
+      beam.beam == 1 ? "greedy"
+                     : fmt::format("beam {}, length penalty {}", beam.beam, beam.length_penalty);
   fmt::print(
       "split {}: {} sentences | BLEU {:.2f} ({:.1f}/{:.1f}/{:.1f}/{:.1f}, BP {:.3f}, hyp {} ref "
       "{} tokens) | {} | {:.1f} sentences/s\n",

@@ -62,8 +62,15 @@ std::string detokenize_brown(const std::string& sentence) {
   std::istringstream in(sentence);
   std::string w;
   bool glue = true;  // no space before the next word
-  while (in >> w) {
-    if (w == "``" || w == "''") w = "\"";
+  for (bool open = false; in >> w;) {
+    if (w == "``" || w == "''") {
+      // An opening quote sticks to the next word, a closing one to the previous.
+      open = w == "``";
+      if (open && !glue) out += ' ';
+      out += '"';
+      glue = open;
+      continue;
+    }
     const bool closing = w.size() == 1 && std::string(",.;:?!)").find(w[0]) != std::string::npos;
     if (!glue && !closing) out += ' ';
     out += w;
@@ -168,9 +175,9 @@ TaskInfo prepare_translation(const fs::path& corpus_dir, const TranslationOption
   std::vector<std::string> class_names;
   const std::vector<int> labels = read_genres(corpus_dir, corpus.files, class_names);
   const auto splits = file_splits(labels);
-  const int per_file =
-      o.max_sentences > 0 ? (o.max_sentences + int(corpus.files.size()) - 1) / int(corpus.files.size())
-                          : 1 << 30;
+  const int per_file = o.max_sentences > 0 ? (o.max_sentences + int(corpus.files.size()) - 1) /
+                                                 int(corpus.files.size())
+                                           : 1 << 30;
   struct Pair {
     int file;
     std::string en, es;
@@ -244,7 +251,8 @@ TaskInfo prepare_translation(const fs::path& corpus_dir, const TranslationOption
     write_task_split(partial, split, by_split[split]);
     log(fmt::format("{:<5} {:>6} pairs", split, by_split[split].size()));
   }
-  if (dropped) log(fmt::format("{} pairs dropped (longer than --max-len {} tokens)", dropped, o.max_len));
+  if (dropped)
+    log(fmt::format("{} pairs dropped (longer than --max-len {} tokens)", dropped, o.max_len));
   write_task_info(partial, info);
   for (const auto& f : {en_file, es_file, sp_input}) fs::remove(f);
   sync_directory(partial);

@@ -20,11 +20,16 @@ fs::path info_path(const fs::path& dir) { return dir / "tokenizer" / "task.json"
 bool is_task_dataset(const fs::path& dir) { return fs::exists(info_path(dir)); }
 
 void write_task_info(const fs::path& dir, const TaskInfo& t) {
-  nlohmann::json j = {{"task", t.task},       {"tokenizer_vocab", t.tokenizer_vocab},
-                      {"vocab_size", t.vocab_size}, {"max_len", t.max_len},
-                      {"cls_id", t.cls_id},   {"mask_id", t.mask_id},
-                      {"pad_id", t.pad_id},   {"bos_id", t.bos_id},
-                      {"eos_id", t.eos_id},   {"classes", t.classes},
+  nlohmann::json j = {{"task", t.task},
+                      {"tokenizer_vocab", t.tokenizer_vocab},
+                      {"vocab_size", t.vocab_size},
+                      {"max_len", t.max_len},
+                      {"cls_id", t.cls_id},
+                      {"mask_id", t.mask_id},
+                      {"pad_id", t.pad_id},
+                      {"bos_id", t.bos_id},
+                      {"eos_id", t.eos_id},
+                      {"classes", t.classes},
                       {"source", t.source}};
   write_file_atomic(info_path(dir), j.dump(2) + "\n");
 }
@@ -32,9 +37,10 @@ void write_task_info(const fs::path& dir, const TaskInfo& t) {
 TaskInfo read_task_info(const fs::path& dir) {
   const fs::path path = info_path(dir);
   if (!fs::exists(path)) {
-    throw Error(fmt::format("{}: missing: not a task dataset (make one with cohort prepare genre "
-                            "or cohort prepare translation)",
-                            path.string()));
+    throw Error(
+        fmt::format("{}: missing: not a task dataset (make one with cohort prepare genre "
+                    "or cohort prepare translation)",
+                    path.string()));
   }
   TaskInfo t;
   try {
@@ -131,10 +137,12 @@ std::vector<TaskSample> read_task_split(const fs::path& dir, const std::string& 
     if (genre && (s.label < 0 || s.label >= int(info.classes.size())))
       throw bad(fmt::format("label {} is outside [0, {})", s.label, info.classes.size()));
     for (const auto* ids : {&s.ids, &s.tgt}) {
-      if (ids->size() > max_ids) throw bad(fmt::format("{} ids, more than max_len - 1 = {}", ids->size(), max_ids));
+      if (ids->size() > max_ids)
+        throw bad(fmt::format("{} ids, more than max_len - 1 = {}", ids->size(), max_ids));
       for (int32_t id : *ids)
         if (id < 0 || id >= info.tokenizer_vocab)
-          throw bad(fmt::format("id {} is outside the tokenizer's [0, {})", id, info.tokenizer_vocab));
+          throw bad(
+              fmt::format("id {} is outside the tokenizer's [0, {})", id, info.tokenizer_vocab));
     }
     if (s.ids.empty() || (!genre && s.tgt.empty())) throw bad("empty sequence");
     samples.push_back(std::move(s));

@@ -17,10 +17,10 @@
 namespace cohort {
 
 struct TaskInfo {
-  std::string task;         // genre | translation
-  int tokenizer_vocab = 0;  // ids [0, tokenizer_vocab) are the tokenizer's
-  int vocab_size = 0;       // the model's: tokenizer ids + the specials below
-  int max_len = 0;          // longest sequence, specials included
+  std::string task;                            // genre | translation
+  int tokenizer_vocab = 0;                     // ids [0, tokenizer_vocab) are the tokenizer's
+  int vocab_size = 0;                          // the model's: tokenizer ids + the specials below
+  int max_len = 0;                             // longest sequence, specials included
   int cls_id = -1, mask_id = -1, pad_id = -1;  // genre (encoder)
   int bos_id = -1, eos_id = -1;                // translation (decoder start and end)
   std::vector<std::string> classes;            // genre: label k is classes[k]
@@ -29,10 +29,10 @@ struct TaskInfo {
 
 struct TaskSample {
   std::string file;
-  int label = -1;               // genre
-  std::vector<int32_t> ids;     // genre: the passage (no specials); translation: source
-  std::vector<int32_t> tgt;     // translation: target (no specials)
-  std::string text, tgt_text;   // translation: the two sentences
+  int label = -1;              // genre
+  std::vector<int32_t> ids;    // genre: the passage (no specials); translation: source
+  std::vector<int32_t> tgt;    // translation: target (no specials)
+  std::string text, tgt_text;  // translation: the two sentences
 };
 
 TaskInfo read_task_info(const std::filesystem::path& dataset_dir);

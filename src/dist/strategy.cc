@@ -26,9 +26,9 @@ UpdateResult CollectiveStrategy::update(long, float max_norm, float lr, bool ski
 
 void validate_strategy_config(const StrategyConfig& c, const std::string& where) {
   if (c.name != "allreduce" && c.name != "zero1" && c.name != "ps") {
-    throw Error(fmt::format(
-        "{}: dist.strategy: unknown strategy '{}' (expected allreduce, zero1 or ps)", where,
-        c.name));
+    throw Error(
+        fmt::format("{}: dist.strategy: unknown strategy '{}' (expected allreduce, zero1 or ps)",
+                    where, c.name));
   }
   if (c.wire != "fp32" && c.wire != "bf16") {
     throw Error(fmt::format("{}: dist.wire: '{}' (expected fp32 or bf16)", where, c.wire));
@@ -45,15 +45,15 @@ void validate_strategy_config(const StrategyConfig& c, const std::string& where)
         c.ps_servers));
   }
   if (c.name != "ps" && c.ps_servers != 0) {
-    throw Error(fmt::format("{}: dist.ps_servers = {} needs dist.strategy = \"ps\"", where,
-                            c.ps_servers));
+    throw Error(
+        fmt::format("{}: dist.ps_servers = {} needs dist.strategy = \"ps\"", where, c.ps_servers));
   }
   if (c.staleness < 0) {
     throw Error(fmt::format("{}: dist.staleness must be >= 0, got {}", where, c.staleness));
   }
   if (!(c.comm_timeout >= 0.0f)) {
-    throw Error(fmt::format("{}: dist.comm_timeout must be >= 0 seconds, got {}", where,
-                            c.comm_timeout));
+    throw Error(
+        fmt::format("{}: dist.comm_timeout must be >= 0 seconds, got {}", where, c.comm_timeout));
   }
   if (c.staleness > 0 && c.name != "ps") {
     throw Error(fmt::format("{}: dist.staleness needs dist.strategy = \"ps\"", where));

@@ -63,9 +63,9 @@ class CollectiveStrategy : public Strategy {
   void start(long step) override;  // rank 0's parameters to every rank
   UpdateResult update(long step, float max_norm, float lr, bool skip) override;
   // The parts of update(), separately for benchmarks.
-  virtual void finish_gradients() = 0;             // grads become the mean over ranks
+  virtual void finish_gradients() = 0;               // grads become the mean over ranks
   virtual float clip_gradients(float max_norm) = 0;  // returns the norm before clipping
-  virtual void optimizer_step(float lr) = 0;        // every rank ends with the same params
+  virtual void optimizer_step(float lr) = 0;         // every rank ends with the same params
 
  protected:
   CollectiveStrategy(Communicator& comm, Model& model) : comm_(comm), model_(model) {}

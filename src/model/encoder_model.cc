@@ -20,9 +20,10 @@ EncoderModel::EncoderModel(const ModelConfig& config, Backend& backend) : Model(
 
 void EncoderModel::plan(int B, int T) {
   if (B <= 0 || T <= 0 || T > config_.context_length) {
-    throw Error(fmt::format("encoder batch {}x{}: B and T must be positive and T <= "
-                            "model.context_length {}",
-                            B, T, config_.context_length));
+    throw Error(
+        fmt::format("encoder batch {}x{}: B and T must be positive and T <= "
+                    "model.context_length {}",
+                    B, T, config_.context_length));
   }
   const int C = config_.n_embd, NH = config_.n_head, Vp = config_.padded_vocab_size();
   const int K = config_.n_classes > 0 ? config_.n_classes : 1;
@@ -65,8 +66,8 @@ void EncoderModel::check_batch(const EncoderBatch& b) const {
     if (b.lengths[i] < 1 || b.lengths[i] > b.T)
       throw Error(fmt::format("sample {}: length {} is outside [1, {}]", i, b.lengths[i], b.T));
     if (b.labels && (b.labels[i] < 0 || b.labels[i] >= config_.n_classes))
-      throw Error(fmt::format("sample {}: label {} is outside [0, {})", i, b.labels[i],
-                              config_.n_classes));
+      throw Error(
+          fmt::format("sample {}: label {} is outside [0, {})", i, b.labels[i], config_.n_classes));
   }
   for (size_t i = 0; i < size_t(b.B) * b.T; ++i) {
     const int32_t t = b.tokens[i], m = b.mlm_targets ? b.mlm_targets[i] : -1;

@@ -53,8 +53,8 @@ class EncoderModel : public Model {
   // MLM head on the masked rows only
   float *rows_x_, *rows_logits_, *rows_probs_, *rows_dx_, *row_scale_, *rows_losses_;
   // classifier
-  float *pool_in_, *pooled_, *pool_pre_, *class_logits_, *class_probs_, *class_losses_,
-      *d_pooled_, *d_pool_in_;
+  float *pool_in_, *pooled_, *pool_pre_, *class_logits_, *class_probs_, *class_losses_, *d_pooled_,
+      *d_pool_in_;
   std::vector<int32_t> tokens_, lengths_, labels_, row_index_, row_targets_;
   std::vector<float> sample_losses_;
   int last_B_ = 0, last_T_ = 0, rows_ = 0;

@@ -11,7 +11,8 @@ void ModelConfig::validate(const std::string& where) const {
     if (v <= 0) throw Error(fmt::format("{}: model.{} must be positive, got {}", where, field, v));
   };
   if (arch != "gpt" && arch != "encoder" && arch != "seq2seq") {
-    throw Error(fmt::format("{}: model.arch must be gpt, encoder or seq2seq, got '{}'", where, arch));
+    throw Error(
+        fmt::format("{}: model.arch must be gpt, encoder or seq2seq, got '{}'", where, arch));
   }
   if (n_classes < 0 || (n_classes > 0 && arch != "encoder")) {
     throw Error(fmt::format("{}: model.n_classes ({}) needs model.arch = encoder and must be >= 0",

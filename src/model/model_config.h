@@ -12,8 +12,8 @@ struct ModelConfig {
   // tied masked-LM head and, when n_classes > 0, a pooler and classifier.
   // seq2seq: the original Transformer's encoder-decoder with one shared vocabulary.
   std::string arch = "gpt";
-  int n_classes = 0;        // encoder: classifier outputs (0: no classification head)
-  int n_decoder_layer = 0;  // seq2seq: decoder blocks (n_layer is the encoder's)
+  int n_classes = 0;         // encoder: classifier outputs (0: no classification head)
+  int n_decoder_layer = 0;   // seq2seq: decoder blocks (n_layer is the encoder's)
   int vocab_size = 256;      // V: real vocabulary
   int context_length = 256;  // maxT: rows of the position table (HF n_positions)
   int n_layer = 4;           // L

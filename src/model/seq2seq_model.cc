@@ -28,9 +28,10 @@ Seq2SeqModel::Seq2SeqModel(const ModelConfig& config, Backend& backend) : Model(
 
 void Seq2SeqModel::plan(int B, int S, int T) {
   if (B <= 0 || S <= 0 || T <= 0 || S > config_.context_length || T > config_.context_length) {
-    throw Error(fmt::format("seq2seq batch B={} S={} T={}: each must be positive and S, T <= "
-                            "model.context_length {}",
-                            B, S, T, config_.context_length));
+    throw Error(
+        fmt::format("seq2seq batch B={} S={} T={}: each must be positive and S, T <= "
+                    "model.context_length {}",
+                    B, S, T, config_.context_length));
   }
   const int C = config_.n_embd, NH = config_.n_head, Vp = config_.padded_vocab_size();
   const size_t BS = size_t(B) * S, BT = size_t(B) * T;
@@ -101,8 +102,8 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   Backend& be = backend_;
   const float* P = params();
   const size_t wte = layout_.at("wte.weight").offset;
-  be.embedding_forward(tgt_emb_, tgt_in_.data(), P + wte, P + layout_.at("wpe.weight").offset, B,
-                       T, C);
+  be.embedding_forward(tgt_emb_, tgt_in_.data(), P + wte, P + layout_.at("wpe.weight").offset, B, T,
+                       C);
   be.dropout(tgt_emb_, B, size_t(T) * C, dropout_key(options, 1));
   BlockInputs in;
   in.B = B;
@@ -201,8 +202,7 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   const float* P = params();
   float* G = grads();
   const size_t wte = layout_.at("wte.weight").offset, wpe = layout_.at("wpe.weight").offset;
-  for (size_t i = 0; i < BT; ++i)
-    row_scale_[i] = loss_scale / float(B * sample_tokens_[i / T]);
+  for (size_t i = 0; i < BT; ++i) row_scale_[i] = loss_scale / float(B * sample_tokens_[i / T]);
   be.masked_cross_entropy_backward(probs_, probs_, tgt_out_.data(), row_scale_, BT, V, Vp,
                                    smoothing_);
   be.lm_head_backward(dlnf_, G + wte, probs_, lnf_, P + wte, BT, C, Vp);

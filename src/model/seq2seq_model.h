@@ -59,8 +59,8 @@ class Seq2SeqModel : public Model {
   int plan_B_ = 0, plan_S_ = 0, plan_T_ = 0;
   int B_ = 0, S_ = 0, T_ = 0;
   float *src_emb_, *memory_, *enc_ln_mean_, *enc_ln_rstd_, *dmemory_, *dres_src_;
-  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *row_scale_,
-      *dlnf_, *dres_tgt_;
+  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *row_scale_, *dlnf_,
+      *dres_tgt_;
   std::vector<int32_t> src_, src_len_, tgt_in_, tgt_out_;
   std::vector<double> sample_nll_;
   std::vector<int> sample_tokens_;

@@ -27,13 +27,13 @@ BlockParams block_params(const ParameterLayout& layout, float* base, const std::
 
 // What a block attends to.
 struct BlockInputs {
-  int B = 0, T = 0;                    // this stream's rows
-  bool causal = false;                 // self-attention sees earlier positions only
-  const int32_t* self_len = nullptr;   // (B) valid positions of this stream; null: all T
-  const float* memory = nullptr;       // (B, S, C) encoder output for cross-attention
-  float* dmemory = nullptr;            // (B, S, C) its gradient, ACCUMULATED (+=)
-  int S = 0;                           // memory positions
-  const int32_t* memory_len = nullptr; // (B) valid memory positions
+  int B = 0, T = 0;                     // this stream's rows
+  bool causal = false;                  // self-attention sees earlier positions only
+  const int32_t* self_len = nullptr;    // (B) valid positions of this stream; null: all T
+  const float* memory = nullptr;        // (B, S, C) encoder output for cross-attention
+  float* dmemory = nullptr;             // (B, S, C) its gradient, ACCUMULATED (+=)
+  int S = 0;                            // memory positions
+  const int32_t* memory_len = nullptr;  // (B) valid memory positions
 };
 
 // A block's saved activations for (B, T) (and S for cross-attention).
@@ -55,7 +55,7 @@ struct BlockScratch {
 constexpr uint32_t kBlockDropoutSites = 5;
 
 struct BlockDropout {
-  DropoutKey base;    // p, seed, step, sample_offset; site is base.site + k
+  DropoutKey base;  // p, seed, step, sample_offset; site is base.site + k
   DropoutKey at(uint32_t k) const {
     DropoutKey d = base;
     d.site = base.site + k;

@@ -48,7 +48,8 @@ std::vector<int32_t> beam_search(Seq2SeqModel& model, const TaskInfo& info,
     for (const auto& e : ended) scores.push_back(e.first);
     std::nth_element(scores.begin(), scores.begin() + (K - 1), scores.end(), std::greater<>());
     double best_live = -INFINITY;
-    for (const auto& h : live) best_live = std::max(best_live, penalized(h.logp, max_len, o.length_penalty));
+    for (const auto& h : live)
+      best_live = std::max(best_live, penalized(h.logp, max_len, o.length_penalty));
     return best_live <= scores[K - 1];
   };
   for (int t = 1; t <= max_len && !live.empty() && !settled(); ++t) {

@@ -28,7 +28,8 @@ using NgramCounts = std::map<std::vector<std::string>, int>;
 
 NgramCounts ngrams(const std::vector<std::string>& w, int n) {
   NgramCounts c;
-  for (size_t i = 0; i + n <= w.size(); ++i) ++c[std::vector<std::string>(w.begin() + i, w.begin() + i + n)];
+  for (size_t i = 0; i + n <= w.size(); ++i)
+    ++c[std::vector<std::string>(w.begin() + i, w.begin() + i + n)];
   return c;
 }
 

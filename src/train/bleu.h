@@ -14,7 +14,7 @@ namespace cohort {
 std::string tokenize_13a(const std::string& line);
 
 struct BleuScore {
-  double score = 0.0;  // 0..100
+  double score = 0.0;                   // 0..100
   double precisions[4] = {0, 0, 0, 0};  // percent
   double brevity_penalty = 0.0;
   long sys_len = 0, ref_len = 0;

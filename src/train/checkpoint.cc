@@ -134,9 +134,9 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   const std::string name = fmt::format("step-{}", c.state.step);
   const fs::path final_dir = checkpoints / name, tmp = checkpoints / (name + ".tmp");
   const bool lead = comm.rank() == 0;
-  const bool sharded = c.optimizer != nullptr &&
-                       (c.optimizer_is_part ||
-                        c.optimizer->end() - c.optimizer->begin() != c.layout->total());
+  const bool sharded =
+      c.optimizer != nullptr &&
+      (c.optimizer_is_part || c.optimizer->end() - c.optimizer->begin() != c.layout->total());
   std::error_code ec;
   if (lead) {
     fs::remove_all(tmp, ec);
@@ -319,8 +319,8 @@ void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
   optimizer.set_steps_taken(steps);
 }
 
-LoadedCheckpoint load_newest_good_checkpoint(
-    const fs::path& run_dir, const std::function<void(const std::string&)>& warn) {
+LoadedCheckpoint load_newest_good_checkpoint(const fs::path& run_dir,
+                                             const std::function<void(const std::string&)>& warn) {
   const fs::path checkpoints = run_dir / "checkpoints";
   std::vector<fs::path> candidates;
   try {
@@ -344,8 +344,8 @@ LoadedCheckpoint load_newest_good_checkpoint(
       warn(fmt::format("{} (skipping {})", e.what(), dir.filename().string()));
     }
   }
-  throw Error(fmt::format("{}: none of the {} checkpoints loads", checkpoints.string(),
-                          candidates.size()));
+  throw Error(
+      fmt::format("{}: none of the {} checkpoints loads", checkpoints.string(), candidates.size()));
 }
 
 }  // namespace cohort

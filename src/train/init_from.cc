@@ -22,10 +22,10 @@ InitFromReport init_from_checkpoint(Model& model, const std::string& path) {
       continue;
     }
     if (s->shape != t.shape) {
-      throw Error(fmt::format("{}: tensor '{}' has another shape than the model's ({} vs {} "
-                              "values): the checkpoint's model ({}) does not fit this one ({})",
-                              r.dir, t.name, s->numel, t.numel, ck.model.shape(),
-                              model.config().shape()));
+      throw Error(
+          fmt::format("{}: tensor '{}' has another shape than the model's ({} vs {} "
+                      "values): the checkpoint's model ({}) does not fit this one ({})",
+                      r.dir, t.name, s->numel, t.numel, ck.model.shape(), model.config().shape()));
     }
     std::copy(ck.params.begin() + s->offset, ck.params.begin() + s->offset + s->numel,
               model.params() + t.offset);

@@ -11,9 +11,9 @@
 namespace cohort {
 
 struct InitFromReport {
-  std::string dir;                  // the checkpoint read
-  size_t copied = 0;                // tensors taken from it
-  std::vector<std::string> fresh;   // the model's tensors it did not have
+  std::string dir;                 // the checkpoint read
+  size_t copied = 0;               // tensors taken from it
+  std::vector<std::string> fresh;  // the model's tensors it did not have
 };
 
 // Throws cohort::Error when the checkpoint does not load, shares no tensor with the

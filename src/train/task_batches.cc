@@ -55,8 +55,8 @@ void fill_encoder_batch(EncoderBatchData& out, const TaskInfo& info,
     int chosen = 0, best_t = 1;
     float best_u = 2.0f;
     for (int t = 1; t < len; ++t) {
-      const auto r = philox4x32({uint32_t(t), uint32_t(slot), uint32_t(slot >> 32) ^ kMlmSite, step},
-                                key);
+      const auto r =
+          philox4x32({uint32_t(t), uint32_t(slot), uint32_t(slot >> 32) ^ kMlmSite, step}, key);
       const float u = uniform_from_bits(r[0]);
       if (u < best_u) best_u = u, best_t = t;
       if (u >= 0.15f) continue;

@@ -39,7 +39,11 @@ struct EncoderBatchData {
   int B = 0, T = 0;
   std::vector<int32_t> tokens, lengths, mlm_targets, labels;
   EncoderBatch view(bool mlm) const {
-    return {B, T, tokens.data(), lengths.data(), mlm ? mlm_targets.data() : nullptr,
+    return {B,
+            T,
+            tokens.data(),
+            lengths.data(),
+            mlm ? mlm_targets.data() : nullptr,
             mlm ? nullptr : labels.data()};
   }
 };
@@ -66,7 +70,8 @@ struct TaskBatchShape {
 class EncoderMicroBatches : public MicroBatches {
  public:
   EncoderMicroBatches(EncoderModel& model, const TaskInfo& info,
-                      const std::vector<TaskSample>& samples, bool mlm, const TaskBatchShape& shape);
+                      const std::vector<TaskSample>& samples, bool mlm,
+                      const TaskBatchShape& shape);
   float forward(long step, int micro, const ForwardOptions& options) override;
 
  private:

@@ -20,8 +20,8 @@ namespace cohort {
 
 struct TaskEvalTotals {
   double loss_sum = 0.0;
-  double count = 0.0;           // samples (mlm, classify) or target tokens (translate)
-  std::vector<double> confusion; // classify: K x K, [truth * K + predicted]
+  double count = 0.0;             // samples (mlm, classify) or target tokens (translate)
+  std::vector<double> confusion;  // classify: K x K, [truth * K + predicted]
   double loss() const { return count > 0 ? loss_sum / count : 0.0; }
 };
 
@@ -30,8 +30,7 @@ TaskEvalTotals evaluate_encoder(EncoderModel& model, const TaskInfo& info,
                                 uint64_t seed, int rank, int world,
                                 std::vector<int>* predictions = nullptr);
 TaskEvalTotals evaluate_seq2seq(Seq2SeqModel& model, const TaskInfo& info,
-                                const std::vector<TaskSample>& samples, int B, int rank,
-                                int world);
+                                const std::vector<TaskSample>& samples, int B, int rank, int world);
 // Sums every field over the ranks.
 void task_eval_reduce(TaskEvalTotals& t, Communicator& comm);
 

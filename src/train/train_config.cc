@@ -43,8 +43,8 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
                             where, task));
   }
   if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) {
-    throw Error(fmt::format("{}: train.label_smoothing must be in [0, 1), got {}", where,
-                            label_smoothing));
+    throw Error(
+        fmt::format("{}: train.label_smoothing must be in [0, 1), got {}", where, label_smoothing));
   }
   if (threads < 0)
     throw Error(fmt::format("{}: train.threads must be >= 0, got {}", where, threads));

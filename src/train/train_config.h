@@ -25,8 +25,8 @@ struct TrainConfig {
   // classification from its pooled [CLS]). translate: the encoder-decoder. The last
   // three read a task dataset (cohort prepare genre | translation).
   std::string task = "lm";
-  std::string init_from;        // a checkpoint whose tensors of the same name seed the model
-  float label_smoothing = 0.1f; // translate
+  std::string init_from;         // a checkpoint whose tensors of the same name seed the model
+  float label_smoothing = 0.1f;  // translate
 
   // Run-level settings; top-level keys in the TOML (data_dir = ..., not [train]).
   std::string data_dir;       // a prepared dataset (cohort prepare); empty: --synthetic

@@ -37,7 +37,8 @@ Vec ref_mha(const Vec& q, const Vec& k, const Vec& v, int Tq, int Tk, bool causa
           if ((causal && t2 > t) || t2 >= len) continue;
           double d = 0;
           for (int i = 0; i < HS; ++i)
-            d += q[(size_t(b) * Tq + t) * C + h * HS + i] * k[(size_t(b) * Tk + t2) * C + h * HS + i];
+            d += q[(size_t(b) * Tq + t) * C + h * HS + i] *
+                 k[(size_t(b) * Tk + t2) * C + h * HS + i];
           s[t2] = d / std::sqrt(double(HS));
           maxv = std::max(maxv, s[t2]);
         }
@@ -60,11 +61,10 @@ void check_mha(int Tq, int Tk, bool causal, std::vector<int32_t> key_len) {
   const std::vector<int32_t>* lens = key_len.empty() ? nullptr : &key_len;
   Vec q = random_vec(size_t(B) * Tq * C, rng), k = random_vec(size_t(B) * Tk * C, rng),
       v = random_vec(size_t(B) * Tk * C, rng), r = random_vec(size_t(B) * Tq * C, rng);
-  std::vector<float> out(size_t(B) * Tq * C), att(size_t(B) * NH * Tq * Tk),
-      scratch(att.size());
+  std::vector<float> out(size_t(B) * Tq * C), att(size_t(B) * NH * Tq * Tk), scratch(att.size());
   const int32_t* kl = lens ? lens->data() : nullptr;
-  be.mha_forward(out.data(), att.data(), to_float(q).data(), to_float(k).data(),
-                 to_float(v).data(), C, C, B, Tq, Tk, C, NH, causal, kl, DropoutKey{});
+  be.mha_forward(out.data(), att.data(), to_float(q).data(), to_float(k).data(), to_float(v).data(),
+                 C, C, B, Tq, Tk, C, NH, causal, kl, DropoutKey{});
   expect_close(out, ref_mha(q, k, v, Tq, Tk, causal, lens), 1e-5, 1e-5, "mha forward");
   std::vector<float> dq(q.size(), 9.0f), dk(k.size(), 9.0f), dv(v.size(), 9.0f);  // overwritten
   be.mha_backward(dq.data(), dk.data(), dv.data(), scratch.data(), to_float(r).data(),
@@ -101,8 +101,8 @@ TEST(CpuMha, DropoutMaskDoesNotDependOnPadding) {
   DropoutKey key{0.3f, 42, 3, 1, 4};
   const int32_t len = Tshort;
   std::vector<float> a(size_t(Tlong) * C), b(a.size()), att(size_t(NH) * Tlong * Tlong);
-  be.mha_forward(a.data(), att.data(), fq.data(), fk.data(), fv.data(), C, C, 1, Tshort, Tshort,
-                 C, NH, false, &len, key);
+  be.mha_forward(a.data(), att.data(), fq.data(), fk.data(), fv.data(), C, C, 1, Tshort, Tshort, C,
+                 NH, false, &len, key);
   be.mha_forward(b.data(), att.data(), fq.data(), fk.data(), fv.data(), C, C, 1, Tlong, Tlong, C,
                  NH, false, &len, key);
   for (size_t i = 0; i < size_t(Tshort) * C; ++i) ASSERT_FLOAT_EQ(a[i], b[i]) << i;
@@ -117,8 +117,8 @@ TEST(CpuMha, MatchesCausalGptKernelOnPackedQkv) {
   DropoutKey key;  // no dropout: the kernels number their masks differently
   std::vector<float> a(size_t(B) * T * C), b(a.size()), att(size_t(B) * NH * T * T);
   be.attention_forward(a.data(), att.data(), f.data(), B, T, C, NH, key);
-  be.mha_forward(b.data(), att.data(), f.data(), f.data() + C, f.data() + 2 * C, 3 * C, 3 * C, B,
-                 T, T, C, NH, true, nullptr, key);
+  be.mha_forward(b.data(), att.data(), f.data(), f.data() + C, f.data() + 2 * C, 3 * C, 3 * C, B, T,
+                 T, C, NH, true, nullptr, key);
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
 }
 
@@ -146,7 +146,8 @@ Vec ref_masked_ce(const Vec& z, const std::vector<int32_t>& tg, int N, int V, in
   for (int n = 0; n < N; ++n) {
     if (tg[n] < 0) continue;
     double maxv = -INFINITY, mean = 0;
-    for (int i = 0; i < V; ++i) maxv = std::max(maxv, z[size_t(n) * Vp + i]), mean += z[size_t(n) * Vp + i] / V;
+    for (int i = 0; i < V; ++i)
+      maxv = std::max(maxv, z[size_t(n) * Vp + i]), mean += z[size_t(n) * Vp + i] / V;
     double s = 0;
     for (int i = 0; i < V; ++i) s += std::exp(z[size_t(n) * Vp + i] - maxv);
     const double lse = maxv + std::log(s);

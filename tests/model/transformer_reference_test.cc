@@ -49,7 +49,8 @@ void expect_gradients(const SafetensorsFile& f, const Model& model, const std::s
     bool all_zero = true;
     for (float w : want) all_zero = all_zero && w == 0.0f;
     if (all_zero) {  // a head the loss does not reach: exactly zero
-      for (size_t i = 0; i < want.size(); ++i) err = std::max(err, std::abs(double(model.grads()[t.offset + i])));
+      for (size_t i = 0; i < want.size(); ++i)
+        err = std::max(err, std::abs(double(model.grads()[t.offset + i])));
       EXPECT_EQ(err, 0.0) << prefix << t.name;
       continue;
     }
@@ -59,8 +60,8 @@ void expect_gradients(const SafetensorsFile& f, const Model& model, const std::s
     // of large terms and float32 keeps ~4 digits of it (measured 1.2e-4..2.7e-4). The
     // same kernel passes finite differences at 1e-4 on O(1) inputs (cpu_mha_test.cc),
     // and a real mistake is off by >1e-2, so 1e-3 still catches one.
-    const bool query_path = t.name.find("xattn.q.") != std::string::npos ||
-                            t.name.find("ln_x.") != std::string::npos;
+    const bool query_path =
+        t.name.find("xattn.q.") != std::string::npos || t.name.find("ln_x.") != std::string::npos;
     const double e = relative_error(model.grads() + t.offset, want);
     EXPECT_LE(e, query_path ? 1e-3 : 1e-4) << prefix << t.name;
   }
@@ -135,7 +136,8 @@ TEST(Seq2SeqReference, LogitsSmoothedLossAndGradientsMatchPyTorch) {
   const int V = c.vocab_size, Vp = c.padded_vocab_size();
   std::vector<float> logits;
   for (int n = 0; n < B * T; ++n)
-    logits.insert(logits.end(), model.logits() + size_t(n) * Vp, model.logits() + size_t(n) * Vp + V);
+    logits.insert(logits.end(), model.logits() + size_t(n) * Vp,
+                  model.logits() + size_t(n) * Vp + V);
   EXPECT_LE(relative_error(logits.data(), file.floats("logits")), 1e-4);
   model.backward();
   expect_gradients(file, model, "grad.");

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "backend/cpu/cpu_backend.h"
+#include "data/prepare_tasks.h"
 #include "train/beam_search.h"
 #include "train/task_batches.h"
 #include "train/task_eval.h"
@@ -89,6 +90,11 @@ TEST(MlmMasks, FifteenPercentEightyTenTenAndAtLeastOne) {
   EXPECT_NE(other.tokens, b.tokens);
 }
 
+TEST(DetokenizeBrown, QuotesAndPunctuationReadAsProse) {
+  EXPECT_EQ(detokenize_brown("He said `` no evidence '' , then ( maybe ) left ."),
+            "He said \"no evidence\", then (maybe) left.");
+}
+
 TEST(Seq2SeqBatch, TeacherForcingLayout) {
   TaskInfo info;
   info.task = "translation";
@@ -146,7 +152,8 @@ TEST(BeamSearch, GreedyIsArgmaxAndWiderBeamsScoreAtLeastAsWell) {
   CpuBackend be;
   Seq2SeqModel model(c, be);
   model.init_weights(5);
-  for (size_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 5.0f;  // sharper, so greedy goes wrong
+  for (size_t i = 0; i < model.num_params(); ++i)
+    model.params()[i] *= 5.0f;  // sharper, so greedy goes wrong
   TaskInfo info;
   info.tokenizer_vocab = 20;
   info.bos_id = 20;

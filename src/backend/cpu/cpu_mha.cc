@@ -50,10 +50,9 @@ void apply_dropout(float* pd, const float* p, int Tq, int Tk, int h, uint32_t sa
 
 }  // namespace
 
-void CpuBackend::mha_forward(float* out, float* att, const float* q, const float* k,
-                             const float* v, int ldq, int ldkv, int B, int Tq, int Tk, int C,
-                             int NH, bool causal, const int32_t* key_len,
-                             const DropoutKey& dropout) {
+void CpuBackend::mha_forward(float* out, float* att, const float* q, const float* k, const float* v,
+                             int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
+                             const int32_t* key_len, const DropoutKey& dropout) {
   const int HS = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   COHORT_CHECK(Tq < 65536 && Tk < 65536) << "attention beyond 65535 positions";
