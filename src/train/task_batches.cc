@@ -106,34 +106,26 @@ void fill_seq2seq_batch(Seq2SeqBatchData& out, const TaskInfo& info,
   }
 }
 
-namespace {
-// This rank's samples of (step, micro) and the global slot of the first.
-std::vector<const TaskSample*> draw(SampleOrder& order, const std::vector<TaskSample>& samples,
-                                    const TaskBatchShape& s, long step, int micro,
-                                    uint64_t& first_slot) {
+std::vector<const TaskSample*> SampledMicroBatches::draw(long step, int micro,
+                                                         uint64_t& first_slot) {
+  const TaskBatchShape& s = shape_;
   const uint64_t per_step = uint64_t(s.batch_size) * s.grad_accum * s.world;
   first_slot = uint64_t(step) * per_step + uint64_t(s.rank * s.grad_accum + micro) * s.batch_size;
   std::vector<const TaskSample*> out;
-  for (int i = 0; i < s.batch_size; ++i) out.push_back(&samples[order.at(first_slot + i)]);
+  for (int i = 0; i < s.batch_size; ++i) out.push_back(&samples_[order_.at(first_slot + i)]);
   return out;
 }
-}  // namespace
 
 EncoderMicroBatches::EncoderMicroBatches(EncoderModel& model, const TaskInfo& info,
                                          const std::vector<TaskSample>& samples, bool mlm,
                                          const TaskBatchShape& shape)
-    : model_(model),
-      info_(info),
-      samples_(samples),
-      mlm_(mlm),
-      shape_(shape),
-      order_(samples.size(), shape.seed) {
+    : SampledMicroBatches(info, samples, shape), model_(model), mlm_(mlm) {
   model_.plan(shape.batch_size, info.max_len);
 }
 
 float EncoderMicroBatches::forward(long step, int micro, const ForwardOptions& options) {
   uint64_t first = 0;
-  const auto picked = draw(order_, samples_, shape_, step, micro, first);
+  const auto picked = draw(step, micro, first);
   fill_encoder_batch(batch_, info_, picked, mlm_, shape_.seed, uint32_t(step), first);
   return model_.forward(batch_.view(mlm_), options);
 }
@@ -141,18 +133,13 @@ float EncoderMicroBatches::forward(long step, int micro, const ForwardOptions& o
 Seq2SeqMicroBatches::Seq2SeqMicroBatches(Seq2SeqModel& model, const TaskInfo& info,
                                          const std::vector<TaskSample>& samples,
                                          float label_smoothing, const TaskBatchShape& shape)
-    : model_(model),
-      info_(info),
-      samples_(samples),
-      smoothing_(label_smoothing),
-      shape_(shape),
-      order_(samples.size(), shape.seed) {
+    : SampledMicroBatches(info, samples, shape), model_(model), smoothing_(label_smoothing) {
   model_.plan(shape.batch_size, info.max_len, info.max_len);
 }
 
 float Seq2SeqMicroBatches::forward(long step, int micro, const ForwardOptions& options) {
   uint64_t first = 0;
-  const auto picked = draw(order_, samples_, shape_, step, micro, first);
+  const auto picked = draw(step, micro, first);
   fill_seq2seq_batch(batch_, info_, picked);
   return model_.forward(batch_.view(), options, smoothing_);
 }

@@ -67,7 +67,22 @@ struct TaskBatchShape {
   uint64_t seed = 0;
 };
 
-class EncoderMicroBatches : public MicroBatches {
+// What both tasks' micro-batches share: the samples and their order.
+class SampledMicroBatches : public MicroBatches {
+ protected:
+  SampledMicroBatches(const TaskInfo& info, const std::vector<TaskSample>& samples,
+                      const TaskBatchShape& shape)
+      : info_(info), samples_(samples), shape_(shape), order_(samples.size(), shape.seed) {}
+  // This rank's samples of (step, micro); first_slot receives the first one's slot.
+  std::vector<const TaskSample*> draw(long step, int micro, uint64_t& first_slot);
+
+  const TaskInfo& info_;
+  const std::vector<TaskSample>& samples_;
+  TaskBatchShape shape_;
+  SampleOrder order_;
+};
+
+class EncoderMicroBatches : public SampledMicroBatches {
  public:
   EncoderMicroBatches(EncoderModel& model, const TaskInfo& info,
                       const std::vector<TaskSample>& samples, bool mlm,
@@ -76,15 +91,11 @@ class EncoderMicroBatches : public MicroBatches {
 
  private:
   EncoderModel& model_;
-  const TaskInfo& info_;
-  const std::vector<TaskSample>& samples_;
   bool mlm_;
-  TaskBatchShape shape_;
-  SampleOrder order_;
   EncoderBatchData batch_;
 };
 
-class Seq2SeqMicroBatches : public MicroBatches {
+class Seq2SeqMicroBatches : public SampledMicroBatches {
  public:
   Seq2SeqMicroBatches(Seq2SeqModel& model, const TaskInfo& info,
                       const std::vector<TaskSample>& samples, float label_smoothing,
@@ -93,11 +104,7 @@ class Seq2SeqMicroBatches : public MicroBatches {
 
  private:
   Seq2SeqModel& model_;
-  const TaskInfo& info_;
-  const std::vector<TaskSample>& samples_;
   float smoothing_;
-  TaskBatchShape shape_;
-  SampleOrder order_;
   Seq2SeqBatchData batch_;
 };
 

@@ -85,4 +85,12 @@ expect_bad "translate needs an encoder-decoder" translate --checkpoint "$tmp/cls
 expect_bad "--beam must be at least 1" translate --checkpoint "$tmp/trans" --beam 0
 expect_bad "differs from the checkpoint's tokenizer" eval --checkpoint "$tmp/cls" --data "$tmp/tr"
 expect_bad "has another shape than the model's" train --task translate "${s2s[@]}" --steps 1 --init-from "$tmp/cls"
+# Damaged task data: one line naming the file (and the line of a .jsonl).
+cp -r "$tmp/genre" "$tmp/bad"
+sed -i '2s/"label":[0-9]*/"label":99/' "$tmp/bad/train.jsonl"
+expect_bad "bad/train.jsonl:2: label 99 is outside [0, 15)" train --task mlm --data "$tmp/bad" --steps 1
+sed -i '2s/.*/{"file": "ca01", "label": 1, "ids": "nope"}/' "$tmp/bad/train.jsonl"
+expect_bad "bad/train.jsonl:2: [json.exception.type_error" train --task mlm --data "$tmp/bad" --steps 1
+sed -i 's/"task": "genre"/"task": "poetry"/' "$tmp/bad/tokenizer/task.json"
+expect_bad "task.json: task must be genre or translation, got 'poetry'" train --task mlm --data "$tmp/bad" --steps 1
 [ "$fails" -eq 0 ] || exit 1

@@ -82,6 +82,21 @@ struct EncoderFixture {
     B = meta(file, "batch");
     T = meta(file, "seq");
   }
+  // Forward with the fixture's tokens, either masked-LM targets or labels.
+  float forward(EncoderModel& model, bool mlm) {
+    model.plan(B, T);
+    tokens = file.ints("tokens");
+    lengths = file.ints("lengths");
+    targets = file.ints(mlm ? "mlm_targets" : "labels");
+    EncoderBatch b{B,
+                   T,
+                   tokens.data(),
+                   lengths.data(),
+                   mlm ? targets.data() : nullptr,
+                   mlm ? nullptr : targets.data()};
+    return model.forward(b, ForwardOptions{});
+  }
+  std::vector<int32_t> tokens, lengths, targets;
 };
 
 TEST(EncoderReference, MaskedLmLossAndGradientsMatchPyTorch) {
@@ -89,11 +104,7 @@ TEST(EncoderReference, MaskedLmLossAndGradientsMatchPyTorch) {
   CpuBackend backend;
   EncoderModel model(f.config, backend);
   load_params(f.file, model);
-  model.plan(f.B, f.T);
-  const auto tokens = f.file.ints("tokens"), lengths = f.file.ints("lengths"),
-             mlm = f.file.ints("mlm_targets");
-  EncoderBatch b{f.B, f.T, tokens.data(), lengths.data(), mlm.data(), nullptr};
-  EXPECT_NEAR(model.forward(b, ForwardOptions{}), f.file.floats("loss_mlm")[0], 1e-5);
+  EXPECT_NEAR(f.forward(model, true), f.file.floats("loss_mlm")[0], 1e-5);
   model.backward();
   expect_gradients(f.file, model, "grad_mlm.");
 }
@@ -103,11 +114,7 @@ TEST(EncoderReference, ClassifierLogitsLossAndGradientsMatchPyTorch) {
   CpuBackend backend;
   EncoderModel model(f.config, backend);
   load_params(f.file, model);
-  model.plan(f.B, f.T);
-  const auto tokens = f.file.ints("tokens"), lengths = f.file.ints("lengths"),
-             labels = f.file.ints("labels");
-  EncoderBatch b{f.B, f.T, tokens.data(), lengths.data(), nullptr, labels.data()};
-  EXPECT_NEAR(model.forward(b, ForwardOptions{}), f.file.floats("loss_cls")[0], 1e-5);
+  EXPECT_NEAR(f.forward(model, false), f.file.floats("loss_cls")[0], 1e-5);
   EXPECT_LE(relative_error(model.class_logits(), f.file.floats("class_logits")), 1e-4);
   model.backward();
   expect_gradients(f.file, model, "grad_cls.");

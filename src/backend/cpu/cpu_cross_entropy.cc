@@ -34,6 +34,19 @@ float exp_and_sum(float* p, const float* z, float maxv, int V) {
   return sum;
 }
 
+// p (Vp) = softmax of z over its first V entries, 0 in the padding; returns
+// log-sum-exp of z, for losses in the exact form lse - z[target].
+float softmax_row(float* p, const float* z, int V, int Vp) {
+  float maxv = -INFINITY;
+  for (int i = 0; i < V; ++i) maxv = z[i] > maxv ? z[i] : maxv;
+  const float sum = exp_and_sum(p, z, maxv, V);
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int i = 0; i < V; ++i) p[i] *= inv;
+  for (int i = V; i < Vp; ++i) p[i] = 0.0f;
+  return maxv + std::log(sum);
+}
+
 }  // namespace
 
 void CpuBackend::softmax_cross_entropy_forward(float* losses, float* probs, const float* logits,
@@ -41,16 +54,8 @@ void CpuBackend::softmax_cross_entropy_forward(float* losses, float* probs, cons
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* z = logits + size_t(n) * Vp;
-    float* p = probs + size_t(n) * Vp;
-    float maxv = -INFINITY;
-    for (int i = 0; i < V; ++i) maxv = z[i] > maxv ? z[i] : maxv;
-    const float sum = exp_and_sum(p, z, maxv, V);
-    const float inv = 1.0f / sum;
-#pragma omp simd
-    for (int i = 0; i < V; ++i) p[i] *= inv;
-    for (int i = V; i < Vp; ++i) p[i] = 0.0f;
     // log-sum-exp form: exact for tiny probabilities, where -log(p) would not be.
-    losses[n] = maxv + std::log(sum) - z[targets[n]];
+    losses[n] = softmax_row(probs + size_t(n) * Vp, z, V, Vp) - z[targets[n]];
   }
 }
 
@@ -68,29 +73,17 @@ void CpuBackend::softmax_cross_entropy_backward(float* dlogits, const float* pro
   }
 }
 
-}  // namespace cohort
-
-namespace cohort {
-
 void CpuBackend::masked_cross_entropy_forward(float* losses, float* probs, const float* logits,
                                               const int32_t* targets, int N, int V, int Vp,
                                               float smoothing) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* z = logits + size_t(n) * Vp;
-    float* p = probs + size_t(n) * Vp;
-    float maxv = -INFINITY;
-    for (int i = 0; i < V; ++i) maxv = z[i] > maxv ? z[i] : maxv;
-    const float sum = exp_and_sum(p, z, maxv, V);
-    const float inv = 1.0f / sum;
-#pragma omp simd
-    for (int i = 0; i < V; ++i) p[i] *= inv;
-    for (int i = V; i < Vp; ++i) p[i] = 0.0f;
+    const float lse = softmax_row(probs + size_t(n) * Vp, z, V, Vp);
     if (targets[n] < 0) {
       losses[n] = 0.0f;
       continue;
     }
-    const float lse = maxv + std::log(sum);
     float loss = lse - z[targets[n]];
     if (smoothing > 0.0f) {
       double zsum = 0.0;
