@@ -7,12 +7,19 @@
 #include <array>
 #include <cstdint>
 
+// Callable from CUDA kernels too (the CUDA backend draws the same dropout masks).
+#ifdef __CUDACC__
+#define COHORT_HOST_DEVICE __host__ __device__
+#else
+#define COHORT_HOST_DEVICE
+#endif
+
 namespace cohort {
 
 using PhiloxCounter = std::array<uint32_t, 4>;
 using PhiloxKey = std::array<uint32_t, 2>;
 
-inline PhiloxCounter philox4x32(PhiloxCounter ctr, PhiloxKey key) {
+COHORT_HOST_DEVICE inline PhiloxCounter philox4x32(PhiloxCounter ctr, PhiloxKey key) {
   constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
   constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
@@ -27,7 +34,7 @@ inline PhiloxCounter philox4x32(PhiloxCounter ctr, PhiloxKey key) {
 }
 
 // Uniform in [0, 1) from the top 24 bits: exactly representable in fp32.
-inline float uniform_from_bits(uint32_t bits) { return static_cast<float>(bits >> 8) * 0x1p-24f; }
+COHORT_HOST_DEVICE inline float uniform_from_bits(uint32_t bits) { return static_cast<float>(bits >> 8) * 0x1p-24f; }
 
 // Standard normal by Box-Muller from two uniforms of one Philox block.
 float philox_normal(uint64_t seed, uint64_t index);

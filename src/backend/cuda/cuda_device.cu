@@ -1,14 +1,31 @@
-// CUDA backend library: for now only device discovery, so that the build switch, nvcc
-// and the link are exercised in CI. The kernels arrive with the GPU issue.
-#include <cuda_runtime.h>
+// CudaBackend's construction (device, cuBLAS handle) and device discovery.
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
 
-namespace cohort::cuda {
+namespace cohort {
 
-// Number of usable CUDA devices; 0 when there is no device or no driver.
+namespace cuda {
 int device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
   return n;
 }
+}  // namespace cuda
 
-}  // namespace cohort::cuda
+CudaBackend::CudaBackend() {
+  if (cuda::device_count() == 0) throw Error("no CUDA device (or no driver) on this machine");
+  COHORT_CUDA_CHECK(cudaSetDevice(0));
+  cublasHandle_t h = nullptr;
+  COHORT_CUBLAS_CHECK(cublasCreate(&h));
+  // fp32 stays fp32: no TF32 tensor-core rounding unless a precision asks for it.
+  COHORT_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
+  COHORT_CUBLAS_CHECK(cublasSetAtomicsMode(h, CUBLAS_ATOMICS_NOT_ALLOWED));
+  cublas_ = h;
+}
+
+CudaBackend::~CudaBackend() {
+  if (cublas_) cublasDestroy(static_cast<cublasHandle_t>(cublas_));
+  if (block_sums_) cudaFree(block_sums_);
+}
+
+}  // namespace cohort

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""PyTorch 2's GPT-2 124M training step on one CUDA GPU: the peer the CUDA backend is
+measured against (issue 8). bf16 autocast with fp32 master weights, fused AdamW,
+F.scaled_dot_product_attention (flash), torch.compile when it works (--compile auto).
+Prints tokens/s and MFU against the GPU's dense bf16 peak (H100/H200 SXM: 989 TFLOP/s),
+with flops/token = 6 N + 12 L C T (nanoGPT's estimate, N without the position table).
+
+    python3 bench/gpu/gpt2_torch.py --batch 16 --seq 1024 --steps 10
+"""
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, C, NH):
+        super().__init__()
+        self.nh = NH
+        self.ln_1, self.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
+        self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+        self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.nh, C // self.nh).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class Gpt(nn.Module):
+    def __init__(self, V=50304, maxT=1024, L=12, NH=12, C=768):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(maxT, C)
+        self.h = nn.ModuleList(Block(C, NH) for _ in range(L))
+        self.ln_f = nn.LayerNorm(C)
+
+    def forward(self, idx, targets):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+        for b in self.h:
+            x = b(x)
+        logits = self.ln_f(x) @ self.wte.weight.T
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seq", type=int, default=1024)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU")
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    dev = "cuda"
+    model = Gpt().to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1,
+                            fused=True)
+    step_model = model
+    compiled = False
+    if a.compile != "off":
+        try:
+            step_model = torch.compile(model)
+            compiled = True
+        except Exception as e:  # noqa: BLE001 - report and go on uncompiled
+            print(f"torch.compile unavailable: {e}")
+            if a.compile == "on":
+                raise
+    x = torch.randint(0, 50257, (a.batch, a.seq + 1), device=dev)
+    idx, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()
+
+    def step():
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+            loss = step_model(idx, tgt)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    for _ in range(3):  # warm-up (and compilation)
+        step()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    n = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
+    flops_per_token = 6 * n + 12 * 12 * 768 * a.seq
+    best = min(times)
+    tok_s = a.batch * a.seq / best
+    mfu = tok_s * flops_per_token / (a.peak_tflops * 1e12)
+    print(f"pytorch {torch.__version__} {torch.cuda.get_device_name()}: GPT-2 124M bf16 B={a.batch} "
+          f"T={a.seq} compile={compiled}: {tok_s:,.0f} tok/s (best of {a.steps}; median "
+          f"{a.batch * a.seq / sorted(times)[len(times) // 2]:,.0f}), MFU {100 * mfu:.1f}%")
+    print("RESULT " + json.dumps({"tokens_per_s": tok_s, "mfu": mfu, "compile": compiled,
+                                  "device": torch.cuda.get_device_name(), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+// LayerNorm, eps 1e-5: one warp per row (a fixed shuffle tree, so the same sums every
+// run); the parameter gradients by one thread per channel walking the rows in order.
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+
+namespace cohort {
+
+namespace {
+
+constexpr float kEps = 1e-5f;
+
+__device__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__global__ void ln_forward(float* out, float* mean, float* rstd, const float* inp,
+                           const float* w, const float* b, int N, int C) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const float* x = inp + size_t(row) * C;
+  float s = 0.0f;
+  for (int c = lane; c < C; c += 32) s += x[c];
+  const float m = warp_sum(s) / C;
+  float v = 0.0f;
+  for (int c = lane; c < C; c += 32) v += (x[c] - m) * (x[c] - m);
+  const float r = rsqrtf(warp_sum(v) / C + kEps);
+  float* y = out + size_t(row) * C;
+  for (int c = lane; c < C; c += 32) y[c] = (x[c] - m) * r * w[c] + b[c];
+  if (lane == 0) {
+    mean[row] = m;
+    rstd[row] = r;
+  }
+}
+
+__global__ void ln_backward_input(float* dinp, const float* dout, const float* inp,
+                                  const float* w, const float* mean, const float* rstd, int N,
+                                  int C) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const float* x = inp + size_t(row) * C;
+  const float* dy = dout + size_t(row) * C;
+  const float m = mean[row], r = rstd[row];
+  float a = 0.0f, bsum = 0.0f;
+  for (int c = lane; c < C; c += 32) {
+    const float dn = w[c] * dy[c];
+    a += dn;
+    bsum += dn * (x[c] - m) * r;
+  }
+  const float dnorm_mean = warp_sum(a) / C, dnorm_norm_mean = warp_sum(bsum) / C;
+  float* dx = dinp + size_t(row) * C;
+  for (int c = lane; c < C; c += 32) {
+    const float norm = (x[c] - m) * r;
+    dx[c] += (w[c] * dy[c] - dnorm_mean - norm * dnorm_norm_mean) * r;
+  }
+}
+
+__global__ void ln_backward_params(float* dw, float* db, const float* dout, const float* inp,
+                                   const float* mean, const float* rstd, int N, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  float sw = 0.0f, sb = 0.0f;
+  for (int n = 0; n < N; ++n) {
+    const float dy = dout[size_t(n) * C + c];
+    sb += dy;
+    sw += (inp[size_t(n) * C + c] - mean[n]) * rstd[n] * dy;
+  }
+  dw[c] += sw;
+  db[c] += sb;
+}
+
+}  // namespace
+
+void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+                                    const float* weight, const float* bias, int N, int C) {
+  ln_forward<<<cuda::blocks_for(N, 8), 256>>>(out, mean, rstd, inp, weight, bias, N, C);
+  COHORT_CUDA_LAUNCHED();
+}
+
+void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                                     const float* inp, const float* weight, const float* mean,
+                                     const float* rstd, int N, int C) {
+  ln_backward_input<<<cuda::blocks_for(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+  COHORT_CUDA_LAUNCHED();
+  ln_backward_params<<<cuda::blocks_for(C, 128), 128>>>(dweight, dbias, dout, inp, mean, rstd, N,
+                                                        C);
+  COHORT_CUDA_LAUNCHED();
+}
+
+}  // namespace cohort

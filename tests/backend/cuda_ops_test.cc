@@ -1,0 +1,213 @@
+// Every CudaBackend op against the CpuBackend on the same inputs (awkward shapes, as
+// cpu_ops_test.cc), forward and backward, dropout included; and determinism: the same
+// call twice gives the same bits. Without a CUDA device every test is skipped with a
+// message (CI builds and links this; scripts/gpu-check.sh runs it on a GPU).
+//
+// Tolerance: both sides compute in fp32 with different summation orders (cuBLAS without
+// TF32; fixed-tree block reductions), so values agree to a few ulps of the sums' terms:
+// |got - want| <= 1e-5 + 1e-4 |want|.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_memory.h"
+
+namespace cohort {
+namespace {
+
+using cuda::DeviceBuffer;
+using Floats = std::vector<float>;
+
+constexpr int B = 2, T = 17, C = 40, NH = 5, V = 101, Vp = 128, N = B * T;
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: the CUDA op tests need a GPU";
+    gpu = std::make_unique<CudaBackend>();
+  }
+  Floats random(size_t n, float scale = 1.0f) {
+    std::normal_distribution<float> d(0.0f, scale);
+    Floats v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+  }
+  template <typename T>
+  DeviceBuffer up(const std::vector<T>& v) { return cuda::upload(v); }
+  Floats down(const DeviceBuffer& b, size_t n) { return cuda::download<float>(b, n); }
+  void expect_close(const Floats& got, const Floats& want, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-5 + 1e-4 * std::abs(want[i])) << what << " element " << i;
+  }
+
+  CpuBackend cpu;
+  std::unique_ptr<CudaBackend> gpu;
+  std::mt19937 rng{4321};
+};
+
+TEST_F(CudaOps, LinearAndLmHead) {
+  const int OC = 3 * C;
+  Floats inp = random(size_t(N) * C), w = random(size_t(C) * OC, 0.3f), b = random(OC),
+         dout = random(size_t(N) * OC), out(size_t(N) * OC), dinp(size_t(N) * C),
+         dw(w.size(), 0.5f), db(OC, 0.5f);
+  auto d_inp = up(inp), d_w = up(w), d_b = up(b), d_dout = up(dout), d_out = up(out),
+       d_dinp = up(dinp), d_dw = up(dw), d_db = up(db);
+  cpu.linear_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
+  gpu->linear_forward(d_out.as<float>(), d_inp.as<float>(), d_w.as<float>(), d_b.as<float>(), N, C, OC);
+  expect_close(down(d_out, out.size()), out, "linear forward");
+  cpu.linear_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  gpu->linear_backward(d_dinp.as<float>(), d_dw.as<float>(), d_db.as<float>(), d_dout.as<float>(),
+                       d_inp.as<float>(), d_w.as<float>(), N, C, OC);
+  expect_close(down(d_dinp, dinp.size()), dinp, "linear dinp");
+  expect_close(down(d_dw, dw.size()), dw, "linear dweight (accumulated)");
+  expect_close(down(d_db, db.size()), db, "linear dbias (accumulated)");
+
+  Floats x = random(size_t(N) * C), wte = random(size_t(Vp) * C, 0.3f), logits(size_t(N) * Vp),
+         dl = random(size_t(N) * Vp), dx(size_t(N) * C), dwte(wte.size(), 0.25f);
+  auto d_x = up(x), d_wte = up(wte), d_logits = up(logits), d_dl = up(dl), d_dx = up(dx),
+       d_dwte = up(dwte);
+  cpu.lm_head_forward(logits.data(), x.data(), wte.data(), N, C, Vp);
+  gpu->lm_head_forward(d_logits.as<float>(), d_x.as<float>(), d_wte.as<float>(), N, C, Vp);
+  expect_close(down(d_logits, logits.size()), logits, "lm_head forward");
+  cpu.lm_head_backward(dx.data(), dwte.data(), dl.data(), x.data(), wte.data(), N, C, Vp);
+  gpu->lm_head_backward(d_dx.as<float>(), d_dwte.as<float>(), d_dl.as<float>(), d_x.as<float>(),
+                        d_wte.as<float>(), N, C, Vp);
+  expect_close(down(d_dx, dx.size()), dx, "lm_head dx");
+  expect_close(down(d_dwte, dwte.size()), dwte, "lm_head dwte");
+}
+
+TEST_F(CudaOps, EmbeddingAndLayerNorm) {
+  std::vector<int32_t> tok(N);
+  for (auto& t : tok) t = int32_t(rng() % 7);  // repeated tokens share rows
+  Floats wte = random(size_t(Vp) * C), wpe = random(size_t(T) * C), out(size_t(N) * C),
+         dout = random(size_t(N) * C), dwte(wte.size()), dwpe(wpe.size());
+  auto d_tok = up(tok), d_wte = up(wte), d_wpe = up(wpe), d_out = up(out), d_dout = up(dout),
+       d_dwte = up(dwte), d_dwpe = up(dwpe);
+  cpu.embedding_forward(out.data(), tok.data(), wte.data(), wpe.data(), B, T, C);
+  gpu->embedding_forward(d_out.as<float>(), d_tok.as<int32_t>(), d_wte.as<float>(), d_wpe.as<float>(), B, T, C);
+  expect_close(down(d_out, out.size()), out, "embedding forward");
+  cpu.embedding_backward(dwte.data(), dwpe.data(), dout.data(), tok.data(), B, T, C);
+  gpu->embedding_backward(d_dwte.as<float>(), d_dwpe.as<float>(), d_dout.as<float>(), d_tok.as<int32_t>(), B, T, C);
+  expect_close(down(d_dwte, dwte.size()), dwte, "embedding dwte");
+  expect_close(down(d_dwpe, dwpe.size()), dwpe, "embedding dwpe");
+
+  Floats x = random(size_t(N) * C, 2.0f), w = random(C), b = random(C), y(x.size()), mean(N),
+         rstd(N), dy = random(x.size()), dx(x.size(), 0.5f), dw(C, 0.5f), db(C, 0.5f);
+  auto d_x = up(x), d_w = up(w), d_b = up(b), d_y = up(y), d_mean = up(mean), d_rstd = up(rstd),
+       d_dy = up(dy), d_dx = up(dx), d_dw = up(dw), d_db = up(db);
+  cpu.layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
+  gpu->layernorm_forward(d_y.as<float>(), d_mean.as<float>(), d_rstd.as<float>(), d_x.as<float>(),
+                         d_w.as<float>(), d_b.as<float>(), N, C);
+  expect_close(down(d_y, y.size()), y, "layernorm forward");
+  expect_close(down(d_rstd, N), rstd, "layernorm rstd");
+  cpu.layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(),
+                         mean.data(), rstd.data(), N, C);
+  gpu->layernorm_backward(d_dx.as<float>(), d_dw.as<float>(), d_db.as<float>(), d_dy.as<float>(),
+                          d_x.as<float>(), d_w.as<float>(), d_mean.as<float>(), d_rstd.as<float>(), N, C);
+  expect_close(down(d_dx, dx.size()), dx, "layernorm dinp (accumulated)");
+  expect_close(down(d_dw, C), dw, "layernorm dweight");
+  expect_close(down(d_db, C), db, "layernorm dbias");
+}
+
+TEST_F(CudaOps, CausalAttentionWithDropoutIsDeterministic) {
+  const DropoutKey key{0.2f, 77, 3, 2, 5};
+  Floats qkv = random(size_t(N) * 3 * C), out(size_t(N) * C), att(size_t(B) * NH * T * T),
+         dout = random(size_t(N) * C), dqkv(qkv.size()), scratch(att.size());
+  auto d_qkv = up(qkv), d_out = up(out), d_att = up(att), d_dout = up(dout), d_dqkv = up(dqkv),
+       d_scratch = up(scratch);
+  cpu.attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH, key);
+  gpu->attention_forward(d_out.as<float>(), d_att.as<float>(), d_qkv.as<float>(), B, T, C, NH, key);
+  expect_close(down(d_out, out.size()), out, "attention forward (same dropout mask)");
+  cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(), B, T, C, NH, key);
+  gpu->attention_backward(d_dqkv.as<float>(), d_scratch.as<float>(), d_dout.as<float>(),
+                          d_qkv.as<float>(), d_att.as<float>(), B, T, C, NH, key);
+  const Floats first = down(d_dqkv, dqkv.size());
+  expect_close(first, dqkv, "attention dqkv");
+  gpu->attention_backward(d_dqkv.as<float>(), d_scratch.as<float>(), d_dout.as<float>(),
+                          d_qkv.as<float>(), d_att.as<float>(), B, T, C, NH, key);
+  EXPECT_EQ(down(d_dqkv, dqkv.size()), first) << "a second backward must give the same bits";
+}
+
+TEST_F(CudaOps, CrossAttentionWithPaddingAndDropout) {
+  const int Tq = 7, Tk = 15;
+  const DropoutKey key{0.1f, 5, 1, 9, 0};
+  std::vector<int32_t> len = {9, 15};
+  Floats q = random(size_t(B) * Tq * C), kv = random(size_t(B) * Tk * 2 * C),
+         out(size_t(B) * Tq * C), att(size_t(B) * NH * Tq * Tk), dout = random(out.size()),
+         dq(q.size()), dkv(kv.size()), scratch(att.size());
+  auto d_q = up(q), d_kv = up(kv), d_out = up(out), d_att = up(att), d_dout = up(dout),
+       d_dq = up(dq), d_dkv = up(dkv), d_scratch = up(scratch), d_len = up(len);
+  cpu.mha_forward(out.data(), att.data(), q.data(), kv.data(), kv.data() + C, C, 2 * C, B, Tq, Tk,
+                  C, NH, false, len.data(), key);
+  gpu->mha_forward(d_out.as<float>(), d_att.as<float>(), d_q.as<float>(), d_kv.as<float>(),
+                   d_kv.as<float>() + C, C, 2 * C, B, Tq, Tk, C, NH, false, d_len.as<int32_t>(), key);
+  expect_close(down(d_out, out.size()), out, "mha forward");
+  cpu.mha_backward(dq.data(), dkv.data(), dkv.data() + C, scratch.data(), dout.data(), q.data(),
+                   kv.data(), kv.data() + C, att.data(), C, 2 * C, B, Tq, Tk, C, NH, false,
+                   len.data(), key);
+  gpu->mha_backward(d_dq.as<float>(), d_dkv.as<float>(), d_dkv.as<float>() + C,
+                    d_scratch.as<float>(), d_dout.as<float>(), d_q.as<float>(), d_kv.as<float>(),
+                    d_kv.as<float>() + C, d_att.as<float>(), C, 2 * C, B, Tq, Tk, C, NH, false,
+                    d_len.as<int32_t>(), key);
+  expect_close(down(d_dq, dq.size()), dq, "mha dq");
+  expect_close(down(d_dkv, dkv.size()), dkv, "mha dk|dv");
+}
+
+TEST_F(CudaOps, ElementwiseDropoutAndSumSquares) {
+  const size_t n = size_t(N) * 4 * C;
+  Floats x = random(n, 2.0f), y(n), dy = random(n), dx(n);
+  auto d_x = up(x), d_y = up(y), d_dy = up(dy), d_dx = up(dx);
+  cpu.gelu_forward(y.data(), x.data(), n);
+  gpu->gelu_forward(d_y.as<float>(), d_x.as<float>(), n);
+  expect_close(down(d_y, n), y, "gelu forward");
+  cpu.gelu_backward(dx.data(), x.data(), dy.data(), n);
+  gpu->gelu_backward(d_dx.as<float>(), d_x.as<float>(), d_dy.as<float>(), n);
+  expect_close(down(d_dx, n), dx, "gelu backward");
+  cpu.tanh_forward(y.data(), x.data(), n);
+  gpu->tanh_forward(d_y.as<float>(), d_x.as<float>(), n);
+  expect_close(down(d_y, n), y, "tanh forward");
+  cpu.add(dx.data(), x.data(), dy.data(), n);
+  gpu->add(d_dx.as<float>(), d_x.as<float>(), d_dy.as<float>(), n);
+  expect_close(down(d_dx, n), dx, "add");
+  const DropoutKey key{0.3f, 11, 4, 6, 3};
+  cpu.dropout(x.data(), B, n / B, key);
+  gpu->dropout(d_x.as<float>(), B, n / B, key);
+  expect_close(down(d_x, n), x, "dropout (the same mask)");
+  EXPECT_NEAR(gpu->sum_squares(d_x.as<float>(), n), cpu.sum_squares(x.data(), n),
+              1e-9 * cpu.sum_squares(x.data(), n));
+}
+
+TEST_F(CudaOps, CrossEntropiesAndOptimizers) {
+  Floats z = random(size_t(N) * Vp, 3.0f), losses(N), probs(z.size()), row_scale = random(N);
+  std::vector<int32_t> tg(N);
+  for (auto& t : tg) t = int32_t(rng() % V);
+  tg[3] = -1;  // ignored
+  auto d_z = up(z), d_losses = up(losses), d_probs = up(probs), d_tg = up(tg),
+       d_scale = up(row_scale);
+  cpu.masked_cross_entropy_forward(losses.data(), probs.data(), z.data(), tg.data(), N, V, Vp, 0.1f);
+  gpu->masked_cross_entropy_forward(d_losses.as<float>(), d_probs.as<float>(), d_z.as<float>(),
+                                    d_tg.as<int32_t>(), N, V, Vp, 0.1f);
+  expect_close(down(d_losses, N), losses, "masked smoothed cross-entropy");
+  expect_close(down(d_probs, probs.size()), probs, "softmax");
+  cpu.masked_cross_entropy_backward(probs.data(), probs.data(), tg.data(), row_scale.data(), N, V, Vp, 0.1f);
+  gpu->masked_cross_entropy_backward(d_probs.as<float>(), d_probs.as<float>(), d_tg.as<int32_t>(),
+                                     d_scale.as<float>(), N, V, Vp, 0.1f);
+  expect_close(down(d_probs, probs.size()), probs, "cross-entropy dlogits");
+
+  const size_t n = 5000;
+  Floats p = random(n), g = random(n), m(n), v(n);
+  auto d_p = up(p), d_g = up(g), d_m = up(m), d_v = up(v);
+  const Backend::AdamWArgs a{1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.05f};
+  for (int step = 0; step < 3; ++step) {
+    cpu.adamw_update(p.data(), g.data(), m.data(), v.data(), n, a);
+    gpu->adamw_update(d_p.as<float>(), d_g.as<float>(), d_m.as<float>(), d_v.as<float>(), n, a);
+  }
+  expect_close(down(d_p, n), p, "adamw params");
+  expect_close(down(d_v, n), v, "adamw second moment");
+}
+
+}  // namespace
+}  // namespace cohort
