@@ -206,6 +206,14 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
 
 fs::path resolve_checkpoint(const fs::path& path) {
   if (fs::exists(path / "model.safetensors") || fs::exists(path / "MANIFEST")) return path;
+  // RUN_DIR/checkpoints/latest or best: the pointer file names the checkpoint.
+  if (fs::is_regular_file(path) && (path.filename() == "latest" || path.filename() == "best")) {
+    const fs::path target = path.parent_path() / read_pointer(path);
+    if (!fs::is_directory(target)) {
+      throw Error(fmt::format("{}: names {}, which does not exist", path.string(), target.string()));
+    }
+    return target;
+  }
   for (const fs::path& dir : {path, path / "checkpoints"}) {
     if (fs::exists(dir / "latest")) {
       const fs::path target = dir / read_pointer(dir / "latest");

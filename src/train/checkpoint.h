@@ -73,8 +73,8 @@ std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir,
                                       const CheckpointContents& c, int keep_last, bool is_best,
                                       Communicator& comm);
 
-// Accepts a checkpoint directory, a run directory, or RUN_DIR/checkpoints; follows
-// `latest`. Throws cohort::Error if there is none.
+// Accepts a checkpoint directory, a run directory, RUN_DIR/checkpoints (following
+// `latest`), or the pointer file RUN_DIR/checkpoints/latest or .../best itself. Throws cohort::Error if there is none.
 std::filesystem::path resolve_checkpoint(const std::filesystem::path& path);
 
 struct LoadedCheckpoint {
