@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The encoder (mlm, classify) and encoder-decoder (translate) under a real mpirun: for
-# each task, 2 ranks x batch 4 with allreduce and with zero1, and a parameter server
-# (1 server + 2 workers x batch 4, synchronous) give the 20 losses of 1 rank x batch 8
-# within 1e-5 relative, dropout on.
+# each task, 2 ranks x batch 4 with allreduce and with zero1, a parameter server
+# (1 server + 2 workers x batch 4, synchronous) and 1 rank x 2 accumulated micro-batches
+# of 4 give the 20 losses of 1 rank x batch 8 within 1e-5 relative, dropout on.
 # Usage: task_equivalence_test.sh path/to/cohort SRC_DIR
 set -euo pipefail
 cohort=$1
@@ -33,6 +33,7 @@ for task in mlm classify translate; do
   }
   mkdir -p "$tmp/$task"
   run solo "$cohort" train --batch-size 8
+  run accum "$cohort" train --batch-size 4 --grad-accum 2
   run allreduce mpi 2 "$cohort" train --batch-size 4 --strategy allreduce
   run zero1 mpi 2 "$cohort" train --batch-size 4 --strategy zero1
   run ps mpi 3 "$cohort" train --batch-size 4 --ps-servers 1
@@ -41,6 +42,6 @@ for task in mlm classify translate; do
       { echo "FAIL: $task $s: replicas"; cat "$tmp/$task-$s.log"; exit 1; }
   done
   echo "$task:"
-  python3 "$here/compare_losses.py" "$tmp/$task" allreduce zero1 ps |
+  python3 "$here/compare_losses.py" "$tmp/$task" accum allreduce zero1 ps |
     sed 's/1 rank x batch 12/1 rank x batch 8/'
 done
