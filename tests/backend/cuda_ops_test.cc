@@ -35,7 +35,9 @@ class CudaOps : public ::testing::Test {
     return v;
   }
   template <typename T>
-  DeviceBuffer up(const std::vector<T>& v) { return cuda::upload(v); }
+  DeviceBuffer up(const std::vector<T>& v) {
+    return cuda::upload(v);
+  }
   Floats down(const DeviceBuffer& b, size_t n) { return cuda::download<float>(b, n); }
   void expect_close(const Floats& got, const Floats& want, const char* what) {
     ASSERT_EQ(got.size(), want.size()) << what;
@@ -56,9 +58,11 @@ TEST_F(CudaOps, LinearAndLmHead) {
   auto d_inp = up(inp), d_w = up(w), d_b = up(b), d_dout = up(dout), d_out = up(out),
        d_dinp = up(dinp), d_dw = up(dw), d_db = up(db);
   cpu.linear_forward(out.data(), inp.data(), w.data(), b.data(), N, C, OC);
-  gpu->linear_forward(d_out.as<float>(), d_inp.as<float>(), d_w.as<float>(), d_b.as<float>(), N, C, OC);
+  gpu->linear_forward(d_out.as<float>(), d_inp.as<float>(), d_w.as<float>(), d_b.as<float>(), N, C,
+                      OC);
   expect_close(down(d_out, out.size()), out, "linear forward");
-  cpu.linear_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, OC);
+  cpu.linear_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C,
+                      OC);
   gpu->linear_backward(d_dinp.as<float>(), d_dw.as<float>(), d_db.as<float>(), d_dout.as<float>(),
                        d_inp.as<float>(), d_w.as<float>(), N, C, OC);
   expect_close(down(d_dinp, dinp.size()), dinp, "linear dinp");
@@ -87,10 +91,12 @@ TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   auto d_tok = up(tok), d_wte = up(wte), d_wpe = up(wpe), d_out = up(out), d_dout = up(dout),
        d_dwte = up(dwte), d_dwpe = up(dwpe);
   cpu.embedding_forward(out.data(), tok.data(), wte.data(), wpe.data(), B, T, C);
-  gpu->embedding_forward(d_out.as<float>(), d_tok.as<int32_t>(), d_wte.as<float>(), d_wpe.as<float>(), B, T, C);
+  gpu->embedding_forward(d_out.as<float>(), d_tok.as<int32_t>(), d_wte.as<float>(),
+                         d_wpe.as<float>(), B, T, C);
   expect_close(down(d_out, out.size()), out, "embedding forward");
   cpu.embedding_backward(dwte.data(), dwpe.data(), dout.data(), tok.data(), B, T, C);
-  gpu->embedding_backward(d_dwte.as<float>(), d_dwpe.as<float>(), d_dout.as<float>(), d_tok.as<int32_t>(), B, T, C);
+  gpu->embedding_backward(d_dwte.as<float>(), d_dwpe.as<float>(), d_dout.as<float>(),
+                          d_tok.as<int32_t>(), B, T, C);
   expect_close(down(d_dwte, dwte.size()), dwte, "embedding dwte");
   expect_close(down(d_dwpe, dwpe.size()), dwpe, "embedding dwpe");
 
@@ -106,7 +112,8 @@ TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   cpu.layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(),
                          mean.data(), rstd.data(), N, C);
   gpu->layernorm_backward(d_dx.as<float>(), d_dw.as<float>(), d_db.as<float>(), d_dy.as<float>(),
-                          d_x.as<float>(), d_w.as<float>(), d_mean.as<float>(), d_rstd.as<float>(), N, C);
+                          d_x.as<float>(), d_w.as<float>(), d_mean.as<float>(), d_rstd.as<float>(),
+                          N, C);
   expect_close(down(d_dx, dx.size()), dx, "layernorm dinp (accumulated)");
   expect_close(down(d_dw, C), dw, "layernorm dweight");
   expect_close(down(d_db, C), db, "layernorm dbias");
@@ -121,7 +128,8 @@ TEST_F(CudaOps, CausalAttentionWithDropoutIsDeterministic) {
   cpu.attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH, key);
   gpu->attention_forward(d_out.as<float>(), d_att.as<float>(), d_qkv.as<float>(), B, T, C, NH, key);
   expect_close(down(d_out, out.size()), out, "attention forward (same dropout mask)");
-  cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(), B, T, C, NH, key);
+  cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(), B, T, C,
+                         NH, key);
   gpu->attention_backward(d_dqkv.as<float>(), d_scratch.as<float>(), d_dout.as<float>(),
                           d_qkv.as<float>(), d_att.as<float>(), B, T, C, NH, key);
   const Floats first = down(d_dqkv, dqkv.size());
@@ -143,7 +151,8 @@ TEST_F(CudaOps, CrossAttentionWithPaddingAndDropout) {
   cpu.mha_forward(out.data(), att.data(), q.data(), kv.data(), kv.data() + C, C, 2 * C, B, Tq, Tk,
                   C, NH, false, len.data(), key);
   gpu->mha_forward(d_out.as<float>(), d_att.as<float>(), d_q.as<float>(), d_kv.as<float>(),
-                   d_kv.as<float>() + C, C, 2 * C, B, Tq, Tk, C, NH, false, d_len.as<int32_t>(), key);
+                   d_kv.as<float>() + C, C, 2 * C, B, Tq, Tk, C, NH, false, d_len.as<int32_t>(),
+                   key);
   expect_close(down(d_out, out.size()), out, "mha forward");
   cpu.mha_backward(dq.data(), dkv.data(), dkv.data() + C, scratch.data(), dout.data(), q.data(),
                    kv.data(), kv.data() + C, att.data(), C, 2 * C, B, Tq, Tk, C, NH, false,
@@ -187,12 +196,14 @@ TEST_F(CudaOps, CrossEntropiesAndOptimizers) {
   tg[3] = -1;  // ignored
   auto d_z = up(z), d_losses = up(losses), d_probs = up(probs), d_tg = up(tg),
        d_scale = up(row_scale);
-  cpu.masked_cross_entropy_forward(losses.data(), probs.data(), z.data(), tg.data(), N, V, Vp, 0.1f);
+  cpu.masked_cross_entropy_forward(losses.data(), probs.data(), z.data(), tg.data(), N, V, Vp,
+                                   0.1f);
   gpu->masked_cross_entropy_forward(d_losses.as<float>(), d_probs.as<float>(), d_z.as<float>(),
                                     d_tg.as<int32_t>(), N, V, Vp, 0.1f);
   expect_close(down(d_losses, N), losses, "masked smoothed cross-entropy");
   expect_close(down(d_probs, probs.size()), probs, "softmax");
-  cpu.masked_cross_entropy_backward(probs.data(), probs.data(), tg.data(), row_scale.data(), N, V, Vp, 0.1f);
+  cpu.masked_cross_entropy_backward(probs.data(), probs.data(), tg.data(), row_scale.data(), N, V,
+                                    Vp, 0.1f);
   gpu->masked_cross_entropy_backward(d_probs.as<float>(), d_probs.as<float>(), d_tg.as<int32_t>(),
                                      d_scale.as<float>(), N, V, Vp, 0.1f);
   expect_close(down(d_probs, probs.size()), probs, "cross-entropy dlogits");

@@ -31,6 +31,17 @@ TaskInfo genre_info() {
   return i;
 }
 
+TaskInfo translation_info() {
+  TaskInfo i;
+  i.task = "translation";
+  i.tokenizer_vocab = 20;
+  i.bos_id = 20;
+  i.eos_id = 21;
+  i.vocab_size = 22;
+  i.max_len = 12;
+  return i;
+}
+
 TEST(SampleOrder, EachEpochIsAPermutationAndEpochsDiffer) {
   SampleOrder order(37, 7);
   std::vector<size_t> e0, e1;
@@ -96,13 +107,7 @@ TEST(DetokenizeBrown, QuotesAndPunctuationReadAsProse) {
 }
 
 TEST(Seq2SeqBatch, TeacherForcingLayout) {
-  TaskInfo info;
-  info.task = "translation";
-  info.tokenizer_vocab = 20;
-  info.bos_id = 20;
-  info.eos_id = 21;
-  info.vocab_size = 22;
-  info.max_len = 10;
+  const TaskInfo info = translation_info();
   TaskSample a, b;
   a.ids = {1, 2, 3};
   a.tgt = {4, 5};
@@ -140,7 +145,7 @@ TEST(NaiveBayes, LearnsWordsOfEachClass) {
   EXPECT_EQ(majority_class(train, 2), 0);
 }
 
-TEST(BeamSearch, GreedyIsArgmaxAndWiderBeamsScoreAtLeastAsWell) {
+TEST(BeamSearch, GreedyIsArgmaxAndTheBeamFindsALikelierEnding) {
   ModelConfig c;
   c.arch = "seq2seq";
   c.vocab_size = 22;
@@ -154,12 +159,7 @@ TEST(BeamSearch, GreedyIsArgmaxAndWiderBeamsScoreAtLeastAsWell) {
   model.init_weights(5);
   for (size_t i = 0; i < model.num_params(); ++i)
     model.params()[i] *= 5.0f;  // sharper, so greedy goes wrong
-  TaskInfo info;
-  info.tokenizer_vocab = 20;
-  info.bos_id = 20;
-  info.eos_id = 21;
-  info.vocab_size = 22;
-  info.max_len = 12;
+  const TaskInfo info = translation_info();
   model.plan(4, 12, 12);
   const std::vector<int32_t> src = {3, 1, 4, 1, 5};
   BeamOptions o;

@@ -42,8 +42,8 @@ __device__ float multiplier(const DropoutKey& key, const AttnShape& s, int b, in
 }
 
 // Block per (b, h, t); dynamic shared memory: Tk floats of scores, then kThreads.
-__global__ void attn_forward(float* out, float* att, const float* q, const float* k,
-                             const float* v, AttnShape s, DropoutKey key) {
+__global__ void attn_forward(float* out, float* att, const float* q, const float* k, const float* v,
+                             AttnShape s, DropoutKey key) {
   extern __shared__ float shared[];
   float* row = shared;
   float* scratch = shared + s.Tk;
@@ -80,14 +80,15 @@ __global__ void attn_forward(float* out, float* att, const float* q, const float
   float* y = out + (size_t(b) * s.Tq + t) * s.C + h * s.HS;
   for (int d = threadIdx.x; d < s.HS; d += blockDim.x) {
     float acc = 0.0f;
-    for (int t2 = 0; t2 < n; ++t2) acc += row[t2] * v[(size_t(b) * s.Tk + t2) * s.ldkv + h * s.HS + d];
+    for (int t2 = 0; t2 < n; ++t2)
+      acc += row[t2] * v[(size_t(b) * s.Tk + t2) * s.ldkv + h * s.HS + d];
     y[d] = acc;
   }
 }
 
 // dS for one row: dP = (dY V^T) * mask; dS = P * (dP - sum(P * dP)) * scale.
-__global__ void attn_backward_ds(float* ds_all, const float* dout, const float* v,
-                                 const float* att, AttnShape s, DropoutKey key) {
+__global__ void attn_backward_ds(float* ds_all, const float* dout, const float* v, const float* att,
+                                 AttnShape s, DropoutKey key) {
   __shared__ float scratch[kThreads];
   const int t = blockIdx.x % s.Tq, h = (blockIdx.x / s.Tq) % s.NH, b = blockIdx.x / (s.Tq * s.NH);
   const int n = s.visible(b, t);
@@ -119,7 +120,8 @@ __global__ void attn_backward_dq(float* dq, const float* ds_all, const float* k,
   const int b = int(i / (size_t(s.HS) * s.Tq * s.NH));
   const float* ds = ds_all + ((size_t(b) * s.NH + h) * s.Tq + t) * s.Tk;
   float acc = 0.0f;
-  for (int t2 = 0; t2 < s.Tk; ++t2) acc += ds[t2] * k[(size_t(b) * s.Tk + t2) * s.ldkv + h * s.HS + d];
+  for (int t2 = 0; t2 < s.Tk; ++t2)
+    acc += ds[t2] * k[(size_t(b) * s.Tk + t2) * s.ldkv + h * s.HS + d];
   dq[(size_t(b) * s.Tq + t) * s.ldq + h * s.HS + d] = acc;
 }
 
@@ -161,8 +163,8 @@ void backward(float* dq, float* dk, float* dv, float* scratch, const float* dout
               const DropoutKey& key) {
   attn_backward_ds<<<unsigned(s.B * s.NH * s.Tq), kThreads>>>(scratch, dout, v, att, s, key);
   COHORT_CUDA_LAUNCHED();
-  attn_backward_dq<<<cuda::blocks_for(size_t(s.B) * s.NH * s.Tq * s.HS, 256), 256>>>(dq, scratch,
-                                                                                     k, s);
+  attn_backward_dq<<<cuda::blocks_for(size_t(s.B) * s.NH * s.Tq * s.HS, 256), 256>>>(dq, scratch, k,
+                                                                                     s);
   COHORT_CUDA_LAUNCHED();
   attn_backward_dkv<<<cuda::blocks_for(size_t(s.B) * s.NH * s.Tk * s.HS, 256), 256>>>(
       dk, dv, scratch, att, q, dout, s, key);
@@ -181,8 +183,7 @@ void CudaBackend::attention_backward(float* dqkv, float* scratch, const float* d
                                      const float* qkv, const float* att, int B, int T, int C,
                                      int NH, const DropoutKey& dropout) {
   const AttnShape s = shape(B, T, T, C, NH, 3 * C, 3 * C, true, true, nullptr);
-  backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, dout, qkv, qkv + C, qkv + 2 * C, att, s,
-           dropout);
+  backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, dout, qkv, qkv + C, qkv + 2 * C, att, s, dropout);
 }
 
 void CudaBackend::mha_forward(float* out, float* att, const float* q, const float* k,
@@ -194,8 +195,8 @@ void CudaBackend::mha_forward(float* out, float* att, const float* q, const floa
 
 void CudaBackend::mha_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout,
                                const float* q, const float* k, const float* v, const float* att,
-                               int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH,
-                               bool causal, const int32_t* key_len, const DropoutKey& dropout) {
+                               int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
+                               const int32_t* key_len, const DropoutKey& dropout) {
   backward(dq, dk, dv, scratch, dout, q, k, v, att,
            shape(B, Tq, Tk, C, NH, ldq, ldkv, causal, false, key_len), dropout);
 }

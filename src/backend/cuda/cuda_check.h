@@ -7,18 +7,18 @@
 
 #include "core/error.h"
 
-#define COHORT_CUDA_CHECK(call)                                                        \
-  do {                                                                                 \
-    const cudaError_t err_ = (call);                                                   \
-    if (err_ != cudaSuccess)                                                           \
-      throw ::cohort::Error(fmt::format("{}: {}", #call, cudaGetErrorString(err_)));   \
+#define COHORT_CUDA_CHECK(call)                                                      \
+  do {                                                                               \
+    const cudaError_t err_ = (call);                                                 \
+    if (err_ != cudaSuccess)                                                         \
+      throw ::cohort::Error(fmt::format("{}: {}", #call, cudaGetErrorString(err_))); \
   } while (0)
 
-#define COHORT_CUBLAS_CHECK(call)                                                      \
-  do {                                                                                 \
-    const cublasStatus_t st_ = (call);                                                 \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                  \
-      throw ::cohort::Error(fmt::format("{}: cuBLAS status {}", #call, int(st_)));     \
+#define COHORT_CUBLAS_CHECK(call)                                                  \
+  do {                                                                             \
+    const cublasStatus_t st_ = (call);                                             \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                              \
+      throw ::cohort::Error(fmt::format("{}: cuBLAS status {}", #call, int(st_))); \
   } while (0)
 
 // After a kernel launch: launch errors now, execution errors at the next sync.

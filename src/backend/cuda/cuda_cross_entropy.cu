@@ -11,8 +11,8 @@ namespace {
 
 constexpr unsigned kThreads = 256;
 
-__global__ void ce_forward(float* losses, float* probs, const float* logits,
-                           const int32_t* targets, int V, int Vp, float smoothing) {
+__global__ void ce_forward(float* losses, float* probs, const float* logits, const int32_t* targets,
+                           int V, int Vp, float smoothing) {
   __shared__ float scratch[kThreads];
   const int n = blockIdx.x;
   const float* z = logits + size_t(n) * Vp;

@@ -8,8 +8,7 @@
 
 namespace cohort::cuda {
 
-__device__ inline float dropout_multiplier(const DropoutKey& key, uint32_t sample,
-                                           uint64_t index) {
+__device__ inline float dropout_multiplier(const DropoutKey& key, uint32_t sample, uint64_t index) {
   const PhiloxKey k{static_cast<uint32_t>(key.seed), static_cast<uint32_t>(key.seed >> 32)};
   const PhiloxCounter block =
       philox4x32({static_cast<uint32_t>(index >> 2), sample, key.site, key.step}, k);

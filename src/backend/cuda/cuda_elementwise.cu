@@ -17,10 +17,10 @@ constexpr float kGeluCube = 0.044715f;
 constexpr size_t kSumBlock = 8192;
 constexpr unsigned kThreads = 256;
 
-#define COHORT_ELEMENTWISE(name, params, body)                     \
-  __global__ void name params {                                    \
+#define COHORT_ELEMENTWISE(name, params, body)                      \
+  __global__ void name params {                                     \
     const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; \
-    if (i < n) body;                                               \
+    if (i < n) body;                                                \
   }
 
 COHORT_ELEMENTWISE(gelu_fwd, (float* out, const float* x, size_t n), {
@@ -61,11 +61,11 @@ __global__ void block_sum_squares(double* sums, const float* x, size_t n) {
 
 }  // namespace
 
-#define COHORT_LAUNCH(kernel, n, ...)                                  \
-  do {                                                                 \
-    if ((n) == 0) break;                                               \
+#define COHORT_LAUNCH(kernel, n, ...)                                   \
+  do {                                                                  \
+    if ((n) == 0) break;                                                \
     kernel<<<cuda::blocks_for((n), kThreads), kThreads>>>(__VA_ARGS__); \
-    COHORT_CUDA_LAUNCHED();                                            \
+    COHORT_CUDA_LAUNCHED();                                             \
   } while (0)
 
 void CudaBackend::gelu_forward(float* out, const float* inp, size_t n) {

@@ -32,7 +32,7 @@ __global__ void emb_backward(float* dwte, float* dwpe, const float* dout, const 
 void CudaBackend::embedding_forward(float* out, const int32_t* tokens, const float* wte,
                                     const float* wpe, int B, int T, int C) {
   emb_forward<<<cuda::blocks_for(size_t(B) * T * C, 256), 256>>>(out, tokens, wte, wpe, B * T, T,
-                                                                   C);
+                                                                 C);
   COHORT_CUDA_LAUNCHED();
 }
 

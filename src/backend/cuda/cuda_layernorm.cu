@@ -14,8 +14,8 @@ __device__ float warp_sum(float v) {
   return v;
 }
 
-__global__ void ln_forward(float* out, float* mean, float* rstd, const float* inp,
-                           const float* w, const float* b, int N, int C) {
+__global__ void ln_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                           const float* b, int N, int C) {
   const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= N) return;
@@ -34,9 +34,8 @@ __global__ void ln_forward(float* out, float* mean, float* rstd, const float* in
   }
 }
 
-__global__ void ln_backward_input(float* dinp, const float* dout, const float* inp,
-                                  const float* w, const float* mean, const float* rstd, int N,
-                                  int C) {
+__global__ void ln_backward_input(float* dinp, const float* dout, const float* inp, const float* w,
+                                  const float* mean, const float* rstd, int N, int C) {
   const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= N) return;

@@ -19,7 +19,9 @@ __device__ T block_reduce(T v, T* scratch, Op op) {
 
 struct Sum {
   template <typename T>
-  __device__ T operator()(T a, T b) const { return a + b; }
+  __device__ T operator()(T a, T b) const {
+    return a + b;
+  }
 };
 struct Max {
   __device__ float operator()(float a, float b) const { return a > b ? a : b; }
