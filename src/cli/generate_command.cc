@@ -35,6 +35,12 @@ int run_generate(const GenerateOptions& o) {
     throw Error(fmt::format("{}: no tokenizer/ in the checkpoint (trained on --synthetic data?)",
                             ck_dir.string()));
   }
+  if (ck.model.arch != "gpt") {
+    throw Error(
+        fmt::format("{}: an {} checkpoint; generate samples from a GPT (for an "
+                    "encoder-decoder: cohort translate)",
+                    ck_dir.string(), ck.model.arch));
+  }
   std::vector<int32_t> ids = ck.tokenizer->encode(o.prompt);
   if (ids.empty()) throw Error("--prompt is empty after tokenization: give some text");
   const int ctx = ck.model.context_length, V = ck.model.vocab_size,

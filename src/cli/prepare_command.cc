@@ -153,7 +153,9 @@ void add_tokenizer_options(CLI::App* cmd, PrepareOptions& o) {
 
 void add_prepare_command(CLI::App& root, int& exit_code) {
   CLI::App* cmd =
-      root.add_subcommand("prepare", "Corpus -> tokenizer -> train/val/test token shards");
+      root.add_subcommand("prepare",
+                          "Corpus -> tokenizer -> train/val/test token shards (brown, text), or "
+                          "samples for the encoder and seq2seq tasks (genre, translation)");
   cmd->require_subcommand(1);
 
   auto brown = std::make_shared<PrepareOptions>();

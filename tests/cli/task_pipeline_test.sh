@@ -82,6 +82,7 @@ expect_bad "is a genre dataset: train it with --task mlm or --task classify" tra
 expect_bad "train.task = classify needs model.arch = encoder" train --task classify --set model.arch=seq2seq --data "$tmp/genre"
 expect_bad "train.task must be lm, mlm, classify or translate" train --task nope --data "$tmp/genre"
 expect_bad "translate needs an encoder-decoder" translate --checkpoint "$tmp/cls"
+expect_bad "generate samples from a GPT" generate --checkpoint "$tmp/cls" --prompt "The"
 expect_bad "--beam must be at least 1" translate --checkpoint "$tmp/trans" --beam 0
 expect_bad "differs from the checkpoint's tokenizer" eval --checkpoint "$tmp/cls" --data "$tmp/tr"
 expect_bad "has another shape than the model's" train --task translate "${s2s[@]}" --steps 1 --init-from "$tmp/cls"
