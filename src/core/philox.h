@@ -34,7 +34,9 @@ COHORT_HOST_DEVICE inline PhiloxCounter philox4x32(PhiloxCounter ctr, PhiloxKey 
 }
 
 // Uniform in [0, 1) from the top 24 bits: exactly representable in fp32.
-COHORT_HOST_DEVICE inline float uniform_from_bits(uint32_t bits) { return static_cast<float>(bits >> 8) * 0x1p-24f; }
+COHORT_HOST_DEVICE inline float uniform_from_bits(uint32_t bits) {
+  return static_cast<float>(bits >> 8) * 0x1p-24f;
+}
 
 // Standard normal by Box-Muller from two uniforms of one Philox block.
 float philox_normal(uint64_t seed, uint64_t index);

@@ -210,7 +210,8 @@ fs::path resolve_checkpoint(const fs::path& path) {
   if (fs::is_regular_file(path) && (path.filename() == "latest" || path.filename() == "best")) {
     const fs::path target = path.parent_path() / read_pointer(path);
     if (!fs::is_directory(target)) {
-      throw Error(fmt::format("{}: names {}, which does not exist", path.string(), target.string()));
+      throw Error(
+          fmt::format("{}: names {}, which does not exist", path.string(), target.string()));
     }
     return target;
   }

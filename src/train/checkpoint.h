@@ -74,7 +74,8 @@ std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir,
                                       Communicator& comm);
 
 // Accepts a checkpoint directory, a run directory, RUN_DIR/checkpoints (following
-// `latest`), or the pointer file RUN_DIR/checkpoints/latest or .../best itself. Throws cohort::Error if there is none.
+// `latest`), or the pointer file RUN_DIR/checkpoints/latest or .../best itself. Throws
+// cohort::Error if there is none.
 std::filesystem::path resolve_checkpoint(const std::filesystem::path& path);
 
 struct LoadedCheckpoint {
@@ -92,8 +93,8 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
 // For --resume: the checkpoint `latest` names if it loads, else the newest older one
 // that does; each one skipped is reported through warn with what was wrong with it.
 // Throws cohort::Error if none loads.
-LoadedCheckpoint load_newest_good_checkpoint(
-    const std::filesystem::path& run_dir, const std::function<void(const std::string&)>& warn);
+LoadedCheckpoint load_newest_good_checkpoint(const std::filesystem::path& run_dir,
+                                             const std::function<void(const std::string&)>& warn);
 // Restores the optimizer's [begin, end) of each state buffer and its step count from
 // dir/optimizer.safetensors or from the per-rank shard files, whatever number of ranks
 // wrote them.
