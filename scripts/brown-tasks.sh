@@ -29,6 +29,6 @@ done
 
 train translate -c configs/brown-translate.toml
 for beam in 1 4; do
-  $cohort translate --checkpoint runs/translate/checkpoints/best --beam "$beam" --show 5 |
+  $cohort translate --checkpoint runs/translate --beam "$beam" --show 5 |
     tee "runs/translate-beam$beam.log"
 done

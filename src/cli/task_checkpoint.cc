@@ -24,7 +24,8 @@ void check_same_tokenizer(const fs::path& data_tok, const fs::path& ck_tok) {
   }
 }
 
-TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::string& data) {
+TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::string& data,
+                                    bool with_data) {
   TaskCheckpoint t;
   t.dir = resolve_checkpoint(checkpoint);
   t.ck = load_checkpoint(t.dir);
@@ -34,20 +35,29 @@ TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::st
                     "checkpoints (train --task mlm | classify | translate)",
                     t.dir.string()));
   }
+  // The checkpoint carries its own task.json (beside its tokenizer): enough to decode.
+  t.info = read_task_info(t.dir);
+  t.task = t.ck.model.arch == "seq2seq" ? "translate"
+           : t.ck.model.n_classes > 0   ? "classify"
+                                        : "mlm";
+  if (!with_data) return t;
   RunConfig run;
   if (!t.ck.run_config_toml.empty())
     run.apply_toml_text(t.ck.run_config_toml, (t.dir / "config.json").string());
   t.data_dir = data.empty() ? fs::path(run.train.data_dir) : fs::path(data);
   if (t.data_dir.empty()) throw Error("pass --data DIR (the checkpoint names no dataset)");
+  if (data.empty() && !fs::exists(t.data_dir)) {
+    throw Error(
+        fmt::format("{}: the dataset this checkpoint trained on is not there (relative "
+                    "paths are from the training run's directory): pass --data DIR",
+                    t.data_dir.string()));
+  }
   t.info = read_task_info(t.data_dir);
   check_same_tokenizer(t.data_dir / "tokenizer", t.dir / "tokenizer");
   if (t.info.vocab_size != t.ck.model.vocab_size) {
     throw Error(fmt::format("{}: vocabulary of {} but the checkpoint's model has {}",
                             t.data_dir.string(), t.info.vocab_size, t.ck.model.vocab_size));
   }
-  t.task = t.ck.model.arch == "seq2seq" ? "translate"
-           : t.ck.model.n_classes > 0   ? "classify"
-                                        : "mlm";
   return t;
 }
 

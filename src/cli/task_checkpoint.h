@@ -22,9 +22,11 @@ struct TaskCheckpoint {
   std::string task;  // mlm | classify | translate
 };
 
-// data: the dataset (empty: the one the checkpoint trained on). Throws cohort::Error
-// when the checkpoint is not a task model or the data's tokenizer differs.
-TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::string& data);
+// with_data: also open the dataset `data` (empty: the one the checkpoint trained on);
+// without, info is the checkpoint's own task.json and data_dir stays empty. Throws
+// cohort::Error when the checkpoint is not a task model or the data's tokenizer differs.
+TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::string& data,
+                                    bool with_data);
 
 // The checkpoint's parameters in a model of its family.
 std::unique_ptr<Model> load_task_model(const TaskCheckpoint& t, Backend& backend);

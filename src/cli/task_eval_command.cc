@@ -21,7 +21,7 @@ namespace cohort {
 
 int run_task_eval(const std::string& checkpoint, const std::string& data, const std::string& split,
                   int batch_size) {
-  const TaskCheckpoint t = open_task_checkpoint(checkpoint, data);
+  const TaskCheckpoint t = open_task_checkpoint(checkpoint, data, true);
   const auto samples = read_task_split(t.data_dir, split, t.info);
   CpuBackend backend;
   auto model = load_task_model(t, backend);

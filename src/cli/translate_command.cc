@@ -33,7 +33,7 @@ int run_translate(const TranslateOptions& o) {
   set_thread_count(o.threads);
   if (o.beam.beam < 1) throw Error("--beam must be at least 1");
   if (!(o.beam.length_penalty >= 0.0f)) throw Error("--length-penalty must be >= 0");
-  const TaskCheckpoint t = open_task_checkpoint(o.checkpoint, o.input.empty() ? o.data : "");
+  const TaskCheckpoint t = open_task_checkpoint(o.checkpoint, o.data, o.input.empty());
   if (t.task != "translate") {
     throw Error(
         fmt::format("{}: an encoder checkpoint; translate needs an encoder-decoder "

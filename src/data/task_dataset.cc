@@ -106,7 +106,10 @@ std::vector<TaskSample> read_task_split(const fs::path& dir, const std::string& 
                                         const TaskInfo& info) {
   const fs::path path = dir / (split + ".jsonl");
   std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{}: cannot open", path.string()));
+  if (!in) {
+    throw Error(fmt::format("{}: cannot open{}", path.string(),
+                            fs::exists(path) ? "" : " (the splits are train, val and test)"));
+  }
   std::vector<TaskSample> samples;
   std::string line;
   long n = 0;

@@ -61,20 +61,14 @@ void EncoderModel::check_batch(const EncoderBatch& b) const {
   COHORT_CHECK(plan_B_ > 0) << "plan(B, T) before forward";
   COHORT_CHECK(b.B <= plan_B_ && b.T <= plan_T_)
       << "batch " << b.B << "x" << b.T << " exceeds the plan " << plan_B_ << "x" << plan_T_;
-  const int V = config_.vocab_size;
+  check_lengths(b.lengths, b.B, b.T, "sample");
   for (int i = 0; i < b.B; ++i) {
-    if (b.lengths[i] < 1 || b.lengths[i] > b.T)
-      throw Error(fmt::format("sample {}: length {} is outside [1, {}]", i, b.lengths[i], b.T));
     if (b.labels && (b.labels[i] < 0 || b.labels[i] >= config_.n_classes))
       throw Error(
           fmt::format("sample {}: label {} is outside [0, {})", i, b.labels[i], config_.n_classes));
   }
-  for (size_t i = 0; i < size_t(b.B) * b.T; ++i) {
-    const int32_t t = b.tokens[i], m = b.mlm_targets ? b.mlm_targets[i] : -1;
-    if (t < 0 || t >= V || m >= V)
-      throw Error(fmt::format("token id {} at position {} is outside the vocabulary [0, {})",
-                              t < 0 || t >= V ? t : m, i, V));
-  }
+  check_ids(b.tokens, size_t(b.B) * b.T, false, "token");
+  if (b.mlm_targets) check_ids(b.mlm_targets, size_t(b.B) * b.T, true, "target token");
 }
 
 float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& options) {

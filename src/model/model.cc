@@ -1,8 +1,11 @@
 #include "model/model.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <string>
 
+#include "core/error.h"
 #include "core/philox.h"
 
 namespace cohort {
@@ -40,6 +43,23 @@ void Model::init_weights(uint64_t seed) {
       }
       p[t.offset + i] = v;
     }
+  }
+}
+
+void Model::check_ids(const int32_t* ids, size_t n, bool allow_ignored, const char* what) const {
+  const int V = config_.vocab_size;
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] >= V || (ids[i] < 0 && !(allow_ignored && ids[i] == -1))) {
+      throw Error(fmt::format("{} id {} at position {} is outside the vocabulary [0, {})", what,
+                              ids[i], i, V));
+    }
+  }
+}
+
+void Model::check_lengths(const int32_t* lengths, int B, int T, const char* what) const {
+  for (int b = 0; b < B; ++b) {
+    if (lengths[b] < 1 || lengths[b] > T)
+      throw Error(fmt::format("{} {}: length {} is outside [1, {}]", what, b, lengths[b], T));
   }
 }
 

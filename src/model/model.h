@@ -57,6 +57,10 @@ class Model {
   const std::vector<std::pair<size_t, size_t>>& grad_ready_ranges() const { return ready_ranges_; }
 
  protected:
+  // Throw cohort::Error naming the id (or length) and its position: ids must be in
+  // [0, V), or -1 (an ignored target) where allow_ignored; lengths in [1, T].
+  void check_ids(const int32_t* ids, size_t n, bool allow_ignored, const char* what) const;
+  void check_lengths(const int32_t* lengths, int B, int T, const char* what) const;
   DropoutKey dropout_key(const ForwardOptions& options, uint32_t site) const;
 
   ModelConfig config_;

@@ -63,17 +63,6 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   plan_T_ = T;
 }
 
-void Seq2SeqModel::check_ids(const int32_t* ids, size_t n, bool allow_negative,
-                             const char* what) const {
-  const int V = config_.vocab_size;
-  for (size_t i = 0; i < n; ++i) {
-    if (ids[i] >= V || (ids[i] < 0 && !(allow_negative && ids[i] == -1))) {
-      throw Error(fmt::format("{} id {} at position {} is outside the vocabulary [0, {})", what,
-                              ids[i], i, V));
-    }
-  }
-}
-
 void Seq2SeqModel::encode_impl(const ForwardOptions& options) {
   const int B = B_, S = S_, C = config_.n_embd, NH = config_.n_head;
   Backend& be = backend_;
@@ -125,10 +114,7 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
 
 void Seq2SeqModel::encode(const int32_t* src, const int32_t* src_len, int B, int S) {
   COHORT_CHECK(B <= plan_B_ && S <= plan_S_) << "encode exceeds the plan";
-  for (int b = 0; b < B; ++b) {
-    if (src_len[b] < 1 || src_len[b] > S)
-      throw Error(fmt::format("source {}: length {} is outside [1, {}]", b, src_len[b], S));
-  }
+  check_lengths(src_len, B, S, "source");
   check_ids(src, size_t(B) * S, false, "source token");
   B_ = B;
   S_ = S;
@@ -153,10 +139,7 @@ float Seq2SeqModel::forward(const Seq2SeqBatch& b, const ForwardOptions& options
   COHORT_CHECK(plan_B_ > 0) << "plan(B, S, T) before forward";
   COHORT_CHECK(b.B <= plan_B_ && b.S <= plan_S_ && b.T <= plan_T_)
       << "batch exceeds the plan " << plan_B_ << "x" << plan_S_ << "x" << plan_T_;
-  for (int i = 0; i < b.B; ++i) {
-    if (b.src_len[i] < 1 || b.src_len[i] > b.S)
-      throw Error(fmt::format("source {}: length {} is outside [1, {}]", i, b.src_len[i], b.S));
-  }
+  check_lengths(b.src_len, b.B, b.S, "source");
   check_ids(b.src, size_t(b.B) * b.S, false, "source token");
   check_ids(b.tgt_in, size_t(b.B) * b.T, false, "target token");
   if (b.tgt_out) check_ids(b.tgt_out, size_t(b.B) * b.T, true, "target token");

@@ -50,7 +50,6 @@ class Seq2SeqModel : public Model {
  private:
   void encode_impl(const ForwardOptions& options);
   void decode_impl(const ForwardOptions& options);
-  void check_ids(const int32_t* ids, size_t n, bool allow_negative, const char* what) const;
 
   std::vector<BlockParams> enc_, denc_, dec_, ddec_;
   std::vector<BlockActivations> enc_acts_, dec_acts_;

@@ -16,7 +16,9 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
   positive("steps", steps);
   positive("log_every", log_every);
   positive("max_bad_steps", max_bad_steps);
-  if (seq_len > context_length) {
+  // The tasks' sequence lengths come from their datasets (checked against the context
+  // when the data is opened); seq_len is the language model's.
+  if (task == "lm" && seq_len > context_length) {
     throw Error(fmt::format("{}: train.seq_len ({}) exceeds model.context_length ({})", where,
                             seq_len, context_length));
   }
