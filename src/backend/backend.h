@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/memory_space.h"
+
 namespace cohort {
 
 // Identifies one dropout mask. An element's keep/drop decision is a pure function of
@@ -35,6 +37,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // Where every pointer an op receives must lie: host memory for the CPU, the GPU's
+  // memory for CUDA. Models keep params, grads and activations there and move only
+  // token ids in and losses or logits out.
+  virtual MemorySpace& memory() = 0;
 
   // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
   virtual void linear_forward(float* out, const float* inp, const float* weight, const float* bias,

@@ -63,7 +63,7 @@ int run_eval(const EvalOptions& o) {
   if (o.batch_size < 1) throw Error("--batch-size must be >= 1");
   CpuBackend backend;
   Gpt model(ck.model, backend);
-  std::copy(ck.params.begin(), ck.params.end(), model.params());
+  model.upload_params(ck.params.data());
   model.plan(o.batch_size, T);
   Timer timer;
   const bool tty = isatty(fileno(stderr)) != 0;

@@ -43,12 +43,11 @@ int run_generate(const GenerateOptions& o) {
   }
   std::vector<int32_t> ids = ck.tokenizer->encode(o.prompt);
   if (ids.empty()) throw Error("--prompt is empty after tokenization: give some text");
-  const int ctx = ck.model.context_length, V = ck.model.vocab_size,
-            Vp = ck.model.padded_vocab_size();
+  const int ctx = ck.model.context_length, V = ck.model.vocab_size;
 
   CpuBackend backend;
   Gpt model(ck.model, backend);
-  std::copy(ck.params.begin(), ck.params.end(), model.params());
+  model.upload_params(ck.params.data());
   model.plan(1, ctx);
 
   const size_t prompt_len = ids.size();
@@ -59,7 +58,8 @@ int run_generate(const GenerateOptions& o) {
     const int T = int(std::min<size_t>(ids.size(), size_t(ctx)));
     const int32_t* window = ids.data() + (ids.size() - T);
     model.forward(window, nullptr, 1, T, ForwardOptions{});
-    ids.push_back(sample_token(model.logits() + size_t(T - 1) * Vp, V, o.sampling, uint64_t(i)));
+    const std::vector<float> last = model.copy_logits(size_t(T - 1), 1);
+    ids.push_back(sample_token(last.data(), V, o.sampling, uint64_t(i)));
     // Print what is new and complete (a byte-level token may end inside a character).
     const std::string text = ck.tokenizer->decode(ids);
     const size_t ready = complete_utf8_prefix(text);

@@ -63,7 +63,7 @@ TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::st
 
 std::unique_ptr<Model> load_task_model(const TaskCheckpoint& t, Backend& backend) {
   auto model = make_model(t.ck.model, backend);
-  std::copy(t.ck.params.begin(), t.ck.params.end(), model->params());
+  model->upload_params(t.ck.params.data());
   return model;
 }
 

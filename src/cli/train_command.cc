@@ -328,7 +328,7 @@ int run_train(const TrainOptions& o) {
       throw Error(fmt::format("{}: checkpoint model ({}) differs from the config's ({})",
                               ck_dir.string(), ck.model.shape(), cfg.model.shape()));
     }
-    std::copy(ck.params.begin(), ck.params.end(), model.params());
+    model.upload_params(ck.params.data());
     if (optimizer) load_optimizer_state(ck_dir, *optimizer);
     state = ck.state;
     trainer.set_next_step(state.step);

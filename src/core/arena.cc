@@ -1,23 +1,32 @@
 #include "core/arena.h"
 
-#include <cstdlib>
-#include <cstring>
-#include <new>
+#include <utility>
 
 namespace cohort {
 
-void Arena::FreeDeleter::operator()(float* p) const { std::free(p); }
+Arena::Arena(size_t n_floats, MemorySpace& space) : size_(n_floats), space_(&space) {
+  data_ = static_cast<float*>(space.allocate(n_floats * sizeof(float)));
+}
 
-Arena::Arena(size_t n_floats) : size_(n_floats) {
-  const size_t bytes = ((n_floats * sizeof(float) + 63) / 64) * 64;
-  void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  data_.reset(static_cast<float*>(p));
-  zero();
+Arena::~Arena() {
+  if (data_) space_->release(data_);
+}
+
+Arena::Arena(Arena&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), space_(o.space_) {}
+
+Arena& Arena::operator=(Arena&& o) noexcept {
+  if (this != &o) {
+    if (data_) space_->release(data_);
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+    space_ = o.space_;
+  }
+  return *this;
 }
 
 void Arena::zero() {
-  if (size_ > 0) std::memset(data_.get(), 0, bytes());
+  if (size_ > 0) space_->fill_zero(data_, bytes());
 }
 
 }  // namespace cohort

@@ -2,16 +2,15 @@
 
 namespace cohort {
 
-ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_) : B(B_), T(T_) {
+ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpace& space)
+    : B(B_), T(T_) {
   const size_t BT = size_t(B) * T, C = cfg.n_embd, NH = cfg.n_head, Vp = cfg.padded_vocab_size();
   const size_t L = cfg.n_layer;
   const size_t att = size_t(B) * NH * T * T;
   const size_t per_layer = BT * C * 16 + BT * 4 + att;
   const size_t total = BT * C + L * per_layer + BT * C + BT * 2 + BT * Vp * 2 + BT + BT * C +
-                       BT * C * 3 + BT * 3 * C + BT * 4 * C + att;
-  arena = Arena(total);
-  tokens.assign(BT, 0);
-  targets.assign(BT, 0);
+                       BT * C * 3 + BT * 3 * C + BT * 4 * C + att + 2 * BT;
+  arena = Arena(total, space);
   float* p = arena.data();
   auto take = [&p](size_t n) {
     float* r = p;
@@ -48,6 +47,9 @@ ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_) : B(B_), 
   d_3c = take(BT * 3 * C);
   d_4c = take(BT * 4 * C);
   d_att = take(att);
+  static_assert(sizeof(int32_t) == sizeof(float));
+  tokens = reinterpret_cast<int32_t*>(take(BT));
+  targets = reinterpret_cast<int32_t*>(take(BT));
 }
 
 }  // namespace cohort

@@ -29,12 +29,13 @@ struct LayerActivations {
 };
 
 struct ActivationPlan {
-  ActivationPlan(const ModelConfig& config, int B, int T);
+  // Every buffer in `space`, the backend's memory.
+  ActivationPlan(const ModelConfig& config, int B, int T, MemorySpace& space);
 
   int B, T;
   Arena arena;
-  std::vector<int32_t> tokens;   // (B, T)
-  std::vector<int32_t> targets;  // (B, T)
+  int32_t* tokens;   // (B, T)
+  int32_t* targets;  // (B, T)
   float* encoded;                // (B, T, C) embeddings after dropout
   std::vector<LayerActivations> layers;
   float* lnf;       // (B, T, C)

@@ -14,10 +14,10 @@ namespace cohort {
 class BufferPlan {
  public:
   void add(float** where, size_t n) { requests_.emplace_back(where, n); }
-  Arena allocate() {
+  Arena allocate(MemorySpace& space) {
     size_t total = 0;
     for (const auto& r : requests_) total += r.second;
-    Arena arena(total);
+    Arena arena(total, space);
     float* p = arena.data();
     for (const auto& [where, n] : requests_) {
       *where = p;

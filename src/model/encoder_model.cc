@@ -11,6 +11,10 @@ namespace cohort {
 
 EncoderModel::EncoderModel(const ModelConfig& config, Backend& backend) : Model(config, backend) {
   COHORT_CHECK(config_.arch == "encoder") << "EncoderModel needs model.arch = encoder";
+  // Its batches (lengths, masked rows) are still gathered on the host (docs/gpu.md).
+  if (!backend.memory().is_host())
+    throw Error(fmt::format("the encoder model runs on host-memory backends only, not on '{}'",
+                            backend.name()));
   for (int l = 0; l < config_.n_layer; ++l) {
     const std::string prefix = fmt::format("h.{}.", l);
     blocks_.push_back(block_params(layout_, params(), prefix, false));
@@ -52,7 +56,7 @@ void EncoderModel::plan(int B, int T) {
   p.add(&class_losses_, size_t(B));
   p.add(&d_pooled_, size_t(B) * C);
   p.add(&d_pool_in_, size_t(B) * C);
-  arena_ = p.allocate();
+  arena_ = p.allocate(backend_.memory());
   plan_B_ = B;
   plan_T_ = T;
 }

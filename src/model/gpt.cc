@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -80,7 +79,7 @@ void Gpt::plan(int B, int T) {
     throw Error(fmt::format("sequence length {} exceeds model.context_length {}", T,
                             config_.context_length));
   }
-  acts_ = std::make_unique<ActivationPlan>(config_, B, T);
+  acts_ = std::make_unique<ActivationPlan>(config_, B, T, backend_.memory());
 }
 
 float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
@@ -98,8 +97,9 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
     }
   }
   ActivationPlan& a = *acts_;
-  std::memcpy(a.tokens.data(), tokens, BT * sizeof(int32_t));
-  if (targets) std::memcpy(a.targets.data(), targets, BT * sizeof(int32_t));
+  MemorySpace& mem = backend_.memory();
+  mem.copy_from_host(a.tokens, tokens, BT * sizeof(int32_t));
+  if (targets) mem.copy_from_host(a.targets, targets, BT * sizeof(int32_t));
   last_B_ = B;
   last_T_ = T;
   last_has_targets_ = targets != nullptr;
@@ -109,7 +109,7 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   float* P = params_.data();
   const float* wte = P + layout_.at("wte.weight").offset;
   const float* wpe = P + layout_.at("wpe.weight").offset;
-  be.embedding_forward(a.encoded, a.tokens.data(), wte, wpe, B, T, C);
+  be.embedding_forward(a.encoded, a.tokens, wte, wpe, B, T, C);
   be.dropout(a.encoded, B, size_t(T) * C, dropout_key(kSiteEmbedding));
 
   const float* x = a.encoded;
@@ -134,9 +134,11 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
                        P + layout_.at("ln_f.bias").offset, BT, C);
   be.lm_head_forward(a.logits, a.lnf, wte, BT, C, Vp);
   if (!targets) return 0.0f;
-  be.softmax_cross_entropy_forward(a.losses, a.probs, a.logits, a.targets.data(), BT, V, Vp);
+  be.softmax_cross_entropy_forward(a.losses, a.probs, a.logits, a.targets, BT, V, Vp);
+  host_losses_.resize(BT);
+  mem.copy_to_host(host_losses_.data(), a.losses, BT * sizeof(float));
   double sum = 0.0;
-  for (size_t i = 0; i < BT; ++i) sum += a.losses[i];
+  for (size_t i = 0; i < BT; ++i) sum += host_losses_[i];
   return static_cast<float>(sum / double(BT));
 }
 
@@ -156,10 +158,10 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
   const size_t wte_off = layout_.at("wte.weight").offset;
 
   float* dlogits = a.probs;  // in place
-  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets.data(), loss_scale / float(BT), BT,
+  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets, loss_scale / float(BT), BT,
                                     V, Vp);
   be.lm_head_backward(a.d_c_a, G + wte_off, dlogits, a.lnf, P + wte_off, BT, C, Vp);
-  std::memset(a.dresidual, 0, BT * C * sizeof(float));
+  be.memory().fill_zero(a.dresidual, BT * C * sizeof(float));
   const float* top = config_.n_layer > 0 ? a.layers.back().residual3 : a.encoded;
   const size_t lnf_w = layout_.at("ln_f.weight").offset, lnf_b = layout_.at("ln_f.bias").offset;
   be.layernorm_backward(a.dresidual, G + lnf_w, G + lnf_b, a.d_c_a, top, P + lnf_w, a.lnf_mean,
@@ -170,7 +172,7 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
   // The gradient flowing into a residual branch: dresidual itself, or a masked copy.
   auto branch_grad = [&](uint32_t site) -> const float* {
     if (!dropout_on) return a.dresidual;
-    std::memcpy(a.d_c_a, a.dresidual, BT * C * sizeof(float));
+    be.memory().copy_within(a.d_c_a, a.dresidual, BT * C * sizeof(float));
     be.dropout(a.d_c_a, B, size_t(T) * C, dropout_key(site));
     return a.d_c_a;
   };
@@ -201,8 +203,18 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
   }
   be.dropout(a.dresidual, B, size_t(T) * C, dropout_key(kSiteEmbedding));
   be.embedding_backward(G + wte_off, G + layout_.at("wpe.weight").offset, a.dresidual,
-                        a.tokens.data(), B, T, C);
+                        a.tokens, B, T, C);
   ready(size_t(config_.n_layer) + 1);
+}
+
+std::vector<float> Gpt::copy_logits(size_t first_row, size_t n_rows) const {
+  COHORT_CHECK(acts_ != nullptr && first_row + n_rows <= size_t(last_B_) * last_T_)
+      << "logits rows [" << first_row << ", " << first_row + n_rows << ") of the last forward";
+  const size_t Vp = size_t(config_.padded_vocab_size());
+  std::vector<float> out(n_rows * Vp);
+  backend_.memory().copy_to_host(out.data(), acts_->logits + first_row * Vp,
+                                 out.size() * sizeof(float));
+  return out;
 }
 
 }  // namespace cohort

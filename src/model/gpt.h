@@ -39,9 +39,12 @@ class Gpt : public Model {
   // layer L-1, ..., layer 0, then the embeddings (wte gets its last gradient there).
   void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) override;
 
-  const float* logits() const { return acts_->logits; }  // (B, T, Vp) of the last forward
-  // (B, T) per-position cross-entropy of the last forward with targets.
-  const float* losses() const { return acts_->losses; }
+  // (B, T, Vp) logits of the last forward, in the backend's memory.
+  const float* logits() const { return acts_->logits; }
+  // Rows [first_row, first_row + n_rows) of logits(), copied to the host: (n_rows, Vp).
+  std::vector<float> copy_logits(size_t first_row, size_t n_rows) const;
+  // (B, T) per-position cross-entropy of the last forward with targets (host copy).
+  const std::vector<float>& losses() const { return host_losses_; }
   size_t activation_bytes() const { return acts_ ? acts_->arena.bytes() : 0; }
 
  private:
@@ -54,6 +57,7 @@ class Gpt : public Model {
   int last_B_ = 0, last_T_ = 0;
   bool last_has_targets_ = false;
   ForwardOptions last_options_;
+  std::vector<float> host_losses_;
 };
 
 }  // namespace cohort

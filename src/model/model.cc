@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/philox.h"
@@ -16,8 +17,8 @@ constexpr float kInitStd = 0.02f;
 
 Model::Model(const ModelConfig& config, Backend& backend)
     : config_(config), backend_(backend), layout_((config.validate(), config)) {
-  params_ = Arena(layout_.total());
-  grads_ = Arena(layout_.total());
+  params_ = Arena(layout_.total(), backend.memory());
+  grads_ = Arena(layout_.total(), backend.memory());
   ready_ranges_ = {{0, layout_.total()}};
 }
 
@@ -25,7 +26,9 @@ void Model::init_weights(uint64_t seed) {
   const int blocks = config_.n_layer + (config_.arch == "seq2seq" ? config_.n_decoder_layer : 0);
   const float proj_std = kInitStd / std::sqrt(2.0f * blocks);
   const size_t real_wte = size_t(config_.vocab_size) * config_.n_embd;
-  float* p = params_.data();
+  // Made on the host, then copied once into the backend's memory.
+  std::vector<float> host(layout_.total());
+  float* p = host.data();
   for (const auto& t : layout_.tensors()) {
     const std::string& n = t.name;
     const bool is_bias = n.ends_with(".bias");
@@ -44,6 +47,19 @@ void Model::init_weights(uint64_t seed) {
       p[t.offset + i] = v;
     }
   }
+  upload_params(host.data());
+}
+
+void Model::upload_params(const float* host) {
+  backend_.memory().copy_from_host(params_.data(), host, params_.bytes());
+}
+
+void Model::download_params(float* host) const {
+  backend_.memory().copy_to_host(host, params_.data(), params_.bytes());
+}
+
+void Model::download_grads(float* host) const {
+  backend_.memory().copy_to_host(host, grads_.data(), grads_.bytes());
 }
 
 void Model::check_ids(const int32_t* ids, size_t n, bool allow_ignored, const char* what) const {

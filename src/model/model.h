@@ -35,11 +35,16 @@ class Model {
   const ParameterLayout& layout() const { return layout_; }
   Backend& backend() { return backend_; }
   size_t num_params() const { return layout_.total(); }
+  // params() and grads() are in backend().memory(): host code reads or writes them
+  // only where that is host memory, or through these copies of the whole buffer.
   float* params() { return params_.data(); }
   const float* params() const { return params_.data(); }
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
   void zero_grad() { grads_.zero(); }
+  void upload_params(const float* host);     // num_params() floats
+  void download_params(float* host) const;  // num_params() floats
+  void download_grads(float* host) const;   // num_params() floats
 
   // GPT-2 init for every family: N(0, 0.02); residual output projections (names
   // ending c_proj.weight) N(0, 0.02/sqrt(2L)) with L all blocks; biases 0; LayerNorm

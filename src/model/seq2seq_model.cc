@@ -14,6 +14,10 @@ namespace cohort {
 
 Seq2SeqModel::Seq2SeqModel(const ModelConfig& config, Backend& backend) : Model(config, backend) {
   COHORT_CHECK(config_.arch == "seq2seq") << "Seq2SeqModel needs model.arch = seq2seq";
+  // Its batches (lengths, masked rows) are still gathered on the host (docs/gpu.md).
+  if (!backend.memory().is_host())
+    throw Error(fmt::format("the encoder-decoder model runs on host-memory backends only, not on '{}'",
+                            backend.name()));
   for (int l = 0; l < config_.n_layer; ++l) {
     const std::string prefix = fmt::format("enc.{}.", l);
     enc_.push_back(block_params(layout_, params(), prefix, false));
@@ -57,7 +61,7 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   p.add(&row_scale_, BT);
   p.add(&dlnf_, BT * C);
   p.add(&dres_tgt_, BT * C);
-  arena_ = p.allocate();
+  arena_ = p.allocate(backend_.memory());
   plan_B_ = B;
   plan_S_ = S;
   plan_T_ = T;

@@ -11,8 +11,8 @@ AdamW::AdamW(const OptimizerConfig& config, const ParameterLayout& layout, Backe
       config_(config),
       layout_(layout),
       backend_(backend),
-      m_(end - begin),
-      v_(end - begin) {}
+      m_(end - begin, backend.memory()),
+      v_(end - begin, backend.memory()) {}
 
 void AdamW::step_shard(float* params, const float* grads, float lr) {
   ++t_;

@@ -6,7 +6,7 @@ Sgd::Sgd(const OptimizerConfig& config, Backend& backend, size_t begin, size_t e
     : Optimizer(begin, end),
       momentum_(config.momentum),
       backend_(backend),
-      buf_(config.momentum != 0.0f ? end - begin : 0) {}
+      buf_(config.momentum != 0.0f ? end - begin : 0, backend.memory()) {}
 
 void Sgd::step_shard(float* params, const float* grads, float lr) {
   ++t_;

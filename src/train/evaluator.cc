@@ -49,7 +49,7 @@ EvalTotals evaluate_stream(Gpt& model, std::span<const int32_t> tokens, int B, i
       std::copy(src + 1, src + len + 1, targets.begin() + long(b) * len);
     }
     model.forward(inputs.data(), targets.data(), rows, len, ForwardOptions{});
-    const float* losses = model.losses();
+    const std::vector<float>& losses = model.losses();
     for (int b = 0; b < rows; ++b) {
       for (int t = windows[first + b].scored; t < len; ++t)
         totals.nll += double(losses[b * len + t]);

@@ -27,8 +27,8 @@ InitFromReport init_from_checkpoint(Model& model, const std::string& path) {
                       "values): the checkpoint's model ({}) does not fit this one ({})",
                       r.dir, t.name, s->numel, t.numel, ck.model.shape(), model.config().shape()));
     }
-    std::copy(ck.params.begin() + s->offset, ck.params.begin() + s->offset + s->numel,
-              model.params() + t.offset);
+    model.backend().memory().copy_from_host(model.params() + t.offset, ck.params.data() + s->offset,
+                                            s->numel * sizeof(float));
     ++r.copied;
   }
   if (r.copied == 0) {

@@ -14,6 +14,7 @@ namespace cohort {
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  MemorySpace& memory() override { return host_memory(); }
 
   COHORT_BACKEND_OPS_OVERRIDE
 

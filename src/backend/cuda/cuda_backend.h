@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_memory.h"
 
 namespace cohort {
 
@@ -24,10 +25,12 @@ class CudaBackend final : public Backend {
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;
   const char* name() const override { return "cuda"; }
+  MemorySpace& memory() override { return memory_; }
 
   COHORT_BACKEND_OPS_OVERRIDE
 
  private:
+  cuda::DeviceMemory memory_;
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;

@@ -1,11 +1,27 @@
-// Device memory for the CUDA backend and its tests: an owning buffer and host <->
-// device copies.
+// Device memory for the CUDA backend and its tests: the backend's MemorySpace, an owning
+// buffer, and host <-> device copies.
 #pragma once
 
 #include <cstddef>
 #include <vector>
 
+#include "core/memory_space.h"
+
 namespace cohort::cuda {
+
+// The current device's memory. Copies are synchronous (cudaMemcpy on the legacy
+// stream, which every kernel of this backend also uses), so a host read after a copy
+// sees every op issued before it.
+class DeviceMemory final : public MemorySpace {
+ public:
+  bool is_host() const override { return false; }
+  void* allocate(size_t bytes) override;
+  void release(void* p) noexcept override;
+  void fill_zero(void* dst, size_t bytes) override;
+  void copy_from_host(void* dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
+  void copy_within(void* dst, const void* src, size_t bytes) override;
+};
 
 class DeviceBuffer {
  public:
