@@ -1,5 +1,8 @@
 // The whole model against its PyTorch twin (tests/reference/make_reference.py, float64):
-// logits, loss, every parameter gradient, and the losses of 10 clipped AdamW steps.
+// logits, loss, every parameter gradient, and the losses of 10 clipped AdamW steps, on
+// each backend: the CPU; the CPU behind a GPU's memory rules (GuardedBackend: proves
+// the model moves data only through the backend's memory); and CUDA in fp32 when the
+// build has it and a device is present (skipped with a message otherwise).
 //
 // Tolerance for logits and gradients: max|got - want| <= 1e-4 * max|want| per tensor.
 // cohort computes in float32; with sums over at most 4C = 256 terms and B*T = 51 rows
@@ -14,6 +17,10 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "io/safetensors.h"
+#include "support/guarded_backend.h"
+#ifdef COHORT_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "model/gpt.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
@@ -47,12 +54,13 @@ struct Fixture {
   }
   // Copies the fixture's "param." tensors into the model (wte's V rows; padding stays 0).
   void load_params(Gpt& model) {
+    std::vector<float> host(model.num_params(), 0.0f);
     for (const auto& t : model.layout().tensors()) {
       const auto v = file.floats("param." + t.name);
       ASSERT_LE(v.size(), t.numel) << t.name;
-      std::copy(v.begin(), v.end(), model.params() + t.offset);
-      std::fill(model.params() + t.offset + v.size(), model.params() + t.offset + t.numel, 0.0f);
+      std::copy(v.begin(), v.end(), host.begin() + long(t.offset));
     }
+    model.upload_params(host.data());
   }
 };
 
@@ -66,9 +74,28 @@ double relative_error(const float* got, const std::vector<float>& want) {
   return err / scale;
 }
 
-TEST(GptReference, LogitsLossAndEveryGradientMatchPyTorch) {
+// The backends this build can run here.
+std::unique_ptr<Backend> make_backend(const std::string& name) {
+  if (name == "cpu") return std::make_unique<CpuBackend>();
+  if (name == "guarded") return std::make_unique<testing::GuardedBackend>();
+#ifdef COHORT_HAVE_CUDA
+  if (name == "cuda" && cuda::device_count() > 0) return std::make_unique<CudaBackend>();
+#endif
+  return nullptr;
+}
+
+class GptReference : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    backend_ = make_backend(GetParam());
+    if (!backend_) GTEST_SKIP() << GetParam() << ": not built or no device here";
+  }
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_P(GptReference, LogitsLossAndEveryGradientMatchPyTorch) {
   Fixture f;
-  CpuBackend backend;
+  Backend& backend = *backend_;
   auto owned = f.make_model(backend);
   Gpt& model = *owned;
   const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
@@ -85,21 +112,23 @@ TEST(GptReference, LogitsLossAndEveryGradientMatchPyTorch) {
   EXPECT_LE(relative_error(got_logits.data(), want_logits), 1e-4) << "logits";
 
   model.backward();
+  std::vector<float> grads(model.num_params());
+  model.download_grads(grads.data());
   for (const auto& t : model.layout().tensors()) {
     const auto want = f.file.floats("grad." + t.name);
-    const double e = relative_error(model.grads() + t.offset, want);
+    const double e = relative_error(grads.data() + t.offset, want);
     EXPECT_LE(e, 1e-4) << "gradient of " << t.name;
     RecordProperty("grad_rel_err." + t.name, std::to_string(e));
   }
   // wte's padding rows take no gradient.
   const auto& wte = model.layout().at("wte.weight");
   for (size_t i = size_t(V) * f.config.n_embd; i < wte.numel; ++i)
-    ASSERT_EQ(model.grads()[wte.offset + i], 0.0f);
+    ASSERT_EQ(grads[wte.offset + i], 0.0f);
 }
 
-TEST(GptReference, TenAdamWStepsMatchPyTorch) {
+TEST_P(GptReference, TenAdamWStepsMatchPyTorch) {
   Fixture f;
-  CpuBackend backend;
+  Backend& backend = *backend_;
   auto owned = f.make_model(backend);
   Gpt& model = *owned;
   auto meta = [&](const char* k) { return std::stof(f.file.metadata().at(k)); };
@@ -119,6 +148,44 @@ TEST(GptReference, TenAdamWStepsMatchPyTorch) {
     opt.step(model.params(), model.grads(), meta("lr"));
     model.zero_grad();
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, GptReference, ::testing::Values("cpu", "guarded", "cuda"),
+                         [](const auto& info) { return info.param; });
+
+// Training with dropout on: the guarded backend's losses and weights equal the CPU's
+// bit for bit, so the model's device path (copies, zero fills, the dropout branch's
+// copy) is the host path's.
+TEST(GptDevicePath, DropoutTrainingIsBitIdenticalToTheHostPath) {
+  Fixture f;
+  f.config.dropout = 0.1f;
+  auto run = [&](Backend& backend, std::vector<float>& params) {
+    auto model = f.make_model(backend);
+    OptimizerConfig oc;
+    AdamW opt(oc, model->layout(), backend, 0, model->num_params());
+    const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
+    std::vector<float> losses;
+    for (uint32_t s = 0; s < 3; ++s) {
+      ForwardOptions o;
+      o.training = true;
+      o.dropout_seed = 7;
+      o.step = s;
+      losses.push_back(model->forward(tokens.data(), targets.data(), f.B, f.T, o));
+      model->backward();
+      clip_grad_norm(backend, model->grads(), model->num_params(), 1.0f);
+      opt.step(model->params(), model->grads(), 1e-3f);
+      model->zero_grad();
+    }
+    params.resize(model->num_params());
+    model->download_params(params.data());
+    return losses;
+  };
+  CpuBackend cpu;
+  testing::GuardedBackend guarded;
+  std::vector<float> p_cpu, p_guarded;
+  const auto l_cpu = run(cpu, p_cpu), l_guarded = run(guarded, p_guarded);
+  EXPECT_EQ(l_cpu, l_guarded);
+  EXPECT_TRUE(p_cpu == p_guarded) << "weights after 3 steps differ";
 }
 
 }  // namespace

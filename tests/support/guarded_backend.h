@@ -1,0 +1,72 @@
+// GuardedBackend: the CPU backend behind a GPU's rules, so that the CPU tests catch what
+// would break only on a GPU (where no session of ours has had one to try):
+// - its memory (GuardedMemory) is mmap'd and kept PROT_NONE except inside an op or a
+//   copy, so host code that reads or writes a model's buffers directly crashes, as it
+//   would with device pointers;
+// - every pointer an op receives must lie in that memory, so a model that hands an op a
+//   host vector (token ids, lengths) fails with the op's name, as it would on a GPU.
+// Results are the CPU backend's, bit for bit.
+#pragma once
+
+#include <initializer_list>
+#include <map>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+
+namespace cohort::testing {
+
+class GuardedMemory final : public MemorySpace {
+ public:
+  ~GuardedMemory() override;
+  bool is_host() const override { return false; }
+  void* allocate(size_t bytes) override;
+  void release(void* p) noexcept override;
+  void fill_zero(void* dst, size_t bytes) override;
+  void copy_from_host(void* dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
+  void copy_within(void* dst, const void* src, size_t bytes) override;
+
+  // Throws cohort::Error naming `what` unless [p, p + bytes) lies in one allocation.
+  void require_inside(const void* p, size_t bytes, const char* what) const;
+  // While an Open lives the memory is readable and writable (nests).
+  class Open {
+   public:
+    explicit Open(GuardedMemory& m);
+    ~Open();
+    Open(const Open&) = delete;
+    Open& operator=(const Open&) = delete;
+
+   private:
+    GuardedMemory& m_;
+  };
+
+ private:
+  void protect_all(int prot);
+  std::map<const char*, size_t> regions_;  // start -> mapped bytes
+  int open_depth_ = 0;
+};
+
+class GuardedBackend final : public Backend {
+ public:
+  const char* name() const override { return "guarded-cpu"; }
+  MemorySpace& memory() override { return memory_; }
+
+  COHORT_BACKEND_OPS_OVERRIDE
+
+ private:
+  // Checks that every non-null pointer lies in memory_, then opens it for the op.
+  class Call {
+   public:
+    Call(GuardedBackend& be, const char* op, std::initializer_list<const void*> ptrs);
+
+   private:
+    GuardedMemory::Open open_;
+  };
+  static GuardedMemory& checked(GuardedBackend& be, const char* op,
+                                std::initializer_list<const void*> ptrs);
+  CpuBackend cpu_;
+  GuardedMemory memory_;
+};
+
+}  // namespace cohort::testing
