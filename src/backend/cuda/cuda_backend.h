@@ -4,23 +4,33 @@
 // the CPU backend: no float atomics; every reduction has a fixed order (a thread owns
 // an output and walks its inputs in order, or a block reduces in a fixed tree).
 //
-// What is not here yet (issue 8): bf16 compute with fp32 master weights (cuBLASLt),
-// fused flash-style attention (this attention stores the T x T probabilities, as the
-// Backend interface asks), and the models' host-side steps (they still copy and sum
-// activations on the host; see docs/gpu.md).
+// Matmul precision: fp32 (pedantic sgemm, no TF32), or bf16 / fp16 tensor-core GEMMs:
+// both operands are rounded to the 16-bit type just before the product, which
+// accumulates in fp32 and is written in fp32. Parameters (the fp32 master copy),
+// optimizer state and every other activation stay fp32 (docs/gpu.md says what that costs
+// against a full bf16 activation path, which is not built).
+//
+// Not here yet (issue 8): a fused flash-style attention (this attention stores the
+// T x T probabilities, as the Backend interface asks) and cuBLASLt epilogues.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_memory.h"
 
 namespace cohort {
 
+enum class MatmulPrecision { fp32, bf16, fp16 };
+// "fp32" | "bf16" | "fp16"; throws cohort::Error naming the value otherwise.
+MatmulPrecision parse_matmul_precision(const std::string& s);
+
 class CudaBackend final : public Backend {
  public:
-  CudaBackend();  // device 0; throws cohort::Error without a device
+  // Device 0; throws cohort::Error without a device.
+  explicit CudaBackend(MatmulPrecision precision = MatmulPrecision::fp32);
   ~CudaBackend() override;
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;
@@ -29,8 +39,19 @@ class CudaBackend final : public Backend {
 
   COHORT_BACKEND_OPS_OVERRIDE
 
+  MatmulPrecision precision() const { return precision_; }
+
  private:
+  // C (m x n, column-major, fp32) = alpha-1 op(A) op(B) + beta C at this precision.
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
+            const float* B, int ldb, float beta, float* C, int ldc);
+  // A 16-bit copy of x (n) in scratch slot `slot` (grown when too small; a step's shapes
+  // repeat, so it grows during the first step only).
+  const void* rounded(int slot, const float* x, size_t n);
+
+  MatmulPrecision precision_;
   cuda::DeviceMemory memory_;
+  cuda::DeviceBuffer half_scratch_[2];
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;

@@ -12,13 +12,15 @@ int device_count() {
 }
 }  // namespace cuda
 
-CudaBackend::CudaBackend() {
+CudaBackend::CudaBackend(MatmulPrecision precision) : precision_(precision) {
   if (cuda::device_count() == 0) throw Error("no CUDA device (or no driver) on this machine");
   COHORT_CUDA_CHECK(cudaSetDevice(0));
   cublasHandle_t h = nullptr;
   COHORT_CUBLAS_CHECK(cublasCreate(&h));
-  // fp32 stays fp32: no TF32 tensor-core rounding unless a precision asks for it.
-  COHORT_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
+  // fp32 stays fp32: no TF32 tensor-core rounding. The 16-bit precisions need the
+  // default math mode, which lets cublasGemmEx use tensor cores (fp32 accumulation).
+  COHORT_CUBLAS_CHECK(cublasSetMathMode(
+      h, precision_ == MatmulPrecision::fp32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH));
   COHORT_CUBLAS_CHECK(cublasSetAtomicsMode(h, CUBLAS_ATOMICS_NOT_ALLOWED));
   cublas_ = h;
 }
