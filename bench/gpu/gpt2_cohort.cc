@@ -1,0 +1,175 @@
+// cohort's GPT-2 training step timed like bench/gpu/gpt2_torch.py times PyTorch's:
+// forward, backward, global-norm clip 1.0, AdamW (lr 6e-4, betas 0.9/0.95, wd 0.1) on
+// random tokens; best and median of --steps after 3 warm-up steps; tokens/s and MFU
+// against --peak-tflops with flops/token = 6 N + 12 L C T (N without the position table).
+// fp16 runs through the dynamic loss scaler. --backend cpu with a small model is the
+// smoke test CI runs (tests: bench_gpt2_smoke); scripts/gpu-check.sh runs the real one.
+//
+//   gpt2_cohort_bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 10
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "core/philox.h"
+#include "model/gpt.h"
+#include "optim/adamw.h"
+#include "optim/grad_clip.h"
+#include "optim/loss_scaler.h"
+#ifdef COHORT_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace cohort {
+namespace {
+
+struct Args {
+  std::string backend = "cuda", precision = "bf16";
+  int batch = 16, seq = 1024, steps = 10, layers = 12, heads = 12, embd = 768, vocab = 50257;
+  double peak_tflops = 989.0;
+};
+
+const char* kUsage =
+    "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
+    "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
+    "         [--peak-tflops P]\n"
+    "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
+    "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls.\n";
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--help" || k == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) throw Error(fmt::format("{} needs a value\n{}", k, kUsage));
+    const std::string v = argv[++i];
+    auto num = [&](int& out) {
+      try {
+        size_t used = 0;
+        out = std::stoi(v, &used);
+        if (used != v.size() || out <= 0) throw std::invalid_argument(v);
+      } catch (const std::exception&) {
+        throw Error(fmt::format("{} {}: expected a positive integer", k, v));
+      }
+    };
+    if (k == "--backend") a.backend = v;
+    else if (k == "--precision") a.precision = v;
+    else if (k == "--batch") num(a.batch);
+    else if (k == "--seq") num(a.seq);
+    else if (k == "--steps") num(a.steps);
+    else if (k == "--layers") num(a.layers);
+    else if (k == "--heads") num(a.heads);
+    else if (k == "--embd") num(a.embd);
+    else if (k == "--vocab") num(a.vocab);
+    else if (k == "--peak-tflops") a.peak_tflops = std::stod(v);
+    else throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
+  }
+  return a;
+}
+
+std::unique_ptr<Backend> make_backend(const Args& a) {
+  if (a.backend == "cpu") {
+    if (a.precision != "fp32")
+      throw Error(fmt::format("--precision {}: the CPU backend computes in fp32", a.precision));
+    return std::make_unique<CpuBackend>();
+  }
+  if (a.backend == "cuda") {
+#ifdef COHORT_HAVE_CUDA
+    return std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
+#else
+    throw Error("--backend cuda: this build has no CUDA backend (configure with COHORT_CUDA=ON)");
+#endif
+  }
+  throw Error(fmt::format("--backend {}: expected cuda or cpu", a.backend));
+}
+
+int run(const Args& a) {
+  std::unique_ptr<Backend> backend = make_backend(a);
+  ModelConfig mc;
+  mc.vocab_size = a.vocab;
+  mc.context_length = a.seq;
+  mc.n_layer = a.layers;
+  mc.n_head = a.heads;
+  mc.n_embd = a.embd;
+  Gpt model(mc, *backend);
+  model.init_weights(0);
+  model.plan(a.batch, a.seq);
+  OptimizerConfig oc;  // betas 0.9 / 0.95, eps 1e-8, weight decay 0.1, as the peer
+  AdamW opt(oc, model.layout(), *backend, 0, model.num_params());
+  const bool fp16 = a.precision == "fp16";
+  DynamicLossScaler scaler;
+
+  const size_t BT = size_t(a.batch) * a.seq;
+  std::vector<int32_t> tokens(BT), targets(BT);
+  for (size_t i = 0; i < BT; ++i) {
+    const PhiloxCounter r = philox4x32({uint32_t(i), uint32_t(i >> 32), 0, 0}, {1, 2});
+    tokens[i] = int32_t(r[0] % uint32_t(a.vocab));
+    targets[i] = int32_t(r[1] % uint32_t(a.vocab));
+  }
+  float first_loss = 0, last_loss = 0;
+  auto step = [&] {
+    last_loss = model.forward(tokens.data(), targets.data(), a.batch, a.seq, ForwardOptions{});
+    model.backward(fp16 ? scaler.scale() : 1.0f);
+    const bool finite = !fp16 || scaler.unscale(*backend, model.grads(), model.num_params());
+    if (finite) {
+      clip_grad_norm(*backend, model.grads(), model.num_params(), 1.0f);
+      opt.step(model.params(), model.grads(), 6e-4f);
+    }
+    if (fp16) scaler.update(finite);
+    model.zero_grad();
+    float probe;  // a copy back waits for every op issued before it
+    backend->memory().copy_to_host(&probe, model.params(), sizeof probe);
+  };
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < 3; ++i) {
+    step();
+    if (i == 0) first_loss = last_loss;
+  }
+  std::vector<double> times;
+  for (int i = 0; i < a.steps; ++i) {
+    const auto t0 = clock::now();
+    step();
+    times.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+  }
+  std::vector<double> sorted = times;
+  std::sort(sorted.begin(), sorted.end());
+  const double n = double(model.num_params()) - double(mc.context_length) * mc.n_embd;
+  const double flops_per_token = 6.0 * n + 12.0 * mc.n_layer * mc.n_embd * a.seq;
+  const double tok_s = double(BT) / sorted.front();
+  const double mfu = tok_s * flops_per_token / (a.peak_tflops * 1e12);
+  fmt::print(
+      "cohort {} {}: GPT L={} C={} ({:.1f}M params) B={} T={}: {:.0f} tok/s (best of {}; median "
+      "{:.0f}), MFU {:.1f}% of {:.0f} TFLOP/s; loss {:.4f} -> {:.4f}; activations {:.2f} GiB{}\n",
+      backend->name(), a.precision, mc.n_layer, mc.n_embd, model.num_params() / 1e6, a.batch, a.seq,
+      tok_s, a.steps, double(BT) / sorted[sorted.size() / 2], 100 * mfu, a.peak_tflops, first_loss,
+      last_loss, double(model.activation_bytes()) / (1 << 30),
+      fp16 ? fmt::format("; loss scale {}, {} skipped", scaler.scale(), scaler.skipped_steps())
+           : "");
+  fmt::print("RESULT {{\"tokens_per_s\": {:.1f}, \"mfu\": {:.5f}, \"precision\": \"{}\", "
+             "\"backend\": \"{}\"}}\n",
+             tok_s, mfu, a.precision, backend->name());
+  return std::isfinite(last_loss) ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace cohort
+
+int main(int argc, char** argv) {
+  try {
+    return cohort::run(cohort::parse(argc, argv));
+  } catch (const cohort::Error& e) {
+    std::fprintf(stderr, "gpt2_cohort_bench: %s\n", e.what());
+    return 2;
+  }
+}
