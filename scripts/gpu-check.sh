@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # One prepared run for a machine with an NVIDIA GPU (issue 8; docs/gpu.md), under 8
-# minutes: builds the backends with CUDA (COHORT_BACKENDS_ONLY: the GPU image lacks most
-# Debian packages; .gpu-deps/ from scripts/gpu-deps.sh supplies OpenBLAS, fmt and
-# GoogleTest), runs every CUDA op against the CPU backend (tests/backend/cuda_ops_test.cc),
-# then times PyTorch 2's GPT-2 124M (bf16, B=16, T=1024) on the same GPU: the figure the
-# CUDA backend's model path must beat once the models run on the device.
-# Writes logs to $OUT when set (the device tool), else to runs/gpu-check/.
+# minutes. Needs .gpu-deps/ from scripts/gpu-deps.sh (run here first; the device tool
+# carries it: run(carry=[".gpu-deps"], command="scripts/gpu-check.sh")).
+#  1. unpacks the Debian packages the GPU image lacks (OpenBLAS, fmt, GoogleTest,
+#     nlohmann-json) under /tmp, never over / (they could break the image's own);
+#  2. builds with CUDA, COHORT_GPU_CHECK_ONLY (core, backends, model, optim, io);
+#  3. every CUDA op against the CPU backend (tests/backend/cuda_ops_test.cc);
+#  4. the GPT fixture on the GPU, fp32 / bf16 / fp16 (tests/model/gpt_reference_test.cc,
+#     tolerances explained there);
+#  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16
+#     and fp32, then PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio.
+# Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-runs/gpu-check}
@@ -13,20 +18,58 @@ mkdir -p "$out"
 exec > >(tee "$out/gpu-check.log") 2>&1
 status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || status=1
-if [ -d .gpu-deps ]; then
-  for f in .gpu-deps/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
 nvcc --version | tail -1
+
+root=/tmp/cohort-gpu-deps
+prefix=()
+if [ -d .gpu-deps ]; then
+  mkdir -p "$root/openblas-cmake"
+  for f in .gpu-deps/*.deb; do dpkg -x "$f" "$root"; done
+  lib=$root/usr/lib/x86_64-linux-gnu
+  # Debian's OpenBLASConfig.cmake names absolute /usr paths: point one at the copy.
+  cat >"$root/openblas-cmake/OpenBLASConfig.cmake" <<CFG
+set(OpenBLAS_VERSION "0.3.21")
+set(OpenBLAS_INCLUDE_DIRS $root/usr/include/x86_64-linux-gnu/openblas-openmp)
+set(OpenBLAS_LIBRARIES $lib/openblas-openmp/libopenblas.so)
+CFG
+  export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  prefix=(-DCMAKE_PREFIX_PATH="$root/usr" -DOpenBLAS_DIR="$root/openblas-cmake")
+fi
+
 start=$(date +%s)
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_BACKENDS_ONLY=ON \
-  -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF >"$out/configure.log" 2>&1 ||
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_GPU_CHECK_ONLY=ON \
+  -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF "${prefix[@]}" >"$out/configure.log" 2>&1 ||
   { echo "gpu-check: configure failed"; tail -30 "$out/configure.log"; exit 1; }
 cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 ||
   { echo "gpu-check: build failed"; grep -E "error" "$out/build.log" | head -30; exit 1; }
 echo "gpu-check: built in $(( $(date +%s) - start )) s"
-timeout 300 ./build-gpu/tests/backend/cuda_ops_test || status=1
-timeout 120 ./build-gpu/tests/backend/cpu_mha_test --gtest_brief=1 || status=1
-PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu/gpt2_torch.py --batch 16 --seq 1024 --steps 10 ||
-  status=1
+
+timeout 120 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1
+timeout 120 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
+  --gtest_output=json:"$out/gpt_reference.json" || status=1
+timeout 60 ./build-gpu/tests/optim/loss_scaler_test --gtest_brief=1 || status=1
+
+bench=./build-gpu/bench/gpu/gpt2_cohort_bench
+timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 |
+  tee "$out/cohort_bf16.txt" || status=1
+timeout 120 $bench --backend cuda --precision fp32 --batch 16 --seq 1024 --steps 3 |
+  tee "$out/cohort_fp32.txt" || status=1
+PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/gpt2_torch.py --batch 16 --seq 1024 --steps 10 |
+  tee "$out/torch_bf16.txt" || status=1
+python3 - "$out" <<'PY'
+import json, sys, pathlib
+def result(name):
+    p = pathlib.Path(sys.argv[1]) / name
+    lines = [l for l in p.read_text().splitlines() if l.startswith("RESULT ")] if p.exists() else []
+    return json.loads(lines[-1][7:]) if lines else None
+ours, theirs = result("cohort_bf16.txt"), result("torch_bf16.txt")
+if ours and theirs:
+    print(f"gpu-check: GPT-2 124M bf16 tokens/s, cohort / PyTorch = "
+          f"{ours['tokens_per_s']:.0f} / {theirs['tokens_per_s']:.0f} = "
+          f"{ours['tokens_per_s'] / theirs['tokens_per_s']:.3f}; MFU {100 * ours['mfu']:.1f}% vs "
+          f"{100 * theirs['mfu']:.1f}%")
+else:
+    print("gpu-check: no ratio (a benchmark gave no RESULT line)")
+PY
+echo "gpu-check: done in $(( $(date +%s) - start )) s, status $status"
 exit $status

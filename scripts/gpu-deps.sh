@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 mkdir -p .gpu-deps
 cd .gpu-deps
 apt-get download libopenblas-openmp-dev libopenblas0-openmp libgfortran5 libfmt-dev libfmt9 \
-  libgtest-dev googletest >/dev/null
+  libgtest-dev googletest nlohmann-json3-dev >/dev/null
 ls -la
 du -sh .

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Measures, on the CPU, the error the CUDA backend's 16-bit matmuls must show on the GPT
+fixture (gpt_small.safetensors), so gpt_reference_test's bf16 and fp16 tolerances rest
+on a measurement rather than a guess:
+
+    /usr/bin/python3 tests/reference/measure_half_precision_error.py
+
+It runs make_reference.py's twin in float64 with every matmul that CudaBackend sends to
+a 16-bit GEMM (the four linears of each block and the tied LM head, forward and both
+backward products) taking operands rounded to bf16 or fp16, exactly as CudaBackend
+rounds them; the products are then exact and summed in float64 (the GPU sums in fp32,
+whose error is ~1e-7 relative, far below 16-bit rounding). Everything else (attention,
+LayerNorm, softmax, AdamW) is exact here and fp32 on the GPU. fp16 backward runs with
+the dynamic loss scaler's initial scale, 2^16. Prints the same measures as the C++
+test: per-tensor max|got - want| / max|want| for logits and every gradient, the loss
+error, and the largest error of the 10 AdamW-step losses.
+"""
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import make_reference as ref  # noqa: E402
+
+
+def load_fixture():
+    import json
+    import struct
+    raw = Path(__file__).with_name("gpt_small.safetensors").read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = h["data_offsets"]
+        dtype = {"F32": torch.float32, "F64": torch.float64, "I32": torch.int32}[h["dtype"]]
+        out[name] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=dtype).reshape(h["shape"])
+    return out
+
+
+class RoundedMatmul(torch.autograd.Function):
+    """a @ b with both operands rounded to `half` in forward and in both backward products."""
+    half = torch.bfloat16
+    grad_scale = 1.0
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        r = RoundedMatmul.round
+        return r(a) @ r(b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        r = RoundedMatmul.round
+        # The GPU rounds the scaled gradient (loss scaling), then unscaling is exact.
+        s = RoundedMatmul.grad_scale
+        gs = r(g * s)
+        return (gs @ r(b).transpose(-2, -1)) / s, (r(a).transpose(-2, -1) @ gs) / s
+
+    @staticmethod
+    def round(x):
+        return x.to(RoundedMatmul.half).to(torch.float64)
+
+
+def linear(layer, x):
+    return RoundedMatmul.apply(x, layer.weight.T) + layer.bias
+
+
+def patch_model(model):
+    for blk in model.h:
+        def attention(x, blk=blk):
+            Bx, Tx, C = x.shape
+            q, k, v = linear(blk.c_attn, x).split(C, dim=2)
+            hs = C // blk.nh
+            q, k, v = (t.view(Bx, Tx, blk.nh, hs).transpose(1, 2) for t in (q, k, v))
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+            mask = torch.tril(torch.ones(Tx, Tx, dtype=torch.bool))
+            att = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+            y = (att @ v).transpose(1, 2).contiguous().view(Bx, Tx, C)
+            return linear(blk.attn_proj, y)
+
+        def forward(x, blk=blk, attention=attention):
+            x = x + attention(blk.ln_1(x))
+            h = torch.nn.functional.gelu(linear(blk.c_fc, blk.ln_2(x)), approximate="tanh")
+            return x + linear(blk.mlp_proj, h)
+        blk.forward = forward
+
+    def gpt_forward(idx, targets):
+        x = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
+        for blk in model.h:
+            x = blk(x)
+        logits = RoundedMatmul.apply(model.ln_f(x), model.wte.weight.T)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                 targets.reshape(-1))
+        return logits, loss
+    model.forward = gpt_forward
+
+
+def rel(got, want):
+    return ((got.double() - want.double()).abs().max() / want.double().abs().max()).item()
+
+
+def measure(half, grad_scale):
+    RoundedMatmul.half, RoundedMatmul.grad_scale = half, grad_scale
+    f = load_fixture()
+    model = ref.Gpt(**ref.CFG).double()
+    with torch.no_grad():
+        for name, p in ref.cohort_tensors(model):
+            p.copy_(f["param." + name].double())
+    patch_model(model)
+    idx, targets = f["tokens"].long(), f["targets"].long()
+    logits, loss = model(idx, targets)
+    loss.backward()
+    grad_err = max(rel(g, f["grad." + name]) for name, g in ref.cohort_tensors(model, grad=True))
+    worst = max(((rel(g, f["grad." + name]), name) for name, g in ref.cohort_tensors(model, grad=True)))
+    model.zero_grad()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": ref.ADAMW["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=ref.ADAMW["lr"], betas=ref.ADAMW["betas"], eps=ref.ADAMW["eps"])
+    step_err = 0.0
+    for s in range(ref.STEPS):
+        _, l = model(idx, targets)
+        step_err = max(step_err, abs(l.item() - f["train_losses"][s].item()))
+        opt.zero_grad()
+        l.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), ref.CLIP)
+        opt.step()
+    print(f"{str(half).split('.')[-1]:9s} (grad scale {grad_scale:g}): logits {rel(logits.detach(), f['logits']):.2e}, "
+          f"loss {abs(loss.item() - f['loss'].item()):.2e}, gradients max {grad_err:.2e} "
+          f"({worst[1]}), 10-step losses max {step_err:.2e}")
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    measure(torch.bfloat16, 1.0)
+    measure(torch.float16, 65536.0)
+    measure(torch.float16, 1.0)
