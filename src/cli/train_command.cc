@@ -381,6 +381,7 @@ int run_train(const TrainOptions& o) {
     c.model = &cfg.model;
     c.layout = &model.layout();
     c.params = model.params();
+    c.params_space = &model.backend().memory();
     c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
     c.run_config_toml = cfg.to_toml();
     c.state = state;
@@ -414,7 +415,7 @@ int run_train(const TrainOptions& o) {
     if (data.task_val.empty()) return std::nullopt;
     auto watched = watchdog.watch("validation", trainer.next_step());
     if (ps_worker && !strategy->synchronous()) {
-      check_replicas_identical(comm, model.params(), model.num_params());
+      check_replicas_identical(comm, model.params(), model.num_params(), model.backend().memory());
     }
     TaskEvalTotals t;
     if (auto* enc = dynamic_cast<EncoderModel*>(&model)) {
@@ -439,7 +440,7 @@ int run_train(const TrainOptions& o) {
     // An asynchronous parameter server's workers drift apart between cuts; at a cut
     // they must hold one snapshot, or their validation shares would not add up.
     if (ps_worker && !strategy->synchronous()) {
-      check_replicas_identical(comm, model.params(), model.num_params());
+      check_replicas_identical(comm, model.params(), model.num_params(), model.backend().memory());
     }
     const EvalTotals t =
         evaluate_stream(*gpt, data.val, tc.batch_size, tc.seq_len, tc.seq_len,
@@ -590,7 +591,7 @@ int run_train(const TrainOptions& o) {
     }
   }
   progress.finish();
-  check_replicas_identical(comm, model.params(), model.num_params());
+  check_replicas_identical(comm, model.params(), model.num_params(), model.backend().memory());
   if (lead && comm.world() > 1) {
     fmt::print("replicas: {} ranks hold bit-identical parameters\n", comm.world());
   }

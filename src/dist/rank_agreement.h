@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "core/memory_space.h"
 #include "dist/communicator.h"
 #include "model/parameter_layout.h"
 
@@ -21,7 +22,9 @@ void check_ranks_agree(Communicator& comm, const std::string& config, const Para
 // all ranks failed alike, else the first failing rank's prefixed with its rank.
 void raise_if_any_failed(Communicator& comm, const std::string& error, int exit_code);
 
-// After training: every rank's parameters must be bit-identical to rank 0's.
-void check_replicas_identical(Communicator& comm, const float* params, size_t n);
+// After training: every rank's parameters must be bit-identical to rank 0's. params (n)
+// lie in `space` (copied to the host to be hashed when that is a GPU's).
+void check_replicas_identical(Communicator& comm, const float* params, size_t n,
+                              MemorySpace& space = host_memory());
 
 }  // namespace cohort

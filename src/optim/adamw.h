@@ -15,7 +15,7 @@ class AdamW final : public Optimizer {
   float* m() { return m_.data(); }  // (end - begin) first moments
   float* v() { return v_.data(); }  // (end - begin) second moments
   std::vector<OptimizerStateBuffer> state() override {
-    return {{"m", m_.data(), m_.size()}, {"v", v_.data(), v_.size()}};
+    return {{"m", m_.data(), m_.size(), &m_.space()}, {"v", v_.data(), v_.size(), &v_.space()}};
   }
 
  private:

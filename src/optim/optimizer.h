@@ -27,8 +27,9 @@ struct OptimizerConfig {
 // [begin, end): what a checkpoint saves and restores.
 struct OptimizerStateBuffer {
   std::string name;
-  float* data;
+  float* data;  // in *space: copy through it (the GPU's memory under CUDA)
   size_t size;
+  MemorySpace* space = &host_memory();
 };
 
 class Optimizer {

@@ -12,7 +12,7 @@ class Sgd final : public Optimizer {
   void step_shard(float* params, const float* grads, float lr) override;
   std::vector<OptimizerStateBuffer> state() override {
     if (buf_.size() == 0) return {};
-    return {{"momentum", buf_.data(), buf_.size()}};
+    return {{"momentum", buf_.data(), buf_.size(), &buf_.space()}};
   }
 
  private:

@@ -157,8 +157,11 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   if (c.optimizer != nullptr && (sharded || lead)) {
     try {
       SafetensorsFile opt;
+      std::vector<float> host;
       for (const auto& buf : c.optimizer->state()) {
-        opt.put_floats(buf.name, {int64_t(buf.size)}, buf.data);
+        host.resize(buf.size);
+        buf.space->copy_to_host(host.data(), buf.data, buf.size * sizeof(float));
+        opt.put_floats(buf.name, {int64_t(buf.size)}, host.data());
       }
       opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
       opt.metadata()["begin"] = std::to_string(c.optimizer->begin());
@@ -177,7 +180,14 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     return final_dir;
   }
   try {
-    write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout, c.params);
+    std::vector<float> host_params;
+    const float* params = c.params;
+    if (!c.params_space->is_host()) {
+      host_params.resize(c.layout->total());
+      c.params_space->copy_to_host(host_params.data(), c.params, host_params.size() * sizeof(float));
+      params = host_params.data();
+    }
+    write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout, params);
     nlohmann::json config = gpt2_config_json(*c.model);
     config["cohort_run_config"] = c.run_config_toml;
     write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
@@ -315,8 +325,8 @@ void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
                                 values.size(), fb, field("end")));
       }
       if (lo >= hi) break;
-      std::copy(values.begin() + long(lo - fb), values.begin() + long(hi - fb),
-                buf.data + (lo - ob));
+      buf.space->copy_from_host(buf.data + (lo - ob), values.data() + (lo - fb),
+                                (hi - lo) * sizeof(float));
       if (first) covered += hi - lo;
       first = false;
     }

@@ -53,7 +53,8 @@ struct TrainingState {
 struct CheckpointContents {
   const ModelConfig* model = nullptr;
   const ParameterLayout* layout = nullptr;
-  const float* params = nullptr;   // read on rank 0 only
+  const float* params = nullptr;   // read on rank 0 only, through params_space
+  MemorySpace* params_space = &host_memory();
   Optimizer* optimizer = nullptr;  // this rank's: the whole buffer, a shard, or none
   // The optimizer is this rank's own part of the state even if it spans the whole
   // buffer (a lone parameter server), not a replica that rank 0 writes for everyone.
