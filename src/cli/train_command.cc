@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "backend/cpu/cpu_backend.h"
+#include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/run_config.h"
 #include "cli/train_cut.h"
@@ -281,7 +282,9 @@ int run_train(const TrainOptions& o) {
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
 
-  CpuBackend backend;
+  check_backend_supports(tc, cfg.dist, world.world());
+  const std::unique_ptr<Backend> backend_owner = make_backend(tc);
+  Backend& backend = *backend_owner;
   const std::unique_ptr<Model> model_owner = make_model(cfg.model, backend);
   Model& model = *model_owner;
   Gpt* gpt = dynamic_cast<Gpt*>(&model);
@@ -316,6 +319,8 @@ int run_train(const TrainOptions& o) {
                                  : Trainer(*gpt, *strategy, comm, *data.train, tc, schedule);
   CommWatchdog watchdog(comm, cfg.dist.comm_timeout);
   trainer.set_watchdog(&watchdog);
+  DynamicLossScaler loss_scaler;
+  if (tc.resolved_precision() == "fp16") trainer.set_loss_scaler(&loss_scaler);
 
   TrainingState state;
   state.seed = tc.seed;
@@ -355,6 +360,10 @@ int run_train(const TrainOptions& o) {
     fmt::print("model: {}{} dropout={} | {:.2f}M parameters\n", gpt ? "GPT " : "",
                cfg.model.shape(), cfg.model.dropout, model.num_params() / 1e6);
     fmt::print("data:  {}\n", data.describe);
+    if (tc.backend != "cpu") {
+      fmt::print("backend: {} | {} matmuls{}\n", backend.name(), tc.resolved_precision(),
+                 tc.resolved_precision() == "fp16" ? ", dynamic loss scaling from 2^16" : "");
+    }
     if (data.task) {
       fmt::print(
           "train: {} steps x {} samples (B={} per rank, accum={}, {} ranks), task {} | {} lr={} "
@@ -488,7 +497,14 @@ int run_train(const TrainOptions& o) {
     }
     const StepResult r = trainer.step();
     state.lr = r.lr;
-    if (r.skipped) {
+    if (r.overflow) {
+      // fp16 finding its loss scale: expected now and then, not a bad step.
+      metrics.write({{"kind", "overflow"},
+                     {"step", r.step},
+                     {"loss", r.loss},
+                     {"loss_scale", r.loss_scale},
+                     {"next_loss_scale", loss_scaler.scale()}});
+    } else if (r.skipped) {
       // The parameters are unchanged; every rank saw the same verdict.
       ++bad_in_a_row;
       progress.finish();
@@ -520,6 +536,7 @@ int run_train(const TrainOptions& o) {
     rank_progress.update(r);
     nlohmann::json line = {{"kind", "train"}, {"step", r.step},           {"loss", r.loss},
                            {"lr", r.lr},      {"grad_norm", r.grad_norm}, {"seconds", r.seconds}};
+    if (tc.resolved_precision() == "fp16") line["loss_scale"] = r.loss_scale;
     if (ps_worker) {
       const PsServerStats& s = ps_worker->server_stats();
       line["ps_wait_seconds"] = ps_worker->wait_seconds();
@@ -678,6 +695,9 @@ void add_train_command(CLI::App& root, int& exit_code) {
   shortcut("--lr", "train.lr", "Peak learning rate (train.lr)");
   shortcut("--threads", "train.threads", "CPU threads (train.threads)");
   shortcut("--seed", "train.seed", "Random seed (train.seed)");
+  shortcut("--backend", "train.backend", "cpu | cuda: one GPU per rank (train.backend)");
+  shortcut("--precision", "train.precision",
+           "auto | fp32 | bf16 | fp16: the CUDA matmuls; auto is bf16 on cuda (train.precision)");
   shortcut("--data", "data_dir", "Prepared dataset directory (data_dir)");
   shortcut("--task", "train.task",
            "lm | mlm | classify | translate (train.task; model.arch follows)");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "core/timer.h"
 #include "optim/grad_clip.h"
 
@@ -75,7 +76,9 @@ void PsWorkerStrategy::start(long step) {
   wait_seconds_ += waiting.seconds();
 }
 
-UpdateResult PsWorkerStrategy::update(long step, float max_norm, float lr, bool skip) {
+UpdateResult PsWorkerStrategy::update(long step, float max_norm, float lr, bool skip,
+                                      float grad_divisor) {
+  COHORT_CHECK(grad_divisor == 1.0f) << "the parameter server takes unscaled gradients";
   float norm = 0.0f;
   if (staleness_ > 0) {
     norm = clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(), max_norm);

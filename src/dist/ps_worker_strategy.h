@@ -18,7 +18,9 @@ class PsWorkerStrategy final : public Strategy {
   PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, Model& model);
   std::string describe() const override;
   void start(long step) override;
-  UpdateResult update(long step, float max_norm, float lr, bool skip) override;
+  // grad_divisor must be 1: loss scaling (fp16) runs on one GPU or collectives only.
+  UpdateResult update(long step, float max_norm, float lr, bool skip,
+                      float grad_divisor = 1.0f) override;
   Optimizer* optimizer() override { return nullptr; }
   bool synchronous() const override { return staleness_ == 0; }
 

@@ -50,7 +50,10 @@ class Strategy {
   // this rank holds the parameters for step + 1. The step is skipped (parameters and
   // optimizer state unchanged) when the global norm is not finite or `skip` is set
   // (`skip` must agree across ranks for synchronous strategies).
-  virtual UpdateResult update(long step, float max_norm, float lr, bool skip) = 0;
+  // grad_divisor: the loss scale of fp16 training; the gradients, once reduced, are
+  // divided by it before the norm is taken (a power of two, so exactly).
+  virtual UpdateResult update(long step, float max_norm, float lr, bool skip,
+                              float grad_divisor = 1.0f) = 0;
   // This rank's optimizer; null where the rank keeps no optimizer state.
   virtual Optimizer* optimizer() = 0;
   // False where ranks step at their own pace: the loss a rank sees is then its own.
@@ -61,7 +64,8 @@ class Strategy {
 class CollectiveStrategy : public Strategy {
  public:
   void start(long step) override;  // rank 0's parameters to every rank
-  UpdateResult update(long step, float max_norm, float lr, bool skip) override;
+  UpdateResult update(long step, float max_norm, float lr, bool skip,
+                      float grad_divisor = 1.0f) override;
   // The parts of update(), separately for benchmarks.
   virtual void finish_gradients() = 0;               // grads become the mean over ranks
   virtual float clip_gradients(float max_norm) = 0;  // returns the norm before clipping

@@ -16,6 +16,17 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
   positive("steps", steps);
   positive("log_every", log_every);
   positive("max_bad_steps", max_bad_steps);
+  if (backend != "cpu" && backend != "cuda")
+    throw Error(fmt::format("{}: train.backend '{}': expected cpu or cuda", where, backend));
+  if (precision != "auto" && precision != "fp32" && precision != "bf16" && precision != "fp16") {
+    throw Error(fmt::format("{}: train.precision '{}': expected auto, fp32, bf16 or fp16", where,
+                            precision));
+  }
+  if (backend == "cpu" && resolved_precision() != "fp32") {
+    throw Error(fmt::format(
+        "{}: train.precision = {} needs train.backend = cuda (the CPU backend computes in fp32)",
+        where, precision));
+  }
   // The tasks' sequence lengths come from their datasets (checked against the context
   // when the data is opened); seq_len is the language model's.
   if (task == "lm" && seq_len > context_length) {

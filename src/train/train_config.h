@@ -18,6 +18,12 @@ struct TrainConfig {
   float grad_clip = 1.0f;  // global norm; 0 disables
   uint64_t seed = 1337;    // init, data and dropout
   int threads = 0;         // 0: OMP_NUM_THREADS or all cores
+  std::string backend = "cpu";     // cpu | cuda (one GPU per rank)
+  std::string precision = "auto";  // auto | fp32 | bf16 | fp16: the CUDA backend's matmuls
+  // auto: bf16 on cuda, fp32 on cpu.
+  std::string resolved_precision() const {
+    return precision != "auto" ? precision : backend == "cuda" ? "bf16" : "fp32";
+  }
   int log_every = 10;
   int max_bad_steps = 5;  // non-finite steps in a row (each skipped) before the run stops
 

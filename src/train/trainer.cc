@@ -39,6 +39,7 @@ Trainer::Trainer(Model& model, MicroBatches& batches, Strategy& strategy, Commun
 StepResult Trainer::step() {
   Timer timer;
   const int B = config_.batch_size, M = config_.grad_accum;
+  const float loss_scale = scaler_ ? scaler_->scale() : 1.0f;
   double loss_sum = 0.0;
   for (int micro = 0; micro < M; ++micro) {
     ForwardOptions opt;
@@ -49,7 +50,7 @@ StepResult Trainer::step() {
     // of the global batch (ShardedLoader's order), so dropout masks follow samples.
     opt.sample_offset = static_cast<uint32_t>((comm_.rank() * M + micro) * B);
     loss_sum += batches_.forward(step_, micro, opt);
-    model_.backward(1.0f / float(M),
+    model_.backward(loss_scale / float(M),
                     micro + 1 == M ? strategy_.grad_ready_hook() : Model::GradReadyFn{});
   }
   StepResult r;
@@ -65,9 +66,16 @@ StepResult Trainer::step() {
   }
   r.loss = static_cast<float>(loss);
   // A non-finite loss skips the step even if the gradients look finite.
-  const UpdateResult u = strategy_.update(step_, config_.grad_clip, r.lr, !std::isfinite(loss));
+  const UpdateResult u =
+      strategy_.update(step_, config_.grad_clip, r.lr, !std::isfinite(loss), loss_scale);
   r.grad_norm = u.grad_norm;
   r.skipped = !u.applied;
+  r.loss_scale = loss_scale;
+  if (scaler_) {
+    // At scale 1 nothing is left to halve: an overflow there is a real divergence.
+    r.overflow = r.skipped && std::isfinite(loss) && loss_scale > 1.0f;
+    scaler_->update(u.applied);
+  }
   watched.reset();
   model_.zero_grad();
   r.seconds = timer.seconds();

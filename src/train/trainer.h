@@ -15,6 +15,7 @@
 #include "dist/communicator.h"
 #include "dist/strategy.h"
 #include "model/gpt.h"
+#include "optim/loss_scaler.h"
 #include "optim/lr_schedule.h"
 #include "train/train_config.h"
 
@@ -27,6 +28,10 @@ struct StepResult {
   float lr = 0.0f;
   double seconds = 0.0;
   bool skipped = false;  // the loss or gradient norm was not finite: no update
+  // fp16: the gradients overflowed at this loss scale (the loss was finite); the step
+  // was skipped and the scale halved, which is how loss scaling finds its scale.
+  bool overflow = false;
+  float loss_scale = 1.0f;  // the scale this step's backward ran with
 };
 
 // A task's micro-batches: fills this rank's share of micro-batch `micro` of `step`
@@ -65,6 +70,9 @@ class Trainer {
   void set_next_step(long step) { step_ = step; }  // on resume
   // Testing: this rank's loss becomes NaN at the steps where poison(step) is true.
   void set_poison(std::function<bool(long)> poison) { poison_ = std::move(poison); }
+  // fp16: backward runs at the scaler's scale and the scaler follows each step's
+  // verdict (may be null: no loss scaling).
+  void set_loss_scaler(DynamicLossScaler* scaler) { scaler_ = scaler; }
   // Each step's communication becomes a watched region (may be null).
   void set_watchdog(CommWatchdog* watchdog) { watchdog_ = watchdog; }
   // Mean loss over `batches` batches drawn after the training steps, dropout off.
@@ -76,6 +84,7 @@ class Trainer {
   MicroBatches& batches_;
   Strategy& strategy_;
   Communicator& comm_;
+  DynamicLossScaler* scaler_ = nullptr;
   TrainConfig config_;
   LrSchedule schedule_;
   long step_ = 0;

@@ -26,6 +26,13 @@ expect_bad "no training data" train
 expect_bad "must be divisible" bench train --layers 1 --heads 5 --channels 64 --vocab 100 --steps 1
 expect_bad "--steps must be positive" bench train --layers 1 --heads 2 --channels 64 --vocab 100 --steps 0
 expect_bad "unknown optimizer" train --synthetic --set optim.name=lion
+expect_bad "train.backend 'gpu': expected cpu or cuda" train --synthetic --backend gpu
+expect_bad "train.precision = bf16 needs train.backend = cuda" train --synthetic --precision bf16
+expect_bad "train.precision 'fp8': expected auto, fp32, bf16 or fp16" train --synthetic --backend cuda --precision fp8
+if ! command -v nvidia-smi >/dev/null; then
+  # "no CUDA device" here, or "built without the CUDA backend" where nvcc was missing.
+  expect_bad "CUDA" train --synthetic --backend cuda --steps 1
+fi
 
 # And the good path works: a two-step run exits 0 and reports a held-out loss.
 if "$cohort" train --synthetic --steps 2 --set model.n_layer=1 --set model.n_embd=32 >"$tmp/out" 2>&1 &&

@@ -34,7 +34,7 @@ struct RunResult {
 // steps steps; with cut_at > 0, a checkpoint at cut_at and a fresh model, optimizer and
 // trainer resumed from it (as `cohort train --resume` does).
 RunResult train(Backend& backend, const std::string& strategy_name, int steps, int cut_at,
-          const fs::path& dir) {
+                const fs::path& dir, DynamicLossScaler* scaler = nullptr) {
   TrainConfig tc;
   tc.batch_size = 4;
   tc.seq_len = 24;
@@ -52,6 +52,7 @@ RunResult train(Backend& backend, const std::string& strategy_name, int steps, i
   model->init_weights(7);
   auto strategy = make_strategy(sc, comm, *model, OptimizerConfig{});
   auto trainer = std::make_unique<Trainer>(*model, *strategy, comm, data, tc, schedule);
+  trainer->set_loss_scaler(scaler);
   strategy->start(0);
   for (int s = 0; s < steps; ++s) {
     if (cut_at > 0 && s == cut_at) {
@@ -96,6 +97,24 @@ TEST_P(DevicePath, GuardedBackendTrainsResumesAndEvaluatesLikeTheCpu) {
   EXPECT_EQ(got.losses, want.losses);
   EXPECT_TRUE(got.params == want.params) << "weights after 6 steps differ";
   EXPECT_EQ(got.val_loss, want.val_loss);
+  fs::remove_all(dir);
+}
+
+// fp16's loss scaling in the training loop: backward at 2^16, gradients divided by it
+// after the reduction. Powers of two scale exactly, so the run must equal the unscaled
+// one bit for bit; that pins where the unscaling happens (after the all-reduce, before
+// the norm and the clip).
+TEST_P(DevicePath, LossScaledTrainingEqualsUnscaled) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("loss_scaled_" + GetParam());
+  CpuBackend cpu;
+  testing::GuardedBackend guarded;
+  DynamicLossScaler scaler;
+  const RunResult want = train(cpu, GetParam(), 4, 0, dir);
+  const RunResult got = train(guarded, GetParam(), 4, 0, dir, &scaler);
+  EXPECT_EQ(got.losses, want.losses);
+  EXPECT_TRUE(got.params == want.params);
+  EXPECT_EQ(scaler.scale(), 65536.0f);
+  EXPECT_EQ(scaler.skipped_steps(), 0);
   fs::remove_all(dir);
 }
 

@@ -1,0 +1,37 @@
+#include "cli/backend_choice.h"
+
+#include <fmt/format.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#ifdef COHORT_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace cohort {
+
+std::unique_ptr<Backend> make_backend(const TrainConfig& train) {
+  if (train.backend == "cpu") return std::make_unique<CpuBackend>();
+#ifdef COHORT_HAVE_CUDA
+  return std::make_unique<CudaBackend>(parse_matmul_precision(train.resolved_precision()));
+#else
+  throw Error(
+      "train.backend = cuda: this cohort was built without the CUDA backend (nvcc was not found "
+      "when it was configured; see docs/gpu.md)");
+#endif
+}
+
+void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist, int world) {
+  if (train.backend != "cuda") return;
+  auto refuse = [](const std::string& what) {
+    throw Error(fmt::format("train.backend = cuda does not run {} yet (docs/gpu.md); use "
+                            "train.backend = cpu",
+                            what));
+  };
+  if (train.task != "lm") refuse(fmt::format("train.task = {} (only the GPT, task lm)", train.task));
+  if (world > 1) refuse(fmt::format("{} ranks (one GPU, one rank)", world));
+  if (dist.name == "ps") refuse("the parameter server");
+  if (dist.wire != "fp32") refuse("dist.wire = bf16");
+}
+
+}  // namespace cohort
