@@ -7,7 +7,7 @@
 #  2. builds with CUDA, COHORT_GPU_CHECK_ONLY (core, backends, model, optim, io);
 #  3. every CUDA op against the CPU backend (tests/backend/cuda_ops_test.cc);
 #  4. the GPT fixture on the GPU, fp32 / bf16 / fp16 (tests/model/gpt_reference_test.cc,
-#     tolerances explained there);
+#     tolerances explained there); NCCL on one rank (tests/dist/nccl_communicator_test.cc);
 #  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16
 #     and fp32, then PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio.
 # Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
@@ -48,6 +48,7 @@ timeout 120 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1
 timeout 120 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
   --gtest_output=json:"$out/gpt_reference.json" || status=1
 timeout 60 ./build-gpu/tests/optim/loss_scaler_test --gtest_brief=1 || status=1
+timeout 60 ./build-gpu/tests/dist/nccl_communicator_test --gtest_brief=1 || status=1
 
 bench=./build-gpu/bench/gpu/gpt2_cohort_bench
 timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 |

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #ifdef COHORT_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
+#include "dist/nccl_communicator.h"
 #endif
 
 namespace cohort {
@@ -13,7 +14,8 @@ namespace cohort {
 std::unique_ptr<Backend> make_backend(const TrainConfig& train) {
   if (train.backend == "cpu") return std::make_unique<CpuBackend>();
 #ifdef COHORT_HAVE_CUDA
-  return std::make_unique<CudaBackend>(parse_matmul_precision(train.resolved_precision()));
+  return std::make_unique<CudaBackend>(parse_matmul_precision(train.resolved_precision()),
+                                       local_gpu_for_rank(cuda::device_count()));
 #else
   throw Error(
       "train.backend = cuda: this cohort was built without the CUDA backend (nvcc was not found "
@@ -21,7 +23,7 @@ std::unique_ptr<Backend> make_backend(const TrainConfig& train) {
 #endif
 }
 
-void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist, int world) {
+void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist) {
   if (train.backend != "cuda") return;
   auto refuse = [](const std::string& what) {
     throw Error(fmt::format("train.backend = cuda does not run {} yet (docs/gpu.md); use "
@@ -29,9 +31,18 @@ void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist
                             what));
   };
   if (train.task != "lm") refuse(fmt::format("train.task = {} (only the GPT, task lm)", train.task));
-  if (world > 1) refuse(fmt::format("{} ranks (one GPU, one rank)", world));
   if (dist.name == "ps") refuse("the parameter server");
   if (dist.wire != "fp32") refuse("dist.wire = bf16");
+}
+
+std::unique_ptr<Communicator> make_gradient_communicator(const TrainConfig& train,
+                                                         Communicator& world) {
+  if (train.backend != "cuda" || world.world() == 1) return nullptr;
+#ifdef COHORT_HAVE_CUDA
+  return std::make_unique<NcclCommunicator>(world);
+#else
+  return nullptr;  // make_backend has refused cuda already
+#endif
 }
 
 }  // namespace cohort

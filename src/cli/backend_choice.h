@@ -10,11 +10,17 @@
 
 namespace cohort {
 
+// cuda: this rank's GPU is its local rank modulo the GPUs present.
 std::unique_ptr<Backend> make_backend(const TrainConfig& train);
 
 // What the CUDA backend does not run yet, refused before any work starts: the encoder
-// and encoder-decoder tasks, several ranks (no NcclCommunicator yet), the parameter
-// server, bf16 on the wire. No-op for the CPU.
-void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist, int world);
+// and encoder-decoder tasks, the parameter server, bf16 on the wire. No-op for the CPU.
+void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist);
+
+// The communicator the strategy exchanges gradients and parameters over: NCCL between
+// the ranks' GPUs for cuda with several ranks (host-side calls still go over `world`),
+// else null: use `world` itself.
+std::unique_ptr<Communicator> make_gradient_communicator(const TrainConfig& train,
+                                                         Communicator& world);
 
 }  // namespace cohort

@@ -282,7 +282,7 @@ int run_train(const TrainOptions& o) {
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
 
-  check_backend_supports(tc, cfg.dist, world.world());
+  check_backend_supports(tc, cfg.dist);
   const std::unique_ptr<Backend> backend_owner = make_backend(tc);
   Backend& backend = *backend_owner;
   const std::unique_ptr<Model> model_owner = make_model(cfg.model, backend);
@@ -299,7 +299,9 @@ int run_train(const TrainOptions& o) {
     }
   }
   check_ranks_agree(world, cfg.to_toml(), model.layout(), data.fingerprint);
-  auto strategy = make_strategy(cfg.dist, world, model, cfg.optim);
+  // NCCL between GPUs; host-side collectives (losses, checks) stay on `world`.
+  const std::unique_ptr<Communicator> gpu_comm = make_gradient_communicator(tc, world);
+  auto strategy = make_strategy(cfg.dist, gpu_comm ? *gpu_comm : world, model, cfg.optim);
   auto* ps_worker = dynamic_cast<PsWorkerStrategy*>(strategy.get());
   Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};

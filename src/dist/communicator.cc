@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
-#include "dist/mpi_communicator.h"
 
 namespace cohort {
 
@@ -46,11 +45,6 @@ std::vector<size_t> even_blocks(size_t n, int world) {
   std::vector<size_t> counts(size_t(world), n / size_t(world));
   for (size_t r = 0; r < n % size_t(world); ++r) ++counts[r];
   return counts;
-}
-
-std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv) {
-  if (launched_by_mpi()) return std::make_unique<MpiCommunicator>(argc, argv);
-  return std::make_unique<SoloCommunicator>();
 }
 
 }  // namespace cohort

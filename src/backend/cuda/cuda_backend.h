@@ -29,8 +29,8 @@ MatmulPrecision parse_matmul_precision(const std::string& s);
 
 class CudaBackend final : public Backend {
  public:
-  // Device 0; throws cohort::Error without a device.
-  explicit CudaBackend(MatmulPrecision precision = MatmulPrecision::fp32);
+  // On GPU `device` (made current for this thread); throws cohort::Error without one.
+  explicit CudaBackend(MatmulPrecision precision = MatmulPrecision::fp32, int device = 0);
   ~CudaBackend() override;
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;

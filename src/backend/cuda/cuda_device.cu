@@ -12,9 +12,12 @@ int device_count() {
 }
 }  // namespace cuda
 
-CudaBackend::CudaBackend(MatmulPrecision precision) : precision_(precision) {
-  if (cuda::device_count() == 0) throw Error("no CUDA device (or no driver) on this machine");
-  COHORT_CUDA_CHECK(cudaSetDevice(0));
+CudaBackend::CudaBackend(MatmulPrecision precision, int device) : precision_(precision) {
+  const int n = cuda::device_count();
+  if (n == 0) throw Error("no CUDA device (or no driver) on this machine");
+  if (device < 0 || device >= n)
+    throw Error(fmt::format("CUDA device {} does not exist ({} present)", device, n));
+  COHORT_CUDA_CHECK(cudaSetDevice(device));
   cublasHandle_t h = nullptr;
   COHORT_CUBLAS_CHECK(cublasCreate(&h));
   // fp32 stays fp32: no TF32 tensor-core rounding. The 16-bit precisions need the
