@@ -72,15 +72,23 @@ class Backend {
                                   const float* inp, const float* weight, const float* mean,
                                   const float* rstd, int N, int C) = 0;
 
+  // What the causal attention saves for its backward in `att`:
+  // - true: the softmax probabilities, (B,NH,T,T) (the CPU: backward reuses them);
+  // - false: the log-sum-exp of each score row, (B,NH,T) (CUDA: flash-attention style,
+  //   backward recomputes the probabilities from q, k and it, so no T x T buffer exists
+  //   and backward needs no scratch).
+  virtual bool attention_stores_probabilities() const { return true; }
+
   // Causal multi-head self-attention core. qkv (B,T,3C) holds q|k|v, each head a slice
-  // of HS = C/NH channels. att (B,NH,T,T) receives the softmax probabilities (before
-  // dropout; only t2 <= t is written); out (B,T,C) = dropout(att) . v, heads
-  // concatenated.
+  // of HS = C/NH channels. att receives what attention_stores_probabilities() says:
+  // the softmax probabilities before dropout (only t2 <= t is written), or the rows'
+  // log-sum-exp. out (B,T,C) = dropout(softmax) . v, heads concatenated.
   virtual void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                  int NH, const DropoutKey& dropout) = 0;
-  // dqkv = ...; scratch (B,NH,T,T) is overwritten.
+  // dqkv = ...; att and out are the forward's; scratch is (B,NH,T,T) and overwritten
+  // when the backend stores probabilities, else unused (may be null).
   virtual void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,
-                                  const float* att, int B, int T, int C, int NH,
+                                  const float* att, const float* out, int B, int T, int C, int NH,
                                   const DropoutKey& dropout) = 0;
 
   // General multi-head attention, for encoders (bidirectional, padded keys) and a
@@ -177,7 +185,7 @@ class Backend {
   void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH,    \
                          const DropoutKey& dropout) override;                                      \
   void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,        \
-                          const float* att, int B, int T, int C, int NH,                           \
+                          const float* att, const float* out, int B, int T, int C, int NH,         \
                           const DropoutKey& dropout) override;                                     \
   void mha_forward(float* out, float* att, const float* q, const float* k, const float* v,         \
                    int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,           \

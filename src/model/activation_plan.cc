@@ -2,14 +2,16 @@
 
 namespace cohort {
 
-ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpace& space)
+ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpace& space,
+                               bool att_probabilities)
     : B(B_), T(T_) {
   const size_t BT = size_t(B) * T, C = cfg.n_embd, NH = cfg.n_head, Vp = cfg.padded_vocab_size();
   const size_t L = cfg.n_layer;
-  const size_t att = size_t(B) * NH * T * T;
+  const size_t att = size_t(B) * NH * T * (att_probabilities ? size_t(T) : 1);
+  const size_t d_att_size = att_probabilities ? att : 0;
   const size_t per_layer = BT * C * 16 + BT * 4 + att;
   const size_t total = BT * C + L * per_layer + BT * C + BT * 2 + BT * Vp * 2 + BT + BT * C +
-                       BT * C * 3 + BT * 3 * C + BT * 4 * C + att + 2 * BT;
+                       BT * C * 3 + BT * 3 * C + BT * 4 * C + d_att_size + 2 * BT;
   arena = Arena(total, space);
   float* p = arena.data();
   auto take = [&p](size_t n) {
@@ -46,7 +48,7 @@ ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpa
   d_c_b = take(BT * C);
   d_3c = take(BT * 3 * C);
   d_4c = take(BT * 4 * C);
-  d_att = take(att);
+  d_att = d_att_size ? take(d_att_size) : nullptr;
   static_assert(sizeof(int32_t) == sizeof(float));
   tokens = reinterpret_cast<int32_t*>(take(BT));
   targets = reinterpret_cast<int32_t*>(take(BT));

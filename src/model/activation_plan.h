@@ -17,7 +17,7 @@ struct LayerActivations {
   float* ln1_mean;   // (B, T)
   float* ln1_rstd;   // (B, T)
   float* qkv;        // (B, T, 3C)
-  float* att;        // (B, NH, T, T) softmax probabilities, before dropout
+  float* att;        // (B, NH, T, T) softmax probabilities before dropout, or (B, NH, T) LSE
   float* atty;       // (B, T, C) attention output, heads concatenated
   float* residual2;  // (B, T, C) after the attention branch
   float* ln2;        // (B, T, C)
@@ -29,8 +29,11 @@ struct LayerActivations {
 };
 
 struct ActivationPlan {
-  // Every buffer in `space`, the backend's memory.
-  ActivationPlan(const ModelConfig& config, int B, int T, MemorySpace& space);
+  // Every buffer in `space`, the backend's memory. att_probabilities: the backend's
+  // attention_stores_probabilities() (att and d_att are T x T per head), else att holds
+  // T log-sum-exps per head and d_att is empty.
+  ActivationPlan(const ModelConfig& config, int B, int T, MemorySpace& space,
+                 bool att_probabilities = true);
 
   int B, T;
   Arena arena;
@@ -51,7 +54,7 @@ struct ActivationPlan {
   float* d_c_b;      // (B, T, C)
   float* d_3c;       // (B, T, 3C)
   float* d_4c;       // (B, T, 4C)
-  float* d_att;      // (B, NH, T, T)
+  float* d_att;      // (B, NH, T, T), or null
 };
 
 }  // namespace cohort

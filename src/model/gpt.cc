@@ -79,7 +79,8 @@ void Gpt::plan(int B, int T) {
     throw Error(fmt::format("sequence length {} exceeds model.context_length {}", T,
                             config_.context_length));
   }
-  acts_ = std::make_unique<ActivationPlan>(config_, B, T, backend_.memory());
+  acts_ = std::make_unique<ActivationPlan>(config_, B, T, backend_.memory(),
+                                           backend_.attention_stores_probabilities());
 }
 
 float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
@@ -194,7 +195,7 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
     // residual2 = x + dropout(c_proj(attention(c_attn(ln_1(x)))))
     const float* dattn = branch_grad(site_attention_residual(l));
     be.linear_backward(a.d_c_b, dw.attpw, dw.attpb, dattn, la.atty, w.attpw, BT, C, C);
-    be.attention_backward(a.d_3c, a.d_att, a.d_c_b, la.qkv, la.att, B, T, C, NH,
+    be.attention_backward(a.d_3c, a.d_att, a.d_c_b, la.qkv, la.att, la.atty, B, T, C, NH,
                           dropout_key(site_attention(l)));
     be.linear_backward(a.d_c_a, dw.qkvw, dw.qkvb, a.d_3c, la.ln1, w.qkvw, BT, C, 3 * C);
     be.layernorm_backward(a.dresidual, dw.ln1w, dw.ln1b, a.d_c_a, x, w.ln1w, la.ln1_mean,

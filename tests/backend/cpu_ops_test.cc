@@ -120,7 +120,7 @@ void check_attention(CpuBackend& be, std::mt19937& rng, const DropoutKey& key) {
 
   std::vector<float> dqkv(qkv.size(), 7.0f), scratch(att.size());  // 7: must be overwritten
   be.attention_backward(dqkv.data(), scratch.data(), to_float(r).data(), to_float(qkv).data(),
-                        att.data(), B, T, C, NH, key);
+                        att.data(), out.data(), B, T, C, NH, key);
   auto objective = [&] { return dot(r, ref::attention(qkv, B, T, C, NH, key)); };
   check_gradient(qkv, objective, dqkv, 1e-4, 1e-4, "attention dqkv", 2000);
 }

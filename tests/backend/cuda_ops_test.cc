@@ -8,6 +8,7 @@
 // |got - want| <= 1e-5 + 1e-4 |want|.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "backend/cpu/cpu_backend.h"
@@ -128,15 +129,58 @@ TEST_F(CudaOps, CausalAttentionWithDropoutIsDeterministic) {
   cpu.attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH, key);
   gpu->attention_forward(d_out.as<float>(), d_att.as<float>(), d_qkv.as<float>(), B, T, C, NH, key);
   expect_close(down(d_out, out.size()), out, "attention forward (same dropout mask)");
-  cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(), B, T, C,
-                         NH, key);
-  gpu->attention_backward(d_dqkv.as<float>(), d_scratch.as<float>(), d_dout.as<float>(),
-                          d_qkv.as<float>(), d_att.as<float>(), B, T, C, NH, key);
+  // The GPU keeps each score row's log-sum-exp instead of the probabilities.
+  ASSERT_FALSE(gpu->attention_stores_probabilities());
+  const Floats lse = down(d_att, size_t(B) * NH * T);
+  const int HS = C / NH;
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int t = 0; t < T; ++t) {
+        double m = -1e30, sum = 0;
+        std::vector<double> sc(size_t(t) + 1);
+        for (int t2 = 0; t2 <= t; ++t2) {
+          double d = 0;
+          for (int i = 0; i < HS; ++i)
+            d += double(qkv[(size_t(b) * T + t) * 3 * C + h * HS + i]) *
+                 qkv[(size_t(b) * T + t2) * 3 * C + C + h * HS + i];
+          sc[size_t(t2)] = d / std::sqrt(double(HS));
+          m = std::max(m, sc[size_t(t2)]);
+        }
+        for (double s : sc) sum += std::exp(s - m);
+        ASSERT_NEAR(lse[(size_t(b) * NH + h) * T + t], m + std::log(sum), 1e-5)
+            << "log-sum-exp of row " << b << "," << h << "," << t;
+      }
+  cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
+                         out.data(), B, T, C, NH, key);
+  gpu->attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
+                          d_att.as<float>(), d_out.as<float>(), B, T, C, NH, key);
   const Floats first = down(d_dqkv, dqkv.size());
   expect_close(first, dqkv, "attention dqkv");
-  gpu->attention_backward(d_dqkv.as<float>(), d_scratch.as<float>(), d_dout.as<float>(),
-                          d_qkv.as<float>(), d_att.as<float>(), B, T, C, NH, key);
+  gpu->attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
+                          d_att.as<float>(), d_out.as<float>(), B, T, C, NH, key);
   EXPECT_EQ(down(d_dqkv, dqkv.size()), first) << "a second backward must give the same bits";
+}
+
+// Flash attention over several key and query tiles (T = 150: two full tiles of 64 and a
+// partial one; HS = 64, GPT-2's head size), against the CPU's T x T attention.
+TEST_F(CudaOps, FlashAttentionAcrossTilesMatchesTheCpu) {
+  const int Bb = 2, Tt = 150, Cc = 128, NHh = 2, Nn = Bb * Tt;
+  for (const DropoutKey key : {DropoutKey{}, DropoutKey{0.1f, 9, 4, 1, 6}}) {
+    Floats qkv = random(size_t(Nn) * 3 * Cc), out(size_t(Nn) * Cc),
+           att(size_t(Bb) * NHh * Tt * Tt), dout = random(size_t(Nn) * Cc), dqkv(qkv.size()),
+           scratch(att.size());
+    auto d_qkv = up(qkv), d_out = up(out), d_lse = up(Floats(size_t(Bb) * NHh * Tt)),
+         d_dout = up(dout), d_dqkv = up(dqkv);
+    cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, key);
+    gpu->attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc,
+                           NHh, key);
+    expect_close(down(d_out, out.size()), out, "flash attention forward");
+    cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
+                           out.data(), Bb, Tt, Cc, NHh, key);
+    gpu->attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
+                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, key);
+    expect_close(down(d_dqkv, dqkv.size()), dqkv, "flash attention dqkv");
+  }
 }
 
 TEST_F(CudaOps, CrossAttentionWithPaddingAndDropout) {

@@ -176,8 +176,9 @@ TEST_P(GptReference, TenAdamWStepsMatchPyTorch) {
     const float loss = model.forward(tokens.data(), targets.data(), f.B, f.T, ForwardOptions{});
     EXPECT_NEAR(loss, want[s], c.train_loss_tol) << "step " << s;
     model.backward(c.loss_scaling ? scaler.scale() : 1.0f);
-    if (c.loss_scaling)
+    if (c.loss_scaling) {
       ASSERT_TRUE(scaler.unscale(backend, model.grads(), model.num_params())) << "overflow";
+    }
     clip_grad_norm(backend, model.grads(), model.num_params(), meta("grad_clip"));
     opt.step(model.params(), model.grads(), meta("lr"));
     model.zero_grad();

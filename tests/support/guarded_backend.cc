@@ -148,9 +148,9 @@ void GuardedBackend::attention_forward(float* out, float* att, const float* qkv,
   cpu_.attention_forward(out, att, qkv, B, T, C, NH, dropout);
 }
 
-void GuardedBackend::attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att, int B, int T, int C, int NH, const DropoutKey& dropout) {
-  Call c(*this, "attention_backward", {dqkv, scratch, dout, qkv, att});
-  cpu_.attention_backward(dqkv, scratch, dout, qkv, att, B, T, C, NH, dropout);
+void GuardedBackend::attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att, const float* out, int B, int T, int C, int NH, const DropoutKey& dropout) {
+  Call c(*this, "attention_backward", {dqkv, scratch, dout, qkv, att, out});
+  cpu_.attention_backward(dqkv, scratch, dout, qkv, att, out, B, T, C, NH, dropout);
 }
 
 void GuardedBackend::mha_forward(float* out, float* att, const float* q, const float* k, const float* v, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal, const int32_t* key_len, const DropoutKey& dropout) {

@@ -89,8 +89,8 @@ void CpuBackend::attention_forward(float* out, float* att, const float* qkv, int
 }
 
 void CpuBackend::attention_backward(float* dqkv, float* scratch, const float* dout,
-                                    const float* qkv, const float* att, int B, int T, int C, int NH,
-                                    const DropoutKey& dropout) {
+                                    const float* qkv, const float* att, const float*, int B, int T,
+                                    int C, int NH, const DropoutKey& dropout) {
   const int HS = C / NH, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
 #pragma omp parallel for collapse(2) schedule(static)

@@ -1,12 +1,11 @@
-// Multi-head attention, correctness first: one block per query row computes its scores,
-// softmax and output; backward computes dS row by row, then dQ and (dK, dV) with one
-// thread per output element summing in order. No atomics, so it is deterministic; it
-// stores the T x T probabilities the Backend interface asks for. The fused flash-style
-// kernel of issue 8 replaces it.
+// General multi-head attention (mha_*: encoders, cross-attention), correctness first:
+// one block per query row computes its scores, softmax and output; backward computes dS
+// row by row, then dQ and (dK, dV) with one thread per output element summing in order.
+// No atomics, so it is deterministic; it stores the T x T probabilities the mha_*
+// interface asks for. The GPT's causal attention is cuda_flash_attention.cu.
 //
-// Dropout masks match the CPU kernels element for element: the GPT's causal attention
-// numbers element (h, t, t2) as (h*T + t)*T + t2 (cpu_attention.cc), the general one
-// as (h*2^16 + t)*2^16 + t2 (cpu_mha.cc).
+// Dropout masks match cpu_mha.cc element for element: element (h, t, t2) is numbered
+// (h*2^16 + t)*2^16 + t2.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_dropout.cuh"
@@ -20,7 +19,7 @@ constexpr unsigned kThreads = 128;
 
 struct AttnShape {
   int B, Tq, Tk, C, NH, HS, ldq, ldkv;
-  bool causal, gpt_mask_order;
+  bool causal;
   const int32_t* key_len;
   float scale;
   __device__ int visible(int b, int t) const {
@@ -30,8 +29,7 @@ struct AttnShape {
     return n;
   }
   __device__ uint64_t mask_index(int h, int t, int t2) const {
-    return gpt_mask_order ? (uint64_t(h) * Tq + t) * Tk + t2
-                          : (((uint64_t(h) << 16) + uint64_t(t)) << 16) + t2;
+    return (((uint64_t(h) << 16) + uint64_t(t)) << 16) + t2;
   }
 };
 
@@ -146,9 +144,9 @@ __global__ void attn_backward_dkv(float* dk, float* dv, const float* ds_all, con
 }
 
 AttnShape shape(int B, int Tq, int Tk, int C, int NH, int ldq, int ldkv, bool causal,
-                bool gpt_order, const int32_t* key_len) {
+                const int32_t* key_len) {
   const int HS = C / NH;
-  return {B, Tq, Tk, C, NH, HS, ldq, ldkv, causal, gpt_order, key_len, 1.0f / sqrtf(float(HS))};
+  return {B, Tq, Tk, C, NH, HS, ldq, ldkv, causal, key_len, 1.0f / sqrtf(float(HS))};
 }
 
 void forward(float* out, float* att, const float* q, const float* k, const float* v,
@@ -173,24 +171,11 @@ void backward(float* dq, float* dk, float* dv, float* scratch, const float* dout
 
 }  // namespace
 
-void CudaBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
-                                    int NH, const DropoutKey& dropout) {
-  const AttnShape s = shape(B, T, T, C, NH, 3 * C, 3 * C, true, true, nullptr);
-  forward(out, att, qkv, qkv + C, qkv + 2 * C, s, dropout);
-}
-
-void CudaBackend::attention_backward(float* dqkv, float* scratch, const float* dout,
-                                     const float* qkv, const float* att, int B, int T, int C,
-                                     int NH, const DropoutKey& dropout) {
-  const AttnShape s = shape(B, T, T, C, NH, 3 * C, 3 * C, true, true, nullptr);
-  backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, dout, qkv, qkv + C, qkv + 2 * C, att, s, dropout);
-}
-
 void CudaBackend::mha_forward(float* out, float* att, const float* q, const float* k,
                               const float* v, int ldq, int ldkv, int B, int Tq, int Tk, int C,
                               int NH, bool causal, const int32_t* key_len,
                               const DropoutKey& dropout) {
-  forward(out, att, q, k, v, shape(B, Tq, Tk, C, NH, ldq, ldkv, causal, false, key_len), dropout);
+  forward(out, att, q, k, v, shape(B, Tq, Tk, C, NH, ldq, ldkv, causal, key_len), dropout);
 }
 
 void CudaBackend::mha_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout,
@@ -198,7 +183,7 @@ void CudaBackend::mha_backward(float* dq, float* dk, float* dv, float* scratch, 
                                int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
                                const int32_t* key_len, const DropoutKey& dropout) {
   backward(dq, dk, dv, scratch, dout, q, k, v, att,
-           shape(B, Tq, Tk, C, NH, ldq, ldkv, causal, false, key_len), dropout);
+           shape(B, Tq, Tk, C, NH, ldq, ldkv, causal, key_len), dropout);
 }
 
 }  // namespace cohort

@@ -10,8 +10,9 @@
 // optimizer state and every other activation stay fp32 (docs/gpu.md says what that costs
 // against a full bf16 activation path, which is not built).
 //
-// Not here yet (issue 8): a fused flash-style attention (this attention stores the
-// T x T probabilities, as the Backend interface asks) and cuBLASLt epilogues.
+// The GPT's causal attention is flash-style (cuda_flash_attention.cu: no T x T buffer);
+// the general mha_* ops (encoder, cross-attention) still store probabilities.
+// Not here yet (issue 8): tensor-core attention tiles and cuBLASLt epilogues.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +39,8 @@ class CudaBackend final : public Backend {
   MemorySpace& memory() override { return memory_; }
 
   COHORT_BACKEND_OPS_OVERRIDE
+  // Flash-style causal attention: att holds each row's log-sum-exp.
+  bool attention_stores_probabilities() const override;
 
   MatmulPrecision precision() const { return precision_; }
 
@@ -52,6 +55,7 @@ class CudaBackend final : public Backend {
   MatmulPrecision precision_;
   cuda::DeviceMemory memory_;
   cuda::DeviceBuffer half_scratch_[2];
+  cuda::DeviceBuffer row_dot_;  // flash attention backward's rowsum(dO * O), grown once
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;

@@ -1,0 +1,311 @@
+// The GPT's causal attention, flash-attention style (Dao et al. 2022, FlashAttention-2's
+// backward split): the T x T scores never exist in memory. Forward walks the keys in
+// tiles held in shared memory with an online softmax and keeps, per query row, only
+// the log-sum-exp (LSE) of its scores; backward recomputes each probability from q, k
+// and the LSE. Memory per layer: (B, NH, T) floats instead of (B, NH, T, T).
+//
+// Deterministic without atomics: forward and dQ give one thread a query row, dK and dV
+// one thread a key row; each walks its partners in order. fp32 on CUDA cores, a thread
+// per row: simple and exact to a few ulps of the CPU, not yet tensor-core fast (the
+// step to FlashAttention-2 speed is mma tiles; docs/gpu.md).
+//
+// Dropout: the same Philox numbers as the CPU, element (h, t, t2) numbered
+// (h*T + t)*T + t2 of sample sample_offset + b (cpu_attention.cc). With D_i = dO_i . O_i
+// (O already holds the dropped-out weights), dS_ij = P_ij (m_ij dO_i . v_j - D_i).
+#include <algorithm>
+#include <type_traits>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_dropout.cuh"
+
+namespace cohort {
+
+namespace {
+
+struct FlashShape {
+  int B, T, C, NH, HS;
+  int ld;  // row stride of q, k, v and of dq, dk, dv (3C: the packed qkv)
+  float scale;
+};
+
+__device__ inline float keep_multiplier(const DropoutKey& key, const FlashShape& s, int b, int h,
+                                        int t, int t2) {
+  if (key.p <= 0.0f) return 1.0f;
+  return cuda::dropout_multiplier(key, key.sample_offset + b,
+                                  (uint64_t(h) * s.T + t) * s.T + uint64_t(t2));
+}
+
+// Rows per tile: HSMAX floats per row and three or four row tiles in static shared
+// memory stay under its 48 KB.
+template <int HSMAX>
+constexpr int tile_rows() {
+  return HSMAX >= 128 ? 16 : HSMAX >= 64 ? 32 : 64;
+}
+
+// Copies rows [first, first + Tile) of one head of x (row stride ld, head offset h*HS)
+// times factor into tile (Tile x HSMAX); rows past T and columns past HS become 0, so
+// the unrolled HSMAX-wide loops never read stale shared memory. Every thread of the
+// block calls it.
+template <int Tile, int HSMAX>
+__device__ void load_tile(float* tile, const float* x, int ld, const FlashShape& s, int b, int h,
+                          int first, float factor) {
+  for (int e = threadIdx.x; e < Tile * HSMAX; e += blockDim.x) {
+    const int r = e / HSMAX, d = e % HSMAX, t = first + r;
+    tile[e] = t < s.T && d < s.HS ? factor * x[(size_t(b) * s.T + t) * ld + h * s.HS + d] : 0.0f;
+  }
+}
+
+// Thread per query row t; block per (tile of queries, b * NH + h). q is pre-scaled by
+// 1/sqrt(HS), in forward and in both backward kernels alike, so the recomputed scores
+// are the forward's bit for bit.
+template <int HSMAX>
+__global__ void flash_forward(float* out, float* lse, const float* q, const float* k,
+                              const float* v, FlashShape s, DropoutKey key) {
+  constexpr int Tile = tile_rows<HSMAX>();
+  __shared__ float ks[Tile * HSMAX], vs[Tile * HSMAX];
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int t0 = blockIdx.x * Tile, t = t0 + threadIdx.x;
+  const bool active = t < s.T;
+  float qr[HSMAX], acc[HSMAX];
+#pragma unroll
+  for (int d = 0; d < HSMAX; ++d) {
+    qr[d] = active && d < s.HS ? s.scale * q[(size_t(b) * s.T + t) * s.ld + h * s.HS + d] : 0.0f;
+    acc[d] = 0.0f;
+  }
+  float m = -INFINITY, l = 0.0f;
+  const int block_keys = min(s.T, t0 + Tile);  // causal: the last row sees the most
+  for (int j0 = 0; j0 < block_keys; j0 += Tile) {
+    __syncthreads();
+    load_tile<Tile, HSMAX>(ks, k, s.ld, s, b, h, j0, 1.0f);
+    load_tile<Tile, HSMAX>(vs, v, s.ld, s, b, h, j0, 1.0f);
+    __syncthreads();
+    const int visible = active ? min(Tile, t + 1 - j0) : 0;
+    for (int r = 0; r < visible; ++r) {
+      float sc = 0.0f;
+#pragma unroll
+      for (int d = 0; d < HSMAX; ++d) sc += qr[d] * ks[r * HSMAX + d];
+      if (sc > m) {
+        const float correction = expf(m - sc);
+        l *= correction;
+#pragma unroll
+        for (int d = 0; d < HSMAX; ++d) acc[d] *= correction;
+        m = sc;
+      }
+      const float e = expf(sc - m);
+      l += e;
+      const float w = e * keep_multiplier(key, s, b, h, t, j0 + r);
+#pragma unroll
+      for (int d = 0; d < HSMAX; ++d) acc[d] += w * vs[r * HSMAX + d];
+    }
+  }
+  if (!active) return;
+  float* y = out + (size_t(b) * s.T + t) * s.C + h * s.HS;
+#pragma unroll
+  for (int d = 0; d < HSMAX; ++d)
+    if (d < s.HS) y[d] = acc[d] / l;
+  lse[(size_t(b) * s.NH + h) * s.T + t] = m + logf(l);
+}
+
+// D (B, NH, T) = rowsum(dO * O) per head: thread per (b, h, t).
+__global__ void flash_row_dot(float* dsum, const float* dout, const float* out, FlashShape s) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= size_t(s.B) * s.NH * s.T) return;
+  const int t = int(i % s.T), h = int(i / s.T % s.NH), b = int(i / (size_t(s.T) * s.NH));
+  const size_t o = (size_t(b) * s.T + t) * s.C + h * s.HS;
+  float acc = 0.0f;
+  for (int d = 0; d < s.HS; ++d) acc += dout[o + d] * out[o + d];
+  dsum[i] = acc;
+}
+
+// dQ_t = scale * sum_{j <= t} dS_tj k_j: thread per query row.
+template <int HSMAX>
+__global__ void flash_backward_dq(float* dq, const float* dout, const float* q, const float* k,
+                                  const float* v, const float* lse, const float* dsum,
+                                  FlashShape s, DropoutKey key) {
+  constexpr int Tile = tile_rows<HSMAX>();
+  __shared__ float ks[Tile * HSMAX], vs[Tile * HSMAX], dos[Tile * (HSMAX + 1)];
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int t0 = blockIdx.x * Tile, t = t0 + threadIdx.x;
+  const bool active = t < s.T;
+  // This row of dO in shared memory, padded so each thread's row is its own bank.
+  float* dor = dos + threadIdx.x * (HSMAX + 1);
+  float qr[HSMAX], acc[HSMAX];
+#pragma unroll
+  for (int d = 0; d < HSMAX; ++d) {
+    const bool in = active && d < s.HS;
+    qr[d] = in ? s.scale * q[(size_t(b) * s.T + t) * s.ld + h * s.HS + d] : 0.0f;
+    dor[d] = in ? dout[(size_t(b) * s.T + t) * s.C + h * s.HS + d] : 0.0f;
+    acc[d] = 0.0f;
+  }
+  const size_t row = (size_t(b) * s.NH + h) * s.T + t;
+  const float row_lse = active ? lse[row] : 0.0f, row_d = active ? dsum[row] : 0.0f;
+  const int block_keys = min(s.T, t0 + Tile);
+  for (int j0 = 0; j0 < block_keys; j0 += Tile) {
+    __syncthreads();
+    load_tile<Tile, HSMAX>(ks, k, s.ld, s, b, h, j0, 1.0f);
+    load_tile<Tile, HSMAX>(vs, v, s.ld, s, b, h, j0, 1.0f);
+    __syncthreads();
+    const int visible = active ? min(Tile, t + 1 - j0) : 0;
+    for (int r = 0; r < visible; ++r) {
+      float sc = 0.0f, dp = 0.0f;
+#pragma unroll
+      for (int d = 0; d < HSMAX; ++d) {
+        sc += qr[d] * ks[r * HSMAX + d];
+        dp += dor[d] * vs[r * HSMAX + d];
+      }
+      const float p = expf(sc - row_lse);
+      const float ds = p * (dp * keep_multiplier(key, s, b, h, t, j0 + r) - row_d);
+#pragma unroll
+      for (int d = 0; d < HSMAX; ++d) acc[d] += ds * ks[r * HSMAX + d];
+    }
+  }
+  if (!active) return;
+  float* g = dq + (size_t(b) * s.T + t) * s.ld + h * s.HS;
+#pragma unroll
+  for (int d = 0; d < HSMAX; ++d)
+    if (d < s.HS) g[d] = s.scale * acc[d];
+}
+
+// dK_j = sum_{t >= j} dS_tj (scale q_t); dV_j = sum_{t >= j} m_tj P_tj dO_t: thread per
+// key row; the queries come through shared memory in tiles. Which: kBoth, or for wide
+// heads kKeys and kValues in two launches, since two HSMAX-wide accumulators per thread
+// spill registers at HSMAX = 64 (ptxas: 696 bytes); the split recomputes the scores.
+enum Which { kKeys = 1, kValues = 2, kBoth = 3 };
+template <int HSMAX, int WHICH>
+__global__ void flash_backward_dkv(float* dk, float* dv, const float* dout, const float* q,
+                                   const float* k, const float* v, const float* lse,
+                                   const float* dsum, FlashShape s, DropoutKey key) {
+  constexpr int Tile = tile_rows<HSMAX>();
+  __shared__ float qs[Tile * HSMAX], dos[Tile * HSMAX], own[2 * Tile * (HSMAX + 1)];
+  __shared__ float tile_lse[Tile], tile_d[Tile];
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int j0 = blockIdx.x * Tile, j = j0 + threadIdx.x;
+  const bool active = j < s.T;
+  // This key's k and v rows, padded so each thread's row is its own bank.
+  float* kr = own + threadIdx.x * (HSMAX + 1);
+  float* vr = own + (Tile + threadIdx.x) * (HSMAX + 1);
+  constexpr bool kWantK = WHICH & kKeys, kWantV = WHICH & kValues;
+  constexpr int GK = kWantK ? HSMAX : 1, GV = kWantV ? HSMAX : 1;
+  float gk[GK], gv[GV];
+#pragma unroll
+  for (int d = 0; d < HSMAX; ++d) {
+    const bool in = active && d < s.HS;
+    kr[d] = in ? k[(size_t(b) * s.T + j) * s.ld + h * s.HS + d] : 0.0f;
+    vr[d] = in ? v[(size_t(b) * s.T + j) * s.ld + h * s.HS + d] : 0.0f;
+  }
+#pragma unroll
+  for (int d = 0; d < GK; ++d) gk[d] = 0.0f;
+#pragma unroll
+  for (int d = 0; d < GV; ++d) gv[d] = 0.0f;
+  for (int i0 = j0; i0 < s.T; i0 += Tile) {  // causal: queries t >= j0 only
+    __syncthreads();
+    load_tile<Tile, HSMAX>(qs, q, s.ld, s, b, h, i0, s.scale);
+    load_tile<Tile, HSMAX>(dos, dout, s.C, s, b, h, i0, 1.0f);
+    for (int r = threadIdx.x; r < Tile; r += blockDim.x) {
+      const int t = i0 + r;
+      const size_t row = (size_t(b) * s.NH + h) * s.T + t;
+      tile_lse[r] = t < s.T ? lse[row] : 0.0f;
+      tile_d[r] = t < s.T ? dsum[row] : 0.0f;
+    }
+    __syncthreads();
+    if (!active) continue;
+    const int last = min(Tile, s.T - i0);
+    for (int r = max(0, j - i0); r < last; ++r) {  // rows t = i0 + r >= j
+      float sc = 0.0f;
+#pragma unroll
+      for (int d = 0; d < HSMAX; ++d) sc += qs[r * HSMAX + d] * kr[d];
+      const float p = expf(sc - tile_lse[r]);
+      const float keep = keep_multiplier(key, s, b, h, i0 + r, j);
+      if constexpr (kWantK) {
+        float dp = 0.0f;
+#pragma unroll
+        for (int d = 0; d < HSMAX; ++d) dp += dos[r * HSMAX + d] * vr[d];
+        const float ds = p * (dp * keep - tile_d[r]);
+#pragma unroll
+        for (int d = 0; d < HSMAX; ++d) gk[d] += ds * qs[r * HSMAX + d];
+      }
+      if constexpr (kWantV) {
+        const float pd = p * keep;
+#pragma unroll
+        for (int d = 0; d < HSMAX; ++d) gv[d] += pd * dos[r * HSMAX + d];
+      }
+    }
+  }
+  if (!active) return;
+  const size_t o = (size_t(b) * s.T + j) * s.ld + h * s.HS;
+  if constexpr (kWantK) {
+#pragma unroll
+    for (int d = 0; d < HSMAX; ++d)
+      if (d < s.HS) dk[o + d] = gk[d];
+  }
+  if constexpr (kWantV) {
+#pragma unroll
+    for (int d = 0; d < HSMAX; ++d)
+      if (d < s.HS) dv[o + d] = gv[d];
+  }
+}
+
+FlashShape flash_shape(int B, int T, int C, int NH) {
+  const int HS = C / NH;
+  if (HS > 128)
+    throw Error(fmt::format("flash attention: head size {} > 128 is not supported", HS));
+  return {B, T, C, NH, HS, 3 * C, 1.0f / sqrtf(float(HS))};
+}
+
+// Calls f with the smallest HSMAX in {16, 32, 64, 128} that holds the head.
+template <typename F>
+void with_head_bound(int HS, F&& f) {
+  if (HS <= 16) {
+    f(std::integral_constant<int, 16>{});
+  } else if (HS <= 32) {
+    f(std::integral_constant<int, 32>{});
+  } else if (HS <= 64) {
+    f(std::integral_constant<int, 64>{});
+  } else {
+    f(std::integral_constant<int, 128>{});
+  }
+}
+
+}  // namespace
+
+bool CudaBackend::attention_stores_probabilities() const { return false; }
+
+void CudaBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
+                                    int NH, const DropoutKey& dropout) {
+  const FlashShape s = flash_shape(B, T, C, NH);
+  with_head_bound(s.HS, [&](auto bound) {
+    constexpr int HSMAX = decltype(bound)::value, Tile = tile_rows<HSMAX>();
+    const dim3 grid(unsigned((T + Tile - 1) / Tile), unsigned(B * NH));
+    flash_forward<HSMAX><<<grid, Tile>>>(out, att, qkv, qkv + C, qkv + 2 * C, s, dropout);
+  });
+  COHORT_CUDA_LAUNCHED();
+}
+
+void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, const float* qkv,
+                                     const float* att, const float* out, int B, int T, int C,
+                                     int NH, const DropoutKey& dropout) {
+  const FlashShape s = flash_shape(B, T, C, NH);
+  const size_t rows = size_t(B) * NH * T;
+  if (row_dot_.bytes() < rows * sizeof(float)) row_dot_ = cuda::DeviceBuffer(rows * sizeof(float));
+  float* dsum = row_dot_.as<float>();
+  flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);
+  COHORT_CUDA_LAUNCHED();
+  const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;
+  with_head_bound(s.HS, [&](auto bound) {
+    constexpr int HSMAX = decltype(bound)::value, Tile = tile_rows<HSMAX>();
+    const dim3 grid(unsigned((T + Tile - 1) / Tile), unsigned(B * NH));
+    float *dk = dqkv + C, *dv = dqkv + 2 * C;
+    flash_backward_dq<HSMAX><<<grid, Tile>>>(dqkv, dout, q, k, v, att, dsum, s, dropout);
+    if constexpr (HSMAX <= 32) {
+      flash_backward_dkv<HSMAX, kBoth><<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
+    } else {
+      flash_backward_dkv<HSMAX, kKeys><<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
+      flash_backward_dkv<HSMAX, kValues>
+          <<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
+    }
+  });
+  COHORT_CUDA_LAUNCHED();
+}
+
+}  // namespace cohort
