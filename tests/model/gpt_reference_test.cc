@@ -1,7 +1,8 @@
 // The whole model against its PyTorch twin (tests/reference/make_reference.py, float64):
 // logits, loss, every parameter gradient, and the losses of 10 clipped AdamW steps, on
 // each backend: the CPU; the CPU behind a GPU's memory rules (GuardedBackend: proves
-// the model moves data only through the backend's memory); and CUDA with fp32, bf16 and
+// the model moves data only through the backend's memory), also with the CUDA backend's
+// flash attention algorithm on the CPU (guarded_flash); and CUDA with fp32, bf16 and
 // fp16 matmuls when the build has it and a device is present (skipped with a message
 // otherwise). fp16 trains through the dynamic loss scaler.
 //
@@ -91,6 +92,7 @@ struct Case {
 const Case kCases[] = {
     {"cpu"},
     {"guarded"},
+    {"guarded_flash"},
     {"cuda_fp32"},
     {"cuda_bf16", 1e-2, 2.5e-2, 1e-4, 2e-3},
     {"cuda_fp16", 2e-3, 5e-3, 5e-5, 1.5e-3, true},
@@ -100,6 +102,7 @@ const Case kCases[] = {
 std::unique_ptr<Backend> make_backend(const std::string& name) {
   if (name == "cpu") return std::make_unique<CpuBackend>();
   if (name == "guarded") return std::make_unique<testing::GuardedBackend>();
+  if (name == "guarded_flash") return std::make_unique<testing::GuardedBackend>(true);
 #ifdef COHORT_HAVE_CUDA
   if (name.starts_with("cuda_") && cuda::device_count() > 0)
     return std::make_unique<CudaBackend>(parse_matmul_precision(name.substr(5)));
@@ -221,6 +224,45 @@ TEST(GptDevicePath, DropoutTrainingIsBitIdenticalToTheHostPath) {
   const auto l_cpu = run(cpu, p_cpu), l_guarded = run(guarded, p_guarded);
   EXPECT_EQ(l_cpu, l_guarded);
   EXPECT_TRUE(p_cpu == p_guarded) << "weights after 3 steps differ";
+}
+
+// The flash algorithm (CUDA's, run on the CPU) with dropout: the dropped-out output
+// already holds the masks, so D = rowsum(dO * O) is the backward's row term. Losses
+// must follow the CPU's T x T attention to float rounding (1e-5) and weights to 1e-4
+// of their scale after 3 AdamW steps.
+TEST(GptDevicePath, FlashAttentionWithDropoutTrainsLikeTheCpu) {
+  Fixture f;
+  f.config.dropout = 0.1f;
+  auto run = [&](Backend& backend, std::vector<float>& params) {
+    auto model = f.make_model(backend);
+    OptimizerConfig oc;
+    AdamW opt(oc, model->layout(), backend, 0, model->num_params());
+    const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
+    std::vector<float> losses;
+    for (uint32_t s = 0; s < 3; ++s) {
+      ForwardOptions o;
+      o.training = true;
+      o.dropout_seed = 7;
+      o.step = s;
+      losses.push_back(model->forward(tokens.data(), targets.data(), f.B, f.T, o));
+      model->backward();
+      clip_grad_norm(backend, model->grads(), model->num_params(), 1.0f);
+      opt.step(model->params(), model->grads(), 1e-3f);
+      model->zero_grad();
+    }
+    params.resize(model->num_params());
+    model->download_params(params.data());
+    return losses;
+  };
+  CpuBackend cpu;
+  testing::GuardedBackend flash(true);
+  std::vector<float> p_cpu, p_flash;
+  const auto l_cpu = run(cpu, p_cpu), l_flash = run(flash, p_flash);
+  for (size_t i = 0; i < l_cpu.size(); ++i) EXPECT_NEAR(l_flash[i], l_cpu[i], 1e-5) << "step " << i;
+  double worst = 0;
+  for (size_t i = 0; i < p_cpu.size(); ++i)
+    worst = std::max(worst, std::abs(double(p_flash[i]) - p_cpu[i]));
+  EXPECT_LE(worst, 2e-5) << "largest weight difference (weights are ~0.02)";
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "support/flash_attention_reference.h"
 
 namespace cohort::testing {
 namespace {
@@ -143,14 +144,25 @@ void GuardedBackend::layernorm_backward(float* dinp, float* dweight, float* dbia
   cpu_.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }
 
-void GuardedBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH, const DropoutKey& dropout) {
+void GuardedBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T,
+                                       int C, int NH, const DropoutKey& dropout) {
   Call c(*this, "attention_forward", {out, att, qkv});
-  cpu_.attention_forward(out, att, qkv, B, T, C, NH, dropout);
+  if (flash_) {
+    flash_attention_forward(out, att, qkv, B, T, C, NH, dropout);
+  } else {
+    cpu_.attention_forward(out, att, qkv, B, T, C, NH, dropout);
+  }
 }
 
-void GuardedBackend::attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att, const float* out, int B, int T, int C, int NH, const DropoutKey& dropout) {
+void GuardedBackend::attention_backward(float* dqkv, float* scratch, const float* dout,
+                                        const float* qkv, const float* att, const float* out,
+                                        int B, int T, int C, int NH, const DropoutKey& dropout) {
   Call c(*this, "attention_backward", {dqkv, scratch, dout, qkv, att, out});
-  cpu_.attention_backward(dqkv, scratch, dout, qkv, att, out, B, T, C, NH, dropout);
+  if (flash_) {
+    flash_attention_backward(dqkv, dout, qkv, att, out, B, T, C, NH, dropout);
+  } else {
+    cpu_.attention_backward(dqkv, scratch, dout, qkv, att, out, B, T, C, NH, dropout);
+  }
 }
 
 void GuardedBackend::mha_forward(float* out, float* att, const float* q, const float* k, const float* v, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal, const int32_t* key_len, const DropoutKey& dropout) {

@@ -5,7 +5,9 @@
 //   would with device pointers;
 // - every pointer an op receives must lie in that memory, so a model that hands an op a
 //   host vector (token ids, lengths) fails with the op's name, as it would on a GPU.
-// Results are the CPU backend's, bit for bit.
+// Results are the CPU backend's, bit for bit; or, with flash_attention, the causal
+// attention is the CUDA backend's flash algorithm (flash_attention_reference.h) and
+// saves log-sum-exps instead of probabilities, as CUDA does.
 #pragma once
 
 #include <initializer_list>
@@ -49,7 +51,9 @@ class GuardedMemory final : public MemorySpace {
 
 class GuardedBackend final : public Backend {
  public:
+  explicit GuardedBackend(bool flash_attention = false) : flash_(flash_attention) {}
   const char* name() const override { return "guarded-cpu"; }
+  bool attention_stores_probabilities() const override { return !flash_; }
   MemorySpace& memory() override { return memory_; }
 
   COHORT_BACKEND_OPS_OVERRIDE
@@ -65,6 +69,7 @@ class GuardedBackend final : public Backend {
   };
   static GuardedMemory& checked(GuardedBackend& be, const char* op,
                                 std::initializer_list<const void*> ptrs);
+  bool flash_;
   CpuBackend cpu_;
   GuardedMemory memory_;
 };
