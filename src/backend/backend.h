@@ -107,6 +107,12 @@ class Backend {
                             int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,
                             const int32_t* key_len, const DropoutKey& dropout) = 0;
 
+  // Rows of C floats picked by index (rows in the backend's memory): gather
+  // out[r] = in[rows[r]]; scatter out[rows[r]] = in[r], the rows distinct. For heads
+  // that see some positions only (the masked-LM rows, the classifier's [CLS]).
+  virtual void gather_rows(float* out, const float* in, const int32_t* rows, int n, int C) = 0;
+  virtual void scatter_rows(float* out, const float* in, const int32_t* rows, int n, int C) = 0;
+
   // out = tanh(inp); backward from the output: dinp = (1 - out^2) * dout.
   virtual void tanh_forward(float* out, const float* inp, size_t n) = 0;
   virtual void tanh_backward(float* dinp, const float* out, const float* dout, size_t n) = 0;
@@ -194,6 +200,8 @@ class Backend {
                     const float* q, const float* k, const float* v, const float* att, int ldq,     \
                     int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal,                   \
                     const int32_t* key_len, const DropoutKey& dropout) override;                   \
+  void gather_rows(float* out, const float* in, const int32_t* rows, int n, int C) override;       \
+  void scatter_rows(float* out, const float* in, const int32_t* rows, int n, int C) override;      \
   void tanh_forward(float* out, const float* inp, size_t n) override;                              \
   void tanh_backward(float* dinp, const float* out, const float* dout, size_t n) override;         \
   void gelu_forward(float* out, const float* inp, size_t n) override;                              \

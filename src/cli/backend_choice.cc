@@ -30,7 +30,6 @@ void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist
                             "train.backend = cpu",
                             what));
   };
-  if (train.task != "lm") refuse(fmt::format("train.task = {} (only the GPT, task lm)", train.task));
   if (dist.name == "ps") refuse("the parameter server");
   if (dist.wire != "fp32") refuse("dist.wire = bf16");
 }

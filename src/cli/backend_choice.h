@@ -13,8 +13,8 @@ namespace cohort {
 // cuda: this rank's GPU is its local rank modulo the GPUs present.
 std::unique_ptr<Backend> make_backend(const TrainConfig& train);
 
-// What the CUDA backend does not run yet, refused before any work starts: the encoder
-// and encoder-decoder tasks, the parameter server, bf16 on the wire. No-op for the CPU.
+// What the CUDA backend does not run yet, refused before any work starts: the parameter
+// server, bf16 on the wire. No-op for the CPU.
 void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist);
 
 // The communicator the strategy exchanges gradients and parameters over: NCCL between

@@ -69,7 +69,7 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0: off)"},
       {"train.seed", &c.train.seed, "seed for init, synthetic data and dropout"},
       {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
-      {"train.backend", &c.train.backend, "cpu | cuda (the GPT on one GPU; docs/gpu.md)"},
+      {"train.backend", &c.train.backend, "cpu | cuda (one GPU per rank; docs/gpu.md)"},
       {"train.precision", &c.train.precision,
        "auto (cuda: bf16, cpu: fp32) | fp32 | bf16 | fp16 (loss-scaled): the CUDA matmuls"},
       {"train.max_bad_steps", &c.train.max_bad_steps,

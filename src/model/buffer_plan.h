@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,11 @@ namespace cohort {
 class BufferPlan {
  public:
   void add(float** where, size_t n) { requests_.emplace_back(where, n); }
+  // int32 ids share the arena (same size as float).
+  void add(int32_t** where, size_t n) {
+    static_assert(sizeof(int32_t) == sizeof(float));
+    requests_.emplace_back(reinterpret_cast<float**>(where), n);
+  }
   Arena allocate(MemorySpace& space) {
     size_t total = 0;
     for (const auto& r : requests_) total += r.second;

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <cstring>
 
 #include "core/error.h"
 
@@ -11,10 +10,6 @@ namespace cohort {
 
 EncoderModel::EncoderModel(const ModelConfig& config, Backend& backend) : Model(config, backend) {
   COHORT_CHECK(config_.arch == "encoder") << "EncoderModel needs model.arch = encoder";
-  // Its batches (lengths, masked rows) are still gathered on the host (docs/gpu.md).
-  if (!backend.memory().is_host())
-    throw Error(fmt::format("the encoder model runs on host-memory backends only, not on '{}'",
-                            backend.name()));
   for (int l = 0; l < config_.n_layer; ++l) {
     const std::string prefix = fmt::format("h.{}.", l);
     blocks_.push_back(block_params(layout_, params(), prefix, false));
@@ -56,6 +51,12 @@ void EncoderModel::plan(int B, int T) {
   p.add(&class_losses_, size_t(B));
   p.add(&d_pooled_, size_t(B) * C);
   p.add(&d_pool_in_, size_t(B) * C);
+  p.add(&tokens_, BT);
+  p.add(&lengths_, size_t(B));
+  p.add(&labels_, size_t(B));
+  p.add(&row_index_, BT);
+  p.add(&row_targets_, BT);
+  p.add(&cls_rows_, size_t(B));
   arena_ = p.allocate(backend_.memory());
   plan_B_ = B;
   plan_T_ = T;
@@ -87,17 +88,21 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
   last_options_ = options;
   last_mlm_ = batch.mlm_targets != nullptr;
   last_has_labels_ = batch.labels != nullptr;
-  tokens_.assign(batch.tokens, batch.tokens + BT);
-  lengths_.assign(batch.lengths, batch.lengths + B);
   Backend& be = backend_;
+  MemorySpace& mem = be.memory();
+  std::vector<int32_t> cls(static_cast<size_t>(B));  // the [CLS] rows: position 0 of each sample
+  for (int b = 0; b < B; ++b) cls[size_t(b)] = int32_t(b) * T;
+  mem.copy_from_host(cls_rows_, cls.data(), cls.size() * sizeof(int32_t));
+  mem.copy_from_host(tokens_, batch.tokens, BT * sizeof(int32_t));
+  mem.copy_from_host(lengths_, batch.lengths, size_t(B) * sizeof(int32_t));
   const float* P = params();
-  be.embedding_forward(encoded_, tokens_.data(), P + layout_.at("wte.weight").offset,
+  be.embedding_forward(encoded_, tokens_, P + layout_.at("wte.weight").offset,
                        P + layout_.at("wpe.weight").offset, B, T, C);
   be.dropout(encoded_, B, size_t(T) * C, dropout_key(options, 0));
   BlockInputs in;
   in.B = B;
   in.T = T;
-  in.self_len = lengths_.data();
+  in.self_len = lengths_;
   const float* x = encoded_;
   for (int l = 0; l < config_.n_layer; ++l) {
     block_forward(be, blocks_[l], acts_[l], scratch_, x, in, C, NH,
@@ -109,43 +114,46 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
   sample_losses_.assign(B, 0.0f);
   if (last_mlm_) {
     // Gather the masked rows; each sample's rows share 1/(count) of its weight.
-    row_index_.clear();
-    row_targets_.clear();
+    host_rows_.clear();
+    std::vector<int32_t> targets;
     std::vector<int> count(B, 0);
     for (size_t i = 0; i < BT; ++i) {
       if (batch.mlm_targets[i] >= 0) {
-        row_index_.push_back(int32_t(i));
-        row_targets_.push_back(batch.mlm_targets[i]);
+        host_rows_.push_back(int32_t(i));
+        targets.push_back(batch.mlm_targets[i]);
         ++count[i / T];
       }
     }
-    rows_ = int(row_index_.size());
+    rows_ = int(host_rows_.size());
     for (int b = 0; b < B; ++b)
       if (count[b] == 0) throw Error(fmt::format("sample {} has no masked position", b));
-    for (int r = 0; r < rows_; ++r)
-      std::memcpy(rows_x_ + size_t(r) * C, lnf_ + size_t(row_index_[r]) * C, C * sizeof(float));
+    mem.copy_from_host(row_index_, host_rows_.data(), size_t(rows_) * sizeof(int32_t));
+    mem.copy_from_host(row_targets_, targets.data(), size_t(rows_) * sizeof(int32_t));
+    be.gather_rows(rows_x_, lnf_, row_index_, rows_, C);
     be.lm_head_forward(rows_logits_, rows_x_, P + layout_.at("wte.weight").offset, rows_, C, Vp);
-    be.masked_cross_entropy_forward(rows_losses_, rows_probs_, rows_logits_, row_targets_.data(),
-                                    rows_, V, Vp, 0.0f);
+    be.masked_cross_entropy_forward(rows_losses_, rows_probs_, rows_logits_, row_targets_, rows_, V,
+                                    Vp, 0.0f);
+    host_losses_.resize(size_t(rows_));
+    mem.copy_to_host(host_losses_.data(), rows_losses_, size_t(rows_) * sizeof(float));
+    host_row_scale_.resize(size_t(rows_));
     for (int r = 0; r < rows_; ++r) {
-      const int b = row_index_[r] / T;
-      sample_losses_[b] += rows_losses_[r] / float(count[b]);
-      row_scale_[r] = 1.0f / float(count[b] * B);
+      const int b = host_rows_[size_t(r)] / T;
+      sample_losses_[b] += host_losses_[size_t(r)] / float(count[b]);
+      host_row_scale_[size_t(r)] = 1.0f / float(count[b] * B);
     }
   } else {
     const int K = config_.n_classes;
-    for (int b = 0; b < B; ++b)
-      std::memcpy(pool_in_ + size_t(b) * C, lnf_ + size_t(b) * T * C, C * sizeof(float));
+    be.gather_rows(pool_in_, lnf_, cls_rows_, B, C);
     be.linear_forward(pool_pre_, pool_in_, P + layout_.at("pooler.weight").offset,
                       P + layout_.at("pooler.bias").offset, B, C, C);
     be.tanh_forward(pooled_, pool_pre_, size_t(B) * C);
     be.linear_forward(class_logits_, pooled_, P + layout_.at("classifier.weight").offset,
                       P + layout_.at("classifier.bias").offset, B, C, K);
     if (!batch.labels) return 0.0f;
-    labels_.assign(batch.labels, batch.labels + B);
-    be.masked_cross_entropy_forward(class_losses_, class_probs_, class_logits_, labels_.data(), B,
-                                    K, K, 0.0f);
-    for (int b = 0; b < B; ++b) sample_losses_[b] = class_losses_[b];
+    mem.copy_from_host(labels_, batch.labels, size_t(B) * sizeof(int32_t));
+    be.masked_cross_entropy_forward(class_losses_, class_probs_, class_logits_, labels_, B, K, K,
+                                    0.0f);
+    mem.copy_to_host(sample_losses_.data(), class_losses_, size_t(B) * sizeof(float));
   }
   double sum = 0.0;
   for (float l : sample_losses_) sum += l;
@@ -161,20 +169,23 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   Backend& be = backend_;
   const float* P = params();
   float* G = grads();
-  std::memset(dlnf_, 0, BT * C * sizeof(float));
+  MemorySpace& mem = be.memory();
+  mem.fill_zero(dlnf_, BT * C * sizeof(float));
   if (last_mlm_) {
-    for (int r = 0; r < rows_; ++r) row_scale_[r] *= loss_scale;
+    std::vector<float> scale(host_row_scale_);
+    for (float& s : scale) s *= loss_scale;
+    mem.copy_from_host(row_scale_, scale.data(), scale.size() * sizeof(float));
     const size_t wte = layout_.at("wte.weight").offset;
-    be.masked_cross_entropy_backward(rows_probs_, rows_probs_, row_targets_.data(), row_scale_,
-                                     rows_, V, Vp, 0.0f);
+    be.masked_cross_entropy_backward(rows_probs_, rows_probs_, row_targets_, row_scale_, rows_, V,
+                                     Vp, 0.0f);
     be.lm_head_backward(rows_dx_, G + wte, rows_probs_, rows_x_, P + wte, rows_, C, Vp);
-    for (int r = 0; r < rows_; ++r)
-      std::memcpy(dlnf_ + size_t(row_index_[r]) * C, rows_dx_ + size_t(r) * C, C * sizeof(float));
+    be.scatter_rows(dlnf_, rows_dx_, row_index_, rows_, C);
   } else {
     const int K = config_.n_classes;
-    for (int b = 0; b < B; ++b) row_scale_[b] = loss_scale / float(B);
-    be.masked_cross_entropy_backward(class_probs_, class_probs_, labels_.data(), row_scale_, B, K,
-                                     K, 0.0f);
+    const std::vector<float> scale(size_t(B), loss_scale / float(B));
+    mem.copy_from_host(row_scale_, scale.data(), scale.size() * sizeof(float));
+    be.masked_cross_entropy_backward(class_probs_, class_probs_, labels_, row_scale_, B, K, K,
+                                     0.0f);
     const size_t cw = layout_.at("classifier.weight").offset;
     const size_t pw = layout_.at("pooler.weight").offset;
     be.linear_backward(d_pooled_, G + cw, G + layout_.at("classifier.bias").offset, class_probs_,
@@ -182,17 +193,16 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
     be.tanh_backward(d_pooled_, pooled_, d_pooled_, size_t(B) * C);
     be.linear_backward(d_pool_in_, G + pw, G + layout_.at("pooler.bias").offset, d_pooled_,
                        pool_in_, P + pw, B, C, C);
-    for (int b = 0; b < B; ++b)
-      std::memcpy(dlnf_ + size_t(b) * T * C, d_pool_in_ + size_t(b) * C, C * sizeof(float));
+    be.scatter_rows(dlnf_, d_pool_in_, cls_rows_, B, C);
   }
-  std::memset(dres_, 0, BT * C * sizeof(float));
+  mem.fill_zero(dres_, BT * C * sizeof(float));
   const size_t lnw = layout_.at("ln_f.weight").offset, lnb = layout_.at("ln_f.bias").offset;
   const float* top = config_.n_layer > 0 ? acts_.back().out : encoded_;
   be.layernorm_backward(dres_, G + lnw, G + lnb, dlnf_, top, P + lnw, lnf_mean_, lnf_rstd_, BT, C);
   BlockInputs in;
   in.B = B;
   in.T = T;
-  in.self_len = lengths_.data();
+  in.self_len = lengths_;
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     const float* x = l == 0 ? encoded_ : acts_[l - 1].out;
     block_backward(be, blocks_[l], dblocks_[l], acts_[l], scratch_, x, dres_, in, C, NH,
@@ -200,8 +210,15 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   }
   be.dropout(dres_, B, size_t(T) * C, dropout_key(last_options_, 0));
   be.embedding_backward(G + layout_.at("wte.weight").offset, G + layout_.at("wpe.weight").offset,
-                        dres_, tokens_.data(), B, T, C);
+                        dres_, tokens_, B, T, C);
   if (grad_ready) grad_ready(0);
+}
+
+std::vector<float> EncoderModel::copy_class_logits() const {
+  COHORT_CHECK(last_B_ > 0 && !last_mlm_) << "class logits need a classifier forward";
+  std::vector<float> out(size_t(last_B_) * config_.n_classes);
+  backend_.memory().copy_to_host(out.data(), class_logits_, out.size() * sizeof(float));
+  return out;
 }
 
 }  // namespace cohort

@@ -37,7 +37,8 @@ class EncoderModel : public Model {
   float forward(const EncoderBatch& batch, const ForwardOptions& options);
   void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) override;
 
-  const float* class_logits() const { return class_logits_; }  // (B, n_classes)
+  // (B, n_classes) logits of the last classifier forward, copied to the host.
+  std::vector<float> copy_class_logits() const;
   // Per-sample losses of the last forward (B).
   const std::vector<float>& sample_losses() const { return sample_losses_; }
 
@@ -55,7 +56,12 @@ class EncoderModel : public Model {
   // classifier
   float *pool_in_, *pooled_, *pool_pre_, *class_logits_, *class_probs_, *class_losses_, *d_pooled_,
       *d_pool_in_;
-  std::vector<int32_t> tokens_, lengths_, labels_, row_index_, row_targets_;
+  // Ids in the backend's memory: tokens (B, T), lengths (B), labels (B), the masked rows'
+  // indices and targets (up to B*T), the [CLS] rows (B).
+  int32_t *tokens_, *lengths_, *labels_, *row_index_, *row_targets_, *cls_rows_;
+  std::vector<int32_t> host_rows_;        // masked rows' flat indices, for the losses
+  std::vector<float> host_row_scale_;    // each masked row's (or sample's) weight
+  std::vector<float> host_losses_;        // downloaded per-row losses
   std::vector<float> sample_losses_;
   int last_B_ = 0, last_T_ = 0, rows_ = 0;
   bool last_mlm_ = false, last_has_labels_ = false;

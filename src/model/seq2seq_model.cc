@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 
@@ -14,10 +13,6 @@ namespace cohort {
 
 Seq2SeqModel::Seq2SeqModel(const ModelConfig& config, Backend& backend) : Model(config, backend) {
   COHORT_CHECK(config_.arch == "seq2seq") << "Seq2SeqModel needs model.arch = seq2seq";
-  // Its batches (lengths, masked rows) are still gathered on the host (docs/gpu.md).
-  if (!backend.memory().is_host())
-    throw Error(fmt::format("the encoder-decoder model runs on host-memory backends only, not on '{}'",
-                            backend.name()));
   for (int l = 0; l < config_.n_layer; ++l) {
     const std::string prefix = fmt::format("enc.{}.", l);
     enc_.push_back(block_params(layout_, params(), prefix, false));
@@ -58,6 +53,11 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   p.add(&logits_, BT * Vp);
   p.add(&probs_, BT * Vp);
   p.add(&losses_, BT);
+  p.add(&nll_, BT);
+  p.add(&src_, BS);
+  p.add(&src_len_, size_t(B));
+  p.add(&tgt_in_, BT);
+  p.add(&tgt_out_, BT);
   p.add(&row_scale_, BT);
   p.add(&dlnf_, BT * C);
   p.add(&dres_tgt_, BT * C);
@@ -71,13 +71,13 @@ void Seq2SeqModel::encode_impl(const ForwardOptions& options) {
   const int B = B_, S = S_, C = config_.n_embd, NH = config_.n_head;
   Backend& be = backend_;
   const float* P = params();
-  be.embedding_forward(src_emb_, src_.data(), P + layout_.at("wte.weight").offset,
+  be.embedding_forward(src_emb_, src_, P + layout_.at("wte.weight").offset,
                        P + layout_.at("wpe.weight").offset, B, S, C);
   be.dropout(src_emb_, B, size_t(S) * C, dropout_key(options, 0));
   BlockInputs in;
   in.B = B;
   in.T = S;
-  in.self_len = src_len_.data();
+  in.self_len = src_len_;
   const float* x = src_emb_;
   for (int l = 0; l < config_.n_layer; ++l) {
     block_forward(be, enc_[l], enc_acts_[l], scratch_, x, in, C, NH,
@@ -95,7 +95,7 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   Backend& be = backend_;
   const float* P = params();
   const size_t wte = layout_.at("wte.weight").offset;
-  be.embedding_forward(tgt_emb_, tgt_in_.data(), P + wte, P + layout_.at("wpe.weight").offset, B, T,
+  be.embedding_forward(tgt_emb_, tgt_in_, P + wte, P + layout_.at("wpe.weight").offset, B, T,
                        C);
   be.dropout(tgt_emb_, B, size_t(T) * C, dropout_key(options, 1));
   BlockInputs in;
@@ -104,7 +104,7 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   in.causal = true;
   in.memory = memory_;
   in.S = S_;
-  in.memory_len = src_len_.data();
+  in.memory_len = src_len_;
   const float* x = tgt_emb_;
   for (int l = 0; l < config_.n_decoder_layer; ++l) {
     block_forward(be, dec_[l], dec_acts_[l], scratch_, x, in, C, NH,
@@ -122,20 +122,36 @@ void Seq2SeqModel::encode(const int32_t* src, const int32_t* src_len, int B, int
   check_ids(src, size_t(B) * S, false, "source token");
   B_ = B;
   S_ = S;
-  src_.assign(src, src + size_t(B) * S);
-  src_len_.assign(src_len, src_len + B);
+  MemorySpace& mem = backend_.memory();
+  mem.copy_from_host(src_, src, size_t(B) * S * sizeof(int32_t));
+  mem.copy_from_host(src_len_, src_len, size_t(B) * sizeof(int32_t));
   has_targets_ = false;
   encode_impl(ForwardOptions{});
 }
 
-const float* Seq2SeqModel::decode(const int32_t* tgt_in, int B, int T) {
+std::vector<float> Seq2SeqModel::decode(const int32_t* tgt_in, int B, int T) {
   COHORT_CHECK(B == B_ && T <= plan_T_) << "decode needs the encoded batch's rows and T <= plan";
   check_ids(tgt_in, size_t(B) * T, false, "target token");
   T_ = T;
-  tgt_in_.assign(tgt_in, tgt_in + size_t(B) * T);
+  backend_.memory().copy_from_host(tgt_in_, tgt_in, size_t(B) * T * sizeof(int32_t));
   has_targets_ = false;
   decode_impl(ForwardOptions{});
-  return logits_;
+  const size_t Vp = size_t(config_.padded_vocab_size());
+  std::vector<float> last(size_t(B) * Vp);
+  for (int b = 0; b < B; ++b) {
+    backend_.memory().copy_to_host(last.data() + size_t(b) * Vp,
+                                   logits_ + (size_t(b) * T + size_t(T - 1)) * Vp,
+                                   Vp * sizeof(float));
+  }
+  return last;
+}
+
+std::vector<float> Seq2SeqModel::copy_logits(size_t first_row, size_t n_rows) const {
+  COHORT_CHECK(first_row + n_rows <= size_t(B_) * T_) << "logits rows beyond the last batch";
+  const size_t Vp = size_t(config_.padded_vocab_size());
+  std::vector<float> out(n_rows * Vp);
+  backend_.memory().copy_to_host(out.data(), logits_ + first_row * Vp, out.size() * sizeof(float));
+  return out;
 }
 
 float Seq2SeqModel::forward(const Seq2SeqBatch& b, const ForwardOptions& options,
@@ -152,30 +168,41 @@ float Seq2SeqModel::forward(const Seq2SeqBatch& b, const ForwardOptions& options
   T_ = b.T;
   options_ = options;
   smoothing_ = label_smoothing;
-  src_.assign(b.src, b.src + size_t(b.B) * b.S);
-  src_len_.assign(b.src_len, b.src_len + b.B);
-  tgt_in_.assign(b.tgt_in, b.tgt_in + size_t(b.B) * b.T);
+  MemorySpace& mem = backend_.memory();
+  mem.copy_from_host(src_, b.src, size_t(b.B) * b.S * sizeof(int32_t));
+  mem.copy_from_host(src_len_, b.src_len, size_t(b.B) * sizeof(int32_t));
+  mem.copy_from_host(tgt_in_, b.tgt_in, size_t(b.B) * b.T * sizeof(int32_t));
   encode_impl(options);
   decode_impl(options);
   has_targets_ = b.tgt_out != nullptr;
   if (!has_targets_) return 0.0f;
   const int B = b.B, T = b.T, V = config_.vocab_size, Vp = config_.padded_vocab_size();
   const size_t BT = size_t(B) * T;
-  tgt_out_.assign(b.tgt_out, b.tgt_out + BT);
+  host_tgt_out_.assign(b.tgt_out, b.tgt_out + BT);
   sample_tokens_.assign(B, 0);
   sample_nll_.assign(B, 0.0);
-  for (size_t i = 0; i < BT; ++i) sample_tokens_[i / T] += tgt_out_[i] >= 0;
+  for (size_t i = 0; i < BT; ++i) sample_tokens_[i / T] += host_tgt_out_[i] >= 0;
   for (int s = 0; s < B; ++s) {
     if (sample_tokens_[s] == 0) throw Error(fmt::format("sample {} has no target token", s));
   }
-  backend_.masked_cross_entropy_forward(losses_, probs_, logits_, tgt_out_.data(), BT, V, Vp,
+  mem.copy_from_host(tgt_out_, b.tgt_out, BT * sizeof(int32_t));
+  // The unsmoothed -log p(target) first (for perplexity), then the training loss; both
+  // leave the same softmax in probs_.
+  std::vector<float> nll(BT), losses(BT);
+  if (label_smoothing > 0.0f) {
+    backend_.masked_cross_entropy_forward(nll_, probs_, logits_, tgt_out_, BT, V, Vp, 0.0f);
+    mem.copy_to_host(nll.data(), nll_, BT * sizeof(float));
+  }
+  backend_.masked_cross_entropy_forward(losses_, probs_, logits_, tgt_out_, BT, V, Vp,
                                         label_smoothing);
+  mem.copy_to_host(losses.data(), losses_, BT * sizeof(float));
+  if (label_smoothing <= 0.0f) nll = losses;
   double total = 0.0;
   for (size_t i = 0; i < BT; ++i) {
-    if (tgt_out_[i] < 0) continue;
+    if (host_tgt_out_[i] < 0) continue;
     const size_t s = i / T;
-    total += losses_[i] / double(sample_tokens_[s]);
-    sample_nll_[s] -= std::log(std::max(probs_[i * Vp + tgt_out_[i]], 1e-30f));
+    total += losses[i] / double(sample_tokens_[s]);
+    sample_nll_[s] += nll[i];
   }
   return float(total / B);
 }
@@ -189,16 +216,19 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   const float* P = params();
   float* G = grads();
   const size_t wte = layout_.at("wte.weight").offset, wpe = layout_.at("wpe.weight").offset;
-  for (size_t i = 0; i < BT; ++i) row_scale_[i] = loss_scale / float(B * sample_tokens_[i / T]);
-  be.masked_cross_entropy_backward(probs_, probs_, tgt_out_.data(), row_scale_, BT, V, Vp,
+  MemorySpace& mem = be.memory();
+  std::vector<float> scale(BT);
+  for (size_t i = 0; i < BT; ++i) scale[i] = loss_scale / float(B * sample_tokens_[i / T]);
+  mem.copy_from_host(row_scale_, scale.data(), BT * sizeof(float));
+  be.masked_cross_entropy_backward(probs_, probs_, tgt_out_, row_scale_, BT, V, Vp,
                                    smoothing_);
   be.lm_head_backward(dlnf_, G + wte, probs_, lnf_, P + wte, BT, C, Vp);
-  std::memset(dres_tgt_, 0, BT * C * sizeof(float));
+  mem.fill_zero(dres_tgt_, BT * C * sizeof(float));
   const size_t lnw = layout_.at("ln_f.weight").offset, lnb = layout_.at("ln_f.bias").offset;
   const float* top = config_.n_decoder_layer > 0 ? dec_acts_.back().out : tgt_emb_;
   be.layernorm_backward(dres_tgt_, G + lnw, G + lnb, dlnf_, top, P + lnw, lnf_mean_, lnf_rstd_, BT,
                         C);
-  std::memset(dmemory_, 0, BS * C * sizeof(float));
+  mem.fill_zero(dmemory_, BS * C * sizeof(float));
   BlockInputs in;
   in.B = B;
   in.T = T;
@@ -206,16 +236,16 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   in.memory = memory_;
   in.dmemory = dmemory_;
   in.S = S;
-  in.memory_len = src_len_.data();
+  in.memory_len = src_len_;
   for (int l = config_.n_decoder_layer - 1; l >= 0; --l) {
     const float* x = l == 0 ? tgt_emb_ : dec_acts_[l - 1].out;
     block_backward(be, dec_[l], ddec_[l], dec_acts_[l], scratch_, x, dres_tgt_, in, C, NH,
                    {dropout_key(options_, 2 + kBlockDropoutSites * (config_.n_layer + l))});
   }
   be.dropout(dres_tgt_, B, size_t(T) * C, dropout_key(options_, 1));
-  be.embedding_backward(G + wte, G + wpe, dres_tgt_, tgt_in_.data(), B, T, C);
+  be.embedding_backward(G + wte, G + wpe, dres_tgt_, tgt_in_, B, T, C);
 
-  std::memset(dres_src_, 0, BS * C * sizeof(float));
+  mem.fill_zero(dres_src_, BS * C * sizeof(float));
   const size_t ew = layout_.at("enc_ln_f.weight").offset, eb = layout_.at("enc_ln_f.bias").offset;
   const float* enc_top = config_.n_layer > 0 ? enc_acts_.back().out : src_emb_;
   be.layernorm_backward(dres_src_, G + ew, G + eb, dmemory_, enc_top, P + ew, enc_ln_mean_,
@@ -223,14 +253,14 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   BlockInputs ein;
   ein.B = B;
   ein.T = S;
-  ein.self_len = src_len_.data();
+  ein.self_len = src_len_;
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     const float* x = l == 0 ? src_emb_ : enc_acts_[l - 1].out;
     block_backward(be, enc_[l], denc_[l], enc_acts_[l], scratch_, x, dres_src_, ein, C, NH,
                    {dropout_key(options_, 2 + kBlockDropoutSites * l)});
   }
   be.dropout(dres_src_, B, size_t(S) * C, dropout_key(options_, 0));
-  be.embedding_backward(G + wte, G + wpe, dres_src_, src_.data(), B, S, C);
+  be.embedding_backward(G + wte, G + wpe, dres_src_, src_, B, S, C);
   if (grad_ready) grad_ready(0);
 }
 

@@ -38,10 +38,14 @@ class Seq2SeqModel : public Model {
 
   // For decoding: encode once, then decode any prefixes of the same B rows (no dropout).
   void encode(const int32_t* src, const int32_t* src_len, int B, int S);
-  // Logits (B, T, Vp) for tgt_in (B, T) against the last encode().
-  const float* decode(const int32_t* tgt_in, int B, int T);
+  // Decodes tgt_in (B, T) against the last encode(); returns the logits of the last
+  // position of each row, (B, Vp), copied to the host.
+  std::vector<float> decode(const int32_t* tgt_in, int B, int T);
 
+  // (B, T, Vp) logits of the last forward or decode, in the backend's memory.
   const float* logits() const { return logits_; }
+  // Rows [first_row, first_row + n_rows) of logits(), copied to the host: (n_rows, Vp).
+  std::vector<float> copy_logits(size_t first_row, size_t n_rows) const;
   // Of the last forward with targets: per-sample sum of -log p(target) (no smoothing)
   // and number of target tokens, for perplexity.
   const std::vector<double>& sample_nll() const { return sample_nll_; }
@@ -58,9 +62,11 @@ class Seq2SeqModel : public Model {
   int plan_B_ = 0, plan_S_ = 0, plan_T_ = 0;
   int B_ = 0, S_ = 0, T_ = 0;
   float *src_emb_, *memory_, *enc_ln_mean_, *enc_ln_rstd_, *dmemory_, *dres_src_;
-  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *row_scale_, *dlnf_,
-      *dres_tgt_;
-  std::vector<int32_t> src_, src_len_, tgt_in_, tgt_out_;
+  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *nll_, *row_scale_,
+      *dlnf_, *dres_tgt_;
+  // Ids in the backend's memory: src (B, S), src_len (B), tgt_in and tgt_out (B, T).
+  int32_t *src_, *src_len_, *tgt_in_, *tgt_out_;
+  std::vector<int32_t> host_tgt_out_;
   std::vector<double> sample_nll_;
   std::vector<int> sample_tokens_;
   bool has_targets_ = false;

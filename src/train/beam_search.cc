@@ -59,7 +59,7 @@ std::vector<int32_t> beam_search(Seq2SeqModel& model, const TaskInfo& info,
       const auto& h = live[std::min<size_t>(k, live.size() - 1)];
       std::copy(h.tokens.begin(), h.tokens.end(), prefixes.begin() + size_t(k) * t);
     }
-    const float* logits = model.decode(prefixes.data(), K, t);
+    const std::vector<float> last = model.decode(prefixes.data(), K, t);  // (K, Vp)
     struct Candidate {
       double logp;
       size_t from;
@@ -67,7 +67,7 @@ std::vector<int32_t> beam_search(Seq2SeqModel& model, const TaskInfo& info,
     };
     std::vector<Candidate> cands;
     for (size_t k = 0; k < live.size(); ++k) {
-      const float* z = logits + (size_t(k) * t + (t - 1)) * Vp;
+      const float* z = last.data() + k * Vp;
       // Only the model's real tokens: never BOS (or other specials but EOS).
       double maxv = -INFINITY;
       for (int v = 0; v < V; ++v) maxv = std::max(maxv, double(z[v]));

@@ -31,8 +31,9 @@ TaskEvalTotals evaluate_encoder(EncoderModel& model, const TaskInfo& info,
     for (int b = 0; b < batch.B; ++b) t.loss_sum += model.sample_losses()[b];
     t.count += batch.B;
     if (mlm) continue;
+    const std::vector<float> logits = model.copy_class_logits();
     for (int b = 0; b < batch.B; ++b) {
-      const float* z = model.class_logits() + size_t(b) * K;
+      const float* z = logits.data() + size_t(b) * K;
       const int pred = int(std::max_element(z, z + K) - z);
       t.confusion[size_t(batch.labels[b]) * K + pred] += 1.0;
       if (predictions) predictions->push_back(pred);

@@ -70,6 +70,16 @@ TEST_F(CpuOps, LmHead) {
   check_gradient(wte, objective, dwte, 1e-4, 1e-4, "lm_head dwte");
 }
 
+TEST_F(CpuOps, GatherAndScatterRows) {
+  const std::vector<float> in = {0, 1, 10, 11, 20, 21, 30, 31};  // 4 rows of 2
+  const std::vector<int32_t> rows = {3, 0, 2};
+  std::vector<float> picked(6), back(8, -1.0f);
+  be.gather_rows(picked.data(), in.data(), rows.data(), 3, 2);
+  EXPECT_EQ(picked, (std::vector<float>{30, 31, 0, 1, 20, 21}));
+  be.scatter_rows(back.data(), picked.data(), rows.data(), 3, 2);
+  EXPECT_EQ(back, (std::vector<float>{0, 1, -1, -1, 20, 21, 30, 31}));
+}
+
 TEST_F(CpuOps, Embedding) {
   std::vector<int32_t> tok(N);
   for (int i = 0; i < N; ++i) tok[i] = (i * 7) % 11;  // repeated tokens share wte rows

@@ -120,6 +120,21 @@ TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   expect_close(down(d_db, C), db, "layernorm dbias");
 }
 
+TEST_F(CudaOps, GatherAndScatterRows) {
+  const Floats in = random(size_t(N) * C);
+  std::vector<int32_t> rows;
+  for (int r = N - 1; r >= 0; r -= 3) rows.push_back(r);
+  const int n = int(rows.size());
+  Floats picked(size_t(n) * C), back = random(in.size());
+  auto d_in = up(in), d_rows = up(rows), d_picked = up(picked), d_back = up(back);
+  cpu.gather_rows(picked.data(), in.data(), rows.data(), n, C);
+  gpu->gather_rows(d_picked.as<float>(), d_in.as<float>(), d_rows.as<int32_t>(), n, C);
+  EXPECT_EQ(down(d_picked, picked.size()), picked);
+  cpu.scatter_rows(back.data(), picked.data(), rows.data(), n, C);
+  gpu->scatter_rows(d_back.as<float>(), d_picked.as<float>(), d_rows.as<int32_t>(), n, C);
+  EXPECT_EQ(down(d_back, back.size()), back);
+}
+
 TEST_F(CudaOps, CausalAttentionWithDropoutIsDeterministic) {
   const DropoutKey key{0.2f, 77, 3, 2, 5};
   Floats qkv = random(size_t(N) * 3 * C), out(size_t(N) * C), att(size_t(B) * NH * T * T),

@@ -10,12 +10,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
 #include "io/safetensors.h"
 #include "model/encoder_model.h"
 #include "model/seq2seq_model.h"
+#include "support/guarded_backend.h"
 
 namespace cohort {
 namespace {
@@ -25,12 +27,13 @@ const std::string kDir = std::string(COHORT_SOURCE_DIR) + "/tests/reference/";
 int meta(const SafetensorsFile& f, const char* k) { return std::stoi(f.metadata().at(k)); }
 
 void load_params(const SafetensorsFile& f, Model& model) {
+  std::vector<float> host(model.num_params(), 0.0f);
   for (const auto& t : model.layout().tensors()) {
     const auto v = f.floats("param." + t.name);
     ASSERT_LE(v.size(), t.numel) << t.name;
-    std::copy(v.begin(), v.end(), model.params() + t.offset);
-    std::fill(model.params() + t.offset + v.size(), model.params() + t.offset + t.numel, 0.0f);
+    std::copy(v.begin(), v.end(), host.begin() + long(t.offset));
   }
+  model.upload_params(host.data());
 }
 
 double relative_error(const float* got, const std::vector<float>& want) {
@@ -43,6 +46,8 @@ double relative_error(const float* got, const std::vector<float>& want) {
 }
 
 void expect_gradients(const SafetensorsFile& f, const Model& model, const std::string& prefix) {
+  std::vector<float> grads(model.num_params());
+  model.download_grads(grads.data());
   for (const auto& t : model.layout().tensors()) {
     const auto want = f.floats(prefix + t.name);
     double err = 0;
@@ -50,7 +55,7 @@ void expect_gradients(const SafetensorsFile& f, const Model& model, const std::s
     for (float w : want) all_zero = all_zero && w == 0.0f;
     if (all_zero) {  // a head the loss does not reach: exactly zero
       for (size_t i = 0; i < want.size(); ++i)
-        err = std::max(err, std::abs(double(model.grads()[t.offset + i])));
+        err = std::max(err, std::abs(double(grads[t.offset + i])));
       EXPECT_EQ(err, 0.0) << prefix << t.name;
       continue;
     }
@@ -62,10 +67,24 @@ void expect_gradients(const SafetensorsFile& f, const Model& model, const std::s
     // and a real mistake is off by >1e-2, so 1e-3 still catches one.
     const bool query_path =
         t.name.find("xattn.q.") != std::string::npos || t.name.find("ln_x.") != std::string::npos;
-    const double e = relative_error(model.grads() + t.offset, want);
+    const double e = relative_error(grads.data() + t.offset, want);
     EXPECT_LE(e, query_path ? 1e-3 : 1e-4) << prefix << t.name;
   }
 }
+
+// The CPU, and the CPU behind a GPU's memory rules (support/guarded_backend.h): the
+// models reach their buffers only through the backend's memory, as CUDA needs.
+class TransformerReference : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "cpu") {
+      backend_ = std::make_unique<CpuBackend>();
+    } else {
+      backend_ = std::make_unique<testing::GuardedBackend>();
+    }
+  }
+  std::unique_ptr<Backend> backend_;
+};
 
 struct EncoderFixture {
   SafetensorsFile file = SafetensorsFile::read(kDir + "encoder_small.safetensors");
@@ -99,9 +118,9 @@ struct EncoderFixture {
   std::vector<int32_t> tokens, lengths, targets;
 };
 
-TEST(EncoderReference, MaskedLmLossAndGradientsMatchPyTorch) {
+TEST_P(TransformerReference, EncoderMaskedLmLossAndGradientsMatchPyTorch) {
   EncoderFixture f;
-  CpuBackend backend;
+  Backend& backend = *backend_;
   EncoderModel model(f.config, backend);
   load_params(f.file, model);
   EXPECT_NEAR(f.forward(model, true), f.file.floats("loss_mlm")[0], 1e-5);
@@ -109,18 +128,19 @@ TEST(EncoderReference, MaskedLmLossAndGradientsMatchPyTorch) {
   expect_gradients(f.file, model, "grad_mlm.");
 }
 
-TEST(EncoderReference, ClassifierLogitsLossAndGradientsMatchPyTorch) {
+TEST_P(TransformerReference, EncoderClassifierLogitsLossAndGradientsMatchPyTorch) {
   EncoderFixture f;
-  CpuBackend backend;
+  Backend& backend = *backend_;
   EncoderModel model(f.config, backend);
   load_params(f.file, model);
   EXPECT_NEAR(f.forward(model, false), f.file.floats("loss_cls")[0], 1e-5);
-  EXPECT_LE(relative_error(model.class_logits(), f.file.floats("class_logits")), 1e-4);
+  EXPECT_LE(relative_error(model.copy_class_logits().data(), f.file.floats("class_logits")), 1e-4);
   model.backward();
   expect_gradients(f.file, model, "grad_cls.");
 }
 
-TEST(Seq2SeqReference, LogitsSmoothedLossAndGradientsMatchPyTorch) {
+TEST_P(TransformerReference, Seq2SeqLogitsSmoothedLossAndGradientsMatchPyTorch) {
+  Backend& backend = *backend_;
   SafetensorsFile file = SafetensorsFile::read(kDir + "seq2seq_small.safetensors");
   ModelConfig c;
   c.arch = "seq2seq";
@@ -131,7 +151,6 @@ TEST(Seq2SeqReference, LogitsSmoothedLossAndGradientsMatchPyTorch) {
   c.n_head = meta(file, "n_head");
   c.n_embd = meta(file, "n_embd");
   const int B = meta(file, "batch"), S = meta(file, "src_seq"), T = meta(file, "tgt_seq");
-  CpuBackend backend;
   Seq2SeqModel model(c, backend);
   load_params(file, model);
   model.plan(B, S, T);
@@ -142,19 +161,23 @@ TEST(Seq2SeqReference, LogitsSmoothedLossAndGradientsMatchPyTorch) {
   EXPECT_NEAR(model.forward(b, ForwardOptions{}, smoothing), file.floats("loss")[0], 1e-5);
   const int V = c.vocab_size, Vp = c.padded_vocab_size();
   std::vector<float> logits;
+  const std::vector<float> all = model.copy_logits(0, size_t(B) * T);
   for (int n = 0; n < B * T; ++n)
-    logits.insert(logits.end(), model.logits() + size_t(n) * Vp,
-                  model.logits() + size_t(n) * Vp + V);
+    logits.insert(logits.end(), all.begin() + long(n) * Vp, all.begin() + long(n) * Vp + V);
   EXPECT_LE(relative_error(logits.data(), file.floats("logits")), 1e-4);
   model.backward();
   expect_gradients(file, model, "grad.");
 
   // Decoding reuses the encoder output: encode + decode gives the same logits.
   model.encode(src.data(), src_len.data(), B, S);
-  const float* again = model.decode(tgt_in.data(), B, T);
+  model.decode(tgt_in.data(), B, T);
+  const std::vector<float> again = model.copy_logits(0, size_t(B) * T);
   for (int n = 0; n < B * T; ++n)
     for (int v = 0; v < V; ++v) ASSERT_EQ(again[size_t(n) * Vp + v], logits[size_t(n) * V + v]);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, TransformerReference, ::testing::Values("cpu", "guarded"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace cohort

@@ -175,6 +175,16 @@ void GuardedBackend::mha_backward(float* dq, float* dk, float* dv, float* scratc
   cpu_.mha_backward(dq, dk, dv, scratch, dout, q, k, v, att, ldq, ldkv, B, Tq, Tk, C, NH, causal, key_len, dropout);
 }
 
+void GuardedBackend::gather_rows(float* out, const float* in, const int32_t* rows, int n, int C) {
+  Call c(*this, "gather_rows", {out, in, rows});
+  cpu_.gather_rows(out, in, rows, n, C);
+}
+
+void GuardedBackend::scatter_rows(float* out, const float* in, const int32_t* rows, int n, int C) {
+  Call c(*this, "scatter_rows", {out, in, rows});
+  cpu_.scatter_rows(out, in, rows, n, C);
+}
+
 void GuardedBackend::tanh_forward(float* out, const float* inp, size_t n) {
   Call c(*this, "tanh_forward", {out, inp});
   cpu_.tanh_forward(out, inp, n);

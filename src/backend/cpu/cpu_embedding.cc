@@ -1,4 +1,4 @@
-// Token + position embedding. Backward scatters into wte rows that repeated tokens
+// Token + position embedding, and row gather/scatter by index. Backward scatters into wte rows that repeated tokens
 // share, so threads split the channel dimension and each walks all (b, t) in order:
 // no races and a fixed summation order.
 #include <cstring>
@@ -40,6 +40,18 @@ void CpuBackend::embedding_backward(float* dwte, float* dwpe, const float* dout,
       }
     }
   }
+}
+
+void CpuBackend::gather_rows(float* out, const float* in, const int32_t* rows, int n, int C) {
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < n; ++r)
+    std::memcpy(out + size_t(r) * C, in + size_t(rows[r]) * C, size_t(C) * sizeof(float));
+}
+
+void CpuBackend::scatter_rows(float* out, const float* in, const int32_t* rows, int n, int C) {
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < n; ++r)
+    std::memcpy(out + size_t(rows[r]) * C, in + size_t(r) * C, size_t(C) * sizeof(float));
 }
 
 }  // namespace cohort

@@ -42,4 +42,34 @@ void CudaBackend::embedding_backward(float* dwte, float* dwpe, const float* dout
   COHORT_CUDA_LAUNCHED();
 }
 
+namespace {
+// Thread per (row, channel); each output element has one writer.
+__global__ void gather_rows_kernel(float* out, const float* in, const int32_t* rows, int n,
+                                   int C) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= size_t(n) * C) return;
+  const size_t r = i / C, c = i % C;
+  out[i] = in[size_t(rows[r]) * C + c];
+}
+__global__ void scatter_rows_kernel(float* out, const float* in, const int32_t* rows, int n,
+                                    int C) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= size_t(n) * C) return;
+  const size_t r = i / C, c = i % C;
+  out[size_t(rows[r]) * C + c] = in[i];
+}
+}  // namespace
+
+void CudaBackend::gather_rows(float* out, const float* in, const int32_t* rows, int n, int C) {
+  if (n == 0) return;
+  gather_rows_kernel<<<cuda::blocks_for(size_t(n) * C, 256), 256>>>(out, in, rows, n, C);
+  COHORT_CUDA_LAUNCHED();
+}
+
+void CudaBackend::scatter_rows(float* out, const float* in, const int32_t* rows, int n, int C) {
+  if (n == 0) return;
+  scatter_rows_kernel<<<cuda::blocks_for(size_t(n) * C, 256), 256>>>(out, in, rows, n, C);
+  COHORT_CUDA_LAUNCHED();
+}
+
 }  // namespace cohort
