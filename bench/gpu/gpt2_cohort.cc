@@ -63,17 +63,28 @@ Args parse(int argc, char** argv) {
         throw Error(fmt::format("{} {}: expected a positive integer", k, v));
       }
     };
-    if (k == "--backend") a.backend = v;
-    else if (k == "--precision") a.precision = v;
-    else if (k == "--batch") num(a.batch);
-    else if (k == "--seq") num(a.seq);
-    else if (k == "--steps") num(a.steps);
-    else if (k == "--layers") num(a.layers);
-    else if (k == "--heads") num(a.heads);
-    else if (k == "--embd") num(a.embd);
-    else if (k == "--vocab") num(a.vocab);
-    else if (k == "--peak-tflops") a.peak_tflops = std::stod(v);
-    else throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
+    if (k == "--backend")
+      a.backend = v;
+    else if (k == "--precision")
+      a.precision = v;
+    else if (k == "--batch")
+      num(a.batch);
+    else if (k == "--seq")
+      num(a.seq);
+    else if (k == "--steps")
+      num(a.steps);
+    else if (k == "--layers")
+      num(a.layers);
+    else if (k == "--heads")
+      num(a.heads);
+    else if (k == "--embd")
+      num(a.embd);
+    else if (k == "--vocab")
+      num(a.vocab);
+    else if (k == "--peak-tflops")
+      a.peak_tflops = std::stod(v);
+    else
+      throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
   return a;
 }
@@ -156,9 +167,10 @@ int run(const Args& a) {
       last_loss, double(model.activation_bytes()) / (1 << 30),
       fp16 ? fmt::format("; loss scale {}, {} skipped", scaler.scale(), scaler.skipped_steps())
            : "");
-  fmt::print("RESULT {{\"tokens_per_s\": {:.1f}, \"mfu\": {:.5f}, \"precision\": \"{}\", "
-             "\"backend\": \"{}\"}}\n",
-             tok_s, mfu, a.precision, backend->name());
+  fmt::print(
+      "RESULT {{\"tokens_per_s\": {:.1f}, \"mfu\": {:.5f}, \"precision\": \"{}\", "
+      "\"backend\": \"{}\"}}\n",
+      tok_s, mfu, a.precision, backend->name());
   return std::isfinite(last_loss) ? 0 : 1;
 }
 

@@ -26,9 +26,10 @@ std::unique_ptr<Backend> make_backend(const TrainConfig& train) {
 void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist) {
   if (train.backend != "cuda") return;
   auto refuse = [](const std::string& what) {
-    throw Error(fmt::format("train.backend = cuda does not run {} yet (docs/gpu.md); use "
-                            "train.backend = cpu",
-                            what));
+    throw Error(
+        fmt::format("train.backend = cuda does not run {} yet (docs/gpu.md); use "
+                    "train.backend = cpu",
+                    what));
   };
   if (dist.name == "ps") refuse("the parameter server");
   if (dist.wire != "fp32") refuse("dist.wire = bf16");

@@ -100,8 +100,7 @@ void NcclCommunicator::all_reduce_sum(float* data, size_t n) {
   all_reduce_sum_async(data, n)->wait();
 }
 
-std::unique_ptr<CommRequest> NcclCommunicator::all_reduce_sum_bf16_async(uint16_t* data,
-                                                                         size_t n) {
+std::unique_ptr<CommRequest> NcclCommunicator::all_reduce_sum_bf16_async(uint16_t* data, size_t n) {
   after_compute();
   check_nccl(ncclAllReduce(data, data, n, ncclBfloat16, ncclSum, nccl(comm_), stream(stream_)),
              "ncclAllReduce (bf16)");

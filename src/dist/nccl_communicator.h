@@ -70,7 +70,7 @@ class NcclCommunicator final : public Communicator {
   // Makes the NCCL stream wait for everything queued on the default stream so far.
   void after_compute();
   std::unique_ptr<CommRequest> finished();  // a request whose wait() orders compute after
-  void wait_here();                          // the default stream waits for the NCCL stream
+  void wait_here();                         // the default stream waits for the NCCL stream
 
   Communicator& host_;
   void* comm_ = nullptr;    // ncclComm_t

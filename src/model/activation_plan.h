@@ -39,7 +39,7 @@ struct ActivationPlan {
   Arena arena;
   int32_t* tokens;   // (B, T)
   int32_t* targets;  // (B, T)
-  float* encoded;                // (B, T, C) embeddings after dropout
+  float* encoded;    // (B, T, C) embeddings after dropout
   std::vector<LayerActivations> layers;
   float* lnf;       // (B, T, C)
   float* lnf_mean;  // (B, T)

@@ -59,9 +59,9 @@ class EncoderModel : public Model {
   // Ids in the backend's memory: tokens (B, T), lengths (B), labels (B), the masked rows'
   // indices and targets (up to B*T), the [CLS] rows (B).
   int32_t *tokens_, *lengths_, *labels_, *row_index_, *row_targets_, *cls_rows_;
-  std::vector<int32_t> host_rows_;        // masked rows' flat indices, for the losses
-  std::vector<float> host_row_scale_;    // each masked row's (or sample's) weight
-  std::vector<float> host_losses_;        // downloaded per-row losses
+  std::vector<int32_t> host_rows_;     // masked rows' flat indices, for the losses
+  std::vector<float> host_row_scale_;  // each masked row's (or sample's) weight
+  std::vector<float> host_losses_;     // downloaded per-row losses
   std::vector<float> sample_losses_;
   int last_B_ = 0, last_T_ = 0, rows_ = 0;
   bool last_mlm_ = false, last_has_labels_ = false;

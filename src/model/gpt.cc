@@ -159,8 +159,7 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
   const size_t wte_off = layout_.at("wte.weight").offset;
 
   float* dlogits = a.probs;  // in place
-  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets, loss_scale / float(BT), BT,
-                                    V, Vp);
+  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets, loss_scale / float(BT), BT, V, Vp);
   be.lm_head_backward(a.d_c_a, G + wte_off, dlogits, a.lnf, P + wte_off, BT, C, Vp);
   be.memory().fill_zero(a.dresidual, BT * C * sizeof(float));
   const float* top = config_.n_layer > 0 ? a.layers.back().residual3 : a.encoded;
@@ -203,8 +202,8 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
     ready(size_t(config_.n_layer - l));
   }
   be.dropout(a.dresidual, B, size_t(T) * C, dropout_key(kSiteEmbedding));
-  be.embedding_backward(G + wte_off, G + layout_.at("wpe.weight").offset, a.dresidual,
-                        a.tokens, B, T, C);
+  be.embedding_backward(G + wte_off, G + layout_.at("wpe.weight").offset, a.dresidual, a.tokens, B,
+                        T, C);
   ready(size_t(config_.n_layer) + 1);
 }
 

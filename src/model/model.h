@@ -42,7 +42,7 @@ class Model {
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
   void zero_grad() { grads_.zero(); }
-  void upload_params(const float* host);     // num_params() floats
+  void upload_params(const float* host);    // num_params() floats
   void download_params(float* host) const;  // num_params() floats
   void download_grads(float* host) const;   // num_params() floats
 

@@ -95,8 +95,7 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   Backend& be = backend_;
   const float* P = params();
   const size_t wte = layout_.at("wte.weight").offset;
-  be.embedding_forward(tgt_emb_, tgt_in_, P + wte, P + layout_.at("wpe.weight").offset, B, T,
-                       C);
+  be.embedding_forward(tgt_emb_, tgt_in_, P + wte, P + layout_.at("wpe.weight").offset, B, T, C);
   be.dropout(tgt_emb_, B, size_t(T) * C, dropout_key(options, 1));
   BlockInputs in;
   in.B = B;
@@ -220,8 +219,7 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   std::vector<float> scale(BT);
   for (size_t i = 0; i < BT; ++i) scale[i] = loss_scale / float(B * sample_tokens_[i / T]);
   mem.copy_from_host(row_scale_, scale.data(), BT * sizeof(float));
-  be.masked_cross_entropy_backward(probs_, probs_, tgt_out_, row_scale_, BT, V, Vp,
-                                   smoothing_);
+  be.masked_cross_entropy_backward(probs_, probs_, tgt_out_, row_scale_, BT, V, Vp, smoothing_);
   be.lm_head_backward(dlnf_, G + wte, probs_, lnf_, P + wte, BT, C, Vp);
   mem.fill_zero(dres_tgt_, BT * C * sizeof(float));
   const size_t lnw = layout_.at("ln_f.weight").offset, lnb = layout_.at("ln_f.bias").offset;

@@ -19,9 +19,11 @@ bool power_of_two(float x) {
 DynamicLossScaler::DynamicLossScaler(const Options& options)
     : options_(options), scale_(options.init_scale) {
   if (!power_of_two(options.init_scale) || options.init_scale > kMaxScale)
-    throw Error(fmt::format("loss scale {}: must be a power of two in [1, 2^24]", options.init_scale));
+    throw Error(
+        fmt::format("loss scale {}: must be a power of two in [1, 2^24]", options.init_scale));
   if (options.growth_interval < 1)
-    throw Error(fmt::format("loss scale growth interval {}: must be >= 1", options.growth_interval));
+    throw Error(
+        fmt::format("loss scale growth interval {}: must be >= 1", options.growth_interval));
 }
 
 bool DynamicLossScaler::unscale(Backend& backend, float* grads, size_t n) const {

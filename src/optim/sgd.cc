@@ -10,8 +10,8 @@ Sgd::Sgd(const OptimizerConfig& config, Backend& backend, size_t begin, size_t e
 
 void Sgd::step_shard(float* params, const float* grads, float lr) {
   ++t_;
-  backend_.sgd_update(params, grads, momentum_ != 0.0f ? buf_.data() : nullptr,
-                      end_ - begin_, lr, momentum_);
+  backend_.sgd_update(params, grads, momentum_ != 0.0f ? buf_.data() : nullptr, end_ - begin_, lr,
+                      momentum_);
 }
 
 }  // namespace cohort

@@ -184,7 +184,8 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     const float* params = c.params;
     if (!c.params_space->is_host()) {
       host_params.resize(c.layout->total());
-      c.params_space->copy_to_host(host_params.data(), c.params, host_params.size() * sizeof(float));
+      c.params_space->copy_to_host(host_params.data(), c.params,
+                                   host_params.size() * sizeof(float));
       params = host_params.data();
     }
     write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout, params);

@@ -53,7 +53,7 @@ struct TrainingState {
 struct CheckpointContents {
   const ModelConfig* model = nullptr;
   const ParameterLayout* layout = nullptr;
-  const float* params = nullptr;   // read on rank 0 only, through params_space
+  const float* params = nullptr;  // read on rank 0 only, through params_space
   MemorySpace* params_space = &host_memory();
   Optimizer* optimizer = nullptr;  // this rank's: the whole buffer, a shard, or none
   // The optimizer is this rank's own part of the state even if it spans the whole

@@ -15,9 +15,9 @@ struct TrainConfig {
   float lr = 1e-3f;
   float min_lr = 1e-4f;
   long warmup = 20;
-  float grad_clip = 1.0f;  // global norm; 0 disables
-  uint64_t seed = 1337;    // init, data and dropout
-  int threads = 0;         // 0: OMP_NUM_THREADS or all cores
+  float grad_clip = 1.0f;          // global norm; 0 disables
+  uint64_t seed = 1337;            // init, data and dropout
+  int threads = 0;                 // 0: OMP_NUM_THREADS or all cores
   std::string backend = "cpu";     // cpu | cuda (one GPU per rank)
   std::string precision = "auto";  // auto | fp32 | bf16 | fp16: the CUDA backend's matmuls
   // auto: bf16 on cuda, fp32 on cpu.

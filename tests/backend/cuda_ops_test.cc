@@ -181,14 +181,13 @@ TEST_F(CudaOps, CausalAttentionWithDropoutIsDeterministic) {
 TEST_F(CudaOps, FlashAttentionAcrossTilesMatchesTheCpu) {
   const int Bb = 2, Tt = 150, Cc = 128, NHh = 2, Nn = Bb * Tt;
   for (const DropoutKey key : {DropoutKey{}, DropoutKey{0.1f, 9, 4, 1, 6}}) {
-    Floats qkv = random(size_t(Nn) * 3 * Cc), out(size_t(Nn) * Cc),
-           att(size_t(Bb) * NHh * Tt * Tt), dout = random(size_t(Nn) * Cc), dqkv(qkv.size()),
-           scratch(att.size());
+    Floats qkv = random(size_t(Nn) * 3 * Cc), out(size_t(Nn) * Cc), att(size_t(Bb) * NHh * Tt * Tt),
+           dout = random(size_t(Nn) * Cc), dqkv(qkv.size()), scratch(att.size());
     auto d_qkv = up(qkv), d_out = up(out), d_lse = up(Floats(size_t(Bb) * NHh * Tt)),
          d_dout = up(dout), d_dqkv = up(dqkv);
     cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, key);
-    gpu->attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc,
-                           NHh, key);
+    gpu->attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
+                           key);
     expect_close(down(d_out, out.size()), out, "flash attention forward");
     cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
                            out.data(), Bb, Tt, Cc, NHh, key);

@@ -41,7 +41,12 @@ TEST(GuardedBackendDeathTest, HostReadOfItsMemoryCrashes) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   GuardedBackend be;
   Arena a(8, be.memory());
-  EXPECT_DEATH({ volatile float v = a.data()[0]; (void)v; }, "");
+  EXPECT_DEATH(
+      {
+        volatile float v = a.data()[0];
+        (void)v;
+      },
+      "");
 }
 
 }  // namespace

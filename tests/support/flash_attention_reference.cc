@@ -37,8 +37,8 @@ float score(const Heads& s, const float* qkv, int b, int h, int t, int t2) {
 
 }  // namespace
 
-void flash_attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C,
-                             int NH, const DropoutKey& dropout) {
+void flash_attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C, int NH,
+                             const DropoutKey& dropout) {
   const Heads s = heads(B, T, C, NH);
   std::vector<float> acc(size_t(s.HS));
   for (int b = 0; b < B; ++b)

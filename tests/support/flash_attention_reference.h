@@ -11,8 +11,8 @@
 namespace cohort::testing {
 
 // out (B,T,C); lse (B,NH,T).
-void flash_attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C,
-                             int NH, const DropoutKey& dropout);
+void flash_attention_forward(float* out, float* lse, const float* qkv, int B, int T, int C, int NH,
+                             const DropoutKey& dropout);
 // dqkv (B,T,3C) overwritten, from the forward's lse and out.
 void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* lse,
                               const float* out, int B, int T, int C, int NH,

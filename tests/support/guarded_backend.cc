@@ -46,9 +46,10 @@ void GuardedMemory::require_inside(const void* p, size_t bytes, const char* what
     --it;
     if (c >= it->first && c + bytes <= it->first + it->second) return;
   }
-  throw Error(fmt::format("{}: pointer {} is not in the backend's memory (a host pointer where "
-                          "a GPU needs device memory)",
-                          what, p));
+  throw Error(
+      fmt::format("{}: pointer {} is not in the backend's memory (a host pointer where "
+                  "a GPU needs device memory)",
+                  what, p));
 }
 
 void GuardedMemory::protect_all(int prot) {
@@ -104,42 +105,51 @@ GuardedBackend::Call::Call(GuardedBackend& be, const char* op,
                            std::initializer_list<const void*> ptrs)
     : open_(checked(be, op, ptrs)) {}
 
-void GuardedBackend::linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+void GuardedBackend::linear_forward(float* out, const float* inp, const float* weight,
+                                    const float* bias, int N, int C, int OC) {
   Call c(*this, "linear_forward", {out, inp, weight, bias});
   cpu_.linear_forward(out, inp, weight, bias, N, C, OC);
 }
 
-void GuardedBackend::linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, int N, int C, int OC) {
+void GuardedBackend::linear_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                                     const float* inp, const float* weight, int N, int C, int OC) {
   Call c(*this, "linear_backward", {dinp, dweight, dbias, dout, inp, weight});
   cpu_.linear_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
-void GuardedBackend::lm_head_forward(float* logits, const float* x, const float* wte, int N, int C, int Vp) {
+void GuardedBackend::lm_head_forward(float* logits, const float* x, const float* wte, int N, int C,
+                                     int Vp) {
   Call c(*this, "lm_head_forward", {logits, x, wte});
   cpu_.lm_head_forward(logits, x, wte, N, C, Vp);
 }
 
-void GuardedBackend::lm_head_backward(float* dx, float* dwte, const float* dlogits, const float* x, const float* wte, int N, int C, int Vp) {
+void GuardedBackend::lm_head_backward(float* dx, float* dwte, const float* dlogits, const float* x,
+                                      const float* wte, int N, int C, int Vp) {
   Call c(*this, "lm_head_backward", {dx, dwte, dlogits, x, wte});
   cpu_.lm_head_backward(dx, dwte, dlogits, x, wte, N, C, Vp);
 }
 
-void GuardedBackend::embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B, int T, int C) {
+void GuardedBackend::embedding_forward(float* out, const int32_t* tokens, const float* wte,
+                                       const float* wpe, int B, int T, int C) {
   Call c(*this, "embedding_forward", {out, tokens, wte, wpe});
   cpu_.embedding_forward(out, tokens, wte, wpe, B, T, C);
 }
 
-void GuardedBackend::embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int B, int T, int C) {
+void GuardedBackend::embedding_backward(float* dwte, float* dwpe, const float* dout,
+                                        const int32_t* tokens, int B, int T, int C) {
   Call c(*this, "embedding_backward", {dwte, dwpe, dout, tokens});
   cpu_.embedding_backward(dwte, dwpe, dout, tokens, B, T, C);
 }
 
-void GuardedBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int N, int C) {
+void GuardedBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+                                       const float* weight, const float* bias, int N, int C) {
   Call c(*this, "layernorm_forward", {out, mean, rstd, inp, weight, bias});
   cpu_.layernorm_forward(out, mean, rstd, inp, weight, bias, N, C);
 }
 
-void GuardedBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight, const float* mean, const float* rstd, int N, int C) {
+void GuardedBackend::layernorm_backward(float* dinp, float* dweight, float* dbias,
+                                        const float* dout, const float* inp, const float* weight,
+                                        const float* mean, const float* rstd, int N, int C) {
   Call c(*this, "layernorm_backward", {dinp, dweight, dbias, dout, inp, weight, mean, rstd});
   cpu_.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }
@@ -155,8 +165,8 @@ void GuardedBackend::attention_forward(float* out, float* att, const float* qkv,
 }
 
 void GuardedBackend::attention_backward(float* dqkv, float* scratch, const float* dout,
-                                        const float* qkv, const float* att, const float* out,
-                                        int B, int T, int C, int NH, const DropoutKey& dropout) {
+                                        const float* qkv, const float* att, const float* out, int B,
+                                        int T, int C, int NH, const DropoutKey& dropout) {
   Call c(*this, "attention_backward", {dqkv, scratch, dout, qkv, att, out});
   if (flash_) {
     flash_attention_backward(dqkv, dout, qkv, att, out, B, T, C, NH, dropout);
@@ -165,14 +175,22 @@ void GuardedBackend::attention_backward(float* dqkv, float* scratch, const float
   }
 }
 
-void GuardedBackend::mha_forward(float* out, float* att, const float* q, const float* k, const float* v, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal, const int32_t* key_len, const DropoutKey& dropout) {
+void GuardedBackend::mha_forward(float* out, float* att, const float* q, const float* k,
+                                 const float* v, int ldq, int ldkv, int B, int Tq, int Tk, int C,
+                                 int NH, bool causal, const int32_t* key_len,
+                                 const DropoutKey& dropout) {
   Call c(*this, "mha_forward", {out, att, q, k, v, key_len});
   cpu_.mha_forward(out, att, q, k, v, ldq, ldkv, B, Tq, Tk, C, NH, causal, key_len, dropout);
 }
 
-void GuardedBackend::mha_backward(float* dq, float* dk, float* dv, float* scratch, const float* dout, const float* q, const float* k, const float* v, const float* att, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, bool causal, const int32_t* key_len, const DropoutKey& dropout) {
+void GuardedBackend::mha_backward(float* dq, float* dk, float* dv, float* scratch,
+                                  const float* dout, const float* q, const float* k, const float* v,
+                                  const float* att, int ldq, int ldkv, int B, int Tq, int Tk, int C,
+                                  int NH, bool causal, const int32_t* key_len,
+                                  const DropoutKey& dropout) {
   Call c(*this, "mha_backward", {dq, dk, dv, scratch, dout, q, k, v, att, key_len});
-  cpu_.mha_backward(dq, dk, dv, scratch, dout, q, k, v, att, ldq, ldkv, B, Tq, Tk, C, NH, causal, key_len, dropout);
+  cpu_.mha_backward(dq, dk, dv, scratch, dout, q, k, v, att, ldq, ldkv, B, Tq, Tk, C, NH, causal,
+                    key_len, dropout);
 }
 
 void GuardedBackend::gather_rows(float* out, const float* in, const int32_t* rows, int n, int C) {
@@ -220,22 +238,29 @@ void GuardedBackend::dropout(float* x, int B, size_t n_per_sample, const Dropout
   cpu_.dropout(x, B, n_per_sample, key);
 }
 
-void GuardedBackend::softmax_cross_entropy_forward(float* losses, float* probs, const float* logits, const int32_t* targets, int N, int V, int Vp) {
+void GuardedBackend::softmax_cross_entropy_forward(float* losses, float* probs, const float* logits,
+                                                   const int32_t* targets, int N, int V, int Vp) {
   Call c(*this, "softmax_cross_entropy_forward", {losses, probs, logits, targets});
   cpu_.softmax_cross_entropy_forward(losses, probs, logits, targets, N, V, Vp);
 }
 
-void GuardedBackend::softmax_cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, float dloss, int N, int V, int Vp) {
+void GuardedBackend::softmax_cross_entropy_backward(float* dlogits, const float* probs,
+                                                    const int32_t* targets, float dloss, int N,
+                                                    int V, int Vp) {
   Call c(*this, "softmax_cross_entropy_backward", {dlogits, probs, targets});
   cpu_.softmax_cross_entropy_backward(dlogits, probs, targets, dloss, N, V, Vp);
 }
 
-void GuardedBackend::masked_cross_entropy_forward(float* losses, float* probs, const float* logits, const int32_t* targets, int N, int V, int Vp, float smoothing) {
+void GuardedBackend::masked_cross_entropy_forward(float* losses, float* probs, const float* logits,
+                                                  const int32_t* targets, int N, int V, int Vp,
+                                                  float smoothing) {
   Call c(*this, "masked_cross_entropy_forward", {losses, probs, logits, targets});
   cpu_.masked_cross_entropy_forward(losses, probs, logits, targets, N, V, Vp, smoothing);
 }
 
-void GuardedBackend::masked_cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, const float* row_scale, int N, int V, int Vp, float smoothing) {
+void GuardedBackend::masked_cross_entropy_backward(float* dlogits, const float* probs,
+                                                   const int32_t* targets, const float* row_scale,
+                                                   int N, int V, int Vp, float smoothing) {
   Call c(*this, "masked_cross_entropy_backward", {dlogits, probs, targets, row_scale});
   cpu_.masked_cross_entropy_backward(dlogits, probs, targets, row_scale, N, V, Vp, smoothing);
 }
@@ -250,12 +275,14 @@ void GuardedBackend::scale(float* x, float s, size_t n) {
   cpu_.scale(x, s, n);
 }
 
-void GuardedBackend::adamw_update(float* param, const float* grad, float* m, float* v, size_t n, const AdamWArgs& a) {
+void GuardedBackend::adamw_update(float* param, const float* grad, float* m, float* v, size_t n,
+                                  const AdamWArgs& a) {
   Call c(*this, "adamw_update", {param, grad, m, v});
   cpu_.adamw_update(param, grad, m, v, n, a);
 }
 
-void GuardedBackend::sgd_update(float* param, const float* grad, float* momentum_buf, size_t n, float lr, float momentum) {
+void GuardedBackend::sgd_update(float* param, const float* grad, float* momentum_buf, size_t n,
+                                float lr, float momentum) {
   Call c(*this, "sgd_update", {param, grad, momentum_buf});
   cpu_.sgd_update(param, grad, momentum_buf, n, lr, momentum);
 }

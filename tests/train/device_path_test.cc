@@ -23,8 +23,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const ModelConfig kConfig{
-    .vocab_size = 97, .context_length = 32, .n_layer = 2, .n_head = 3, .n_embd = 48, .dropout = 0.1f};
+const ModelConfig kConfig{.vocab_size = 97,
+                          .context_length = 32,
+                          .n_layer = 2,
+                          .n_head = 3,
+                          .n_embd = 48,
+                          .dropout = 0.1f};
 
 struct RunResult {
   std::vector<float> losses, params;

@@ -1,5 +1,5 @@
-// Token + position embedding, and row gather/scatter by index. Backward scatters into wte rows that repeated tokens
-// share, so threads split the channel dimension and each walks all (b, t) in order:
+// Token + position embedding, and row gather/scatter by index. Backward scatters into wte rows that
+// repeated tokens share, so threads split the channel dimension and each walks all (b, t) in order:
 // no races and a fixed summation order.
 #include <cstring>
 

@@ -55,7 +55,7 @@ class CudaBackend final : public Backend {
   MatmulPrecision precision_;
   cuda::DeviceMemory memory_;
   cuda::DeviceBuffer half_scratch_[2];
-  cuda::DeviceBuffer row_dot_;  // flash attention backward's rowsum(dO * O), grown once
+  cuda::DeviceBuffer row_dot_;    // flash attention backward's rowsum(dO * O), grown once
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;

@@ -44,8 +44,7 @@ void CudaBackend::embedding_backward(float* dwte, float* dwpe, const float* dout
 
 namespace {
 // Thread per (row, channel); each output element has one writer.
-__global__ void gather_rows_kernel(float* out, const float* in, const int32_t* rows, int n,
-                                   int C) {
+__global__ void gather_rows_kernel(float* out, const float* in, const int32_t* rows, int n, int C) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= size_t(n) * C) return;
   const size_t r = i / C, c = i % C;

@@ -121,8 +121,8 @@ __global__ void flash_row_dot(float* dsum, const float* dout, const float* out, 
 // dQ_t = scale * sum_{j <= t} dS_tj k_j: thread per query row.
 template <int HSMAX>
 __global__ void flash_backward_dq(float* dq, const float* dout, const float* q, const float* k,
-                                  const float* v, const float* lse, const float* dsum,
-                                  FlashShape s, DropoutKey key) {
+                                  const float* v, const float* lse, const float* dsum, FlashShape s,
+                                  DropoutKey key) {
   constexpr int Tile = tile_rows<HSMAX>();
   __shared__ float ks[Tile * HSMAX], vs[Tile * HSMAX], dos[Tile * (HSMAX + 1)];
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
@@ -298,9 +298,11 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
     float *dk = dqkv + C, *dv = dqkv + 2 * C;
     flash_backward_dq<HSMAX><<<grid, Tile>>>(dqkv, dout, q, k, v, att, dsum, s, dropout);
     if constexpr (HSMAX <= 32) {
-      flash_backward_dkv<HSMAX, kBoth><<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
+      flash_backward_dkv<HSMAX, kBoth>
+          <<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
     } else {
-      flash_backward_dkv<HSMAX, kKeys><<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
+      flash_backward_dkv<HSMAX, kKeys>
+          <<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
       flash_backward_dkv<HSMAX, kValues>
           <<<grid, Tile>>>(dk, dv, dout, q, k, v, att, dsum, s, dropout);
     }
