@@ -191,37 +191,41 @@ TEST_P(GptReference, TenAdamWStepsMatchPyTorch) {
 INSTANTIATE_TEST_SUITE_P(Backends, GptReference, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return info.param.name; });
 
+// 3 clipped AdamW steps on the fixture's batch with dropout 0.1: the losses, and the
+// weights after them in params.
+std::vector<float> train_with_dropout(Fixture& f, Backend& backend, std::vector<float>& params) {
+  f.config.dropout = 0.1f;
+  auto model = f.make_model(backend);
+  OptimizerConfig oc;
+  AdamW opt(oc, model->layout(), backend, 0, model->num_params());
+  const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
+  std::vector<float> losses;
+  for (uint32_t s = 0; s < 3; ++s) {
+    ForwardOptions o;
+    o.training = true;
+    o.dropout_seed = 7;
+    o.step = s;
+    losses.push_back(model->forward(tokens.data(), targets.data(), f.B, f.T, o));
+    model->backward();
+    clip_grad_norm(backend, model->grads(), model->num_params(), 1.0f);
+    opt.step(model->params(), model->grads(), 1e-3f);
+    model->zero_grad();
+  }
+  params.resize(model->num_params());
+  model->download_params(params.data());
+  return losses;
+}
+
 // Training with dropout on: the guarded backend's losses and weights equal the CPU's
 // bit for bit, so the model's device path (copies, zero fills, the dropout branch's
 // copy) is the host path's.
 TEST(GptDevicePath, DropoutTrainingIsBitIdenticalToTheHostPath) {
   Fixture f;
-  f.config.dropout = 0.1f;
-  auto run = [&](Backend& backend, std::vector<float>& params) {
-    auto model = f.make_model(backend);
-    OptimizerConfig oc;
-    AdamW opt(oc, model->layout(), backend, 0, model->num_params());
-    const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
-    std::vector<float> losses;
-    for (uint32_t s = 0; s < 3; ++s) {
-      ForwardOptions o;
-      o.training = true;
-      o.dropout_seed = 7;
-      o.step = s;
-      losses.push_back(model->forward(tokens.data(), targets.data(), f.B, f.T, o));
-      model->backward();
-      clip_grad_norm(backend, model->grads(), model->num_params(), 1.0f);
-      opt.step(model->params(), model->grads(), 1e-3f);
-      model->zero_grad();
-    }
-    params.resize(model->num_params());
-    model->download_params(params.data());
-    return losses;
-  };
   CpuBackend cpu;
   testing::GuardedBackend guarded;
   std::vector<float> p_cpu, p_guarded;
-  const auto l_cpu = run(cpu, p_cpu), l_guarded = run(guarded, p_guarded);
+  const auto l_cpu = train_with_dropout(f, cpu, p_cpu);
+  const auto l_guarded = train_with_dropout(f, guarded, p_guarded);
   EXPECT_EQ(l_cpu, l_guarded);
   EXPECT_TRUE(p_cpu == p_guarded) << "weights after 3 steps differ";
 }
@@ -232,32 +236,11 @@ TEST(GptDevicePath, DropoutTrainingIsBitIdenticalToTheHostPath) {
 // of their scale after 3 AdamW steps.
 TEST(GptDevicePath, FlashAttentionWithDropoutTrainsLikeTheCpu) {
   Fixture f;
-  f.config.dropout = 0.1f;
-  auto run = [&](Backend& backend, std::vector<float>& params) {
-    auto model = f.make_model(backend);
-    OptimizerConfig oc;
-    AdamW opt(oc, model->layout(), backend, 0, model->num_params());
-    const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
-    std::vector<float> losses;
-    for (uint32_t s = 0; s < 3; ++s) {
-      ForwardOptions o;
-      o.training = true;
-      o.dropout_seed = 7;
-      o.step = s;
-      losses.push_back(model->forward(tokens.data(), targets.data(), f.B, f.T, o));
-      model->backward();
-      clip_grad_norm(backend, model->grads(), model->num_params(), 1.0f);
-      opt.step(model->params(), model->grads(), 1e-3f);
-      model->zero_grad();
-    }
-    params.resize(model->num_params());
-    model->download_params(params.data());
-    return losses;
-  };
   CpuBackend cpu;
   testing::GuardedBackend flash(true);
   std::vector<float> p_cpu, p_flash;
-  const auto l_cpu = run(cpu, p_cpu), l_flash = run(flash, p_flash);
+  const auto l_cpu = train_with_dropout(f, cpu, p_cpu);
+  const auto l_flash = train_with_dropout(f, flash, p_flash);
   for (size_t i = 0; i < l_cpu.size(); ++i) EXPECT_NEAR(l_flash[i], l_cpu[i], 1e-5) << "step " << i;
   double worst = 0;
   for (size_t i = 0; i < p_cpu.size(); ++i)

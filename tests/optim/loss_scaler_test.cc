@@ -57,13 +57,12 @@ TEST(DynamicLossScaler, UnscaleDetectsInfAndNan) {
 }
 
 TEST(DynamicLossScaler, ScaledBackwardUnscalesToTheSameGradients) {
-  ModelConfig c;
-  c.vocab_size = 61;
-  c.context_length = 16;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.n_embd = 16;
-  c.dropout = 0.1f;
+  const ModelConfig c{.vocab_size = 61,
+                      .context_length = 16,
+                      .n_layer = 2,
+                      .n_head = 2,
+                      .n_embd = 16,
+                      .dropout = 0.1f};
   CpuBackend be;
   std::vector<int32_t> tokens(2 * 16), targets(2 * 16);
   for (size_t i = 0; i < tokens.size(); ++i) {

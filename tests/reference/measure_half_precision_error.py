@@ -66,30 +66,24 @@ class RoundedMatmul(torch.autograd.Function):
         return x.to(RoundedMatmul.half).to(torch.float64)
 
 
-def linear(layer, x):
-    return RoundedMatmul.apply(x, layer.weight.T) + layer.bias
+class RoundedLinear(torch.nn.Module):
+    """Stands in for one of the twin's nn.Linear layers: the product through RoundedMatmul,
+    the bias added after it in full precision, as CudaBackend adds it in fp32."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.weight, self.bias = layer.weight, layer.bias  # the same parameters
+
+    def forward(self, x):
+        return RoundedMatmul.apply(x, self.weight.T) + self.bias
 
 
 def patch_model(model):
     for blk in model.h:
-        def attention(x, blk=blk):
-            Bx, Tx, C = x.shape
-            q, k, v = linear(blk.c_attn, x).split(C, dim=2)
-            hs = C // blk.nh
-            q, k, v = (t.view(Bx, Tx, blk.nh, hs).transpose(1, 2) for t in (q, k, v))
-            att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
-            mask = torch.tril(torch.ones(Tx, Tx, dtype=torch.bool))
-            att = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
-            y = (att @ v).transpose(1, 2).contiguous().view(Bx, Tx, C)
-            return linear(blk.attn_proj, y)
+        for name in ("c_attn", "attn_proj", "c_fc", "mlp_proj"):
+            setattr(blk, name, RoundedLinear(getattr(blk, name)))
 
-        def forward(x, blk=blk, attention=attention):
-            x = x + attention(blk.ln_1(x))
-            h = torch.nn.functional.gelu(linear(blk.c_fc, blk.ln_2(x)), approximate="tanh")
-            return x + linear(blk.mlp_proj, h)
-        blk.forward = forward
-
-    def gpt_forward(idx, targets):
+    def gpt_forward(idx, targets):  # the tied LM head is a matmul too
         x = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
         for blk in model.h:
             x = blk(x)

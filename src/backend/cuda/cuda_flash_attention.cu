@@ -56,6 +56,14 @@ __device__ void load_tile(float* tile, const float* x, int ld, const FlashShape&
   }
 }
 
+// dst[d] = factor * acc[d] for d < HS: an unrolled loop, so acc stays in registers.
+template <int HSMAX>
+__device__ void store_row(float* dst, const float (&acc)[HSMAX], float factor, int HS) {
+#pragma unroll
+  for (int d = 0; d < HSMAX; ++d)
+    if (d < HS) dst[d] = factor * acc[d];
+}
+
 // Thread per query row t; block per (tile of queries, b * NH + h). q is pre-scaled by
 // 1/sqrt(HS), in forward and in both backward kernels alike, so the recomputed scores
 // are the forward's bit for bit.
@@ -100,10 +108,7 @@ __global__ void flash_forward(float* out, float* lse, const float* q, const floa
     }
   }
   if (!active) return;
-  float* y = out + (size_t(b) * s.T + t) * s.C + h * s.HS;
-#pragma unroll
-  for (int d = 0; d < HSMAX; ++d)
-    if (d < s.HS) y[d] = acc[d] / l;
+  store_row(out + (size_t(b) * s.T + t) * s.C + h * s.HS, acc, 1.0f / l, s.HS);
   lse[(size_t(b) * s.NH + h) * s.T + t] = m + logf(l);
 }
 
@@ -161,10 +166,7 @@ __global__ void flash_backward_dq(float* dq, const float* dout, const float* q, 
     }
   }
   if (!active) return;
-  float* g = dq + (size_t(b) * s.T + t) * s.ld + h * s.HS;
-#pragma unroll
-  for (int d = 0; d < HSMAX; ++d)
-    if (d < s.HS) g[d] = s.scale * acc[d];
+  store_row(dq + (size_t(b) * s.T + t) * s.ld + h * s.HS, acc, s.scale, s.HS);
 }
 
 // dK_j = sum_{t >= j} dS_tj (scale q_t); dV_j = sum_{t >= j} m_tj P_tj dO_t: thread per
@@ -234,16 +236,8 @@ __global__ void flash_backward_dkv(float* dk, float* dv, const float* dout, cons
   }
   if (!active) return;
   const size_t o = (size_t(b) * s.T + j) * s.ld + h * s.HS;
-  if constexpr (kWantK) {
-#pragma unroll
-    for (int d = 0; d < HSMAX; ++d)
-      if (d < s.HS) dk[o + d] = gk[d];
-  }
-  if constexpr (kWantV) {
-#pragma unroll
-    for (int d = 0; d < HSMAX; ++d)
-      if (d < s.HS) dv[o + d] = gv[d];
-  }
+  if constexpr (kWantK) store_row(dk + o, gk, 1.0f, s.HS);
+  if constexpr (kWantV) store_row(dv + o, gv, 1.0f, s.HS);
 }
 
 FlashShape flash_shape(int B, int T, int C, int NH) {
