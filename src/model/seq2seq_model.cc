@@ -53,7 +53,6 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   p.add(&logits_, BT * Vp);
   p.add(&probs_, BT * Vp);
   p.add(&losses_, BT);
-  p.add(&nll_, BT);
   p.add(&src_, BS);
   p.add(&src_len_, size_t(B));
   p.add(&tgt_in_, BT);
@@ -185,24 +184,18 @@ float Seq2SeqModel::forward(const Seq2SeqBatch& b, const ForwardOptions& options
     if (sample_tokens_[s] == 0) throw Error(fmt::format("sample {} has no target token", s));
   }
   mem.copy_from_host(tgt_out_, b.tgt_out, BT * sizeof(int32_t));
-  // The unsmoothed -log p(target) first (for perplexity), then the training loss; both
-  // leave the same softmax in probs_.
-  std::vector<float> nll(BT), losses(BT);
-  if (label_smoothing > 0.0f) {
-    backend_.masked_cross_entropy_forward(nll_, probs_, logits_, tgt_out_, BT, V, Vp, 0.0f);
-    mem.copy_to_host(nll.data(), nll_, BT * sizeof(float));
-  }
+  std::vector<float> losses(BT);
   backend_.masked_cross_entropy_forward(losses_, probs_, logits_, tgt_out_, BT, V, Vp,
                                         label_smoothing);
   mem.copy_to_host(losses.data(), losses_, BT * sizeof(float));
-  if (label_smoothing <= 0.0f) nll = losses;
   double total = 0.0;
   for (size_t i = 0; i < BT; ++i) {
     if (host_tgt_out_[i] < 0) continue;
     const size_t s = i / T;
     total += losses[i] / double(sample_tokens_[s]);
-    sample_nll_[s] += nll[i];
+    sample_nll_[s] += losses[i];  // -log p(target) when unsmoothed
   }
+  if (label_smoothing > 0.0f) sample_nll_.assign(B, NAN);
   return float(total / B);
 }
 

@@ -46,8 +46,8 @@ class Seq2SeqModel : public Model {
   const float* logits() const { return logits_; }
   // Rows [first_row, first_row + n_rows) of logits(), copied to the host: (n_rows, Vp).
   std::vector<float> copy_logits(size_t first_row, size_t n_rows) const;
-  // Of the last forward with targets: per-sample sum of -log p(target) (no smoothing)
-  // and number of target tokens, for perplexity.
+  // Of the last forward with targets: per-sample sum of -log p(target) (for perplexity;
+  // NaN unless that forward's label_smoothing was 0) and number of target tokens.
   const std::vector<double>& sample_nll() const { return sample_nll_; }
   const std::vector<int>& sample_tokens() const { return sample_tokens_; }
 
@@ -62,8 +62,8 @@ class Seq2SeqModel : public Model {
   int plan_B_ = 0, plan_S_ = 0, plan_T_ = 0;
   int B_ = 0, S_ = 0, T_ = 0;
   float *src_emb_, *memory_, *enc_ln_mean_, *enc_ln_rstd_, *dmemory_, *dres_src_;
-  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *nll_, *row_scale_,
-      *dlnf_, *dres_tgt_;
+  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *row_scale_, *dlnf_,
+      *dres_tgt_;
   // Ids in the backend's memory: src (B, S), src_len (B), tgt_in and tgt_out (B, T).
   int32_t *src_, *src_len_, *tgt_in_, *tgt_out_;
   std::vector<int32_t> host_tgt_out_;
