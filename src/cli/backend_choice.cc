@@ -2,14 +2,28 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #ifdef COHORT_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
+#endif
+#ifdef COHORT_HAVE_NCCL
 #include "dist/nccl_communicator.h"
 #endif
 
 namespace cohort {
+
+namespace {
+// The GPU this rank uses: OpenMPI's local rank modulo the GPUs present (0 outside
+// mpirun), so N ranks on a machine with N GPUs take one each.
+[[maybe_unused]] int local_gpu_for_rank(int gpus) {
+  if (gpus <= 0) return 0;
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  return local ? std::atoi(local) % gpus : 0;
+}
+}  // namespace
 
 std::unique_ptr<Backend> make_backend(const TrainConfig& train) {
   if (train.backend == "cpu") return std::make_unique<CpuBackend>();
@@ -38,10 +52,12 @@ void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist
 std::unique_ptr<Communicator> make_gradient_communicator(const TrainConfig& train,
                                                          Communicator& world) {
   if (train.backend != "cuda" || world.world() == 1) return nullptr;
-#ifdef COHORT_HAVE_CUDA
+#ifdef COHORT_HAVE_NCCL
   return std::make_unique<NcclCommunicator>(world);
 #else
-  return nullptr;  // make_backend has refused cuda already
+  throw Error(fmt::format(
+      "train.backend = cuda with {} ranks needs NCCL, which this cohort was built without",
+      world.world()));
 #endif
 }
 

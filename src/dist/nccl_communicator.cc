@@ -4,9 +4,6 @@
 #include <fmt/format.h>
 #include <nccl.h>
 
-#include <cstdlib>
-#include <cstring>
-
 #include "core/error.h"
 
 namespace cohort {
@@ -41,12 +38,6 @@ class StreamOrderedRequest final : public CommRequest {
 };
 
 }  // namespace
-
-int local_gpu_for_rank(int gpus) {
-  if (gpus <= 0) return 0;
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-  return local ? std::atoi(local) % gpus : 0;
-}
 
 NcclCommunicator::NcclCommunicator(Communicator& host) : host_(host) {
   check_cuda(cudaGetDevice(&device_), "cudaGetDevice");

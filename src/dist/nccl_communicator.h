@@ -79,8 +79,4 @@ class NcclCommunicator final : public Communicator {
   int device_ = 0;
 };
 
-// The GPU this rank uses: OpenMPI's local rank modulo the GPUs present (0 outside
-// mpirun), so N ranks on a machine with N GPUs take one each.
-int local_gpu_for_rank(int gpus);
-
 }  // namespace cohort
