@@ -25,16 +25,33 @@ namespace {
 }
 }  // namespace
 
-std::unique_ptr<Backend> make_backend(const TrainConfig& train) {
-  if (train.backend == "cpu") return std::make_unique<CpuBackend>();
+std::unique_ptr<Backend> make_backend(const std::string& backend, const std::string& precision) {
+  if (backend == "cpu") return std::make_unique<CpuBackend>();
 #ifdef COHORT_HAVE_CUDA
-  return std::make_unique<CudaBackend>(parse_matmul_precision(train.resolved_precision()),
-                                       local_gpu_for_rank(cuda::device_count()));
+  return std::make_unique<CudaBackend>(
+      parse_matmul_precision(resolve_precision(backend, precision)),
+      local_gpu_for_rank(cuda::device_count()));
 #else
   throw Error(
-      "train.backend = cuda: this cohort was built without the CUDA backend (nvcc was not found "
-      "when it was configured; see docs/gpu.md)");
+      "backend cuda: this cohort was built without the CUDA backend (nvcc was not found when it "
+      "was configured; see docs/gpu.md)");
 #endif
+}
+
+void add_backend_flags(CLI::App* cmd, BackendFlags& flags) {
+  cmd->add_option("--backend", flags.backend, "cpu | cuda (one GPU)")->capture_default_str();
+  cmd->add_option("--precision", flags.precision,
+                  "auto | fp32 | bf16 | fp16: the CUDA matmuls; auto is bf16 on cuda")
+      ->capture_default_str();
+}
+
+void check_backend_flags(const BackendFlags& flags) {
+  validate_backend_choice(flags.backend, flags.precision, "options", "--backend", "--precision");
+}
+
+std::unique_ptr<Backend> make_backend(const BackendFlags& flags) {
+  check_backend_flags(flags);
+  return make_backend(flags.backend, flags.precision);
 }
 
 void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist) {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "backend/cpu/cpu_backend.h"
+#include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/run_config.h"
 #include "cli/task_checkpoint.h"
@@ -30,14 +30,17 @@ namespace {
 struct EvalOptions {
   std::string checkpoint, split = "test", data;
   int batch_size = 16, seq_len = 0, stride = 0, threads = 0;
+  BackendFlags device;
 };
 
 int run_eval(const EvalOptions& o) {
+  check_backend_flags(o.device);
   set_thread_count(o.threads);
   const fs::path ck_dir = resolve_checkpoint(o.checkpoint);
   const LoadedCheckpoint ck = load_checkpoint(ck_dir);
   if (o.batch_size < 1) throw Error("--batch-size must be >= 1");
-  if (ck.model.arch != "gpt") return run_task_eval(o.checkpoint, o.data, o.split, o.batch_size);
+  if (ck.model.arch != "gpt")
+    return run_task_eval(o.checkpoint, o.data, o.split, o.batch_size, o.device);
   RunConfig run;
   if (!ck.run_config_toml.empty())
     run.apply_toml_text(ck.run_config_toml, (ck_dir / "config.json").string());
@@ -61,8 +64,8 @@ int run_eval(const EvalOptions& o) {
         fmt::format("--seq-len {} exceeds the model's context of {}", T, ck.model.context_length));
   }
   if (o.batch_size < 1) throw Error("--batch-size must be >= 1");
-  CpuBackend backend;
-  Gpt model(ck.model, backend);
+  const std::unique_ptr<Backend> backend = make_backend(o.device);
+  Gpt model(ck.model, *backend);
   model.upload_params(ck.params.data());
   model.plan(o.batch_size, T);
   Timer timer;
@@ -118,6 +121,7 @@ void add_eval_command(CLI::App& root, int& exit_code) {
                   "seq_len - stride tokens of context after the first window (0: seq_len)")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all)")->capture_default_str();
+  add_backend_flags(cmd, o->device);
   cmd->callback([o, &exit_code]() { exit_code = run_eval(*o); });
 }
 

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "backend/cpu/cpu_backend.h"
+#include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -21,9 +21,11 @@ struct GenerateOptions {
   std::string checkpoint, prompt;
   int max_tokens = 100, threads = 0;
   SamplingOptions sampling;
+  BackendFlags device;
 };
 
 int run_generate(const GenerateOptions& o) {
+  check_backend_flags(o.device);
   set_thread_count(o.threads);
   if (o.max_tokens < 0) throw Error("--max-tokens must be >= 0");
   if (o.sampling.temperature < 0) throw Error("--temperature must be >= 0");
@@ -45,8 +47,8 @@ int run_generate(const GenerateOptions& o) {
   if (ids.empty()) throw Error("--prompt is empty after tokenization: give some text");
   const int ctx = ck.model.context_length, V = ck.model.vocab_size;
 
-  CpuBackend backend;
-  Gpt model(ck.model, backend);
+  const std::unique_ptr<Backend> backend = make_backend(o.device);
+  Gpt model(ck.model, *backend);
   model.upload_params(ck.params.data());
   model.plan(1, ctx);
 
@@ -93,6 +95,7 @@ void add_generate_command(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--seed", o->sampling.seed, "Sampling seed")->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all)")->capture_default_str();
+  add_backend_flags(cmd, o->device);
   cmd->callback([o, &exit_code]() { exit_code = run_generate(*o); });
 }
 

@@ -10,7 +10,6 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "backend/cpu/cpu_backend.h"
 #include "cli/task_checkpoint.h"
 #include "core/timer.h"
 #include "dist/communicator.h"
@@ -20,11 +19,11 @@
 namespace cohort {
 
 int run_task_eval(const std::string& checkpoint, const std::string& data, const std::string& split,
-                  int batch_size) {
+                  int batch_size, const BackendFlags& device) {
   const TaskCheckpoint t = open_task_checkpoint(checkpoint, data, true);
   const auto samples = read_task_split(t.data_dir, split, t.info);
-  CpuBackend backend;
-  auto model = load_task_model(t, backend);
+  const std::unique_ptr<Backend> backend = make_backend(device);
+  auto model = load_task_model(t, *backend);
   Timer timer;
   nlohmann::json result = {{"split", split},
                            {"samples", samples.size()},

@@ -9,7 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "backend/cpu/cpu_backend.h"
+#include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/task_checkpoint.h"
 #include "core/error.h"
@@ -27,9 +27,11 @@ struct TranslateOptions {
   BeamOptions beam;
   long limit = 0;
   int show = 5, threads = 0;
+  BackendFlags device;
 };
 
 int run_translate(const TranslateOptions& o) {
+  check_backend_flags(o.device);
   set_thread_count(o.threads);
   if (o.beam.beam < 1) throw Error("--beam must be at least 1");
   if (!(o.beam.length_penalty >= 0.0f)) throw Error("--length-penalty must be >= 0");
@@ -42,8 +44,8 @@ int run_translate(const TranslateOptions& o) {
   }
   if (!t.ck.tokenizer) throw Error(fmt::format("{}: has no tokenizer/", t.dir.string()));
   const Tokenizer& tok = *t.ck.tokenizer;
-  CpuBackend backend;
-  auto owned = load_task_model(t, backend);
+  const std::unique_ptr<Backend> backend = make_backend(o.device);
+  auto owned = load_task_model(t, *backend);
   auto& model = dynamic_cast<Seq2SeqModel&>(*owned);
   BeamOptions beam = o.beam;
   if (beam.max_len <= 0) beam.max_len = t.info.max_len;
@@ -134,6 +136,7 @@ void add_translate_command(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--show", o->show, "Examples to print")->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0: all)")->capture_default_str();
+  add_backend_flags(cmd, o->device);
   cmd->callback([o, &exit_code]() { exit_code = run_translate(*o); });
 }
 

@@ -6,6 +6,21 @@
 
 namespace cohort {
 
+void validate_backend_choice(const std::string& backend, const std::string& precision,
+                             const std::string& where, const char* backend_field,
+                             const char* precision_field) {
+  if (backend != "cpu" && backend != "cuda")
+    throw Error(fmt::format("{}: {} '{}': expected cpu or cuda", where, backend_field, backend));
+  if (precision != "auto" && precision != "fp32" && precision != "bf16" && precision != "fp16") {
+    throw Error(fmt::format("{}: {} '{}': expected auto, fp32, bf16 or fp16", where,
+                            precision_field, precision));
+  }
+  if (backend == "cpu" && resolve_precision(backend, precision) != "fp32") {
+    throw Error(fmt::format("{}: {} = {} needs {} = cuda (the CPU backend computes in fp32)", where,
+                            precision_field, precision, backend_field));
+  }
+}
+
 void TrainConfig::validate(int context_length, const std::string& where) const {
   auto positive = [&](const char* field, long v) {
     if (v <= 0) throw Error(fmt::format("{}: train.{} must be positive, got {}", where, field, v));
@@ -16,17 +31,7 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
   positive("steps", steps);
   positive("log_every", log_every);
   positive("max_bad_steps", max_bad_steps);
-  if (backend != "cpu" && backend != "cuda")
-    throw Error(fmt::format("{}: train.backend '{}': expected cpu or cuda", where, backend));
-  if (precision != "auto" && precision != "fp32" && precision != "bf16" && precision != "fp16") {
-    throw Error(fmt::format("{}: train.precision '{}': expected auto, fp32, bf16 or fp16", where,
-                            precision));
-  }
-  if (backend == "cpu" && resolved_precision() != "fp32") {
-    throw Error(fmt::format(
-        "{}: train.precision = {} needs train.backend = cuda (the CPU backend computes in fp32)",
-        where, precision));
-  }
+  validate_backend_choice(backend, precision, where, "train.backend", "train.precision");
   // The tasks' sequence lengths come from their datasets (checked against the context
   // when the data is opened); seq_len is the language model's.
   if (task == "lm" && seq_len > context_length) {

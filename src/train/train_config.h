@@ -7,6 +7,17 @@
 
 namespace cohort {
 
+// A backend choice (cpu | cuda) and its matmul precision (auto | fp32 | bf16 | fp16):
+// throws cohort::Error naming the two fields (e.g. "train.backend", or "--backend" for a
+// command's flags) on a value outside those or a 16-bit precision on the CPU.
+void validate_backend_choice(const std::string& backend, const std::string& precision,
+                             const std::string& where, const char* backend_field,
+                             const char* precision_field);
+// auto: bf16 on cuda, fp32 on cpu.
+inline std::string resolve_precision(const std::string& backend, const std::string& precision) {
+  return precision != "auto" ? precision : backend == "cuda" ? "bf16" : "fp32";
+}
+
 struct TrainConfig {
   int batch_size = 8;  // B per micro-batch (per rank, once there are ranks)
   int seq_len = 64;    // T
@@ -20,10 +31,7 @@ struct TrainConfig {
   int threads = 0;                 // 0: OMP_NUM_THREADS or all cores
   std::string backend = "cpu";     // cpu | cuda (one GPU per rank)
   std::string precision = "auto";  // auto | fp32 | bf16 | fp16: the CUDA backend's matmuls
-  // auto: bf16 on cuda, fp32 on cpu.
-  std::string resolved_precision() const {
-    return precision != "auto" ? precision : backend == "cuda" ? "bf16" : "fp32";
-  }
+  std::string resolved_precision() const { return resolve_precision(backend, precision); }
   int log_every = 10;
   int max_bad_steps = 5;  // non-finite steps in a row (each skipped) before the run stops
 

@@ -29,6 +29,9 @@ expect_bad "unknown optimizer" train --synthetic --set optim.name=lion
 expect_bad "train.backend 'gpu': expected cpu or cuda" train --synthetic --backend gpu
 expect_bad "train.precision = bf16 needs train.backend = cuda" train --synthetic --precision bf16
 expect_bad "train.precision 'fp8': expected auto, fp32, bf16 or fp16" train --synthetic --backend cuda --precision fp8
+expect_bad "--backend 'gpu': expected cpu or cuda" eval --checkpoint "$tmp/none" --backend gpu
+expect_bad "--precision 'fp8': expected auto" generate --checkpoint "$tmp/none" --prompt a --precision fp8
+expect_bad "--precision = bf16 needs --backend = cuda" translate --checkpoint "$tmp/none" --precision bf16
 if ! command -v nvidia-smi >/dev/null; then
   # "no CUDA device" here, or "built without the CUDA backend" where nvcc was missing.
   expect_bad "CUDA" train --synthetic --backend cuda --steps 1
