@@ -115,7 +115,7 @@ int run(const Args& a) {
   mc.n_embd = a.embd;
   Gpt model(mc, *backend);
   model.init_weights(0);
-  model.plan(a.batch, a.seq);
+  model.plan(a.batch, a.seq, /*keep_logits=*/false);  // as the trainer plans it
   OptimizerConfig oc;  // betas 0.9 / 0.95, eps 1e-8, weight decay 0.1, as the peer
   AdamW opt(oc, model.layout(), *backend, 0, model.num_params());
   const bool fp16 = a.precision == "fp16";

@@ -132,6 +132,7 @@ class Backend {
 
   // Softmax over the first V of Vp logits per row, cross-entropy with targets.
   // losses (N) receive -log p[target]; probs (N, Vp) the softmax (0 in the padding).
+  // probs may alias logits (the softmax then replaces them: one buffer less in training).
   virtual void softmax_cross_entropy_forward(float* losses, float* probs, const float* logits,
                                              const int32_t* targets, int N, int V, int Vp) = 0;
   // dlogits = (probs - onehot(target)) * dloss; dlogits may alias probs; padding gets 0.
@@ -142,7 +143,7 @@ class Backend {
   // Cross-entropy for the tasks beyond the LM: rows whose target is negative are
   // ignored (loss 0, gradient 0), and with label smoothing e the target distribution is
   // (1-e) on the target plus e/V on every class (PyTorch's label_smoothing):
-  //   loss = (1-e) * (lse - z[target]) + e * (lse - mean(z[0..V))).
+  //   loss = (1-e) * (lse - z[target]) + e * (lse - mean(z[0..V))). probs may alias logits.
   virtual void masked_cross_entropy_forward(float* losses, float* probs, const float* logits,
                                             const int32_t* targets, int N, int V, int Vp,
                                             float smoothing) = 0;

@@ -58,7 +58,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   CpuBackend backend;
   Gpt model(mc, backend);
   model.init_weights(o.seed);
-  model.plan(o.batch, o.seq);
+  model.plan(o.batch, o.seq, /*keep_logits=*/false);  // as training plans it
   OptimizerConfig oc;  // AdamW betas 0.9/0.95, wd 0.1: the peer's settings
   if (o.strategy.name == "ps") {
     throw Error("bench train: --strategy ps is measured by cohort train (bench/ps_compare.sh)");

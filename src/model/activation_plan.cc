@@ -3,15 +3,16 @@
 namespace cohort {
 
 ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpace& space,
-                               bool att_probabilities)
+                               bool att_probabilities, bool keep_logits)
     : B(B_), T(T_) {
   const size_t BT = size_t(B) * T, C = cfg.n_embd, NH = cfg.n_head, Vp = cfg.padded_vocab_size();
   const size_t L = cfg.n_layer;
   const size_t att = size_t(B) * NH * T * (att_probabilities ? size_t(T) : 1);
   const size_t d_att_size = att_probabilities ? att : 0;
   const size_t per_layer = BT * C * 16 + BT * 4 + att;
-  const size_t total = BT * C + L * per_layer + BT * C + BT * 2 + BT * Vp * 2 + BT + BT * C +
-                       BT * C * 3 + BT * 3 * C + BT * 4 * C + d_att_size + 2 * BT;
+  const size_t logit_buffers = keep_logits ? 2 : 1;
+  const size_t total = BT * C + L * per_layer + BT * C + BT * 2 + BT * Vp * logit_buffers + BT +
+                       BT * C + BT * C * 3 + BT * 3 * C + BT * 4 * C + d_att_size + 2 * BT;
   arena = Arena(total, space);
   float* p = arena.data();
   auto take = [&p](size_t n) {
@@ -40,7 +41,7 @@ ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpa
   lnf_mean = take(BT);
   lnf_rstd = take(BT);
   logits = take(BT * Vp);
-  probs = take(BT * Vp);
+  probs = keep_logits ? take(BT * Vp) : logits;
   losses = take(BT);
   branch = take(BT * C);
   dresidual = take(BT * C);

@@ -31,9 +31,10 @@ struct LayerActivations {
 struct ActivationPlan {
   // Every buffer in `space`, the backend's memory. att_probabilities: the backend's
   // attention_stores_probabilities() (att and d_att are T x T per head), else att holds
-  // T log-sum-exps per head and d_att is empty.
+  // T log-sum-exps per head and d_att is empty. keep_logits false: probs is logits (the
+  // softmax replaces the logits), one (B, T, Vp) buffer less.
   ActivationPlan(const ModelConfig& config, int B, int T, MemorySpace& space,
-                 bool att_probabilities = true);
+                 bool att_probabilities = true, bool keep_logits = true);
 
   int B, T;
   Arena arena;
@@ -45,7 +46,7 @@ struct ActivationPlan {
   float* lnf_mean;  // (B, T)
   float* lnf_rstd;  // (B, T)
   float* logits;    // (B, T, Vp)
-  float* probs;     // (B, T, Vp) softmax; backward turns it into dlogits in place
+  float* probs;     // (B, T, Vp) softmax (maybe logits itself); backward turns it into dlogits
   float* losses;    // (B, T)
   float* branch;    // (B, T, C) a projection's output before dropout and the residual add
   // backward scratch

@@ -71,7 +71,7 @@ Gpt::LayerParams Gpt::layer_params(float* base, int l) const {
           base + o[6], base + o[7], base + o[8], base + o[9], base + o[10], base + o[11]};
 }
 
-void Gpt::plan(int B, int T) {
+void Gpt::plan(int B, int T, bool keep_logits) {
   if (B <= 0 || T <= 0)
     throw Error(
         fmt::format("batch size and sequence length must be positive (got B={}, T={})", B, T));
@@ -80,7 +80,7 @@ void Gpt::plan(int B, int T) {
                             config_.context_length));
   }
   acts_ = std::make_unique<ActivationPlan>(config_, B, T, backend_.memory(),
-                                           backend_.attention_stores_probabilities());
+                                           backend_.attention_stores_probabilities(), keep_logits);
 }
 
 float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
@@ -210,6 +210,8 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
 std::vector<float> Gpt::copy_logits(size_t first_row, size_t n_rows) const {
   COHORT_CHECK(acts_ != nullptr && first_row + n_rows <= size_t(last_B_) * last_T_)
       << "logits rows [" << first_row << ", " << first_row + n_rows << ") of the last forward";
+  COHORT_CHECK(acts_->probs != acts_->logits || !last_has_targets_)
+      << "the softmax replaced the logits (plan(B, T, keep_logits = false))";
   const size_t Vp = size_t(config_.padded_vocab_size());
   std::vector<float> out(n_rows * Vp);
   backend_.memory().copy_to_host(out.data(), acts_->logits + first_row * Vp,

@@ -23,8 +23,11 @@ class Gpt : public Model {
  public:
   Gpt(const ModelConfig& config, Backend& backend);
 
-  // Allocates activations for batches up to (B, T). T <= context_length.
-  void plan(int B, int T);
+  // Allocates activations for batches up to (B, T). T <= context_length. keep_logits
+  // false (training, which needs only the loss and its gradient): a forward with targets
+  // replaces the logits by their softmax, saving one (B, T, Vp) buffer; logits() is then
+  // not available after such a forward.
+  void plan(int B, int T, bool keep_logits = true);
   int planned_batch() const { return acts_ ? acts_->B : 0; }
   int planned_seq() const { return acts_ ? acts_->T : 0; }
 

@@ -9,7 +9,8 @@ namespace cohort {
 
 LmMicroBatches::LmMicroBatches(Gpt& model, BatchSource& data, int B, int T)
     : model_(model), data_(data), B_(B), T_(T), inputs_(size_t(B) * T), targets_(size_t(B) * T) {
-  if (model_.planned_batch() < B || model_.planned_seq() < T) model_.plan(B, T);
+  // Training needs only the loss and its gradient: the softmax may replace the logits.
+  if (model_.planned_batch() < B || model_.planned_seq() < T) model_.plan(B, T, false);
 }
 
 float LmMicroBatches::forward(long step, int micro, const ForwardOptions& options) {

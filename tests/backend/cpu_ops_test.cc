@@ -70,6 +70,31 @@ TEST_F(CpuOps, LmHead) {
   check_gradient(wte, objective, dwte, 1e-4, 1e-4, "lm_head dwte");
 }
 
+// The softmax may replace the logits (probs == logits): same losses and probabilities.
+TEST_F(CpuOps, CrossEntropyInPlaceOfTheLogits) {
+  const int Vr = 37, Vpad = 40, rows = 5;
+  std::vector<float> z(size_t(rows) * Vpad);
+  for (size_t i = 0; i < z.size(); ++i) z[i] = float((i * 7919) % 101) / 17.0f - 3.0f;
+  const std::vector<int32_t> targets = {3, 0, 36, -1, 12};
+  for (float smoothing : {0.0f, 0.1f}) {
+    std::vector<float> losses(rows), probs(z.size()), in_place = z, losses2(rows);
+    be.masked_cross_entropy_forward(losses.data(), probs.data(), z.data(), targets.data(), rows, Vr,
+                                    Vpad, smoothing);
+    be.masked_cross_entropy_forward(losses2.data(), in_place.data(), in_place.data(),
+                                    targets.data(), rows, Vr, Vpad, smoothing);
+    EXPECT_EQ(losses, losses2) << "smoothing " << smoothing;
+    EXPECT_EQ(probs, in_place) << "smoothing " << smoothing;
+  }
+  std::vector<int32_t> t5 = {3, 0, 36, 1, 12};
+  std::vector<float> losses(rows), probs(z.size()), in_place = z, losses2(rows);
+  be.softmax_cross_entropy_forward(losses.data(), probs.data(), z.data(), t5.data(), rows, Vr,
+                                   Vpad);
+  be.softmax_cross_entropy_forward(losses2.data(), in_place.data(), in_place.data(), t5.data(),
+                                   rows, Vr, Vpad);
+  EXPECT_EQ(losses, losses2);
+  EXPECT_EQ(probs, in_place);
+}
+
 TEST_F(CpuOps, GatherAndScatterRows) {
   const std::vector<float> in = {0, 1, 10, 11, 20, 21, 30, 31};  // 4 rows of 2
   const std::vector<int32_t> rows = {3, 0, 2};

@@ -266,6 +266,19 @@ TEST_F(CudaOps, CrossEntropiesAndOptimizers) {
                                      d_scale.as<float>(), N, V, Vp, 0.1f);
   expect_close(down(d_probs, probs.size()), probs, "cross-entropy dlogits");
 
+  // In place of the logits (training's plan): the same losses and softmax.
+  Floats want_losses(N), want_probs(z.size());
+  cpu.softmax_cross_entropy_forward(want_losses.data(), want_probs.data(), z.data(), tg.data() + 4,
+                                    N - 4, V, Vp);
+  auto d_inplace = up(z);
+  gpu->softmax_cross_entropy_forward(d_losses.as<float>(), d_inplace.as<float>(),
+                                     d_inplace.as<float>(), d_tg.as<int32_t>() + 4, N - 4, V, Vp);
+  expect_close(down(d_losses, size_t(N - 4)), Floats(want_losses.begin(), want_losses.end() - 4),
+               "cross-entropy in place: losses");
+  expect_close(down(d_inplace, size_t(N - 4) * Vp),
+               Floats(want_probs.begin(), want_probs.begin() + long(N - 4) * Vp),
+               "cross-entropy in place: softmax");
+
   const size_t n = 5000;
   Floats p = random(n), g = random(n), m(n), v(n);
   auto d_p = up(p), d_g = up(g), d_m = up(m), d_v = up(v);

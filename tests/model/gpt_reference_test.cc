@@ -191,6 +191,27 @@ TEST_P(GptReference, TenAdamWStepsMatchPyTorch) {
 INSTANTIATE_TEST_SUITE_P(Backends, GptReference, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return info.param.name; });
 
+// Training plans keep_logits = false: the softmax then replaces the logits in place.
+// The loss and every gradient must be the separate-buffer run's, bit for bit.
+TEST_P(GptReference, SoftmaxInPlaceOfTheLogitsGivesTheSameGradients) {
+  Fixture f;
+  Backend& backend = *backend_;
+  const auto tokens = f.file.ints("tokens"), targets = f.file.ints("targets");
+  std::vector<float> grads[2];
+  float losses[2];
+  for (int keep = 0; keep < 2; ++keep) {
+    Gpt model(f.config, backend);
+    f.load_params(model);
+    model.plan(f.B, f.T, keep == 1);
+    losses[keep] = model.forward(tokens.data(), targets.data(), f.B, f.T, ForwardOptions{});
+    model.backward();
+    grads[keep].resize(model.num_params());
+    model.download_grads(grads[keep].data());
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+  EXPECT_TRUE(grads[0] == grads[1]);
+}
+
 // 3 clipped AdamW steps on the fixture's batch with dropout 0.1: the losses, and the
 // weights after them in params.
 std::vector<float> train_with_dropout(Fixture& f, Backend& backend, std::vector<float>& params) {

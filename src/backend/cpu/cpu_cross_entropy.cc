@@ -54,8 +54,9 @@ void CpuBackend::softmax_cross_entropy_forward(float* losses, float* probs, cons
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* z = logits + size_t(n) * Vp;
+    const float z_target = z[targets[n]];  // read before probs (maybe z itself) is written
     // log-sum-exp form: exact for tiny probabilities, where -log(p) would not be.
-    losses[n] = softmax_row(probs + size_t(n) * Vp, z, V, Vp) - z[targets[n]];
+    losses[n] = softmax_row(probs + size_t(n) * Vp, z, V, Vp) - z_target;
   }
 }
 
@@ -79,17 +80,19 @@ void CpuBackend::masked_cross_entropy_forward(float* losses, float* probs, const
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* z = logits + size_t(n) * Vp;
+    // Everything read from z before probs (maybe z itself) is written.
+    const float z_target = targets[n] < 0 ? 0.0f : z[targets[n]];
+    double zsum = 0.0;
+    if (smoothing > 0.0f && targets[n] >= 0)
+      for (int i = 0; i < V; ++i) zsum += z[i];
     const float lse = softmax_row(probs + size_t(n) * Vp, z, V, Vp);
     if (targets[n] < 0) {
       losses[n] = 0.0f;
       continue;
     }
-    float loss = lse - z[targets[n]];
-    if (smoothing > 0.0f) {
-      double zsum = 0.0;
-      for (int i = 0; i < V; ++i) zsum += z[i];
+    float loss = lse - z_target;
+    if (smoothing > 0.0f)
       loss = (1.0f - smoothing) * loss + smoothing * (lse - static_cast<float>(zsum / V));
-    }
     losses[n] = loss;
   }
 }

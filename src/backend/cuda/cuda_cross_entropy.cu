@@ -17,6 +17,9 @@ __global__ void ce_forward(float* losses, float* probs, const float* logits, con
   const int n = blockIdx.x;
   const float* z = logits + size_t(n) * Vp;
   float* p = probs + size_t(n) * Vp;
+  // Read before any thread writes p, which may be z itself.
+  const int t = targets[n];
+  const float z_target = threadIdx.x == 0 && t >= 0 ? z[t] : 0.0f;
   float m = -INFINITY, zsum = 0.0f;
   for (int i = threadIdx.x; i < V; i += blockDim.x) {
     m = fmaxf(m, z[i]);
@@ -30,9 +33,8 @@ __global__ void ce_forward(float* losses, float* probs, const float* logits, con
   const float inv = 1.0f / s;
   for (int i = threadIdx.x; i < Vp; i += blockDim.x) p[i] = i < V ? expf(z[i] - m) * inv : 0.0f;
   if (threadIdx.x == 0) {
-    const int t = targets[n];
     const float lse = m + logf(s);
-    float loss = t < 0 ? 0.0f : lse - z[t];
+    float loss = t < 0 ? 0.0f : lse - z_target;
     if (t >= 0 && smoothing > 0.0f) loss = (1.0f - smoothing) * loss + smoothing * (lse - zsum / V);
     losses[n] = loss;
   }
