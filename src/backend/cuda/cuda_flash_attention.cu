@@ -56,6 +56,17 @@ __device__ void load_tile(float* tile, const float* x, int ld, const FlashShape&
   }
 }
 
+// Keys and values [j0, j0 + Tile) of head h into ks and vs, between barriers (the
+// previous tile's readers are done; this tile is complete for every thread).
+template <int Tile, int HSMAX>
+__device__ void load_key_tile(float* ks, float* vs, const float* k, const float* v,
+                              const FlashShape& s, int b, int h, int j0) {
+  __syncthreads();
+  load_tile<Tile, HSMAX>(ks, k, s.ld, s, b, h, j0, 1.0f);
+  load_tile<Tile, HSMAX>(vs, v, s.ld, s, b, h, j0, 1.0f);
+  __syncthreads();
+}
+
 // dst[d] = factor * acc[d] for d < HS: an unrolled loop, so acc stays in registers.
 template <int HSMAX>
 __device__ void store_row(float* dst, const float (&acc)[HSMAX], float factor, int HS) {
@@ -84,10 +95,7 @@ __global__ void flash_forward(float* out, float* lse, const float* q, const floa
   float m = -INFINITY, l = 0.0f;
   const int block_keys = min(s.T, t0 + Tile);  // causal: the last row sees the most
   for (int j0 = 0; j0 < block_keys; j0 += Tile) {
-    __syncthreads();
-    load_tile<Tile, HSMAX>(ks, k, s.ld, s, b, h, j0, 1.0f);
-    load_tile<Tile, HSMAX>(vs, v, s.ld, s, b, h, j0, 1.0f);
-    __syncthreads();
+    load_key_tile<Tile, HSMAX>(ks, vs, k, v, s, b, h, j0);
     const int visible = active ? min(Tile, t + 1 - j0) : 0;
     for (int r = 0; r < visible; ++r) {
       float sc = 0.0f;
@@ -147,10 +155,7 @@ __global__ void flash_backward_dq(float* dq, const float* dout, const float* q, 
   const float row_lse = active ? lse[row] : 0.0f, row_d = active ? dsum[row] : 0.0f;
   const int block_keys = min(s.T, t0 + Tile);
   for (int j0 = 0; j0 < block_keys; j0 += Tile) {
-    __syncthreads();
-    load_tile<Tile, HSMAX>(ks, k, s.ld, s, b, h, j0, 1.0f);
-    load_tile<Tile, HSMAX>(vs, v, s.ld, s, b, h, j0, 1.0f);
-    __syncthreads();
+    load_key_tile<Tile, HSMAX>(ks, vs, k, v, s, b, h, j0);
     const int visible = active ? min(Tile, t + 1 - j0) : 0;
     for (int r = 0; r < visible; ++r) {
       float sc = 0.0f, dp = 0.0f;
