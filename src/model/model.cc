@@ -26,9 +26,10 @@ void Model::init_weights(uint64_t seed) {
   const int blocks = config_.n_layer + (config_.arch == "seq2seq" ? config_.n_decoder_layer : 0);
   const float proj_std = kInitStd / std::sqrt(2.0f * blocks);
   const size_t real_wte = size_t(config_.vocab_size) * config_.n_embd;
-  // Made on the host, then copied once into the backend's memory.
-  std::vector<float> host(layout_.total());
-  float* p = host.data();
+  // Written in place in host memory; for a device, on the host and then copied once.
+  const bool direct = backend_.memory().is_host();
+  std::vector<float> host(direct ? 0 : layout_.total());
+  float* p = direct ? params_.data() : host.data();
   for (const auto& t : layout_.tensors()) {
     const std::string& n = t.name;
     const bool is_bias = n.ends_with(".bias");
@@ -47,7 +48,7 @@ void Model::init_weights(uint64_t seed) {
       p[t.offset + i] = v;
     }
   }
-  upload_params(host.data());
+  if (!direct) upload_params(host.data());
 }
 
 void Model::upload_params(const float* host) {

@@ -12,6 +12,7 @@
 
 #include <initializer_list>
 #include <map>
+#include <string>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
@@ -29,8 +30,10 @@ class GuardedMemory final : public MemorySpace {
   void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
   void copy_within(void* dst, const void* src, size_t bytes) override;
 
-  // Throws cohort::Error naming `what` unless [p, p + bytes) lies in one allocation.
-  void require_inside(const void* p, size_t bytes, const char* what) const;
+  // Whether [p, p + bytes) lies in one allocation; require_inside throws cohort::Error
+  // naming `what` unless it does.
+  bool inside(const void* p, size_t bytes) const;
+  void require_inside(const void* p, size_t bytes, const std::string& what) const;
   // While an Open lives the memory is readable and writable (nests).
   class Open {
    public:
