@@ -63,8 +63,12 @@ Model::GradReadyFn AllReduceStrategy::grad_ready_hook() {
   };
 }
 
-void AllReduceStrategy::finish_gradients() {
-  if (comm_.world() == 1) return;
+void AllReduceStrategy::finish_gradients(float grad_divisor) {
+  if (comm_.world() == 1) {
+    if (grad_divisor != 1.0f)
+      model_.backend().scale(model_.grads(), 1.0f / grad_divisor, model_.num_params());
+    return;
+  }
   // Buckets not started by the hook (a backward run without it) go now.
   for (; next_bucket_ < buckets_.size(); ++next_bucket_) start(buckets_[next_bucket_]);
   for (auto& r : pending_) r->wait();
@@ -74,7 +78,8 @@ void AllReduceStrategy::finish_gradients() {
     for (size_t i = 0; i < wire_.size(); ++i) g[i] = bf16_to_float(wire_[i]);
   }
   next_bucket_ = 0;
-  model_.backend().scale(model_.grads(), 1.0f / float(comm_.world()), model_.num_params());
+  model_.backend().scale(model_.grads(), 1.0f / (float(comm_.world()) * grad_divisor),
+                         model_.num_params());
 }
 
 float AllReduceStrategy::clip_gradients(float max_norm) {

@@ -15,7 +15,7 @@ class AllReduceStrategy final : public CollectiveStrategy {
                     const OptimizerConfig& optim);
   std::string describe() const override;
   Model::GradReadyFn grad_ready_hook() override;
-  void finish_gradients() override;
+  void finish_gradients(float grad_divisor = 1.0f) override;
   float clip_gradients(float max_norm) override;
   void optimizer_step(float lr) override;
   Optimizer* optimizer() override { return optimizer_.get(); }

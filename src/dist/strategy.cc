@@ -17,9 +17,7 @@ void CollectiveStrategy::start(long) {
 
 UpdateResult CollectiveStrategy::update(long, float max_norm, float lr, bool skip,
                                         float grad_divisor) {
-  finish_gradients();
-  if (grad_divisor != 1.0f)
-    model_.backend().scale(model_.grads(), 1.0f / grad_divisor, model_.num_params());
+  finish_gradients(grad_divisor);
   UpdateResult r;
   r.grad_norm = clip_gradients(max_norm);
   r.applied = !skip && std::isfinite(r.grad_norm);

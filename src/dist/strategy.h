@@ -67,7 +67,9 @@ class CollectiveStrategy : public Strategy {
   UpdateResult update(long step, float max_norm, float lr, bool skip,
                       float grad_divisor = 1.0f) override;
   // The parts of update(), separately for benchmarks.
-  virtual void finish_gradients() = 0;               // grads become the mean over ranks
+  // grads become the mean over ranks, divided by grad_divisor (fp16's loss scale) in
+  // the same pass; ZeRO-1's only in this rank's shard.
+  virtual void finish_gradients(float grad_divisor = 1.0f) = 0;
   virtual float clip_gradients(float max_norm) = 0;  // returns the norm before clipping
   virtual void optimizer_step(float lr) = 0;         // every rank ends with the same params
 

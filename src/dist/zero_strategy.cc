@@ -20,10 +20,10 @@ std::string ZeroStrategy::describe() const {
                      model_.num_params());
 }
 
-void ZeroStrategy::finish_gradients() {
-  if (comm_.world() == 1) return;
-  comm_.reduce_scatter_sum(model_.grads(), counts_);
-  model_.backend().scale(model_.grads() + begin_, 1.0f / float(comm_.world()), end_ - begin_);
+void ZeroStrategy::finish_gradients(float grad_divisor) {
+  const float s = 1.0f / (float(comm_.world()) * grad_divisor);
+  if (comm_.world() > 1) comm_.reduce_scatter_sum(model_.grads(), counts_);
+  if (s != 1.0f) model_.backend().scale(model_.grads() + begin_, s, end_ - begin_);
 }
 
 float ZeroStrategy::clip_gradients(float max_norm) {

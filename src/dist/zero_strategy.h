@@ -11,7 +11,7 @@ class ZeroStrategy final : public CollectiveStrategy {
  public:
   ZeroStrategy(Communicator& comm, Model& model, const OptimizerConfig& optim);
   std::string describe() const override;
-  void finish_gradients() override;
+  void finish_gradients(float grad_divisor = 1.0f) override;
   float clip_gradients(float max_norm) override;
   void optimizer_step(float lr) override;
   Optimizer* optimizer() override { return optimizer_.get(); }
