@@ -44,8 +44,8 @@ cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 ||
   { echo "gpu-check: build failed"; grep -E "error" "$out/build.log" | head -30; exit 1; }
 echo "gpu-check: built in $(( $(date +%s) - start )) s"
 
-timeout 120 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1
-timeout 120 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
+timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1
+timeout 90 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
   --gtest_output=json:"$out/gpt_reference.json" || status=1
 timeout 60 ./build-gpu/tests/optim/loss_scaler_test --gtest_brief=1 || status=1
 timeout 60 ./build-gpu/tests/dist/nccl_communicator_test --gtest_brief=1 || status=1
@@ -72,5 +72,30 @@ if ours and theirs:
 else:
     print("gpu-check: no ratio (a benchmark gave no RESULT line)")
 PY
+# Where the bf16 step's GPU time goes, kernel by kernel (Nsight Compute, one metric, no
+# replay), while the run is still well inside its 8 minutes; ncu's CSV stays under /tmp.
+if command -v ncu >/dev/null && [ $(( $(date +%s) - start )) -lt 330 ]; then
+  timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+    --launch-count 1500 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 \
+    --steps 1 >/tmp/cohort-ncu.csv 2>/tmp/cohort-ncu.err || tail -5 /tmp/cohort-ncu.err
+  python3 - /tmp/cohort-ncu.csv <<'PY'
+import csv, collections, sys
+scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3, "second": 1e6}
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+if len(rows) < 2:
+    sys.exit("gpu-check: ncu gave no rows")
+head = rows[0]
+k, u, v = head.index("Kernel Name"), head.index("Metric Unit"), head.index("Metric Value")
+total, count = collections.Counter(), collections.Counter()
+for r in rows[1:]:
+    name = r[k].split("(")[0][:70]
+    total[name] += float(r[v].replace(",", "")) * scale.get(r[u], 1.0)
+    count[name] += 1
+s = sum(total.values())
+print(f"gpu-check: ncu, first {len(rows) - 1} launches, {s / 1e3:.1f} ms of kernel time:")
+for name, t in total.most_common(30):
+    print(f"  {100 * t / s:5.1f}%  {t / 1e3:8.2f} ms  {count[name]:5d}x  {name}")
+PY
+fi
 echo "gpu-check: done in $(( $(date +%s) - start )) s, status $status"
 exit $status

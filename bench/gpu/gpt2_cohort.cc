@@ -129,6 +129,10 @@ int run(const Args& a) {
     targets[i] = int32_t(r[1] % uint32_t(a.vocab));
   }
   float first_loss = 0, last_loss = 0;
+  auto sync = [&] {
+    float probe;
+    backend->memory().copy_to_host(&probe, model.params(), sizeof probe);
+  };
   auto step = [&] {
     last_loss = model.forward(tokens.data(), targets.data(), a.batch, a.seq, ForwardOptions{});
     model.backward(fp16 ? scaler.scale() : 1.0f);
@@ -139,8 +143,7 @@ int run(const Args& a) {
     }
     if (fp16) scaler.update(finite);
     model.zero_grad();
-    float probe;  // a copy back waits for every op issued before it
-    backend->memory().copy_to_host(&probe, model.params(), sizeof probe);
+    sync();  // a copy back waits for every op issued before it
   };
   using clock = std::chrono::steady_clock;
   for (int i = 0; i < 3; ++i) {
@@ -153,6 +156,28 @@ int run(const Args& a) {
     step();
     times.push_back(std::chrono::duration<double>(clock::now() - t0).count());
   }
+  // Where a step's time goes: two more steps with the device drained between phases.
+  double phase[3] = {1e30, 1e30, 1e30};
+  for (int i = 0; i < 2; ++i) {
+    sync();
+    auto t = clock::now();
+    auto lap = [&](double& best) {
+      sync();
+      const auto now = clock::now();
+      best = std::min(best, std::chrono::duration<double>(now - t).count());
+      t = now;
+    };
+    model.forward(tokens.data(), targets.data(), a.batch, a.seq, ForwardOptions{});
+    lap(phase[0]);
+    model.backward(1.0f);
+    lap(phase[1]);
+    clip_grad_norm(*backend, model.grads(), model.num_params(), 1.0f);
+    opt.step(model.params(), model.grads(), 6e-4f);
+    model.zero_grad();
+    lap(phase[2]);
+  }
+  fmt::print("phases (best of 2, ms): forward {:.1f}, backward {:.1f}, clip+adamw+zero {:.1f}\n",
+             1e3 * phase[0], 1e3 * phase[1], 1e3 * phase[2]);
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const double n = double(model.num_params()) - double(mc.context_length) * mc.n_embd;

@@ -84,7 +84,15 @@ def main():
         opt.zero_grad(set_to_none=True)
         return loss
 
-    for _ in range(3):  # warm-up (and compilation)
+    try:
+        step()  # torch.compile compiles here, so its failures show here
+    except Exception as e:  # noqa: BLE001 - report and go on uncompiled
+        if not compiled or a.compile == "on":
+            raise
+        print(f"torch.compile failed, running eagerly: {type(e).__name__}: {e}"[:400])
+        step_model, compiled = model, False
+        opt.zero_grad(set_to_none=True)
+    for _ in range(2):  # warm-up
         step()
     torch.cuda.synchronize()
     times = []
