@@ -46,15 +46,20 @@ class CudaBackend final : public Backend {
 
  private:
   // C (m x n, column-major, fp32) = alpha-1 op(A) op(B) + beta C at this precision.
+  // a16 / b16: A or B already rounded (rounded_once), else gemm rounds it (16-bit only).
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
-            const float* B, int ldb, float beta, float* C, int ldc);
+            const float* B, int ldb, float beta, float* C, int ldc, const void* a16 = nullptr,
+            const void* b16 = nullptr);
   // A 16-bit copy of x (n) in scratch slot `slot` (grown when too small; a step's shapes
   // repeat, so it grows during the first step only).
   const void* rounded(int slot, const float* x, size_t n);
+  // x rounded into slot 2, for an op whose two products share x; nullptr in fp32.
+  const void* rounded_once(const float* x, size_t n);
 
   MatmulPrecision precision_;
   cuda::DeviceMemory memory_;
-  cuda::DeviceBuffer half_scratch_[2];
+  cuda::DeviceBuffer half_scratch_[3];  // gemm's A, B; rounded_once
+  cuda::DeviceBuffer token_sort_;  // embedding backward's sorted (token, position) pairs
   cuda::DeviceBuffer row_dot_;    // flash attention backward's rowsum(dO * O), grown once
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)

@@ -6,8 +6,9 @@
 //
 // Deterministic without atomics: forward and dQ give one thread a query row, dK and dV
 // one thread a key row; each walks its partners in order. fp32 on CUDA cores, a thread
-// per row: simple and exact to a few ulps of the CPU, not yet tensor-core fast (the
-// step to FlashAttention-2 speed is mma tiles; docs/gpu.md).
+// per row: simple and exact to a few ulps of the CPU, and slow. The bf16 and fp16
+// precisions take cuda_flash_attention_tc.cu's tensor-core kernels where they fit (head
+// size 64, no attention dropout); these kernels are the rest.
 //
 // Dropout: the same Philox numbers as the CPU, element (h, t, t2) numbered
 // (h*T + t)*T + t2 of sample sample_offset + b (cpu_attention.cc). With D_i = dO_i . O_i
@@ -18,6 +19,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_dropout.cuh"
+#include "backend/cuda/cuda_flash_attention_tc.h"
 
 namespace cohort {
 
@@ -273,6 +275,11 @@ bool CudaBackend::attention_stores_probabilities() const { return false; }
 void CudaBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                     int NH, const DropoutKey& dropout) {
   const FlashShape s = flash_shape(B, T, C, NH);
+  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, dropout.p)) {
+    cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out, att, qkv, B, T, C,
+                                        NH);
+    return;
+  }
   with_head_bound(s.HS, [&](auto bound) {
     constexpr int HSMAX = decltype(bound)::value, Tile = tile_rows<HSMAX>();
     const dim3 grid(unsigned((T + Tile - 1) / Tile), unsigned(B * NH));
@@ -290,6 +297,11 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
   float* dsum = row_dot_.as<float>();
   flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);
   COHORT_CUDA_LAUNCHED();
+  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, dropout.p)) {
+    cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout, qkv, att,
+                                         dsum, B, T, C, NH);
+    return;
+  }
   const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;
   with_head_bound(s.HS, [&](auto bound) {
     constexpr int HSMAX = decltype(bound)::value, Tile = tile_rows<HSMAX>();

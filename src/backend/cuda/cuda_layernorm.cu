@@ -1,7 +1,8 @@
 // LayerNorm, eps 1e-5: one warp per row (a fixed shuffle tree, so the same sums every
-// run); the parameter gradients by one thread per channel walking the rows in order.
+// run); the parameter gradients by column tiles (cuda_reduce.cuh), also in a fixed order.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_reduce.cuh"
 
 namespace cohort {
 
@@ -58,16 +59,21 @@ __global__ void ln_backward_input(float* dinp, const float* dout, const float* i
 
 __global__ void ln_backward_params(float* dw, float* db, const float* dout, const float* inp,
                                    const float* mean, const float* rstd, int N, int C) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
+  __shared__ float part[cuda::kColumnTile][cuda::kColumnTile + 1];
+  const int c = blockIdx.x * cuda::kColumnTile + threadIdx.x;
   float sw = 0.0f, sb = 0.0f;
-  for (int n = 0; n < N; ++n) {
-    const float dy = dout[size_t(n) * C + c];
-    sb += dy;
-    sw += (inp[size_t(n) * C + c] - mean[n]) * rstd[n] * dy;
+  if (c < C)
+    for (int n = threadIdx.y; n < N; n += cuda::kColumnTile) {
+      const float dy = dout[size_t(n) * C + c];
+      sb += dy;
+      sw += (inp[size_t(n) * C + c] - mean[n]) * rstd[n] * dy;
+    }
+  sw = cuda::column_tile_reduce(sw, part);
+  sb = cuda::column_tile_reduce(sb, part);
+  if (threadIdx.y == 0 && c < C) {
+    dw[c] += sw;
+    db[c] += sb;
   }
-  dw[c] += sw;
-  db[c] += sb;
 }
 
 }  // namespace
@@ -83,8 +89,9 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
                                      const float* rstd, int N, int C) {
   ln_backward_input<<<cuda::blocks_for(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
   COHORT_CUDA_LAUNCHED();
-  ln_backward_params<<<cuda::blocks_for(C, 128), 128>>>(dweight, dbias, dout, inp, mean, rstd, N,
-                                                        C);
+  ln_backward_params<<<cuda::blocks_for(C, cuda::kColumnTile),
+                       dim3(cuda::kColumnTile, cuda::kColumnTile)>>>(dweight, dbias, dout, inp,
+                                                                     mean, rstd, N, C);
   COHORT_CUDA_LAUNCHED();
 }
 

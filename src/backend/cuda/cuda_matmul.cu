@@ -1,15 +1,19 @@
 // Matmuls through cuBLAS: sgemm in fp32, or a 16-bit GEMM (cublasGemmEx: bf16 or fp16
 // operands, fp32 accumulation and output) after rounding both operands. cuBLAS is
 // column-major: a row-major (r x c) buffer is the column-major (c x r) transpose, so each
-// product is written for the transposes. Bias gradients are column sums by one thread
-// per column, rows in order.
+// product is written for the transposes. A backward rounds its output gradient once for
+// both of its products. Bias gradients are column sums in a fixed order (cuda_reduce.cuh).
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_reduce.cuh"
 
 namespace cohort {
 
@@ -21,23 +25,49 @@ __global__ void add_bias(float* out, const float* bias, int N, int OC) {
 }
 
 __global__ void column_sums(float* dbias, const float* dout, int N, int OC) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= OC) return;
+  __shared__ float part[cuda::kColumnTile][cuda::kColumnTile + 1];
+  const int c = blockIdx.x * cuda::kColumnTile + threadIdx.x;
   float s = 0.0f;
-  for (int n = 0; n < N; ++n) s += dout[size_t(n) * OC + c];
-  dbias[c] += s;
+  if (c < OC)
+    for (int n = threadIdx.y; n < N; n += cuda::kColumnTile) s += dout[size_t(n) * OC + c];
+  s = cuda::column_tile_reduce(s, part);
+  if (threadIdx.y == 0 && c < OC) dbias[c] += s;
 }
 
-__global__ void round_to_bf16(__nv_bfloat16* out, const float* in, size_t n) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = __float2bfloat16_rn(in[i]);
+template <typename E>
+__device__ E round16(float x);
+template <>
+__device__ __nv_bfloat16 round16(float x) {
+  return __float2bfloat16_rn(x);
 }
-
 // Values beyond fp16's range become +-inf, which the dynamic loss scaler
 // (optim/loss_scaler.h) detects in the gradient norm and answers by skipping the step.
-__global__ void round_to_fp16(__half* out, const float* in, size_t n) {
+template <>
+__device__ __half round16(float x) {
+  return __float2half_rn(x);
+}
+
+template <typename E>
+struct alignas(8) Four16 {
+  E v[4];
+};
+
+// Four values per thread (16-byte loads, 8-byte stores) where x is 16-byte aligned, which
+// activations are: the copy is bandwidth-bound. The tail and unaligned x go one by one.
+template <typename E>
+__global__ void round_to_16(E* out, const float* in, size_t n, bool aligned) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = __float2half_rn(in[i]);
+  if (aligned) {
+    if (i < n / 4) {
+      const float4 x = reinterpret_cast<const float4*>(in)[i];
+      reinterpret_cast<Four16<E>*>(out)[i] =
+          Four16<E>{{round16<E>(x.x), round16<E>(x.y), round16<E>(x.z), round16<E>(x.w)}};
+    }
+    const size_t tail = n / 4 * 4 + i;
+    if (i < n % 4) out[tail] = round16<E>(in[tail]);
+  } else if (i < n) {
+    out[i] = round16<E>(in[i]);
+  }
 }
 
 }  // namespace
@@ -52,17 +82,24 @@ MatmulPrecision parse_matmul_precision(const std::string& s) {
 const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
   cuda::DeviceBuffer& buf = half_scratch_[slot];
   if (buf.bytes() < n * 2) buf = cuda::DeviceBuffer(n * 2);
+  const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  const unsigned blocks = cuda::blocks_for(aligned ? std::max<size_t>(n / 4, 4) : n, 256);
   if (precision_ == MatmulPrecision::bf16) {
-    round_to_bf16<<<cuda::blocks_for(n, 256), 256>>>(buf.as<__nv_bfloat16>(), x, n);
+    round_to_16<<<blocks, 256>>>(buf.as<__nv_bfloat16>(), x, n, aligned);
   } else {
-    round_to_fp16<<<cuda::blocks_for(n, 256), 256>>>(buf.as<__half>(), x, n);
+    round_to_16<<<blocks, 256>>>(buf.as<__half>(), x, n, aligned);
   }
   COHORT_CUDA_LAUNCHED();
   return buf.as<void>();
 }
 
+const void* CudaBackend::rounded_once(const float* x, size_t n) {
+  return precision_ == MatmulPrecision::fp32 ? nullptr : rounded(2, x, n);
+}
+
 void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
-                       const float* B, int ldb, float beta, float* C, int ldc) {
+                       const float* B, int ldb, float beta, float* C, int ldc, const void* a16,
+                       const void* b16) {
   const float alpha = 1.0f;
   auto h = static_cast<cublasHandle_t>(cublas_);
   const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -72,8 +109,8 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const fl
     return;
   }
   // Column-major sizes: op(A) is m x k, so A holds lda * (trans_a ? m : k) values.
-  const void* a16 = rounded(0, A, size_t(lda) * (trans_a ? m : k));
-  const void* b16 = rounded(1, B, size_t(ldb) * (trans_b ? k : n));
+  if (!a16) a16 = rounded(0, A, size_t(lda) * (trans_a ? m : k));
+  if (!b16) b16 = rounded(1, B, size_t(ldb) * (trans_b ? k : n));
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   COHORT_CUBLAS_CHECK(cublasGemmEx(h, ta, tb, m, n, k, &alpha, a16, t, lda, b16, t, ldb, &beta, C,
                                    CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
@@ -91,12 +128,14 @@ void CudaBackend::linear_forward(float* out, const float* inp, const float* weig
 
 void CudaBackend::linear_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                   const float* inp, const float* weight, int N, int C, int OC) {
+  const void* dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it
   // dinp^T (C x N) = W (C x OC) . dout^T (OC x N)
-  if (dinp) gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C);
+  if (dinp) gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C, nullptr, dout16);
   // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
-  gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC);
+  gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, nullptr);
   if (dbias) {
-    column_sums<<<cuda::blocks_for(OC, 128), 128>>>(dbias, dout, N, OC);
+    column_sums<<<cuda::blocks_for(OC, cuda::kColumnTile),
+                  dim3(cuda::kColumnTile, cuda::kColumnTile)>>>(dbias, dout, N, OC);
     COHORT_CUDA_LAUNCHED();
   }
 }
@@ -109,10 +148,11 @@ void CudaBackend::lm_head_forward(float* logits, const float* x, const float* wt
 
 void CudaBackend::lm_head_backward(float* dx, float* dwte, const float* dlogits, const float* x,
                                    const float* wte, int N, int C, int Vp) {
+  const void* dlogits16 = rounded_once(dlogits, size_t(N) * Vp);  // both products read it
   // dx^T (C x N) = wte^T (C x Vp) . dlogits^T (Vp x N)
-  gemm(false, false, C, N, Vp, wte, C, dlogits, Vp, 0.0f, dx, C);
+  gemm(false, false, C, N, Vp, wte, C, dlogits, Vp, 0.0f, dx, C, nullptr, dlogits16);
   // dwte^T (C x Vp) += x^T (C x N) . dlogits (N x Vp)
-  gemm(false, true, C, Vp, N, x, C, dlogits, Vp, 1.0f, dwte, C);
+  gemm(false, true, C, Vp, N, x, C, dlogits, Vp, 1.0f, dwte, C, nullptr, dlogits16);
 }
 
 }  // namespace cohort

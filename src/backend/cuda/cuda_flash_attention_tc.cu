@@ -1,0 +1,373 @@
+// Causal attention on tensor cores for the 16-bit precisions: FlashAttention-2's
+// algorithm (Dao 2023) on WMMA 16x16x16 tiles with fp32 accumulation. q (pre-scaled by
+// 1/sqrt(HS)), k, v and dO are rounded to the 16-bit type as their tiles enter shared
+// memory, and so are P (for P V and P^T dO) and dS (for dS K and dS^T Q), as in
+// FlashAttention-2; softmax statistics, D = rowsum(dO * O), outputs and gradients stay
+// fp32. On the GPU this is 30x the fp32 kernels of cuda_flash_attention.cu, which keep
+// the fp32 precision, other head sizes and attention dropout.
+//
+// Block: 64 query (or key) rows, four warps of 16 rows each. A warp's WMMA results go
+// through its own rows of a shared fp32 tile, because WMMA's register layout is opaque:
+// that is how the online softmax reads its scores and rescales the output. Deterministic
+// without atomics: dQ and (dK, dV) are separate kernels, each owning its output rows and
+// walking its partners in order.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
+#include <cmath>
+#include <type_traits>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_flash_attention_tc.h"
+
+namespace cohort::cuda {
+
+namespace {
+
+using namespace nvcuda;
+
+constexpr int kHS = 64, kTile = 64, kThreads = 128;
+constexpr int kLd16 = kHS + 8;     // 16-bit tile rows, padded against bank conflicts
+constexpr int kLd32 = kTile + 4;   // fp32 tile rows, likewise (WMMA wants a multiple of 4)
+constexpr int kTile16 = kTile * kLd16;  // elements of one 16-bit tile
+constexpr int kTile32 = kTile * kLd32;  // elements of one fp32 tile
+constexpr unsigned kFull = 0xffffffffu;
+
+template <typename E>
+__device__ E to16(float x);
+template <>
+__device__ __nv_bfloat16 to16(float x) {
+  return __float2bfloat16_rn(x);
+}
+template <>
+__device__ __half to16(float x) {
+  return __float2half_rn(x);
+}
+
+template <typename E>
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major>;
+template <typename E, typename Layout>
+using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, E, Layout>;
+using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+struct Shape {
+  int B, T, C, NH;
+  size_t ld;  // row stride of q, k, v, dq, dk, dv: 3C
+  float scale;
+};
+
+// Rows [first, first + 64) of head h of x (row stride ld floats) times factor, rounded,
+// into tile; rows at or past T become 0. Every thread of the block calls it.
+template <typename E>
+__device__ void load_tile(E* tile, const float* x, size_t ld, const Shape& s, int b, int h,
+                          int first, float factor) {
+  for (int e = threadIdx.x; e < kTile * kHS / 4; e += kThreads) {
+    const int r = e / (kHS / 4), d = e % (kHS / 4) * 4, t = first + r;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (t < s.T) v = *reinterpret_cast<const float4*>(x + (size_t(b) * s.T + t) * ld + h * kHS + d);
+    E* o = tile + r * kLd16 + d;
+    o[0] = to16<E>(factor * v.x);
+    o[1] = to16<E>(factor * v.y);
+    o[2] = to16<E>(factor * v.z);
+    o[3] = to16<E>(factor * v.w);
+  }
+}
+
+// out (16 x 64, fp32, row stride kLd32) = a (16 x 64) . B, where B (64 x 64) is `b` read
+// as Layout: col_major for the transpose of a row-major tile. One warp.
+template <typename E, typename Layout>
+__device__ void warp_product(float* out, const E* a, const E* b) {
+#pragma unroll
+  for (int n = 0; n < 4; ++n) {
+    Acc acc;
+    wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      FragA<E> fa;
+      FragB<E, Layout> fb;
+      wmma::load_matrix_sync(fa, a + kk * 16, kLd16);
+      const E* bp = std::is_same_v<Layout, wmma::col_major> ? b + n * 16 * kLd16 + kk * 16
+                                                             : b + kk * 16 * kLd16 + n * 16;
+      wmma::load_matrix_sync(fb, bp, kLd16);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(out + n * 16, acc, kLd32, wmma::mem_row_major);
+  }
+}
+
+// acc[n] += a (16 x 64) . b (64 x 64 row-major), n over the four 16-column blocks.
+template <typename E>
+__device__ void warp_accumulate(Acc (&acc)[4], const E* a, const E* b) {
+#pragma unroll
+  for (int n = 0; n < 4; ++n)
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      FragA<E> fa;
+      FragB<E, wmma::row_major> fb;
+      wmma::load_matrix_sync(fa, a + kk * 16, kLd16);
+      wmma::load_matrix_sync(fb, b + kk * 16 * kLd16 + n * 16, kLd16);
+      wmma::mma_sync(acc[n], fa, fb, acc[n]);
+    }
+}
+
+// Stores a warp's four accumulators (16 x 64) times factor, through its rows of the
+// shared `stage`, to rows first.. of head h of dst (row stride ld), rows < T only.
+__device__ void store_rows(float* dst, size_t ld, Acc (&acc)[4], float factor, float* stage,
+                           const Shape& s, int b, int h, int first) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int n = 0; n < 4; ++n) {
+    for (int i = 0; i < acc[n].num_elements; ++i) acc[n].x[i] *= factor;
+    wmma::store_matrix_sync(stage + n * 16, acc[n], kLd32, wmma::mem_row_major);
+  }
+  __syncwarp();
+  for (int e = lane; e < 16 * kHS; e += 32) {
+    const int r = e / kHS, d = e % kHS, t = first + r;
+    if (t < s.T) dst[(size_t(b) * s.T + t) * ld + h * kHS + d] = stage[r * kLd32 + d];
+  }
+}
+
+// Forward: block per (query tile, b * NH + h), the last query tiles (most keys) first.
+template <typename E>
+__global__ void __launch_bounds__(kThreads)
+    tc_forward(float* out, float* lse, const float* q, const float* k, const float* v, Shape s) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  E* qs = reinterpret_cast<E*>(smem);
+  E* ks = qs + kTile16;
+  E* vs = ks + kTile16;
+  E* ps = vs + kTile16;
+  float* ss = reinterpret_cast<float*>(ps + kTile16);
+  float* os = ss + kTile32;
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // Each lane owns half a row of its warp's 16: row r, columns c0 .. c0 + 31.
+  const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, t = t0 + r;
+  load_tile(qs, q, s.ld, s, b, h, t0, s.scale);
+  for (int c = 0; c < 32; ++c) os[r * kLd32 + c0 + c] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+  for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
+    __syncthreads();  // the previous tile's readers are done
+    load_tile(ks, k, s.ld, s, b, h, j0, 1.0f);
+    load_tile(vs, v, s.ld, s, b, h, j0, 1.0f);
+    __syncthreads();
+    warp_product<E, wmma::col_major>(ss + warp * 16 * kLd32, qs + warp * 16 * kLd16, ks);
+    __syncwarp();
+    // Online softmax over this tile; every row sees key j0 <= t, so m stays finite.
+    float* srow = ss + r * kLd32 + c0;
+    float mx = -INFINITY;
+    for (int c = 0; c < 32; ++c) {
+      const float x = j0 + c0 + c <= t ? srow[c] : -INFINITY;
+      srow[c] = x;
+      mx = fmaxf(mx, x);
+    }
+    const float m_new = fmaxf(m, fmaxf(mx, __shfl_xor_sync(kFull, mx, 1)));
+    const float correction = expf(m - m_new);
+    float sum = 0.0f;
+    E* prow = ps + r * kLd16 + c0;
+    float* orow = os + r * kLd32 + c0;
+    for (int c = 0; c < 32; ++c) {
+      const float p = expf(srow[c] - m_new);
+      sum += p;
+      prow[c] = to16<E>(p);
+      orow[c] *= correction;
+    }
+    l = l * correction + sum + __shfl_xor_sync(kFull, sum, 1);
+    m = m_new;
+    __syncwarp();
+    // O (this warp's 16 rows) += P V.
+#pragma unroll
+    for (int n = 0; n < 4; ++n) {
+      Acc acc;
+      float* o = os + warp * 16 * kLd32 + n * 16;
+      wmma::load_matrix_sync(acc, o, kLd32, wmma::mem_row_major);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        FragA<E> fa;
+        FragB<E, wmma::row_major> fb;
+        wmma::load_matrix_sync(fa, ps + warp * 16 * kLd16 + kk * 16, kLd16);
+        wmma::load_matrix_sync(fb, vs + kk * 16 * kLd16 + n * 16, kLd16);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(o, acc, kLd32, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+  if (t >= s.T) return;
+  const float inv = 1.0f / l;
+  float* dst = out + (size_t(b) * s.T + t) * s.C + h * kHS + c0;
+  for (int c = 0; c < 32; ++c) dst[c] = os[r * kLd32 + c0 + c] * inv;
+  if (c0 == 0) lse[(size_t(b) * s.NH + h) * s.T + t] = m + logf(l);
+}
+
+// dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (query tile, b * NH + h).
+template <typename E>
+__global__ void __launch_bounds__(kThreads)
+    tc_backward_dq(float* dq, const float* dout, const float* q, const float* k, const float* v,
+                   const float* lse, const float* dsum, Shape s) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  E* qs = reinterpret_cast<E*>(smem);
+  E* dos = qs + kTile16;
+  E* ks = dos + kTile16;
+  E* vs = ks + kTile16;
+  E* dss = vs + kTile16;
+  float* ss = reinterpret_cast<float*>(dss + kTile16);
+  float* dps = ss + kTile32;
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, t = t0 + r;
+  const size_t row = (size_t(b) * s.NH + h) * s.T + t;
+  const float row_lse = t < s.T ? lse[row] : 0.0f, row_d = t < s.T ? dsum[row] : 0.0f;
+  load_tile(qs, q, s.ld, s, b, h, t0, s.scale);
+  load_tile(dos, dout, size_t(s.C), s, b, h, t0, 1.0f);
+  Acc acc[4];
+  for (auto& a : acc) wmma::fill_fragment(a, 0.0f);
+  for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
+    __syncthreads();
+    load_tile(ks, k, s.ld, s, b, h, j0, 1.0f);
+    load_tile(vs, v, s.ld, s, b, h, j0, 1.0f);
+    __syncthreads();
+    warp_product<E, wmma::col_major>(ss + warp * 16 * kLd32, qs + warp * 16 * kLd16, ks);
+    warp_product<E, wmma::col_major>(dps + warp * 16 * kLd32, dos + warp * 16 * kLd16, vs);
+    __syncwarp();
+    const float* srow = ss + r * kLd32 + c0;
+    const float* dprow = dps + r * kLd32 + c0;
+    E* dsrow = dss + r * kLd16 + c0;
+    for (int c = 0; c < 32; ++c) {
+      const float p = j0 + c0 + c <= t ? expf(srow[c] - row_lse) : 0.0f;
+      dsrow[c] = to16<E>(p * (dprow[c] - row_d));
+    }
+    __syncwarp();
+    warp_accumulate(acc, dss + warp * 16 * kLd16, ks);
+  }
+  store_rows(dq, s.ld, acc, s.scale, ss + warp * 16 * kLd32, s, b, h, t0 + warp * 16);
+}
+
+// dV = P^T dO and dK = dS^T (scale q): block per (key tile, b * NH + h), each warp 16
+// keys, walking the query tiles from the key tile's own to the last.
+template <typename E>
+__global__ void __launch_bounds__(kThreads)
+    tc_backward_dkv(float* dk, float* dv, const float* dout, const float* q, const float* k,
+                    const float* v, const float* lse, const float* dsum, Shape s) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  E* ks = reinterpret_cast<E*>(smem);
+  E* vs = ks + kTile16;
+  E* qs = vs + kTile16;
+  E* dos = qs + kTile16;
+  E* pts = dos + kTile16;
+  E* dsts = pts + kTile16;
+  float* sts = reinterpret_cast<float*>(dsts + kTile16);
+  float* dpts = sts + kTile32;
+  float* tile_lse = dpts + kTile32;
+  float* tile_d = tile_lse + kTile;
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int j0 = blockIdx.x * kTile;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // Lane: key row r, query columns c0 .. c0 + 31 of the transposed scores.
+  const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, j = j0 + r;
+  load_tile(ks, k, s.ld, s, b, h, j0, 1.0f);
+  load_tile(vs, v, s.ld, s, b, h, j0, 1.0f);
+  Acc gk[4], gv[4];
+  for (auto& a : gk) wmma::fill_fragment(a, 0.0f);
+  for (auto& a : gv) wmma::fill_fragment(a, 0.0f);
+  for (int i0 = j0; i0 < s.T; i0 += kTile) {
+    __syncthreads();
+    load_tile(qs, q, s.ld, s, b, h, i0, s.scale);
+    load_tile(dos, dout, size_t(s.C), s, b, h, i0, 1.0f);
+    for (int e = threadIdx.x; e < kTile; e += kThreads) {
+      const int t = i0 + e;
+      const size_t row = (size_t(b) * s.NH + h) * s.T + t;
+      tile_lse[e] = t < s.T ? lse[row] : 0.0f;
+      tile_d[e] = t < s.T ? dsum[row] : 0.0f;
+    }
+    __syncthreads();
+    warp_product<E, wmma::col_major>(sts + warp * 16 * kLd32, ks + warp * 16 * kLd16, qs);
+    warp_product<E, wmma::col_major>(dpts + warp * 16 * kLd32, vs + warp * 16 * kLd16, dos);
+    __syncwarp();
+    const float* srow = sts + r * kLd32 + c0;
+    const float* dprow = dpts + r * kLd32 + c0;
+    E* prow = pts + r * kLd16 + c0;
+    E* dsrow = dsts + r * kLd16 + c0;
+    for (int c = 0; c < 32; ++c) {
+      const int t = i0 + c0 + c;
+      const float p = t >= j && t < s.T ? expf(srow[c] - tile_lse[c0 + c]) : 0.0f;
+      prow[c] = to16<E>(p);
+      dsrow[c] = to16<E>(p * (dprow[c] - tile_d[c0 + c]));
+    }
+    __syncwarp();
+    warp_accumulate(gv, pts + warp * 16 * kLd16, dos);
+    warp_accumulate(gk, dsts + warp * 16 * kLd16, qs);
+  }
+  float* stage = sts + warp * 16 * kLd32;
+  store_rows(dk, s.ld, gk, 1.0f, stage, s, b, h, j0 + warp * 16);
+  __syncwarp();
+  store_rows(dv, s.ld, gv, 1.0f, stage, s, b, h, j0 + warp * 16);
+}
+
+constexpr size_t kForwardShared = 4 * kTile16 * 2 + 2 * kTile32 * 4;
+constexpr size_t kDqShared = 5 * kTile16 * 2 + 2 * kTile32 * 4;
+constexpr size_t kDkvShared = 6 * kTile16 * 2 + 2 * kTile32 * 4 + 2 * kTile * 4;
+
+// Over 48 KB of dynamic shared memory needs the kernel's consent, once.
+template <typename K>
+void allow_shared(K kernel, size_t bytes) {
+  COHORT_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+Shape shape_of(int B, int T, int C, int NH) {
+  return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(kHS))};
+}
+
+template <typename E>
+void forward(float* out, float* lse, const float* qkv, int B, int T, int C, int NH) {
+  static const bool ready = (allow_shared(tc_forward<E>, kForwardShared), true);
+  (void)ready;
+  const Shape s = shape_of(B, T, C, NH);
+  const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
+  tc_forward<E><<<grid, kThreads, kForwardShared>>>(out, lse, qkv, qkv + C, qkv + 2 * C, s);
+  COHORT_CUDA_LAUNCHED();
+}
+
+template <typename E>
+void backward(float* dqkv, const float* dout, const float* qkv, const float* lse,
+              const float* dsum, int B, int T, int C, int NH) {
+  static const bool ready = (allow_shared(tc_backward_dq<E>, kDqShared),
+                             allow_shared(tc_backward_dkv<E>, kDkvShared), true);
+  (void)ready;
+  const Shape s = shape_of(B, T, C, NH);
+  const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
+  const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;
+  tc_backward_dq<E><<<grid, kThreads, kDqShared>>>(dqkv, dout, q, k, v, lse, dsum, s);
+  COHORT_CUDA_LAUNCHED();
+  tc_backward_dkv<E>
+      <<<grid, kThreads, kDkvShared>>>(dqkv + C, dqkv + 2 * C, dout, q, k, v, lse, dsum, s);
+  COHORT_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+bool tensor_core_attention_fits(int C, int NH, float dropout) {
+  return C % NH == 0 && C / NH == kHS && dropout <= 0.0f;
+}
+
+void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv, int B,
+                                   int T, int C, int NH) {
+  if (bf16)
+    forward<__nv_bfloat16>(out, lse, qkv, B, T, C, NH);
+  else
+    forward<__half>(out, lse, qkv, B, T, C, NH);
+}
+
+void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const float* qkv,
+                                    const float* lse, const float* dsum, int B, int T, int C,
+                                    int NH) {
+  if (bf16)
+    backward<__nv_bfloat16>(dqkv, dout, qkv, lse, dsum, B, T, C, NH);
+  else
+    backward<__half>(dqkv, dout, qkv, lse, dsum, B, T, C, NH);
+}
+
+}  // namespace cohort::cuda
