@@ -80,7 +80,8 @@ if command -v ncu >/dev/null && [ $(( $(date +%s) - start )) -lt 330 ]; then
     --steps 1 >/tmp/cohort-ncu.csv 2>/tmp/cohort-ncu.err || tail -5 /tmp/cohort-ncu.err
   python3 - /tmp/cohort-ncu.csv <<'PY'
 import csv, collections, sys
-scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3, "second": 1e6}
+scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3,
+         "second": 1e6, "s": 1e6}  # to microseconds
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 if len(rows) < 2:
     sys.exit("gpu-check: ncu gave no rows")
@@ -89,13 +90,18 @@ k, u, v = head.index("Kernel Name"), head.index("Metric Unit"), head.index("Metr
 total, count = collections.Counter(), collections.Counter()
 for r in rows[1:]:
     name = r[k].split("(")[0][:70]
-    total[name] += float(r[v].replace(",", "")) * scale.get(r[u], 1.0)
+    total[name] += float(r[v].replace(",", "")) * scale[r[u]]
     count[name] += 1
 s = sum(total.values())
 print(f"gpu-check: ncu, first {len(rows) - 1} launches, {s / 1e3:.1f} ms of kernel time:")
 for name, t in total.most_common(30):
     print(f"  {100 * t / s:5.1f}%  {t / 1e3:8.2f} ms  {count[name]:5d}x  {name}")
 PY
+  # The tensor-core attention kernels in detail (throughput, occupancy, stall reasons).
+  timeout 90 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+    --section WarpStateStats --section LaunchStats -k regex:tc_ --launch-count 3 \
+    $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
+    >"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed"
 fi
 echo "gpu-check: done in $(( $(date +%s) - start )) s, status $status"
 exit $status

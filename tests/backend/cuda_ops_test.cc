@@ -204,8 +204,11 @@ TEST_F(CudaOps, FlashAttentionAcrossTilesMatchesTheCpu) {
 // normwise bound, max |got - cpu| / max |cpu| per tensor: about 3x what
 // tests/reference/measure_tc_attention_error.py emulates (bf16: out 3.1e-3, dq 5.5e-3,
 // dk 8.0e-3, dv 4.7e-3; fp16: 3.6e-4 .. 7.2e-4).
-TEST_F(CudaOps, TensorCoreAttentionMatchesTheCpuWithinSixteenBitRounding) {
-  const int Bb = 2, Tt = 150, Cc = 128, NHh = 2, Nn = Bb * Tt;
+// T = 150 has a partial tile; T = 1024 (GPT-2's) walks 16 tiles.
+class CudaTensorCoreAttention : public CudaOps, public ::testing::WithParamInterface<int> {};
+
+TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
+  const int Bb = 2, Tt = GetParam(), Cc = 128, NHh = 2, Nn = Bb * Tt;
   auto normwise = [](const Floats& got, const Floats& want, size_t first, size_t width,
                      size_t stride) {
     double err = 0, scale = 0;
@@ -234,8 +237,9 @@ TEST_F(CudaOps, TensorCoreAttentionMatchesTheCpuWithinSixteenBitRounding) {
     const Floats got = down(d_dqkv, dqkv.size());
     const double dq = normwise(got, dqkv, 0, Cc, 3 * Cc), dk = normwise(got, dqkv, Cc, Cc, 3 * Cc),
                  dv = normwise(got, dqkv, 2 * Cc, Cc, 3 * Cc);
-    std::printf("tensor-core attention %s: out %.2e dq %.2e dk %.2e dv %.2e (bound %.1e)\n",
-                precision == MatmulPrecision::bf16 ? "bf16" : "fp16", out_err, dq, dk, dv, bound);
+    std::printf("tensor-core attention %s T=%d: out %.2e dq %.2e dk %.2e dv %.2e (bound %.1e)\n",
+                precision == MatmulPrecision::bf16 ? "bf16" : "fp16", Tt, out_err, dq, dk, dv,
+                bound);
     EXPECT_LT(out_err, bound) << "forward";
     EXPECT_LT(dq, bound) << "dq";
     EXPECT_LT(dk, bound) << "dk";
@@ -245,6 +249,7 @@ TEST_F(CudaOps, TensorCoreAttentionMatchesTheCpuWithinSixteenBitRounding) {
     EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "a second backward must give the same bits";
   }
 }
+INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention, ::testing::Values(150, 1024));
 
 TEST_F(CudaOps, CrossAttentionWithPaddingAndDropout) {
   const int Tq = 7, Tk = 15;

@@ -59,7 +59,13 @@ class CudaBackend final : public Backend {
   MatmulPrecision precision_;
   cuda::DeviceMemory memory_;
   cuda::DeviceBuffer half_scratch_[3];  // gemm's A, B; rounded_once
+  // Per-row-group column sums of the bias and layernorm gradients (cuda_reduce.cuh).
+  float* column_partials(size_t n);
+  cuda::DeviceBuffer column_partials_;
   cuda::DeviceBuffer token_sort_;  // embedding backward's sorted (token, position) pairs
+  // The tensor-core attention's 16-bit q, k, v and dO (grown once).
+  void* attention_scratch(int B, int T, int C);
+  cuda::DeviceBuffer attention16_;
   cuda::DeviceBuffer row_dot_;    // flash attention backward's rowsum(dO * O), grown once
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)

@@ -33,4 +33,10 @@ CudaBackend::~CudaBackend() {
   if (block_sums_) cudaFree(block_sums_);
 }
 
+float* CudaBackend::column_partials(size_t n) {
+  if (column_partials_.bytes() < n * sizeof(float))
+    column_partials_ = cuda::DeviceBuffer(n * sizeof(float));
+  return column_partials_.as<float>();
+}
+
 }  // namespace cohort

@@ -272,12 +272,19 @@ void with_head_bound(int HS, F&& f) {
 
 bool CudaBackend::attention_stores_probabilities() const { return false; }
 
+void* CudaBackend::attention_scratch(int B, int T, int C) {
+  const size_t bytes = cuda::tensor_core_attention_scratch_bytes(B, T, C);
+  if (attention16_.bytes() < bytes) attention16_ = cuda::DeviceBuffer(bytes);
+  return attention16_.as<void>();
+}
+
 void CudaBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                     int NH, const DropoutKey& dropout) {
   const FlashShape s = flash_shape(B, T, C, NH);
-  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, dropout.p)) {
-    cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out, att, qkv, B, T, C,
-                                        NH);
+  if (precision_ != MatmulPrecision::fp32 &&
+      cuda::tensor_core_attention_fits(C, NH, dropout.p, qkv)) {
+    cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out, att, qkv,
+                                        attention_scratch(B, T, C), B, T, C, NH);
     return;
   }
   with_head_bound(s.HS, [&](auto bound) {
@@ -297,9 +304,10 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
   float* dsum = row_dot_.as<float>();
   flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);
   COHORT_CUDA_LAUNCHED();
-  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, dropout.p)) {
+  if (precision_ != MatmulPrecision::fp32 &&
+      cuda::tensor_core_attention_fits(C, NH, dropout.p, qkv, dout)) {
     cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout, qkv, att,
-                                         dsum, B, T, C, NH);
+                                         dsum, attention_scratch(B, T, C), B, T, C, NH);
     return;
   }
   const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;

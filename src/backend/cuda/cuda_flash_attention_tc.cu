@@ -1,8 +1,8 @@
 // Causal attention on tensor cores for the 16-bit precisions: FlashAttention-2's
 // algorithm (Dao 2023) on WMMA 16x16x16 tiles with fp32 accumulation. q (pre-scaled by
-// 1/sqrt(HS)), k, v and dO are rounded to the 16-bit type as their tiles enter shared
-// memory, and so are P (for P V and P^T dO) and dS (for dS K and dS^T Q), as in
-// FlashAttention-2; softmax statistics, D = rowsum(dO * O), outputs and gradients stay
+// 1/sqrt(HS)), k, v and dO are rounded to the 16-bit type once, into scratch, before the
+// kernels; P (for P V and P^T dO) and dS (for dS K and dS^T Q) are rounded in shared
+// memory, as in FlashAttention-2; softmax statistics, D = rowsum(dO * O), outputs and gradients stay
 // fp32. On the GPU this is 30x the fp32 kernels of cuda_flash_attention.cu, which keep
 // the fp32 precision, other head sizes and attention dropout.
 //
@@ -16,6 +16,7 @@
 #include <mma.h>
 
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -57,21 +58,35 @@ struct Shape {
   float scale;
 };
 
-// Rows [first, first + 64) of head h of x (row stride ld floats) times factor, rounded,
-// into tile; rows at or past T become 0. Every thread of the block calls it.
+// Rows [first, first + 64) of head h of x (16-bit, row stride ld) into tile, 16 bytes a
+// copy; rows at or past T become 0. Every thread of the block calls it.
 template <typename E>
-__device__ void load_tile(E* tile, const float* x, size_t ld, const Shape& s, int b, int h,
-                          int first, float factor) {
-  for (int e = threadIdx.x; e < kTile * kHS / 4; e += kThreads) {
-    const int r = e / (kHS / 4), d = e % (kHS / 4) * 4, t = first + r;
-    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (t < s.T) v = *reinterpret_cast<const float4*>(x + (size_t(b) * s.T + t) * ld + h * kHS + d);
-    E* o = tile + r * kLd16 + d;
-    o[0] = to16<E>(factor * v.x);
-    o[1] = to16<E>(factor * v.y);
-    o[2] = to16<E>(factor * v.z);
-    o[3] = to16<E>(factor * v.w);
+__device__ void load_tile(E* tile, const E* x, size_t ld, const Shape& s, int b, int h,
+                          int first) {
+  constexpr int kChunks = kHS * int(sizeof(E)) / 16;  // 16-byte chunks per row
+  for (int e = threadIdx.x; e < kTile * kChunks; e += kThreads) {
+    const int r = e / kChunks, chunk = e % kChunks, t = first + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (t < s.T)
+      v = reinterpret_cast<const uint4*>(x + (size_t(b) * s.T + t) * ld + h * kHS)[chunk];
+    reinterpret_cast<uint4*>(tile + r * kLd16)[chunk] = v;
   }
+}
+
+// dst (rows x width, 16-bit) = src (fp32) rounded, the first `scaled` columns of each
+// row times scale (q's 1/sqrt(HS)): the kernels' inputs, rounded once rather than once
+// per tile that loads them.
+template <typename E>
+__global__ void round_rows(E* dst, const float* src, size_t n, int width, int scaled,
+                           float scale) {
+  const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (i >= n) return;
+  const float4 v = *reinterpret_cast<const float4*>(src + i);
+  const float f = int(i % width) < scaled ? scale : 1.0f;  // width and scaled are 4k
+  dst[i] = to16<E>(f * v.x);
+  dst[i + 1] = to16<E>(f * v.y);
+  dst[i + 2] = to16<E>(f * v.z);
+  dst[i + 3] = to16<E>(f * v.w);
 }
 
 // out (16 x 64, fp32, row stride kLd32) = a (16 x 64) . B, where B (64 x 64) is `b` read
@@ -131,7 +146,7 @@ __device__ void store_rows(float* dst, size_t ld, Acc (&acc)[4], float factor, f
 // Forward: block per (query tile, b * NH + h), the last query tiles (most keys) first.
 template <typename E>
 __global__ void __launch_bounds__(kThreads)
-    tc_forward(float* out, float* lse, const float* q, const float* k, const float* v, Shape s) {
+    tc_forward(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
   extern __shared__ __align__(128) unsigned char smem[];
   E* qs = reinterpret_cast<E*>(smem);
   E* ks = qs + kTile16;
@@ -144,13 +159,13 @@ __global__ void __launch_bounds__(kThreads)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   // Each lane owns half a row of its warp's 16: row r, columns c0 .. c0 + 31.
   const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, t = t0 + r;
-  load_tile(qs, q, s.ld, s, b, h, t0, s.scale);
+  load_tile(qs, q, s.ld, s, b, h, t0);
   for (int c = 0; c < 32; ++c) os[r * kLd32 + c0 + c] = 0.0f;
   float m = -INFINITY, l = 0.0f;
   for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
     __syncthreads();  // the previous tile's readers are done
-    load_tile(ks, k, s.ld, s, b, h, j0, 1.0f);
-    load_tile(vs, v, s.ld, s, b, h, j0, 1.0f);
+    load_tile(ks, k, s.ld, s, b, h, j0);
+    load_tile(vs, v, s.ld, s, b, h, j0);
     __syncthreads();
     warp_product<E, wmma::col_major>(ss + warp * 16 * kLd32, qs + warp * 16 * kLd16, ks);
     __syncwarp();
@@ -204,8 +219,8 @@ __global__ void __launch_bounds__(kThreads)
 // dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (query tile, b * NH + h).
 template <typename E>
 __global__ void __launch_bounds__(kThreads)
-    tc_backward_dq(float* dq, const float* dout, const float* q, const float* k, const float* v,
-                   const float* lse, const float* dsum, Shape s) {
+    tc_backward_dq(float* dq, const E* dout, const E* q, const E* k, const E* v, const float* lse,
+                   const float* dsum, Shape s) {
   extern __shared__ __align__(128) unsigned char smem[];
   E* qs = reinterpret_cast<E*>(smem);
   E* dos = qs + kTile16;
@@ -220,14 +235,14 @@ __global__ void __launch_bounds__(kThreads)
   const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, t = t0 + r;
   const size_t row = (size_t(b) * s.NH + h) * s.T + t;
   const float row_lse = t < s.T ? lse[row] : 0.0f, row_d = t < s.T ? dsum[row] : 0.0f;
-  load_tile(qs, q, s.ld, s, b, h, t0, s.scale);
-  load_tile(dos, dout, size_t(s.C), s, b, h, t0, 1.0f);
+  load_tile(qs, q, s.ld, s, b, h, t0);
+  load_tile(dos, dout, size_t(s.C), s, b, h, t0);
   Acc acc[4];
   for (auto& a : acc) wmma::fill_fragment(a, 0.0f);
   for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
     __syncthreads();
-    load_tile(ks, k, s.ld, s, b, h, j0, 1.0f);
-    load_tile(vs, v, s.ld, s, b, h, j0, 1.0f);
+    load_tile(ks, k, s.ld, s, b, h, j0);
+    load_tile(vs, v, s.ld, s, b, h, j0);
     __syncthreads();
     warp_product<E, wmma::col_major>(ss + warp * 16 * kLd32, qs + warp * 16 * kLd16, ks);
     warp_product<E, wmma::col_major>(dps + warp * 16 * kLd32, dos + warp * 16 * kLd16, vs);
@@ -249,8 +264,8 @@ __global__ void __launch_bounds__(kThreads)
 // keys, walking the query tiles from the key tile's own to the last.
 template <typename E>
 __global__ void __launch_bounds__(kThreads)
-    tc_backward_dkv(float* dk, float* dv, const float* dout, const float* q, const float* k,
-                    const float* v, const float* lse, const float* dsum, Shape s) {
+    tc_backward_dkv(float* dk, float* dv, const E* dout, const E* q, const E* k, const E* v,
+                    const float* lse, const float* dsum, Shape s) {
   extern __shared__ __align__(128) unsigned char smem[];
   E* ks = reinterpret_cast<E*>(smem);
   E* vs = ks + kTile16;
@@ -267,15 +282,15 @@ __global__ void __launch_bounds__(kThreads)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   // Lane: key row r, query columns c0 .. c0 + 31 of the transposed scores.
   const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, j = j0 + r;
-  load_tile(ks, k, s.ld, s, b, h, j0, 1.0f);
-  load_tile(vs, v, s.ld, s, b, h, j0, 1.0f);
+  load_tile(ks, k, s.ld, s, b, h, j0);
+  load_tile(vs, v, s.ld, s, b, h, j0);
   Acc gk[4], gv[4];
   for (auto& a : gk) wmma::fill_fragment(a, 0.0f);
   for (auto& a : gv) wmma::fill_fragment(a, 0.0f);
   for (int i0 = j0; i0 < s.T; i0 += kTile) {
     __syncthreads();
-    load_tile(qs, q, s.ld, s, b, h, i0, s.scale);
-    load_tile(dos, dout, size_t(s.C), s, b, h, i0, 1.0f);
+    load_tile(qs, q, s.ld, s, b, h, i0);
+    load_tile(dos, dout, size_t(s.C), s, b, h, i0);
     for (int e = threadIdx.x; e < kTile; e += kThreads) {
       const int t = i0 + e;
       const size_t row = (size_t(b) * s.NH + h) * s.T + t;
@@ -321,53 +336,78 @@ Shape shape_of(int B, int T, int C, int NH) {
   return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(kHS))};
 }
 
+// The 16-bit copy of qkv (q scaled) in scratch, then of dout after it when given.
 template <typename E>
-void forward(float* out, float* lse, const float* qkv, int B, int T, int C, int NH) {
+void round_inputs(E* scratch, const float* qkv, const float* dout, int B, int T, int C) {
+  const size_t n_qkv = size_t(B) * T * 3 * C;
+  round_rows<<<blocks_for(n_qkv / 4, 256), 256>>>(scratch, qkv, n_qkv, 3 * C, C,
+                                                   1.0f / std::sqrt(float(kHS)));
+  COHORT_CUDA_LAUNCHED();
+  if (!dout) return;
+  const size_t n_out = size_t(B) * T * C;
+  round_rows<<<blocks_for(n_out / 4, 256), 256>>>(scratch + n_qkv, dout, n_out, C, 0, 1.0f);
+  COHORT_CUDA_LAUNCHED();
+}
+
+template <typename E>
+void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int T, int C,
+             int NH) {
   static const bool ready = (allow_shared(tc_forward<E>, kForwardShared), true);
   (void)ready;
+  E* qkv16 = static_cast<E*>(scratch);
+  round_inputs(qkv16, qkv, nullptr, B, T, C);
   const Shape s = shape_of(B, T, C, NH);
   const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
-  tc_forward<E><<<grid, kThreads, kForwardShared>>>(out, lse, qkv, qkv + C, qkv + 2 * C, s);
+  tc_forward<E><<<grid, kThreads, kForwardShared>>>(out, lse, qkv16, qkv16 + C, qkv16 + 2 * C, s);
   COHORT_CUDA_LAUNCHED();
 }
 
 template <typename E>
 void backward(float* dqkv, const float* dout, const float* qkv, const float* lse,
-              const float* dsum, int B, int T, int C, int NH) {
+              const float* dsum, void* scratch, int B, int T, int C, int NH) {
   static const bool ready = (allow_shared(tc_backward_dq<E>, kDqShared),
                              allow_shared(tc_backward_dkv<E>, kDkvShared), true);
   (void)ready;
+  E* qkv16 = static_cast<E*>(scratch);
+  const E* dout16 = qkv16 + size_t(B) * T * 3 * C;
+  round_inputs(qkv16, qkv, dout, B, T, C);
   const Shape s = shape_of(B, T, C, NH);
   const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
-  const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;
-  tc_backward_dq<E><<<grid, kThreads, kDqShared>>>(dqkv, dout, q, k, v, lse, dsum, s);
+  const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
+  tc_backward_dq<E><<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
   tc_backward_dkv<E>
-      <<<grid, kThreads, kDkvShared>>>(dqkv + C, dqkv + 2 * C, dout, q, k, v, lse, dsum, s);
+      <<<grid, kThreads, kDkvShared>>>(dqkv + C, dqkv + 2 * C, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
 }
 
 }  // namespace
 
-bool tensor_core_attention_fits(int C, int NH, float dropout) {
-  return C % NH == 0 && C / NH == kHS && dropout <= 0.0f;
+bool tensor_core_attention_fits(int C, int NH, float dropout, const float* qkv,
+                                const float* dout) {
+  auto aligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return C % NH == 0 && C / NH == kHS && dropout <= 0.0f && aligned(qkv) && aligned(dout);
 }
 
-void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv, int B,
-                                   int T, int C, int NH) {
+size_t tensor_core_attention_scratch_bytes(int B, int T, int C) {
+  return size_t(B) * T * 4 * C * 2;
+}
+
+void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv,
+                                   void* scratch, int B, int T, int C, int NH) {
   if (bf16)
-    forward<__nv_bfloat16>(out, lse, qkv, B, T, C, NH);
+    forward<__nv_bfloat16>(out, lse, qkv, scratch, B, T, C, NH);
   else
-    forward<__half>(out, lse, qkv, B, T, C, NH);
+    forward<__half>(out, lse, qkv, scratch, B, T, C, NH);
 }
 
 void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const float* qkv,
-                                    const float* lse, const float* dsum, int B, int T, int C,
-                                    int NH) {
+                                    const float* lse, const float* dsum, void* scratch, int B,
+                                    int T, int C, int NH) {
   if (bf16)
-    backward<__nv_bfloat16>(dqkv, dout, qkv, lse, dsum, B, T, C, NH);
+    backward<__nv_bfloat16>(dqkv, dout, qkv, lse, dsum, scratch, B, T, C, NH);
   else
-    backward<__half>(dqkv, dout, qkv, lse, dsum, B, T, C, NH);
+    backward<__half>(dqkv, dout, qkv, lse, dsum, scratch, B, T, C, NH);
 }
 
 }  // namespace cohort::cuda

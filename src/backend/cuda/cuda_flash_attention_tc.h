@@ -4,17 +4,24 @@
 // as those ops': qkv (B, T, 3C), out and dout (B, T, C), lse and dsum (B, NH, T).
 #pragma once
 
+#include <cstddef>
+
 namespace cohort::cuda {
 
-// Head size 64 (GPT-2's and most GPTs') and no attention dropout.
-bool tensor_core_attention_fits(int C, int NH, float dropout);
+// Head size 64 (GPT-2's and most GPTs'), no attention dropout, and qkv (and dout, when
+// given) 16-byte aligned, as activations are: the inputs are read four floats at a time.
+bool tensor_core_attention_fits(int C, int NH, float dropout, const float* qkv,
+                                const float* dout = nullptr);
+
+// Bytes of the scratch both calls round their inputs into: B*T*4C 16-bit values.
+size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 
 // bf16 true: bfloat16 tiles; false: fp16.
-void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv, int B,
-                                   int T, int C, int NH);
+void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv,
+                                   void* scratch, int B, int T, int C, int NH);
 // dqkv is written, not accumulated; dsum = rowsum(dO * O) per (b, h, t).
 void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const float* qkv,
-                                    const float* lse, const float* dsum, int B, int T, int C,
-                                    int NH);
+                                    const float* lse, const float* dsum, void* scratch, int B,
+                                    int T, int C, int NH);
 
 }  // namespace cohort::cuda

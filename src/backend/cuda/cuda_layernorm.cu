@@ -57,13 +57,16 @@ __global__ void ln_backward_input(float* dinp, const float* dout, const float* i
   }
 }
 
-__global__ void ln_backward_params(float* dw, float* db, const float* dout, const float* inp,
-                                   const float* mean, const float* rstd, int N, int C) {
+// Sums of this block's row group into pw and pb (groups x C each): cuda_reduce.cuh.
+__global__ void ln_backward_params(float* pw, float* pb, const float* dout, const float* inp,
+                                   const float* mean, const float* rstd, int N, int C,
+                                   int group_rows) {
   __shared__ float part[cuda::kColumnTile][cuda::kColumnTile + 1];
   const int c = blockIdx.x * cuda::kColumnTile + threadIdx.x;
+  const int first = blockIdx.y * group_rows, end = min(N, first + group_rows);
   float sw = 0.0f, sb = 0.0f;
   if (c < C)
-    for (int n = threadIdx.y; n < N; n += cuda::kColumnTile) {
+    for (int n = first + threadIdx.y; n < end; n += cuda::kColumnTile) {
       const float dy = dout[size_t(n) * C + c];
       sb += dy;
       sw += (inp[size_t(n) * C + c] - mean[n]) * rstd[n] * dy;
@@ -71,8 +74,8 @@ __global__ void ln_backward_params(float* dw, float* db, const float* dout, cons
   sw = cuda::column_tile_reduce(sw, part);
   sb = cuda::column_tile_reduce(sb, part);
   if (threadIdx.y == 0 && c < C) {
-    dw[c] += sw;
-    db[c] += sb;
+    pw[size_t(blockIdx.y) * C + c] = sw;
+    pb[size_t(blockIdx.y) * C + c] = sb;
   }
 }
 
@@ -89,9 +92,15 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
                                      const float* rstd, int N, int C) {
   ln_backward_input<<<cuda::blocks_for(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
   COHORT_CUDA_LAUNCHED();
-  ln_backward_params<<<cuda::blocks_for(C, cuda::kColumnTile),
-                       dim3(cuda::kColumnTile, cuda::kColumnTile)>>>(dweight, dbias, dout, inp,
-                                                                     mean, rstd, N, C);
+  const cuda::ColumnSplit split(N, C);
+  float* pw = column_partials(2 * size_t(split.groups) * C);
+  float* pb = pw + size_t(split.groups) * C;
+  ln_backward_params<<<split.grid(C), split.block()>>>(pw, pb, dout, inp, mean, rstd, N, C,
+                                                       split.rows);
+  COHORT_CUDA_LAUNCHED();
+  cuda::add_group_sums<<<cuda::blocks_for(C, 256), 256>>>(dweight, pw, split.groups, C);
+  COHORT_CUDA_LAUNCHED();
+  cuda::add_group_sums<<<cuda::blocks_for(C, 256), 256>>>(dbias, pb, split.groups, C);
   COHORT_CUDA_LAUNCHED();
 }
 

@@ -24,14 +24,17 @@ __global__ void add_bias(float* out, const float* bias, int N, int OC) {
   if (i < size_t(N) * OC) out[i] += bias[i % OC];
 }
 
-__global__ void column_sums(float* dbias, const float* dout, int N, int OC) {
+// Sums of this block's row group into partial (groups x OC): cuda_reduce.cuh.
+__global__ void column_sums(float* partial, const float* dout, int N, int OC, int group_rows) {
   __shared__ float part[cuda::kColumnTile][cuda::kColumnTile + 1];
   const int c = blockIdx.x * cuda::kColumnTile + threadIdx.x;
+  const int first = blockIdx.y * group_rows, end = min(N, first + group_rows);
   float s = 0.0f;
   if (c < OC)
-    for (int n = threadIdx.y; n < N; n += cuda::kColumnTile) s += dout[size_t(n) * OC + c];
+    for (int n = first + threadIdx.y; n < end; n += cuda::kColumnTile)
+      s += dout[size_t(n) * OC + c];
   s = cuda::column_tile_reduce(s, part);
-  if (threadIdx.y == 0 && c < OC) dbias[c] += s;
+  if (threadIdx.y == 0 && c < OC) partial[size_t(blockIdx.y) * OC + c] = s;
 }
 
 template <typename E>
@@ -134,8 +137,11 @@ void CudaBackend::linear_backward(float* dinp, float* dweight, float* dbias, con
   // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
   gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, nullptr);
   if (dbias) {
-    column_sums<<<cuda::blocks_for(OC, cuda::kColumnTile),
-                  dim3(cuda::kColumnTile, cuda::kColumnTile)>>>(dbias, dout, N, OC);
+    const cuda::ColumnSplit split(N, OC);
+    float* partial = column_partials(size_t(split.groups) * OC);
+    column_sums<<<split.grid(OC), split.block()>>>(partial, dout, N, OC, split.rows);
+    COHORT_CUDA_LAUNCHED();
+    cuda::add_group_sums<<<cuda::blocks_for(OC, 256), 256>>>(dbias, partial, split.groups, OC);
     COHORT_CUDA_LAUNCHED();
   }
 }

@@ -2,6 +2,8 @@
 // a power of two; `scratch` holds blockDim.x values of shared memory.
 #pragma once
 
+#include <algorithm>
+
 namespace cohort::cuda {
 
 template <typename T, typename Op>
@@ -27,11 +29,36 @@ struct Max {
   __device__ float operator()(float a, float b) const { return a > b ? a : b; }
 };
 
-// Column sums of a row-major (N x C) matrix take 32 columns per block of 32 x 32
-// threads: thread (x, y) walks rows y, y + 32, ... of its column in order, then this sums
-// the 32 partials of each column in a fixed tree; the result is in threadIdx.y == 0.
+// Column sums of a row-major (N x C) matrix: blocks of 32 x 32 threads, each for 32
+// columns of one group of rows (ColumnSplit). Thread (x, y) walks rows y, y + 32, ... of
+// its group and column in order; column_tile_reduce sums the 32 partials of a column in
+// a fixed tree; add_group_sums adds the groups' sums to the output in group order.
 // (One thread per column walking all N rows left the GPU nearly idle: C / 128 blocks.)
 constexpr int kColumnTile = 32;
+
+// Row groups enough for about two blocks per multiprocessor of an H100 (132), and
+// rows [group * rows, ...) of each: a function of the shape only, so sums repeat.
+struct ColumnSplit {
+  int groups, rows;
+  ColumnSplit(int N, int C) {
+    const int column_blocks = (C + kColumnTile - 1) / kColumnTile;
+    groups = std::max(1, std::min((264 + column_blocks - 1) / column_blocks,
+                                  (N + kColumnTile - 1) / kColumnTile));
+    rows = (N + groups - 1) / groups;
+  }
+  dim3 grid(int C) const { return dim3(unsigned((C + kColumnTile - 1) / kColumnTile), groups); }
+  static dim3 block() { return dim3(kColumnTile, kColumnTile); }
+};
+
+// out[c] += sum over g of partial[g * C + c], g in order: thread per column.
+template <typename T>
+__global__ void add_group_sums(T* out, const T* partial, int groups, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  T s = partial[c];
+  for (int g = 1; g < groups; ++g) s += partial[size_t(g) * C + c];
+  out[c] += s;
+}
 
 __device__ inline float column_tile_reduce(float v, float (*part)[kColumnTile + 1]) {
   part[threadIdx.y][threadIdx.x] = v;
