@@ -89,40 +89,45 @@ __global__ void round_rows(E* dst, const float* src, size_t n, int width, int sc
   dst[i + 3] = to16<E>(f * v.w);
 }
 
+// A warp's 16 rows (x 64) of a 16-bit tile as the four A fragments of a product.
+template <typename E>
+__device__ void load_rows(FragA<E> (&a)[4], const E* rows) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) wmma::load_matrix_sync(a[kk], rows + kk * 16, kLd16);
+}
+
 // out (16 x 64, fp32, row stride kLd32) = a (16 x 64) . B, where B (64 x 64) is `b` read
 // as Layout: col_major for the transpose of a row-major tile. One warp.
 template <typename E, typename Layout>
-__device__ void warp_product(float* out, const E* a, const E* b) {
+__device__ void warp_product(float* out, const FragA<E> (&a)[4], const E* b) {
 #pragma unroll
   for (int n = 0; n < 4; ++n) {
     Acc acc;
     wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
-      FragA<E> fa;
       FragB<E, Layout> fb;
-      wmma::load_matrix_sync(fa, a + kk * 16, kLd16);
       const E* bp = std::is_same_v<Layout, wmma::col_major> ? b + n * 16 * kLd16 + kk * 16
                                                              : b + kk * 16 * kLd16 + n * 16;
       wmma::load_matrix_sync(fb, bp, kLd16);
-      wmma::mma_sync(acc, fa, fb, acc);
+      wmma::mma_sync(acc, a[kk], fb, acc);
     }
     wmma::store_matrix_sync(out + n * 16, acc, kLd32, wmma::mem_row_major);
   }
 }
 
-// acc[n] += a (16 x 64) . b (64 x 64 row-major), n over the four 16-column blocks.
+// acc[n] += a (16 x 64, shared) . b (64 x 64 row-major), n over the 16-column blocks.
 template <typename E>
 __device__ void warp_accumulate(Acc (&acc)[4], const E* a, const E* b) {
+  FragA<E> fa[4];
+  load_rows(fa, a);
 #pragma unroll
   for (int n = 0; n < 4; ++n)
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
-      FragA<E> fa;
       FragB<E, wmma::row_major> fb;
-      wmma::load_matrix_sync(fa, a + kk * 16, kLd16);
       wmma::load_matrix_sync(fb, b + kk * 16 * kLd16 + n * 16, kLd16);
-      wmma::mma_sync(acc[n], fa, fb, acc[n]);
+      wmma::mma_sync(acc[n], fa[kk], fb, acc[n]);
     }
 }
 
@@ -143,9 +148,23 @@ __device__ void store_rows(float* dst, size_t ld, Acc (&acc)[4], float factor, f
   }
 }
 
+__device__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFull, v, o));
+  return v;
+}
+__device__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+// The element-wise steps go a row at a time with lane l on columns l and l + 32: every
+// shared access of the warp is then 32 consecutive words (no bank conflicts), and the
+// row statistics are warp reductions in a fixed tree. (A lane per half row made 4-way
+// conflicts, and shared memory was the forward's limit: ncu, L1 89% busy.)
+
 // Forward: block per (query tile, b * NH + h), the last query tiles (most keys) first.
 template <typename E>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 3)
     tc_forward(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
   extern __shared__ __align__(128) unsigned char smem[];
   E* qs = reinterpret_cast<E*>(smem);
@@ -156,69 +175,76 @@ __global__ void __launch_bounds__(kThreads)
   float* os = ss + kTile32;
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
   const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  // Each lane owns half a row of its warp's 16: row r, columns c0 .. c0 + 31.
-  const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, t = t0 + r;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r0 = warp * 16;
   load_tile(qs, q, s.ld, s, b, h, t0);
-  for (int c = 0; c < 32; ++c) os[r * kLd32 + c0 + c] = 0.0f;
-  float m = -INFINITY, l = 0.0f;
+  for (int e = lane; e < 16 * kLd32; e += 32) os[r0 * kLd32 + e] = 0.0f;
+  __syncthreads();
+  FragA<E> qf[4];
+  load_rows(qf, qs + r0 * kLd16);
+  float m[16], l[16];  // per row of the warp; every lane holds all 16
+#pragma unroll
+  for (int i = 0; i < 16; ++i) m[i] = -INFINITY, l[i] = 0.0f;
   for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
     __syncthreads();  // the previous tile's readers are done
     load_tile(ks, k, s.ld, s, b, h, j0);
     load_tile(vs, v, s.ld, s, b, h, j0);
     __syncthreads();
-    warp_product<E, wmma::col_major>(ss + warp * 16 * kLd32, qs + warp * 16 * kLd16, ks);
+    warp_product<E, wmma::col_major>(ss + r0 * kLd32, qf, ks);
     __syncwarp();
-    // Online softmax over this tile; every row sees key j0 <= t, so m stays finite.
-    float* srow = ss + r * kLd32 + c0;
-    float mx = -INFINITY;
-    for (int c = 0; c < 32; ++c) {
-      const float x = j0 + c0 + c <= t ? srow[c] : -INFINITY;
-      srow[c] = x;
-      mx = fmaxf(mx, x);
+    // Online softmax; every row sees key j0 <= t, so m stays finite.
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int t = t0 + r0 + i;
+      const float* srow = ss + (r0 + i) * kLd32;
+      const float x0 = j0 + lane <= t ? srow[lane] : -INFINITY;
+      const float x1 = j0 + lane + 32 <= t ? srow[lane + 32] : -INFINITY;
+      const float m_new = fmaxf(m[i], warp_max(fmaxf(x0, x1)));
+      const float correction = expf(m[i] - m_new);
+      const float p0 = expf(x0 - m_new), p1 = expf(x1 - m_new);
+      l[i] = l[i] * correction + warp_sum(p0 + p1);
+      m[i] = m_new;
+      E* prow = ps + (r0 + i) * kLd16;
+      prow[lane] = to16<E>(p0);
+      prow[lane + 32] = to16<E>(p1);
+      float* orow = os + (r0 + i) * kLd32;
+      orow[lane] *= correction;
+      orow[lane + 32] *= correction;
     }
-    const float m_new = fmaxf(m, fmaxf(mx, __shfl_xor_sync(kFull, mx, 1)));
-    const float correction = expf(m - m_new);
-    float sum = 0.0f;
-    E* prow = ps + r * kLd16 + c0;
-    float* orow = os + r * kLd32 + c0;
-    for (int c = 0; c < 32; ++c) {
-      const float p = expf(srow[c] - m_new);
-      sum += p;
-      prow[c] = to16<E>(p);
-      orow[c] *= correction;
-    }
-    l = l * correction + sum + __shfl_xor_sync(kFull, sum, 1);
-    m = m_new;
     __syncwarp();
     // O (this warp's 16 rows) += P V.
+    FragA<E> pf[4];
+    load_rows(pf, ps + r0 * kLd16);
 #pragma unroll
     for (int n = 0; n < 4; ++n) {
       Acc acc;
-      float* o = os + warp * 16 * kLd32 + n * 16;
+      float* o = os + r0 * kLd32 + n * 16;
       wmma::load_matrix_sync(acc, o, kLd32, wmma::mem_row_major);
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
-        FragA<E> fa;
         FragB<E, wmma::row_major> fb;
-        wmma::load_matrix_sync(fa, ps + warp * 16 * kLd16 + kk * 16, kLd16);
         wmma::load_matrix_sync(fb, vs + kk * 16 * kLd16 + n * 16, kLd16);
-        wmma::mma_sync(acc, fa, fb, acc);
+        wmma::mma_sync(acc, pf[kk], fb, acc);
       }
       wmma::store_matrix_sync(o, acc, kLd32, wmma::mem_row_major);
     }
     __syncwarp();
   }
-  if (t >= s.T) return;
-  const float inv = 1.0f / l;
-  float* dst = out + (size_t(b) * s.T + t) * s.C + h * kHS + c0;
-  for (int c = 0; c < 32; ++c) dst[c] = os[r * kLd32 + c0 + c] * inv;
-  if (c0 == 0) lse[(size_t(b) * s.NH + h) * s.T + t] = m + logf(l);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const int t = t0 + r0 + i;
+    if (t >= s.T) break;
+    const float inv = 1.0f / l[i];
+    float* dst = out + (size_t(b) * s.T + t) * s.C + h * kHS;
+    const float* orow = os + (r0 + i) * kLd32;
+    dst[lane] = orow[lane] * inv;
+    dst[lane + 32] = orow[lane + 32] * inv;
+    if (lane == 0) lse[(size_t(b) * s.NH + h) * s.T + t] = m[i] + logf(l[i]);
+  }
 }
 
 // dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (query tile, b * NH + h).
 template <typename E>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 3)
     tc_backward_dq(float* dq, const E* dout, const E* q, const E* k, const E* v, const float* lse,
                    const float* dsum, Shape s) {
   extern __shared__ __align__(128) unsigned char smem[];
@@ -231,12 +257,21 @@ __global__ void __launch_bounds__(kThreads)
   float* dps = ss + kTile32;
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
   const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, t = t0 + r;
-  const size_t row = (size_t(b) * s.NH + h) * s.T + t;
-  const float row_lse = t < s.T ? lse[row] : 0.0f, row_d = t < s.T ? dsum[row] : 0.0f;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r0 = warp * 16;
+  float row_lse[16], row_d[16];
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const int t = t0 + r0 + i;
+    const size_t row = (size_t(b) * s.NH + h) * s.T + t;
+    row_lse[i] = t < s.T ? lse[row] : 0.0f;
+    row_d[i] = t < s.T ? dsum[row] : 0.0f;
+  }
   load_tile(qs, q, s.ld, s, b, h, t0);
   load_tile(dos, dout, size_t(s.C), s, b, h, t0);
+  __syncthreads();
+  FragA<E> qf[4], dof[4];
+  load_rows(qf, qs + r0 * kLd16);
+  load_rows(dof, dos + r0 * kLd16);
   Acc acc[4];
   for (auto& a : acc) wmma::fill_fragment(a, 0.0f);
   for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
@@ -244,26 +279,30 @@ __global__ void __launch_bounds__(kThreads)
     load_tile(ks, k, s.ld, s, b, h, j0);
     load_tile(vs, v, s.ld, s, b, h, j0);
     __syncthreads();
-    warp_product<E, wmma::col_major>(ss + warp * 16 * kLd32, qs + warp * 16 * kLd16, ks);
-    warp_product<E, wmma::col_major>(dps + warp * 16 * kLd32, dos + warp * 16 * kLd16, vs);
+    warp_product<E, wmma::col_major>(ss + r0 * kLd32, qf, ks);
+    warp_product<E, wmma::col_major>(dps + r0 * kLd32, dof, vs);
     __syncwarp();
-    const float* srow = ss + r * kLd32 + c0;
-    const float* dprow = dps + r * kLd32 + c0;
-    E* dsrow = dss + r * kLd16 + c0;
-    for (int c = 0; c < 32; ++c) {
-      const float p = j0 + c0 + c <= t ? expf(srow[c] - row_lse) : 0.0f;
-      dsrow[c] = to16<E>(p * (dprow[c] - row_d));
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int t = t0 + r0 + i;
+      const float* srow = ss + (r0 + i) * kLd32;
+      const float* dprow = dps + (r0 + i) * kLd32;
+      E* dsrow = dss + (r0 + i) * kLd16;
+      const float p0 = j0 + lane <= t ? expf(srow[lane] - row_lse[i]) : 0.0f;
+      const float p1 = j0 + lane + 32 <= t ? expf(srow[lane + 32] - row_lse[i]) : 0.0f;
+      dsrow[lane] = to16<E>(p0 * (dprow[lane] - row_d[i]));
+      dsrow[lane + 32] = to16<E>(p1 * (dprow[lane + 32] - row_d[i]));
     }
     __syncwarp();
-    warp_accumulate(acc, dss + warp * 16 * kLd16, ks);
+    warp_accumulate(acc, dss + r0 * kLd16, ks);
   }
-  store_rows(dq, s.ld, acc, s.scale, ss + warp * 16 * kLd32, s, b, h, t0 + warp * 16);
+  store_rows(dq, s.ld, acc, s.scale, ss + r0 * kLd32, s, b, h, t0 + r0);
 }
 
 // dV = P^T dO and dK = dS^T (scale q): block per (key tile, b * NH + h), each warp 16
 // keys, walking the query tiles from the key tile's own to the last.
 template <typename E>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 3)
     tc_backward_dkv(float* dk, float* dv, const E* dout, const E* q, const E* k, const E* v,
                     const float* lse, const float* dsum, Shape s) {
   extern __shared__ __align__(128) unsigned char smem[];
@@ -279,11 +318,13 @@ __global__ void __launch_bounds__(kThreads)
   float* tile_d = tile_lse + kTile;
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
   const int j0 = blockIdx.x * kTile;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  // Lane: key row r, query columns c0 .. c0 + 31 of the transposed scores.
-  const int r = warp * 16 + lane / 2, c0 = lane % 2 * 32, j = j0 + r;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r0 = warp * 16;
   load_tile(ks, k, s.ld, s, b, h, j0);
   load_tile(vs, v, s.ld, s, b, h, j0);
+  __syncthreads();
+  FragA<E> kf[4], vf[4];
+  load_rows(kf, ks + r0 * kLd16);
+  load_rows(vf, vs + r0 * kLd16);
   Acc gk[4], gv[4];
   for (auto& a : gk) wmma::fill_fragment(a, 0.0f);
   for (auto& a : gv) wmma::fill_fragment(a, 0.0f);
@@ -298,27 +339,35 @@ __global__ void __launch_bounds__(kThreads)
       tile_d[e] = t < s.T ? dsum[row] : 0.0f;
     }
     __syncthreads();
-    warp_product<E, wmma::col_major>(sts + warp * 16 * kLd32, ks + warp * 16 * kLd16, qs);
-    warp_product<E, wmma::col_major>(dpts + warp * 16 * kLd32, vs + warp * 16 * kLd16, dos);
+    warp_product<E, wmma::col_major>(sts + r0 * kLd32, kf, qs);
+    warp_product<E, wmma::col_major>(dpts + r0 * kLd32, vf, dos);
     __syncwarp();
-    const float* srow = sts + r * kLd32 + c0;
-    const float* dprow = dpts + r * kLd32 + c0;
-    E* prow = pts + r * kLd16 + c0;
-    E* dsrow = dsts + r * kLd16 + c0;
-    for (int c = 0; c < 32; ++c) {
-      const int t = i0 + c0 + c;
-      const float p = t >= j && t < s.T ? expf(srow[c] - tile_lse[c0 + c]) : 0.0f;
-      prow[c] = to16<E>(p);
-      dsrow[c] = to16<E>(p * (dprow[c] - tile_d[c0 + c]));
+    // Row i: key j; lane's columns: queries t0 = i0 + lane and t1 = t0 + 32.
+    const int ta = i0 + lane, tb = ta + 32;
+    const float lse_a = tile_lse[lane], lse_b = tile_lse[lane + 32];
+    const float d_a = tile_d[lane], d_b = tile_d[lane + 32];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int j = j0 + r0 + i;
+      const float* srow = sts + (r0 + i) * kLd32;
+      const float* dprow = dpts + (r0 + i) * kLd32;
+      const float pa = ta >= j && ta < s.T ? expf(srow[lane] - lse_a) : 0.0f;
+      const float pb = tb >= j && tb < s.T ? expf(srow[lane + 32] - lse_b) : 0.0f;
+      E* prow = pts + (r0 + i) * kLd16;
+      E* dsrow = dsts + (r0 + i) * kLd16;
+      prow[lane] = to16<E>(pa);
+      prow[lane + 32] = to16<E>(pb);
+      dsrow[lane] = to16<E>(pa * (dprow[lane] - d_a));
+      dsrow[lane + 32] = to16<E>(pb * (dprow[lane + 32] - d_b));
     }
     __syncwarp();
-    warp_accumulate(gv, pts + warp * 16 * kLd16, dos);
-    warp_accumulate(gk, dsts + warp * 16 * kLd16, qs);
+    warp_accumulate(gv, pts + r0 * kLd16, dos);
+    warp_accumulate(gk, dsts + r0 * kLd16, qs);
   }
-  float* stage = sts + warp * 16 * kLd32;
-  store_rows(dk, s.ld, gk, 1.0f, stage, s, b, h, j0 + warp * 16);
+  float* stage = sts + r0 * kLd32;
+  store_rows(dk, s.ld, gk, 1.0f, stage, s, b, h, j0 + r0);
   __syncwarp();
-  store_rows(dv, s.ld, gv, 1.0f, stage, s, b, h, j0 + warp * 16);
+  store_rows(dv, s.ld, gv, 1.0f, stage, s, b, h, j0 + r0);
 }
 
 constexpr size_t kForwardShared = 4 * kTile16 * 2 + 2 * kTile32 * 4;
