@@ -85,6 +85,26 @@ TEST_F(CudaOps, LinearAndLmHead) {
   expect_close(down(d_dwte, dwte.size()), dwte, "lm_head dwte");
 }
 
+// In bf16 the linear forward adds its bias in cuBLASLt's epilogue (cuda_matmul_lt.cu),
+// or, for a bias not 16-byte aligned, in a second pass: both against the CPU, to bf16's
+// rounding of the operands (each product of C = 40 terms: about 1e-2 of its size).
+TEST_F(CudaOps, SixteenBitLinearAddsItsBiasInTheEpilogue) {
+  CudaBackend half(MatmulPrecision::bf16);
+  const int OC = 3 * C;
+  Floats inp = random(size_t(N) * C), w = random(size_t(C) * OC, 0.3f),
+         b = random(OC + 1, 5.0f), out(size_t(N) * OC);
+  auto d_inp = up(inp), d_w = up(w), d_b = up(b), d_out = up(out);
+  for (const int offset : {0, 1}) {  // offset 1: an unaligned bias
+    cpu.linear_forward(out.data(), inp.data(), w.data(), b.data() + offset, N, C, OC);
+    half.linear_forward(d_out.as<float>(), d_inp.as<float>(), d_w.as<float>(),
+                        d_b.as<float>() + offset, N, C, OC);
+    const Floats got = down(d_out, out.size());
+    for (size_t i = 0; i < out.size(); ++i)
+      ASSERT_NEAR(got[i], out[i], 2e-2 * (1.0f + std::abs(out[i])))
+          << "bias offset " << offset << ", element " << i;
+  }
+}
+
 TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   std::vector<int32_t> tok(N);
   for (auto& t : tok) t = int32_t(rng() % 7);  // repeated tokens share rows

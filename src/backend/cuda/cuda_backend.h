@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "backend/backend.h"
@@ -53,6 +54,16 @@ class CudaBackend final : public Backend {
   // A 16-bit copy of x (n) in scratch slot `slot` (grown when too small; a step's shapes
   // repeat, so it grows during the first step only).
   const void* rounded(int slot, const float* x, size_t n);
+  // C (m x n) = A (m x k) . B (k x n) + bias (m) per column, column-major, in one
+  // cuBLASLt call (cuda_matmul_lt.cu); false, having done nothing, where that does not
+  // apply (fp32, an unaligned bias, no algorithm for the shape).
+  bool gemm_bias(int m, int n, int k, const float* A, int lda, const float* B, int ldb,
+                 const float* bias, float* C, int ldc);
+  struct LtState;  // the cuBLASLt handle, workspace and chosen algorithms
+  struct LtDeleter {
+    void operator()(LtState* s) const;
+  };
+  std::unique_ptr<LtState, LtDeleter> lt_;
   // x rounded into slot 2, for an op whose two products share x; nullptr in fp32.
   const void* rounded_once(const float* x, size_t n);
 

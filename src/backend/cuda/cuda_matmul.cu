@@ -122,6 +122,7 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const fl
 void CudaBackend::linear_forward(float* out, const float* inp, const float* weight,
                                  const float* bias, int N, int C, int OC) {
   // out^T (OC x N) = W^T (OC x C) . inp^T (C x N)
+  if (bias && gemm_bias(OC, N, C, weight, OC, inp, C, bias, out, OC)) return;
   gemm(false, false, OC, N, C, weight, OC, inp, C, 0.0f, out, OC);
   if (bias) {
     add_bias<<<cuda::blocks_for(size_t(N) * OC, 256), 256>>>(out, bias, N, OC);
