@@ -1,5 +1,5 @@
 // Softmax + cross-entropy over the first V of Vp logits: one block per row, max and
-// sums reduced in a fixed tree. Masked rows (target < 0) score 0; label smoothing as
+// sums reduced in a fixed tree, two passes over the row. Masked rows (target < 0) score 0; label smoothing as
 // in backend.h.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
@@ -20,15 +20,22 @@ __global__ void ce_forward(float* losses, float* probs, const float* logits, con
   // Read before any thread writes p, which may be z itself.
   const int t = targets[n];
   const float z_target = threadIdx.x == 0 && t >= 0 ? z[t] : 0.0f;
-  float m = -INFINITY, zsum = 0.0f;
+  // One read of the row for its max and sum of exponentials (the online softmax: each
+  // thread rescales its sum when its max grows), a second to write the probabilities.
+  float m = -INFINITY, s = 0.0f, zsum = 0.0f;
   for (int i = threadIdx.x; i < V; i += blockDim.x) {
-    m = fmaxf(m, z[i]);
-    zsum += z[i];
+    const float x = z[i];
+    if (x > m) {
+      s = s * expf(m - x) + 1.0f;
+      m = x;
+    } else {
+      s += expf(x - m);
+    }
+    zsum += x;
   }
-  m = cuda::block_reduce(m, scratch, cuda::Max{});
-  float s = 0.0f;
-  for (int i = threadIdx.x; i < V; i += blockDim.x) s += expf(z[i] - m);
-  s = cuda::block_reduce(s, scratch, cuda::Sum{});
+  const float row_max = cuda::block_reduce(m, scratch, cuda::Max{});
+  s = cuda::block_reduce(m == -INFINITY ? 0.0f : s * expf(m - row_max), scratch, cuda::Sum{});
+  m = row_max;
   zsum = cuda::block_reduce(zsum, scratch, cuda::Sum{});
   const float inv = 1.0f / s;
   for (int i = threadIdx.x; i < Vp; i += blockDim.x) p[i] = i < V ? expf(z[i] - m) * inv : 0.0f;
