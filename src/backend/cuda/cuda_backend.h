@@ -1,8 +1,9 @@
-// CudaBackend: Backend on one NVIDIA GPU, fp32. Every pointer an op receives is device
-// memory (cuda_memory.h allocates and copies). Matmuls go through cuBLAS; the other ops
-// are this folder's kernels, one .cu per op family as on the CPU. Deterministic like
-// the CPU backend: no float atomics; every reduction has a fixed order (a thread owns
-// an output and walks its inputs in order, or a block reduces in a fixed tree).
+// CudaBackend: Backend on one NVIDIA GPU. Every pointer an op receives is device
+// memory (cuda_memory.h allocates and copies). Matmuls go through cuBLAS (and cuBLASLt
+// for a 16-bit linear forward with its bias); the other ops are this folder's kernels,
+// one .cu per op family as on the CPU. Deterministic like the CPU backend: no float
+// atomics; every reduction has a fixed order (a thread owns an output and walks its
+// inputs in order, or a block reduces in a fixed tree).
 //
 // Matmul precision: fp32 (pedantic sgemm, no TF32), or bf16 / fp16 tensor-core GEMMs:
 // both operands are rounded to the 16-bit type just before the product, which
@@ -10,9 +11,10 @@
 // optimizer state and every other activation stay fp32 (docs/gpu.md says what that costs
 // against a full bf16 activation path, which is not built).
 //
-// The GPT's causal attention is flash-style (cuda_flash_attention.cu: no T x T buffer);
-// the general mha_* ops (encoder, cross-attention) still store probabilities.
-// Not here yet (issue 8): tensor-core attention tiles and cuBLASLt epilogues.
+// The GPT's causal attention is flash-style: on tensor cores in bf16 / fp16 at head size
+// 64 without dropout (cuda_flash_attention_tc.cu), else fp32 on CUDA cores
+// (cuda_flash_attention.cu); no T x T buffer either way. The general mha_* ops (encoder,
+// cross-attention) still store probabilities.
 #pragma once
 
 #include <cstddef>

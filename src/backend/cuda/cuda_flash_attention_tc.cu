@@ -18,8 +18,9 @@
 //
 // Block: 64 query (or key) rows, four warps of 16. Deterministic without atomics: dQ and
 // (dK, dV) are separate kernels, each owning its output rows and walking its partners in
-// order. (The first version, on WMMA with the scores through shared memory, ran at 40% of
-// this speed: ncu found it limited by shared memory.)
+// order. (A first version on WMMA, with the scores through shared memory because WMMA's
+// register layout is opaque, was limited by shared memory, ncu said: its forward took
+// 0.56 ms a layer at B=16, T=1024 on an H200, against 0.26 ms for this one.)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
