@@ -91,8 +91,8 @@ TEST_F(CudaOps, LinearAndLmHead) {
 TEST_F(CudaOps, SixteenBitLinearAddsItsBiasInTheEpilogue) {
   CudaBackend half(MatmulPrecision::bf16);
   const int OC = 3 * C;
-  Floats inp = random(size_t(N) * C), w = random(size_t(C) * OC, 0.3f),
-         b = random(OC + 1, 5.0f), out(size_t(N) * OC);
+  Floats inp = random(size_t(N) * C), w = random(size_t(C) * OC, 0.3f), b = random(OC + 1, 5.0f),
+         out(size_t(N) * OC);
   auto d_inp = up(inp), d_w = up(w), d_b = up(b), d_out = up(out);
   for (const int offset : {0, 1}) {  // offset 1: an unaligned bias
     cpu.linear_forward(out.data(), inp.data(), w.data(), b.data() + offset, N, C, OC);
@@ -247,8 +247,8 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     auto d_qkv = up(qkv), d_out = up(out), d_lse = up(Floats(size_t(Bb) * NHh * Tt)),
          d_dout = up(dout), d_dqkv = up(dqkv);
     cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, DropoutKey{});
-    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc,
-                           NHh, DropoutKey{});
+    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
+                           DropoutKey{});
     const double out_err = normwise(down(d_out, out.size()), out, 0, out.size(), out.size());
     cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
                            out.data(), Bb, Tt, Cc, NHh, DropoutKey{});

@@ -1,6 +1,6 @@
-// Softmax + cross-entropy over the first V of Vp logits: one block per row, max and
-// sums reduced in a fixed tree, two passes over the row. Masked rows (target < 0) score 0; label smoothing as
-// in backend.h.
+// Softmax + cross-entropy over the first V of Vp logits: one block per row, two passes
+// over it, max and sums reduced in a fixed tree. Masked rows (target < 0) score 0; label
+// smoothing as in backend.h.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_reduce.cuh"

@@ -35,7 +35,7 @@ namespace cohort::cuda {
 namespace {
 
 constexpr int kHS = 64, kTile = 64, kThreads = 128;
-constexpr int kLd = kHS + 8;          // 16-bit tile rows, padded: conflict-free pair loads
+constexpr int kLd = kHS + 8;             // 16-bit tile rows, padded: conflict-free pair loads
 constexpr int kTileElems = kTile * kLd;  // one shared tile
 constexpr unsigned kFull = 0xffffffffu;
 
@@ -87,8 +87,7 @@ __device__ uint32_t pair(const E* tile, int row, int col) {
 // Rows [first, first + 64) of head h of x (16-bit, row stride ld) into tile, 16 bytes a
 // copy; rows at or past T become 0. Every thread of the block calls it.
 template <typename E>
-__device__ void load_tile(E* tile, const E* x, size_t ld, const Shape& s, int b, int h,
-                          int first) {
+__device__ void load_tile(E* tile, const E* x, size_t ld, const Shape& s, int b, int h, int first) {
   constexpr int kChunks = kHS * int(sizeof(E)) / 16;  // 16-byte chunks per row
   for (int e = threadIdx.x; e < kTile * kChunks; e += kThreads) {
     const int r = e / kChunks, chunk = e % kChunks, t = first + r;
@@ -102,8 +101,8 @@ __device__ void load_tile(E* tile, const E* x, size_t ld, const Shape& s, int b,
 // The same rows transposed: tile[d][r] = x[first + r][d]. Consecutive threads take
 // consecutive rows, so the 16-bit stores of a warp fall in distinct banks.
 template <typename E>
-__device__ void load_tile_transposed(E* tile, const E* x, size_t ld, const Shape& s, int b,
-                                     int h, int first) {
+__device__ void load_tile_transposed(E* tile, const E* x, size_t ld, const Shape& s, int b, int h,
+                                     int first) {
   constexpr int kPerChunk = 16 / int(sizeof(E)), kChunks = kHS / kPerChunk;
   for (int e = threadIdx.x; e < kTile * kChunks; e += kThreads) {
     const int r = e % kTile, chunk = e / kTile, t = first + r;
@@ -164,8 +163,8 @@ __device__ void zero(float (&acc)[8][4]) {
 
 // Writes accumulators (16 x 64) times factor to rows first, first + 1, ... of head h of
 // dst (row stride ld), rows < T only.
-__device__ void store(float* dst, size_t ld, const float (&acc)[8][4], float factor,
-                      const Shape& s, int b, int h, int first) {
+__device__ void store(float* dst, size_t ld, const float (&acc)[8][4], float factor, const Shape& s,
+                      int b, int h, int first) {
   const int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -389,8 +388,7 @@ __global__ void __launch_bounds__(kThreads, 3)  // 3 blocks a multiprocessor: <=
 // row times scale (q's 1/sqrt(HS)): the kernels' inputs, rounded once rather than once
 // per tile that loads them.
 template <typename E>
-__global__ void round_rows(E* dst, const float* src, size_t n, int width, int scaled,
-                           float scale) {
+__global__ void round_rows(E* dst, const float* src, size_t n, int width, int scaled, float scale) {
   const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
   if (i >= n) return;
   const float4 v = *reinterpret_cast<const float4*>(src + i);
@@ -422,7 +420,7 @@ template <typename E>
 void round_inputs(E* scratch, const float* qkv, const float* dout, int B, int T, int C) {
   const size_t n_qkv = size_t(B) * T * 3 * C;
   round_rows<<<blocks_for(n_qkv / 4, 256), 256>>>(scratch, qkv, n_qkv, 3 * C, C,
-                                                   1.0f / std::sqrt(float(kHS)));
+                                                  1.0f / std::sqrt(float(kHS)));
   COHORT_CUDA_LAUNCHED();
   if (!dout) return;
   const size_t n_out = size_t(B) * T * C;
@@ -431,8 +429,7 @@ void round_inputs(E* scratch, const float* qkv, const float* dout, int B, int T,
 }
 
 template <typename E>
-void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int T, int C,
-             int NH) {
+void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int T, int C, int NH) {
   static const bool ready = (allow_shared(tc_forward<E>, kForwardShared), true);
   (void)ready;
   E* qkv16 = static_cast<E*>(scratch);
@@ -444,8 +441,8 @@ void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int
 }
 
 template <typename E>
-void backward(float* dqkv, const float* dout, const float* qkv, const float* lse,
-              const float* dsum, void* scratch, int B, int T, int C, int NH) {
+void backward(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* dsum,
+              void* scratch, int B, int T, int C, int NH) {
   static const bool ready = (allow_shared(tc_backward_dq<E>, kDqShared),
                              allow_shared(tc_backward_dkv<E>, kDkvShared), true);
   (void)ready;
@@ -464,8 +461,7 @@ void backward(float* dqkv, const float* dout, const float* qkv, const float* lse
 
 }  // namespace
 
-bool tensor_core_attention_fits(int C, int NH, float dropout, const float* qkv,
-                                const float* dout) {
+bool tensor_core_attention_fits(int C, int NH, float dropout, const float* qkv, const float* dout) {
   auto aligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   return C % NH == 0 && C / NH == kHS && dropout <= 0.0f && aligned(qkv) && aligned(dout);
 }

@@ -79,8 +79,8 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
   COHORT_CUBLASLT_CHECK(
       cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   const cudaDataType_t bias_type = CUDA_R_32F;
-  COHORT_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(
-      d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+  COHORT_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                       &bias_type, sizeof bias_type));
   COHORT_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&d.a, t, uint64_t(m), uint64_t(k), lda));
   COHORT_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(k), uint64_t(n), ldb));
   COHORT_CUBLASLT_CHECK(
@@ -106,8 +106,8 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
         s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                                  &c_bytes, sizeof c_bytes);
       if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulAlgoGetHeuristic(lt_->handle, d.op, d.a, d.b, d.c, d.c, pref, 1,
-                                           &result, &count);
+        s = cublasLtMatmulAlgoGetHeuristic(lt_->handle, d.op, d.a, d.b, d.c, d.c, pref, 1, &result,
+                                           &count);
       return s;
     }();
     cublasLtMatmulPreferenceDestroy(pref);
@@ -116,8 +116,8 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
     found = lt_->algos.emplace(key, result.algo).first;
   }
   const float alpha = 1.0f, beta = 0.0f;
-  COHORT_CUBLASLT_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, a16, d.a, b16, d.b, &beta, C,
-                                       d.c, C, d.c, &found->second, lt_->workspace.as<void>(),
+  COHORT_CUBLASLT_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, a16, d.a, b16, d.b, &beta, C, d.c,
+                                       C, d.c, &found->second, lt_->workspace.as<void>(),
                                        kWorkspaceBytes, nullptr));
   return true;
 }
