@@ -26,6 +26,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_flash_attention_tc.h"
@@ -39,36 +40,37 @@ constexpr int kLd = kHS + 8;             // 16-bit tile rows, padded: conflict-f
 constexpr int kTileElems = kTile * kLd;  // one shared tile
 constexpr unsigned kFull = 0xffffffffu;
 
+// D (16 x 8, fp32) += A (16 x 16) . B (16 x 8), operands of the 16-bit type `ty`.
+#define COHORT_MMA_16816(ty, d, a, b0, b1)                                    \
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." ty "." ty             \
+               ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" \
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])               \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1))
+
+// The 16-bit type's conversions and its mma.
 template <typename E>
-struct Half16;  // the 16-bit type's conversions and its mma
-template <>
-struct Half16<__nv_bfloat16> {
-  __device__ static __nv_bfloat16 round(float x) { return __float2bfloat16_rn(x); }
+struct Half16 {
+  static constexpr bool kBf16 = std::is_same_v<E, __nv_bfloat16>;
+  __device__ static E round(float x) {
+    if constexpr (kBf16)
+      return __float2bfloat16_rn(x);
+    else
+      return __float2half_rn(x);
+  }
   __device__ static uint32_t pack(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
+    if constexpr (kBf16) {
+      const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+      return *reinterpret_cast<const uint32_t*>(&v);
+    } else {
+      const __half2 v = __floats2half2_rn(lo, hi);
+      return *reinterpret_cast<const uint32_t*>(&v);
+    }
   }
   __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-};
-template <>
-struct Half16<__half> {
-  __device__ static __half round(float x) { return __float2half_rn(x); }
-  __device__ static uint32_t pack(float lo, float hi) {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&v);
-  }
-  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    if constexpr (kBf16)
+      COHORT_MMA_16816("bf16", d, a, b0, b1);
+    else
+      COHORT_MMA_16816("f16", d, a, b0, b1);
   }
 };
 

@@ -14,13 +14,6 @@
 
 namespace cohort {
 
-#define COHORT_CUBLASLT_CHECK(call)                                                  \
-  do {                                                                               \
-    const cublasStatus_t st_ = (call);                                               \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                \
-      throw ::cohort::Error(fmt::format("{}: cuBLASLt status {}", #call, int(st_))); \
-  } while (0)
-
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;
@@ -52,7 +45,7 @@ struct CudaBackend::LtState {
   cuda::DeviceBuffer workspace{kWorkspaceBytes};
   // (m, n, k, lda, ldb, ldc, alignment of C) -> the heuristic's algorithm.
   std::map<std::array<int, 7>, cublasLtMatmulAlgo_t> algos;
-  LtState() { COHORT_CUBLASLT_CHECK(cublasLtCreate(&handle)); }
+  LtState() { COHORT_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtState() { cublasLtDestroy(handle); }
 };
 
@@ -67,31 +60,30 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
   const void* b16 = rounded(1, B, size_t(ldb) * n);
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   Descriptors d;
-  COHORT_CUBLASLT_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  COHORT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t no = CUBLAS_OP_N;
-  COHORT_CUBLASLT_CHECK(
+  COHORT_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &no, sizeof no));
-  COHORT_CUBLASLT_CHECK(
+  COHORT_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &no, sizeof no));
   const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;  // C[i][j] += bias[i]
-  COHORT_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                                                       &epilogue, sizeof epilogue));
-  COHORT_CUBLASLT_CHECK(
+  COHORT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                                     sizeof epilogue));
+  COHORT_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   const cudaDataType_t bias_type = CUDA_R_32F;
-  COHORT_CUBLASLT_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
-                                                       &bias_type, sizeof bias_type));
-  COHORT_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&d.a, t, uint64_t(m), uint64_t(k), lda));
-  COHORT_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(k), uint64_t(n), ldb));
-  COHORT_CUBLASLT_CHECK(
-      cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
+  COHORT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                     &bias_type, sizeof bias_type));
+  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, t, uint64_t(m), uint64_t(k), lda));
+  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(k), uint64_t(n), ldb));
+  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
 
   const int c_align = alignment(C);
   const std::array<int, 7> key{m, n, k, lda, ldb, ldc, c_align};
   auto found = lt_->algos.find(key);
   if (found == lt_->algos.end()) {
     cublasLtMatmulPreference_t pref = nullptr;
-    COHORT_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    COHORT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     const uint64_t ws = kWorkspaceBytes;
     const uint32_t c_bytes = uint32_t(c_align);
     cublasLtMatmulHeuristicResult_t result{};
@@ -111,14 +103,14 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
       return s;
     }();
     cublasLtMatmulPreferenceDestroy(pref);
-    COHORT_CUBLASLT_CHECK(st);
+    COHORT_CUBLAS_CHECK(st);
     if (count == 0) return false;  // no fused algorithm for this shape: two passes
     found = lt_->algos.emplace(key, result.algo).first;
   }
   const float alpha = 1.0f, beta = 0.0f;
-  COHORT_CUBLASLT_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, a16, d.a, b16, d.b, &beta, C, d.c,
-                                       C, d.c, &found->second, lt_->workspace.as<void>(),
-                                       kWorkspaceBytes, nullptr));
+  COHORT_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, a16, d.a, b16, d.b, &beta, C, d.c,
+                                     C, d.c, &found->second, lt_->workspace.as<void>(),
+                                     kWorkspaceBytes, nullptr));
   return true;
 }
 
