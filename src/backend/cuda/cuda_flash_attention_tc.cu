@@ -143,6 +143,22 @@ __device__ void product(float (&acc)[8][4], const uint32_t (&a)[4][4], const E* 
                      pair(rows_of_b, 8 * n + g, 16 * kk + 8 + 2 * q));
 }
 
+__device__ void zero(float (&acc)[8][4]) {
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[n][e] = 0.0f;
+}
+
+// x (16 x 64) = rows r0.. of a_tile times rows_of_b^T: a product from zero.
+template <typename E>
+__device__ void rows_times(float (&x)[8][4], const E* a_tile, int r0, const E* rows_of_b) {
+  uint32_t a[4][4];
+  load_a(a, a_tile, r0);
+  zero(x);
+  product<E>(x, a, rows_of_b);
+}
+
 // Accumulators (16 x 64) of fp32 values, rounded, as the A fragments of a product over
 // their 64 columns.
 template <typename E>
@@ -154,13 +170,6 @@ __device__ void as_a(uint32_t (&a)[4][4], const float (&x)[8][4]) {
     a[kk][2] = Half16<E>::pack(x[2 * kk + 1][0], x[2 * kk + 1][1]);
     a[kk][3] = Half16<E>::pack(x[2 * kk + 1][2], x[2 * kk + 1][3]);
   }
-}
-
-__device__ void zero(float (&acc)[8][4]) {
-#pragma unroll
-  for (int n = 0; n < 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc[n][e] = 0.0f;
 }
 
 // Writes accumulators (16 x 64) times factor to rows first, first + 1, ... of head h of
@@ -295,15 +304,8 @@ __global__ void __launch_bounds__(kThreads)
     load_tile(vs, v, s.ld, s, b, h, j0);
     __syncthreads();
     float sc[8][4], dp[8][4];
-    {
-      uint32_t a[4][4];
-      load_a(a, qs, r0);
-      zero(sc);
-      product<E>(sc, a, ks);
-      load_a(a, dos, r0);
-      zero(dp);
-      product<E>(dp, a, vs);
-    }
+    rows_times(sc, qs, r0, ks);
+    rows_times(dp, dos, r0, vs);
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
@@ -358,15 +360,8 @@ __global__ void __launch_bounds__(kThreads, 3)  // 3 blocks a multiprocessor: <=
     }
     __syncthreads();
     float st[8][4], dpt[8][4];  // S^T and dP^T: rows keys, columns queries
-    {
-      uint32_t a[4][4];
-      load_a(a, ks, r0);
-      zero(st);
-      product<E>(st, a, qs);
-      load_a(a, vs, r0);
-      zero(dpt);
-      product<E>(dpt, a, dos);
-    }
+    rows_times(st, ks, r0, qs);
+    rows_times(dpt, vs, r0, dos);
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
