@@ -30,6 +30,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_flash_attention_tc.h"
+#include "backend/cuda/cuda_half.cuh"
 
 namespace cohort::cuda {
 
@@ -47,16 +48,10 @@ constexpr unsigned kFull = 0xffffffffu;
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])               \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1))
 
-// The 16-bit type's conversions and its mma.
+// The 16-bit type's pair packing and its mma (its rounding: cuda_half.cuh).
 template <typename E>
 struct Half16 {
   static constexpr bool kBf16 = std::is_same_v<E, __nv_bfloat16>;
-  __device__ static E round(float x) {
-    if constexpr (kBf16)
-      return __float2bfloat16_rn(x);
-    else
-      return __float2half_rn(x);
-  }
   __device__ static uint32_t pack(float lo, float hi) {
     if constexpr (kBf16) {
       const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -390,10 +385,10 @@ __global__ void round_rows(E* dst, const float* src, size_t n, int width, int sc
   if (i >= n) return;
   const float4 v = *reinterpret_cast<const float4*>(src + i);
   const float f = int(i % width) < scaled ? scale : 1.0f;  // width and scaled are 4k
-  dst[i] = Half16<E>::round(f * v.x);
-  dst[i + 1] = Half16<E>::round(f * v.y);
-  dst[i + 2] = Half16<E>::round(f * v.z);
-  dst[i + 3] = Half16<E>::round(f * v.w);
+  dst[i] = round16<E>(f * v.x);
+  dst[i + 1] = round16<E>(f * v.y);
+  dst[i + 2] = round16<E>(f * v.z);
+  dst[i + 3] = round16<E>(f * v.w);
 }
 
 constexpr size_t kTileBytes = kTileElems * 2;

@@ -13,6 +13,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_half.cuh"
 #include "backend/cuda/cuda_reduce.cuh"
 
 namespace cohort {
@@ -37,18 +38,7 @@ __global__ void column_sums(float* partial, const float* dout, int N, int OC, in
   if (threadIdx.y == 0 && c < OC) partial[size_t(blockIdx.y) * OC + c] = s;
 }
 
-template <typename E>
-__device__ E round16(float x);
-template <>
-__device__ __nv_bfloat16 round16(float x) {
-  return __float2bfloat16_rn(x);
-}
-// Values beyond fp16's range become +-inf, which the dynamic loss scaler
-// (optim/loss_scaler.h) detects in the gradient norm and answers by skipping the step.
-template <>
-__device__ __half round16(float x) {
-  return __float2half_rn(x);
-}
+using cuda::round16;
 
 template <typename E>
 struct alignas(8) Four16 {

@@ -56,8 +56,6 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
   // The epilogue reads the bias in vectors; an unaligned one takes the two-pass route.
   if (precision_ == MatmulPrecision::fp32 || alignment(bias) < 16) return false;
   if (!lt_) lt_.reset(new LtState());
-  const void* a16 = rounded(0, A, size_t(lda) * k);
-  const void* b16 = rounded(1, B, size_t(ldb) * n);
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   Descriptors d;
   COHORT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -107,6 +105,9 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
     if (count == 0) return false;  // no fused algorithm for this shape: two passes
     found = lt_->algos.emplace(key, result.algo).first;
   }
+  // Rounded only now: a shape without a fused algorithm returns above, and gemm rounds.
+  const void* a16 = rounded(0, A, size_t(lda) * k);
+  const void* b16 = rounded(1, B, size_t(ldb) * n);
   const float alpha = 1.0f, beta = 0.0f;
   COHORT_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, a16, d.a, b16, d.b, &beta, C, d.c,
                                      C, d.c, &found->second, lt_->workspace.as<void>(),

@@ -1,0 +1,23 @@
+// fp32 -> the 16-bit compute type (bf16 or fp16), round to nearest even: the one rounding
+// of the 16-bit precisions (matmul operands, attention tiles). Values beyond fp16's range
+// become +-inf, which the dynamic loss scaler (optim/loss_scaler.h) detects in the
+// gradient norm and answers by skipping the step.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <type_traits>
+
+namespace cohort::cuda {
+
+template <typename E>
+__device__ inline E round16(float x) {
+  static_assert(std::is_same_v<E, __nv_bfloat16> || std::is_same_v<E, __half>);
+  if constexpr (std::is_same_v<E, __nv_bfloat16>)
+    return __float2bfloat16_rn(x);
+  else
+    return __float2half_rn(x);
+}
+
+}  // namespace cohort::cuda
