@@ -44,6 +44,18 @@ const char* kUsage =
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls.\n";
 
+double positive_real(const std::string& k, const std::string& v) {
+  double x = 0;
+  try {
+    size_t used = 0;
+    x = std::stod(v, &used);
+    if (used != v.size() || !(x > 0) || !std::isfinite(x)) throw std::invalid_argument(v);
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{} {}: expected a positive number", k, v));
+  }
+  return x;
+}
+
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -82,7 +94,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--vocab")
       num(a.vocab);
     else if (k == "--peak-tflops")
-      a.peak_tflops = std::stod(v);
+      a.peak_tflops = positive_real(k, v);
     else
       throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
