@@ -39,4 +39,12 @@ MemorySpace& host_memory() {
   return host;
 }
 
+const float* host_readable(MemorySpace& space, const float* src, size_t n,
+                           std::vector<float>& scratch) {
+  if (space.is_host()) return src;
+  scratch.resize(n);
+  space.copy_to_host(scratch.data(), src, n * sizeof(float));
+  return scratch.data();
+}
+
 }  // namespace cohort

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 namespace cohort {
 
@@ -26,5 +27,10 @@ class MemorySpace {
 
 // The process's host memory (aligned_alloc, memcpy, memset).
 MemorySpace& host_memory();
+
+// Floats [src, src + n) of `space` for host code to read: src itself where the space is
+// the host's, else a copy in `scratch` (which the result points into).
+const float* host_readable(MemorySpace& space, const float* src, size_t n,
+                           std::vector<float>& scratch);
 
 }  // namespace cohort

@@ -60,12 +60,8 @@ void check_ranks_agree(Communicator& comm, const std::string& config, const Para
 void check_replicas_identical(Communicator& comm, const float* params, size_t n,
                               MemorySpace& space) {
   if (comm.world() == 1) return;
-  std::vector<float> host;
-  if (!space.is_host()) {
-    host.resize(n);
-    space.copy_to_host(host.data(), params, n * sizeof(float));
-    params = host.data();
-  }
+  std::vector<float> scratch;
+  params = host_readable(space, params, n, scratch);
   const auto all = comm.all_gather_strings(fnv1a64_hex(params, n * sizeof(float)));
   for (size_t r = 1; r < all.size(); ++r) {
     if (all[r] != all[0]) {

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/fnv.h"
+#include "core/memory_space.h"
 #include "io/gpt_checkpoint_files.h"
 #include "io/safetensors.h"
 
@@ -157,11 +158,10 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   if (c.optimizer != nullptr && (sharded || lead)) {
     try {
       SafetensorsFile opt;
-      std::vector<float> host;
+      std::vector<float> scratch;
       for (const auto& buf : c.optimizer->state()) {
-        host.resize(buf.size);
-        buf.space->copy_to_host(host.data(), buf.data, buf.size * sizeof(float));
-        opt.put_floats(buf.name, {int64_t(buf.size)}, host.data());
+        opt.put_floats(buf.name, {int64_t(buf.size)},
+                       host_readable(*buf.space, buf.data, buf.size, scratch));
       }
       opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
       opt.metadata()["begin"] = std::to_string(c.optimizer->begin());
@@ -180,15 +180,9 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
     return final_dir;
   }
   try {
-    std::vector<float> host_params;
-    const float* params = c.params;
-    if (!c.params_space->is_host()) {
-      host_params.resize(c.layout->total());
-      c.params_space->copy_to_host(host_params.data(), c.params,
-                                   host_params.size() * sizeof(float));
-      params = host_params.data();
-    }
-    write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout, params);
+    std::vector<float> scratch;
+    write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout,
+                          host_readable(*c.params_space, c.params, c.layout->total(), scratch));
     nlohmann::json config = gpt2_config_json(*c.model);
     config["cohort_run_config"] = c.run_config_toml;
     write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
