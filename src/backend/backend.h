@@ -140,6 +140,26 @@ class Backend {
                                               const int32_t* targets, float dloss, int N, int V,
                                               int Vp) = 0;
 
+  // Training's LM head and loss as one pair, so a backend may keep the logits in its own
+  // format between the two calls (CUDA in bf16 / fp16: 16-bit logits, and the forward
+  // already leaves softmax - onehot for the backward, as llm.c's fused classifier does).
+  // The defaults are the separate ops above, in place: logits (N, Vp) is the pair's
+  // buffer, and after the forward its contents belong to the backend (the CPU's: the
+  // softmax). losses (N) receive -log p[target]; every target lies in [0, V).
+  virtual void lm_head_loss_forward(float* losses, float* logits, const float* x, const float* wte,
+                                    const int32_t* targets, int N, int C, int V, int Vp) {
+    lm_head_forward(logits, x, wte, N, C, Vp);
+    softmax_cross_entropy_forward(losses, logits, logits, targets, N, V, Vp);
+  }
+  // From the forward's logits buffer (overwritten): dlogits = (softmax - onehot) * dloss,
+  // dx = dlogits . wte (overwritten), dwte += dlogits^T . x.
+  virtual void lm_head_loss_backward(float* dx, float* dwte, float* logits, const float* x,
+                                     const float* wte, const int32_t* targets, float dloss, int N,
+                                     int C, int V, int Vp) {
+    softmax_cross_entropy_backward(logits, logits, targets, dloss, N, V, Vp);
+    lm_head_backward(dx, dwte, logits, x, wte, N, C, Vp);
+  }
+
   // Cross-entropy for the tasks beyond the LM: rows whose target is negative are
   // ignored (loss 0, gradient 0), and with label smoothing e the target distribution is
   // (1-e) on the target plus e/V on every class (PyTorch's label_smoothing):

@@ -133,9 +133,15 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   }
   be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, P + layout_.at("ln_f.weight").offset,
                        P + layout_.at("ln_f.bias").offset, BT, C);
-  be.lm_head_forward(a.logits, a.lnf, wte, BT, C, Vp);
-  if (!targets) return 0.0f;
-  be.softmax_cross_entropy_forward(a.losses, a.probs, a.logits, a.targets, BT, V, Vp);
+  // Training's plan (one logits buffer) takes the backend's fused pair; a plan that keeps
+  // the logits for the caller gets them in fp32 from the separate ops.
+  if (targets && a.probs == a.logits) {
+    be.lm_head_loss_forward(a.losses, a.logits, a.lnf, wte, a.targets, BT, C, V, Vp);
+  } else {
+    be.lm_head_forward(a.logits, a.lnf, wte, BT, C, Vp);
+    if (!targets) return 0.0f;
+    be.softmax_cross_entropy_forward(a.losses, a.probs, a.logits, a.targets, BT, V, Vp);
+  }
   host_losses_.resize(BT);
   mem.copy_to_host(host_losses_.data(), a.losses, BT * sizeof(float));
   double sum = 0.0;
@@ -158,9 +164,15 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
   float* G = grads_.data();
   const size_t wte_off = layout_.at("wte.weight").offset;
 
-  float* dlogits = a.probs;  // in place
-  be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets, loss_scale / float(BT), BT, V, Vp);
-  be.lm_head_backward(a.d_c_a, G + wte_off, dlogits, a.lnf, P + wte_off, BT, C, Vp);
+  const float dloss = loss_scale / float(BT);
+  if (a.probs == a.logits) {
+    be.lm_head_loss_backward(a.d_c_a, G + wte_off, a.logits, a.lnf, P + wte_off, a.targets, dloss,
+                             BT, C, V, Vp);
+  } else {
+    float* dlogits = a.probs;  // in place
+    be.softmax_cross_entropy_backward(dlogits, a.probs, a.targets, dloss, BT, V, Vp);
+    be.lm_head_backward(a.d_c_a, G + wte_off, dlogits, a.lnf, P + wte_off, BT, C, Vp);
+  }
   be.memory().fill_zero(a.dresidual, BT * C * sizeof(float));
   const float* top = config_.n_layer > 0 ? a.layers.back().residual3 : a.encoded;
   const size_t lnf_w = layout_.at("ln_f.weight").offset, lnf_b = layout_.at("ln_f.bias").offset;

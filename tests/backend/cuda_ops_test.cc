@@ -10,11 +10,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_memory.h"
+#include "core/bf16.h"
 
 namespace cohort {
 namespace {
@@ -319,6 +321,102 @@ TEST_F(CudaOps, ElementwiseDropoutAndSumSquares) {
   expect_close(down(d_x, n), x, "dropout (the same mask)");
   EXPECT_NEAR(gpu->sum_squares(d_x.as<float>(), n), cpu.sum_squares(x.data(), n),
               1e-9 * cpu.sum_squares(x.data(), n));
+}
+
+// fp32 -> fp16 -> fp32, round to nearest even (normal and subnormal; no overflow here).
+float round_fp16(float x) {
+  if (std::abs(x) < 0x1p-14f) return std::nearbyint(x * 0x1p24f) * 0x1p-24f;
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0xFFFu + ((u >> 13) & 1u);
+  u &= ~0x1FFFu;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+float fp16_bits_to_float(uint16_t h) {  // normal and subnormal
+  const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 0x400), e - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+// Training's fused LM head (cuda_lm_head_loss.cu) in bf16 and fp16, stage by stage
+// against an exact host emulation. x and wte are small multiples of 1/4 and 1/8, so
+// every product and fp32 sum is exact in any order and the 16-bit logits are the host's
+// rounding of the exact values. Then: the loss within fp32 softmax rounding (1e-5); each
+// stored (softmax - onehot) * scale within one 16-bit ulp of its exact value (the GPU's
+// fp32 softmax may round the other way at a tie's edge), padding exactly 0; dx and dwte
+// from those stored values within the fp32 sums' 1e-5 + 1e-4 |want|.
+TEST_F(CudaOps, FusedLmHeadLossMatchesItsSixteenBitEmulation) {
+  std::uniform_int_distribution<int> small(-4, 4), target(0, V - 1);
+  Floats x(size_t(N) * C), wte(size_t(Vp) * C);
+  for (auto& v : x) v = small(rng) / 4.0f;
+  for (auto& v : wte) v = small(rng) / 8.0f;
+  std::vector<int32_t> targets(N);
+  for (auto& t : targets) t = target(rng);
+  const float dloss = 0.37f;
+  for (const bool bf16 : {true, false}) {
+    SCOPED_TRACE(bf16 ? "bf16" : "fp16");
+    CudaBackend half(bf16 ? MatmulPrecision::bf16 : MatmulPrecision::fp16);
+    auto round = [&](float v) { return bf16 ? bf16_to_float(float_to_bf16(v)) : round_fp16(v); };
+    const double store = bf16 ? 1.0 : 1024.0;
+    auto d_x = up(x), d_wte = up(wte), d_targets = up(targets), d_losses = up(Floats(N)),
+         d_logits = up(Floats(size_t(N) * Vp)), d_dx = up(Floats(size_t(N) * C)),
+         d_dwte = up(Floats(wte.size(), 0.25f));
+    half.lm_head_loss_forward(d_losses.as<float>(), d_logits.as<float>(), d_x.as<float>(),
+                              d_wte.as<float>(), d_targets.as<int32_t>(), N, C, V, Vp);
+    const Floats losses = down(d_losses, N);
+    const auto stored = cuda::download<uint16_t>(d_logits, size_t(N) * Vp);
+    Floats g(stored.size());  // the stored gradients, as floats
+    for (size_t i = 0; i < g.size(); ++i)
+      g[i] = bf16 ? bf16_to_float(stored[i]) : fp16_bits_to_float(stored[i]);
+    for (int n = 0; n < N; ++n) {
+      std::vector<double> z(V);
+      double zmax = -INFINITY, sum = 0;
+      for (int v = 0; v < V; ++v) {
+        double e = 0;
+        for (int c = 0; c < C; ++c) e += double(x[size_t(n) * C + c]) * wte[size_t(v) * C + c];
+        z[v] = round(float(e));
+        zmax = std::max(zmax, z[v]);
+      }
+      for (int v = 0; v < V; ++v) sum += std::exp(z[v] - zmax);
+      const double lse = zmax + std::log(sum), loss = lse - z[targets[n]];
+      ASSERT_NEAR(losses[n], loss, 1e-5 * (1 + loss)) << "loss of row " << n;
+      for (int v = 0; v < Vp; ++v) {
+        const float got = g[size_t(n) * Vp + v];
+        if (v >= V) {
+          ASSERT_EQ(got, 0.0f) << "padding, row " << n << " column " << v;
+          continue;
+        }
+        const double want = (std::exp(z[v] - lse) - (v == targets[n])) * store;
+        // One ulp of the 16-bit value (fp16 down to its subnormals' 2^-24).
+        const double ulp = std::abs(want) * (bf16 ? 0x1p-7 : 0x1p-10) + 0x1p-24;
+        ASSERT_NEAR(got, want, ulp) << "stored gradient, row " << n << " column " << v;
+      }
+    }
+    half.lm_head_loss_forward(d_losses.as<float>(), d_logits.as<float>(), d_x.as<float>(),
+                              d_wte.as<float>(), d_targets.as<int32_t>(), N, C, V, Vp);
+    EXPECT_EQ(cuda::download<uint16_t>(d_logits, stored.size()), stored) << "a second forward";
+
+    half.lm_head_loss_backward(d_dx.as<float>(), d_dwte.as<float>(), d_logits.as<float>(),
+                               d_x.as<float>(), d_wte.as<float>(), d_targets.as<int32_t>(), dloss,
+                               N, C, V, Vp);
+    const double alpha = dloss / store;
+    Floats dx(size_t(N) * C), dwte(wte.size(), 0.25f);
+    for (int n = 0; n < N; ++n)
+      for (int c = 0; c < C; ++c) {
+        double s = 0;
+        for (int v = 0; v < Vp; ++v) s += double(g[size_t(n) * Vp + v]) * wte[size_t(v) * C + c];
+        dx[size_t(n) * C + c] = float(alpha * s);
+      }
+    for (int v = 0; v < Vp; ++v)
+      for (int c = 0; c < C; ++c) {
+        double s = 0;
+        for (int n = 0; n < N; ++n) s += double(g[size_t(n) * Vp + v]) * x[size_t(n) * C + c];
+        dwte[size_t(v) * C + c] += float(alpha * s);
+      }
+    expect_close(down(d_dx, dx.size()), dx, "fused LM head dx");
+    expect_close(down(d_dwte, dwte.size()), dwte, "fused LM head dwte (accumulated)");
+  }
 }
 
 TEST_F(CudaOps, CrossEntropiesAndOptimizers) {

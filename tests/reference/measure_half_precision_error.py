@@ -66,6 +66,29 @@ class RoundedMatmul(torch.autograd.Function):
         return x.to(RoundedMatmul.half).to(torch.float64)
 
 
+class FusedLmHead(torch.autograd.Function):
+    """Training's LM head on the GPU (cuda_lm_head_loss.cu): the logits themselves are
+    rounded to 16 bits before the softmax, and the backward's dlogits is stored as
+    round16((softmax - onehot) * store_scale), the products then scaled by
+    dloss / store_scale (store_scale: 1 for bf16, 2^10 for fp16)."""
+    rows = 1  # B * T: the mean's denominator, so dL/dlogits * rows = softmax - onehot
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        r = RoundedMatmul.round
+        return r(r(x) @ r(w).transpose(-2, -1))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        r = RoundedMatmul.round
+        store = 1024.0 if RoundedMatmul.half == torch.float16 else 1.0
+        k = FusedLmHead.rows * store
+        gs = r(g * k)
+        return (gs @ r(w)) / k, (gs.transpose(-2, -1) @ r(x)).sum(0) / k
+
+
 class RoundedLinear(torch.nn.Module):
     """Stands in for one of the twin's nn.Linear layers: the product through RoundedMatmul,
     the bias added after it in full precision, as CudaBackend adds it in fp32."""
@@ -78,7 +101,7 @@ class RoundedLinear(torch.nn.Module):
         return RoundedMatmul.apply(x, self.weight.T) + self.bias
 
 
-def patch_model(model):
+def patch_model(model, fused_head):
     for blk in model.h:
         for name in ("c_attn", "attn_proj", "c_fc", "mlp_proj"):
             setattr(blk, name, RoundedLinear(getattr(blk, name)))
@@ -87,7 +110,11 @@ def patch_model(model):
         x = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
         for blk in model.h:
             x = blk(x)
-        logits = RoundedMatmul.apply(model.ln_f(x), model.wte.weight.T)
+        if fused_head:
+            FusedLmHead.rows = idx.numel()
+            logits = FusedLmHead.apply(model.ln_f(x), model.wte.weight)
+        else:
+            logits = RoundedMatmul.apply(model.ln_f(x), model.wte.weight.T)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                  targets.reshape(-1))
         return logits, loss
@@ -98,14 +125,14 @@ def rel(got, want):
     return ((got.double() - want.double()).abs().max() / want.double().abs().max()).item()
 
 
-def measure(half, grad_scale):
+def measure(half, grad_scale, fused_head=False):
     RoundedMatmul.half, RoundedMatmul.grad_scale = half, grad_scale
     f = load_fixture()
     model = ref.Gpt(**ref.CFG).double()
     with torch.no_grad():
         for name, p in ref.cohort_tensors(model):
             p.copy_(f["param." + name].double())
-    patch_model(model)
+    patch_model(model, fused_head)
     idx, targets = f["tokens"].long(), f["targets"].long()
     logits, loss = model(idx, targets)
     loss.backward()
@@ -125,13 +152,15 @@ def measure(half, grad_scale):
         l.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), ref.CLIP)
         opt.step()
-    print(f"{str(half).split('.')[-1]:9s} (grad scale {grad_scale:g}): logits {rel(logits.detach(), f['logits']):.2e}, "
+    head = "fused LM head, 16-bit logits" if fused_head else "separate LM head"
+    print(f"{str(half).split('.')[-1]:9s} (grad scale {grad_scale:g}, {head}): logits {rel(logits.detach(), f['logits']):.2e}, "
           f"loss {abs(loss.item() - f['loss'].item()):.2e}, gradients max {grad_err:.2e} "
           f"({worst[1]}), 10-step losses max {step_err:.2e}")
 
 
 if __name__ == "__main__":
     torch.manual_seed(0)
-    measure(torch.bfloat16, 1.0)
-    measure(torch.float16, 65536.0)
-    measure(torch.float16, 1.0)
+    for fused in (False, True):
+        measure(torch.bfloat16, 1.0, fused)
+        measure(torch.float16, 65536.0, fused)
+        measure(torch.float16, 1.0, fused)

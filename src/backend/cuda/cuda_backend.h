@@ -42,17 +42,26 @@ class CudaBackend final : public Backend {
   MemorySpace& memory() override { return memory_; }
 
   COHORT_BACKEND_OPS_OVERRIDE
+  // In bf16 / fp16: 16-bit logits, and a kernel that leaves softmax - onehot for the
+  // backward in their place (cuda_lm_head_loss.cu); in fp32, the separate ops.
+  void lm_head_loss_forward(float* losses, float* logits, const float* x, const float* wte,
+                            const int32_t* targets, int N, int C, int V, int Vp) override;
+  void lm_head_loss_backward(float* dx, float* dwte, float* logits, const float* x,
+                             const float* wte, const int32_t* targets, float dloss, int N, int C,
+                             int V, int Vp) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
 
   MatmulPrecision precision() const { return precision_; }
 
  private:
-  // C (m x n, column-major, fp32) = alpha-1 op(A) op(B) + beta C at this precision.
+  // C (m x n, column-major, fp32) = alpha op(A) op(B) + beta C at this precision.
   // a16 / b16: A or B already rounded (rounded_once), else gemm rounds it (16-bit only).
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
             const float* B, int ldb, float beta, float* C, int ldc, const void* a16 = nullptr,
-            const void* b16 = nullptr);
+            const void* b16 = nullptr, float alpha = 1.0f);
+  // Whether lm_head_loss_* take the 16-bit route for this shape and buffer.
+  bool fused_lm_loss(const float* logits, int Vp) const;
   // A 16-bit copy of x (n) in scratch slot `slot` (grown when too small; a step's shapes
   // repeat, so it grows during the first step only).
   const void* rounded(int slot, const float* x, size_t n);

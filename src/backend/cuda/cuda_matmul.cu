@@ -92,8 +92,7 @@ const void* CudaBackend::rounded_once(const float* x, size_t n) {
 
 void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
                        const float* B, int ldb, float beta, float* C, int ldc, const void* a16,
-                       const void* b16) {
-  const float alpha = 1.0f;
+                       const void* b16, float alpha) {
   auto h = static_cast<cublasHandle_t>(cublas_);
   const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -1,0 +1,134 @@
+// Training's LM head and loss in bf16 / fp16, llm.c's fused classifier:
+// - forward: the GEMM writes the logits in 16 bits into the front half of the fp32
+//   logits buffer; one block per row then computes the loss and overwrites the row, in
+//   place, with (softmax - onehot) * kStoreScale, still 16-bit;
+// - backward: the two GEMMs read those rows as they are, with alpha = dloss / kStoreScale.
+// Against the separate ops this drops the fp32 logits (3.3 GB written and read for
+// GPT-2 124M at B=16, T=1024), a pass over them, and the rounding copy of dlogits: they
+// were 11% + 4% of a bf16 step's kernel time (cross-entropy, and most of that copy).
+//
+// Numerics: the softmax sees logits rounded to 16 bits (PyTorch's autocast does the same:
+// its LM-head matmul returns bf16 logits); it is computed in fp32. fp16 stores the
+// gradient scaled by 2^10 so probabilities down to 6e-11 stay representable (bf16 has
+// fp32's range and stores it unscaled); the scale is a power of two, so exact.
+#include <cublas_v2.h>
+
+#include <cstdint>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_half.cuh"
+#include "backend/cuda/cuda_reduce.cuh"
+
+namespace cohort {
+
+namespace {
+
+constexpr unsigned kThreads = 512;
+constexpr int kPack = 8;  // 16-bit values per 16-byte load
+
+template <typename E>
+struct alignas(16) Pack8 {
+  E v[kPack];
+};
+
+template <typename E>
+constexpr float kStoreScale = std::is_same_v<E, __half> ? 1024.0f : 1.0f;
+
+// One row of Vp 16-bit logits per block (Vp a multiple of 8, rows 16-byte aligned).
+// Pass 1: each thread's max and sum of exponentials over its packs (the online softmax),
+// then fixed-tree block reductions. Pass 2 rereads each pack and writes its gradient
+// over it; a thread writes only the packs it read, after every thread has read the
+// target's logit (the reductions' barriers order that).
+template <typename E>
+__global__ void __launch_bounds__(kThreads)
+    lm_loss_rows(float* losses, E* logits, const int32_t* targets, int V, int Vp) {
+  __shared__ float scratch[kThreads];
+  const int n = blockIdx.x;
+  Pack8<E>* row = reinterpret_cast<Pack8<E>*>(logits + size_t(n) * Vp);
+  const int packs = Vp / kPack;
+  const int t = targets[n];
+  const float z_target = threadIdx.x == 0 ? float(logits[size_t(n) * Vp + t]) : 0.0f;
+
+  float m = -INFINITY, s = 0.0f;
+  for (int j = threadIdx.x; j < packs; j += blockDim.x) {
+    const Pack8<E> p = row[j];
+    float z[kPack], pack_max = -INFINITY;
+    for (int k = 0; k < kPack; ++k) {
+      z[k] = j * kPack + k < V ? float(p.v[k]) : -INFINITY;
+      pack_max = fmaxf(pack_max, z[k]);
+    }
+    if (pack_max == -INFINITY) continue;  // padding only
+    if (pack_max > m) {
+      s *= expf(m - pack_max);  // 0 * expf(-inf) on the first pack: 0
+      m = pack_max;
+    }
+    for (int k = 0; k < kPack; ++k) s += expf(z[k] - m);
+  }
+  const float row_max = cuda::block_reduce(m, scratch, cuda::Max{});
+  s = cuda::block_reduce(m == -INFINITY ? 0.0f : s * expf(m - row_max), scratch, cuda::Sum{});
+  const float inv = 1.0f / s;
+
+  for (int j = threadIdx.x; j < packs; j += blockDim.x) {
+    const Pack8<E> p = row[j];
+    Pack8<E> g;
+    for (int k = 0; k < kPack; ++k) {
+      const int i = j * kPack + k;
+      float d = i < V ? expf(float(p.v[k]) - row_max) * inv : 0.0f;
+      if (i == t) d -= 1.0f;
+      g.v[k] = cuda::round16<E>(d * kStoreScale<E>);
+    }
+    row[j] = g;
+  }
+  if (threadIdx.x == 0) losses[n] = row_max + logf(s) - z_target;
+}
+
+}  // namespace
+
+bool CudaBackend::fused_lm_loss(const float* logits, int Vp) const {
+  return precision_ != MatmulPrecision::fp32 && Vp % kPack == 0 &&
+         reinterpret_cast<uintptr_t>(logits) % 16 == 0;
+}
+
+void CudaBackend::lm_head_loss_forward(float* losses, float* logits, const float* x,
+                                       const float* wte, const int32_t* targets, int N, int C,
+                                       int V, int Vp) {
+  if (!fused_lm_loss(logits, Vp)) {
+    Backend::lm_head_loss_forward(losses, logits, x, wte, targets, N, C, V, Vp);
+    return;
+  }
+  if (N == 0) return;
+  // logits^T (Vp x N) = wte (Vp x C) . x^T (C x N), written in 16 bits.
+  const void* wte16 = rounded(0, wte, size_t(Vp) * C);
+  const void* x16 = rounded(1, x, size_t(N) * C);
+  const bool bf16 = precision_ == MatmulPrecision::bf16;
+  const cudaDataType_t t = bf16 ? CUDA_R_16BF : CUDA_R_16F;
+  const float one = 1.0f, zero = 0.0f;
+  COHORT_CUBLAS_CHECK(cublasGemmEx(static_cast<cublasHandle_t>(cublas_), CUBLAS_OP_T, CUBLAS_OP_N,
+                                   Vp, N, C, &one, wte16, t, C, x16, t, C, &zero, logits, t, Vp,
+                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  if (bf16) {
+    lm_loss_rows<<<N, kThreads>>>(losses, reinterpret_cast<__nv_bfloat16*>(logits), targets, V, Vp);
+  } else {
+    lm_loss_rows<<<N, kThreads>>>(losses, reinterpret_cast<__half*>(logits), targets, V, Vp);
+  }
+  COHORT_CUDA_LAUNCHED();
+}
+
+void CudaBackend::lm_head_loss_backward(float* dx, float* dwte, float* logits, const float* x,
+                                        const float* wte, const int32_t* targets, float dloss,
+                                        int N, int C, int V, int Vp) {
+  if (!fused_lm_loss(logits, Vp)) {
+    Backend::lm_head_loss_backward(dx, dwte, logits, x, wte, targets, dloss, N, C, V, Vp);
+    return;
+  }
+  const float alpha = dloss / (precision_ == MatmulPrecision::bf16 ? kStoreScale<__nv_bfloat16>
+                                                                   : kStoreScale<__half>);
+  const void* g16 = logits;  // the forward's (softmax - onehot) * kStoreScale, 16-bit
+  // dx^T (C x N) = wte^T (C x Vp) . dlogits^T (Vp x N)
+  gemm(false, false, C, N, Vp, wte, C, nullptr, Vp, 0.0f, dx, C, nullptr, g16, alpha);
+  // dwte^T (C x Vp) += x^T (C x N) . dlogits (N x Vp)
+  gemm(false, true, C, Vp, N, x, C, nullptr, Vp, 1.0f, dwte, C, nullptr, g16, alpha);
+}
+
+}  // namespace cohort
