@@ -1,0 +1,390 @@
+// The device code of the tensor-core causal attention (cuda_flash_attention_tc.cu launches
+// it; tests/backend/tc_attention_emulated_test.cc runs it on the CPU): FlashAttention-2 (Dao
+// 2023) with the scores, probabilities and accumulators in registers. q (pre-scaled by
+// 1/sqrt(HS)), k, v and dO are rounded to the 16-bit type once, into scratch, before the
+// kernels; P (for P V and P^T dO) and dS (for dS K and dS^T Q) are rounded in registers,
+// as in FlashAttention-2; softmax statistics, D = rowsum(dO * O), outputs and gradients
+// stay fp32. The fp32 kernels of cuda_flash_attention.cu keep the fp32 precision, other
+// head sizes and attention dropout.
+//
+// Products are PTX mma.sync.m16n8k16 (fp32 accumulation), whose register layouts the PTX
+// ISA specifies (section "Matrix fragments for mma.m16n8k16"): with g = lane / 4 and
+// q = lane % 4, an A fragment (16 x 16, row-major) holds rows g and g + 8 at columns
+// 2q, 2q + 1 and 2q + 8, 2q + 9; a B fragment (16 x 8) holds column g at rows 2q, 2q + 1
+// and 2q + 8, 2q + 9; an accumulator (16 x 8) holds rows g and g + 8 at columns 2q, 2q + 1.
+// So an accumulator of scores is, packed in pairs, the A fragment of the next product
+// (the probabilities never leave registers), and a row's statistics are reductions over
+// the four lanes of a group. Fragments come from shared tiles through ldmatrix (four 8 x 8
+// matrices a warp instruction), .trans for an operand read along its columns (V in P V,
+// K in dS K, Q and dO in dK and dV), so no transposed copy of a tile exists. (Until
+// 2026-11-28 they were 32-bit loads of two neighbours, and the column-read operands came
+// from transposed copies written with 16-bit stores; ncu showed the forward limited by
+// shared-memory throughput, 68%, against 45% for the tensor cores. Each accumulator takes
+// the same products in the same order either way.)
+//
+// Block: 64 query (or key) rows, four warps of 16. Deterministic without atomics: dQ and
+// (dK, dV) are separate kernels, each owning its output rows and walking its partners in
+// order. (A first version on WMMA, with the scores through shared memory because WMMA's
+// register layout is opaque, was limited by shared memory, ncu said: its forward took
+// 0.56 ms a layer at B=16, T=1024 on an H200, against 0.26 ms for this one.)
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "backend/cuda/cuda_half.cuh"
+#include "backend/cuda/cuda_warp.cuh"
+
+namespace cohort::cuda::tc_attention {
+
+constexpr int kHS = 64, kTile = 64, kThreads = 128;
+constexpr int kLd = kHS + 8;  // 16-bit tile rows, padded: ldmatrix rows in distinct banks
+constexpr int kTileElems = kTile * kLd;  // one shared tile
+constexpr unsigned kFull = 0xffffffffu;
+
+// The 16-bit type's pair packing and its mma (its rounding: cuda_half.cuh).
+template <typename E>
+struct Half16 {
+  static constexpr bool kBf16 = std::is_same_v<E, __nv_bfloat16>;
+  __device__ static uint32_t pack(float lo, float hi) {
+    if constexpr (kBf16) {
+      const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+      uint32_t r;
+      memcpy(&r, &v, 4);
+      return r;
+    } else {
+      const __half2 v = __floats2half2_rn(lo, hi);
+      uint32_t r;
+      memcpy(&r, &v, 4);
+      return r;
+    }
+  }
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    mma_16816<E>(d, a, b0, b1);
+  }
+};
+
+struct Shape {
+  int B, T, C, NH;
+  size_t ld;  // row stride of q, k, v, dq, dk, dv: 3C
+  float scale;
+};
+
+// Rows [first, first + 64) of head h of x (16-bit, row stride ld) into tile, 16 bytes a
+// copy; rows at or past T become 0. Every thread of the block calls it.
+template <typename E>
+__device__ void load_tile(E* tile, const E* x, size_t ld, const Shape& s, int b, int h, int first) {
+  constexpr int kChunks = kHS * int(sizeof(E)) / 16;  // 16-byte chunks per row
+  for (int e = threadIdx.x; e < kTile * kChunks; e += kThreads) {
+    const int r = e / kChunks, chunk = e % kChunks, t = first + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (t < s.T)
+      v = reinterpret_cast<const uint4*>(x + (size_t(b) * s.T + t) * ld + h * kHS)[chunk];
+    reinterpret_cast<uint4*>(tile + r * kLd)[chunk] = v;
+  }
+}
+
+// The A fragments (16 x 64: four k-chunks of 16) of rows r0.. of a shared tile: for
+// chunk kk, matrices (rows +0, cols +0), (+8, +0), (+0, +8), (+8, +8) are a[kk][0..3].
+template <typename E>
+__device__ void load_a(uint32_t (&a)[4][4], const E* tile, int r0) {
+  const int lane = threadIdx.x % 32;
+  const E* row = tile + (r0 + lane % 8 + lane / 8 % 2 * 8) * kLd + lane / 16 * 8;
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) ldsm_x4(a[kk], row + 16 * kk);
+}
+
+// acc (16 x 64 as eight 16 x 8 blocks) += A (16 x 64, fragments a) . B, where B's column
+// n is row n of the shared tile `rows_of_b` (B = tile^T: 64 x 64). For key rows 8n..,
+// one ldmatrix gives the B fragments of chunks kk and kk + 1: columns +0, +8, +16, +24.
+template <typename E>
+__device__ void product(float (&acc)[8][4], const uint32_t (&a)[4][4], const E* rows_of_b) {
+  const int lane = threadIdx.x % 32;
+  const E* row = rows_of_b + lane % 8 * kLd + lane / 8 * 8;
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int kk = 0; kk < 4; kk += 2) {
+      uint32_t b[4];
+      ldsm_x4(b, row + 8 * n * kLd + 16 * kk);
+      Half16<E>::mma(acc[n], a[kk], b[0], b[1]);
+      Half16<E>::mma(acc[n], a[kk + 1], b[2], b[3]);
+    }
+}
+
+// acc (16 x 64) += A (16 x 64, fragments a) . B, where B is the shared tile itself (64 x
+// 64: its rows are the products' k). ldmatrix.trans reads B along its columns: for
+// chunk kk, matrices (rows +0, cols 8n), (+8, 8n), (+0, 8n + 8), (+8, 8n + 8) are the
+// B fragments of column blocks n and n + 1.
+template <typename E>
+__device__ void product_t(float (&acc)[8][4], const uint32_t (&a)[4][4], const E* tile) {
+  const int lane = threadIdx.x % 32;
+  const E* row = tile + (lane % 8 + lane / 8 % 2 * 8) * kLd + lane / 16 * 8;
+#pragma unroll
+  for (int n = 0; n < 8; n += 2)
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      uint32_t b[4];
+      ldsm_x4_trans(b, row + 16 * kk * kLd + 8 * n);
+      Half16<E>::mma(acc[n], a[kk], b[0], b[1]);
+      Half16<E>::mma(acc[n + 1], a[kk], b[2], b[3]);
+    }
+}
+
+__device__ void zero(float (&acc)[8][4]) {
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[n][e] = 0.0f;
+}
+
+// x (16 x 64) = rows r0.. of a_tile times rows_of_b^T: a product from zero.
+template <typename E>
+__device__ void rows_times(float (&x)[8][4], const E* a_tile, int r0, const E* rows_of_b) {
+  uint32_t a[4][4];
+  load_a(a, a_tile, r0);
+  zero(x);
+  product<E>(x, a, rows_of_b);
+}
+
+// Accumulators (16 x 64) of fp32 values, rounded, as the A fragments of a product over
+// their 64 columns.
+template <typename E>
+__device__ void as_a(uint32_t (&a)[4][4], const float (&x)[8][4]) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    a[kk][0] = Half16<E>::pack(x[2 * kk][0], x[2 * kk][1]);
+    a[kk][1] = Half16<E>::pack(x[2 * kk][2], x[2 * kk][3]);
+    a[kk][2] = Half16<E>::pack(x[2 * kk + 1][0], x[2 * kk + 1][1]);
+    a[kk][3] = Half16<E>::pack(x[2 * kk + 1][2], x[2 * kk + 1][3]);
+  }
+}
+
+// Writes accumulators (16 x 64) times factor to rows first, first + 1, ... of head h of
+// dst (row stride ld), rows < T only.
+__device__ void store(float* dst, size_t ld, const float (&acc)[8][4], float factor, const Shape& s,
+                      int b, int h, int first) {
+  const int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int t = first + g + 8 * half;
+    if (t >= s.T) continue;
+    float* row = dst + (size_t(b) * s.T + t) * ld + h * kHS;
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      row[8 * n + 2 * q] = factor * acc[n][2 * half];
+      row[8 * n + 2 * q + 1] = factor * acc[n][2 * half + 1];
+    }
+  }
+}
+
+// Over the four lanes of a group (one accumulator row), in a fixed tree.
+__device__ float group_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(kFull, v, 1));
+  return fmaxf(v, __shfl_xor_sync(kFull, v, 2));
+}
+__device__ float group_sum(float v) {
+  v += __shfl_xor_sync(kFull, v, 1);
+  return v + __shfl_xor_sync(kFull, v, 2);
+}
+
+// Forward: block per (query tile, b * NH + h), the last query tiles (most keys) first.
+template <typename E>
+__global__ void __launch_bounds__(kThreads)
+    tc_forward(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
+  COHORT_DYNAMIC_SHARED(smem);
+  E* qs = reinterpret_cast<E*>(smem);
+  E* ks = qs + kTileElems;
+  E* vs = ks + kTileElems;
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
+  const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
+  const int row[2] = {t0 + r0 + g, t0 + r0 + g + 8};  // this lane's two query rows
+  load_tile(qs, q, s.ld, s, b, h, t0);
+  __syncthreads();
+  uint32_t qa[4][4];
+  load_a(qa, qs, r0);
+  float o[8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  zero(o);
+  for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
+    __syncthreads();  // the previous tile's readers are done
+    load_tile(ks, k, s.ld, s, b, h, j0);
+    load_tile(vs, v, s.ld, s, b, h, j0);
+    __syncthreads();
+    float sc[8][4];
+    zero(sc);
+    product<E>(sc, qa, ks);
+    // Online softmax; every row sees key j0 <= its own, so m stays finite.
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = sc[n][2 * half + e];
+          if (j0 + 8 * n + 2 * lq + e > row[half]) x = -INFINITY;
+          mx = fmaxf(mx, x);
+        }
+      const float m_new = fmaxf(m[half], group_max(mx));
+      const float correction = expf(m[half] - m_new);
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = sc[n][2 * half + e];
+          x = expf(x - m_new);
+          sum += x;
+          o[n][2 * half + e] *= correction;
+        }
+      l[half] = l[half] * correction + group_sum(sum);
+      m[half] = m_new;
+    }
+    uint32_t pa[4][4];
+    as_a<E>(pa, sc);
+    product_t<E>(o, pa, vs);
+  }
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const float inv = 1.0f / l[half];
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      o[n][2 * half] *= inv;
+      o[n][2 * half + 1] *= inv;
+    }
+    if (lq == 0 && row[half] < s.T)
+      lse[(size_t(b) * s.NH + h) * s.T + row[half]] = m[half] + logf(l[half]);
+  }
+  store(out, size_t(s.C), o, 1.0f, s, b, h, t0 + r0);
+}
+
+// dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (query tile, b * NH + h).
+template <typename E>
+__global__ void __launch_bounds__(kThreads)
+    tc_backward_dq(float* dq, const E* dout, const E* q, const E* k, const E* v, const float* lse,
+                   const float* dsum, Shape s) {
+  COHORT_DYNAMIC_SHARED(smem);
+  E* qs = reinterpret_cast<E*>(smem);
+  E* dos = qs + kTileElems;
+  E* ks = dos + kTileElems;
+  E* vs = ks + kTileElems;
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
+  const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
+  const int row[2] = {t0 + r0 + g, t0 + r0 + g + 8};
+  float row_lse[2], row_d[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const size_t i = (size_t(b) * s.NH + h) * s.T + row[half];
+    row_lse[half] = row[half] < s.T ? lse[i] : 0.0f;
+    row_d[half] = row[half] < s.T ? dsum[i] : 0.0f;
+  }
+  load_tile(qs, q, s.ld, s, b, h, t0);
+  load_tile(dos, dout, size_t(s.C), s, b, h, t0);
+  float acc[8][4];
+  zero(acc);
+  for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
+    __syncthreads();
+    load_tile(ks, k, s.ld, s, b, h, j0);
+    load_tile(vs, v, s.ld, s, b, h, j0);
+    __syncthreads();
+    float sc[8][4], dp[8][4];
+    rows_times(sc, qs, r0, ks);
+    rows_times(dp, dos, r0, vs);
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int half = e / 2;
+        const float p =
+            j0 + 8 * n + 2 * lq + e % 2 <= row[half] ? expf(sc[n][e] - row_lse[half]) : 0.0f;
+        sc[n][e] = p * (dp[n][e] - row_d[half]);  // dS
+      }
+    uint32_t da[4][4];
+    as_a<E>(da, sc);
+    product_t<E>(acc, da, ks);
+  }
+  store(dq, s.ld, acc, s.scale, s, b, h, t0 + r0);
+}
+
+// dV = P^T dO and dK = dS^T (scale q): block per (key tile, b * NH + h), each warp 16
+// keys, walking the query tiles from the key tile's own to the last.
+template <typename E>
+__global__ void __launch_bounds__(kThreads, 2)
+    tc_backward_dkv(float* dk, float* dv, const E* dout, const E* q, const E* k, const E* v,
+                    const float* lse, const float* dsum, Shape s) {
+  COHORT_DYNAMIC_SHARED(smem);
+  E* ks = reinterpret_cast<E*>(smem);
+  E* vs = ks + kTileElems;
+  E* qs = vs + kTileElems;
+  E* dos = qs + kTileElems;
+  float* tile_lse = reinterpret_cast<float*>(dos + kTileElems);
+  float* tile_d = tile_lse + kTile;
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int j0 = blockIdx.x * kTile;
+  const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
+  const int key[2] = {j0 + r0 + g, j0 + r0 + g + 8};  // this lane's two key rows
+  load_tile(ks, k, s.ld, s, b, h, j0);
+  load_tile(vs, v, s.ld, s, b, h, j0);
+  float gk[8][4], gv[8][4];
+  zero(gk);
+  zero(gv);
+  for (int i0 = j0; i0 < s.T; i0 += kTile) {
+    __syncthreads();
+    load_tile(qs, q, s.ld, s, b, h, i0);
+    load_tile(dos, dout, size_t(s.C), s, b, h, i0);
+    for (int e = threadIdx.x; e < kTile; e += kThreads) {
+      const int t = i0 + e;
+      const size_t i = (size_t(b) * s.NH + h) * s.T + t;
+      tile_lse[e] = t < s.T ? lse[i] : 0.0f;
+      tile_d[e] = t < s.T ? dsum[i] : 0.0f;
+    }
+    __syncthreads();
+    float st[8][4], dpt[8][4];  // S^T and dP^T: rows keys, columns queries
+    rows_times(st, ks, r0, qs);
+    rows_times(dpt, vs, r0, dos);
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = 8 * n + 2 * lq + e % 2, t = i0 + c;
+        const float p = t >= key[e / 2] && t < s.T ? expf(st[n][e] - tile_lse[c]) : 0.0f;
+        st[n][e] = p;
+        dpt[n][e] = p * (dpt[n][e] - tile_d[c]);  // dS^T
+      }
+    uint32_t a[4][4];
+    as_a<E>(a, st);
+    product_t<E>(gv, a, dos);
+    as_a<E>(a, dpt);
+    product_t<E>(gk, a, qs);
+  }
+  store(dk, s.ld, gk, 1.0f, s, b, h, j0 + r0);
+  store(dv, s.ld, gv, 1.0f, s, b, h, j0 + r0);
+}
+
+// dst (rows x width, 16-bit) = src (fp32) rounded, the first `scaled` columns of each
+// row times scale (q's 1/sqrt(HS)): the kernels' inputs, rounded once rather than once
+// per tile that loads them.
+template <typename E>
+__global__ void round_rows(E* dst, const float* src, size_t n, int width, int scaled, float scale) {
+  const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (i >= n) return;
+  const float4 v = *reinterpret_cast<const float4*>(src + i);
+  const float f = int(i % width) < scaled ? scale : 1.0f;  // width and scaled are 4k
+  dst[i] = round16<E>(f * v.x);
+  dst[i + 1] = round16<E>(f * v.y);
+  dst[i + 2] = round16<E>(f * v.z);
+  dst[i + 3] = round16<E>(f * v.w);
+}
+
+// Each kernel's dynamic shared memory, in bytes.
+constexpr size_t kTileBytes = kTileElems * 2;
+constexpr size_t kForwardShared = 3 * kTileBytes;
+constexpr size_t kDqShared = 4 * kTileBytes;
+constexpr size_t kDkvShared = 4 * kTileBytes + 2 * kTile * sizeof(float);
+
+}  // namespace cohort::cuda::tc_attention

@@ -1,0 +1,124 @@
+// The tensor-core attention's kernels (src/backend/cuda/cuda_flash_attention_tc.cuh), run
+// on the CPU by the warp emulator (tests/support/warp_emulator.h): ldmatrix, mma.sync and
+// cp.async from the PTX ISA's layouts, one OS thread per CUDA thread. So the kernels'
+// index arithmetic, tile pipelining and masking are tested on every machine, not only in
+// the rare session with a GPU.
+//
+// The inputs are cuda_ops_test's CudaTensorCoreAttention inputs at T = 150 (the same
+// seed and draws), whose errors the H200 measured with the earlier kernels on
+// 2026-11-28: bf16 out 2.19e-3, dq 3.22e-3, dk 3.97e-3, dv 3.04e-3; fp16 3.43e-4,
+// 6.99e-4, 6.83e-4, 3.66e-4. The emulation sums each mma's products in another order
+// than the tensor cores (both to fp32 rounding, far below 16-bit rounding), so its
+// errors agree with those to about two digits, and the same bounds apply: 2.5e-2 (bf16)
+// and 2.5e-3 (fp16), about 3x what tests/reference/measure_tc_attention_error.py emulates.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_flash_attention_tc.cuh"
+
+namespace cohort {
+namespace {
+
+using Floats = std::vector<float>;
+namespace tc = cuda::tc_attention;
+namespace emu = ::cohort::warp_emulator;
+
+// max |got - want| / max |want| over `width` columns of every `stride`-wide row from `first`.
+double normwise(const Floats& got, const Floats& want, size_t first, size_t width, size_t stride) {
+  double err = 0, scale = 0;
+  for (size_t i = first; i < want.size(); i += stride)
+    for (size_t d = 0; d < width; ++d) {
+      err = std::max(err, double(std::abs(got[i + d] - want[i + d])));
+      scale = std::max(scale, double(std::abs(want[i + d])));
+    }
+  return err / scale;
+}
+
+// What CudaBackend does around the kernels (cuda_flash_attention_tc.cu and the flash
+// attention's backward): rounds q (scaled), k, v and dO once, computes rowsum(dO * O),
+// launches the three kernels; here every launch goes through the emulator.
+template <typename E>
+struct EmulatedAttention {
+  int B, T, C, NH;
+  tc::Shape shape() const { return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(tc::kHS))}; }
+  std::vector<E> rounded(const Floats& x, int width, int scaled) const {
+    std::vector<E> out(x.size());
+    emu::launch(tc::round_rows<E>, dim3(unsigned((x.size() / 4 + 255) / 256)), dim3(256), 0,
+                out.data(), x.data(), x.size(), width, scaled, shape().scale);
+    return out;
+  }
+  dim3 grid() const { return dim3(unsigned((T + tc::kTile - 1) / tc::kTile), unsigned(B * NH)); }
+
+  void forward(Floats& out, Floats& lse, const Floats& qkv) const {
+    const auto qkv16 = rounded(qkv, 3 * C, C);
+    emu::launch(tc::tc_forward<E>, grid(), dim3(tc::kThreads), tc::kForwardShared, out.data(),
+                lse.data(), qkv16.data(), qkv16.data() + C, qkv16.data() + 2 * C, shape());
+  }
+  void backward(Floats& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
+                const Floats& lse) const {
+    const auto qkv16 = rounded(qkv, 3 * C, C);
+    const auto dout16 = rounded(dout, C, 0);
+    const int HS = C / NH;
+    Floats dsum(size_t(B) * NH * T);
+    for (int b = 0; b < B; ++b)
+      for (int h = 0; h < NH; ++h)
+        for (int t = 0; t < T; ++t) {
+          const size_t o = (size_t(b) * T + t) * C + size_t(h) * HS;
+          float acc = 0.0f;
+          for (int d = 0; d < HS; ++d) acc += dout[o + d] * out[o + d];
+          dsum[(size_t(b) * NH + h) * T + t] = acc;
+        }
+    const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
+    emu::launch(tc::tc_backward_dq<E>, grid(), dim3(tc::kThreads), tc::kDqShared, dqkv.data(),
+                dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
+    emu::launch(tc::tc_backward_dkv<E>, grid(), dim3(tc::kThreads), tc::kDkvShared, dqkv.data() + C,
+                dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
+  }
+};
+
+TEST(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
+  const int Bb = 2, Tt = 150, Cc = 128, NHh = 2, Nn = Bb * Tt;
+  std::mt19937 rng{4321};
+  auto random = [&](size_t n) {
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    Floats v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+  };
+  CpuBackend cpu;
+  for (const bool bf16 : {true, false}) {
+    const double bound = bf16 ? 2.5e-2 : 2.5e-3;
+    Floats qkv = random(size_t(Nn) * 3 * Cc), out(size_t(Nn) * Cc), att(size_t(Bb) * NHh * Tt * Tt),
+           dout = random(size_t(Nn) * Cc), dqkv(qkv.size()), scratch(att.size());
+    cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, DropoutKey{});
+    cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
+                           out.data(), Bb, Tt, Cc, NHh, DropoutKey{});
+    Floats got_out(out.size()), lse(size_t(Bb) * NHh * Tt), got(dqkv.size());
+    if (bf16) {
+      EmulatedAttention<__nv_bfloat16> a{Bb, Tt, Cc, NHh};
+      a.forward(got_out, lse, qkv);
+      a.backward(got, dout, qkv, got_out, lse);
+    } else {
+      EmulatedAttention<__half> a{Bb, Tt, Cc, NHh};
+      a.forward(got_out, lse, qkv);
+      a.backward(got, dout, qkv, got_out, lse);
+    }
+    const double o = normwise(got_out, out, 0, out.size(), out.size());
+    const double dq = normwise(got, dqkv, 0, Cc, 3 * Cc), dk = normwise(got, dqkv, Cc, Cc, 3 * Cc),
+                 dv = normwise(got, dqkv, 2 * Cc, Cc, 3 * Cc);
+    std::printf("emulated tensor-core attention %s T=%d: out %.2e dq %.2e dk %.2e dv %.2e\n",
+                bf16 ? "bf16" : "fp16", Tt, o, dq, dk, dv);
+    EXPECT_LT(o, bound) << "forward";
+    EXPECT_LT(dq, bound) << "dq";
+    EXPECT_LT(dk, bound) << "dk";
+    EXPECT_LT(dv, bound) << "dv";
+  }
+}
+
+}  // namespace
+}  // namespace cohort
