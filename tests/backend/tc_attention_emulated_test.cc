@@ -33,6 +33,7 @@ double normwise(const Floats& got, const Floats& want, size_t first, size_t widt
   double err = 0, scale = 0;
   for (size_t i = first; i < want.size(); i += stride)
     for (size_t d = 0; d < width; ++d) {
+      if (!std::isfinite(got[i + d])) return double(INFINITY);  // max() would skip a NaN
       err = std::max(err, double(std::abs(got[i + d] - want[i + d])));
       scale = std::max(scale, double(std::abs(want[i + d])));
     }

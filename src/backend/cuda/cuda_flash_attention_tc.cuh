@@ -22,6 +22,9 @@
 // shared-memory throughput, 68%, against 45% for the tensor cores. Each accumulator takes
 // the same products in the same order either way.)
 //
+// Tiles arrive by cp.async, double-buffered: while a block multiplies one key tile (or,
+// for dK and dV, one query tile with its lse and D), the next one is being copied in.
+//
 // Block: 64 query (or key) rows, four warps of 16. Deterministic without atomics: dQ and
 // (dK, dV) are separate kernels, each owning its output rows and walking its partners in
 // order. (A first version on WMMA, with the scores through shared memory because WMMA's
@@ -73,17 +76,27 @@ struct Shape {
   float scale;
 };
 
-// Rows [first, first + 64) of head h of x (16-bit, row stride ld) into tile, 16 bytes a
-// copy; rows at or past T become 0. Every thread of the block calls it.
+// Starts copying rows [first, first + 64) of head h of x (16-bit, row stride ld) into
+// tile, 16 bytes a cp.async; rows at or past T become 0. Every thread of the block calls
+// it; the tile is ready after the caller's cp_async_wait and a __syncthreads().
 template <typename E>
 __device__ void load_tile(E* tile, const E* x, size_t ld, const Shape& s, int b, int h, int first) {
-  constexpr int kChunks = kHS * int(sizeof(E)) / 16;  // 16-byte chunks per row
+  constexpr int kPerChunk = 16 / int(sizeof(E)), kChunks = kHS / kPerChunk;
   for (int e = threadIdx.x; e < kTile * kChunks; e += kThreads) {
     const int r = e / kChunks, chunk = e % kChunks, t = first + r;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (t < s.T)
-      v = reinterpret_cast<const uint4*>(x + (size_t(b) * s.T + t) * ld + h * kHS)[chunk];
-    reinterpret_cast<uint4*>(tile + r * kLd)[chunk] = v;
+    const int src_row = t < s.T ? t : s.T - 1;  // an address inside x even when not read
+    cp_async16(tile + r * kLd + chunk * kPerChunk,
+               x + (size_t(b) * s.T + src_row) * ld + h * kHS + chunk * kPerChunk, t < s.T);
+  }
+}
+
+// Starts copying the 64 per-row values of head h (lse or D, (B, NH, T)) from row first
+// into tile; rows at or past T become 0.
+__device__ inline void load_row_values(float* tile, const float* x, const Shape& s, int b, int h,
+                                       int first) {
+  for (int e = threadIdx.x; e < kTile; e += kThreads) {
+    const int t = first + e;
+    cp_async4(tile + e, x + (size_t(b) * s.NH + h) * s.T + (t < s.T ? t : s.T - 1), t < s.T);
   }
 }
 
@@ -197,23 +210,32 @@ __global__ void __launch_bounds__(kThreads)
     tc_forward(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
   COHORT_DYNAMIC_SHARED(smem);
   E* qs = reinterpret_cast<E*>(smem);
-  E* ks = qs + kTileElems;
-  E* vs = ks + kTileElems;
+  E* kv = qs + kTileElems;  // two (K, V) tile pairs: the one in use, the next arriving
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
   const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
   const int row[2] = {t0 + r0 + g, t0 + r0 + g + 8};  // this lane's two query rows
   load_tile(qs, q, s.ld, s, b, h, t0);
-  __syncthreads();
+  load_tile(kv, k, s.ld, s, b, h, 0);
+  load_tile(kv + kTileElems, v, s.ld, s, b, h, 0);
+  cp_async_commit();
   uint32_t qa[4][4];
-  load_a(qa, qs, r0);
   float o[8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   zero(o);
-  for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
-    __syncthreads();  // the previous tile's readers are done
-    load_tile(ks, k, s.ld, s, b, h, j0);
-    load_tile(vs, v, s.ld, s, b, h, j0);
+  const int tiles = t0 / kTile + 1;  // key tiles 0 .. t0 (t0 < T)
+  for (int it = 0; it < tiles; ++it) {
+    const int j0 = it * kTile;
+    const E* ks = kv + (it % 2) * 2 * kTileElems;
+    const E* vs = ks + kTileElems;
+    if (it + 1 < tiles) {  // the other pair's readers finished at the last barrier
+      E* next = kv + (it + 1) % 2 * 2 * kTileElems;
+      load_tile(next, k, s.ld, s, b, h, j0 + kTile);
+      load_tile(next + kTileElems, v, s.ld, s, b, h, j0 + kTile);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();  // all but the group just started: this tile (and Q)
     __syncthreads();
+    if (it == 0) load_a(qa, qs, r0);
     float sc[8][4];
     zero(sc);
     product<E>(sc, qa, ks);
@@ -247,6 +269,7 @@ __global__ void __launch_bounds__(kThreads)
     uint32_t pa[4][4];
     as_a<E>(pa, sc);
     product_t<E>(o, pa, vs);
+    __syncthreads();  // this pair's readers are done before it is refilled
   }
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -270,8 +293,7 @@ __global__ void __launch_bounds__(kThreads)
   COHORT_DYNAMIC_SHARED(smem);
   E* qs = reinterpret_cast<E*>(smem);
   E* dos = qs + kTileElems;
-  E* ks = dos + kTileElems;
-  E* vs = ks + kTileElems;
+  E* kv = dos + kTileElems;  // two (K, V) tile pairs, as in the forward
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
   const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
@@ -285,12 +307,23 @@ __global__ void __launch_bounds__(kThreads)
   }
   load_tile(qs, q, s.ld, s, b, h, t0);
   load_tile(dos, dout, size_t(s.C), s, b, h, t0);
+  load_tile(kv, k, s.ld, s, b, h, 0);
+  load_tile(kv + kTileElems, v, s.ld, s, b, h, 0);
+  cp_async_commit();
   float acc[8][4];
   zero(acc);
-  for (int j0 = 0; j0 <= t0 && j0 < s.T; j0 += kTile) {
-    __syncthreads();
-    load_tile(ks, k, s.ld, s, b, h, j0);
-    load_tile(vs, v, s.ld, s, b, h, j0);
+  const int tiles = t0 / kTile + 1;
+  for (int it = 0; it < tiles; ++it) {
+    const int j0 = it * kTile;
+    const E* ks = kv + (it % 2) * 2 * kTileElems;
+    const E* vs = ks + kTileElems;
+    if (it + 1 < tiles) {
+      E* next = kv + (it + 1) % 2 * 2 * kTileElems;
+      load_tile(next, k, s.ld, s, b, h, j0 + kTile);
+      load_tile(next + kTileElems, v, s.ld, s, b, h, j0 + kTile);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();
     __syncthreads();
     float sc[8][4], dp[8][4];
     rows_times(sc, qs, r0, ks);
@@ -307,6 +340,7 @@ __global__ void __launch_bounds__(kThreads)
     uint32_t da[4][4];
     as_a<E>(da, sc);
     product_t<E>(acc, da, ks);
+    __syncthreads();
   }
   store(dq, s.ld, acc, s.scale, s, b, h, t0 + r0);
 }
@@ -320,30 +354,39 @@ __global__ void __launch_bounds__(kThreads, 2)
   COHORT_DYNAMIC_SHARED(smem);
   E* ks = reinterpret_cast<E*>(smem);
   E* vs = ks + kTileElems;
-  E* qs = vs + kTileElems;
-  E* dos = qs + kTileElems;
-  float* tile_lse = reinterpret_cast<float*>(dos + kTileElems);
-  float* tile_d = tile_lse + kTile;
+  // Two query stages, the one in use and the next arriving: Q, dO, lse and D of 64 rows.
+  constexpr int kStage = 2 * kTileElems + 2 * kTile * int(sizeof(float)) / 2;  // in E
+  E* stages = vs + kTileElems;
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
   const int j0 = blockIdx.x * kTile;
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
   const int key[2] = {j0 + r0 + g, j0 + r0 + g + 8};  // this lane's two key rows
+  auto load_stage = [&](int stage, int i0) {
+    E* base = stages + stage * kStage;
+    float* values = reinterpret_cast<float*>(base + 2 * kTileElems);
+    load_tile(base, q, s.ld, s, b, h, i0);
+    load_tile(base + kTileElems, dout, size_t(s.C), s, b, h, i0);
+    load_row_values(values, lse, s, b, h, i0);
+    load_row_values(values + kTile, dsum, s, b, h, i0);
+  };
   load_tile(ks, k, s.ld, s, b, h, j0);
   load_tile(vs, v, s.ld, s, b, h, j0);
+  load_stage(0, j0);
+  cp_async_commit();
   float gk[8][4], gv[8][4];
   zero(gk);
   zero(gv);
-  for (int i0 = j0; i0 < s.T; i0 += kTile) {
+  const int tiles = (s.T - j0 + kTile - 1) / kTile;  // query tiles j0 .. T - 1
+  for (int it = 0; it < tiles; ++it) {
+    const int i0 = j0 + it * kTile;
+    if (it + 1 < tiles) load_stage((it + 1) % 2, i0 + kTile);
+    cp_async_commit();
+    cp_async_wait<1>();
     __syncthreads();
-    load_tile(qs, q, s.ld, s, b, h, i0);
-    load_tile(dos, dout, size_t(s.C), s, b, h, i0);
-    for (int e = threadIdx.x; e < kTile; e += kThreads) {
-      const int t = i0 + e;
-      const size_t i = (size_t(b) * s.NH + h) * s.T + t;
-      tile_lse[e] = t < s.T ? lse[i] : 0.0f;
-      tile_d[e] = t < s.T ? dsum[i] : 0.0f;
-    }
-    __syncthreads();
+    const E* qs = stages + (it % 2) * kStage;
+    const E* dos = qs + kTileElems;
+    const float* tile_lse = reinterpret_cast<const float*>(dos + kTileElems);
+    const float* tile_d = tile_lse + kTile;
     float st[8][4], dpt[8][4];  // S^T and dP^T: rows keys, columns queries
     rows_times(st, ks, r0, qs);
     rows_times(dpt, vs, r0, dos);
@@ -361,6 +404,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     product_t<E>(gv, a, dos);
     as_a<E>(a, dpt);
     product_t<E>(gk, a, qs);
+    __syncthreads();
   }
   store(dk, s.ld, gk, 1.0f, s, b, h, j0 + r0);
   store(dv, s.ld, gv, 1.0f, s, b, h, j0 + r0);
@@ -383,8 +427,9 @@ __global__ void round_rows(E* dst, const float* src, size_t n, int width, int sc
 
 // Each kernel's dynamic shared memory, in bytes.
 constexpr size_t kTileBytes = kTileElems * 2;
-constexpr size_t kForwardShared = 3 * kTileBytes;
-constexpr size_t kDqShared = 4 * kTileBytes;
-constexpr size_t kDkvShared = 4 * kTileBytes + 2 * kTile * sizeof(float);
+constexpr size_t kForwardShared = 5 * kTileBytes;  // Q; K, V twice
+constexpr size_t kDqShared = 6 * kTileBytes;       // Q, dO; K, V twice
+constexpr size_t kDkvShared =
+    6 * kTileBytes + 4 * kTile * sizeof(float);  // K, V; Q, dO, lse, D twice
 
 }  // namespace cohort::cuda::tc_attention
