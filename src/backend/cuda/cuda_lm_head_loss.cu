@@ -17,73 +17,14 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/cuda_half.cuh"
-#include "backend/cuda/cuda_reduce.cuh"
+#include "backend/cuda/cuda_lm_head_loss.cuh"
 
 namespace cohort {
 
-namespace {
-
-constexpr unsigned kThreads = 512;
-constexpr int kPack = 8;  // 16-bit values per 16-byte load
-
-template <typename E>
-struct alignas(16) Pack8 {
-  E v[kPack];
-};
-
-template <typename E>
-constexpr float kStoreScale = std::is_same_v<E, __half> ? 1024.0f : 1.0f;
-
-// One row of Vp 16-bit logits per block (Vp a multiple of 8, rows 16-byte aligned).
-// Pass 1: each thread's max and sum of exponentials over its packs (the online softmax),
-// then fixed-tree block reductions. Pass 2 rereads each pack and writes its gradient
-// over it; a thread writes only the packs it read, after every thread has read the
-// target's logit (the reductions' barriers order that).
-template <typename E>
-__global__ void __launch_bounds__(kThreads)
-    lm_loss_rows(float* losses, E* logits, const int32_t* targets, int V, int Vp) {
-  __shared__ float scratch[kThreads];
-  const int n = blockIdx.x;
-  Pack8<E>* row = reinterpret_cast<Pack8<E>*>(logits + size_t(n) * Vp);
-  const int packs = Vp / kPack;
-  const int t = targets[n];
-  const float z_target = threadIdx.x == 0 ? float(logits[size_t(n) * Vp + t]) : 0.0f;
-
-  float m = -INFINITY, s = 0.0f;
-  for (int j = threadIdx.x; j < packs; j += blockDim.x) {
-    const Pack8<E> p = row[j];
-    float z[kPack], pack_max = -INFINITY;
-    for (int k = 0; k < kPack; ++k) {
-      z[k] = j * kPack + k < V ? float(p.v[k]) : -INFINITY;
-      pack_max = fmaxf(pack_max, z[k]);
-    }
-    if (pack_max == -INFINITY) continue;  // padding only
-    if (pack_max > m) {
-      s *= expf(m - pack_max);  // 0 * expf(-inf) on the first pack: 0
-      m = pack_max;
-    }
-    for (int k = 0; k < kPack; ++k) s += expf(z[k] - m);
-  }
-  const float row_max = cuda::block_reduce(m, scratch, cuda::Max{});
-  s = cuda::block_reduce(m == -INFINITY ? 0.0f : s * expf(m - row_max), scratch, cuda::Sum{});
-  const float inv = 1.0f / s;
-
-  for (int j = threadIdx.x; j < packs; j += blockDim.x) {
-    const Pack8<E> p = row[j];
-    Pack8<E> g;
-    for (int k = 0; k < kPack; ++k) {
-      const int i = j * kPack + k;
-      float d = i < V ? expf(float(p.v[k]) - row_max) * inv : 0.0f;
-      if (i == t) d -= 1.0f;
-      g.v[k] = cuda::round16<E>(d * kStoreScale<E>);
-    }
-    row[j] = g;
-  }
-  if (threadIdx.x == 0) losses[n] = row_max + logf(s) - z_target;
-}
-
-}  // namespace
+using cuda::lm_loss::kPack;
+using cuda::lm_loss::kStoreScale;
+using cuda::lm_loss::kThreads;
+using cuda::lm_loss::lm_loss_rows;
 
 bool CudaBackend::fused_lm_loss(const float* logits, int Vp) const {
   return precision_ != MatmulPrecision::fp32 && Vp % kPack == 0 &&

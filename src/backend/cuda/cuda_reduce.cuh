@@ -64,7 +64,7 @@ __device__ inline float column_tile_reduce(float v, float (*part)[kColumnTile + 
   part[threadIdx.y][threadIdx.x] = v;
   __syncthreads();
   for (int h = kColumnTile / 2; h > 0; h >>= 1) {
-    if (threadIdx.y < h) part[threadIdx.y][threadIdx.x] += part[threadIdx.y + h][threadIdx.x];
+    if (int(threadIdx.y) < h) part[threadIdx.y][threadIdx.x] += part[threadIdx.y + h][threadIdx.x];
     __syncthreads();
   }
   const float r = part[0][threadIdx.x];
