@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <type_traits>
 
-// First: under the warp emulator it declares __syncthreads, which cuda_reduce.cuh uses.
 #include "backend/cuda/cuda_half.cuh"
 #include "backend/cuda/cuda_reduce.cuh"
 #include "backend/cuda/cuda_warp.cuh"

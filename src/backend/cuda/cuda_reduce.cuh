@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "backend/cuda/cuda_warp.cuh"  // the warp emulator's __syncthreads in its tests
+
 namespace cohort::cuda {
 
 template <typename T, typename Op>
