@@ -1,6 +1,5 @@
 #include "model/transformer_block.h"
 
-#include <cstring>
 
 namespace cohort {
 
@@ -55,8 +54,7 @@ void BlockActivations::plan(BufferPlan& plan, int B, int T, int C, int NH, bool 
   plan.add(&ln2, BT * C);
   plan.add(&ln2_mean, BT);
   plan.add(&ln2_rstd, BT);
-  plan.add(&fch, BT * 4 * C);
-  plan.add(&fch_gelu, BT * 4 * C);
+  plan.add(&mlp, BT * 8 * C);
   plan.add(&out, BT * C);
 }
 
@@ -98,9 +96,7 @@ void block_forward(Backend& be, const BlockParams& w, BlockActivations& a, Block
     r = a.resx;
   }
   be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, r, w.ln2w, w.ln2b, BT, C);
-  be.linear_forward(a.fch, a.ln2, w.fcw, w.fcb, BT, C, 4 * C);
-  be.gelu_forward(a.fch_gelu, a.fch, BT * 4 * C);
-  be.linear_forward(s.branch, a.fch_gelu, w.fcpw, w.fcpb, BT, 4 * C, C);
+  be.mlp_forward(s.branch, a.mlp, a.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
   be.dropout(s.branch, B, n, drop.at(4));
   be.add(a.out, r, s.branch, BT * C);
 }
@@ -115,16 +111,15 @@ void block_backward(Backend& be, const BlockParams& w, const BlockParams& dw,
   auto branch_grad = [&](uint32_t k) -> const float* {
     const DropoutKey key = drop.at(k);
     if (!key.active()) return dres;
-    std::memcpy(s.d_c_a, dres, BT * C * sizeof(float));
+    be.memory().copy_within(s.d_c_a, dres, BT * C * sizeof(float));
     be.dropout(s.d_c_a, B, n, key);
     return s.d_c_a;
   };
   const float* r = w.lnxw ? a.resx : a.res2;
 
   const float* dmlp = branch_grad(4);
-  be.linear_backward(s.d_4c, dw.fcpw, dw.fcpb, dmlp, a.fch_gelu, w.fcpw, BT, 4 * C, C);
-  be.gelu_backward(s.d_4c, a.fch, s.d_4c, BT * 4 * C);
-  be.linear_backward(s.d_c_b, dw.fcw, dw.fcb, s.d_4c, a.ln2, w.fcw, BT, C, 4 * C);
+  be.mlp_backward(s.d_c_b, dw.fcw, dw.fcb, dw.fcpw, dw.fcpb, dmlp, a.ln2, a.mlp, w.fcw, w.fcpw,
+                  s.d_4c, BT, C, 4 * C);
   be.layernorm_backward(dres, dw.ln2w, dw.ln2b, s.d_c_b, r, w.ln2w, a.ln2_mean, a.ln2_rstd, BT, C);
 
   if (w.lnxw) {

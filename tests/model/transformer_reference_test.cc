@@ -179,5 +179,36 @@ TEST_P(TransformerReference, Seq2SeqLogitsSmoothedLossAndGradientsMatchPyTorch) 
 INSTANTIATE_TEST_SUITE_P(Backends, TransformerReference, ::testing::Values("cpu", "guarded"),
                          [](const auto& info) { return info.param; });
 
+// Dropout on (0.1): the masked-LM loss and every gradient on the guarded backend equal
+// the CPU's bit for bit, so each block's dropout branch reaches its buffers only through
+// the backend's memory (it once copied the residual gradient with a host memcpy, which
+// a GPU's memory does not allow).
+TEST(TransformerDevicePath, EncoderDropoutBackwardIsBitIdenticalToTheHostPath) {
+  auto run = [](Backend& backend, std::vector<float>& grads) {
+    EncoderFixture f;
+    f.config.dropout = 0.1f;
+    EncoderModel model(f.config, backend);
+    load_params(f.file, model);
+    model.plan(f.B, f.T);
+    f.tokens = f.file.ints("tokens");
+    f.lengths = f.file.ints("lengths");
+    f.targets = f.file.ints("mlm_targets");
+    const EncoderBatch b{f.B, f.T, f.tokens.data(), f.lengths.data(), f.targets.data(), nullptr};
+    ForwardOptions o;
+    o.training = true;
+    o.dropout_seed = 11;
+    const float loss = model.forward(b, o);
+    model.backward();
+    grads.resize(model.num_params());
+    model.download_grads(grads.data());
+    return loss;
+  };
+  CpuBackend cpu;
+  testing::GuardedBackend guarded;
+  std::vector<float> g_cpu, g_guarded;
+  EXPECT_EQ(run(cpu, g_cpu), run(guarded, g_guarded));
+  EXPECT_TRUE(g_cpu == g_guarded);
+}
+
 }  // namespace
 }  // namespace cohort
