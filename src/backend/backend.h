@@ -121,6 +121,33 @@ class Backend {
   virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
   virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
 
+  // A transformer block's MLP as one pair, so a backend may keep the hidden activations
+  // in its own format between forward and backward (CUDA in bf16 / fp16: the GELU's
+  // output and its gradient in 16 bits, written by the GELU kernels and read by the GEMMs
+  // as they are). out (N, C) = gelu(inp . w_fc + b_fc) . w_proj + b_proj, hidden width H.
+  // hidden (N, 2H floats) keeps what the backward needs: by default the separate ops', the
+  // pre-activation in its first N x H floats and the GELU's output after it.
+  virtual void mlp_forward(float* out, float* hidden, const float* inp, const float* w_fc,
+                           const float* b_fc, const float* w_proj, const float* b_proj, int N,
+                           int C, int H) {
+    float* pre = hidden;
+    float* act = hidden + size_t(N) * H;
+    linear_forward(pre, inp, w_fc, b_fc, N, C, H);
+    gelu_forward(act, pre, size_t(N) * H);
+    linear_forward(out, act, w_proj, b_proj, N, H, C);
+  }
+  // dinp (N, C) is overwritten, parameter gradients accumulate; hidden is the forward's
+  // (the backward may overwrite it); dhidden (N, H floats) is scratch.
+  virtual void mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* dw_proj, float* db_proj,
+                            const float* dout, const float* inp, float* hidden, const float* w_fc,
+                            const float* w_proj, float* dhidden, int N, int C, int H) {
+    const float* pre = hidden;
+    const float* act = hidden + size_t(N) * H;
+    linear_backward(dhidden, dw_proj, db_proj, dout, act, w_proj, N, H, C);
+    gelu_backward(dhidden, pre, dhidden, size_t(N) * H);
+    linear_backward(dinp, dw_fc, db_fc, dhidden, inp, w_fc, N, C, H);
+  }
+
   // out = a + b (the residual stream); out may alias a or b.
   virtual void add(float* out, const float* a, const float* b, size_t n) = 0;
   // y += x

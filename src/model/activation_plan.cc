@@ -33,8 +33,7 @@ ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpa
     a.ln2 = take(BT * C);
     a.ln2_mean = take(BT);
     a.ln2_rstd = take(BT);
-    a.fch = take(BT * 4 * C);
-    a.fch_gelu = take(BT * 4 * C);
+    a.mlp = take(BT * 8 * C);
     a.residual3 = take(BT * C);
   }
   lnf = take(BT * C);

@@ -23,8 +23,7 @@ struct LayerActivations {
   float* ln2;        // (B, T, C)
   float* ln2_mean;   // (B, T)
   float* ln2_rstd;   // (B, T)
-  float* fch;        // (B, T, 4C) before GELU
-  float* fch_gelu;   // (B, T, 4C)
+  float* mlp;        // (B, T, 8C) the MLP's hidden state (Backend::mlp_forward)
   float* residual3;  // (B, T, C) the layer's output
 };
 

@@ -124,9 +124,7 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
     be.add(la.residual2, x, a.branch, BT * C);
     be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, w.ln2w, w.ln2b, BT, C);
-    be.linear_forward(la.fch, la.ln2, w.fcw, w.fcb, BT, C, 4 * C);
-    be.gelu_forward(la.fch_gelu, la.fch, BT * 4 * C);
-    be.linear_forward(a.branch, la.fch_gelu, w.fcpw, w.fcpb, BT, 4 * C, C);
+    be.mlp_forward(a.branch, la.mlp, la.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_mlp_residual(l)));
     be.add(la.residual3, la.residual2, a.branch, BT * C);
     x = la.residual3;
@@ -197,9 +195,8 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
 
     // residual3 = residual2 + dropout(c_proj(gelu(c_fc(ln_2(residual2)))))
     const float* dmlp = branch_grad(site_mlp_residual(l));
-    be.linear_backward(a.d_4c, dw.fcpw, dw.fcpb, dmlp, la.fch_gelu, w.fcpw, BT, 4 * C, C);
-    be.gelu_backward(a.d_4c, la.fch, a.d_4c, BT * 4 * C);
-    be.linear_backward(a.d_c_b, dw.fcw, dw.fcb, a.d_4c, la.ln2, w.fcw, BT, C, 4 * C);
+    be.mlp_backward(a.d_c_b, dw.fcw, dw.fcb, dw.fcpw, dw.fcpb, dmlp, la.ln2, la.mlp, w.fcw, w.fcpw,
+                    a.d_4c, BT, C, 4 * C);
     be.layernorm_backward(a.dresidual, dw.ln2w, dw.ln2b, a.d_c_b, la.residual2, w.ln2w, la.ln2_mean,
                           la.ln2_rstd, BT, C);
 

@@ -1,6 +1,5 @@
 #include "model/transformer_block.h"
 
-
 namespace cohort {
 
 BlockParams block_params(const ParameterLayout& layout, float* base, const std::string& prefix,

@@ -40,7 +40,8 @@ struct BlockInputs {
 struct BlockActivations {
   float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res2;
   float *lnx = nullptr, *lnx_mean, *lnx_rstd, *xq, *xkv, *xatt, *xatty, *resx;
-  float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *out;
+  float *ln2, *ln2_mean, *ln2_rstd, *out;
+  float* mlp;  // (B, T, 8C): the MLP's hidden state (Backend::mlp_forward)
   void plan(BufferPlan& plan, int B, int T, int C, int NH, bool cross, int S);
 };
 

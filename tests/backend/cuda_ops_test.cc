@@ -324,6 +324,65 @@ TEST_F(CudaOps, ElementwiseDropoutAndSumSquares) {
               1e-9 * cpu.sum_squares(x.data(), n));
 }
 
+// The MLP pair in bf16 and fp16 (cuda_mlp.cu: the GELU's output and gradient in 16 bits)
+// against the separate ops on the same backend, whose GEMMs round the same fp32 values
+// once: out, dinp and the weight gradients agree to the fp32 sums' 1e-5 + 1e-4 |want|;
+// the fc bias gradient sums the 16-bit gradient instead of the fp32 one, so each column
+// agrees to its terms' 16-bit rounding: half an ulp (2^-9 of a term in bf16, 2^-12 in
+// fp16) times the sum of the terms' magnitudes, doubled for the fp32 sums.
+TEST_F(CudaOps, SixteenBitMlpMatchesTheSeparateOps) {
+  const int H = 4 * C;
+  for (const auto precision : {MatmulPrecision::bf16, MatmulPrecision::fp16}) {
+    CudaBackend half(precision);
+    Floats inp = random(size_t(N) * C), w_fc = random(size_t(C) * H, 0.3f), b_fc = random(H),
+           w_proj = random(size_t(H) * C, 0.2f), b_proj = random(C), dout = random(size_t(N) * C);
+    auto d_inp = up(inp), d_wfc = up(w_fc), d_bfc = up(b_fc), d_wproj = up(w_proj),
+         d_bproj = up(b_proj), d_dout = up(dout);
+    Floats results[2][6];  // [pair, separate ops][out, dinp, dw_fc, db_fc, dw_proj, db_proj]
+    Floats dpre;           // the separate ops' fp32 gradient of the pre-activation
+    for (int separate = 0; separate < 2; ++separate) {
+      auto d_out = up(Floats(size_t(N) * C)), d_hidden = up(Floats(size_t(N) * 2 * H)),
+           d_dhidden = up(Floats(size_t(N) * H)), d_dinp = up(Floats(size_t(N) * C)),
+           d_dwfc = up(Floats(w_fc.size(), 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
+           d_dwproj = up(Floats(w_proj.size(), 0.5f)), d_dbproj = up(Floats(C, 0.5f));
+      float* hidden = d_hidden.as<float>();
+      if (separate) {
+        half.Backend::mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
+                                  d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C,
+                                  H);
+        half.Backend::mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
+                                   d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
+                                   d_inp.as<float>(), hidden, d_wfc.as<float>(),
+                                   d_wproj.as<float>(), d_dhidden.as<float>(), N, C, H);
+      } else {
+        half.mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
+                         d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C, H);
+        half.mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
+                          d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
+                          d_inp.as<float>(), hidden, d_wfc.as<float>(), d_wproj.as<float>(),
+                          d_dhidden.as<float>(), N, C, H);
+      }
+      Floats* r = results[separate];
+      r[0] = down(d_out, size_t(N) * C);
+      r[1] = down(d_dinp, size_t(N) * C);
+      r[2] = down(d_dwfc, w_fc.size());
+      r[3] = down(d_dbfc, H);
+      r[4] = down(d_dwproj, w_proj.size());
+      r[5] = down(d_dbproj, C);
+      if (separate) dpre = down(d_dhidden, size_t(N) * H);
+    }
+    const char* names[6] = {"out", "dinp", "dw_fc", "db_fc", "dw_proj", "db_proj"};
+    for (int k : {0, 1, 2, 4, 5}) expect_close(results[0][k], results[1][k], names[k]);
+    const double half_ulp = precision == MatmulPrecision::bf16 ? 0x1p-9 : 0x1p-12;
+    for (int i = 0; i < H; ++i) {
+      double magnitude = 0;
+      for (int n = 0; n < N; ++n) magnitude += std::abs(dpre[size_t(n) * H + i]);
+      ASSERT_NEAR(results[0][3][i], results[1][3][i], 2 * half_ulp * magnitude + 1e-5)
+          << "db_fc " << i;
+    }
+  }
+}
+
 // fp32 -> fp16 -> fp32, round to nearest even (normal and subnormal; no overflow here).
 float round_fp16(float x) {
   if (std::abs(x) < 0x1p-14f) return std::nearbyint(x * 0x1p24f) * 0x1p-24f;

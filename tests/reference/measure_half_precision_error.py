@@ -89,22 +89,47 @@ class FusedLmHead(torch.autograd.Function):
         return (gs @ r(w)) / k, (gs.transpose(-2, -1) @ r(x)).sum(0) / k
 
 
+class RoundedMatmulBias(torch.autograd.Function):
+    """RoundedMatmul plus a bias whose gradient sums the rounded output gradient: the MLP's
+    fc layer on the GPU (cuda_mlp.cu), whose GELU backward writes its gradient in 16 bits
+    only (PyTorch's autocast does the same)."""
+
+    @staticmethod
+    def forward(ctx, a, b, bias):
+        ctx.save_for_backward(a, b)
+        r = RoundedMatmul.round
+        return r(a) @ r(b) + bias
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        r = RoundedMatmul.round
+        s = RoundedMatmul.grad_scale
+        gs = r(g * s)
+        return ((gs @ r(b).transpose(-2, -1)) / s, (r(a).transpose(-2, -1) @ gs) / s,
+                gs.reshape(-1, gs.shape[-1]).sum(0) / s)
+
+
 class RoundedLinear(torch.nn.Module):
     """Stands in for one of the twin's nn.Linear layers: the product through RoundedMatmul,
-    the bias added after it in full precision, as CudaBackend adds it in fp32."""
+    the bias added after it in full precision, as CudaBackend adds it in fp32 (with
+    rounded_bias_grad, through RoundedMatmulBias)."""
 
-    def __init__(self, layer):
+    def __init__(self, layer, rounded_bias_grad=False):
         super().__init__()
         self.weight, self.bias = layer.weight, layer.bias  # the same parameters
+        self.rounded_bias_grad = rounded_bias_grad
 
     def forward(self, x):
+        if self.rounded_bias_grad:
+            return RoundedMatmulBias.apply(x, self.weight.T, self.bias)
         return RoundedMatmul.apply(x, self.weight.T) + self.bias
 
 
 def patch_model(model, fused_head):
     for blk in model.h:
         for name in ("c_attn", "attn_proj", "c_fc", "mlp_proj"):
-            setattr(blk, name, RoundedLinear(getattr(blk, name)))
+            setattr(blk, name, RoundedLinear(getattr(blk, name), rounded_bias_grad=name == "c_fc"))
 
     def gpt_forward(idx, targets):  # the tied LM head is a matmul too
         x = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))

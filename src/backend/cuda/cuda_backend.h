@@ -49,6 +49,14 @@ class CudaBackend final : public Backend {
   void lm_head_loss_backward(float* dx, float* dwte, float* logits, const float* x,
                              const float* wte, const int32_t* targets, float dloss, int N, int C,
                              int V, int Vp) override;
+  // In bf16 / fp16: the GELU's output and its gradient stored in 16 bits by the GELU
+  // kernels, read by the GEMMs as they are (cuda_mlp.cu); in fp32, the separate ops.
+  void mlp_forward(float* out, float* hidden, const float* inp, const float* w_fc,
+                   const float* b_fc, const float* w_proj, const float* b_proj, int N, int C,
+                   int H) override;
+  void mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* dw_proj, float* db_proj,
+                    const float* dout, const float* inp, float* hidden, const float* w_fc,
+                    const float* w_proj, float* dhidden, int N, int C, int H) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
 
@@ -62,6 +70,8 @@ class CudaBackend final : public Backend {
             const void* b16 = nullptr, float alpha = 1.0f);
   // Whether lm_head_loss_* take the 16-bit route for this shape and buffer.
   bool fused_lm_loss(const float* logits, int Vp) const;
+  // Whether mlp_* keep the hidden activations in 16 bits (cuda_mlp.cu) for this buffer.
+  bool mlp_in_16_bits(const float* hidden, size_t n) const;
   // A 16-bit copy of x (n) in scratch slot `slot` (grown when too small; a step's shapes
   // repeat, so it grows during the first step only).
   const void* rounded(int slot, const float* x, size_t n);
@@ -69,7 +79,15 @@ class CudaBackend final : public Backend {
   // cuBLASLt call (cuda_matmul_lt.cu); false, having done nothing, where that does not
   // apply (fp32, an unaligned bias, no algorithm for the shape).
   bool gemm_bias(int m, int n, int k, const float* A, int lda, const float* B, int ldb,
-                 const float* bias, float* C, int ldc);
+                 const float* bias, float* C, int ldc, const void* b16 = nullptr);
+  // linear_forward / linear_backward, where inp16 (inp rounded), dout16 (dout rounded) may
+  // be given instead of being rounded here; with dout16, dout may be null (the bias
+  // gradient then sums dout16).
+  void linear_forward_impl(float* out, const float* inp, const void* inp16, const float* weight,
+                           const float* bias, int N, int C, int OC);
+  void linear_backward_impl(float* dinp, float* dweight, float* dbias, const float* dout,
+                            const void* dout16, const float* inp, const void* inp16,
+                            const float* weight, int N, int C, int OC);
   struct LtState;  // the cuBLASLt handle, workspace and chosen algorithms
   struct LtDeleter {
     void operator()(LtState* s) const;

@@ -1,19 +1,18 @@
-// Element-wise ops (GELU tanh form, tanh, adds, dropout, scaling) and the global sum of
-// squares, which sums fixed blocks of 8192 in double on the device, then the blocks in
-// order on the host: the CPU backend's order of blocks.
+// Element-wise ops (GELU tanh form: cuda_gelu.cuh; tanh, adds, dropout, scaling) and the global sum
+// of squares, which sums fixed blocks of 8192 in double on the device, then the blocks in order on
+// the host: the CPU backend's order of blocks.
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_dropout.cuh"
+#include "backend/cuda/cuda_gelu.cuh"
 #include "backend/cuda/cuda_reduce.cuh"
 
 namespace cohort {
 
 namespace {
 
-constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
-constexpr float kGeluCube = 0.044715f;
 constexpr size_t kSumBlock = 8192;
 constexpr unsigned kThreads = 256;
 
@@ -23,17 +22,9 @@ constexpr unsigned kThreads = 256;
     if (i < n) body;                                                \
   }
 
-COHORT_ELEMENTWISE(gelu_fwd, (float* out, const float* x, size_t n), {
-  const float v = x[i];
-  out[i] = 0.5f * v * (1.0f + tanhf(kGeluScale * (v + kGeluCube * v * v * v)));
-})
-COHORT_ELEMENTWISE(gelu_bwd, (float* dx, const float* x, const float* dy, size_t n), {
-  const float v = x[i];
-  const float th = tanhf(kGeluScale * (v + kGeluCube * v * v * v));
-  const float g = 0.5f * (1.0f + th) +
-                  0.5f * v * (1.0f - th * th) * kGeluScale * (1.0f + 3.0f * kGeluCube * v * v);
-  dx[i] = g * dy[i];
-})
+COHORT_ELEMENTWISE(gelu_fwd, (float* out, const float* x, size_t n), { out[i] = cuda::gelu(x[i]); })
+COHORT_ELEMENTWISE(gelu_bwd, (float* dx, const float* x, const float* dy, size_t n),
+                   { dx[i] = cuda::gelu_grad(x[i]) * dy[i]; })
 COHORT_ELEMENTWISE(tanh_fwd, (float* out, const float* x, size_t n), { out[i] = tanhf(x[i]); })
 COHORT_ELEMENTWISE(tanh_bwd, (float* dx, const float* y, const float* dy, size_t n),
                    { dx[i] = (1.0f - y[i] * y[i]) * dy[i]; })

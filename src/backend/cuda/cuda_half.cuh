@@ -20,4 +20,10 @@ __device__ inline E round16(float x) {
     return __float2half_rn(x);
 }
 
+// Four 16-bit values: an 8-byte store of a float4's rounding.
+template <typename E>
+struct alignas(8) Four16 {
+  E v[4];
+};
+
 }  // namespace cohort::cuda

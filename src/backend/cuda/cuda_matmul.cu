@@ -25,25 +25,23 @@ __global__ void add_bias(float* out, const float* bias, int N, int OC) {
   if (i < size_t(N) * OC) out[i] += bias[i % OC];
 }
 
-// Sums of this block's row group into partial (groups x OC): cuda_reduce.cuh.
-__global__ void column_sums(float* partial, const float* dout, int N, int OC, int group_rows) {
+// Sums of this block's row group into partial (groups x OC): cuda_reduce.cuh. dout is
+// fp32, or the 16-bit gradient an MLP's GELU backward wrote (cuda_mlp.cu).
+template <typename T>
+__global__ void column_sums(float* partial, const T* dout, int N, int OC, int group_rows) {
   __shared__ float part[cuda::kColumnTile][cuda::kColumnTile + 1];
   const int c = blockIdx.x * cuda::kColumnTile + threadIdx.x;
   const int first = blockIdx.y * group_rows, end = min(N, first + group_rows);
   float s = 0.0f;
   if (c < OC)
     for (int n = first + threadIdx.y; n < end; n += cuda::kColumnTile)
-      s += dout[size_t(n) * OC + c];
+      s += float(dout[size_t(n) * OC + c]);
   s = cuda::column_tile_reduce(s, part);
   if (threadIdx.y == 0 && c < OC) partial[size_t(blockIdx.y) * OC + c] = s;
 }
 
+using cuda::Four16;
 using cuda::round16;
-
-template <typename E>
-struct alignas(8) Four16 {
-  E v[4];
-};
 
 // Four values per thread (16-byte loads, 8-byte stores) where x is 16-byte aligned, which
 // activations are: the copy is bandwidth-bound. The tail and unaligned x go one by one.
@@ -110,9 +108,15 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const fl
 
 void CudaBackend::linear_forward(float* out, const float* inp, const float* weight,
                                  const float* bias, int N, int C, int OC) {
+  linear_forward_impl(out, inp, nullptr, weight, bias, N, C, OC);
+}
+
+void CudaBackend::linear_forward_impl(float* out, const float* inp, const void* inp16,
+                                      const float* weight, const float* bias, int N, int C,
+                                      int OC) {
   // out^T (OC x N) = W^T (OC x C) . inp^T (C x N)
-  if (bias && gemm_bias(OC, N, C, weight, OC, inp, C, bias, out, OC)) return;
-  gemm(false, false, OC, N, C, weight, OC, inp, C, 0.0f, out, OC);
+  if (bias && gemm_bias(OC, N, C, weight, OC, inp, C, bias, out, OC, inp16)) return;
+  gemm(false, false, OC, N, C, weight, OC, inp, C, 0.0f, out, OC, nullptr, inp16);
   if (bias) {
     add_bias<<<cuda::blocks_for(size_t(N) * OC, 256), 256>>>(out, bias, N, OC);
     COHORT_CUDA_LAUNCHED();
@@ -121,15 +125,29 @@ void CudaBackend::linear_forward(float* out, const float* inp, const float* weig
 
 void CudaBackend::linear_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                   const float* inp, const float* weight, int N, int C, int OC) {
-  const void* dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it
+  linear_backward_impl(dinp, dweight, dbias, dout, nullptr, inp, nullptr, weight, N, C, OC);
+}
+
+void CudaBackend::linear_backward_impl(float* dinp, float* dweight, float* dbias, const float* dout,
+                                       const void* dout16, const float* inp, const void* inp16,
+                                       const float* weight, int N, int C, int OC) {
+  if (!dout16) dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it
   // dinp^T (C x N) = W (C x OC) . dout^T (OC x N)
   if (dinp) gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C, nullptr, dout16);
   // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
-  gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, nullptr);
+  gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, inp16);
   if (dbias) {
     const cuda::ColumnSplit split(N, OC);
     float* partial = column_partials(size_t(split.groups) * OC);
-    column_sums<<<split.grid(OC), split.block()>>>(partial, dout, N, OC, split.rows);
+    if (dout) {
+      column_sums<<<split.grid(OC), split.block()>>>(partial, dout, N, OC, split.rows);
+    } else if (precision_ == MatmulPrecision::bf16) {
+      column_sums<<<split.grid(OC), split.block()>>>(
+          partial, static_cast<const __nv_bfloat16*>(dout16), N, OC, split.rows);
+    } else {
+      column_sums<<<split.grid(OC), split.block()>>>(partial, static_cast<const __half*>(dout16), N,
+                                                     OC, split.rows);
+    }
     COHORT_CUDA_LAUNCHED();
     cuda::add_group_sums<<<cuda::blocks_for(OC, 256), 256>>>(dbias, partial, split.groups, OC);
     COHORT_CUDA_LAUNCHED();

@@ -52,7 +52,7 @@ struct CudaBackend::LtState {
 void CudaBackend::LtDeleter::operator()(LtState* s) const { delete s; }
 
 bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const float* B, int ldb,
-                            const float* bias, float* C, int ldc) {
+                            const float* bias, float* C, int ldc, const void* b16) {
   // The epilogue reads the bias in vectors; an unaligned one takes the two-pass route.
   if (precision_ == MatmulPrecision::fp32 || alignment(bias) < 16) return false;
   if (!lt_) lt_.reset(new LtState());
@@ -107,7 +107,7 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
   }
   // Rounded only now: a shape without a fused algorithm returns above, and gemm rounds.
   const void* a16 = rounded(0, A, size_t(lda) * k);
-  const void* b16 = rounded(1, B, size_t(ldb) * n);
+  if (!b16) b16 = rounded(1, B, size_t(ldb) * n);
   const float alpha = 1.0f, beta = 0.0f;
   COHORT_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, a16, d.a, b16, d.b, &beta, C, d.c,
                                      C, d.c, &found->second, lt_->workspace.as<void>(),

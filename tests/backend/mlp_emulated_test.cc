@@ -1,0 +1,48 @@
+// The MLP's 16-bit GELU kernels (src/backend/cuda/cuda_mlp.cuh) on the CPU through the
+// warp emulator, bf16 and fp16: each output within one 16-bit ulp of the host's GELU (or
+// its gradient times dact) rounded once, the host and device tanhf differing by an ulp or
+// so. cuda_ops_test checks the whole MLP pair on a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/cuda_mlp.cuh"
+
+namespace cohort {
+namespace {
+
+namespace emu = ::cohort::warp_emulator;
+
+template <typename E>
+void check(size_t n) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d(0.0f, 2.0f);
+  std::vector<float> pre(n), dact(n);
+  for (auto& x : pre) x = d(rng);
+  for (auto& x : dact) x = d(rng);
+  std::vector<E> act(n), dpre(n);
+  const unsigned blocks = unsigned((n / 4 + 127) / 128);
+  emu::launch(cuda::mlp::gelu_to_16<E>, dim3(blocks), dim3(128), 0, act.data(), pre.data(), n);
+  emu::launch(cuda::mlp::gelu_grad_to_16<E>, dim3(blocks), dim3(128), 0, dpre.data(), pre.data(),
+              dact.data(), n);
+  const double ulp = std::is_same_v<E, __half> ? 0x1p-10 : 0x1p-7;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = pre[i], k = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+    const double gelu = 0.5 * v * (1 + std::tanh(k));
+    const double grad = 0.5 * (1 + std::tanh(k)) + 0.5 * v * (1 - std::tanh(k) * std::tanh(k)) *
+                                                       0.7978845608028654 *
+                                                       (1 + 3 * 0.044715 * v * v);
+    ASSERT_NEAR(float(act[i]), gelu, std::abs(gelu) * ulp + 1e-6) << "gelu, element " << i;
+    ASSERT_NEAR(float(dpre[i]), grad * dact[i], std::abs(grad * dact[i]) * ulp + 1e-6)
+        << "gelu gradient, element " << i;
+  }
+}
+
+// 1000 values: 250 threads of four, two blocks, the second partly idle.
+TEST(MlpEmulated, Bf16GeluAndItsGradient) { check<__nv_bfloat16>(1000); }
+TEST(MlpEmulated, Fp16GeluAndItsGradient) { check<__half>(1000); }
+
+}  // namespace
+}  // namespace cohort
