@@ -4,8 +4,8 @@
 // index arithmetic, tile pipelining and masking are tested on every machine, not only in
 // the rare session with a GPU.
 //
-// The inputs are cuda_ops_test's CudaTensorCoreAttention inputs at T = 150 (the same
-// seed and draws), whose errors the H200 measured with the earlier kernels on
+// The first shape's inputs are cuda_ops_test's CudaTensorCoreAttention inputs at
+// T = 150 (the same seed and draws), whose errors the H200 measured with the earlier kernels on
 // 2026-11-28: bf16 out 2.19e-3, dq 3.22e-3, dk 3.97e-3, dv 3.04e-3; fp16 3.43e-4,
 // 6.99e-4, 6.83e-4, 3.66e-4. The emulation sums each mma's products in another order
 // than the tensor cores (both to fp32 rounding, far below 16-bit rounding), so its
@@ -40,9 +40,9 @@ double normwise(const Floats& got, const Floats& want, size_t first, size_t widt
   return err / scale;
 }
 
-// What CudaBackend does around the kernels (cuda_flash_attention_tc.cu and the flash
-// attention's backward): rounds q (scaled), k, v and dO once, computes rowsum(dO * O),
-// launches the three kernels; here every launch goes through the emulator.
+// What CudaBackend does around the kernels (cuda_flash_attention_tc.cu): rounds q
+// (scaled), k and v once, rounds dO and computes rowsum(dO * O) (prepare_dout), launches
+// the three kernels; here every launch goes through the emulator.
 template <typename E>
 struct EmulatedAttention {
   int B, T, C, NH;
@@ -63,17 +63,10 @@ struct EmulatedAttention {
   void backward(Floats& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
                 const Floats& lse) const {
     const auto qkv16 = rounded(qkv, 3 * C, C);
-    const auto dout16 = rounded(dout, C, 0);
-    const int HS = C / NH;
+    std::vector<E> dout16(dout.size());
     Floats dsum(size_t(B) * NH * T);
-    for (int b = 0; b < B; ++b)
-      for (int h = 0; h < NH; ++h)
-        for (int t = 0; t < T; ++t) {
-          const size_t o = (size_t(b) * T + t) * C + size_t(h) * HS;
-          float acc = 0.0f;
-          for (int d = 0; d < HS; ++d) acc += dout[o + d] * out[o + d];
-          dsum[(size_t(b) * NH + h) * T + t] = acc;
-        }
+    emu::launch(tc::prepare_dout<E>, dim3(unsigned(B * T)), dim3(unsigned((C / 4 + 31) / 32 * 32)),
+                0, dout16.data(), dsum.data(), dout.data(), out.data(), shape());
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
     emu::launch(tc::tc_backward_dq<E>, grid(), dim3(tc::kThreads), tc::kDqShared, dqkv.data(),
                 dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
@@ -82,8 +75,15 @@ struct EmulatedAttention {
   }
 };
 
-TEST(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
-  const int Bb = 2, Tt = 150, Cc = 128, NHh = 2, Nn = Bb * Tt;
+struct AttentionShape {
+  int B, T, C, NH;
+};
+
+class TensorCoreAttentionEmulated : public ::testing::TestWithParam<AttentionShape> {};
+
+TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
+  const auto [Bb, Tt, Cc, NHh] = GetParam();
+  const int Nn = Bb * Tt;
   std::mt19937 rng{4321};
   auto random = [&](size_t n) {
     std::normal_distribution<float> d(0.0f, 1.0f);
@@ -112,14 +112,21 @@ TEST(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
     const double o = normwise(got_out, out, 0, out.size(), out.size());
     const double dq = normwise(got, dqkv, 0, Cc, 3 * Cc), dk = normwise(got, dqkv, Cc, Cc, 3 * Cc),
                  dv = normwise(got, dqkv, 2 * Cc, Cc, 3 * Cc);
-    std::printf("emulated tensor-core attention %s T=%d: out %.2e dq %.2e dk %.2e dv %.2e\n",
-                bf16 ? "bf16" : "fp16", Tt, o, dq, dk, dv);
+    std::printf(
+        "emulated tensor-core attention %s B=%d T=%d C=%d: out %.2e dq %.2e dk %.2e dv %.2e\n",
+        bf16 ? "bf16" : "fp16", Bb, Tt, Cc, o, dq, dk, dv);
     EXPECT_LT(o, bound) << "forward";
     EXPECT_LT(dq, bound) << "dq";
     EXPECT_LT(dk, bound) << "dk";
     EXPECT_LT(dv, bound) << "dv";
   }
 }
+
+// cuda_ops_test's shape at T = 150 (a partial tile); and one head (C = 64), whose dO
+// prologue runs 16 threads of channels in a warp of 32.
+INSTANTIATE_TEST_SUITE_P(Shapes, TensorCoreAttentionEmulated,
+                         ::testing::Values(AttentionShape{2, 150, 128, 2},
+                                           AttentionShape{1, 70, 64, 1}));
 
 }  // namespace
 }  // namespace cohort

@@ -302,14 +302,14 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
   const size_t rows = size_t(B) * NH * T;
   if (row_dot_.bytes() < rows * sizeof(float)) row_dot_ = cuda::DeviceBuffer(rows * sizeof(float));
   float* dsum = row_dot_.as<float>();
-  flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);
-  COHORT_CUDA_LAUNCHED();
   if (precision_ != MatmulPrecision::fp32 &&
-      cuda::tensor_core_attention_fits(C, NH, dropout.p, qkv, dout)) {
-    cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout, qkv, att,
-                                         dsum, attention_scratch(B, T, C), B, T, C, NH);
+      cuda::tensor_core_attention_fits(C, NH, dropout.p, qkv, dout, out)) {
+    cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout, qkv, out,
+                                         att, dsum, attention_scratch(B, T, C), B, T, C, NH);
     return;
   }
+  flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);
+  COHORT_CUDA_LAUNCHED();
   const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;
   with_head_bound(s.HS, [&](auto bound) {
     constexpr int HSMAX = decltype(bound)::value, Tile = tile_rows<HSMAX>();

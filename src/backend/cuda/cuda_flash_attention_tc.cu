@@ -1,7 +1,7 @@
 // Launches the tensor-core causal attention (cuda_flash_attention_tc.cuh: the algorithm,
 // its layouts and its history) for the 16-bit precisions, at head size 64 without
 // attention dropout; q (scaled by 1/sqrt(HS)), k, v and dO are rounded to 16 bits once per
-// call into scratch before the kernels.
+// call into scratch before the kernels (dO with the backward's D = rowsum(dO * O)).
 #include <cmath>
 #include <cstdint>
 
@@ -26,16 +26,12 @@ Shape shape_of(int B, int T, int C, int NH) {
   return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(kHS))};
 }
 
-// The 16-bit copy of qkv (q scaled) in scratch, then of dout after it when given.
+// The 16-bit copy of qkv (q scaled) in scratch.
 template <typename E>
-void round_inputs(E* scratch, const float* qkv, const float* dout, int B, int T, int C) {
+void round_qkv(E* scratch, const float* qkv, int B, int T, int C) {
   const size_t n_qkv = size_t(B) * T * 3 * C;
   round_rows<<<blocks_for(n_qkv / 4, 256), 256>>>(scratch, qkv, n_qkv, 3 * C, C,
                                                   1.0f / std::sqrt(float(kHS)));
-  COHORT_CUDA_LAUNCHED();
-  if (!dout) return;
-  const size_t n_out = size_t(B) * T * C;
-  round_rows<<<blocks_for(n_out / 4, 256), 256>>>(scratch + n_qkv, dout, n_out, C, 0, 1.0f);
   COHORT_CUDA_LAUNCHED();
 }
 
@@ -44,7 +40,7 @@ void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int
   static const bool ready = (allow_shared(tc_forward<E>, kForwardShared), true);
   (void)ready;
   E* qkv16 = static_cast<E*>(scratch);
-  round_inputs(qkv16, qkv, nullptr, B, T, C);
+  round_qkv(qkv16, qkv, B, T, C);
   const Shape s = shape_of(B, T, C, NH);
   const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
   tc_forward<E><<<grid, kThreads, kForwardShared>>>(out, lse, qkv16, qkv16 + C, qkv16 + 2 * C, s);
@@ -52,15 +48,18 @@ void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int
 }
 
 template <typename E>
-void backward(float* dqkv, const float* dout, const float* qkv, const float* lse, const float* dsum,
-              void* scratch, int B, int T, int C, int NH) {
+void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+              float* dsum, void* scratch, int B, int T, int C, int NH) {
   static const bool ready = (allow_shared(tc_backward_dq<E>, kDqShared),
                              allow_shared(tc_backward_dkv<E>, kDkvShared), true);
   (void)ready;
   E* qkv16 = static_cast<E*>(scratch);
-  const E* dout16 = qkv16 + size_t(B) * T * 3 * C;
-  round_inputs(qkv16, qkv, dout, B, T, C);
+  E* dout16 = qkv16 + size_t(B) * T * 3 * C;
+  round_qkv(qkv16, qkv, B, T, C);
   const Shape s = shape_of(B, T, C, NH);
+  prepare_dout<E>
+      <<<unsigned(B * T), unsigned((C / 4 + 31) / 32 * 32)>>>(dout16, dsum, dout, out, s);
+  COHORT_CUDA_LAUNCHED();
   const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
   tc_backward_dq<E><<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
@@ -72,9 +71,11 @@ void backward(float* dqkv, const float* dout, const float* qkv, const float* lse
 
 }  // namespace
 
-bool tensor_core_attention_fits(int C, int NH, float dropout, const float* qkv, const float* dout) {
+bool tensor_core_attention_fits(int C, int NH, float dropout, const float* qkv, const float* dout,
+                                const float* out) {
   auto aligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return C % NH == 0 && C / NH == kHS && dropout <= 0.0f && aligned(qkv) && aligned(dout);
+  return C % NH == 0 && C / NH == kHS && C / 4 <= 1024 && dropout <= 0.0f && aligned(qkv) &&
+         aligned(dout) && aligned(out);
 }
 
 size_t tensor_core_attention_scratch_bytes(int B, int T, int C) {
@@ -90,12 +91,12 @@ void tensor_core_attention_forward(bool bf16, float* out, float* lse, const floa
 }
 
 void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const float* qkv,
-                                    const float* lse, const float* dsum, void* scratch, int B,
-                                    int T, int C, int NH) {
+                                    const float* out, const float* lse, float* dsum, void* scratch,
+                                    int B, int T, int C, int NH) {
   if (bf16)
-    backward<__nv_bfloat16>(dqkv, dout, qkv, lse, dsum, scratch, B, T, C, NH);
+    backward<__nv_bfloat16>(dqkv, dout, qkv, out, lse, dsum, scratch, B, T, C, NH);
   else
-    backward<__half>(dqkv, dout, qkv, lse, dsum, scratch, B, T, C, NH);
+    backward<__half>(dqkv, dout, qkv, out, lse, dsum, scratch, B, T, C, NH);
 }
 
 }  // namespace cohort::cuda

@@ -425,6 +425,28 @@ __global__ void round_rows(E* dst, const float* src, size_t n, int width, int sc
   dst[i + 3] = round16<E>(f * v.w);
 }
 
+// The backward's prologue, a block per row (b, t) and a thread per four channels (C / 4
+// rounded up to whole warps): dO rounded to 16 bits, and D = rowsum(dO * O) of each head,
+// its 64 channels summed by 16 threads in a fixed tree. One coalesced pass over dO and O
+// instead of a rounding copy and a thread per (row, head) walking 64 strided values.
+template <typename E>
+__global__ void prepare_dout(E* dout16, float* dsum, const float* dout, const float* out, Shape s) {
+  const int row = blockIdx.x, b = row / s.T, t = row % s.T;
+  const int c = 4 * int(threadIdx.x);
+  const bool valid = c < s.C;
+  float p = 0.0f;
+  if (valid) {
+    const size_t i = size_t(row) * s.C + c;
+    const float4 d = *reinterpret_cast<const float4*>(dout + i);
+    const float4 o = *reinterpret_cast<const float4*>(out + i);
+    *reinterpret_cast<Four16<E>*>(dout16 + i) =
+        Four16<E>{{round16<E>(d.x), round16<E>(d.y), round16<E>(d.z), round16<E>(d.w)}};
+    p = d.x * o.x + d.y * o.y + d.z * o.z + d.w * o.w;
+  }
+  for (int o = 8; o > 0; o >>= 1) p += __shfl_xor_sync(kFull, p, o);  // the head's 16 lanes
+  if (valid && threadIdx.x % 16 == 0) dsum[(size_t(b) * s.NH + c / kHS) * s.T + t] = p;
+}
+
 // Each kernel's dynamic shared memory, in bytes.
 constexpr size_t kTileBytes = kTileElems * 2;
 constexpr size_t kForwardShared = 5 * kTileBytes;  // Q; K, V twice
