@@ -341,11 +341,13 @@ TEST_F(CudaOps, SixteenBitMlpMatchesTheSeparateOps) {
     Floats results[2][6];  // [pair, separate ops][out, dinp, dw_fc, db_fc, dw_proj, db_proj]
     Floats dpre;           // the separate ops' fp32 gradient of the pre-activation
     for (int separate = 0; separate < 2; ++separate) {
-      auto d_out = up(Floats(size_t(N) * C)), d_hidden = up(Floats(size_t(N) * 2 * H)),
+      auto d_out = up(Floats(size_t(N) * C)), d_hidden = up(Floats(size_t(N) * 2 * H + 4)),
            d_dhidden = up(Floats(size_t(N) * H)), d_dinp = up(Floats(size_t(N) * C)),
            d_dwfc = up(Floats(w_fc.size(), 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
            d_dwproj = up(Floats(w_proj.size(), 0.5f)), d_dbproj = up(Floats(C, 0.5f));
-      float* hidden = d_hidden.as<float>();
+      // 16 bytes in: the GELU output's 16-bit copy is then 16-byte (not 256-byte) aligned,
+      // as an activation plan may place it, and cuBLASLt must be told (cuda_matmul_lt.cu).
+      float* hidden = d_hidden.as<float>() + 4;
       if (separate) {
         half.Backend::mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
                                   d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C,

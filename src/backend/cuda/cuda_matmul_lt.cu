@@ -43,8 +43,8 @@ struct Descriptors {
 struct CudaBackend::LtState {
   cublasLtHandle_t handle = nullptr;
   cuda::DeviceBuffer workspace{kWorkspaceBytes};
-  // (m, n, k, lda, ldb, ldc, alignment of C) -> the heuristic's algorithm.
-  std::map<std::array<int, 7>, cublasLtMatmulAlgo_t> algos;
+  // (m, n, k, lda, ldb, ldc, alignment of B, alignment of C) -> the heuristic's algorithm.
+  std::map<std::array<int, 8>, cublasLtMatmulAlgo_t> algos;
   LtState() { COHORT_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtState() { cublasLtDestroy(handle); }
 };
@@ -76,19 +76,25 @@ bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const 
   COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(k), uint64_t(n), ldb));
   COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
 
-  const int c_align = alignment(C);
-  const std::array<int, 7> key{m, n, k, lda, ldb, ldc, c_align};
+  // The heuristic assumes 256-byte aligned operands unless told: B may be a caller's
+  // 16-bit buffer (the MLP's GELU output) at a smaller alignment; A is always rounded
+  // here, into scratch (cudaMalloc: 256).
+  const int b_align = b16 ? alignment(b16) : 256, c_align = alignment(C);
+  const std::array<int, 8> key{m, n, k, lda, ldb, ldc, b_align, c_align};
   auto found = lt_->algos.find(key);
   if (found == lt_->algos.end()) {
     cublasLtMatmulPreference_t pref = nullptr;
     COHORT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     const uint64_t ws = kWorkspaceBytes;
-    const uint32_t c_bytes = uint32_t(c_align);
+    const uint32_t b_bytes = uint32_t(b_align), c_bytes = uint32_t(c_align);
     cublasLtMatmulHeuristicResult_t result{};
     int count = 0;
     const cublasStatus_t st = [&] {
       cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(
           pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+      if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                 &b_bytes, sizeof b_bytes);
       if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
                                                  &c_bytes, sizeof c_bytes);
