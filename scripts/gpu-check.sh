@@ -99,11 +99,16 @@ print(f"gpu-check: ncu, first {len(rows) - 1} launches, {s / 1e3:.1f} ms of kern
 for name, t in total.most_common(30):
     print(f"  {100 * t / s:5.1f}%  {t / 1e3:8.2f} ms  {count[name]:5d}x  {name}")
 PY
-  # The tensor-core attention kernels in detail (throughput, occupancy, stall reasons).
-  timeout 90 ncu --clock-control none --section SpeedOfLight --section Occupancy \
-    --section WarpStateStats --section LaunchStats -k regex:tc_ --launch-count 3 \
-    $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
-    >"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed"
+  # The tensor-core attention kernels in detail (throughput, occupancy, stall reasons):
+  # one forward, then one dQ and one dK/dV.
+  : >"$out/ncu_attention.txt"
+  for kernels in "regex:tc_forward --launch-count 1" "regex:tc_backward --launch-count 2"; do
+    # shellcheck disable=SC2086  # $kernels is two ncu options
+    timeout 90 ncu --clock-control none --section SpeedOfLight --section Occupancy \
+      --section WarpStateStats --section LaunchStats -k $kernels \
+      $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
+      >>"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed ($kernels)"
+  done
 fi
 echo "gpu-check: done in $(( $(date +%s) - start )) s, status $status"
 exit $status
