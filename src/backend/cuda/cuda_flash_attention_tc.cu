@@ -31,7 +31,7 @@ template <typename E>
 void round_qkv(E* scratch, const float* qkv, int B, int T, int C) {
   const size_t n_qkv = size_t(B) * T * 3 * C;
   round_rows<<<blocks_for(n_qkv / 4, 256), 256>>>(scratch, qkv, n_qkv, 3 * C, C,
-                                                  1.0f / std::sqrt(float(kHS)));
+                                                  q_rounding_scale());
   COHORT_CUDA_LAUNCHED();
 }
 

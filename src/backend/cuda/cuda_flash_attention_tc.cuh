@@ -47,6 +47,12 @@ constexpr int kHS = 64, kTile = 64, kThreads = 128;
 constexpr int kLd = kHS + 8;  // 16-bit tile rows, padded: ldmatrix rows in distinct banks
 constexpr int kTileElems = kTile * kLd;  // one shared tile
 constexpr unsigned kFull = 0xffffffffu;
+// The softmax runs in base 2: q is rounded as q * log2(e) / sqrt(HS), so each exponential
+// is one ex2 (expf is nine instructions, exp2f one; the softmax's arithmetic, not the
+// tensor cores, bounds these kernels). The log-sum-exp is stored in natural units.
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+// q's factor when rounded: the 1/sqrt(HS) of the scores and the log2(e) of the base.
+inline float q_rounding_scale() { return kLog2e / std::sqrt(float(kHS)); }
 
 // The 16-bit type's pair packing and its mma (its rounding: cuda_half.cuh).
 template <typename E>
@@ -239,27 +245,31 @@ __global__ void __launch_bounds__(kThreads)
     float sc[8][4];
     zero(sc);
     product<E>(sc, qa, ks);
-    // Online softmax; every row sees key j0 <= its own, so m stays finite.
+    // Only the diagonal tile holds keys past a row (and past T): the others skip the mask.
+    if (j0 == t0) {
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (j0 + 8 * n + 2 * lq + e % 2 > row[e / 2]) sc[n][e] = -INFINITY;
+    }
+    // Online softmax (base 2); every row sees key j0 <= its own, so m stays finite.
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       float mx = -INFINITY;
 #pragma unroll
       for (int n = 0; n < 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& x = sc[n][2 * half + e];
-          if (j0 + 8 * n + 2 * lq + e > row[half]) x = -INFINITY;
-          mx = fmaxf(mx, x);
-        }
+        for (int e = 0; e < 2; ++e) mx = fmaxf(mx, sc[n][2 * half + e]);
       const float m_new = fmaxf(m[half], group_max(mx));
-      const float correction = expf(m[half] - m_new);
+      const float correction = exp2f(m[half] - m_new);
       float sum = 0.0f;
 #pragma unroll
       for (int n = 0; n < 8; ++n)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           float& x = sc[n][2 * half + e];
-          x = expf(x - m_new);
+          x = exp2f(x - m_new);
           sum += x;
           o[n][2 * half + e] *= correction;
         }
@@ -280,7 +290,7 @@ __global__ void __launch_bounds__(kThreads)
       o[n][2 * half + 1] *= inv;
     }
     if (lq == 0 && row[half] < s.T)
-      lse[(size_t(b) * s.NH + h) * s.T + row[half]] = m[half] + logf(l[half]);
+      lse[(size_t(b) * s.NH + h) * s.T + row[half]] = (m[half] + log2f(l[half])) * kLn2;
   }
   store(out, size_t(s.C), o, 1.0f, s, b, h, t0 + r0);
 }
@@ -302,7 +312,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const size_t i = (size_t(b) * s.NH + h) * s.T + row[half];
-    row_lse[half] = row[half] < s.T ? lse[i] : 0.0f;
+    row_lse[half] = row[half] < s.T ? lse[i] * kLog2e : 0.0f;  // base 2, as the scores
     row_d[half] = row[half] < s.T ? dsum[i] : 0.0f;
   }
   load_tile(qs, q, s.ld, s, b, h, t0);
@@ -331,12 +341,18 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int half = e / 2;
-        const float p =
-            j0 + 8 * n + 2 * lq + e % 2 <= row[half] ? expf(sc[n][e] - row_lse[half]) : 0.0f;
-        sc[n][e] = p * (dp[n][e] - row_d[half]);  // dS
-      }
+      for (int e = 0; e < 4; ++e) sc[n][e] = exp2f(sc[n][e] - row_lse[e / 2]);  // P
+    if (j0 == t0) {  // the diagonal tile: keys past the row
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (j0 + 8 * n + 2 * lq + e % 2 > row[e / 2]) sc[n][e] = 0.0f;
+    }
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) sc[n][e] *= dp[n][e] - row_d[e / 2];  // dS
     uint32_t da[4][4];
     as_a<E>(da, sc);
     product_t<E>(acc, da, ks);
@@ -393,12 +409,23 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int c = 8 * n + 2 * lq + e % 2, t = i0 + c;
-        const float p = t >= key[e / 2] && t < s.T ? expf(st[n][e] - tile_lse[c]) : 0.0f;
-        st[n][e] = p;
-        dpt[n][e] = p * (dpt[n][e] - tile_d[c]);  // dS^T
-      }
+      for (int e = 0; e < 4; ++e)  // P^T, base 2: the scores carry log2(e)
+        st[n][e] = exp2f(fmaf(-tile_lse[8 * n + 2 * lq + e % 2], kLog2e, st[n][e]));
+    // Queries before a key appear only in the diagonal tile, past T only in the last.
+    if (i0 == j0 || i0 + kTile > s.T) {
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int t = i0 + 8 * n + 2 * lq + e % 2;
+          if (t < key[e / 2] || t >= s.T) st[n][e] = 0.0f;
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dpt[n][e] = st[n][e] * (dpt[n][e] - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
     uint32_t a[4][4];
     as_a<E>(a, st);
     product_t<E>(gv, a, dos);
@@ -406,12 +433,12 @@ __global__ void __launch_bounds__(kThreads, 2)
     product_t<E>(gk, a, qs);
     __syncthreads();
   }
-  store(dk, s.ld, gk, 1.0f, s, b, h, j0 + r0);
+  store(dk, s.ld, gk, kLn2, s, b, h, j0 + r0);  // q was rounded with log2(e) in it
   store(dv, s.ld, gv, 1.0f, s, b, h, j0 + r0);
 }
 
 // dst (rows x width, 16-bit) = src (fp32) rounded, the first `scaled` columns of each
-// row times scale (q's 1/sqrt(HS)): the kernels' inputs, rounded once rather than once
+// row times scale (q's q_rounding_scale()): the kernels' inputs, rounded once rather than once
 // per tile that loads them.
 template <typename E>
 __global__ void round_rows(E* dst, const float* src, size_t n, int width, int scaled, float scale) {
