@@ -17,6 +17,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_memory.h"
 #include "core/bf16.h"
+#include "normwise_error.h"
 
 namespace cohort {
 namespace {
@@ -231,17 +232,7 @@ class CudaTensorCoreAttention : public CudaOps, public ::testing::WithParamInter
 
 TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
   const int Bb = 2, Tt = GetParam(), Cc = 128, NHh = 2, Nn = Bb * Tt;
-  auto normwise = [](const Floats& got, const Floats& want, size_t first, size_t width,
-                     size_t stride) {
-    double err = 0, scale = 0;
-    for (size_t i = first; i < want.size(); i += stride)
-      for (size_t d = 0; d < width; ++d) {
-        if (!std::isfinite(got[i + d])) return double(INFINITY);  // max() would skip a NaN
-        err = std::max(err, double(std::abs(got[i + d] - want[i + d])));
-        scale = std::max(scale, double(std::abs(want[i + d])));
-      }
-    return err / scale;
-  };
+  const auto normwise = testing::normwise_error;
   for (const auto& [precision, bound] :
        {std::pair{MatmulPrecision::bf16, 2.5e-2}, std::pair{MatmulPrecision::fp16, 2.5e-3}}) {
     CudaBackend half(precision);

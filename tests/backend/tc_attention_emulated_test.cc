@@ -23,6 +23,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_flash_attention_tc.cuh"
+#include "normwise_error.h"
 
 namespace cohort {
 namespace {
@@ -31,17 +32,7 @@ using Floats = std::vector<float>;
 namespace tc = cuda::tc_attention;
 namespace emu = ::cohort::warp_emulator;
 
-// max |got - want| / max |want| over `width` columns of every `stride`-wide row from `first`.
-double normwise(const Floats& got, const Floats& want, size_t first, size_t width, size_t stride) {
-  double err = 0, scale = 0;
-  for (size_t i = first; i < want.size(); i += stride)
-    for (size_t d = 0; d < width; ++d) {
-      if (!std::isfinite(got[i + d])) return double(INFINITY);  // max() would skip a NaN
-      err = std::max(err, double(std::abs(got[i + d] - want[i + d])));
-      scale = std::max(scale, double(std::abs(want[i + d])));
-    }
-  return err / scale;
-}
+const auto normwise = testing::normwise_error;
 
 // What CudaBackend does around the kernels (cuda_flash_attention_tc.cu): rounds q
 // (scaled), k and v once, rounds dO and computes rowsum(dO * O) (prepare_dout), launches

@@ -54,12 +54,17 @@ class RoundedMatmul(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
+        return RoundedMatmul.products(*ctx.saved_tensors, g)[:2]
+
+    @staticmethod
+    def products(a, b, g):
+        """da, db and the rounded scaled gradient's row sum (a bias gradient, unscaled)."""
         r = RoundedMatmul.round
         # The GPU rounds the scaled gradient (loss scaling), then unscaling is exact.
         s = RoundedMatmul.grad_scale
         gs = r(g * s)
-        return (gs @ r(b).transpose(-2, -1)) / s, (r(a).transpose(-2, -1) @ gs) / s
+        return ((gs @ r(b).transpose(-2, -1)) / s, (r(a).transpose(-2, -1) @ gs) / s,
+                gs.reshape(-1, gs.shape[-1]).sum(0) / s)
 
     @staticmethod
     def round(x):
@@ -102,12 +107,7 @@ class RoundedMatmulBias(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        r = RoundedMatmul.round
-        s = RoundedMatmul.grad_scale
-        gs = r(g * s)
-        return ((gs @ r(b).transpose(-2, -1)) / s, (r(a).transpose(-2, -1) @ gs) / s,
-                gs.reshape(-1, gs.shape[-1]).sum(0) / s)
+        return RoundedMatmul.products(*ctx.saved_tensors, g)
 
 
 class RoundedLinear(torch.nn.Module):
