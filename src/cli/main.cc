@@ -11,7 +11,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "dist/mpi_communicator.h"
+#include "dist/launcher.h"
 
 namespace {
 

@@ -28,7 +28,7 @@
 #include "data/synthetic_source.h"
 #include "data/task_dataset.h"
 #include "dist/communicator.h"
-#include "dist/mpi_communicator.h"
+#include "dist/launcher.h"
 #include "dist/ps_worker_strategy.h"
 #include "dist/rank_agreement.h"
 #include "model/gpt.h"

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
+#ifdef COHORT_HAVE_MPI
 #include "dist/mpi_communicator.h"
+#endif
 
 namespace cohort {
 
@@ -74,7 +77,11 @@ void CommWatchdog::abort_job(const std::string& message) {
   std::fflush(stdout);
   std::fprintf(stderr, "\ncohort: error: %s\n", message.c_str());
   std::fflush(stderr);
+#ifdef COHORT_HAVE_MPI
   MpiCommunicator::abort_all(kExitHang);
+#else
+  std::_Exit(kExitHang);  // one process: nothing else to stop
+#endif
 }
 
 void CommWatchdog::monitor() {

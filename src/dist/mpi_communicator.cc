@@ -78,18 +78,6 @@ class TaskRequest final : public CommRequest {
 // The communication thread: runs queued all-reduces in order on its own communicator.
 void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm comm);
 
-bool launched_by_mpi() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr ||
-         std::getenv("PMIX_RANK") != nullptr;
-}
-
-int launcher_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}) {
-    if (const char* v = std::getenv(name)) return std::atoi(v);
-  }
-  return 0;
-}
-
 MpiCommunicator::MpiCommunicator(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -310,8 +298,7 @@ std::unique_ptr<CommRequest> MpiCommunicator::isend(const void* data, size_t byt
   return r;
 }
 
-std::unique_ptr<CommRequest> MpiCommunicator::irecv(void* data, size_t bytes, int source,
-                                                    int tag) {
+std::unique_ptr<CommRequest> MpiCommunicator::irecv(void* data, size_t bytes, int source, int tag) {
   COHORT_CHECK(bytes <= size_t(INT_MAX)) << "message of " << bytes << " bytes";
   auto r = std::make_unique<P2pRequest>();
   check(MPI_Irecv(data, int(bytes), MPI_BYTE, source, tag, as_comm(world_comm_), &r->request_),
@@ -322,7 +309,8 @@ std::unique_ptr<CommRequest> MpiCommunicator::irecv(void* data, size_t bytes, in
 int MpiCommunicator::probe(int source, int tag) {
   int flag = 0;
   MPI_Status status;
-  check(MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag, as_comm(world_comm_), &flag, &status), "probe");
+  check(MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag, as_comm(world_comm_), &flag, &status),
+        "probe");
   return flag ? status.MPI_SOURCE : -1;
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "dist/communicator.h"
+#include "dist/launcher.h"
 
 namespace cohort {
 
@@ -61,10 +62,5 @@ class MpiCommunicator final : public Communicator {
   std::shared_ptr<Queue> queue_;
   std::thread thread_;
 };
-
-// True when this process was started by mpirun (OpenMPI) or another PMI launcher.
-bool launched_by_mpi();
-// This process's rank from the launcher's environment (0 without one).
-int launcher_rank();
 
 }  // namespace cohort
