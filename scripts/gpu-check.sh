@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # One prepared run for a machine with an NVIDIA GPU (issue 8; docs/gpu.md), under 8
-# minutes. Needs .gpu-deps/ from scripts/gpu-deps.sh (run here first; the device tool
-# carries it: run(carry=[".gpu-deps"], command="scripts/gpu-check.sh")).
-#  1. unpacks the Debian packages the GPU image lacks (OpenBLAS, fmt, GoogleTest,
-#     nlohmann-json) under /tmp, never over / (they could break the image's own);
+# minutes. Needs .gpu-deps/ from scripts/gpu-deps.sh (run here first) and the Brown corpus
+# (scripts/fetch-brown.sh); the device tool carries both:
+#   run(carry=[".gpu-deps", "data/corpora/brown"], command="scripts/gpu-check.sh")
+#  1. unpacks the Debian packages the GPU image lacks under /tmp (gpu-deps-env.sh);
 #  2. builds with CUDA, COHORT_GPU_CHECK_ONLY (core, backends, model, optim, io);
 #  3. every CUDA op against the CPU backend (tests/backend/cuda_ops_test.cc);
 #  4. the GPT fixture on the GPU, fp32 / bf16 / fp16 (tests/model/gpt_reference_test.cc,
 #     tolerances explained there); NCCL on one rank (tests/dist/nccl_communicator_test.cc);
-#  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16
-#     and fp32, then PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio.
+#  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16,
+#     fp32 and fp16, then PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio;
+#  6. Nsight Compute: each kernel's share of a bf16 step; the attention kernels' sections;
+#  7. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh).
 # Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,25 +22,12 @@ status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || status=1
 nvcc --version | tail -1
 
-root=/tmp/cohort-gpu-deps
-prefix=()
-if [ -d .gpu-deps ]; then
-  mkdir -p "$root/openblas-cmake"
-  for f in .gpu-deps/*.deb; do dpkg -x "$f" "$root"; done
-  lib=$root/usr/lib/x86_64-linux-gnu
-  # Debian's OpenBLASConfig.cmake names absolute /usr paths: point one at the copy.
-  cat >"$root/openblas-cmake/OpenBLASConfig.cmake" <<CFG
-set(OpenBLAS_VERSION "0.3.21")
-set(OpenBLAS_INCLUDE_DIRS $root/usr/include/x86_64-linux-gnu/openblas-openmp)
-set(OpenBLAS_LIBRARIES $lib/openblas-openmp/libopenblas.so)
-CFG
-  export LD_LIBRARY_PATH=$lib:$lib/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  prefix=(-DCMAKE_PREFIX_PATH="$root/usr" -DOpenBLAS_DIR="$root/openblas-cmake")
-fi
+# shellcheck source=scripts/gpu-deps-env.sh
+. scripts/gpu-deps-env.sh
 
 start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_GPU_CHECK_ONLY=ON \
-  -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF "${prefix[@]}" >"$out/configure.log" 2>&1 ||
+  -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF "${deps_cmake_args[@]}" >"$out/configure.log" 2>&1 ||
   { echo "gpu-check: configure failed"; tail -30 "$out/configure.log"; exit 1; }
 cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 ||
   { echo "gpu-check: build failed"; grep -E "error" "$out/build.log" | head -30; exit 1; }
@@ -109,6 +98,12 @@ PY
       $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
       >>"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed ($kernels)"
   done
+fi
+# 7. The cohort CLI end to end (built without MPI), while the run is inside 8 minutes.
+if [ -d data/corpora/brown ] && [ $(( $(date +%s) - start )) -lt 300 ]; then
+  OUT=$out scripts/gpu-cli-check.sh || status=1
+else
+  echo "gpu-check: CLI check skipped (no data/corpora/brown carried, or too little time left)"
 fi
 echo "gpu-check: done in $(( $(date +%s) - start )) s, status $status"
 exit $status
