@@ -395,7 +395,7 @@ float fp16_bits_to_float(uint16_t h) {  // normal and subnormal
 // Training's fused LM head (cuda_lm_head_loss.cu) in bf16 and fp16, stage by stage
 // against an exact host emulation. x is in {0, +-1/2, +-1} and wte in {0, +-1/4, +-1/2},
 // so every product is a multiple of 1/8 and each logit, a sum of C = 40 of them, a
-// multiple of 1/8 below 20 in magnitude: exact in fp32 in any order, and in bf16 and fp16
+// multiple of 1/8 of magnitude at most 20: exact in fp32 in any order, and in bf16 and fp16
 // (8 significant bits suffice), whatever rounding the GEMM's 16-bit output uses. Then: the loss
 // within fp32 softmax rounding (1e-5); each stored (softmax - onehot) * scale within one 16-bit ulp
 // of its exact value (the GPU's fp32 softmax may round the other way at a tie's edge), padding
