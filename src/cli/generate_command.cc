@@ -72,6 +72,7 @@ int run_generate(const GenerateOptions& o) {
     }
   }
   fmt::print("\n");
+  std::fflush(stdout);  // the text's end before stderr's summary, also in one log file
   fmt::print(stderr, "generated {} tokens after a {}-token prompt\n", ids.size() - prompt_len,
              prompt_len);
   return 0;
