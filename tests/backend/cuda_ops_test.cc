@@ -223,15 +223,18 @@ TEST_F(CudaOps, FlashAttentionAcrossTilesMatchesTheCpu) {
 }
 
 // bf16 and fp16 take the tensor-core kernels (cuda_flash_attention_tc.cuh) at head size
-// 64 without dropout. Their inputs, P and dS are rounded to 16 bits, so they are held to a
-// normwise bound, max |got - cpu| / max |cpu| per tensor: about 3.5x what
+// 64, with or without attention dropout. Their inputs, P and dS are rounded to 16 bits, so they are
+// held to a normwise bound, max |got - cpu| / max |cpu| per tensor: about 3.5x what
 // tests/reference/measure_tc_attention_error.py emulates (bf16: out 4.0e-3, dq 5.2e-3,
 // dk 6.6e-3, dv 4.0e-3; fp16: 3.2e-4 .. 7.2e-4).
-// T = 150 has a partial tile; T = 1024 (GPT-2's) walks 16 tiles.
-class CudaTensorCoreAttention : public CudaOps, public ::testing::WithParamInterface<int> {};
+// T = 150 has a partial tile; T = 1024 (GPT-2's) walks 16 tiles; attention dropout 0.1
+// draws the CPU's masks, which the reference applies too.
+class CudaTensorCoreAttention : public CudaOps,
+                                public ::testing::WithParamInterface<std::pair<int, float>> {};
 
 TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
-  const int Bb = 2, Tt = GetParam(), Cc = 128, NHh = 2, Nn = Bb * Tt;
+  const int Bb = 2, Tt = GetParam().first, Cc = 128, NHh = 2, Nn = Bb * Tt;
+  const DropoutKey drop{GetParam().second, 99, 3, 4, 5};
   const auto normwise = testing::normwise_error;
   for (const auto& [precision, bound] :
        {std::pair{MatmulPrecision::bf16, 2.5e-2}, std::pair{MatmulPrecision::fp16, 2.5e-3}}) {
@@ -240,30 +243,34 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
            dout = random(size_t(Nn) * Cc), dqkv(qkv.size()), scratch(att.size());
     auto d_qkv = up(qkv), d_out = up(out), d_lse = up(Floats(size_t(Bb) * NHh * Tt)),
          d_dout = up(dout), d_dqkv = up(dqkv);
-    cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, DropoutKey{});
+    cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, drop);
     half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
-                           DropoutKey{});
+                           drop);
     const double out_err = normwise(down(d_out, out.size()), out, 0, out.size(), out.size());
     cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
-                           out.data(), Bb, Tt, Cc, NHh, DropoutKey{});
+                           out.data(), Bb, Tt, Cc, NHh, drop);
     half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
-                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, DropoutKey{});
+                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
     const Floats got = down(d_dqkv, dqkv.size());
     const double dq = normwise(got, dqkv, 0, Cc, 3 * Cc), dk = normwise(got, dqkv, Cc, Cc, 3 * Cc),
                  dv = normwise(got, dqkv, 2 * Cc, Cc, 3 * Cc);
-    std::printf("tensor-core attention %s T=%d: out %.2e dq %.2e dk %.2e dv %.2e (bound %.1e)\n",
-                precision == MatmulPrecision::bf16 ? "bf16" : "fp16", Tt, out_err, dq, dk, dv,
-                bound);
+    std::printf(
+        "tensor-core attention %s T=%d dropout %.1f: out %.2e dq %.2e dk %.2e dv %.2e (bound "
+        "%.1e)\n",
+        precision == MatmulPrecision::bf16 ? "bf16" : "fp16", Tt, drop.p, out_err, dq, dk, dv,
+        bound);
     EXPECT_LT(out_err, bound) << "forward";
     EXPECT_LT(dq, bound) << "dq";
     EXPECT_LT(dk, bound) << "dk";
     EXPECT_LT(dv, bound) << "dv";
     half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
-                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, DropoutKey{});
+                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
     EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "a second backward must give the same bits";
   }
 }
-INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention, ::testing::Values(150, 1024));
+INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention,
+                         ::testing::Values(std::pair{150, 0.0f}, std::pair{1024, 0.0f},
+                                           std::pair{150, 0.1f}));
 
 TEST_F(CudaOps, CrossAttentionWithPaddingAndDropout) {
   const int Tq = 7, Tk = 15;

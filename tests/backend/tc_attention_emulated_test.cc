@@ -37,10 +37,13 @@ const auto normwise = testing::normwise_error;
 // What CudaBackend does around the kernels (cuda_flash_attention_tc.cu): rounds q
 // (scaled), k and v once, rounds dO and computes rowsum(dO * O) (prepare_dout), launches
 // the three kernels; here every launch goes through the emulator.
-template <typename E>
+template <typename E, bool kDropout>
 struct EmulatedAttention {
   int B, T, C, NH;
-  tc::Shape shape() const { return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(tc::kHS))}; }
+  DropoutKey dropout;
+  tc::Shape shape() const {
+    return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(tc::kHS)), dropout};
+  }
   std::vector<E> rounded(const Floats& x, int width, int scaled) const {
     std::vector<E> out(x.size());
     emu::launch(tc::round_rows<E>, dim3(unsigned((x.size() / 4 + 255) / 256)), dim3(256), 0,
@@ -51,8 +54,9 @@ struct EmulatedAttention {
 
   void forward(Floats& out, Floats& lse, const Floats& qkv) const {
     const auto qkv16 = rounded(qkv, 3 * C, C);
-    emu::launch(tc::tc_forward<E>, grid(), dim3(tc::kThreads), tc::kForwardShared, out.data(),
-                lse.data(), qkv16.data(), qkv16.data() + C, qkv16.data() + 2 * C, shape());
+    emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
+                out.data(), lse.data(), qkv16.data(), qkv16.data() + C, qkv16.data() + 2 * C,
+                shape());
   }
   void backward(Floats& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
                 const Floats& lse) const {
@@ -62,21 +66,29 @@ struct EmulatedAttention {
     emu::launch(tc::prepare_dout<E>, dim3(unsigned(B * T)), dim3(unsigned((C / 4 + 31) / 32 * 32)),
                 0, dout16.data(), dsum.data(), dout.data(), out.data(), shape());
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
-    emu::launch(tc::tc_backward_dq<E>, grid(), dim3(tc::kThreads), tc::kDqShared, dqkv.data(),
-                dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
-    emu::launch(tc::tc_backward_dkv<E>, grid(), dim3(tc::kThreads), tc::kDkvShared, dqkv.data() + C,
-                dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
+    emu::launch(tc::tc_backward_dq<E, kDropout>, grid(), dim3(tc::kThreads), tc::kDqShared,
+                dqkv.data(), dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
+    emu::launch(tc::tc_backward_dkv<E, kDropout>, grid(), dim3(tc::kThreads), tc::kDkvShared,
+                dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(),
+                dsum.data(), shape());
   }
 };
 
 struct AttentionShape {
   int B, T, C, NH;
+  float dropout;  // attention dropout's p
 };
 
 class TensorCoreAttentionEmulated : public ::testing::TestWithParam<AttentionShape> {};
 
 TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
-  const auto [Bb, Tt, Cc, NHh] = GetParam();
+  const auto [Bb, Tt, Cc, NHh, p] = GetParam();
+  DropoutKey drop;
+  drop.p = p;
+  drop.seed = 99;
+  drop.step = 3;
+  drop.site = 4;
+  drop.sample_offset = 5;
   const int Nn = Bb * Tt;
   std::mt19937 rng{4321};
   auto random = [&](size_t n) {
@@ -90,25 +102,29 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
     const double bound = bf16 ? 2.5e-2 : 2.5e-3;
     Floats qkv = random(size_t(Nn) * 3 * Cc), out(size_t(Nn) * Cc), att(size_t(Bb) * NHh * Tt * Tt),
            dout = random(size_t(Nn) * Cc), dqkv(qkv.size()), scratch(att.size());
-    cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, DropoutKey{});
+    cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, drop);
     cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
-                           out.data(), Bb, Tt, Cc, NHh, DropoutKey{});
+                           out.data(), Bb, Tt, Cc, NHh, drop);
     Floats got_out(out.size()), lse(size_t(Bb) * NHh * Tt), got(dqkv.size());
-    if (bf16) {
-      EmulatedAttention<__nv_bfloat16> a{Bb, Tt, Cc, NHh};
-      a.forward(got_out, lse, qkv);
-      a.backward(got, dout, qkv, got_out, lse);
-    } else {
-      EmulatedAttention<__half> a{Bb, Tt, Cc, NHh};
-      a.forward(got_out, lse, qkv);
-      a.backward(got, dout, qkv, got_out, lse);
-    }
+    auto run = [&](auto attention) {
+      attention.forward(got_out, lse, qkv);
+      attention.backward(got, dout, qkv, got_out, lse);
+    };
+    if (bf16 && p > 0)
+      run(EmulatedAttention<__nv_bfloat16, true>{Bb, Tt, Cc, NHh, drop});
+    else if (bf16)
+      run(EmulatedAttention<__nv_bfloat16, false>{Bb, Tt, Cc, NHh, drop});
+    else if (p > 0)
+      run(EmulatedAttention<__half, true>{Bb, Tt, Cc, NHh, drop});
+    else
+      run(EmulatedAttention<__half, false>{Bb, Tt, Cc, NHh, drop});
     const double o = normwise(got_out, out, 0, out.size(), out.size());
     const double dq = normwise(got, dqkv, 0, Cc, 3 * Cc), dk = normwise(got, dqkv, Cc, Cc, 3 * Cc),
                  dv = normwise(got, dqkv, 2 * Cc, Cc, 3 * Cc);
     std::printf(
-        "emulated tensor-core attention %s B=%d T=%d C=%d: out %.2e dq %.2e dk %.2e dv %.2e\n",
-        bf16 ? "bf16" : "fp16", Bb, Tt, Cc, o, dq, dk, dv);
+        "emulated tensor-core attention %s B=%d T=%d C=%d dropout %.1f: out %.2e dq %.2e dk %.2e "
+        "dv %.2e\n",
+        bf16 ? "bf16" : "fp16", Bb, Tt, Cc, p, o, dq, dk, dv);
     EXPECT_LT(o, bound) << "forward";
     EXPECT_LT(dq, bound) << "dq";
     EXPECT_LT(dk, bound) << "dk";
@@ -116,11 +132,13 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
   }
 }
 
-// cuda_ops_test's shape at T = 150 (a partial tile); and one head (C = 64), whose dO
-// prologue runs 16 threads of channels in a warp of 32.
+// cuda_ops_test's shape at T = 150 (a partial tile); one head (C = 64), whose dO
+// prologue runs 16 threads of channels in a warp of 32; and attention dropout 0.1, whose
+// masks are the CPU's (the reference applies them too).
 INSTANTIATE_TEST_SUITE_P(Shapes, TensorCoreAttentionEmulated,
-                         ::testing::Values(AttentionShape{2, 150, 128, 2},
-                                           AttentionShape{1, 70, 64, 1}));
+                         ::testing::Values(AttentionShape{2, 150, 128, 2, 0.0f},
+                                           AttentionShape{1, 70, 64, 1, 0.0f},
+                                           AttentionShape{1, 100, 128, 2, 0.1f}));
 
 }  // namespace
 }  // namespace cohort

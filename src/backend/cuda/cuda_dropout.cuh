@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_warp.cuh"  // __device__ in the warp emulator's host build
 #include "core/philox.h"
 
 namespace cohort::cuda {

@@ -7,8 +7,8 @@
 // Deterministic without atomics: forward and dQ give one thread a query row, dK and dV
 // one thread a key row; each walks its partners in order. fp32 on CUDA cores, a thread
 // per row: simple and exact to a few ulps of the CPU, and slow. The bf16 and fp16
-// precisions take cuda_flash_attention_tc.cu's tensor-core kernels where they fit (head
-// size 64, no attention dropout); these kernels are the rest.
+// precisions take cuda_flash_attention_tc.cuh's tensor-core kernels where they fit (head
+// size 64, dropout or not); these kernels are the rest.
 //
 // Dropout: the same Philox numbers as the CPU, element (h, t, t2) numbered
 // (h*T + t)*T + t2 of sample sample_offset + b (cpu_attention.cc). With D_i = dO_i . O_i
@@ -281,10 +281,9 @@ void* CudaBackend::attention_scratch(int B, int T, int C) {
 void CudaBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                     int NH, const DropoutKey& dropout) {
   const FlashShape s = flash_shape(B, T, C, NH);
-  if (precision_ != MatmulPrecision::fp32 &&
-      cuda::tensor_core_attention_fits(C, NH, dropout.p, qkv)) {
+  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv)) {
     cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out, att, qkv,
-                                        attention_scratch(B, T, C), B, T, C, NH);
+                                        attention_scratch(B, T, C), B, T, C, NH, dropout);
     return;
   }
   with_head_bound(s.HS, [&](auto bound) {
@@ -303,9 +302,10 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
   if (row_dot_.bytes() < rows * sizeof(float)) row_dot_ = cuda::DeviceBuffer(rows * sizeof(float));
   float* dsum = row_dot_.as<float>();
   if (precision_ != MatmulPrecision::fp32 &&
-      cuda::tensor_core_attention_fits(C, NH, dropout.p, qkv, dout, out)) {
+      cuda::tensor_core_attention_fits(C, NH, qkv, dout, out)) {
     cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout, qkv, out,
-                                         att, dsum, attention_scratch(B, T, C), B, T, C, NH);
+                                         att, dsum, attention_scratch(B, T, C), B, T, C, NH,
+                                         dropout);
     return;
   }
   flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);

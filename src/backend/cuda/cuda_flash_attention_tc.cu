@@ -1,7 +1,7 @@
 // Launches the tensor-core causal attention (cuda_flash_attention_tc.cuh: the algorithm,
-// its layouts and its history) for the 16-bit precisions, at head size 64 without
-// attention dropout; q (scaled by 1/sqrt(HS)), k, v and dO are rounded to 16 bits once per
-// call into scratch before the kernels (dO with the backward's D = rowsum(dO * O)).
+// its layouts and its history) for the 16-bit precisions, at head size 64; q (scaled by
+// 1/sqrt(HS)), k, v and dO are rounded to 16 bits once per call into scratch before the kernels (dO
+// with the backward's D = rowsum(dO * O)).
 #include <cmath>
 #include <cstdint>
 
@@ -22,8 +22,8 @@ void allow_shared(K kernel, size_t bytes) {
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
 }
 
-Shape shape_of(int B, int T, int C, int NH) {
-  return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(kHS))};
+Shape shape_of(int B, int T, int C, int NH, const DropoutKey& dropout) {
+  return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(kHS)), dropout};
 }
 
 // The 16-bit copy of qkv (q scaled) in scratch.
@@ -35,47 +35,70 @@ void round_qkv(E* scratch, const float* qkv, int B, int T, int C) {
   COHORT_CUDA_LAUNCHED();
 }
 
-template <typename E>
-void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int T, int C, int NH) {
-  static const bool ready = (allow_shared(tc_forward<E>, kForwardShared), true);
+// Without dropout the kernels carry no dropout code: it costs registers (dK/dV went from
+// 242 to 255 with a spill, dQ from 167 to 184, by ptxas) and so occupancy.
+template <typename E, bool kDropout>
+void launch_forward(float* out, float* lse, const E* qkv16, const Shape& s) {
+  static const bool ready = (allow_shared(tc_forward<E, kDropout>, kForwardShared), true);
   (void)ready;
-  E* qkv16 = static_cast<E*>(scratch);
-  round_qkv(qkv16, qkv, B, T, C);
-  const Shape s = shape_of(B, T, C, NH);
-  const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
-  tc_forward<E><<<grid, kThreads, kForwardShared>>>(out, lse, qkv16, qkv16 + C, qkv16 + 2 * C, s);
+  const dim3 grid(unsigned((s.T + kTile - 1) / kTile), unsigned(s.B * s.NH));
+  const int C = s.C;
+  tc_forward<E, kDropout>
+      <<<grid, kThreads, kForwardShared>>>(out, lse, qkv16, qkv16 + C, qkv16 + 2 * C, s);
   COHORT_CUDA_LAUNCHED();
 }
 
-template <typename E>
-void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
-              float* dsum, void* scratch, int B, int T, int C, int NH) {
-  static const bool ready = (allow_shared(tc_backward_dq<E>, kDqShared),
-                             allow_shared(tc_backward_dkv<E>, kDkvShared), true);
+template <typename E, bool kDropout>
+void launch_backward(float* dqkv, const E* qkv16, const E* dout16, const float* lse,
+                     const float* dsum, const Shape& s) {
+  static const bool ready = (allow_shared(tc_backward_dq<E, kDropout>, kDqShared),
+                             allow_shared(tc_backward_dkv<E, kDropout>, kDkvShared), true);
   (void)ready;
-  E* qkv16 = static_cast<E*>(scratch);
-  E* dout16 = qkv16 + size_t(B) * T * 3 * C;
-  round_qkv(qkv16, qkv, B, T, C);
-  const Shape s = shape_of(B, T, C, NH);
-  prepare_dout<E>
-      <<<unsigned(B * T), unsigned((C / 4 + 31) / 32 * 32)>>>(dout16, dsum, dout, out, s);
-  COHORT_CUDA_LAUNCHED();
-  const dim3 grid(unsigned((T + kTile - 1) / kTile), unsigned(B * NH));
+  const dim3 grid(unsigned((s.T + kTile - 1) / kTile), unsigned(s.B * s.NH));
+  const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
-  tc_backward_dq<E><<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
+  tc_backward_dq<E, kDropout><<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
-  tc_backward_dkv<E>
+  tc_backward_dkv<E, kDropout>
       <<<grid, kThreads, kDkvShared>>>(dqkv + C, dqkv + 2 * C, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
 }
 
+template <typename E>
+void forward(float* out, float* lse, const float* qkv, void* scratch, int B, int T, int C, int NH,
+             const DropoutKey& dropout) {
+  E* qkv16 = static_cast<E*>(scratch);
+  round_qkv(qkv16, qkv, B, T, C);
+  const Shape s = shape_of(B, T, C, NH, dropout);
+  if (dropout.active())
+    launch_forward<E, true>(out, lse, qkv16, s);
+  else
+    launch_forward<E, false>(out, lse, qkv16, s);
+}
+
+template <typename E>
+void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+              float* dsum, void* scratch, int B, int T, int C, int NH, const DropoutKey& dropout) {
+  E* qkv16 = static_cast<E*>(scratch);
+  E* dout16 = qkv16 + size_t(B) * T * 3 * C;
+  round_qkv(qkv16, qkv, B, T, C);
+  const Shape s = shape_of(B, T, C, NH, dropout);
+  prepare_dout<E>
+      <<<unsigned(B * T), unsigned((C / 4 + 31) / 32 * 32)>>>(dout16, dsum, dout, out, s);
+  COHORT_CUDA_LAUNCHED();
+  if (dropout.active())
+    launch_backward<E, true>(dqkv, qkv16, dout16, lse, dsum, s);
+  else
+    launch_backward<E, false>(dqkv, qkv16, dout16, lse, dsum, s);
+}
+
 }  // namespace
 
-bool tensor_core_attention_fits(int C, int NH, float dropout, const float* qkv, const float* dout,
+bool tensor_core_attention_fits(int C, int NH, const float* qkv, const float* dout,
                                 const float* out) {
   auto aligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return C % NH == 0 && C / NH == kHS && C / 4 <= 1024 && dropout <= 0.0f && aligned(qkv) &&
-         aligned(dout) && aligned(out);
+  return C % NH == 0 && C / NH == kHS && C / 4 <= 1024 && aligned(qkv) && aligned(dout) &&
+         aligned(out);
 }
 
 size_t tensor_core_attention_scratch_bytes(int B, int T, int C) {
@@ -83,20 +106,21 @@ size_t tensor_core_attention_scratch_bytes(int B, int T, int C) {
 }
 
 void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv,
-                                   void* scratch, int B, int T, int C, int NH) {
+                                   void* scratch, int B, int T, int C, int NH,
+                                   const DropoutKey& dropout) {
   if (bf16)
-    forward<__nv_bfloat16>(out, lse, qkv, scratch, B, T, C, NH);
+    forward<__nv_bfloat16>(out, lse, qkv, scratch, B, T, C, NH, dropout);
   else
-    forward<__half>(out, lse, qkv, scratch, B, T, C, NH);
+    forward<__half>(out, lse, qkv, scratch, B, T, C, NH, dropout);
 }
 
 void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const float* qkv,
                                     const float* out, const float* lse, float* dsum, void* scratch,
-                                    int B, int T, int C, int NH) {
+                                    int B, int T, int C, int NH, const DropoutKey& dropout) {
   if (bf16)
-    backward<__nv_bfloat16>(dqkv, dout, qkv, out, lse, dsum, scratch, B, T, C, NH);
+    backward<__nv_bfloat16>(dqkv, dout, qkv, out, lse, dsum, scratch, B, T, C, NH, dropout);
   else
-    backward<__half>(dqkv, dout, qkv, out, lse, dsum, scratch, B, T, C, NH);
+    backward<__half>(dqkv, dout, qkv, out, lse, dsum, scratch, B, T, C, NH, dropout);
 }
 
 }  // namespace cohort::cuda

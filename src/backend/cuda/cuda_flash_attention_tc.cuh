@@ -1,11 +1,13 @@
 // The device code of the tensor-core causal attention (cuda_flash_attention_tc.cu launches
-// it; tests/backend/tc_attention_emulated_test.cc runs it on the CPU): FlashAttention-2 (Dao
-// 2023) with the scores, probabilities and accumulators in registers. q (pre-scaled by
-// log2(e)/sqrt(HS): the softmax runs in base 2, below), k, v and dO are rounded to the
-// 16-bit type once, into scratch, before the kernels; P (for P V and P^T dO) and dS (for dS K and
-// dS^T Q) are rounded in registers, as in FlashAttention-2; softmax statistics, D = rowsum(dO * O),
-// outputs and gradients stay fp32. The fp32 kernels of cuda_flash_attention.cu keep the fp32
-// precision, other head sizes and attention dropout.
+// it; tests/backend/tc_attention_emulated_test.cc runs it on the CPU): FlashAttention-2
+// (Dao 2023) with the scores, probabilities and accumulators in registers. q (pre-scaled
+// by log2(e)/sqrt(HS): the softmax runs in base 2, below), k, v and dO are rounded to the
+// 16-bit type once, into scratch, before the kernels; P (for P V and P^T dO) and dS (for
+// dS K and dS^T Q) are rounded in registers, as in FlashAttention-2; softmax statistics,
+// D = rowsum(dO * O), outputs and gradients stay fp32. Attention dropout draws the CPU's
+// masks (cuda_dropout.cuh): P V and P^T dO take the kept probabilities, the softmax sums
+// and dS all of them, as the fp32 kernels do. Those (cuda_flash_attention.cu) keep the
+// fp32 precision and the other head sizes.
 //
 // Products are PTX mma.sync.m16n8k16 (fp32 accumulation), whose register layouts the PTX
 // ISA specifies (section "Matrix fragments for mma.m16n8k16"): with g = lane / 4 and
@@ -39,6 +41,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backend/cuda/cuda_dropout.cuh"
 #include "backend/cuda/cuda_half.cuh"
 #include "backend/cuda/cuda_warp.cuh"
 
@@ -81,7 +84,15 @@ struct Shape {
   int B, T, C, NH;
   size_t ld;  // row stride of q, k, v, dq, dk, dv: 3C
   float scale;
+  DropoutKey dropout;  // on the probabilities (inactive: p = 0)
 };
+
+// Attention dropout's multiplier of query t's probability of key t2 in head h of sample
+// b: the CPU's mask, element (h T + t) T + t2 of the sample (cuda_dropout.cuh).
+__device__ inline float keep(const Shape& s, int b, int h, int t, int t2) {
+  return dropout_multiplier(s.dropout, s.dropout.sample_offset + uint32_t(b),
+                            (uint64_t(h) * s.T + uint64_t(t)) * s.T + uint64_t(t2));
+}
 
 // Starts copying rows [first, first + 64) of head h of x (16-bit, row stride ld) into
 // tile, 16 bytes a cp.async; rows at or past T become 0. Every thread of the block calls
@@ -212,7 +223,7 @@ __device__ float group_sum(float v) {
 }
 
 // Forward: block per (query tile, b * NH + h), the last query tiles (most keys) first.
-template <typename E>
+template <typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads)
     tc_forward(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
   COHORT_DYNAMIC_SHARED(smem);
@@ -277,6 +288,13 @@ __global__ void __launch_bounds__(kThreads)
       l[half] = l[half] * correction + group_sum(sum);
       m[half] = m_new;
     }
+    if constexpr (kDropout) {  // the sums above keep every probability; P V drops some
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          sc[n][e] *= keep(s, b, h, row[e / 2], j0 + 8 * n + 2 * lq + e % 2);
+    }
     uint32_t pa[4][4];
     as_a<E>(pa, sc);
     product_t<E>(o, pa, vs);
@@ -297,7 +315,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (query tile, b * NH + h).
-template <typename E>
+template <typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads)
     tc_backward_dq(float* dq, const E* dout, const E* q, const E* k, const E* v, const float* lse,
                    const float* dsum, Shape s) {
@@ -350,6 +368,13 @@ __global__ void __launch_bounds__(kThreads)
         for (int e = 0; e < 4; ++e)
           if (j0 + 8 * n + 2 * lq + e % 2 > row[e / 2]) sc[n][e] = 0.0f;
     }
+    if constexpr (kDropout) {  // dP of the kept probabilities only
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          dp[n][e] *= keep(s, b, h, row[e / 2], j0 + 8 * n + 2 * lq + e % 2);
+    }
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
@@ -364,7 +389,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // dV = P^T dO and dK = dS^T (scale q): block per (key tile, b * NH + h), each warp 16
 // keys, walking the query tiles from the key tile's own to the last.
-template <typename E>
+template <typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads, 2)
     tc_backward_dkv(float* dk, float* dv, const E* dout, const E* q, const E* k, const E* v,
                     const float* lse, const float* dsum, Shape s) {
@@ -422,11 +447,22 @@ __global__ void __launch_bounds__(kThreads, 2)
           if (t < key[e / 2] || t >= s.T) st[n][e] = 0.0f;
         }
     }
+    if constexpr (kDropout) {  // dP^T of the kept probabilities; P^T dO with the kept ones
 #pragma unroll
-    for (int n = 0; n < 8; ++n)
+      for (int n = 0; n < 8; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        dpt[n][e] = st[n][e] * (dpt[n][e] - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
+        for (int e = 0; e < 4; ++e) {
+          const float k = keep(s, b, h, i0 + 8 * n + 2 * lq + e % 2, key[e / 2]);
+          dpt[n][e] = st[n][e] * (dpt[n][e] * k - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
+          st[n][e] *= k;
+        }
+    } else {
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          dpt[n][e] = st[n][e] * (dpt[n][e] - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
+    }
     uint32_t a[4][4];
     as_a<E>(a, st);
     product_t<E>(gv, a, dos);
