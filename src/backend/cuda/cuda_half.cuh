@@ -20,6 +20,16 @@ __device__ inline E round16(float x) {
     return __float2half_rn(x);
 }
 
+// Calls f(E{}) with E the 16-bit type that bf16 names (__nv_bfloat16, else __half): a
+// launch for either precision is written once, its type taken as decltype of the tag.
+template <typename F>
+void with_16_bit_type(bool bf16, F&& f) {
+  if (bf16)
+    f(__nv_bfloat16{});
+  else
+    f(__half{});
+}
+
 // Four 16-bit values: an 8-byte store of a float4's rounding.
 template <typename E>
 struct alignas(8) Four16 {

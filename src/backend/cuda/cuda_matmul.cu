@@ -75,11 +75,9 @@ const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
   if (buf.bytes() < n * 2) buf = cuda::DeviceBuffer(n * 2);
   const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const unsigned blocks = cuda::blocks_for(aligned ? std::max<size_t>(n / 4, 4) : n, 256);
-  if (precision_ == MatmulPrecision::bf16) {
-    round_to_16<<<blocks, 256>>>(buf.as<__nv_bfloat16>(), x, n, aligned);
-  } else {
-    round_to_16<<<blocks, 256>>>(buf.as<__half>(), x, n, aligned);
-  }
+  cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+    round_to_16<<<blocks, 256>>>(buf.as<decltype(tag)>(), x, n, aligned);
+  });
   COHORT_CUDA_LAUNCHED();
   return buf.as<void>();
 }
@@ -141,12 +139,11 @@ void CudaBackend::linear_backward_impl(float* dinp, float* dweight, float* dbias
     float* partial = column_partials(size_t(split.groups) * OC);
     if (dout) {
       column_sums<<<split.grid(OC), split.block()>>>(partial, dout, N, OC, split.rows);
-    } else if (precision_ == MatmulPrecision::bf16) {
-      column_sums<<<split.grid(OC), split.block()>>>(
-          partial, static_cast<const __nv_bfloat16*>(dout16), N, OC, split.rows);
     } else {
-      column_sums<<<split.grid(OC), split.block()>>>(partial, static_cast<const __half*>(dout16), N,
-                                                     OC, split.rows);
+      cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+        column_sums<<<split.grid(OC), split.block()>>>(
+            partial, static_cast<const decltype(tag)*>(dout16), N, OC, split.rows);
+      });
     }
     COHORT_CUDA_LAUNCHED();
     cuda::add_group_sums<<<cuda::blocks_for(OC, 256), 256>>>(dbias, partial, split.groups, OC);

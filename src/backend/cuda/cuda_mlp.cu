@@ -41,12 +41,10 @@ void CudaBackend::mlp_forward(float* out, float* hidden, const float* inp, const
   float* pre = hidden;
   void* act16 = hidden + n;
   linear_forward(pre, inp, w_fc, b_fc, N, C, H);
-  if (precision_ == MatmulPrecision::bf16) {
-    cuda::mlp::gelu_to_16<<<blocks_for_fours(n), kThreads>>>(static_cast<__nv_bfloat16*>(act16),
+  cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+    cuda::mlp::gelu_to_16<<<blocks_for_fours(n), kThreads>>>(static_cast<decltype(tag)*>(act16),
                                                              pre, n);
-  } else {
-    cuda::mlp::gelu_to_16<<<blocks_for_fours(n), kThreads>>>(static_cast<__half*>(act16), pre, n);
-  }
+  });
   COHORT_CUDA_LAUNCHED();
   linear_forward_impl(out, nullptr, act16, w_proj, b_proj, N, H, C);
 }
@@ -67,13 +65,10 @@ void CudaBackend::mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* d
   void* dpre16 = hidden + n + n / 2;
   // dact (dhidden, fp32) = dout . w_proj^T; dw_proj += act^T . dout; db_proj += colsum(dout)
   linear_backward_impl(dhidden, dw_proj, db_proj, dout, nullptr, nullptr, act16, w_proj, N, H, C);
-  if (precision_ == MatmulPrecision::bf16) {
+  cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
     cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
-        static_cast<__nv_bfloat16*>(dpre16), pre, dhidden, n);
-  } else {
-    cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(static_cast<__half*>(dpre16), pre,
-                                                                  dhidden, n);
-  }
+        static_cast<decltype(tag)*>(dpre16), pre, dhidden, n);
+  });
   COHORT_CUDA_LAUNCHED();
   linear_backward_impl(dinp, dw_fc, db_fc, nullptr, dpre16, inp, nullptr, w_fc, N, C, H);
 }
