@@ -6,11 +6,11 @@
 // Tolerance: both sides compute in fp32 with different summation orders (cuBLAS without
 // TF32; fixed-tree block reductions), so values agree to a few ulps of the sums' terms:
 // |got - want| <= 1e-5 + 1e-4 |want|.
+#include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <random>
 
 #include "backend/cpu/cpu_backend.h"
@@ -383,20 +383,13 @@ TEST_F(CudaOps, SixteenBitMlpMatchesTheSeparateOps) {
   }
 }
 
-// fp32 -> fp16 -> fp32, round to nearest even (normal and subnormal; no overflow here).
-float round_fp16(float x) {
-  if (std::abs(x) < 0x1p-14f) return std::nearbyint(x * 0x1p24f) * 0x1p-24f;
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u += 0xFFFu + ((u >> 13) & 1u);
-  u &= ~0x1FFFu;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-float fp16_bits_to_float(uint16_t h) {  // normal and subnormal
-  const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
-  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 0x400), e - 25);
-  return h & 0x8000 ? -v : v;
+// fp16 on the host, through cuda_fp16.h's host functions: fp32 -> fp16 -> fp32 rounded
+// to nearest even, and a stored fp16's bits as a float.
+float round_fp16(float x) { return __half2float(__float2half_rn(x)); }
+float fp16_bits_to_float(uint16_t bits) {
+  __half_raw raw;
+  raw.x = bits;
+  return __half2float(__half(raw));
 }
 
 // Training's fused LM head (cuda_lm_head_loss.cu) in bf16 and fp16, stage by stage
