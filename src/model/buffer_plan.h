@@ -1,6 +1,9 @@
 // BufferPlan: collects (pointer, size) requests, then makes one Arena and points each
 // request into it, so a model family plans its activations in one place without
-// counting floats twice.
+// counting floats twice. Each buffer starts on a kAlignFloats boundary, as a buffer of
+// its own from cudaMalloc would: vectorized kernels (float4 loads) and cuBLASLt's
+// default heuristics assume it, whatever the shape (an odd B x T would otherwise shift
+// every later buffer by 4 bytes).
 #pragma once
 
 #include <cstddef>
@@ -20,20 +23,22 @@ class BufferPlan {
     static_assert(sizeof(int32_t) == sizeof(float));
     requests_.emplace_back(reinterpret_cast<float**>(where), n);
   }
+  static constexpr size_t kAlignFloats = 64;  // 256 bytes
   Arena allocate(MemorySpace& space) {
     size_t total = 0;
-    for (const auto& r : requests_) total += r.second;
+    for (const auto& r : requests_) total += padded(r.second);
     Arena arena(total, space);
     float* p = arena.data();
     for (const auto& [where, n] : requests_) {
       *where = p;
-      p += n;
+      p += padded(n);
     }
     requests_.clear();
     return arena;
   }
 
  private:
+  static size_t padded(size_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
   std::vector<std::pair<float**, size_t>> requests_;
 };
 

@@ -340,12 +340,14 @@ TEST_F(CudaOps, SixteenBitMlpMatchesTheSeparateOps) {
     Floats dpre;           // the separate ops' fp32 gradient of the pre-activation
     for (int separate = 0; separate < 2; ++separate) {
       auto d_out = up(Floats(size_t(N) * C)), d_hidden = up(Floats(size_t(N) * 2 * H + 4)),
-           d_dhidden = up(Floats(size_t(N) * H)), d_dinp = up(Floats(size_t(N) * C)),
+           d_dhidden = up(Floats(size_t(N) * H + 1)), d_dinp = up(Floats(size_t(N) * C)),
            d_dwfc = up(Floats(w_fc.size(), 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
            d_dwproj = up(Floats(w_proj.size(), 0.5f)), d_dbproj = up(Floats(C, 0.5f));
       // 16 bytes in: the GELU output's 16-bit copy is then 16-byte (not 256-byte) aligned,
       // as an activation plan may place it, and cuBLASLt must be told (cuda_matmul_lt.cu).
       float* hidden = d_hidden.as<float>() + 4;
+      // dhidden 4 bytes in: a gradient buffer need not be 16-byte aligned.
+      float* dhidden = d_dhidden.as<float>() + 1;
       if (separate) {
         half.Backend::mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
                                   d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C,
@@ -353,14 +355,14 @@ TEST_F(CudaOps, SixteenBitMlpMatchesTheSeparateOps) {
         half.Backend::mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
                                    d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
                                    d_inp.as<float>(), hidden, d_wfc.as<float>(),
-                                   d_wproj.as<float>(), d_dhidden.as<float>(), N, C, H);
+                                   d_wproj.as<float>(), dhidden, N, C, H);
       } else {
         half.mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
                          d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C, H);
         half.mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
                           d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
                           d_inp.as<float>(), hidden, d_wfc.as<float>(), d_wproj.as<float>(),
-                          d_dhidden.as<float>(), N, C, H);
+                          dhidden, N, C, H);
       }
       Floats* r = results[separate];
       r[0] = down(d_out, size_t(N) * C);
@@ -369,7 +371,10 @@ TEST_F(CudaOps, SixteenBitMlpMatchesTheSeparateOps) {
       r[3] = down(d_dbfc, H);
       r[4] = down(d_dwproj, w_proj.size());
       r[5] = down(d_dbproj, C);
-      if (separate) dpre = down(d_dhidden, size_t(N) * H);
+      if (separate) {
+        dpre.resize(size_t(N) * H);
+        half.memory().copy_to_host(dpre.data(), dhidden, dpre.size() * sizeof(float));
+      }
     }
     const char* names[6] = {"out", "dinp", "dw_fc", "db_fc", "dw_proj", "db_proj"};
     for (int k : {0, 1, 2, 4, 5}) expect_close(results[0][k], results[1][k], names[k]);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -15,18 +16,21 @@ namespace {
 
 namespace emu = ::cohort::warp_emulator;
 
+// dact_offset floats into its buffer: 1 leaves dact 4-byte aligned, as a gradient buffer
+// may be, so the kernel must not read it in 16-byte loads (the emulator aborts if it does).
 template <typename E>
-void check(size_t n) {
+void check(size_t n, size_t dact_offset = 0) {
   std::mt19937 rng(5);
   std::normal_distribution<float> d(0.0f, 2.0f);
-  std::vector<float> pre(n), dact(n);
+  std::vector<float> pre(n), dact_buffer(n + dact_offset);
   for (auto& x : pre) x = d(rng);
-  for (auto& x : dact) x = d(rng);
+  for (auto& x : dact_buffer) x = d(rng);
+  const float* dact = dact_buffer.data() + dact_offset;
   std::vector<E> act(n), dpre(n);
   const unsigned blocks = unsigned((n / 4 + 127) / 128);
   emu::launch(cuda::mlp::gelu_to_16<E>, dim3(blocks), dim3(128), 0, act.data(), pre.data(), n);
   emu::launch(cuda::mlp::gelu_grad_to_16<E>, dim3(blocks), dim3(128), 0, dpre.data(), pre.data(),
-              dact.data(), n);
+              dact, n, reinterpret_cast<uintptr_t>(dact) % 16 == 0);
   const double ulp = std::is_same_v<E, __half> ? 0x1p-10 : 0x1p-7;
   for (size_t i = 0; i < n; ++i) {
     const double v = pre[i], k = 0.7978845608028654 * (v + 0.044715 * v * v * v);
@@ -43,6 +47,10 @@ void check(size_t n) {
 // 1000 values: 250 threads of four, two blocks, the second partly idle.
 TEST(MlpEmulated, Bf16GeluAndItsGradient) { check<__nv_bfloat16>(1000); }
 TEST(MlpEmulated, Fp16GeluAndItsGradient) { check<__half>(1000); }
+TEST(MlpEmulated, GradientOfAnUnalignedDact) {
+  check<__nv_bfloat16>(1000, 1);
+  check<__half>(1000, 3);
+}
 
 }  // namespace
 }  // namespace cohort

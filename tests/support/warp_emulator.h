@@ -13,8 +13,9 @@
 //   requires them. A kernel that reads a tile before waiting for it reads stale data.
 // - Dynamic shared memory starts filled with 0xFF bytes (NaN as bf16, fp16 and fp32), so
 //   a read of anything never written shows up in the results.
-// - ldmatrix and cp.async check their addresses (alignment; inside shared memory) and
-//   abort with a message otherwise, as the GPU would fault or read garbage.
+// - ldmatrix and cp.async check their addresses (alignment; inside shared memory), and
+//   load_float4 its alignment, and abort with a message otherwise, as the GPU would fault
+//   or read garbage.
 // An mma's 16 products are exact (16-bit inputs) and summed in double, then added to the
 // fp32 accumulator: the hardware's order is unspecified, its results agree to fp32
 // rounding.
@@ -214,6 +215,11 @@ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) 
   }
   w.meet.arrive_and_wait();
   for (int e = 0; e < 4; ++e) d[e] = out[e];
+}
+
+inline float4 load_float4(const float* p) {
+  if (reinterpret_cast<uintptr_t>(p) % 16 != 0) warp_emulator::fail("float4 load alignment", p);
+  return make_float4(p[0], p[1], p[2], p[3]);
 }
 
 inline void cp_async_bytes(void* dst, const void* src, bool valid, size_t bytes) {

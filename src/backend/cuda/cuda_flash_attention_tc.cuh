@@ -481,7 +481,7 @@ template <typename E>
 __global__ void round_rows(E* dst, const float* src, size_t n, int width, int scaled, float scale) {
   const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
   if (i >= n) return;
-  const float4 v = *reinterpret_cast<const float4*>(src + i);
+  const float4 v = load_float4(src + i);
   const float f = int(i % width) < scaled ? scale : 1.0f;  // width and scaled are 4k
   dst[i] = round16<E>(f * v.x);
   dst[i + 1] = round16<E>(f * v.y);
@@ -501,8 +501,8 @@ __global__ void prepare_dout(E* dout16, float* dsum, const float* dout, const fl
   float p = 0.0f;
   if (valid) {
     const size_t i = size_t(row) * s.C + c;
-    const float4 d = *reinterpret_cast<const float4*>(dout + i);
-    const float4 o = *reinterpret_cast<const float4*>(out + i);
+    const float4 d = load_float4(dout + i);
+    const float4 o = load_float4(out + i);
     *reinterpret_cast<Four16<E>*>(dout16 + i) =
         Four16<E>{{round16<E>(d.x), round16<E>(d.y), round16<E>(d.z), round16<E>(d.w)}};
     p = d.x * o.x + d.y * o.y + d.z * o.z + d.w * o.w;

@@ -67,7 +67,8 @@ void CudaBackend::mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* d
   linear_backward_impl(dhidden, dw_proj, db_proj, dout, nullptr, nullptr, act16, w_proj, N, H, C);
   cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
     cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
-        static_cast<decltype(tag)*>(dpre16), pre, dhidden, n);
+        static_cast<decltype(tag)*>(dpre16), pre, dhidden, n,
+        reinterpret_cast<uintptr_t>(dhidden) % 16 == 0);
   });
   COHORT_CUDA_LAUNCHED();
   linear_backward_impl(dinp, dw_fc, db_fc, nullptr, dpre16, inp, nullptr, w_fc, N, C, H);

@@ -1,6 +1,7 @@
 // The MLP's 16-bit GELU kernels (cuda_mlp.cu launches them; what they save and why:
 // there). tests/backend/mlp_emulated_test.cc runs them on the CPU. Four values a thread:
-// fp32 input 16-byte aligned, 16-bit output 8-byte aligned, n a multiple of 4.
+// pre 16-byte aligned, 16-bit outputs 8-byte aligned, n a multiple of 4; dact may sit
+// anywhere (the caller's gradient buffer) and is read in one 16-byte load where aligned.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,7 @@ template <typename E>
 __global__ void gelu_to_16(E* act, const float* pre, size_t n) {
   const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
   if (i >= n) return;
-  const float4 x = *reinterpret_cast<const float4*>(pre + i);
+  const float4 x = load_float4(pre + i);
   *reinterpret_cast<Four16<E>*>(act + i) = Four16<E>{
       {round16<E>(gelu(x.x)), round16<E>(gelu(x.y)), round16<E>(gelu(x.z)), round16<E>(gelu(x.w))}};
 }
@@ -24,11 +25,13 @@ __global__ void gelu_to_16(E* act, const float* pre, size_t n) {
 // dpre[i] = round16(gelu'(pre[i]) * dact[i]): what the fc layer's backward GEMMs would
 // round the gradient to.
 template <typename E>
-__global__ void gelu_grad_to_16(E* dpre, const float* pre, const float* dact, size_t n) {
+__global__ void gelu_grad_to_16(E* dpre, const float* pre, const float* dact, size_t n,
+                                bool dact_aligned) {
   const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
   if (i >= n) return;
-  const float4 x = *reinterpret_cast<const float4*>(pre + i);
-  const float4 d = *reinterpret_cast<const float4*>(dact + i);
+  const float4 x = load_float4(pre + i);
+  const float4 d = dact_aligned ? load_float4(dact + i)
+                                : make_float4(dact[i], dact[i + 1], dact[i + 2], dact[i + 3]);
   *reinterpret_cast<Four16<E>*>(dpre + i) =
       Four16<E>{{round16<E>(gelu_grad(x.x) * d.x), round16<E>(gelu_grad(x.y) * d.y),
                  round16<E>(gelu_grad(x.z) * d.z), round16<E>(gelu_grad(x.w) * d.w)}};

@@ -1,5 +1,6 @@
 // The warp-level PTX the tensor-core kernels use, one function each: ldmatrix,
-// mma.sync.m16n8k16 (bf16 / fp16 in, fp32 accumulators) and cp.async. Their register
+// mma.sync.m16n8k16 (bf16 / fp16 in, fp32 accumulators) and cp.async; and the 16-byte
+// global load whose alignment the emulation checks. Their register
 // layouts are the PTX ISA's ("Warp-level matrix load instruction: ldmatrix", "Matrix
 // fragments for mma.m16n8k16", "cp.async").
 //
@@ -78,6 +79,10 @@ __device__ inline void cp_async4(void* dst, const void* src, bool valid) {
                "l"(src), "r"(valid ? 4 : 0)
                : "memory");
 }
+// A 16-byte load of four floats: p must be 16-byte aligned, or the GPU faults (the
+// emulation checks it).
+__device__ inline float4 load_float4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
 __device__ inline void cp_async_wait() {
