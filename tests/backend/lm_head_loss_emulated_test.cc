@@ -22,7 +22,9 @@ float to_float(E x) {
   return float(x);
 }
 
-template <typename E>
+// kCached: the launch for rows that fit the threads' registers, else the one that reads
+// each row twice.
+template <typename E, bool kCached = true>
 void check_rows(int N, int V, int Vp) {
   std::mt19937 rng(99);
   std::normal_distribution<float> d(0.0f, 3.0f);
@@ -33,7 +35,8 @@ void check_rows(int N, int V, int Vp) {
   for (auto& t : targets) t = target(rng);
   const std::vector<E> in = logits;
   std::vector<float> losses(N);
-  emu::launch(lm::lm_loss_rows<E>, dim3(unsigned(N)), dim3(lm::kThreads), 0, losses.data(),
+  ASSERT_TRUE(!kCached || lm::row_fits_registers(Vp));
+  emu::launch(lm::lm_loss_rows<E, kCached>, dim3(unsigned(N)), dim3(lm::kThreads), 0, losses.data(),
               logits.data(), targets.data(), V, Vp);
   const double store = lm::kStoreScale<E>, ulp = std::is_same_v<E, __half> ? 0x1p-10 : 0x1p-7;
   for (int n = 0; n < N; ++n) {
@@ -64,6 +67,15 @@ TEST(LmHeadLossEmulated, Bf16RowsMatchTheirExactValues) {
 TEST(LmHeadLossEmulated, Fp16RowsMatchTheirExactValues) { check_rows<__half>(5, 1000, 1024); }
 // More packs than threads: each thread walks several (Vp / 8 = 640 > 512).
 TEST(LmHeadLossEmulated, RowsLongerThanTheBlock) { check_rows<__nv_bfloat16>(2, 5000, 5120); }
+// GPT-2's padded vocabulary: 13 packs a thread held in registers, the last partly idle.
+TEST(LmHeadLossEmulated, Gpt2SizedRows) { check_rows<__half>(2, 50257, 50304); }
+// The launch for rows too long for the registers reads each pack twice; the same values.
+TEST(LmHeadLossEmulated, RowsReadTwice) {
+  check_rows<__nv_bfloat16, false>(2, 5000, 5120);
+  check_rows<__half, false>(3, 1000, 1024);
+  EXPECT_TRUE(lm::row_fits_registers(53248));
+  EXPECT_FALSE(lm::row_fits_registers(53256));
+}
 
 }  // namespace
 }  // namespace cohort

@@ -25,6 +25,7 @@ using cuda::lm_loss::kPack;
 using cuda::lm_loss::kStoreScale;
 using cuda::lm_loss::kThreads;
 using cuda::lm_loss::lm_loss_rows;
+using cuda::lm_loss::row_fits_registers;
 
 bool CudaBackend::fused_lm_loss(const float* logits, int Vp) const {
   return precision_ != MatmulPrecision::fp32 && Vp % kPack == 0 &&
@@ -49,7 +50,11 @@ void CudaBackend::lm_head_loss_forward(float* losses, float* logits, const float
                                    Vp, N, C, &one, wte16, t, C, x16, t, C, &zero, logits, t, Vp,
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   cuda::with_16_bit_type(bf16, [&](auto tag) {
-    lm_loss_rows<<<N, kThreads>>>(losses, reinterpret_cast<decltype(tag)*>(logits), targets, V, Vp);
+    using E = decltype(tag);
+    if (row_fits_registers(Vp))
+      lm_loss_rows<E, true><<<N, kThreads>>>(losses, reinterpret_cast<E*>(logits), targets, V, Vp);
+    else
+      lm_loss_rows<E, false><<<N, kThreads>>>(losses, reinterpret_cast<E*>(logits), targets, V, Vp);
   });
   COHORT_CUDA_LAUNCHED();
 }
