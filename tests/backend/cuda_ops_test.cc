@@ -44,6 +44,28 @@ class CudaOps : public ::testing::Test {
     return cuda::upload(v);
   }
   Floats down(const DeviceBuffer& b, size_t n) { return cuda::download<float>(b, n); }
+  // LayerNorm forward and backward over N rows of width C against the CPU.
+  void check_layernorm(int C) {
+    SCOPED_TRACE("row width " + std::to_string(C));
+    Floats x = random(size_t(N) * C, 2.0f), w = random(C), b = random(C), y(x.size()), mean(N),
+           rstd(N), dy = random(x.size()), dx(x.size(), 0.5f), dw(C, 0.5f), db(C, 0.5f);
+    auto d_x = up(x), d_w = up(w), d_b = up(b), d_y = up(y), d_mean = up(mean), d_rstd = up(rstd),
+         d_dy = up(dy), d_dx = up(dx), d_dw = up(dw), d_db = up(db);
+    cpu.layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
+    gpu->layernorm_forward(d_y.as<float>(), d_mean.as<float>(), d_rstd.as<float>(), d_x.as<float>(),
+                           d_w.as<float>(), d_b.as<float>(), N, C);
+    expect_close(down(d_y, y.size()), y, "layernorm forward");
+    expect_close(down(d_rstd, N), rstd, "layernorm rstd");
+    cpu.layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(),
+                           mean.data(), rstd.data(), N, C);
+    gpu->layernorm_backward(d_dx.as<float>(), d_dw.as<float>(), d_db.as<float>(), d_dy.as<float>(),
+                            d_x.as<float>(), d_w.as<float>(), d_mean.as<float>(),
+                            d_rstd.as<float>(), N, C);
+    expect_close(down(d_dx, dx.size()), dx, "layernorm dinp (accumulated)");
+    expect_close(down(d_dw, C), dw, "layernorm dweight");
+    expect_close(down(d_db, C), db, "layernorm dbias");
+  }
+
   void expect_close(const Floats& got, const Floats& want, const char* what) {
     ASSERT_EQ(got.size(), want.size()) << what;
     for (size_t i = 0; i < got.size(); ++i)
@@ -126,23 +148,14 @@ TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   EXPECT_EQ(down(d_dwte, dwte.size()), dwte) << "embedding dwte";
   EXPECT_EQ(down(d_dwpe, dwpe.size()), dwpe) << "embedding dwpe";
 
-  Floats x = random(size_t(N) * C, 2.0f), w = random(C), b = random(C), y(x.size()), mean(N),
-         rstd(N), dy = random(x.size()), dx(x.size(), 0.5f), dw(C, 0.5f), db(C, 0.5f);
-  auto d_x = up(x), d_w = up(w), d_b = up(b), d_y = up(y), d_mean = up(mean), d_rstd = up(rstd),
-       d_dy = up(dy), d_dx = up(dx), d_dw = up(dw), d_db = up(db);
-  cpu.layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
-  gpu->layernorm_forward(d_y.as<float>(), d_mean.as<float>(), d_rstd.as<float>(), d_x.as<float>(),
-                         d_w.as<float>(), d_b.as<float>(), N, C);
-  expect_close(down(d_y, y.size()), y, "layernorm forward");
-  expect_close(down(d_rstd, N), rstd, "layernorm rstd");
-  cpu.layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(),
-                         mean.data(), rstd.data(), N, C);
-  gpu->layernorm_backward(d_dx.as<float>(), d_dw.as<float>(), d_db.as<float>(), d_dy.as<float>(),
-                          d_x.as<float>(), d_w.as<float>(), d_mean.as<float>(), d_rstd.as<float>(),
-                          N, C);
-  expect_close(down(d_dx, dx.size()), dx, "layernorm dinp (accumulated)");
-  expect_close(down(d_dw, C), dw, "layernorm dweight");
-  expect_close(down(d_db, C), db, "layernorm dbias");
+  check_layernorm(C);
+}
+
+// Row widths for each of the kernels' register layouts (cuda_layernorm.cu: 8, 16, 24 and
+// 32 values a lane, and the one that reads memory for rows over 1024), GPT-2's 768 among
+// them.
+TEST_F(CudaOps, LayerNormAtEveryRowWidthItsKernelsTake) {
+  for (int width : {300, 768, 1000, 1100}) check_layernorm(width);
 }
 
 TEST_F(CudaOps, GatherAndScatterRows) {
