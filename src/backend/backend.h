@@ -42,6 +42,17 @@ class Backend {
   // token ids in and losses or logits out.
   virtual MemorySpace& memory() = 0;
 
+  // A model's parameters [params, params + n) hold new values, which stay until the next
+  // call for them or parameters_released(params). A backend may keep a converted copy for
+  // its products until then (CudaBackend in bf16 / fp16: one 16-bit copy made here, in
+  // place of rounding each weight before each GEMM). Models call it as each forward
+  // starts, and release their parameters when destroyed.
+  virtual void parameters_updated(const float* params, size_t n) {
+    (void)params;
+    (void)n;
+  }
+  virtual void parameters_released(const float* params) { (void)params; }
+
   // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
   virtual void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
                               int N, int C, int OC) = 0;

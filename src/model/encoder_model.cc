@@ -79,6 +79,7 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
   check_batch(batch);
   if (!batch.mlm_targets && config_.n_classes == 0)
     throw Error("this encoder has no classification head (model.n_classes = 0)");
+  parameters_updated();
   const int B = batch.B, T = batch.T, C = config_.n_embd, NH = config_.n_head;
   const int V = config_.vocab_size, Vp = config_.padded_vocab_size();
   const size_t BT = size_t(B) * T;

@@ -97,6 +97,7 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
                               (tokens[i] < 0 || tokens[i] >= V) ? tokens[i] : targets[i], i, V));
     }
   }
+  parameters_updated();
   ActivationPlan& a = *acts_;
   MemorySpace& mem = backend_.memory();
   mem.copy_from_host(a.tokens, tokens, BT * sizeof(int32_t));

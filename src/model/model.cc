@@ -51,6 +51,8 @@ void Model::init_weights(uint64_t seed) {
   if (!direct) upload_params(host.data());
 }
 
+Model::~Model() { backend_.parameters_released(params_.data()); }
+
 void Model::upload_params(const float* host) {
   backend_.memory().copy_from_host(params_.data(), host, params_.bytes());
 }

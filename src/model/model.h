@@ -27,7 +27,7 @@ struct ForwardOptions {
 class Model {
  public:
   Model(const ModelConfig& config, Backend& backend);
-  virtual ~Model() = default;
+  virtual ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
@@ -62,6 +62,9 @@ class Model {
   const std::vector<std::pair<size_t, size_t>>& grad_ready_ranges() const { return ready_ranges_; }
 
  protected:
+  // Each family's forward calls this first: the parameters may have changed since the
+  // last step (Backend::parameters_updated).
+  void parameters_updated() { backend_.parameters_updated(params_.data(), params_.size()); }
   // Throw cohort::Error naming the id (or length) and its position: ids must be in
   // [0, V), or -1 (an ignored target) where allow_ignored; lengths in [1, T].
   void check_ids(const int32_t* ids, size_t n, bool allow_ignored, const char* what) const;

@@ -124,6 +124,7 @@ void Seq2SeqModel::encode(const int32_t* src, const int32_t* src_len, int B, int
   mem.copy_from_host(src_, src, size_t(B) * S * sizeof(int32_t));
   mem.copy_from_host(src_len_, src_len, size_t(B) * sizeof(int32_t));
   has_targets_ = false;
+  parameters_updated();
   encode_impl(ForwardOptions{});
 }
 
@@ -133,6 +134,7 @@ std::vector<float> Seq2SeqModel::decode(const int32_t* tgt_in, int B, int T) {
   T_ = T;
   backend_.memory().copy_from_host(tgt_in_, tgt_in, size_t(B) * T * sizeof(int32_t));
   has_targets_ = false;
+  parameters_updated();
   decode_impl(ForwardOptions{});
   const size_t Vp = size_t(config_.padded_vocab_size());
   std::vector<float> last(size_t(B) * Vp);
@@ -157,6 +159,7 @@ float Seq2SeqModel::forward(const Seq2SeqBatch& b, const ForwardOptions& options
   COHORT_CHECK(plan_B_ > 0) << "plan(B, S, T) before forward";
   COHORT_CHECK(b.B <= plan_B_ && b.S <= plan_S_ && b.T <= plan_T_)
       << "batch exceeds the plan " << plan_B_ << "x" << plan_S_ << "x" << plan_T_;
+  parameters_updated();
   check_lengths(b.src_len, b.B, b.S, "source");
   check_ids(b.src, size_t(b.B) * b.S, false, "source token");
   check_ids(b.tgt_in, size_t(b.B) * b.T, false, "target token");

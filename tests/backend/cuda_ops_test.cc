@@ -130,6 +130,38 @@ TEST_F(CudaOps, SixteenBitLinearAddsItsBiasInTheEpilogue) {
   }
 }
 
+// parameters_updated: the GEMMs read a weight inside the parameters from their one 16-bit
+// copy, the same values a rounding before the GEMM gives (bit for bit); an update rounds
+// the new values; after the release a changed weight is rounded afresh, never read stale.
+TEST_F(CudaOps, SixteenBitParameterCopyIsUsedUntilUpdatedOrReleased) {
+  CudaBackend half(MatmulPrecision::bf16), fresh(MatmulPrecision::bf16);
+  const int OC = 3 * C;
+  const size_t w_at = 40;  // the weight sits inside the parameters, not at their start
+  const size_t n_params = w_at + size_t(C) * OC + 24;
+  Floats params = random(n_params, 0.3f), inp = random(size_t(N) * C);
+  auto d_params = up(params), d_inp = up(inp), d_out = up(Floats(size_t(N) * OC));
+  float* w = d_params.as<float>() + w_at;
+  auto product = [&](CudaBackend& be) {
+    be.linear_forward(d_out.as<float>(), d_inp.as<float>(), w, nullptr, N, C, OC);
+    return down(d_out, size_t(N) * OC);
+  };
+  auto change_weight = [&](float by) {
+    for (size_t i = w_at; i < w_at + size_t(C) * OC; ++i) params[i] += by;
+    half.memory().copy_from_host(d_params.as<float>(), params.data(), n_params * sizeof(float));
+  };
+  const Floats rounded_each_time = product(fresh);
+  half.parameters_updated(d_params.as<float>(), n_params);
+  EXPECT_EQ(product(half), rounded_each_time) << "from the parameters' 16-bit copy";
+  change_weight(0.25f);
+  half.parameters_updated(d_params.as<float>(), n_params);
+  const Floats after_update = product(half);
+  EXPECT_EQ(after_update, product(fresh)) << "after an update";
+  EXPECT_NE(after_update, rounded_each_time);
+  half.parameters_released(d_params.as<float>());
+  change_weight(-0.5f);
+  EXPECT_EQ(product(half), product(fresh)) << "after the release";
+}
+
 TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   std::vector<int32_t> tok(N);
   for (auto& t : tok) t = int32_t(rng() % 7);  // repeated tokens share rows

@@ -57,6 +57,10 @@ class CudaBackend final : public Backend {
   void mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* dw_proj, float* db_proj,
                     const float* dout, const float* inp, float* hidden, const float* w_fc,
                     const float* w_proj, float* dhidden, int N, int C, int H) override;
+  // In bf16 / fp16: rounds the parameters once into a 16-bit copy that the GEMMs read
+  // for any weight inside them, until the next update or their release.
+  void parameters_updated(const float* params, size_t n) override;
+  void parameters_released(const float* params) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
 
@@ -72,9 +76,14 @@ class CudaBackend final : public Backend {
   bool fused_lm_loss(const float* logits, int Vp) const;
   // Whether mlp_* keep the hidden activations in 16 bits (cuda_mlp.cu) for this buffer.
   bool mlp_in_16_bits(const float* hidden, size_t n) const;
-  // A 16-bit copy of x (n) in scratch slot `slot` (grown when too small; a step's shapes
-  // repeat, so it grows during the first step only).
+  // A 16-bit copy of x (n): inside the parameters' copy (parameters_updated) where x lies
+  // there, else rounded now into scratch slot `slot` (grown when too small; a step's
+  // shapes repeat, so it grows during the first step only).
   const void* rounded(int slot, const float* x, size_t n);
+  void round_into(void* dst, const float* x, size_t n);  // x (n) in 16 bits at dst
+  const float* params_ = nullptr;                        // parameters_updated's range, or null
+  size_t params_n_ = 0;
+  cuda::DeviceBuffer params16_;
   // C (m x n) = A (m x k) . B (k x n) + bias (m) per column, column-major, in one
   // cuBLASLt call (cuda_matmul_lt.cu); false, having done nothing, where that does not
   // apply (fp32, an unaligned bias, no algorithm for the shape).

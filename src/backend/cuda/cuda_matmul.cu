@@ -70,16 +70,39 @@ MatmulPrecision parse_matmul_precision(const std::string& s) {
   throw Error(fmt::format("precision '{}': expected fp32, bf16 or fp16", s));
 }
 
-const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
-  cuda::DeviceBuffer& buf = half_scratch_[slot];
-  if (buf.bytes() < n * 2) buf = cuda::DeviceBuffer(n * 2);
+void CudaBackend::round_into(void* dst, const float* x, size_t n) {
   const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const unsigned blocks = cuda::blocks_for(aligned ? std::max<size_t>(n / 4, 4) : n, 256);
   cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-    round_to_16<<<blocks, 256>>>(buf.as<decltype(tag)>(), x, n, aligned);
+    round_to_16<<<blocks, 256>>>(static_cast<decltype(tag)*>(dst), x, n, aligned);
   });
   COHORT_CUDA_LAUNCHED();
+}
+
+const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
+  const auto at = reinterpret_cast<uintptr_t>(x), base = reinterpret_cast<uintptr_t>(params_);
+  if (params_ && at >= base && at + n * sizeof(float) <= base + params_n_ * sizeof(float))
+    return params16_.as<uint16_t>() + (x - params_);
+  cuda::DeviceBuffer& buf = half_scratch_[slot];
+  if (buf.bytes() < n * 2) buf = cuda::DeviceBuffer(n * 2);
+  round_into(buf.as<void>(), x, n);
   return buf.as<void>();
+}
+
+// One rounding of every parameter per forward, instead of each weight before each of its
+// GEMMs, forward and backward: ncu put those roundings at 0.57 ms of a GPT-2 124M bf16
+// step on an H200 (8 per layer, 2.5 us to 5.5 us each, and wte's 55 us twice).
+void CudaBackend::parameters_updated(const float* params, size_t n) {
+  if (precision_ == MatmulPrecision::fp32 || n == 0) return;
+  params_ = nullptr;  // rounded() must not look inside while the copy is stale
+  if (params16_.bytes() < n * 2) params16_ = cuda::DeviceBuffer(n * 2);
+  round_into(params16_.as<void>(), params, n);
+  params_ = params;
+  params_n_ = n;
+}
+
+void CudaBackend::parameters_released(const float* params) {
+  if (params == params_) params_ = nullptr;
 }
 
 const void* CudaBackend::rounded_once(const float* x, size_t n) {
