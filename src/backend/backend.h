@@ -89,11 +89,20 @@ class Backend {
   //   backward recomputes the probabilities from q, k and it, so no T x T buffer exists
   //   and backward needs no scratch).
   virtual bool attention_stores_probabilities() const { return true; }
+  // How many floats `att` holds: those above, and whatever more a backend keeps there
+  // for the backward (CudaBackend in bf16 / fp16: the 16-bit q, k, v its forward made,
+  // which its backward would otherwise make again).
+  virtual size_t attention_state_floats(int B, int T, int C, int NH) const {
+    (void)C;
+    const size_t rows = size_t(B) * NH * T;
+    return attention_stores_probabilities() ? rows * size_t(T) : rows;
+  }
 
   // Causal multi-head self-attention core. qkv (B,T,3C) holds q|k|v, each head a slice
-  // of HS = C/NH channels. att receives what attention_stores_probabilities() says:
-  // the softmax probabilities before dropout (only t2 <= t is written), or the rows'
-  // log-sum-exp. out (B,T,C) = dropout(softmax) . v, heads concatenated.
+  // of HS = C/NH channels. att (attention_state_floats) receives what
+  // attention_stores_probabilities() says: the softmax probabilities before dropout
+  // (only t2 <= t is written), or the rows' log-sum-exp (first), with the backend's own
+  // state after them. out (B,T,C) = dropout(softmax) . v, heads concatenated.
   virtual void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                  int NH, const DropoutKey& dropout) = 0;
   // dqkv = ...; att and out are the forward's; scratch is (B,NH,T,T) and overwritten

@@ -4,11 +4,12 @@
 
 namespace cohort {
 
-ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpace& space,
-                               bool att_probabilities, bool keep_logits)
+ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, Backend& backend,
+                               bool keep_logits)
     : B(B_), T(T_) {
-  const size_t BT = size_t(B) * T, C = cfg.n_embd, NH = cfg.n_head, Vp = cfg.padded_vocab_size();
-  const size_t att = size_t(B) * NH * T * (att_probabilities ? size_t(T) : 1);
+  const size_t BT = size_t(B) * T, C = cfg.n_embd, Vp = cfg.padded_vocab_size();
+  const size_t att = backend.attention_state_floats(B, T, cfg.n_embd, cfg.n_head);
+  const bool att_probabilities = backend.attention_stores_probabilities();
   BufferPlan plan;
   plan.add(&encoded, BT * C);
   layers.resize(size_t(cfg.n_layer));
@@ -39,10 +40,10 @@ ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, MemorySpa
   plan.add(&d_3c, BT * 3 * C);
   plan.add(&d_4c, BT * 4 * C);
   d_att = nullptr;
-  if (att_probabilities) plan.add(&d_att, att);
+  if (att_probabilities) plan.add(&d_att, size_t(B) * cfg.n_head * T * T);
   plan.add(&tokens, BT);
   plan.add(&targets, BT);
-  arena = plan.allocate(space);
+  arena = plan.allocate(backend.memory());
   if (!keep_logits) probs = logits;
 }
 

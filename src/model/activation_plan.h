@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/arena.h"
 #include "model/model_config.h"
 
@@ -18,6 +19,7 @@ struct LayerActivations {
   float* ln1_rstd;   // (B, T)
   float* qkv;        // (B, T, 3C)
   float* att;        // (B, NH, T, T) softmax probabilities before dropout, or (B, NH, T) LSE
+                     // and the backend's own state (Backend::attention_state_floats)
   float* atty;       // (B, T, C) attention output, heads concatenated
   float* residual2;  // (B, T, C) after the attention branch
   float* ln2;        // (B, T, C)
@@ -28,12 +30,12 @@ struct LayerActivations {
 };
 
 struct ActivationPlan {
-  // Every buffer in `space`, the backend's memory. att_probabilities: the backend's
-  // attention_stores_probabilities() (att and d_att are T x T per head), else att holds
-  // T log-sum-exps per head and d_att is empty. keep_logits false: probs is logits (the
-  // softmax replaces the logits), one (B, T, Vp) buffer less.
-  ActivationPlan(const ModelConfig& config, int B, int T, MemorySpace& space,
-                 bool att_probabilities = true, bool keep_logits = true);
+  // Every buffer in the backend's memory. att holds the backend's
+  // attention_state_floats; d_att is T x T per head where the backend's attention stores
+  // probabilities, else empty. keep_logits false: probs is logits (the softmax replaces
+  // the logits), one (B, T, Vp) buffer less.
+  ActivationPlan(const ModelConfig& config, int B, int T, Backend& backend,
+                 bool keep_logits = true);
 
   int B, T;
   Arena arena;

@@ -79,8 +79,7 @@ void Gpt::plan(int B, int T, bool keep_logits) {
     throw Error(fmt::format("sequence length {} exceeds model.context_length {}", T,
                             config_.context_length));
   }
-  acts_ = std::make_unique<ActivationPlan>(config_, B, T, backend_.memory(),
-                                           backend_.attention_stores_probabilities(), keep_logits);
+  acts_ = std::make_unique<ActivationPlan>(config_, B, T, backend_, keep_logits);
 }
 
 float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,

@@ -253,8 +253,9 @@ TEST_F(CudaOps, FlashAttentionAcrossTilesMatchesTheCpu) {
   for (const DropoutKey key : {DropoutKey{}, DropoutKey{0.1f, 9, 4, 1, 6}}) {
     Floats qkv = random(size_t(Nn) * 3 * Cc), out(size_t(Nn) * Cc), att(size_t(Bb) * NHh * Tt * Tt),
            dout = random(size_t(Nn) * Cc), dqkv(qkv.size()), scratch(att.size());
-    auto d_qkv = up(qkv), d_out = up(out), d_lse = up(Floats(size_t(Bb) * NHh * Tt)),
-         d_dout = up(dout), d_dqkv = up(dqkv);
+    auto d_qkv = up(qkv), d_out = up(out),
+         d_lse = up(Floats(gpu->attention_state_floats(Bb, Tt, Cc, NHh))), d_dout = up(dout),
+         d_dqkv = up(dqkv);
     cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, key);
     gpu->attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
                            key);
@@ -286,8 +287,11 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     CudaBackend half(precision);
     Floats qkv = random(size_t(Nn) * 3 * Cc), out(size_t(Nn) * Cc), att(size_t(Bb) * NHh * Tt * Tt),
            dout = random(size_t(Nn) * Cc), dqkv(qkv.size()), scratch(att.size());
-    auto d_qkv = up(qkv), d_out = up(out), d_lse = up(Floats(size_t(Bb) * NHh * Tt)),
-         d_dout = up(dout), d_dqkv = up(dqkv);
+    // The log-sum-exps, then the forward's 16-bit q, k, v for the backward.
+    ASSERT_GT(half.attention_state_floats(Bb, Tt, Cc, NHh), size_t(Bb) * NHh * Tt);
+    auto d_qkv = up(qkv), d_out = up(out),
+         d_lse = up(Floats(half.attention_state_floats(Bb, Tt, Cc, NHh))), d_dout = up(dout),
+         d_dqkv = up(dqkv);
     cpu.attention_forward(out.data(), att.data(), qkv.data(), Bb, Tt, Cc, NHh, drop);
     half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
                            drop);

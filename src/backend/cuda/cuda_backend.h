@@ -12,7 +12,7 @@
 // against a full bf16 activation path, which is not built).
 //
 // The GPT's causal attention is flash-style: on tensor cores in bf16 / fp16 at head size
-// 64 without dropout (cuda_flash_attention_tc.cu), else fp32 on CUDA cores
+// 64 (cuda_flash_attention_tc.cu), else fp32 on CUDA cores
 // (cuda_flash_attention.cu); no T x T buffer either way. The general mha_* ops (encoder,
 // cross-attention) still store probabilities.
 #pragma once
@@ -63,6 +63,8 @@ class CudaBackend final : public Backend {
   void parameters_released(const float* params) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
+  // In bf16 / fp16 at head size 64, the log-sum-exps and then the forward's 16-bit q, k, v.
+  size_t attention_state_floats(int B, int T, int C, int NH) const override;
 
   MatmulPrecision precision() const { return precision_; }
 
@@ -112,7 +114,7 @@ class CudaBackend final : public Backend {
   float* column_partials(size_t n);
   cuda::DeviceBuffer column_partials_;
   cuda::DeviceBuffer token_sort_;  // embedding backward's sorted (token, position) pairs
-  // The tensor-core attention's 16-bit q, k, v and dO (grown once).
+  // The tensor-core attention backward's 16-bit dO (grown once).
   void* attention_scratch(int B, int T, int C);
   cuda::DeviceBuffer attention16_;
   cuda::DeviceBuffer row_dot_;    // flash attention backward's rowsum(dO * O), grown once

@@ -272,6 +272,20 @@ void with_head_bound(int HS, F&& f) {
 
 bool CudaBackend::attention_stores_probabilities() const { return false; }
 
+namespace {
+
+// The 16-bit q, k, v sit after the (B, NH, T) log-sum-exps, from a 256-byte boundary.
+size_t lse_floats_padded(int B, int T, int NH) { return (size_t(B) * NH * T + 63) / 64 * 64; }
+
+}  // namespace
+
+size_t CudaBackend::attention_state_floats(int B, int T, int C, int NH) const {
+  const size_t lse = size_t(B) * NH * T;
+  if (precision_ == MatmulPrecision::fp32 || C % NH != 0 || C / NH != 64) return lse;
+  return lse_floats_padded(B, T, NH) +
+         (cuda::tensor_core_attention_qkv16_bytes(B, T, C) + sizeof(float) - 1) / sizeof(float);
+}
+
 void* CudaBackend::attention_scratch(int B, int T, int C) {
   const size_t bytes = cuda::tensor_core_attention_scratch_bytes(B, T, C);
   if (attention16_.bytes() < bytes) attention16_ = cuda::DeviceBuffer(bytes);
@@ -281,9 +295,9 @@ void* CudaBackend::attention_scratch(int B, int T, int C) {
 void CudaBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                     int NH, const DropoutKey& dropout) {
   const FlashShape s = flash_shape(B, T, C, NH);
-  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv)) {
+  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
     cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out, att, qkv,
-                                        attention_scratch(B, T, C), B, T, C, NH, dropout);
+                                        att + lse_floats_padded(B, T, NH), B, T, C, NH, dropout);
     return;
   }
   with_head_bound(s.HS, [&](auto bound) {
@@ -301,11 +315,13 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
   const size_t rows = size_t(B) * NH * T;
   if (row_dot_.bytes() < rows * sizeof(float)) row_dot_ = cuda::DeviceBuffer(rows * sizeof(float));
   float* dsum = row_dot_.as<float>();
+  // The forward took the tensor cores (and left q, k, v in 16 bits) exactly when qkv and
+  // att were aligned; dout and out must be too.
   if (precision_ != MatmulPrecision::fp32 &&
-      cuda::tensor_core_attention_fits(C, NH, qkv, dout, out)) {
-    cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout, qkv, out,
-                                         att, dsum, attention_scratch(B, T, C), B, T, C, NH,
-                                         dropout);
+      cuda::tensor_core_attention_fits(C, NH, qkv, att, dout, out)) {
+    cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout,
+                                         att + lse_floats_padded(B, T, NH), out, att, dsum,
+                                         attention_scratch(B, T, C), B, T, C, NH, dropout);
     return;
   }
   flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);

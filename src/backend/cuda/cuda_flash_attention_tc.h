@@ -10,22 +10,25 @@
 
 namespace cohort::cuda {
 
-// Head size 64 (GPT-2's and most GPTs'), C <= 4096, and qkv (and dout and out, when
-// given) 16-byte aligned, as activations are: the inputs are read four floats at a time.
-bool tensor_core_attention_fits(int C, int NH, const float* qkv, const float* dout = nullptr,
-                                const float* out = nullptr);
+// Head size 64 (GPT-2's and most GPTs'), C <= 4096, and qkv, the state att (and dout
+// and out, when given) 16-byte aligned, as activations are: the inputs are read four
+// floats at a time, and the 16-bit q, k, v in the state by 16-byte copies.
+bool tensor_core_attention_fits(int C, int NH, const float* qkv, const float* att,
+                                const float* dout = nullptr, const float* out = nullptr);
 
-// Bytes of the scratch both calls round their inputs into: B*T*4C 16-bit values.
+// Bytes of qkv in 16 bits (B*T*3C values), which the forward writes for the backward,
+// and of dout in 16 bits (B*T*C), the backward's scratch.
+size_t tensor_core_attention_qkv16_bytes(int B, int T, int C);
 size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 
 // bf16 true: bfloat16 tiles; false: fp16. dropout: on the probabilities, the CPU's masks.
-void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv,
-                                   void* scratch, int B, int T, int C, int NH,
-                                   const DropoutKey& dropout);
-// dqkv is written, not accumulated; out is the forward's; dsum (B, NH, T) is scratch
-// (it receives rowsum(dO * O) per (b, h, t)).
-void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const float* qkv,
-                                    const float* out, const float* lse, float* dsum, void* scratch,
+// qkv16 (16-byte aligned) receives qkv in 16 bits, q scaled, for the backward.
+void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv, void* qkv16,
+                                   int B, int T, int C, int NH, const DropoutKey& dropout);
+// dqkv is written, not accumulated; qkv16, out and lse are the forward's; dsum (B, NH, T)
+// is scratch (it receives rowsum(dO * O) per (b, h, t)), and so is dout16.
+void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const void* qkv16,
+                                    const float* out, const float* lse, float* dsum, void* dout16,
                                     int B, int T, int C, int NH, const DropoutKey& dropout);
 
 }  // namespace cohort::cuda
