@@ -16,7 +16,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-runs/gpu-check}
-mkdir -p "$out"
+# Build logs stay out of $out: the device tool brings back eight files at most, which go
+# to the results (a failed step prints its log's end).
+logs=${TMPDIR:-/tmp}/cohort-gpu-check-logs
+mkdir -p "$out" "$logs"
 exec > >(tee "$out/gpu-check.log") 2>&1
 status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || status=1
@@ -27,10 +30,10 @@ nvcc --version | tail -1
 
 start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_GPU_CHECK_ONLY=ON \
-  -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF "${deps_cmake_args[@]}" >"$out/configure.log" 2>&1 ||
-  { echo "gpu-check: configure failed"; tail -30 "$out/configure.log"; exit 1; }
-cmake --build build-gpu -j"$(nproc)" >"$out/build.log" 2>&1 ||
-  { echo "gpu-check: build failed"; grep -E "error" "$out/build.log" | head -30; exit 1; }
+  -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF "${deps_cmake_args[@]}" >"$logs/configure.log" 2>&1 ||
+  { echo "gpu-check: configure failed"; tail -30 "$logs/configure.log"; exit 1; }
+cmake --build build-gpu -j"$(nproc)" >"$logs/build.log" 2>&1 ||
+  { echo "gpu-check: build failed"; grep -E "error" "$logs/build.log" | head -30; exit 1; }
 echo "gpu-check: built in $(( $(date +%s) - start )) s"
 
 timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1

@@ -20,6 +20,8 @@ backend=${COHORT_CHECK_BACKEND:-cuda}
 work=${CLI_CHECK_DIR:-/tmp/cohort-gpu-cli}
 build=${CLI_BUILD_DIR:-build-gpu-cli}
 out=${OUT:-runs/gpu-check}
+logs=${TMPDIR:-/tmp}/cohort-gpu-check-logs  # build logs: not among the results (gpu-check.sh)
+mkdir -p "$logs"
 mkdir -p "$work" "$out"
 status=0
 step() {  # step NAME TIMEOUT COMMAND...: runs it, logs it, keeps going on failure
@@ -44,14 +46,14 @@ if [ -n "${DEPS_ROOT:-}" ]; then
   command -v pkg-config >/dev/null || config+=(-DPKG_CONFIG_EXECUTABLE="$DEPS_ROOT/usr/bin/pkgconf")
 fi
 start=$(date +%s)
-if ! cmake -S . -B "$build" "${config[@]}" >"$out/cli-configure.log" 2>&1; then
+if ! cmake -S . -B "$build" "${config[@]}" >"$logs/cli-configure.log" 2>&1; then
   echo "gpu-cli-check: configure failed"
-  tail -20 "$out/cli-configure.log"
+  tail -20 "$logs/cli-configure.log"
   exit 1
 fi
-if ! cmake --build "$build" --target cohort -j"$(nproc)" >"$out/cli-build.log" 2>&1; then
+if ! cmake --build "$build" --target cohort -j"$(nproc)" >"$logs/cli-build.log" 2>&1; then
   echo "gpu-cli-check: build failed"
-  grep -E "error" "$out/cli-build.log" | head -20
+  grep -E "error" "$logs/cli-build.log" | head -20
   exit 1
 fi
 echo "gpu-cli-check: built the CLI in $(($(date +%s) - start)) s"
