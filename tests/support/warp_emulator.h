@@ -149,6 +149,10 @@ float from16(uint32_t bits) {
 #define blockDim (::cohort::warp_emulator::current_block->dim)
 #define gridDim (::cohort::warp_emulator::current_block->grid)
 
+// Device-side math the kernels call by their CUDA names.
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline int min(int a, int b) { return a < b ? a : b; }
+
 inline void __syncthreads() { ::cohort::warp_emulator::current_block->sync->arrive_and_wait(); }
 
 inline float __shfl_xor_sync(unsigned /*mask: the whole warp here*/, float v, int lane_mask) {

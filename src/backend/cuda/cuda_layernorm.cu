@@ -1,150 +1,16 @@
-// LayerNorm, eps 1e-5: one warp per row (a fixed shuffle tree, so the same sums every
-// run); the parameter gradients by column tiles (cuda_reduce.cuh), also in a fixed order.
-#include <type_traits>
-
+// LayerNorm on the GPU: the kernels and why they are shaped so are in cuda_layernorm.cuh.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/cuda_reduce.cuh"
+#include "backend/cuda/cuda_layernorm.cuh"
 
 namespace cohort {
 
-namespace {
-
-constexpr float kEps = 1e-5f;
-
-__device__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// Rows up to 1024 wide stay in registers, K = ceil(C / 32) values a lane (K = 24 for
-// GPT-2's 768): the kernels read x (and dy) from memory once instead of two or three times,
-// which ncu showed missing L2 on an H200 (ln_backward_input moved 283 MB for 200 MB of
-// data; ln_forward ran at 2.2 TB/s). K = 0 reads memory each time, for wider rows. Lane
-// `lane` visits columns lane, lane + 32, ... in order either way: the same sums.
-template <int K>
-struct LaneRow {
-  float v[K > 0 ? K : 1];
-  const float* row;
-  __device__ LaneRow(const float* r, int lane, int C) : row(r) {
-    if constexpr (K > 0) {
-#pragma unroll
-      for (int i = 0; i < K; ++i) {
-        const int c = lane + 32 * i;
-        v[i] = c < C ? r[c] : 0.0f;
-      }
-    }
-  }
-  __device__ float operator()(int i, int c) const {
-    if constexpr (K > 0) {
-      (void)c;
-      return v[i];
-    } else {
-      (void)i;
-      return row[c];
-    }
-  }
-};
-
-// f(i, c) for this lane's columns c = lane + 32 i < C, in order.
-template <int K, typename F>
-__device__ void each_lane_column(int lane, int C, F&& f) {
-  if constexpr (K > 0) {
-#pragma unroll
-    for (int i = 0; i < K; ++i)
-      if (lane + 32 * i < C) f(i, lane + 32 * i);
-  } else {
-    for (int c = lane, i = 0; c < C; c += 32, ++i) f(i, c);
-  }
-}
-
-// Calls f with K for a row of C: the smallest of 8, 16, 24, 32 that holds it, else 0.
-template <typename F>
-void with_lane_slots(int C, F&& f) {
-  if (C <= 256) {
-    f(std::integral_constant<int, 8>{});
-  } else if (C <= 512) {
-    f(std::integral_constant<int, 16>{});
-  } else if (C <= 768) {
-    f(std::integral_constant<int, 24>{});
-  } else if (C <= 1024) {
-    f(std::integral_constant<int, 32>{});
-  } else {
-    f(std::integral_constant<int, 0>{});
-  }
-}
-
-template <int K>
-__global__ void ln_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                           const float* b, int N, int C) {
-  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= N) return;
-  const LaneRow<K> x(inp + size_t(row) * C, lane, C);
-  float s = 0.0f;
-  each_lane_column<K>(lane, C, [&](int i, int c) { s += x(i, c); });
-  const float m = warp_sum(s) / C;
-  float v = 0.0f;
-  each_lane_column<K>(lane, C, [&](int i, int c) { v += (x(i, c) - m) * (x(i, c) - m); });
-  const float r = rsqrtf(warp_sum(v) / C + kEps);
-  float* y = out + size_t(row) * C;
-  each_lane_column<K>(lane, C, [&](int i, int c) { y[c] = (x(i, c) - m) * r * w[c] + b[c]; });
-  if (lane == 0) {
-    mean[row] = m;
-    rstd[row] = r;
-  }
-}
-
-template <int K>
-__global__ void ln_backward_input(float* dinp, const float* dout, const float* inp, const float* w,
-                                  const float* mean, const float* rstd, int N, int C) {
-  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= N) return;
-  const LaneRow<K> x(inp + size_t(row) * C, lane, C), dy(dout + size_t(row) * C, lane, C);
-  const float m = mean[row], r = rstd[row];
-  float a = 0.0f, bsum = 0.0f;
-  each_lane_column<K>(lane, C, [&](int i, int c) {
-    const float dn = w[c] * dy(i, c);
-    a += dn;
-    bsum += dn * (x(i, c) - m) * r;
-  });
-  const float dnorm_mean = warp_sum(a) / C, dnorm_norm_mean = warp_sum(bsum) / C;
-  float* dx = dinp + size_t(row) * C;
-  each_lane_column<K>(lane, C, [&](int i, int c) {
-    const float norm = (x(i, c) - m) * r;
-    dx[c] += (w[c] * dy(i, c) - dnorm_mean - norm * dnorm_norm_mean) * r;
-  });
-}
-
-// Sums of this block's row group into pw and pb (groups x C each): cuda_reduce.cuh.
-__global__ void ln_backward_params(float* pw, float* pb, const float* dout, const float* inp,
-                                   const float* mean, const float* rstd, int N, int C,
-                                   int group_rows) {
-  __shared__ float part[cuda::kColumnTile][cuda::kColumnTile + 1];
-  const int c = blockIdx.x * cuda::kColumnTile + threadIdx.x;
-  const int first = blockIdx.y * group_rows, end = min(N, first + group_rows);
-  float sw = 0.0f, sb = 0.0f;
-  if (c < C)
-    for (int n = first + threadIdx.y; n < end; n += cuda::kColumnTile) {
-      const float dy = dout[size_t(n) * C + c];
-      sb += dy;
-      sw += (inp[size_t(n) * C + c] - mean[n]) * rstd[n] * dy;
-    }
-  sw = cuda::column_tile_reduce(sw, part);
-  sb = cuda::column_tile_reduce(sb, part);
-  if (threadIdx.y == 0 && c < C) {
-    pw[size_t(blockIdx.y) * C + c] = sw;
-    pb[size_t(blockIdx.y) * C + c] = sb;
-  }
-}
-
-}  // namespace
+namespace ln = cuda::layernorm;
 
 void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
                                     const float* weight, const float* bias, int N, int C) {
-  with_lane_slots(C, [&](auto k) {
-    ln_forward<decltype(k)::value>
+  ln::with_lane_slots(C, [&](auto k) {
+    ln::ln_forward<decltype(k)::value>
         <<<cuda::blocks_for(N, 8), 256>>>(out, mean, rstd, inp, weight, bias, N, C);
   });
   COHORT_CUDA_LAUNCHED();
@@ -153,16 +19,16 @@ void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const 
 void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                      const float* inp, const float* weight, const float* mean,
                                      const float* rstd, int N, int C) {
-  with_lane_slots(C, [&](auto k) {
-    ln_backward_input<decltype(k)::value>
+  ln::with_lane_slots(C, [&](auto k) {
+    ln::ln_backward_input<decltype(k)::value>
         <<<cuda::blocks_for(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
   });
   COHORT_CUDA_LAUNCHED();
   const cuda::ColumnSplit split(N, C);
   float* pw = column_partials(2 * size_t(split.groups) * C);
   float* pb = pw + size_t(split.groups) * C;
-  ln_backward_params<<<split.grid(C), split.block()>>>(pw, pb, dout, inp, mean, rstd, N, C,
-                                                       split.rows);
+  ln::ln_backward_params<<<split.grid(C), split.block()>>>(pw, pb, dout, inp, mean, rstd, N, C,
+                                                           split.rows);
   COHORT_CUDA_LAUNCHED();
   cuda::add_group_sums<<<cuda::blocks_for(C, 256), 256>>>(dweight, pw, split.groups, C);
   COHORT_CUDA_LAUNCHED();
