@@ -82,6 +82,14 @@ class Backend {
   virtual void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                   const float* inp, const float* weight, const float* mean,
                                   const float* rstd, int N, int C) = 0;
+  // residual = x + branch (N x C), then out = layernorm(residual): the residual stream's
+  // add and the LayerNorm after it, which a backend may do in one pass (CUDA).
+  virtual void add_layernorm_forward(float* residual, float* out, float* mean, float* rstd,
+                                     const float* x, const float* branch, const float* weight,
+                                     const float* bias, int N, int C) {
+    add(residual, x, branch, size_t(N) * C);
+    layernorm_forward(out, mean, rstd, residual, weight, bias, N, C);
+  }
 
   // What the causal attention saves for its backward in `att`:
   // - true: the softmax probabilities, (B,NH,T,T) (the CPU: backward reuses them);

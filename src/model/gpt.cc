@@ -113,24 +113,36 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   be.embedding_forward(a.encoded, a.tokens, wte, wpe, B, T, C);
   be.dropout(a.encoded, B, size_t(T) * C, dropout_key(kSiteEmbedding));
 
+  // Each residual add comes with the LayerNorm that reads its result (add_layernorm_forward):
+  // ln_2 after the attention branch, and the next layer's ln_1 (or ln_f) after the MLP's.
   const float* x = a.encoded;
+  const float *lnf_w = P + layout_.at("ln_f.weight").offset,
+              *lnf_b = P + layout_.at("ln_f.bias").offset;
+  if (config_.n_layer == 0)
+    be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, lnf_w, lnf_b, BT, C);
   for (int l = 0; l < config_.n_layer; ++l) {
     const LayerParams w = layer_params(P, l);
     LayerActivations& la = a.layers[l];
-    be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, w.ln1w, w.ln1b, BT, C);
+    if (l == 0) be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, w.ln1w, w.ln1b, BT, C);
     be.linear_forward(la.qkv, la.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
     be.attention_forward(la.atty, la.att, la.qkv, B, T, C, NH, dropout_key(site_attention(l)));
     be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
-    be.add(la.residual2, x, a.branch, BT * C);
-    be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, w.ln2w, w.ln2b, BT, C);
+    be.add_layernorm_forward(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, x, a.branch, w.ln2w,
+                             w.ln2b, BT, C);
     be.mlp_forward(a.branch, la.mlp, la.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_mlp_residual(l)));
-    be.add(la.residual3, la.residual2, a.branch, BT * C);
+    if (l + 1 < config_.n_layer) {
+      const LayerParams next = layer_params(P, l + 1);
+      LayerActivations& ln = a.layers[size_t(l) + 1];
+      be.add_layernorm_forward(la.residual3, ln.ln1, ln.ln1_mean, ln.ln1_rstd, la.residual2,
+                               a.branch, next.ln1w, next.ln1b, BT, C);
+    } else {
+      be.add_layernorm_forward(la.residual3, a.lnf, a.lnf_mean, a.lnf_rstd, la.residual2, a.branch,
+                               lnf_w, lnf_b, BT, C);
+    }
     x = la.residual3;
   }
-  be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, P + layout_.at("ln_f.weight").offset,
-                       P + layout_.at("ln_f.bias").offset, BT, C);
   // Training's plan (one logits buffer) takes the backend's fused pair; a plan that keeps
   // the logits for the caller gets them in fp32 from the separate ops.
   if (targets && a.probs == a.logits) {

@@ -64,6 +64,20 @@ class CudaOps : public ::testing::Test {
     expect_close(down(d_dx, dx.size()), dx, "layernorm dinp (accumulated)");
     expect_close(down(d_dw, C), dw, "layernorm dweight");
     expect_close(down(d_db, C), db, "layernorm dbias");
+
+    // The residual add and the LayerNorm in one kernel: the two ops' values, bit for bit.
+    Floats branch = random(x.size());
+    auto d_branch = up(branch), d_sum = up(Floats(x.size())), d_res = up(Floats(x.size())),
+         d_y2 = up(y), d_mean2 = up(mean), d_rstd2 = up(rstd);
+    gpu->add(d_sum.as<float>(), d_x.as<float>(), d_branch.as<float>(), x.size());
+    gpu->layernorm_forward(d_y.as<float>(), d_mean.as<float>(), d_rstd.as<float>(),
+                           d_sum.as<float>(), d_w.as<float>(), d_b.as<float>(), N, C);
+    gpu->add_layernorm_forward(d_res.as<float>(), d_y2.as<float>(), d_mean2.as<float>(),
+                               d_rstd2.as<float>(), d_x.as<float>(), d_branch.as<float>(),
+                               d_w.as<float>(), d_b.as<float>(), N, C);
+    EXPECT_EQ(down(d_res, x.size()), down(d_sum, x.size())) << "residual";
+    EXPECT_EQ(down(d_y2, x.size()), down(d_y, x.size())) << "layernorm of the residual";
+    EXPECT_EQ(down(d_rstd2, N), down(d_rstd, N)) << "rstd of the residual";
   }
 
   void expect_close(const Floats& got, const Floats& want, const char* what) {

@@ -59,6 +59,26 @@ void check_width(int C) {
   expect_close(grstd, rstd, "rstd");
   expect_close(gdx, dx, "input gradient (accumulated)");
 
+  // The residual add fused in: x = stream + branch exactly, and the same normalization as
+  // the kernel above gives for that x (the same sums in the same order: bit for bit).
+  const auto branch = random(x.size(), rng);
+  std::vector<float> stream(x.size()), ry(x.size()), rmean(N), rrstd(N), residual(x.size());
+  for (size_t i = 0; i < x.size(); ++i) stream[i] = x[i] - branch[i];
+  std::vector<float> sum(x.size()), sy(x.size()), smean(N), srstd(N);
+  for (size_t i = 0; i < x.size(); ++i) sum[i] = stream[i] + branch[i];
+  ln::with_lane_slots(C, [&](auto k) {
+    constexpr int K = decltype(k)::value;
+    emu::launch(ln::add_ln_forward<K>, rows_grid, rows_block, 0, residual.data(), ry.data(),
+                rmean.data(), rrstd.data(), static_cast<const float*>(stream.data()),
+                static_cast<const float*>(branch.data()), w.data(), b.data(), N, C);
+    emu::launch(ln::ln_forward<K>, rows_grid, rows_block, 0, sy.data(), smean.data(), srstd.data(),
+                static_cast<const float*>(sum.data()), w.data(), b.data(), N, C);
+  });
+  EXPECT_EQ(residual, sum) << "residual";
+  EXPECT_EQ(ry, sy) << "layernorm of the residual";
+  EXPECT_EQ(rmean, smean);
+  EXPECT_EQ(rrstd, srstd);
+
   const cuda::ColumnSplit split(N, C);
   std::vector<float> pw(size_t(split.groups) * C), pb(pw.size()), gdw(C, 0.5f), gdb(C, 0.5f);
   emu::launch(ln::ln_backward_params, split.grid(C), cuda::ColumnSplit::block(), 0, pw.data(),

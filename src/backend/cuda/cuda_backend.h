@@ -42,6 +42,10 @@ class CudaBackend final : public Backend {
   MemorySpace& memory() override { return memory_; }
 
   COHORT_BACKEND_OPS_OVERRIDE
+  // One kernel: each row's sum is kept in registers for its LayerNorm.
+  void add_layernorm_forward(float* residual, float* out, float* mean, float* rstd, const float* x,
+                             const float* branch, const float* weight, const float* bias, int N,
+                             int C) override;
   // In bf16 / fp16: 16-bit logits, and a kernel that leaves softmax - onehot for the
   // backward in their place (cuda_lm_head_loss.cu); in fp32, the separate ops.
   void lm_head_loss_forward(float* losses, float* logits, const float* x, const float* wte,

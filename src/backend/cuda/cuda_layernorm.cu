@@ -16,6 +16,16 @@ void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const 
   COHORT_CUDA_LAUNCHED();
 }
 
+void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean, float* rstd,
+                                        const float* x, const float* branch, const float* weight,
+                                        const float* bias, int N, int C) {
+  ln::with_lane_slots(C, [&](auto k) {
+    ln::add_ln_forward<decltype(k)::value>
+        <<<cuda::blocks_for(N, 8), 256>>>(residual, out, mean, rstd, x, branch, weight, bias, N, C);
+  });
+  COHORT_CUDA_LAUNCHED();
+}
+
 void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                      const float* inp, const float* weight, const float* mean,
                                      const float* rstd, int N, int C) {
