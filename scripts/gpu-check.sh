@@ -14,7 +14,7 @@
 #  7. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh).
 # Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-runs/gpu-check}
 # Build logs stay out of $out: the device tool brings back eight files at most, which go
 # to the results (a failed step prints its log's end).
@@ -29,11 +29,7 @@ nvcc --version | tail -1
 . scripts/gpu-deps-env.sh
 
 start=$(date +%s)
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_GPU_CHECK_ONLY=ON \
-  -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF "${deps_cmake_args[@]}" >"$logs/configure.log" 2>&1 ||
-  { echo "gpu-check: configure failed"; tail -30 "$logs/configure.log"; exit 1; }
-cmake --build build-gpu -j"$(nproc)" >"$logs/build.log" 2>&1 ||
-  { echo "gpu-check: build failed"; grep -E "error" "$logs/build.log" | head -30; exit 1; }
+build_gpu_check "$logs" || exit 1
 echo "gpu-check: built in $(( $(date +%s) - start )) s"
 
 timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1
