@@ -52,6 +52,14 @@ class Backend {
     (void)n;
   }
   virtual void parameters_released(const float* params) { (void)params; }
+  // x (n floats), an activation just computed, is a product's input that the model will
+  // not change before its next parameters_updated(): a backend may keep the copy it
+  // converts x to for the forward's product until then, for the backward's to reuse
+  // (CudaBackend in bf16 / fp16: its 16-bit copy).
+  virtual void hold_input(const float* x, size_t n) {
+    (void)x;
+    (void)n;
+  }
 
   // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
   virtual void linear_forward(float* out, const float* inp, const float* weight, const float* bias,

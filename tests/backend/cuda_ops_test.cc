@@ -176,6 +176,36 @@ TEST_F(CudaOps, SixteenBitParameterCopyIsUsedUntilUpdatedOrReleased) {
   EXPECT_EQ(product(half), product(fresh)) << "after the release";
 }
 
+// hold_input: the forward's 16-bit copy of a held input is what the backward's product
+// reads too (the same bits as a fresh rounding), kept until the next parameters_updated;
+// after it the input is rounded afresh unless held again.
+TEST_F(CudaOps, HeldInputKeepsItsCopyUntilTheNextStep) {
+  CudaBackend half(MatmulPrecision::bf16), fresh(MatmulPrecision::bf16);
+  const int OC = 2 * C;
+  Floats inp = random(size_t(N) * C), w = random(size_t(C) * OC, 0.3f), params = random(64);
+  auto d_inp = up(inp), d_w = up(w), d_params = up(params), d_out = up(Floats(size_t(N) * OC));
+  auto product = [&](CudaBackend& be) {
+    be.linear_forward(d_out.as<float>(), d_inp.as<float>(), d_w.as<float>(), nullptr, N, C, OC);
+    return down(d_out, size_t(N) * OC);
+  };
+  auto change_input = [&](float by) {
+    for (auto& v : inp) v += by;
+    half.memory().copy_from_host(d_inp.as<float>(), inp.data(), inp.size() * sizeof(float));
+  };
+  half.parameters_updated(d_params.as<float>(), params.size());
+  half.hold_input(d_inp.as<float>(), inp.size());
+  const Floats held = product(half);
+  EXPECT_EQ(held, product(fresh)) << "the held copy is a fresh rounding";
+  change_input(0.5f);  // against the contract, to show which copy is read
+  EXPECT_EQ(product(half), held) << "the held copy is reused within the step";
+  half.parameters_updated(d_params.as<float>(), params.size());
+  const Floats next_step = product(half);
+  EXPECT_EQ(next_step, product(fresh)) << "after the step, no longer held";
+  EXPECT_NE(next_step, held);
+  half.hold_input(d_inp.as<float>(), inp.size());
+  EXPECT_EQ(product(half), next_step) << "held again: rounded afresh";
+}
+
 TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   std::vector<int32_t> tok(N);
   for (auto& t : tok) t = int32_t(rng() % 7);  // repeated tokens share rows

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_memory.h"
@@ -65,6 +66,8 @@ class CudaBackend final : public Backend {
   // for any weight inside them, until the next update or their release.
   void parameters_updated(const float* params, size_t n) override;
   void parameters_released(const float* params) override;
+  // Rounded at its first use, then reused until the next parameters_updated.
+  void hold_input(const float* x, size_t n) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
   // In bf16 / fp16 at head size 64, the log-sum-exps and then the forward's 16-bit q, k, v.
@@ -90,6 +93,14 @@ class CudaBackend final : public Backend {
   const float* params_ = nullptr;                        // parameters_updated's range, or null
   size_t params_n_ = 0;
   cuda::DeviceBuffer params16_;
+  struct HeldInput {  // hold_input's activations and their 16-bit copies
+    const float* x;
+    size_t n;
+    cuda::DeviceBuffer copy;
+    bool held;     // since the last parameters_updated
+    bool rounded;  // copy holds x's current values
+  };
+  std::vector<HeldInput> held_;
   // C (m x n) = A (m x k) . B (k x n) + bias (m) per column, column-major, in one
   // cuBLASLt call (cuda_matmul_lt.cu); false, having done nothing, where that does not
   // apply (fp32, an unaligned bias, no algorithm for the shape).
