@@ -52,10 +52,11 @@ class Backend {
     (void)n;
   }
   virtual void parameters_released(const float* params) { (void)params; }
-  // x (n floats), an activation just computed, is a product's input that the model will
-  // not change before its next parameters_updated(): a backend may keep the copy it
-  // converts x to for the forward's product until then, for the backward's to reuse
-  // (CudaBackend in bf16 / fp16: its 16-bit copy).
+  // x (n floats), an activation about to be computed or just computed, is a product's
+  // input that the model will not change before its next parameters_updated() (but by
+  // the op that computes it): a backend may keep the copy it converts x to for the
+  // forward's product until then, for the backward's to reuse, and may have that op
+  // write the copy (CudaBackend in bf16 / fp16: a 16-bit copy; its LayerNorms write it).
   virtual void hold_input(const float* x, size_t n) {
     (void)x;
     (void)n;

@@ -115,28 +115,30 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
 
   // Each residual add comes with the LayerNorm that reads its result (add_layernorm_forward):
   // ln_2 after the attention branch, and the next layer's ln_1 (or ln_f) after the MLP's.
+  // ln_1, ln_2, ln_f and the attention's output stay as they are until the backward has
+  // read them (Backend::hold_input), so a backend may keep its converted copies; the
+  // LayerNorms are held before they run, so their kernels may write those copies too.
   const float* x = a.encoded;
   const float *lnf_w = P + layout_.at("ln_f.weight").offset,
               *lnf_b = P + layout_.at("ln_f.bias").offset;
+  be.hold_input(config_.n_layer > 0 ? a.layers[0].ln1 : a.lnf, BT * C);
   if (config_.n_layer == 0)
     be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, lnf_w, lnf_b, BT, C);
   for (int l = 0; l < config_.n_layer; ++l) {
     const LayerParams w = layer_params(P, l);
     LayerActivations& la = a.layers[l];
     if (l == 0) be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, w.ln1w, w.ln1b, BT, C);
-    // ln_1, the attention's output, ln_2 and ln_f stay as they are until the backward has
-    // read them (Backend::hold_input): a backend may keep its converted copies.
-    be.hold_input(la.ln1, BT * C);
     be.linear_forward(la.qkv, la.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
     be.attention_forward(la.atty, la.att, la.qkv, B, T, C, NH, dropout_key(site_attention(l)));
     be.hold_input(la.atty, BT * C);
     be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
+    be.hold_input(la.ln2, BT * C);
     be.add_layernorm_forward(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, x, a.branch, w.ln2w,
                              w.ln2b, BT, C);
-    be.hold_input(la.ln2, BT * C);
     be.mlp_forward(a.branch, la.mlp, la.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_mlp_residual(l)));
+    be.hold_input(l + 1 < config_.n_layer ? a.layers[size_t(l) + 1].ln1 : a.lnf, BT * C);
     if (l + 1 < config_.n_layer) {
       const LayerParams next = layer_params(P, l + 1);
       LayerActivations& ln = a.layers[size_t(l) + 1];
@@ -148,7 +150,6 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
     }
     x = la.residual3;
   }
-  be.hold_input(a.lnf, BT * C);
   // Training's plan (one logits buffer) takes the backend's fused pair; a plan that keeps
   // the logits for the caller gets them in fp32 from the separate ops.
   if (targets && a.probs == a.logits) {

@@ -204,6 +204,19 @@ TEST_F(CudaOps, HeldInputKeepsItsCopyUntilTheNextStep) {
   EXPECT_NE(next_step, held);
   half.hold_input(d_inp.as<float>(), inp.size());
   EXPECT_EQ(product(half), next_step) << "held again: rounded afresh";
+
+  // Held before a LayerNorm computes it: the kernel writes the copy, the same bits.
+  Floats x = random(inp.size(), 2.0f), g = random(C), bias = random(C);
+  auto d_x = up(x), d_g = up(g), d_bias = up(bias), d_mean = up(Floats(N)), d_rstd = up(Floats(N));
+  for (CudaBackend* be : {&half, &fresh}) {
+    be->parameters_updated(d_params.as<float>(), params.size());
+    if (be == &half) be->hold_input(d_inp.as<float>(), inp.size());
+    be->layernorm_forward(d_inp.as<float>(), d_mean.as<float>(), d_rstd.as<float>(),
+                          d_x.as<float>(), d_g.as<float>(), d_bias.as<float>(), N, C);
+  }
+  const Floats from_kernel_copy = product(half);
+  EXPECT_EQ(from_kernel_copy, product(fresh)) << "the LayerNorm's 16-bit copy";
+  EXPECT_NE(from_kernel_copy, next_step);
 }
 
 TEST_F(CudaOps, EmbeddingAndLayerNorm) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,6 +20,15 @@ namespace {
 
 namespace emu = ::cohort::warp_emulator;
 namespace ln = cuda::layernorm;
+
+void* const kNo16 = nullptr;  // no 16-bit copy of the output
+
+template <typename E>
+uint16_t bits(E v) {
+  uint16_t b;
+  std::memcpy(&b, &v, 2);
+  return b;
+}
 
 std::vector<float> random(size_t n, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> d(0.0f, scale);
@@ -49,8 +60,8 @@ void check_width(int C) {
   const dim3 rows_grid(unsigned((N + 7) / 8)), rows_block(256);
   ln::with_lane_slots(C, [&](auto k) {
     constexpr int K = decltype(k)::value;
-    emu::launch(ln::ln_forward<K>, rows_grid, rows_block, 0, gy.data(), gmean.data(), grstd.data(),
-                x.data(), w.data(), b.data(), N, C);
+    emu::launch(ln::ln_forward<K, void>, rows_grid, rows_block, 0, gy.data(), kNo16, gmean.data(),
+                grstd.data(), x.data(), w.data(), b.data(), N, C);
     emu::launch(ln::ln_backward_input<K>, rows_grid, rows_block, 0, gdx.data(), dy.data(), x.data(),
                 w.data(), gmean.data(), grstd.data(), N, C);
   });
@@ -65,15 +76,24 @@ void check_width(int C) {
   std::vector<float> stream(x.size()), ry(x.size()), rmean(N), rrstd(N), residual(x.size());
   for (size_t i = 0; i < x.size(); ++i) stream[i] = x[i] - branch[i];
   std::vector<float> sum(x.size()), sy(x.size()), smean(N), srstd(N);
+  std::vector<__nv_bfloat16> ry16(x.size());
+  std::vector<__half> sy16(x.size());
   for (size_t i = 0; i < x.size(); ++i) sum[i] = stream[i] + branch[i];
   ln::with_lane_slots(C, [&](auto k) {
     constexpr int K = decltype(k)::value;
-    emu::launch(ln::add_ln_forward<K>, rows_grid, rows_block, 0, residual.data(), ry.data(),
-                rmean.data(), rrstd.data(), static_cast<const float*>(stream.data()),
-                static_cast<const float*>(branch.data()), w.data(), b.data(), N, C);
-    emu::launch(ln::ln_forward<K>, rows_grid, rows_block, 0, sy.data(), smean.data(), srstd.data(),
-                static_cast<const float*>(sum.data()), w.data(), b.data(), N, C);
+    emu::launch(ln::add_ln_forward<K, __nv_bfloat16>, rows_grid, rows_block, 0, residual.data(),
+                ry.data(), ry16.data(), rmean.data(), rrstd.data(),
+                static_cast<const float*>(stream.data()), static_cast<const float*>(branch.data()),
+                w.data(), b.data(), N, C);
+    emu::launch(ln::ln_forward<K, __half>, rows_grid, rows_block, 0, sy.data(), sy16.data(),
+                smean.data(), srstd.data(), static_cast<const float*>(sum.data()), w.data(),
+                b.data(), N, C);
   });
+  // The 16-bit copies a held output gets (Backend::hold_input): its values rounded once.
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(bits(ry16[i]), bits(cuda::round16<__nv_bfloat16>(ry[i]))) << "bf16 copy, " << i;
+    ASSERT_EQ(bits(sy16[i]), bits(cuda::round16<__half>(sy[i]))) << "fp16 copy, " << i;
+  }
   EXPECT_EQ(residual, sum) << "residual";
   EXPECT_EQ(ry, sy) << "layernorm of the residual";
   EXPECT_EQ(rmean, smean);

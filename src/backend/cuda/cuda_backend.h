@@ -101,6 +101,9 @@ class CudaBackend final : public Backend {
     bool rounded;  // copy holds x's current values
   };
   std::vector<HeldInput> held_;
+  // For a kernel about to compute x: the held copy of x (n values) for it to write as
+  // well, then marked rounded; null where x is not held with n values.
+  void* held_copy_to_write(const float* x, size_t n);
   // C (m x n) = A (m x k) . B (k x n) + bias (m) per column, column-major, in one
   // cuBLASLt call (cuda_matmul_lt.cu); false, having done nothing, where that does not
   // apply (fp32, an unaligned bias, no algorithm for the shape).

@@ -7,11 +7,23 @@ namespace cohort {
 
 namespace ln = cuda::layernorm;
 
+// A held output (Backend::hold_input: ln_1, ln_2, ln_f) gets its 16-bit copy from the
+// kernel that computes it, not from a rounding pass over it before its first GEMM.
 void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
                                     const float* weight, const float* bias, int N, int C) {
+  void* out16 = held_copy_to_write(out, size_t(N) * C);
+  const unsigned blocks = cuda::blocks_for(N, 8);
   ln::with_lane_slots(C, [&](auto k) {
-    ln::ln_forward<decltype(k)::value>
-        <<<cuda::blocks_for(N, 8), 256>>>(out, mean, rstd, inp, weight, bias, N, C);
+    constexpr int K = decltype(k)::value;
+    if (!out16) {
+      ln::ln_forward<K, void><<<blocks, 256>>>(out, nullptr, mean, rstd, inp, weight, bias, N, C);
+      return;
+    }
+    cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+      using E = decltype(tag);
+      ln::ln_forward<K, E>
+          <<<blocks, 256>>>(out, static_cast<E*>(out16), mean, rstd, inp, weight, bias, N, C);
+    });
   });
   COHORT_CUDA_LAUNCHED();
 }
@@ -19,9 +31,20 @@ void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const 
 void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean, float* rstd,
                                         const float* x, const float* branch, const float* weight,
                                         const float* bias, int N, int C) {
+  void* out16 = held_copy_to_write(out, size_t(N) * C);
+  const unsigned blocks = cuda::blocks_for(N, 8);
   ln::with_lane_slots(C, [&](auto k) {
-    ln::add_ln_forward<decltype(k)::value>
-        <<<cuda::blocks_for(N, 8), 256>>>(residual, out, mean, rstd, x, branch, weight, bias, N, C);
+    constexpr int K = decltype(k)::value;
+    if (!out16) {
+      ln::add_ln_forward<K, void>
+          <<<blocks, 256>>>(residual, out, nullptr, mean, rstd, x, branch, weight, bias, N, C);
+      return;
+    }
+    cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+      using E = decltype(tag);
+      ln::add_ln_forward<K, E><<<blocks, 256>>>(residual, out, static_cast<E*>(out16), mean, rstd,
+                                                x, branch, weight, bias, N, C);
+    });
   });
   COHORT_CUDA_LAUNCHED();
 }

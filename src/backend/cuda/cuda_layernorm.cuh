@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "backend/cuda/cuda_half.cuh"
 #include "backend/cuda/cuda_reduce.cuh"
 #include "backend/cuda/cuda_warp.cuh"
 
@@ -90,9 +91,10 @@ void with_lane_slots(int C, F&& f) {
   }
 }
 
-// Normalizes one row held by x into y; lane 0 stores its mean and rstd.
-template <int K>
-__device__ void normalize_row(const LaneRow<K>& x, float* y, float* mean, float* rstd,
+// Normalizes one row held by x into y, and into y16 rounded to E unless E is void (the
+// 16-bit copy a GEMM will read: Backend::hold_input); lane 0 stores its mean and rstd.
+template <int K, typename E>
+__device__ void normalize_row(const LaneRow<K>& x, float* y, E* y16, float* mean, float* rstd,
                               const float* w, const float* b, int lane, int C) {
   float s = 0.0f;
   each_lane_column<K>(lane, C, [&](int i, int c) { s += x(i, c); });
@@ -100,36 +102,53 @@ __device__ void normalize_row(const LaneRow<K>& x, float* y, float* mean, float*
   float v = 0.0f;
   each_lane_column<K>(lane, C, [&](int i, int c) { v += (x(i, c) - m) * (x(i, c) - m); });
   const float r = rsqrtf(warp_sum(v) / C + kEps);
-  each_lane_column<K>(lane, C, [&](int i, int c) { y[c] = (x(i, c) - m) * r * w[c] + b[c]; });
+  each_lane_column<K>(lane, C, [&](int i, int c) {
+    const float out = (x(i, c) - m) * r * w[c] + b[c];
+    y[c] = out;
+    if constexpr (!std::is_void_v<E>) y16[c] = round16<E>(out);
+  });
   if (lane == 0) {
     *mean = m;
     *rstd = r;
   }
 }
 
-template <int K>
-__global__ void ln_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                           const float* b, int N, int C) {
+// out16 + at, or null where E is void (no 16-bit copy).
+template <typename E>
+__device__ E* row_of(E* out16, size_t at) {
+  if constexpr (std::is_void_v<E>) {
+    (void)at;
+    return nullptr;
+  } else {
+    return out16 + at;
+  }
+}
+
+// E: the type of out16, the 16-bit copy also written, or void for none.
+template <int K, typename E = void>
+__global__ void ln_forward(float* out, E* out16, float* mean, float* rstd, const float* inp,
+                           const float* w, const float* b, int N, int C) {
   const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= N) return;
   const size_t at = size_t(row) * C;
-  normalize_row(LaneRow<K>(inp + at, lane, C), out + at, mean + row, rstd + row, w, b, lane, C);
+  normalize_row(LaneRow<K>(inp + at, lane, C), out + at, row_of(out16, at), mean + row, rstd + row,
+                w, b, lane, C);
 }
 
 // residual = x + branch, then out = layernorm(residual), in one pass: the separate add
 // read and wrote the whole stream once more (add_k ran at 3.1 TB/s, 44 us a call for
 // GPT-2 124M at B=16, T=1024 on an H200, by ncu). The same values as the two ops.
-template <int K>
-__global__ void add_ln_forward(float* residual, float* out, float* mean, float* rstd,
+template <int K, typename E = void>
+__global__ void add_ln_forward(float* residual, float* out, E* out16, float* mean, float* rstd,
                                const float* x, const float* branch, const float* w, const float* b,
                                int N, int C) {
   const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= N) return;
   const size_t at = size_t(row) * C;
-  normalize_row(LaneRow<K>(residual + at, x + at, branch + at, lane, C), out + at, mean + row,
-                rstd + row, w, b, lane, C);
+  normalize_row(LaneRow<K>(residual + at, x + at, branch + at, lane, C), out + at,
+                row_of(out16, at), mean + row, rstd + row, w, b, lane, C);
 }
 
 template <int K>
