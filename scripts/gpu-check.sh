@@ -15,26 +15,17 @@
 # Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-out=${OUT:-runs/gpu-check}
-# Build logs stay out of $out: the device tool brings back eight files at most, which go
-# to the results (a failed step prints its log's end).
-logs=${TMPDIR:-/tmp}/cohort-gpu-check-logs
-mkdir -p "$out" "$logs"
-exec > >(tee "$out/gpu-check.log") 2>&1
+# shellcheck source=scripts/gpu-deps-env.sh
+. scripts/gpu-deps-env.sh
+start_gpu_log gpu-check runs/gpu-check
 status=0
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || status=1
 nvcc --version | tail -1
 
-# shellcheck source=scripts/gpu-deps-env.sh
-. scripts/gpu-deps-env.sh
-
 start=$(date +%s)
-build_gpu_check "$logs" || exit 1
-echo "gpu-check: built in $(( $(date +%s) - start )) s"
+build_gpu_check "$logs" gpu-check || exit 1
 
-timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1
-timeout 90 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
-  --gtest_output=json:"$out/gpt_reference.json" || status=1
+run_gpu_op_tests "$out" || status=1
 timeout 60 ./build-gpu/tests/optim/loss_scaler_test --gtest_brief=1 || status=1
 timeout 60 ./build-gpu/tests/dist/nccl_communicator_test --gtest_brief=1 || status=1
 

@@ -3,7 +3,9 @@
 # /tmp/cohort-gpu-deps), never over / (they could break the image's own), and sets
 #   deps_cmake_args   the CMake options that find them;
 #   LD_LIBRARY_PATH   their libraries, for the built programs;
-#   build_gpu_check   a function: builds the GPU check tree (build-gpu/), logs in $1.
+#   start_gpu_log     a function: a GPU script's output folder and log;
+#   build_gpu_check   a function: builds the GPU check tree (build-gpu/);
+#   run_gpu_op_tests  a function: its CUDA op tests and the GPT fixture on the GPU.
 # Without .gpu-deps/ the system's packages are used.
 deps_cmake_args=()
 if [ -d .gpu-deps ]; then
@@ -21,13 +23,36 @@ CFG
   deps_cmake_args=(-DCMAKE_PREFIX_PATH="$DEPS_ROOT/usr" -DOpenBLAS_DIR="$DEPS_ROOT/openblas-cmake")
 fi
 
-# build_gpu_check LOG_DIR: core, backends, model, optim, io and their tests with CUDA;
-# on failure prints the log's end and returns 1.
+# start_gpu_log NAME DEFAULT_OUT: sets out to $OUT (the device tool's) or DEFAULT_OUT, and
+# logs to a folder for build logs, kept out of $out (the device tool brings back eight
+# files at most, which go to the results); from here on the output also goes to
+# $out/NAME.log.
+start_gpu_log() {
+  out=${OUT:-$2}
+  logs=${TMPDIR:-/tmp}/cohort-gpu-check-logs
+  mkdir -p "$out" "$logs"
+  exec > >(tee "$out/$1.log") 2>&1
+}
+
+# build_gpu_check LOG_DIR NAME: core, backends, model, optim, io and their tests with
+# CUDA, saying how long it took; on failure prints the log's end and returns 1.
 build_gpu_check() {
-  local logs=$1
+  local logs=$1 name=$2 start
+  start=$(date +%s)
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOHORT_GPU_CHECK_ONLY=ON \
     -DCOHORT_CUDA=ON -DCOHORT_NATIVE=OFF "${deps_cmake_args[@]}" >"$logs/configure.log" 2>&1 ||
     { echo "configure failed"; tail -30 "$logs/configure.log"; return 1; }
   cmake --build build-gpu -j"$(nproc)" >"$logs/build.log" 2>&1 ||
     { echo "build failed"; grep -E "error" "$logs/build.log" | head -30; return 1; }
+  echo "$name: built in $(( $(date +%s) - start )) s"
+}
+
+# run_gpu_op_tests OUT_DIR: every CUDA op against the CPU, then the PyTorch fixture on the
+# GPU (its JSON report, each tensor's error, in OUT_DIR); returns 1 if either fails.
+run_gpu_op_tests() {
+  local rc=0
+  timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || rc=1
+  timeout 90 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
+    --gtest_output=json:"$1/gpt_reference.json" || rc=1
+  return $rc
 }

@@ -11,20 +11,14 @@
 # after scripts/gpu-deps.sh here. Writes its log to $OUT when set, else runs/gpu-report/.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-out=${OUT:-runs/gpu-report}
-logs=${TMPDIR:-/tmp}/cohort-gpu-check-logs
-mkdir -p "$out" "$logs"
-exec > >(tee "$out/gpu-kernel-report.log") 2>&1
-status=0
 # shellcheck source=scripts/gpu-deps-env.sh
 . scripts/gpu-deps-env.sh
+start_gpu_log gpu-kernel-report runs/gpu-report
+status=0
 start=$(date +%s)
-build_gpu_check "$logs" || exit 1
-echo "gpu-kernel-report: built in $(( $(date +%s) - start )) s"
+build_gpu_check "$logs" gpu-kernel-report || exit 1
 
-timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || status=1
-timeout 90 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
-  --gtest_output=json:"$out/gpt_reference.json" || status=1
+run_gpu_op_tests "$out" || status=1
 
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 memcheck() {  # memcheck TEST FILTER: fails on any error the sanitizer reports
