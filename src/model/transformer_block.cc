@@ -81,20 +81,24 @@ void block_forward(Backend& be, const BlockParams& w, BlockActivations& a, Block
                  in.causal, in.self_len, drop.at(0));
   be.linear_forward(s.branch, a.atty, w.attpw, w.attpb, BT, C, C);
   be.dropout(s.branch, B, n, drop.at(1));
-  be.add(a.res2, x, s.branch, BT * C);
+  // Each residual add comes with the LayerNorm that reads its result (add_layernorm_forward).
   const float* r = a.res2;
   if (w.lnxw) {
-    be.layernorm_forward(a.lnx, a.lnx_mean, a.lnx_rstd, a.res2, w.lnxw, w.lnxb, BT, C);
+    be.add_layernorm_forward(a.res2, a.lnx, a.lnx_mean, a.lnx_rstd, x, s.branch, w.lnxw, w.lnxb, BT,
+                             C);
     be.linear_forward(a.xq, a.lnx, w.xqw, w.xqb, BT, C, C);
     be.linear_forward(a.xkv, in.memory, w.xkvw, w.xkvb, size_t(B) * in.S, C, 2 * C);
     be.mha_forward(a.xatty, a.xatt, a.xq, a.xkv, a.xkv + C, C, 2 * C, B, T, in.S, C, NH, false,
                    in.memory_len, drop.at(2));
     be.linear_forward(s.branch, a.xatty, w.xpw, w.xpb, BT, C, C);
     be.dropout(s.branch, B, n, drop.at(3));
-    be.add(a.resx, a.res2, s.branch, BT * C);
+    be.add_layernorm_forward(a.resx, a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, s.branch, w.ln2w,
+                             w.ln2b, BT, C);
     r = a.resx;
+  } else {
+    be.add_layernorm_forward(a.res2, a.ln2, a.ln2_mean, a.ln2_rstd, x, s.branch, w.ln2w, w.ln2b, BT,
+                             C);
   }
-  be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, r, w.ln2w, w.ln2b, BT, C);
   be.mlp_forward(s.branch, a.mlp, a.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
   be.dropout(s.branch, B, n, drop.at(4));
   be.add(a.out, r, s.branch, BT * C);
