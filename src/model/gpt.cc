@@ -118,16 +118,26 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   // ln_1, ln_2, ln_f and the attention's output stay as they are until the backward has
   // read them (Backend::hold_input), so a backend may keep its converted copies; the
   // LayerNorms are held before they run, so their kernels may write those copies too.
+  struct Norm {
+    float *out, *mean, *rstd;
+    const float *w, *b;
+  };
+  // The LayerNorm on the stream entering layer l: its ln_1, or ln_f after the last layer.
+  auto norm_before = [&](int l) -> Norm {
+    if (l == config_.n_layer)
+      return {a.lnf, a.lnf_mean, a.lnf_rstd, P + layout_.at("ln_f.weight").offset,
+              P + layout_.at("ln_f.bias").offset};
+    const LayerParams w = layer_params(P, l);
+    LayerActivations& la = a.layers[size_t(l)];
+    return {la.ln1, la.ln1_mean, la.ln1_rstd, w.ln1w, w.ln1b};
+  };
   const float* x = a.encoded;
-  const float *lnf_w = P + layout_.at("ln_f.weight").offset,
-              *lnf_b = P + layout_.at("ln_f.bias").offset;
-  be.hold_input(config_.n_layer > 0 ? a.layers[0].ln1 : a.lnf, BT * C);
-  if (config_.n_layer == 0)
-    be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, lnf_w, lnf_b, BT, C);
+  const Norm first = norm_before(0);
+  be.hold_input(first.out, BT * C);
+  be.layernorm_forward(first.out, first.mean, first.rstd, x, first.w, first.b, BT, C);
   for (int l = 0; l < config_.n_layer; ++l) {
     const LayerParams w = layer_params(P, l);
     LayerActivations& la = a.layers[l];
-    if (l == 0) be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, w.ln1w, w.ln1b, BT, C);
     be.linear_forward(la.qkv, la.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
     be.attention_forward(la.atty, la.att, la.qkv, B, T, C, NH, dropout_key(site_attention(l)));
     be.hold_input(la.atty, BT * C);
@@ -138,16 +148,10 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
                              w.ln2b, BT, C);
     be.mlp_forward(a.branch, la.mlp, la.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_mlp_residual(l)));
-    be.hold_input(l + 1 < config_.n_layer ? a.layers[size_t(l) + 1].ln1 : a.lnf, BT * C);
-    if (l + 1 < config_.n_layer) {
-      const LayerParams next = layer_params(P, l + 1);
-      LayerActivations& ln = a.layers[size_t(l) + 1];
-      be.add_layernorm_forward(la.residual3, ln.ln1, ln.ln1_mean, ln.ln1_rstd, la.residual2,
-                               a.branch, next.ln1w, next.ln1b, BT, C);
-    } else {
-      be.add_layernorm_forward(la.residual3, a.lnf, a.lnf_mean, a.lnf_rstd, la.residual2, a.branch,
-                               lnf_w, lnf_b, BT, C);
-    }
+    const Norm next = norm_before(l + 1);
+    be.hold_input(next.out, BT * C);
+    be.add_layernorm_forward(la.residual3, next.out, next.mean, next.rstd, la.residual2, a.branch,
+                             next.w, next.b, BT, C);
     x = la.residual3;
   }
   // Training's plan (one logits buffer) takes the backend's fused pair; a plan that keeps

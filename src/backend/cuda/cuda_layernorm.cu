@@ -7,45 +7,43 @@ namespace cohort {
 
 namespace ln = cuda::layernorm;
 
-// A held output (Backend::hold_input: ln_1, ln_2, ln_f) gets its 16-bit copy from the
-// kernel that computes it, not from a rounding pass over it before its first GEMM.
-void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
-                                    const float* weight, const float* bias, int N, int C) {
-  void* out16 = held_copy_to_write(out, size_t(N) * C);
-  const unsigned blocks = cuda::blocks_for(N, 8);
+namespace {
+
+// Calls launch(k, copy) with k the row layout for C (ln::with_lane_slots) and copy the
+// held 16-bit copy to write, typed, or a null void* where there is none: a held output
+// (Backend::hold_input: ln_1, ln_2, ln_f) gets its copy from the kernel that computes it,
+// not from a rounding pass over it before its first GEMM.
+template <typename F>
+void with_layout_and_copy(int C, void* out16, bool bf16, F&& launch) {
   ln::with_lane_slots(C, [&](auto k) {
-    constexpr int K = decltype(k)::value;
     if (!out16) {
-      ln::ln_forward<K, void><<<blocks, 256>>>(out, nullptr, mean, rstd, inp, weight, bias, N, C);
+      launch(k, static_cast<void*>(nullptr));
       return;
     }
-    cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-      using E = decltype(tag);
-      ln::ln_forward<K, E>
-          <<<blocks, 256>>>(out, static_cast<E*>(out16), mean, rstd, inp, weight, bias, N, C);
-    });
+    cuda::with_16_bit_type(bf16, [&](auto tag) { launch(k, static_cast<decltype(tag)*>(out16)); });
   });
+}
+
+}  // namespace
+
+void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+                                    const float* weight, const float* bias, int N, int C) {
+  with_layout_and_copy(C, held_copy_to_write(out, size_t(N) * C),
+                       precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
+                         ln::ln_forward<decltype(k)::value><<<cuda::blocks_for(N, 8), 256>>>(
+                             out, copy, mean, rstd, inp, weight, bias, N, C);
+                       });
   COHORT_CUDA_LAUNCHED();
 }
 
 void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean, float* rstd,
                                         const float* x, const float* branch, const float* weight,
                                         const float* bias, int N, int C) {
-  void* out16 = held_copy_to_write(out, size_t(N) * C);
-  const unsigned blocks = cuda::blocks_for(N, 8);
-  ln::with_lane_slots(C, [&](auto k) {
-    constexpr int K = decltype(k)::value;
-    if (!out16) {
-      ln::add_ln_forward<K, void>
-          <<<blocks, 256>>>(residual, out, nullptr, mean, rstd, x, branch, weight, bias, N, C);
-      return;
-    }
-    cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-      using E = decltype(tag);
-      ln::add_ln_forward<K, E><<<blocks, 256>>>(residual, out, static_cast<E*>(out16), mean, rstd,
-                                                x, branch, weight, bias, N, C);
-    });
-  });
+  with_layout_and_copy(C, held_copy_to_write(out, size_t(N) * C),
+                       precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
+                         ln::add_ln_forward<decltype(k)::value><<<cuda::blocks_for(N, 8), 256>>>(
+                             residual, out, copy, mean, rstd, x, branch, weight, bias, N, C);
+                       });
   COHORT_CUDA_LAUNCHED();
 }
 
