@@ -52,6 +52,7 @@ build_gpu_check() {
 run_gpu_op_tests() {
   local rc=0
   timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || rc=1
+  timeout 60 ./build-gpu/tests/backend/cuda_mlp_test --gtest_brief=1 || rc=1
   timeout 90 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
     --gtest_output=json:"$1/gpt_reference.json" || rc=1
   return $rc

@@ -29,7 +29,8 @@ memcheck() {  # memcheck TEST FILTER: fails on any error the sanitizer reports
   [ "$rc" -eq 0 ] || status=1
 }
 memcheck ./build-gpu/tests/model/gpt_reference_test '*cuda*'
-memcheck ./build-gpu/tests/backend/cuda_ops_test '*Mlp*:*FusedLmHead*:*LinearAndLmHead*:*LayerNorm*'
+memcheck ./build-gpu/tests/backend/cuda_ops_test '*FusedLmHead*:*LinearAndLmHead*:*LayerNorm*'
+memcheck ./build-gpu/tests/backend/cuda_mlp_test '*'
 
 timeout 150 ncu --clock-control none --csv \
   --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \

@@ -35,14 +35,16 @@ struct Args {
   std::string backend = "cuda", precision = "bf16";
   int batch = 16, seq = 1024, steps = 10, layers = 12, heads = 12, embd = 768, vocab = 50257;
   double peak_tflops = 989.0;
+  bool gelu_epilogues = true;
 };
 
 const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
-    "         [--peak-tflops P]\n"
+    "         [--peak-tflops P] [--gelu-epilogues on|off]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
-    "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls.\n";
+    "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
+    "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues.\n";
 
 double positive_real(const std::string& k, const std::string& v) {
   double x = 0;
@@ -95,6 +97,10 @@ Args parse(int argc, char** argv) {
       num(a.vocab);
     else if (k == "--peak-tflops")
       a.peak_tflops = positive_real(k, v);
+    else if (k == "--gelu-epilogues" && (v == "on" || v == "off"))
+      a.gelu_epilogues = v == "on";
+    else if (k == "--gelu-epilogues")
+      throw Error(fmt::format("--gelu-epilogues {}: expected on or off", v));
     else
       throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
@@ -109,7 +115,9 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
   }
   if (a.backend == "cuda") {
 #ifdef COHORT_HAVE_CUDA
-    return std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
+    auto cuda = std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
+    cuda->use_gelu_epilogues(a.gelu_epilogues);
+    return cuda;
 #else
     throw Error("--backend cuda: this build has no CUDA backend (configure with COHORT_CUDA=ON)");
 #endif
@@ -190,6 +198,11 @@ int run(const Args& a) {
   }
   fmt::print("phases (best of 2, ms): forward {:.1f}, backward {:.1f}, clip+adamw+zero {:.1f}\n",
              1e3 * phase[0], 1e3 * phase[1], 1e3 * phase[2]);
+#ifdef COHORT_HAVE_CUDA
+  if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend.get());
+      cuda && a.precision != "fp32")
+    fmt::print("MLP route: {}\n", cuda->mlp_route());
+#endif
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const double n = double(model.num_params()) - double(mc.context_length) * mc.n_embd;

@@ -17,13 +17,17 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_memory.h"
 #include "core/bf16.h"
+#include "cuda_test_values.h"
 #include "normwise_error.h"
 
 namespace cohort {
 namespace {
 
 using cuda::DeviceBuffer;
-using Floats = std::vector<float>;
+using cuda_test::expect_close;
+using cuda_test::Floats;
+using cuda_test::fp16_bits_to_float;
+using cuda_test::round_fp16;
 
 constexpr int B = 2, T = 17, C = 40, NH = 5, V = 101, Vp = 128, N = B * T;
 
@@ -33,12 +37,7 @@ class CudaOps : public ::testing::Test {
     if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: the CUDA op tests need a GPU";
     gpu = std::make_unique<CudaBackend>();
   }
-  Floats random(size_t n, float scale = 1.0f) {
-    std::normal_distribution<float> d(0.0f, scale);
-    Floats v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-  }
+  Floats random(size_t n, float scale = 1.0f) { return cuda_test::random_floats(rng, n, scale); }
   template <typename T>
   DeviceBuffer up(const std::vector<T>& v) {
     return cuda::upload(v);
@@ -78,12 +77,6 @@ class CudaOps : public ::testing::Test {
     EXPECT_EQ(down(d_res, x.size()), down(d_sum, x.size())) << "residual";
     EXPECT_EQ(down(d_y2, x.size()), down(d_y, x.size())) << "layernorm of the residual";
     EXPECT_EQ(down(d_rstd2, N), down(d_rstd, N)) << "rstd of the residual";
-  }
-
-  void expect_close(const Floats& got, const Floats& want, const char* what) {
-    ASSERT_EQ(got.size(), want.size()) << what;
-    for (size_t i = 0; i < got.size(); ++i)
-      ASSERT_NEAR(got[i], want[i], 1e-5 + 1e-4 * std::abs(want[i])) << what << " element " << i;
   }
 
   CpuBackend cpu;
@@ -147,17 +140,24 @@ TEST_F(CudaOps, SixteenBitLinearAddsItsBiasInTheEpilogue) {
 // parameters_updated: the GEMMs read a weight inside the parameters from their one 16-bit
 // copy, the same values a rounding before the GEMM gives (bit for bit); an update rounds
 // the new values; after the release a changed weight is rounded afresh, never read stale.
+// With a bias the product is cuBLASLt's, which must be told that the weight's copy, 80
+// bytes into the parameters' copy, is 16-byte aligned only (scratch is 256-aligned).
 TEST_F(CudaOps, SixteenBitParameterCopyIsUsedUntilUpdatedOrReleased) {
   CudaBackend half(MatmulPrecision::bf16), fresh(MatmulPrecision::bf16);
   const int OC = 3 * C;
   const size_t w_at = 40;  // the weight sits inside the parameters, not at their start
   const size_t n_params = w_at + size_t(C) * OC + 24;
-  Floats params = random(n_params, 0.3f), inp = random(size_t(N) * C);
-  auto d_params = up(params), d_inp = up(inp), d_out = up(Floats(size_t(N) * OC));
+  Floats params = random(n_params, 0.3f), inp = random(size_t(N) * C), bias = random(OC);
+  auto d_params = up(params), d_inp = up(inp), d_bias = up(bias),
+       d_out = up(Floats(size_t(N) * OC));
   float* w = d_params.as<float>() + w_at;
   auto product = [&](CudaBackend& be) {
     be.linear_forward(d_out.as<float>(), d_inp.as<float>(), w, nullptr, N, C, OC);
-    return down(d_out, size_t(N) * OC);
+    Floats both = down(d_out, size_t(N) * OC);
+    be.linear_forward(d_out.as<float>(), d_inp.as<float>(), w, d_bias.as<float>(), N, C, OC);
+    const Floats with_bias = down(d_out, size_t(N) * OC);
+    both.insert(both.end(), with_bias.begin(), with_bias.end());
+    return both;
   };
   auto change_weight = [&](float by) {
     for (size_t i = w_at; i < w_at + size_t(C) * OC; ++i) params[i] += by;
@@ -426,81 +426,6 @@ TEST_F(CudaOps, ElementwiseDropoutAndSumSquares) {
   expect_close(down(d_x, n), x, "dropout (the same mask)");
   EXPECT_NEAR(gpu->sum_squares(d_x.as<float>(), n), cpu.sum_squares(x.data(), n),
               1e-9 * cpu.sum_squares(x.data(), n));
-}
-
-// The MLP pair in bf16 and fp16 (cuda_mlp.cu: the GELU's output and gradient in 16 bits)
-// against the separate ops on the same backend, whose GEMMs round the same fp32 values
-// once: out, dinp and the weight gradients agree to the fp32 sums' 1e-5 + 1e-4 |want|;
-// the fc bias gradient sums the 16-bit gradient instead of the fp32 one, so each column
-// agrees to its terms' 16-bit rounding: half an ulp (2^-9 of a term in bf16, 2^-12 in
-// fp16) times the sum of the terms' magnitudes, doubled for the fp32 sums.
-TEST_F(CudaOps, SixteenBitMlpMatchesTheSeparateOps) {
-  const int H = 4 * C;
-  for (const auto precision : {MatmulPrecision::bf16, MatmulPrecision::fp16}) {
-    CudaBackend half(precision);
-    Floats inp = random(size_t(N) * C), w_fc = random(size_t(C) * H, 0.3f), b_fc = random(H),
-           w_proj = random(size_t(H) * C, 0.2f), b_proj = random(C), dout = random(size_t(N) * C);
-    auto d_inp = up(inp), d_wfc = up(w_fc), d_bfc = up(b_fc), d_wproj = up(w_proj),
-         d_bproj = up(b_proj), d_dout = up(dout);
-    Floats results[2][6];  // [pair, separate ops][out, dinp, dw_fc, db_fc, dw_proj, db_proj]
-    Floats dpre;           // the separate ops' fp32 gradient of the pre-activation
-    for (int separate = 0; separate < 2; ++separate) {
-      auto d_out = up(Floats(size_t(N) * C)), d_hidden = up(Floats(size_t(N) * 2 * H + 4)),
-           d_dhidden = up(Floats(size_t(N) * H + 1)), d_dinp = up(Floats(size_t(N) * C)),
-           d_dwfc = up(Floats(w_fc.size(), 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
-           d_dwproj = up(Floats(w_proj.size(), 0.5f)), d_dbproj = up(Floats(C, 0.5f));
-      // 16 bytes in: the GELU output's 16-bit copy is then 16-byte (not 256-byte) aligned,
-      // as an activation plan may place it, and cuBLASLt must be told (cuda_matmul_lt.cu).
-      float* hidden = d_hidden.as<float>() + 4;
-      // dhidden 4 bytes in: a gradient buffer need not be 16-byte aligned.
-      float* dhidden = d_dhidden.as<float>() + 1;
-      if (separate) {
-        half.Backend::mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
-                                  d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C,
-                                  H);
-        half.Backend::mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
-                                   d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
-                                   d_inp.as<float>(), hidden, d_wfc.as<float>(),
-                                   d_wproj.as<float>(), dhidden, N, C, H);
-      } else {
-        half.mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
-                         d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C, H);
-        half.mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
-                          d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
-                          d_inp.as<float>(), hidden, d_wfc.as<float>(), d_wproj.as<float>(),
-                          dhidden, N, C, H);
-      }
-      Floats* r = results[separate];
-      r[0] = down(d_out, size_t(N) * C);
-      r[1] = down(d_dinp, size_t(N) * C);
-      r[2] = down(d_dwfc, w_fc.size());
-      r[3] = down(d_dbfc, H);
-      r[4] = down(d_dwproj, w_proj.size());
-      r[5] = down(d_dbproj, C);
-      if (separate) {
-        dpre.resize(size_t(N) * H);
-        half.memory().copy_to_host(dpre.data(), dhidden, dpre.size() * sizeof(float));
-      }
-    }
-    const char* names[6] = {"out", "dinp", "dw_fc", "db_fc", "dw_proj", "db_proj"};
-    for (int k : {0, 1, 2, 4, 5}) expect_close(results[0][k], results[1][k], names[k]);
-    const double half_ulp = precision == MatmulPrecision::bf16 ? 0x1p-9 : 0x1p-12;
-    for (int i = 0; i < H; ++i) {
-      double magnitude = 0;
-      for (int n = 0; n < N; ++n) magnitude += std::abs(dpre[size_t(n) * H + i]);
-      ASSERT_NEAR(results[0][3][i], results[1][3][i], 2 * half_ulp * magnitude + 1e-5)
-          << "db_fc " << i;
-    }
-  }
-}
-
-// fp16 on the host, through cuda_fp16.h's host functions: fp32 -> fp16 -> fp32 rounded
-// to nearest even, and a stored fp16's bits as a float.
-float round_fp16(float x) { return __half2float(__float2half_rn(x)); }
-float fp16_bits_to_float(uint16_t bits) {
-  __half_raw raw;
-  raw.x = bits;
-  return __half2float(__half(raw));
 }
 
 // Training's fused LM head (cuda_lm_head_loss.cu) in bf16 and fp16, stage by stage

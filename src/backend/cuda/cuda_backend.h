@@ -1,9 +1,9 @@
 // CudaBackend: Backend on one NVIDIA GPU. Every pointer an op receives is device
 // memory (cuda_memory.h allocates and copies). Matmuls go through cuBLAS (and cuBLASLt
-// for a 16-bit linear forward with its bias); the other ops are this folder's kernels,
-// one .cu per op family as on the CPU. Deterministic like the CPU backend: no float
-// atomics; every reduction has a fixed order (a thread owns an output and walks its
-// inputs in order, or a block reduces in a fixed tree).
+// for a 16-bit product whose epilogue adds a bias or computes the MLP's GELU); the other ops are
+// this folder's kernels, one .cu per op family as on the CPU. Deterministic like the CPU backend:
+// no float atomics; every reduction has a fixed order (a thread owns an output and walks its inputs
+// in order, or a block reduces in a fixed tree).
 //
 // Matmul precision: fp32 (pedantic sgemm, no TF32), or bf16 / fp16 tensor-core GEMMs:
 // both operands are rounded to the 16-bit type just before the product, which
@@ -54,8 +54,9 @@ class CudaBackend final : public Backend {
   void lm_head_loss_backward(float* dx, float* dwte, float* logits, const float* x,
                              const float* wte, const int32_t* targets, float dloss, int N, int C,
                              int V, int Vp) override;
-  // In bf16 / fp16: the GELU's output and its gradient stored in 16 bits by the GELU
-  // kernels, read by the GEMMs as they are (cuda_mlp.cu); in fp32, the separate ops.
+  // In bf16 / fp16: the GELU in cuBLASLt's epilogues (or, where those are off or not
+  // offered, in kernels), its output and gradient in 16 bits, read by the GEMMs as they
+  // are (cuda_mlp.cu); in fp32, the separate ops.
   void mlp_forward(float* out, float* hidden, const float* inp, const float* w_fc,
                    const float* b_fc, const float* w_proj, const float* b_proj, int N, int C,
                    int H) override;
@@ -75,6 +76,41 @@ class CudaBackend final : public Backend {
 
   MatmulPrecision precision() const { return precision_; }
 
+  // Whether the 16-bit MLP fuses its GELU into cuBLASLt's epilogues (cuda_mlp.cu), where
+  // this cuBLASLt offers them for the shape; on by default. Off: the GELU kernels.
+  void use_gelu_epilogues(bool on) { gelu_epilogues_ = on; }
+  // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
+  // the GELU kernel), for benchmarks and tests to report.
+  std::string mlp_route() const;
+
+  // What a cuBLASLt epilogue does after D = op(A) . B (cuda_matmul_lt.cu).
+  enum class LtEpilogue {
+    bias,           // D += bias per row
+    gelu_aux_bias,  // aux = D + bias per row; D = gelu(aux)
+    dgelu,          // D *= gelu'(aux)
+  };
+  // One product for lt_matmul, column-major: D (m x n) = op(A) (m x k) . B (k x n), A
+  // and B in the 16-bit type (a16 / b16 if already rounded, else rounded from a32 / b32
+  // here), D in fp32 or (d16) the 16-bit type; bias (m values) and aux (m x n, row
+  // stride ld_aux) in D's type.
+  struct LtProduct {
+    int m, n, k;
+    bool trans_a;  // A holds op(A)^T: k x m
+    const float* a32;
+    const void* a16;
+    int lda;
+    const float* b32;
+    const void* b16;
+    int ldb;
+    void* d;
+    int ldd;
+    bool d16;
+    LtEpilogue epilogue;
+    const void* bias = nullptr;
+    void* aux = nullptr;
+    int ld_aux = 0;
+  };
+
  private:
   // C (m x n, column-major, fp32) = alpha op(A) op(B) + beta C at this precision.
   // a16 / b16: A or B already rounded (rounded_once), else gemm rounds it (16-bit only).
@@ -85,6 +121,12 @@ class CudaBackend final : public Backend {
   bool fused_lm_loss(const float* logits, int Vp) const;
   // Whether mlp_* keep the hidden activations in 16 bits (cuda_mlp.cu) for this buffer.
   bool mlp_in_16_bits(const float* hidden, size_t n) const;
+  bool gelu_epilogues_ = true;
+  const char* mlp_forward_route_ = "none yet";
+  const char* mlp_backward_route_ = "none yet";
+  // The MLP hidden buffers whose forward kept the GELU's input in 16 bits (cuBLASLt's
+  // aux) rather than in fp32: their backward reads it so.
+  std::vector<const float*> hidden_pre16_;
   // A 16-bit copy of x (n): inside the parameters' copy (parameters_updated) where x lies
   // there, else rounded now into scratch slot `slot` (grown when too small; a step's
   // shapes repeat, so it grows during the first step only).
@@ -104,11 +146,9 @@ class CudaBackend final : public Backend {
   // For a kernel about to compute x: the held copy of x (n values) for it to write as
   // well, then marked rounded; null where x is not held with n values.
   void* held_copy_to_write(const float* x, size_t n);
-  // C (m x n) = A (m x k) . B (k x n) + bias (m) per column, column-major, in one
-  // cuBLASLt call (cuda_matmul_lt.cu); false, having done nothing, where that does not
-  // apply (fp32, an unaligned bias, no algorithm for the shape).
-  bool gemm_bias(int m, int n, int k, const float* A, int lda, const float* B, int ldb,
-                 const float* bias, float* C, int ldc, const void* b16 = nullptr);
+  // p in one cuBLASLt call; false, having done nothing but round operands, where that
+  // does not apply: fp32, an unaligned bias, no algorithm for the shape and epilogue.
+  bool lt_matmul(LtProduct p);
   // linear_forward / linear_backward, where inp16 (inp rounded), dout16 (dout rounded) may
   // be given instead of being rounded here; with dout16, dout may be null (the bias
   // gradient then sums dout16).
@@ -127,7 +167,7 @@ class CudaBackend final : public Backend {
 
   MatmulPrecision precision_;
   cuda::DeviceMemory memory_;
-  cuda::DeviceBuffer half_scratch_[3];  // gemm's A, B; rounded_once
+  cuda::DeviceBuffer half_scratch_[4];  // gemm's A, B; rounded_once; a 16-bit bias
   // Per-row-group column sums of the bias and layernorm gradients (cuda_reduce.cuh).
   float* column_partials(size_t n);
   cuda::DeviceBuffer column_partials_;

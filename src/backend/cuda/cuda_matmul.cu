@@ -174,7 +174,9 @@ void CudaBackend::linear_forward_impl(float* out, const float* inp, const void* 
                                       const float* weight, const float* bias, int N, int C,
                                       int OC) {
   // out^T (OC x N) = W^T (OC x C) . inp^T (C x N)
-  if (bias && gemm_bias(OC, N, C, weight, OC, inp, C, bias, out, OC, inp16)) return;
+  if (bias && lt_matmul(LtProduct{OC, N, C, false, weight, nullptr, OC, inp, inp16, C, out, OC,
+                                  false, LtEpilogue::bias, bias}))
+    return;
   gemm(false, false, OC, N, C, weight, OC, inp, C, 0.0f, out, OC, nullptr, inp16);
   if (bias) {
     add_bias<<<cuda::blocks_for(size_t(N) * OC, 256), 256>>>(out, bias, N, OC);

@@ -1,13 +1,16 @@
-// The 16-bit linear forward as one cuBLASLt call: the bias is added in the GEMM's
-// epilogue instead of by a second pass over the output (add_bias read and wrote all of
-// it: 6% of a GPT-2 step on an H100-class GPU, by ncu). cuBLASLt's heuristic picks the
-// algorithm once per shape and alignment; the choice is kept, so a step's products are
-// the same every time.
+// 16-bit products through cuBLASLt, for what its epilogues fuse into the GEMM:
+// - the bias of a linear forward (add_bias read and wrote all of the output: 6% of a
+//   GPT-2 step on an H100-class GPU, by ncu);
+// - the MLP's GELU (cuda_mlp.cu): forward, bias + GELU with the GELU's input kept in 16
+//   bits; backward, the GELU's gradient applied to the product that computes it.
+// cuBLASLt's heuristic picks the algorithm once per shape, alignment and epilogue; the
+// choice is kept (and so is its absence), so a step's products are the same every time.
 #include <cublasLt.h>
 
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
@@ -29,94 +32,133 @@ int alignment(const void* p) {
 // Descriptors live for one call (host-side objects; creating them costs microseconds).
 struct Descriptors {
   cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   ~Descriptors() {
-    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (d) cublasLtMatrixLayoutDestroy(d);
     if (b) cublasLtMatrixLayoutDestroy(b);
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (op) cublasLtMatmulDescDestroy(op);
   }
 };
 
+template <typename T>
+void set(cublasLtMatmulDesc_t op, cublasLtMatmulDescAttributes_t attribute, const T& value) {
+  COHORT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, attribute, &value, sizeof value));
+}
+
+cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
+  switch (e) {
+    case CudaBackend::LtEpilogue::bias:
+      return CUBLASLT_EPILOGUE_BIAS;
+    case CudaBackend::LtEpilogue::gelu_aux_bias:
+      return CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+    case CudaBackend::LtEpilogue::dgelu:
+      return CUBLASLT_EPILOGUE_DGELU;
+  }
+  return CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+// The operation and layouts of p, its operands in the 16-bit type t. The bias and the
+// GELU's input (aux) take D's type, cuBLASLt's default: fp32 beside an fp32 D, the
+// 16-bit type beside a 16-bit one.
+void describe(Descriptors& d, const CudaBackend::LtProduct& p, cudaDataType_t t) {
+  COHORT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  set(d.op, CUBLASLT_MATMUL_DESC_TRANSA, p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
+  set(d.op, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+  set(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, lt_epilogue(p.epilogue));
+  if (p.bias) set(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, p.bias);
+  if (p.aux) {
+    set(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, p.aux);
+    set(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, int64_t(p.ld_aux));
+  }
+  // op(A) is m x k: A itself k x m when transposed.
+  const int a_rows = p.trans_a ? p.k : p.m, a_cols = p.trans_a ? p.m : p.k;
+  COHORT_CUBLAS_CHECK(
+      cublasLtMatrixLayoutCreate(&d.a, t, uint64_t(a_rows), uint64_t(a_cols), p.lda));
+  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(p.k), uint64_t(p.n), p.ldb));
+  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.d, p.d16 ? t : CUDA_R_32F, uint64_t(p.m),
+                                                 uint64_t(p.n), p.ldd));
+}
+
 }  // namespace
 
 struct CudaBackend::LtState {
   cublasLtHandle_t handle = nullptr;
   cuda::DeviceBuffer workspace{kWorkspaceBytes};
-  // (m, n, k, lda, ldb, ldc, alignment of B, alignment of C) -> the heuristic's algorithm.
-  std::map<std::array<int, 8>, cublasLtMatmulAlgo_t> algos;
+  // Shape, transpose, epilogue, output type and every pointer's alignment -> the
+  // heuristic's algorithm, or none (the caller then takes its unfused route).
+  std::map<std::array<int, 15>, std::optional<cublasLtMatmulAlgo_t>> algos;
   LtState() { COHORT_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtState() { cublasLtDestroy(handle); }
 };
 
 void CudaBackend::LtDeleter::operator()(LtState* s) const { delete s; }
 
-bool CudaBackend::gemm_bias(int m, int n, int k, const float* A, int lda, const float* B, int ldb,
-                            const float* bias, float* C, int ldc, const void* b16) {
-  // The epilogue reads the bias in vectors; an unaligned one takes the two-pass route.
-  if (precision_ == MatmulPrecision::fp32 || alignment(bias) < 16) return false;
+bool CudaBackend::lt_matmul(LtProduct p) {
+  // The epilogue reads the bias in vectors; an unaligned one takes the unfused route.
+  if (precision_ == MatmulPrecision::fp32 || (p.bias && alignment(p.bias) < 16)) return false;
   if (!lt_) lt_.reset(new LtState());
+  // Operands are rounded first: their addresses decide the algorithm. A weight's copy
+  // lies inside the parameters' 16-bit copy, at its offset there, so it may be less
+  // than 256-byte aligned, as may a caller's 16-bit buffer; scratch is 256-aligned.
+  if (!p.a16) p.a16 = rounded(0, p.a32, size_t(p.lda) * (p.trans_a ? p.m : p.k));
+  if (!p.b16) p.b16 = rounded(1, p.b32, size_t(p.ldb) * p.n);
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   Descriptors d;
-  COHORT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t no = CUBLAS_OP_N;
-  COHORT_CUBLAS_CHECK(
-      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &no, sizeof no));
-  COHORT_CUBLAS_CHECK(
-      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &no, sizeof no));
-  const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;  // C[i][j] += bias[i]
-  COHORT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
-                                                     sizeof epilogue));
-  COHORT_CUBLAS_CHECK(
-      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-  const cudaDataType_t bias_type = CUDA_R_32F;
-  COHORT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
-                                                     &bias_type, sizeof bias_type));
-  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.a, t, uint64_t(m), uint64_t(k), lda));
-  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(k), uint64_t(n), ldb));
-  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
+  describe(d, p, t);
 
-  // The heuristic assumes 256-byte aligned operands unless told: B may be a caller's
-  // 16-bit buffer (the MLP's GELU output) at a smaller alignment; A is always rounded
-  // here, into scratch (cudaMalloc: 256).
-  const int b_align = b16 ? alignment(b16) : 256, c_align = alignment(C);
-  const std::array<int, 8> key{m, n, k, lda, ldb, ldc, b_align, c_align};
+  const std::array<int, 15> key{p.m,
+                                p.n,
+                                p.k,
+                                p.lda,
+                                p.ldb,
+                                p.ldd,
+                                p.trans_a,
+                                int(p.epilogue),
+                                p.d16,
+                                p.ld_aux,
+                                alignment(p.a16),
+                                alignment(p.b16),
+                                alignment(p.d),
+                                p.bias ? alignment(p.bias) : 0,
+                                p.aux ? alignment(p.aux) : 0};
   auto found = lt_->algos.find(key);
   if (found == lt_->algos.end()) {
     cublasLtMatmulPreference_t pref = nullptr;
     COHORT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     const uint64_t ws = kWorkspaceBytes;
-    const uint32_t b_bytes = uint32_t(b_align), c_bytes = uint32_t(c_align);
+    const uint32_t a_bytes = uint32_t(key[10]), b_bytes = uint32_t(key[11]),
+                   d_bytes = uint32_t(key[12]);
     cublasLtMatmulHeuristicResult_t result{};
     int count = 0;
     const cublasStatus_t st = [&] {
       cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(
           pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+      const std::pair<cublasLtMatmulPreferenceAttributes_t, const uint32_t*> aligned[] = {
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a_bytes},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &b_bytes},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &d_bytes},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &d_bytes}};
+      for (const auto& [attribute, bytes] : aligned)
+        if (s == CUBLAS_STATUS_SUCCESS)
+          s = cublasLtMatmulPreferenceSetAttribute(pref, attribute, bytes, sizeof *bytes);
       if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                                 &b_bytes, sizeof b_bytes);
-      if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                                 &c_bytes, sizeof c_bytes);
-      if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                                 &c_bytes, sizeof c_bytes);
-      if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulAlgoGetHeuristic(lt_->handle, d.op, d.a, d.b, d.c, d.c, pref, 1, &result,
+        s = cublasLtMatmulAlgoGetHeuristic(lt_->handle, d.op, d.a, d.b, d.d, d.d, pref, 1, &result,
                                            &count);
       return s;
     }();
     cublasLtMatmulPreferenceDestroy(pref);
-    COHORT_CUBLAS_CHECK(st);
-    if (count == 0) return false;  // no fused algorithm for this shape: two passes
-    found = lt_->algos.emplace(key, result.algo).first;
+    // An epilogue this cuBLASLt build does not offer for these types is an absence,
+    // like a shape without an algorithm; any other failure is an error.
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED) COHORT_CUBLAS_CHECK(st);
+    std::optional<cublasLtMatmulAlgo_t> algo;
+    if (st == CUBLAS_STATUS_SUCCESS && count > 0) algo = result.algo;
+    found = lt_->algos.emplace(key, algo).first;
   }
-  // Rounded only now: a shape without a fused algorithm returns above, and gemm rounds.
-  const void* a16 = rounded(0, A, size_t(lda) * k);
-  if (!b16) b16 = rounded(1, B, size_t(ldb) * n);
+  if (!found->second) return false;
   const float alpha = 1.0f, beta = 0.0f;
-  COHORT_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, a16, d.a, b16, d.b, &beta, C, d.c,
-                                     C, d.c, &found->second, lt_->workspace.as<void>(),
+  COHORT_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, p.a16, d.a, p.b16, d.b, &beta, p.d,
+                                     d.d, p.d, d.d, &*found->second, lt_->workspace.as<void>(),
                                      kWorkspaceBytes, nullptr));
   return true;
 }

@@ -1,13 +1,28 @@
-// A transformer block's MLP in bf16 / fp16 with its hidden activations in 16 bits. The
-// GELU kernels write the two tensors the GEMMs would otherwise round in separate copies:
-// the GELU's output, which the projection's forward and weight-gradient GEMMs read, and
-// its input gradient, which the fc layer's two backward GEMMs and its bias gradient read.
-// For GPT-2 124M at B=16, T=1024 the hidden width is 3072: per layer and step that drops
-// three rounding copies and the fp32 GELU output and gradient, about 1.2 GB of memory
-// traffic a layer. The values the GEMMs see are the same as before (the same fp32 results,
-// rounded once); the fc bias gradient now sums the 16-bit gradient, as PyTorch's autocast
-// does. hidden (N x 2H floats) holds the fp32 pre-activation, then the GELU's output in
-// 16 bits, then room for its gradient in 16 bits.
+// A transformer block's MLP in bf16 / fp16 with its hidden activations in 16 bits, by one
+// of two routes.
+//
+// cuBLASLt's GELU epilogues (the default where cuBLASLt offers them, as on sm_90): the fc
+// GEMM adds the bias, keeps the sum (the GELU's input) in 16 bits and writes the GELU's
+// output in 16 bits; the backward's GEMM that computes the GELU output's gradient
+// multiplies it by gelu' of that kept input as it writes it, in 16 bits. No GELU kernel
+// runs, and the fc GEMM writes no fp32 hidden state: by run 1's ncu figures (docs/gpu.md)
+// the GELU kernels took 5.3% of a GPT-2 124M bf16 step and read or wrote about 1 GB a
+// layer. What changes numerically is what PyTorch's autocast does too: the fc bias is
+// added in 16 bits, and gelu' takes the GELU's input rounded to 16 bits.
+//
+// The GELU kernels (cuda_mlp.cuh), where the epilogues are off or not offered: the fc GEMM
+// writes the fp32 pre-activation; one kernel writes the GELU's output in 16 bits, another
+// its input gradient in 16 bits. The GEMMs read those without rounding copies, so they
+// see what the separate ops would round; the fc bias gradient sums the 16-bit gradient,
+// as autocast does.
+//
+// hidden (N x 2H floats) holds: the pre-activation (fp32, N x H floats; or 16-bit, in the
+// first N x H / 2), then the GELU's output in 16 bits, then room for its gradient in 16
+// bits.
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_mlp.cuh"
@@ -21,6 +36,10 @@ constexpr unsigned kThreads = 256;
 unsigned blocks_for_fours(size_t n) { return cuda::blocks_for(n / 4, kThreads); }
 
 }  // namespace
+
+std::string CudaBackend::mlp_route() const {
+  return fmt::format("forward: {}; backward: {}", mlp_forward_route_, mlp_backward_route_);
+}
 
 bool CudaBackend::mlp_in_16_bits(const float* hidden, size_t n) const {
   // Four values a thread; the 16-bit gradient starts 1.5 n floats in, so n % 8 keeps it
@@ -38,14 +57,25 @@ void CudaBackend::mlp_forward(float* out, float* hidden, const float* inp, const
     return;
   }
   if (n == 0) return;
-  float* pre = hidden;
   void* act16 = hidden + n;
-  linear_forward(pre, inp, w_fc, b_fc, N, C, H);
-  cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-    cuda::mlp::gelu_to_16<<<blocks_for_fours(n), kThreads>>>(static_cast<decltype(tag)*>(act16),
-                                                             pre, n);
-  });
-  COHORT_CUDA_LAUNCHED();
+  hidden_pre16_.erase(std::remove(hidden_pre16_.begin(), hidden_pre16_.end(), hidden),
+                      hidden_pre16_.end());
+  // act^T (H x N) = gelu(aux), aux = W_fc^T (H x C) . inp^T (C x N) + b_fc, both 16-bit.
+  if (gelu_epilogues_ &&
+      lt_matmul(LtProduct{H, N, C, false, w_fc, nullptr, H, inp, nullptr, C, act16, H, true,
+                          LtEpilogue::gelu_aux_bias, rounded(3, b_fc, size_t(H)), hidden, H})) {
+    hidden_pre16_.push_back(hidden);
+    mlp_forward_route_ = "cuBLASLt GELU epilogue";
+  } else {
+    float* pre = hidden;
+    linear_forward(pre, inp, w_fc, b_fc, N, C, H);
+    cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+      cuda::mlp::gelu_to_16<<<blocks_for_fours(n), kThreads>>>(static_cast<decltype(tag)*>(act16),
+                                                               pre, n);
+    });
+    COHORT_CUDA_LAUNCHED();
+    mlp_forward_route_ = "GELU kernel";
+  }
   linear_forward_impl(out, nullptr, act16, w_proj, b_proj, N, H, C);
 }
 
@@ -60,17 +90,39 @@ void CudaBackend::mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* d
     return;
   }
   if (n == 0) return;
-  const float* pre = hidden;
   const void* act16 = hidden + n;
   void* dpre16 = hidden + n + n / 2;
-  // dact (dhidden, fp32) = dout . w_proj^T; dw_proj += act^T . dout; db_proj += colsum(dout)
-  linear_backward_impl(dhidden, dw_proj, db_proj, dout, nullptr, nullptr, act16, w_proj, N, H, C);
-  cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-    cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
-        static_cast<decltype(tag)*>(dpre16), pre, dhidden, n,
-        reinterpret_cast<uintptr_t>(dhidden) % 16 == 0);
-  });
-  COHORT_CUDA_LAUNCHED();
+  const bool bf16 = precision_ == MatmulPrecision::bf16;
+  const bool dact_aligned = reinterpret_cast<uintptr_t>(dhidden) % 16 == 0;
+  const void* dout16 = rounded_once(dout, size_t(N) * C);  // three products read it
+  // dpre^T (H x N) = gelu'(pre) * W_proj (H x C) . dout^T (C x N)
+  if (std::find(hidden_pre16_.begin(), hidden_pre16_.end(), hidden) == hidden_pre16_.end()) {
+    // The forward kept the fp32 pre-activation: dact (dhidden, fp32), then the kernel.
+    gemm(true, false, H, N, C, w_proj, C, dout, C, 0.0f, dhidden, H, nullptr, dout16);
+    cuda::with_16_bit_type(bf16, [&](auto tag) {
+      cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
+          static_cast<decltype(tag)*>(dpre16), static_cast<const float*>(hidden), dhidden, n,
+          dact_aligned);
+    });
+    COHORT_CUDA_LAUNCHED();
+    mlp_backward_route_ = "GELU gradient kernel";
+  } else if (gelu_epilogues_ &&
+             lt_matmul(LtProduct{H, N, C, true, w_proj, nullptr, C, dout, dout16, C, dpre16, H,
+                                 true, LtEpilogue::dgelu, nullptr, hidden, H})) {
+    mlp_backward_route_ = "cuBLASLt DGELU epilogue";
+  } else {  // the forward's epilogue without the backward's: the kernel on the 16-bit input
+    gemm(true, false, H, N, C, w_proj, C, dout, C, 0.0f, dhidden, H, nullptr, dout16);
+    cuda::with_16_bit_type(bf16, [&](auto tag) {
+      using E = decltype(tag);
+      cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
+          static_cast<E*>(dpre16), reinterpret_cast<const E*>(hidden), dhidden, n, dact_aligned);
+    });
+    COHORT_CUDA_LAUNCHED();
+    mlp_backward_route_ = "GELU gradient kernel on the epilogue's 16-bit input";
+  }
+  // dw_proj += act^T . dout; db_proj += colsum(dout)
+  linear_backward_impl(nullptr, dw_proj, db_proj, dout, dout16, nullptr, act16, w_proj, N, H, C);
+  // dinp = dpre . w_fc^T; dw_fc += inp^T . dpre; db_fc += colsum(dpre16)
   linear_backward_impl(dinp, dw_fc, db_fc, nullptr, dpre16, inp, nullptr, w_fc, N, C, H);
 }
 
