@@ -61,7 +61,8 @@ void CudaBackend::mlp_forward(float* out, float* hidden, const float* inp, const
   hidden_pre16_.erase(std::remove(hidden_pre16_.begin(), hidden_pre16_.end(), hidden),
                       hidden_pre16_.end());
   // act^T (H x N) = gelu(aux), aux = W_fc^T (H x C) . inp^T (C x N) + b_fc, both 16-bit.
-  if (gelu_epilogues_ && b_fc &&
+  // cuBLASLt wants the GELU input's row stride (H) a multiple of 8.
+  if (gelu_epilogues_ && b_fc && H % 8 == 0 &&
       lt_matmul(LtProduct{H, N, C, false, w_fc, nullptr, H, inp, nullptr, C, act16, H, true,
                           LtEpilogue::gelu_aux_bias, rounded(3, b_fc, size_t(H)), hidden, H})) {
     hidden_pre16_.push_back(hidden);
