@@ -137,6 +137,47 @@ TEST_F(CudaOps, SixteenBitLinearAddsItsBiasInTheEpilogue) {
   }
 }
 
+// The 16-bit linear backward: the bias gradient's pass over dout also writes the 16-bit
+// copy its two products read (cuda_column_sums.cuh), at widths with whole 16-byte rows
+// and without, and for a dout 4 bytes off 16-byte alignment. Against the CPU: the bias
+// gradient sums fp32 dout (fp32 tolerance); dinp and dweight to bf16's / fp16's rounding
+// of the operands (as the forward's test); a second call gives the same bits.
+TEST_F(CudaOps, SixteenBitLinearBackwardRoundsDoutInItsBiasGradientPass) {
+  for (const auto precision : {MatmulPrecision::bf16, MatmulPrecision::fp16}) {
+    CudaBackend half(precision);
+    for (const int OC : {3 * C, 3 * C + 2})
+      for (const int offset : {0, 1}) {
+        SCOPED_TRACE("OC " + std::to_string(OC) + ", dout offset " + std::to_string(offset));
+        Floats inp = random(size_t(N) * C), w = random(size_t(C) * OC, 0.3f),
+               dout = random(size_t(N) * OC + offset), dinp(size_t(N) * C), dw(w.size(), 0.25f),
+               db(OC, 0.25f);
+        auto d_inp = up(inp), d_w = up(w), d_dout = up(dout), d_dinp = up(dinp), d_dw = up(dw),
+             d_db = up(db);
+        cpu.linear_backward(dinp.data(), dw.data(), db.data(), dout.data() + offset, inp.data(),
+                            w.data(), N, C, OC);
+        half.linear_backward(d_dinp.as<float>(), d_dw.as<float>(), d_db.as<float>(),
+                             d_dout.as<float>() + offset, d_inp.as<float>(), d_w.as<float>(), N, C,
+                             OC);
+        expect_close(down(d_db, OC), db, "dbias");
+        const double bound = precision == MatmulPrecision::bf16 ? 2e-2 : 3e-3;
+        const Floats got_dinp = down(d_dinp, dinp.size()), got_dw = down(d_dw, dw.size());
+        for (size_t i = 0; i < dinp.size(); ++i)
+          ASSERT_NEAR(got_dinp[i], dinp[i], bound * (1.0f + std::abs(dinp[i]))) << "dinp " << i;
+        for (size_t i = 0; i < dw.size(); ++i)
+          ASSERT_NEAR(got_dw[i], dw[i], bound * (1.0f + std::abs(dw[i]))) << "dweight " << i;
+        const Floats got_db = down(d_db, OC);
+        d_dw = up(Floats(w.size(), 0.25f));
+        d_db = up(Floats(OC, 0.25f));
+        half.linear_backward(d_dinp.as<float>(), d_dw.as<float>(), d_db.as<float>(),
+                             d_dout.as<float>() + offset, d_inp.as<float>(), d_w.as<float>(), N, C,
+                             OC);
+        EXPECT_EQ(down(d_dinp, dinp.size()), got_dinp) << "a second call's dinp";
+        EXPECT_EQ(down(d_dw, dw.size()), got_dw) << "a second call's dweight";
+        EXPECT_EQ(down(d_db, OC), got_db) << "a second call's dbias";
+      }
+  }
+}
+
 // parameters_updated: the GEMMs read a weight inside the parameters from their one 16-bit
 // copy, the same values a rounding before the GEMM gives (bit for bit); an update rounds
 // the new values; after the release a changed weight is rounded afresh, never read stale.

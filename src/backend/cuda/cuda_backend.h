@@ -132,6 +132,7 @@ class CudaBackend final : public Backend {
   // shapes repeat, so it grows during the first step only).
   const void* rounded(int slot, const float* x, size_t n);
   void round_into(void* dst, const float* x, size_t n);  // x (n) in 16 bits at dst
+  void* scratch16(int slot, size_t n);                   // slot's scratch, grown to n 16-bit values
   const float* params_ = nullptr;                        // parameters_updated's range, or null
   size_t params_n_ = 0;
   cuda::DeviceBuffer params16_;
@@ -154,9 +155,10 @@ class CudaBackend final : public Backend {
   // gradient then sums dout16).
   void linear_forward_impl(float* out, const float* inp, const void* inp16, const float* weight,
                            const float* bias, int N, int C, int OC);
-  void linear_backward_impl(float* dinp, float* dweight, float* dbias, const float* dout,
-                            const void* dout16, const float* inp, const void* inp16,
-                            const float* weight, int N, int C, int OC);
+  // linear_backward_impl returns the 16-bit dout its products read (null in fp32).
+  const void* linear_backward_impl(float* dinp, float* dweight, float* dbias, const float* dout,
+                                   const void* dout16, const float* inp, const void* inp16,
+                                   const float* weight, int N, int C, int OC);
   struct LtState;  // the cuBLASLt handle, workspace and chosen algorithms
   struct LtDeleter {
     void operator()(LtState* s) const;

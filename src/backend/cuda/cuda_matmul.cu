@@ -2,7 +2,8 @@
 // operands, fp32 accumulation and output) after rounding both operands. cuBLAS is
 // column-major: a row-major (r x c) buffer is the column-major (c x r) transpose, so each
 // product is written for the transposes. A backward rounds its output gradient once for
-// both of its products. Bias gradients are column sums in a fixed order (cuda_reduce.cuh).
+// both of its products, in the same pass as its bias gradient's column sums, which have a
+// fixed order (cuda_column_sums.cuh).
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -13,6 +14,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_column_sums.cuh"
 #include "backend/cuda/cuda_half.cuh"
 #include "backend/cuda/cuda_reduce.cuh"
 
@@ -23,21 +25,6 @@ namespace {
 __global__ void add_bias(float* out, const float* bias, int N, int OC) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < size_t(N) * OC) out[i] += bias[i % OC];
-}
-
-// Sums of this block's row group into partial (groups x OC): cuda_reduce.cuh. dout is
-// fp32, or the 16-bit gradient an MLP's GELU backward wrote (cuda_mlp.cu).
-template <typename T>
-__global__ void column_sums(float* partial, const T* dout, int N, int OC, int group_rows) {
-  __shared__ float part[cuda::kColumnTile][cuda::kColumnTile + 1];
-  const int c = blockIdx.x * cuda::kColumnTile + threadIdx.x;
-  const int first = blockIdx.y * group_rows, end = min(N, first + group_rows);
-  float s = 0.0f;
-  if (c < OC)
-    for (int n = first + threadIdx.y; n < end; n += cuda::kColumnTile)
-      s += float(dout[size_t(n) * OC + c]);
-  s = cuda::column_tile_reduce(s, part);
-  if (threadIdx.y == 0 && c < OC) partial[size_t(blockIdx.y) * OC + c] = s;
 }
 
 using cuda::Four16;
@@ -89,9 +76,14 @@ const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
     h.rounded = true;
     return h.copy.as<void>();
   }
+  void* buf = scratch16(slot, n);
+  round_into(buf, x, n);
+  return buf;
+}
+
+void* CudaBackend::scratch16(int slot, size_t n) {
   cuda::DeviceBuffer& buf = half_scratch_[slot];
   if (buf.bytes() < n * 2) buf = cuda::DeviceBuffer(n * 2);
-  round_into(buf.as<void>(), x, n);
   return buf.as<void>();
 }
 
@@ -189,29 +181,46 @@ void CudaBackend::linear_backward(float* dinp, float* dweight, float* dbias, con
   linear_backward_impl(dinp, dweight, dbias, dout, nullptr, inp, nullptr, weight, N, C, OC);
 }
 
-void CudaBackend::linear_backward_impl(float* dinp, float* dweight, float* dbias, const float* dout,
-                                       const void* dout16, const float* inp, const void* inp16,
-                                       const float* weight, int N, int C, int OC) {
-  if (!dout16) dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it
-  // dinp^T (C x N) = W (C x OC) . dout^T (OC x N)
-  if (dinp) gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C, nullptr, dout16);
-  // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
-  gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, inp16);
-  if (dbias) {
-    const cuda::ColumnSplit split(N, OC);
+const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float* dbias,
+                                              const float* dout, const void* dout16,
+                                              const float* inp, const void* inp16,
+                                              const float* weight, int N, int C, int OC) {
+  const bool bf16 = precision_ == MatmulPrecision::bf16;
+  if (dbias) {  // the pass over dout writes the products' 16-bit copy of it too
+    namespace cs = cuda::column_sums;
+    const cs::Split split(N, OC);
     float* partial = column_partials(size_t(split.groups) * OC);
     if (dout) {
-      column_sums<<<split.grid(OC), split.block()>>>(partial, dout, N, OC, split.rows);
+      const bool vector = OC % 4 == 0 && reinterpret_cast<uintptr_t>(dout) % 16 == 0;
+      if (dout16 || precision_ == MatmulPrecision::fp32) {
+        cs::sums<float, void>
+            <<<split.grid(OC), split.block()>>>(partial, dout, nullptr, N, OC, split.rows, vector);
+      } else {
+        void* copy = scratch16(2, size_t(N) * OC);
+        cuda::with_16_bit_type(bf16, [&](auto tag) {
+          cs::sums<<<split.grid(OC), split.block()>>>(
+              partial, dout, static_cast<decltype(tag)*>(copy), N, OC, split.rows, vector);
+        });
+        dout16 = copy;
+      }
     } else {
-      cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-        column_sums<<<split.grid(OC), split.block()>>>(
-            partial, static_cast<const decltype(tag)*>(dout16), N, OC, split.rows);
+      const bool vector = OC % 4 == 0 && reinterpret_cast<uintptr_t>(dout16) % 8 == 0;
+      cuda::with_16_bit_type(bf16, [&](auto tag) {
+        using E = decltype(tag);
+        cs::sums<E, void><<<split.grid(OC), split.block()>>>(partial, static_cast<const E*>(dout16),
+                                                             nullptr, N, OC, split.rows, vector);
       });
     }
     COHORT_CUDA_LAUNCHED();
     cuda::add_group_sums<<<cuda::blocks_for(OC, 256), 256>>>(dbias, partial, split.groups, OC);
     COHORT_CUDA_LAUNCHED();
   }
+  if (!dout16) dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it
+  // dinp^T (C x N) = W (C x OC) . dout^T (OC x N)
+  if (dinp) gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C, nullptr, dout16);
+  // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
+  gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, inp16);
+  return dout16;
 }
 
 void CudaBackend::lm_head_forward(float* logits, const float* x, const float* wte, int N, int C,

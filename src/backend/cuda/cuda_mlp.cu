@@ -95,7 +95,10 @@ void CudaBackend::mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* d
   void* dpre16 = hidden + n + n / 2;
   const bool bf16 = precision_ == MatmulPrecision::bf16;
   const bool dact_aligned = reinterpret_cast<uintptr_t>(dhidden) % 16 == 0;
-  const void* dout16 = rounded_once(dout, size_t(N) * C);  // three products read it
+  // dw_proj += act^T . dout; db_proj += colsum(dout), in the pass that rounds dout for the
+  // three products that read it.
+  const void* dout16 = linear_backward_impl(nullptr, dw_proj, db_proj, dout, nullptr, nullptr,
+                                            act16, w_proj, N, H, C);
   // dpre^T (H x N) = gelu'(pre) * W_proj (H x C) . dout^T (C x N)
   if (std::find(hidden_pre16_.begin(), hidden_pre16_.end(), hidden) == hidden_pre16_.end()) {
     // The forward kept the fp32 pre-activation: dact (dhidden, fp32), then the kernel.
@@ -121,8 +124,6 @@ void CudaBackend::mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* d
     COHORT_CUDA_LAUNCHED();
     mlp_backward_route_ = "GELU gradient kernel on the epilogue's 16-bit input";
   }
-  // dw_proj += act^T . dout; db_proj += colsum(dout)
-  linear_backward_impl(nullptr, dw_proj, db_proj, dout, dout16, nullptr, act16, w_proj, N, H, C);
   // dinp = dpre . w_fc^T; dw_fc += inp^T . dpre; db_fc += colsum(dpre16)
   linear_backward_impl(dinp, dw_fc, db_fc, nullptr, dpre16, inp, nullptr, w_fc, N, C, H);
 }
