@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/memory_space.h"
 
@@ -160,10 +161,10 @@ class Backend {
 
   // A transformer block's MLP as one pair, so a backend may keep the hidden activations
   // in its own format between forward and backward (CUDA in bf16 / fp16: the GELU's
-  // output and its gradient in 16 bits, written by the GELU kernels and read by the GEMMs
-  // as they are). out (N, C) = gelu(inp . w_fc + b_fc) . w_proj + b_proj, hidden width H.
-  // hidden (N, 2H floats) keeps what the backward needs: by default the separate ops', the
-  // pre-activation in its first N x H floats and the GELU's output after it.
+  // input, output and gradient in 16 bits, written by cuBLASLt's epilogues or by the
+  // GELU kernels and read by the GEMMs as they are). out (N, C) = gelu(inp . w_fc + b_fc) . w_proj
+  // + b_proj, hidden width H. hidden (N, 2H floats) keeps what the backward needs: by default the
+  // separate ops', the pre-activation in its first N x H floats and the GELU's output after it.
   virtual void mlp_forward(float* out, float* hidden, const float* inp, const float* w_fc,
                            const float* b_fc, const float* w_proj, const float* b_proj, int N,
                            int C, int H) {
@@ -248,6 +249,22 @@ class Backend {
   };
   virtual void adamw_update(float* param, const float* grad, float* m, float* v, size_t n,
                             const AdamWArgs& a) = 0;
+  // AdamW over [0, n) in segments (a model's tensors), each from its begin to the next
+  // segment's (the last to n) with its own weight decay; a.weight_decay is ignored. One
+  // call a step instead of one a tensor (CUDA: one launch). Default: adamw_update each.
+  struct AdamWSegment {
+    size_t begin;
+    float weight_decay;
+  };
+  virtual void adamw_update_segments(float* param, const float* grad, float* m, float* v, size_t n,
+                                     AdamWArgs a, const std::vector<AdamWSegment>& segments) {
+    for (size_t i = 0; i < segments.size(); ++i) {
+      const size_t begin = segments[i].begin;
+      const size_t end = i + 1 < segments.size() ? segments[i + 1].begin : n;
+      a.weight_decay = segments[i].weight_decay;
+      adamw_update(param + begin, grad + begin, m + begin, v + begin, end - begin, a);
+    }
+  }
   // SGD with optional momentum (PyTorch's: buf = mu*buf + g; p -= lr*buf).
   virtual void sgd_update(float* param, const float* grad, float* momentum_buf, size_t n, float lr,
                           float momentum) = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace cohort {
 
@@ -23,14 +24,19 @@ void AdamW::step_shard(float* params, const float* grads, float lr) {
                           0.0f,
                           1.0f - static_cast<float>(std::pow(double(config_.beta1), double(t_))),
                           1.0f - static_cast<float>(std::pow(double(config_.beta2), double(t_)))};
-  // Walk the tensors that overlap [begin, end): a shard may start or end mid-tensor.
+  // The tensors that overlap [begin, end) (a shard may start or end mid-tensor; the
+  // layout packs them without gaps), runs of equal weight decay merged: one backend call
+  // for the whole shard.
+  std::vector<Backend::AdamWSegment> segments;
   for (const auto& t : layout_.tensors()) {
     const size_t lo = std::max(begin_, t.offset), hi = std::min(end_, t.offset + t.numel);
     if (lo >= hi) continue;
-    args.weight_decay = t.decay ? config_.weight_decay : 0.0f;
-    const size_t at = lo - begin_;
-    backend_.adamw_update(params + at, grads + at, m_.data() + at, v_.data() + at, hi - lo, args);
+    const float decay = t.decay ? config_.weight_decay : 0.0f;
+    if (segments.empty() || segments.back().weight_decay != decay)
+      segments.push_back({lo - begin_, decay});
   }
+  backend_.adamw_update_segments(params, grads, m_.data(), v_.data(), end_ - begin_, args,
+                                 segments);
 }
 
 }  // namespace cohort

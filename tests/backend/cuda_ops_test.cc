@@ -594,5 +594,38 @@ TEST_F(CudaOps, CrossEntropiesAndOptimizers) {
   expect_close(down(d_v, n), v, "adamw second moment");
 }
 
+// AdamW over a step's segments in one launch: the same bits as one adamw_update a
+// segment, with 16-byte accesses and without (one float off alignment), after the table
+// changes (it is re-uploaded), and past the table's capacity (1100 segments: the
+// per-segment route).
+TEST_F(CudaOps, AdamWSegmentsGiveThePerTensorBits) {
+  const Backend::AdamWArgs a{1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 0.271f, 0.0975f};
+  const std::vector<std::vector<Backend::AdamWSegment>> tables = {
+      {{0, 0.1f}, {5, 0.0f}, {6, 0.1f}, {400, 0.0f}, {401, 0.1f}, {1000, 0.0f}},
+      {{0, 0.0f}, {3, 0.1f}, {700, 0.0f}},
+      [] {
+        std::vector<Backend::AdamWSegment> many;
+        for (size_t i = 0; i < 1100; ++i) many.push_back({2 * i, i % 2 ? 0.1f : 0.0f});
+        return many;
+      }()};
+  for (const auto& segments : tables)
+    for (const size_t offset : {size_t(0), size_t(1)}) {
+      const size_t n = segments.size() > 100 ? 2203 : 1003;
+      SCOPED_TRACE(std::to_string(segments.size()) + " segments, offset " + std::to_string(offset));
+      const Floats p = random(n + offset), g = random(n + offset), m = random(n + offset, 0.1f);
+      Floats v = random(n + offset, 0.01f);
+      for (auto& x : v) x = std::abs(x);
+      DeviceBuffer d_p[2] = {up(p), up(p)}, d_m[2] = {up(m), up(m)}, d_v[2] = {up(v), up(v)};
+      auto d_g = up(g);
+      auto at = [&](DeviceBuffer& b) { return b.as<float>() + offset; };
+      gpu->adamw_update_segments(at(d_p[0]), at(d_g), at(d_m[0]), at(d_v[0]), n, a, segments);
+      gpu->Backend::adamw_update_segments(at(d_p[1]), at(d_g), at(d_m[1]), at(d_v[1]), n, a,
+                                          segments);
+      EXPECT_EQ(down(d_p[0], n + offset), down(d_p[1], n + offset)) << "parameters";
+      EXPECT_EQ(down(d_m[0], n + offset), down(d_m[1], n + offset)) << "first moments";
+      EXPECT_EQ(down(d_v[0], n + offset), down(d_v[1], n + offset)) << "second moments";
+    }
+}
+
 }  // namespace
 }  // namespace cohort

@@ -67,6 +67,10 @@ class CudaBackend final : public Backend {
   // for any weight inside them, until the next update or their release.
   void parameters_updated(const float* params, size_t n) override;
   void parameters_released(const float* params) override;
+  // One launch for every segment (cuda_optimizer.cu): a step's ~150 tensors of GPT-2
+  // 124M were as many launches, most of them tiny.
+  void adamw_update_segments(float* param, const float* grad, float* m, float* v, size_t n,
+                             AdamWArgs a, const std::vector<AdamWSegment>& segments) override;
   // Rounded at its first use, then reused until the next parameters_updated.
   void hold_input(const float* x, size_t n) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
@@ -173,6 +177,10 @@ class CudaBackend final : public Backend {
   // Per-row-group column sums of the bias and layernorm gradients (cuda_reduce.cuh).
   float* column_partials(size_t n);
   cuda::DeviceBuffer column_partials_;
+  // adamw_update_segments' table (begins, then decays) on the device, and on the host.
+  cuda::DeviceBuffer segment_table_;
+  std::vector<size_t> segment_begins_;
+  std::vector<float> segment_decays_;
   cuda::DeviceBuffer token_sort_;  // embedding backward's sorted (token, position) pairs
   // The tensor-core attention backward's 16-bit dO (grown once).
   void* attention_scratch(int B, int T, int C);

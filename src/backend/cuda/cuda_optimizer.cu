@@ -1,4 +1,9 @@
-// AdamW (PyTorch's formula, as cpu_optimizer.cc) and SGD with momentum.
+// AdamW (PyTorch's formula, as cpu_optimizer.cc), per tensor or a step's tensors in one
+// launch, and SGD with momentum.
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cuda/cuda_adamw.cuh"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 
@@ -6,19 +11,15 @@ namespace cohort {
 
 namespace {
 
+using cuda::adamw::adamw_one;
+using cuda::adamw::adamw_segments_k;
+using cuda::adamw::kMaxSegments;
+
 __global__ void adamw_k(float* p, const float* g, float* m, float* v, size_t n,
                         Backend::AdamWArgs a) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const float decay = 1.0f - a.lr * a.weight_decay;
-  const float step_size = a.lr / a.bias_correction1;
-  const float bc2_sqrt = sqrtf(a.bias_correction2);
-  const float gi = g[i];
-  const float mi = a.beta1 * m[i] + (1.0f - a.beta1) * gi;
-  const float vi = a.beta2 * v[i] + (1.0f - a.beta2) * gi * gi;
-  m[i] = mi;
-  v[i] = vi;
-  p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) / bc2_sqrt + a.eps);
+  adamw_one(p[i], g[i], m[i], v[i], 1.0f - a.lr * a.weight_decay, a);
 }
 
 __global__ void sgd_k(float* p, const float* g, float* buf, size_t n, float lr, float mu) {
@@ -38,6 +39,41 @@ void CudaBackend::adamw_update(float* param, const float* grad, float* m, float*
                                const AdamWArgs& a) {
   if (n == 0) return;
   adamw_k<<<cuda::blocks_for(n, 256), 256>>>(param, grad, m, v, n, a);
+  COHORT_CUDA_LAUNCHED();
+}
+
+void CudaBackend::adamw_update_segments(float* param, const float* grad, float* m, float* v,
+                                        size_t n, AdamWArgs a,
+                                        const std::vector<AdamWSegment>& segments) {
+  if (n == 0 || segments.empty()) return;
+  if (segments.size() > size_t(kMaxSegments)) {
+    Backend::adamw_update_segments(param, grad, m, v, n, a, segments);
+    return;
+  }
+  // The table is the same every step: uploaded when it changes.
+  if (segments.size() != segment_begins_.size() ||
+      !std::equal(segments.begin(), segments.end(), segment_begins_.begin(),
+                  [&](const AdamWSegment& s, size_t b) { return s.begin == b; }) ||
+      !std::equal(segments.begin(), segments.end(), segment_decays_.begin(),
+                  [&](const AdamWSegment& s, float d) { return s.weight_decay == d; })) {
+    segment_begins_.clear();
+    segment_decays_.clear();
+    for (const AdamWSegment& s : segments) {
+      segment_begins_.push_back(s.begin);
+      segment_decays_.push_back(s.weight_decay);
+    }
+    segment_table_ = cuda::DeviceBuffer(segments.size() * (sizeof(size_t) + sizeof(float)));
+    memory_.copy_from_host(segment_table_.as<size_t>(), segment_begins_.data(),
+                           segments.size() * sizeof(size_t));
+    memory_.copy_from_host(segment_table_.as<size_t>() + segments.size(), segment_decays_.data(),
+                           segments.size() * sizeof(float));
+  }
+  auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
+  const bool vector = aligned(param) && aligned(grad) && aligned(m) && aligned(v);
+  const size_t* begins = segment_table_.as<size_t>();
+  adamw_segments_k<<<cuda::blocks_for((n + 3) / 4, 256), 256>>>(
+      param, grad, m, v, n, a, begins, reinterpret_cast<const float*>(begins + segments.size()),
+      int(segments.size()), vector);
   COHORT_CUDA_LAUNCHED();
 }
 

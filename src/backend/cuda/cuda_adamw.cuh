@@ -1,0 +1,75 @@
+// AdamW's device code for a step's segments in one launch (cuda_optimizer.cu launches
+// it; tests/backend/adamw_emulated_test.cc runs it on the CPU), and the per-element update
+// both AdamW kernels share.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_warp.cuh"
+
+namespace cohort::cuda::adamw {
+
+// One parameter's AdamW update (PyTorch's formula, as cpu_optimizer.cc), in place.
+__device__ inline void adamw_one(float& p, float g, float& m, float& v, float decay,
+                                 const Backend::AdamWArgs& a) {
+  const float step_size = a.lr / a.bias_correction1;
+  const float bc2_sqrt = sqrtf(a.bias_correction2);
+  m = a.beta1 * m + (1.0f - a.beta1) * g;
+  v = a.beta2 * v + (1.0f - a.beta2) * g * g;
+  p = p * decay - step_size * m / (sqrtf(v) / bc2_sqrt + a.eps);
+}
+
+// A step's segments in one launch: four consecutive elements a thread (16-byte loads and
+// stores where all four arrays allow), each element's weight decay that of the segment
+// holding it, found by a binary search of the block's shared copy of the table. The same
+// arithmetic per element as adamw_k, so the same bits.
+constexpr int kMaxSegments = 1024;
+
+__global__ void adamw_segments_k(float* p, const float* g, float* m, float* v, size_t n,
+                                 Backend::AdamWArgs a, const size_t* begins, const float* decays,
+                                 int segments, bool vector) {
+  __shared__ size_t begin_of[kMaxSegments];
+  __shared__ float decay_of[kMaxSegments];
+  for (int s = threadIdx.x; s < segments; s += blockDim.x) {
+    begin_of[s] = begins[s];
+    decay_of[s] = 1.0f - a.lr * decays[s];
+  }
+  __syncthreads();
+  const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (i >= n) return;
+  int lo = 0, hi = segments - 1;  // the last segment whose begin <= i
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (begin_of[mid] <= i)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  if (vector && i + 4 <= n) {
+    float4 pp = *reinterpret_cast<float4*>(p + i), mm = *reinterpret_cast<float4*>(m + i),
+           vv = *reinterpret_cast<float4*>(v + i);
+    const float4 gg = *reinterpret_cast<const float4*>(g + i);
+    float* ps[4] = {&pp.x, &pp.y, &pp.z, &pp.w};
+    float* ms[4] = {&mm.x, &mm.y, &mm.z, &mm.w};
+    float* vs[4] = {&vv.x, &vv.y, &vv.z, &vv.w};
+    const float gs[4] = {gg.x, gg.y, gg.z, gg.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      int s = lo;
+      while (s + 1 < segments && begin_of[s + 1] <= i + k) ++s;
+      adamw_one(*ps[k], gs[k], *ms[k], *vs[k], decay_of[s], a);
+    }
+    *reinterpret_cast<float4*>(p + i) = pp;
+    *reinterpret_cast<float4*>(m + i) = mm;
+    *reinterpret_cast<float4*>(v + i) = vv;
+    return;
+  }
+  for (size_t j = i; j < i + 4 && j < n; ++j) {
+    while (lo + 1 < segments && begin_of[lo + 1] <= j) ++lo;
+    adamw_one(p[j], g[j], m[j], v[j], decay_of[lo], a);
+  }
+}
+
+}  // namespace cohort::cuda::adamw
