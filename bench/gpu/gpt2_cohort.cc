@@ -36,15 +36,18 @@ struct Args {
   int batch = 16, seq = 1024, steps = 10, layers = 12, heads = 12, embd = 768, vocab = 50257;
   double peak_tflops = 989.0;
   bool gelu_epilogues = true;
+  bool wide_attention_forward = true;
 };
 
 const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
-    "         [--peak-tflops P] [--gelu-epilogues on|off]\n"
+    "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
-    "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues.\n";
+    "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
+    "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
+    "instead of 128.\n";
 
 double positive_real(const std::string& k, const std::string& v) {
   double x = 0;
@@ -101,6 +104,10 @@ Args parse(int argc, char** argv) {
       a.gelu_epilogues = v == "on";
     else if (k == "--gelu-epilogues")
       throw Error(fmt::format("--gelu-epilogues {}: expected on or off", v));
+    else if (k == "--attention-forward" && (v == "128" || v == "64"))
+      a.wide_attention_forward = v == "128";
+    else if (k == "--attention-forward")
+      throw Error(fmt::format("--attention-forward {}: expected 128 or 64", v));
     else
       throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
@@ -117,6 +124,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
 #ifdef COHORT_HAVE_CUDA
     auto cuda = std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
     cuda->use_gelu_epilogues(a.gelu_epilogues);
+    cuda->use_wide_attention_forward(a.wide_attention_forward);
     return cuda;
 #else
     throw Error("--backend cuda: this build has no CUDA backend (configure with COHORT_CUDA=ON)");
@@ -201,7 +209,8 @@ int run(const Args& a) {
 #ifdef COHORT_HAVE_CUDA
   if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend.get());
       cuda && a.precision != "fp32")
-    fmt::print("MLP route: {}\n", cuda->mlp_route());
+    fmt::print("MLP route: {}; attention forward: {} query rows a block\n", cuda->mlp_route(),
+               a.wide_attention_forward ? 128 : 64);
 #endif
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());

@@ -413,6 +413,14 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
                             d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
     EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "a second backward must give the same bits";
+    // The forward by the other kernel (64 query rows a block instead of 128, without
+    // dropout; with dropout both calls take the 64-row kernel): the same bits.
+    const Floats first_out = down(d_out, out.size()), first_state = down(d_lse, d_lse.bytes() / 4);
+    half.use_wide_attention_forward(false);
+    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
+                           drop);
+    EXPECT_EQ(down(d_out, out.size()), first_out) << "the 64-row forward's output";
+    EXPECT_EQ(down(d_lse, d_lse.bytes() / 4), first_state) << "the 64-row forward's state";
   }
 }
 INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention,

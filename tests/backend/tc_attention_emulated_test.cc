@@ -17,7 +17,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -33,6 +35,12 @@ namespace tc = cuda::tc_attention;
 namespace emu = ::cohort::warp_emulator;
 
 const auto normwise = testing::normwise_error;
+
+uint32_t bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
 
 // What CudaBackend does around the kernels (cuda_flash_attention_tc.cu): rounds q
 // (scaled), k and v once, rounds dO and computes rowsum(dO * O) (prepare_dout), launches
@@ -52,11 +60,18 @@ struct EmulatedAttention {
   }
   dim3 grid() const { return dim3(unsigned((T + tc::kTile - 1) / tc::kTile), unsigned(B * NH)); }
 
-  void forward(Floats& out, Floats& lse, const Floats& qkv) const {
+  // wide (without dropout): tc_forward_wide, 128 query rows a block.
+  void forward(Floats& out, Floats& lse, const Floats& qkv, bool wide = false) const {
     const auto qkv16 = rounded(qkv, 3 * C, C);
-    emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
-                out.data(), lse.data(), qkv16.data(), qkv16.data() + C, qkv16.data() + 2 * C,
-                shape());
+    const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
+    if (wide && !kDropout)
+      emu::launch(tc::tc_forward_wide<E, false>,
+                  dim3(unsigned((T + 2 * tc::kTile - 1) / (2 * tc::kTile)), unsigned(B * NH)),
+                  dim3(tc::kThreads), tc::kWideForwardShared, out.data(), lse.data(), q, k, v,
+                  shape());
+    else
+      emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
+                  out.data(), lse.data(), q, k, v, shape());
   }
   void backward(Floats& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
                 const Floats& lse) const {
@@ -109,6 +124,16 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
     auto run = [&](auto attention) {
       attention.forward(got_out, lse, qkv);
       attention.backward(got, dout, qkv, got_out, lse);
+      if (p > 0) return;
+      // The wide forward: each row's products and softmax as the narrow one's, the same
+      // bits; lse's padding and the output's untouched rows stay as the narrow one left
+      // them.
+      Floats wide_out(got_out.size(), NAN), wide_lse(lse.size(), NAN);
+      attention.forward(wide_out, wide_lse, qkv, /*wide=*/true);
+      for (size_t i = 0; i < got_out.size(); ++i)
+        ASSERT_EQ(bits(wide_out[i]), bits(got_out[i])) << "wide forward's output " << i;
+      for (size_t i = 0; i < lse.size(); ++i)
+        ASSERT_EQ(bits(wide_lse[i]), bits(lse[i])) << "wide forward's log-sum-exp " << i;
     };
     if (bf16 && p > 0)
       run(EmulatedAttention<__nv_bfloat16, true>{Bb, Tt, Cc, NHh, drop});
@@ -133,11 +158,14 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
 }
 
 // cuda_ops_test's shape at T = 150 (a partial tile); one head (C = 64), whose dO
-// prologue runs 16 threads of channels in a warp of 32; and attention dropout 0.1, whose
-// masks are the CPU's (the reference applies them too).
+// prologue runs 16 threads of channels in a warp of 32, at T = 70 (the wide forward's
+// second slice holds rows 64 to 69) and T = 200 (its second block's second slice is
+// partial); and attention dropout 0.1, whose masks are the CPU's (the reference applies
+// them too).
 INSTANTIATE_TEST_SUITE_P(Shapes, TensorCoreAttentionEmulated,
                          ::testing::Values(AttentionShape{2, 150, 128, 2, 0.0f},
                                            AttentionShape{1, 70, 64, 1, 0.0f},
+                                           AttentionShape{1, 200, 64, 1, 0.0f},
                                            AttentionShape{1, 100, 128, 2, 0.1f}));
 
 }  // namespace

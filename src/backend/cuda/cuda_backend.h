@@ -83,6 +83,10 @@ class CudaBackend final : public Backend {
   // Whether the 16-bit MLP fuses its GELU into cuBLASLt's epilogues (cuda_mlp.cu), where
   // this cuBLASLt offers them for the shape; on by default. Off: the GELU kernels.
   void use_gelu_epilogues(bool on) { gelu_epilogues_ = on; }
+  // Whether the tensor-core attention's forward takes 128 query rows a block, two 16-row
+  // slices a warp (cuda_flash_attention_tc.cuh), or 64; the same bits either way. On by
+  // default; the benchmark's --attention-forward 64 turns it off to compare.
+  void use_wide_attention_forward(bool on) { wide_attention_forward_ = on; }
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
   // the GELU kernel), for benchmarks and tests to report.
   std::string mlp_route() const;
@@ -126,6 +130,7 @@ class CudaBackend final : public Backend {
   // Whether mlp_* keep the hidden activations in 16 bits (cuda_mlp.cu) for this buffer.
   bool mlp_in_16_bits(const float* hidden, size_t n) const;
   bool gelu_epilogues_ = true;
+  bool wide_attention_forward_ = true;
   const char* mlp_forward_route_ = "none yet";
   const char* mlp_backward_route_ = "none yet";
   // The MLP hidden buffers whose forward kept the GELU's input in 16 bits (cuBLASLt's

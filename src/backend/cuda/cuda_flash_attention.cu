@@ -297,7 +297,8 @@ void CudaBackend::attention_forward(float* out, float* att, const float* qkv, in
   const FlashShape s = flash_shape(B, T, C, NH);
   if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
     cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out, att, qkv,
-                                        att + lse_floats_padded(B, T, NH), B, T, C, NH, dropout);
+                                        att + lse_floats_padded(B, T, NH), B, T, C, NH, dropout,
+                                        wide_attention_forward_);
     return;
   }
   with_head_bound(s.HS, [&](auto bound) {

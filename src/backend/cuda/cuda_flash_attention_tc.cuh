@@ -165,6 +165,45 @@ __device__ void product_t(float (&acc)[8][4], const uint32_t (&a)[4][4], const E
     }
 }
 
+// product for two 16-row slices at once: each ldmatrix of B feeds both (acc0 += a0 . B,
+// acc1 += a1 . B), each accumulator taking its products in product's order.
+template <typename E>
+__device__ void product2(float (&acc0)[8][4], float (&acc1)[8][4], const uint32_t (&a0)[4][4],
+                         const uint32_t (&a1)[4][4], const E* rows_of_b) {
+  const int lane = threadIdx.x % 32;
+  const E* row = rows_of_b + lane % 8 * kLd + lane / 8 * 8;
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int kk = 0; kk < 4; kk += 2) {
+      uint32_t b[4];
+      ldsm_x4(b, row + 8 * n * kLd + 16 * kk);
+      Half16<E>::mma(acc0[n], a0[kk], b[0], b[1]);
+      Half16<E>::mma(acc0[n], a0[kk + 1], b[2], b[3]);
+      Half16<E>::mma(acc1[n], a1[kk], b[0], b[1]);
+      Half16<E>::mma(acc1[n], a1[kk + 1], b[2], b[3]);
+    }
+}
+
+// product_t for two slices at once, likewise.
+template <typename E>
+__device__ void product_t2(float (&acc0)[8][4], float (&acc1)[8][4], const uint32_t (&a0)[4][4],
+                           const uint32_t (&a1)[4][4], const E* tile) {
+  const int lane = threadIdx.x % 32;
+  const E* row = tile + (lane % 8 + lane / 8 % 2 * 8) * kLd + lane / 16 * 8;
+#pragma unroll
+  for (int n = 0; n < 8; n += 2)
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      uint32_t b[4];
+      ldsm_x4_trans(b, row + 16 * kk * kLd + 8 * n);
+      Half16<E>::mma(acc0[n], a0[kk], b[0], b[1]);
+      Half16<E>::mma(acc0[n + 1], a0[kk], b[2], b[3]);
+      Half16<E>::mma(acc1[n], a1[kk], b[0], b[1]);
+      Half16<E>::mma(acc1[n + 1], a1[kk], b[2], b[3]);
+    }
+}
+
 __device__ void zero(float (&acc)[8][4]) {
 #pragma unroll
   for (int n = 0; n < 8; ++n)
@@ -222,6 +261,82 @@ __device__ float group_sum(float v) {
   return v + __shfl_xor_sync(kFull, v, 2);
 }
 
+// The forward's steps for one warp's 16 query rows (rows row[0], row[1] of this lane)
+// against one key tile from j0: the causal mask (keys past a row), the online softmax in
+// base 2 (m and l: the rows' running maximum and sum; o rescaled), and the dropout of the
+// probabilities P V takes (the sums above keep every probability).
+__device__ inline void mask_future(float (&sc)[8][4], int j0, const int (&row)[2]) {
+  const int lq = threadIdx.x % 4;
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (j0 + 8 * n + 2 * lq + e % 2 > row[e / 2]) sc[n][e] = -INFINITY;
+}
+
+// Every row sees key j0 <= its own, so m stays finite.
+__device__ inline void online_softmax(float (&sc)[8][4], float (&o)[8][4], float (&m)[2],
+                                      float (&l)[2]) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) mx = fmaxf(mx, sc[n][2 * half + e]);
+    const float m_new = fmaxf(m[half], group_max(mx));
+    const float correction = exp2f(m[half] - m_new);
+    float sum = 0.0f;
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float& x = sc[n][2 * half + e];
+        x = exp2f(x - m_new);
+        sum += x;
+        o[n][2 * half + e] *= correction;
+      }
+    l[half] = l[half] * correction + group_sum(sum);
+    m[half] = m_new;
+  }
+}
+
+__device__ inline void drop_probabilities(float (&sc)[8][4], const Shape& s, int b, int h, int j0,
+                                          const int (&row)[2]) {
+  const int lq = threadIdx.x % 4;
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) sc[n][e] *= keep(s, b, h, row[e / 2], j0 + 8 * n + 2 * lq + e % 2);
+}
+
+// out = o / l for the warp's 16 rows from `first`, and each row's log-sum-exp (natural
+// units) into lse.
+__device__ inline void finish_forward(float* out, float* lse, float (&o)[8][4], const float (&m)[2],
+                                      const float (&l)[2], const Shape& s, int b, int h,
+                                      const int (&row)[2], int first) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const float inv = 1.0f / l[half];
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      o[n][2 * half] *= inv;
+      o[n][2 * half + 1] *= inv;
+    }
+    if (threadIdx.x % 4 == 0 && row[half] < s.T)
+      lse[(size_t(b) * s.NH + h) * s.T + row[half]] = (m[half] + log2f(l[half])) * kLn2;
+  }
+  store(out, size_t(s.C), o, 1.0f, s, b, h, first);
+}
+
+// Starts copying key tile `it` (K and V, rows it * 64 ...) into pair `it % 2` of kv.
+template <typename E>
+__device__ void load_kv(E* kv, const E* k, const E* v, const Shape& s, int b, int h, int it) {
+  E* pair = kv + (it % 2) * 2 * kTileElems;
+  load_tile(pair, k, s.ld, s, b, h, it * kTile);
+  load_tile(pair + kTileElems, v, s.ld, s, b, h, it * kTile);
+}
+
 // Forward: block per (query tile, b * NH + h), the last query tiles (most keys) first.
 template <typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads)
@@ -231,11 +346,10 @@ __global__ void __launch_bounds__(kThreads)
   E* kv = qs + kTileElems;  // two (K, V) tile pairs: the one in use, the next arriving
   const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
   const int t0 = (gridDim.x - 1 - blockIdx.x) * kTile;
-  const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
+  const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4;
   const int row[2] = {t0 + r0 + g, t0 + r0 + g + 8};  // this lane's two query rows
   load_tile(qs, q, s.ld, s, b, h, t0);
-  load_tile(kv, k, s.ld, s, b, h, 0);
-  load_tile(kv + kTileElems, v, s.ld, s, b, h, 0);
+  load_kv(kv, k, v, s, b, h, 0);
   cp_async_commit();
   uint32_t qa[4][4];
   float o[8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
@@ -245,11 +359,8 @@ __global__ void __launch_bounds__(kThreads)
     const int j0 = it * kTile;
     const E* ks = kv + (it % 2) * 2 * kTileElems;
     const E* vs = ks + kTileElems;
-    if (it + 1 < tiles) {  // the other pair's readers finished at the last barrier
-      E* next = kv + (it + 1) % 2 * 2 * kTileElems;
-      load_tile(next, k, s.ld, s, b, h, j0 + kTile);
-      load_tile(next + kTileElems, v, s.ld, s, b, h, j0 + kTile);
-    }
+    // The other pair's readers finished at the last barrier.
+    if (it + 1 < tiles) load_kv(kv, k, v, s, b, h, it + 1);
     cp_async_commit();
     cp_async_wait<1>();  // all but the group just started: this tile (and Q)
     __syncthreads();
@@ -258,60 +369,91 @@ __global__ void __launch_bounds__(kThreads)
     zero(sc);
     product<E>(sc, qa, ks);
     // Only the diagonal tile holds keys past a row (and past T): the others skip the mask.
-    if (j0 == t0) {
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          if (j0 + 8 * n + 2 * lq + e % 2 > row[e / 2]) sc[n][e] = -INFINITY;
-    }
-    // Online softmax (base 2); every row sees key j0 <= its own, so m stays finite.
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) mx = fmaxf(mx, sc[n][2 * half + e]);
-      const float m_new = fmaxf(m[half], group_max(mx));
-      const float correction = exp2f(m[half] - m_new);
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& x = sc[n][2 * half + e];
-          x = exp2f(x - m_new);
-          sum += x;
-          o[n][2 * half + e] *= correction;
-        }
-      l[half] = l[half] * correction + group_sum(sum);
-      m[half] = m_new;
-    }
-    if constexpr (kDropout) {  // the sums above keep every probability; P V drops some
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          sc[n][e] *= keep(s, b, h, row[e / 2], j0 + 8 * n + 2 * lq + e % 2);
-    }
+    if (j0 == t0) mask_future(sc, j0, row);
+    online_softmax(sc, o, m, l);
+    if constexpr (kDropout) drop_probabilities(sc, s, b, h, j0, row);
     uint32_t pa[4][4];
     as_a<E>(pa, sc);
     product_t<E>(o, pa, vs);
     __syncthreads();  // this pair's readers are done before it is refilled
   }
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const float inv = 1.0f / l[half];
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      o[n][2 * half] *= inv;
-      o[n][2 * half + 1] *= inv;
+  finish_forward(out, lse, o, m, l, s, b, h, row, t0 + r0);
+}
+
+// The forward with 128 query rows a block: each warp takes two slices of 16 rows, 64
+// apart, and every K or V fragment it loads from shared memory feeds both slices' products
+// (FlashAttention-2's forward gives a warp 32 rows too). Per product that halves the
+// shared-memory reads, which ncu found the forward limited by before ldmatrix, and gives
+// each warp two independent chains of products. Each slice computes exactly what
+// tc_forward computes for its rows, in the same order: the same bits. The last key tile
+// is slice 1's diagonal, which slice 0 skips. ptxas (sm_90): 248 registers, no spills, so
+// two blocks a multiprocessor (tc_forward: 136, three); with dropout it spilled 384
+// bytes, so dropout keeps tc_forward. Asking for three blocks gave 168 registers and 92
+// bytes of spills.
+template <typename E, bool kDropout>
+__global__ void __launch_bounds__(kThreads, 2)
+    tc_forward_wide(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
+  COHORT_DYNAMIC_SHARED(smem);
+  E* qs = reinterpret_cast<E*>(smem);  // 128 query rows: two tiles
+  E* kv = qs + 2 * kTileElems;
+  const int b = blockIdx.y / s.NH, h = blockIdx.y % s.NH;
+  const int t0 = (gridDim.x - 1 - blockIdx.x) * 2 * kTile;
+  const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4;
+  const int row[2][2] = {{t0 + r0 + g, t0 + r0 + g + 8},
+                         {t0 + kTile + r0 + g, t0 + kTile + r0 + g + 8}};
+  load_tile(qs, q, s.ld, s, b, h, t0);
+  load_tile(qs + kTileElems, q, s.ld, s, b, h, t0 + kTile);
+  load_kv(kv, k, v, s, b, h, 0);
+  cp_async_commit();
+  uint32_t qa[2][4][4];
+  float o[2][8][4], m[2][2] = {{-INFINITY, -INFINITY}, {-INFINITY, -INFINITY}},
+                    l[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+  zero(o[0]);
+  zero(o[1]);
+  // Key tiles 0 .. t0 for slice 0, and t0 + 64 for slice 1 where it holds rows < T.
+  const int tiles = t0 / kTile + (t0 + kTile < s.T ? 2 : 1);
+  for (int it = 0; it < tiles; ++it) {
+    const int j0 = it * kTile;
+    const E* ks = kv + (it % 2) * 2 * kTileElems;
+    const E* vs = ks + kTileElems;
+    if (it + 1 < tiles) load_kv(kv, k, v, s, b, h, it + 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    if (it == 0) {
+      load_a(qa[0], qs, r0);
+      load_a(qa[1], qs + kTileElems, r0);
     }
-    if (lq == 0 && row[half] < s.T)
-      lse[(size_t(b) * s.NH + h) * s.T + row[half]] = (m[half] + log2f(l[half])) * kLn2;
+    float sc[2][8][4];
+    if (j0 <= t0) {  // both slices
+      zero(sc[0]);
+      zero(sc[1]);
+      product2<E>(sc[0], sc[1], qa[0], qa[1], ks);
+      if (j0 == t0) mask_future(sc[0], j0, row[0]);
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        online_softmax(sc[i], o[i], m[i], l[i]);
+        if constexpr (kDropout) drop_probabilities(sc[i], s, b, h, j0, row[i]);
+      }
+      uint32_t pa[2][4][4];
+      as_a<E>(pa[0], sc[0]);
+      as_a<E>(pa[1], sc[1]);
+      product_t2<E>(o[0], o[1], pa[0], pa[1], vs);
+    } else {  // slice 1's diagonal tile
+      zero(sc[1]);
+      product<E>(sc[1], qa[1], ks);
+      mask_future(sc[1], j0, row[1]);
+      online_softmax(sc[1], o[1], m[1], l[1]);
+      if constexpr (kDropout) drop_probabilities(sc[1], s, b, h, j0, row[1]);
+      uint32_t pa[4][4];
+      as_a<E>(pa, sc[1]);
+      product_t<E>(o[1], pa, vs);
+    }
+    __syncthreads();
   }
-  store(out, size_t(s.C), o, 1.0f, s, b, h, t0 + r0);
+  finish_forward(out, lse, o[0], m[0], l[0], s, b, h, row[0], t0 + r0);
+  if (t0 + kTile < s.T)
+    finish_forward(out, lse, o[1], m[1], l[1], s, b, h, row[1], t0 + kTile + r0);
 }
 
 // dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (query tile, b * NH + h).
@@ -513,8 +655,9 @@ __global__ void prepare_dout(E* dout16, float* dsum, const float* dout, const fl
 
 // Each kernel's dynamic shared memory, in bytes.
 constexpr size_t kTileBytes = kTileElems * 2;
-constexpr size_t kForwardShared = 5 * kTileBytes;  // Q; K, V twice
-constexpr size_t kDqShared = 6 * kTileBytes;       // Q, dO; K, V twice
+constexpr size_t kForwardShared = 5 * kTileBytes;      // Q; K, V twice
+constexpr size_t kWideForwardShared = 6 * kTileBytes;  // Q's 128 rows; K, V twice
+constexpr size_t kDqShared = 6 * kTileBytes;           // Q, dO; K, V twice
 constexpr size_t kDkvShared =
     6 * kTileBytes + 4 * kTile * sizeof(float);  // K, V; Q, dO, lse, D twice
 
