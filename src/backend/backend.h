@@ -57,7 +57,8 @@ class Backend {
   // input that the model will not change before its next parameters_updated() (but by
   // the op that computes it): a backend may keep the copy it converts x to for the
   // forward's product until then, for the backward's to reuse, and may have that op
-  // write the copy (CudaBackend in bf16 / fp16: a 16-bit copy; its LayerNorms write it).
+  // write the copy (CudaBackend in bf16 / fp16: a 16-bit copy; its LayerNorms and
+  // tensor-core attention write it).
   virtual void hold_input(const float* x, size_t n) {
     (void)x;
     (void)n;

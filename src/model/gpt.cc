@@ -116,8 +116,9 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   // Each residual add comes with the LayerNorm that reads its result (add_layernorm_forward):
   // ln_2 after the attention branch, and the next layer's ln_1 (or ln_f) after the MLP's.
   // ln_1, ln_2, ln_f and the attention's output stay as they are until the backward has
-  // read them (Backend::hold_input), so a backend may keep its converted copies; the
-  // LayerNorms are held before they run, so their kernels may write those copies too.
+  // read them (Backend::hold_input), so a backend may keep its converted copies; each is
+  // held before the op that computes it runs (a LayerNorm, the attention), so that op's
+  // kernel may write the copy too.
   struct Norm {
     float *out, *mean, *rstd;
     const float *w, *b;
@@ -139,8 +140,8 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
     const LayerParams w = layer_params(P, l);
     LayerActivations& la = a.layers[l];
     be.linear_forward(la.qkv, la.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
-    be.attention_forward(la.atty, la.att, la.qkv, B, T, C, NH, dropout_key(site_attention(l)));
     be.hold_input(la.atty, BT * C);
+    be.attention_forward(la.atty, la.att, la.qkv, B, T, C, NH, dropout_key(site_attention(l)));
     be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
     be.hold_input(la.ln2, BT * C);

@@ -421,6 +421,20 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
                            drop);
     EXPECT_EQ(down(d_out, out.size()), first_out) << "the 64-row forward's output";
     EXPECT_EQ(down(d_lse, d_lse.bytes() / 4), first_state) << "the 64-row forward's state";
+    // Held before the forward (as the GPT holds it), the output's 16-bit copy is the
+    // kernel's: a product reading it gives a fresh rounding's bits.
+    CudaBackend fresh(precision);
+    const Floats params = random(16), w = random(size_t(Cc) * 8, 0.3f);
+    auto d_params = up(params), d_w = up(w), d_y = up(Floats(size_t(Nn) * 8));
+    half.parameters_updated(d_params.as<float>(), params.size());
+    half.hold_input(d_out.as<float>(), out.size());
+    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
+                           drop);
+    auto product = [&](CudaBackend& be) {
+      be.linear_forward(d_y.as<float>(), d_out.as<float>(), d_w.as<float>(), nullptr, Nn, Cc, 8);
+      return down(d_y, size_t(Nn) * 8);
+    };
+    EXPECT_EQ(product(half), product(fresh)) << "the attention's 16-bit copy of its output";
   }
 }
 INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention,

@@ -41,12 +41,19 @@ uint32_t bits(float x) {
   std::memcpy(&b, &x, 4);
   return b;
 }
+template <typename E>
+uint16_t bits16(E x) {
+  uint16_t b;
+  std::memcpy(&b, &x, 2);
+  return b;
+}
 
 // What CudaBackend does around the kernels (cuda_flash_attention_tc.cu): rounds q
 // (scaled), k and v once, rounds dO and computes rowsum(dO * O) (prepare_dout), launches
 // the three kernels; here every launch goes through the emulator.
 template <typename E, bool kDropout>
 struct EmulatedAttention {
+  using Half = E;
   int B, T, C, NH;
   DropoutKey dropout;
   tc::Shape shape() const {
@@ -60,18 +67,21 @@ struct EmulatedAttention {
   }
   dim3 grid() const { return dim3(unsigned((T + tc::kTile - 1) / tc::kTile), unsigned(B * NH)); }
 
-  // wide (without dropout): tc_forward_wide, 128 query rows a block.
-  void forward(Floats& out, Floats& lse, const Floats& qkv, bool wide = false) const {
+  // wide (without dropout): tc_forward_wide, 128 query rows a block. out16 receives the
+  // output's 16-bit copy too.
+  void forward(Floats& out, Floats& lse, const Floats& qkv, bool wide = false,
+               std::vector<E>* out16 = nullptr) const {
     const auto qkv16 = rounded(qkv, 3 * C, C);
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
+    E* copy = out16 ? out16->data() : nullptr;
     if (wide && !kDropout)
       emu::launch(tc::tc_forward_wide<E, false>,
                   dim3(unsigned((T + 2 * tc::kTile - 1) / (2 * tc::kTile)), unsigned(B * NH)),
-                  dim3(tc::kThreads), tc::kWideForwardShared, out.data(), lse.data(), q, k, v,
+                  dim3(tc::kThreads), tc::kWideForwardShared, out.data(), copy, lse.data(), q, k, v,
                   shape());
     else
       emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
-                  out.data(), lse.data(), q, k, v, shape());
+                  out.data(), copy, lse.data(), q, k, v, shape());
   }
   void backward(Floats& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
                 const Floats& lse) const {
@@ -122,14 +132,22 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
                            out.data(), Bb, Tt, Cc, NHh, drop);
     Floats got_out(out.size()), lse(size_t(Bb) * NHh * Tt), got(dqkv.size());
     auto run = [&](auto attention) {
-      attention.forward(got_out, lse, qkv);
+      using E = typename decltype(attention)::Half;
+      // The output's 16-bit copy: each value of the fp32 output rounded once.
+      std::vector<E> out16(got_out.size());
+      attention.forward(got_out, lse, qkv, false, &out16);
+      for (size_t i = 0; i < got_out.size(); ++i)
+        ASSERT_EQ(bits16(out16[i]), bits16(E(got_out[i]))) << "the output's 16-bit copy " << i;
       attention.backward(got, dout, qkv, got_out, lse);
       if (p > 0) return;
       // The wide forward: each row's products and softmax as the narrow one's, the same
       // bits; lse's padding and the output's untouched rows stay as the narrow one left
       // them.
       Floats wide_out(got_out.size(), NAN), wide_lse(lse.size(), NAN);
-      attention.forward(wide_out, wide_lse, qkv, /*wide=*/true);
+      std::vector<E> wide16(got_out.size());
+      attention.forward(wide_out, wide_lse, qkv, /*wide=*/true, &wide16);
+      for (size_t i = 0; i < got_out.size(); ++i)
+        ASSERT_EQ(bits16(wide16[i]), bits16(out16[i])) << "wide forward's 16-bit copy " << i;
       for (size_t i = 0; i < got_out.size(); ++i)
         ASSERT_EQ(bits(wide_out[i]), bits(got_out[i])) << "wide forward's output " << i;
       for (size_t i = 0; i < lse.size(); ++i)

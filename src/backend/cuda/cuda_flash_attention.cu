@@ -296,9 +296,11 @@ void CudaBackend::attention_forward(float* out, float* att, const float* qkv, in
                                     int NH, const DropoutKey& dropout) {
   const FlashShape s = flash_shape(B, T, C, NH);
   if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
-    cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out, att, qkv,
-                                        att + lse_floats_padded(B, T, NH), B, T, C, NH, dropout,
-                                        wide_attention_forward_);
+    // A held output's 16-bit copy is written by the kernel (the GPT holds the attention's
+    // output for its projection's two products).
+    cuda::tensor_core_attention_forward(
+        precision_ == MatmulPrecision::bf16, out, held_copy_to_write(out, size_t(B) * T * C), att,
+        qkv, att + lse_floats_padded(B, T, NH), B, T, C, NH, dropout, wide_attention_forward_);
     return;
   }
   with_head_bound(s.HS, [&](auto bound) {

@@ -39,7 +39,7 @@ void round_qkv(E* scratch, const float* qkv, int B, int T, int C) {
 // Without dropout the kernels carry no dropout code: it costs registers (dK/dV went from
 // 242 to 255 with a spill, dQ from 167 to 184, by ptxas) and so occupancy.
 template <typename E, bool kDropout>
-void launch_forward(float* out, float* lse, const E* qkv16, const Shape& s, bool wide) {
+void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shape& s, bool wide) {
   static const bool ready = (allow_shared(tc_forward<E, kDropout>, kForwardShared),
                              allow_shared(tc_forward_wide<E, false>, kWideForwardShared), true);
   (void)ready;
@@ -47,10 +47,10 @@ void launch_forward(float* out, float* lse, const E* qkv16, const Shape& s, bool
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
   if (wide && !kDropout) {  // with dropout the wide kernel spilled registers (its comment)
     const dim3 grid(unsigned((s.T + 2 * kTile - 1) / (2 * kTile)), unsigned(s.B * s.NH));
-    tc_forward_wide<E, false><<<grid, kThreads, kWideForwardShared>>>(out, lse, q, k, v, s);
+    tc_forward_wide<E, false><<<grid, kThreads, kWideForwardShared>>>(out, out16, lse, q, k, v, s);
   } else {
     const dim3 grid(unsigned((s.T + kTile - 1) / kTile), unsigned(s.B * s.NH));
-    tc_forward<E, kDropout><<<grid, kThreads, kForwardShared>>>(out, lse, q, k, v, s);
+    tc_forward<E, kDropout><<<grid, kThreads, kForwardShared>>>(out, out16, lse, q, k, v, s);
   }
   COHORT_CUDA_LAUNCHED();
 }
@@ -72,14 +72,14 @@ void launch_backward(float* dqkv, const E* qkv16, const E* dout16, const float* 
 }
 
 template <typename E>
-void forward(float* out, float* lse, const float* qkv, E* qkv16, int B, int T, int C, int NH,
-             const DropoutKey& dropout, bool wide) {
+void forward(float* out, E* out16, float* lse, const float* qkv, E* qkv16, int B, int T, int C,
+             int NH, const DropoutKey& dropout, bool wide) {
   round_qkv(qkv16, qkv, B, T, C);
   const Shape s = shape_of(B, T, C, NH, dropout);
   if (dropout.active())
-    launch_forward<E, true>(out, lse, qkv16, s, wide);
+    launch_forward<E, true>(out, out16, lse, qkv16, s, wide);
   else
-    launch_forward<E, false>(out, lse, qkv16, s, wide);
+    launch_forward<E, false>(out, out16, lse, qkv16, s, wide);
 }
 
 template <typename E>
@@ -108,12 +108,13 @@ size_t tensor_core_attention_qkv16_bytes(int B, int T, int C) { return size_t(B)
 
 size_t tensor_core_attention_scratch_bytes(int B, int T, int C) { return size_t(B) * T * C * 2; }
 
-void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv, void* qkv16,
-                                   int B, int T, int C, int NH, const DropoutKey& dropout,
-                                   bool wide) {
+void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,
+                                   void* qkv16, int B, int T, int C, int NH,
+                                   const DropoutKey& dropout, bool wide) {
   with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
-    forward<E>(out, lse, qkv, static_cast<E*>(qkv16), B, T, C, NH, dropout, wide);
+    forward<E>(out, static_cast<E*>(out16), lse, qkv, static_cast<E*>(qkv16), B, T, C, NH, dropout,
+               wide);
   });
 }
 

@@ -310,11 +310,13 @@ __device__ inline void drop_probabilities(float (&sc)[8][4], const Shape& s, int
     for (int e = 0; e < 4; ++e) sc[n][e] *= keep(s, b, h, row[e / 2], j0 + 8 * n + 2 * lq + e % 2);
 }
 
-// out = o / l for the warp's 16 rows from `first`, and each row's log-sum-exp (natural
-// units) into lse.
-__device__ inline void finish_forward(float* out, float* lse, float (&o)[8][4], const float (&m)[2],
-                                      const float (&l)[2], const Shape& s, int b, int h,
-                                      const int (&row)[2], int first) {
+// out = o / l for the warp's 16 rows from `first` (and, where out16 is given, the same
+// values rounded to 16 bits there: the copy the next GEMM reads), and each row's
+// log-sum-exp (natural units) into lse.
+template <typename E>
+__device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4],
+                               const float (&m)[2], const float (&l)[2], const Shape& s, int b,
+                               int h, const int (&row)[2], int first) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const float inv = 1.0f / l[half];
@@ -327,6 +329,19 @@ __device__ inline void finish_forward(float* out, float* lse, float (&o)[8][4], 
       lse[(size_t(b) * s.NH + h) * s.T + row[half]] = (m[half] + log2f(l[half])) * kLn2;
   }
   store(out, size_t(s.C), o, 1.0f, s, b, h, first);
+  if (out16) {
+    const int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int t = first + g + 8 * half;
+      if (t >= s.T) continue;
+      E* row16 = out16 + (size_t(b) * s.T + t) * s.C + h * kHS;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+        *reinterpret_cast<uint32_t*>(row16 + 8 * n + 2 * q) =
+            Half16<E>::pack(o[n][2 * half], o[n][2 * half + 1]);
+    }
+  }
 }
 
 // Starts copying key tile `it` (K and V, rows it * 64 ...) into pair `it % 2` of kv.
@@ -340,7 +355,7 @@ __device__ void load_kv(E* kv, const E* k, const E* v, const Shape& s, int b, in
 // Forward: block per (query tile, b * NH + h), the last query tiles (most keys) first.
 template <typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads)
-    tc_forward(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
+    tc_forward(float* out, E* out16, float* lse, const E* q, const E* k, const E* v, Shape s) {
   COHORT_DYNAMIC_SHARED(smem);
   E* qs = reinterpret_cast<E*>(smem);
   E* kv = qs + kTileElems;  // two (K, V) tile pairs: the one in use, the next arriving
@@ -377,7 +392,7 @@ __global__ void __launch_bounds__(kThreads)
     product_t<E>(o, pa, vs);
     __syncthreads();  // this pair's readers are done before it is refilled
   }
-  finish_forward(out, lse, o, m, l, s, b, h, row, t0 + r0);
+  finish_forward(out, out16, lse, o, m, l, s, b, h, row, t0 + r0);
 }
 
 // The forward with 128 query rows a block: each warp takes two slices of 16 rows, 64
@@ -392,7 +407,7 @@ __global__ void __launch_bounds__(kThreads)
 // bytes of spills.
 template <typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads, 2)
-    tc_forward_wide(float* out, float* lse, const E* q, const E* k, const E* v, Shape s) {
+    tc_forward_wide(float* out, E* out16, float* lse, const E* q, const E* k, const E* v, Shape s) {
   COHORT_DYNAMIC_SHARED(smem);
   E* qs = reinterpret_cast<E*>(smem);  // 128 query rows: two tiles
   E* kv = qs + 2 * kTileElems;
@@ -451,9 +466,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     __syncthreads();
   }
-  finish_forward(out, lse, o[0], m[0], l[0], s, b, h, row[0], t0 + r0);
+  finish_forward(out, out16, lse, o[0], m[0], l[0], s, b, h, row[0], t0 + r0);
   if (t0 + kTile < s.T)
-    finish_forward(out, lse, o[1], m[1], l[1], s, b, h, row[1], t0 + kTile + r0);
+    finish_forward(out, out16, lse, o[1], m[1], l[1], s, b, h, row[1], t0 + kTile + r0);
 }
 
 // dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (query tile, b * NH + h).

@@ -25,9 +25,10 @@ size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 // qkv16 (16-byte aligned) receives qkv in 16 bits, q scaled, for the backward. wide
 // (without dropout): 128 query rows a block, two slices a warp (tc_forward_wide), else 64
 // (tc_forward); the same bits either way.
-void tensor_core_attention_forward(bool bf16, float* out, float* lse, const float* qkv, void* qkv16,
-                                   int B, int T, int C, int NH, const DropoutKey& dropout,
-                                   bool wide);
+// out16 (4-byte aligned, or null): the output rounded to 16 bits as well.
+void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,
+                                   void* qkv16, int B, int T, int C, int NH,
+                                   const DropoutKey& dropout, bool wide);
 // dqkv is written, not accumulated; qkv16, out and lse are the forward's; dsum (B, NH, T)
 // is scratch (it receives rowsum(dO * O) per (b, h, t)), and so is dout16.
 void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const void* qkv16,
