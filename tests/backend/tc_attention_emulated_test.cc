@@ -65,7 +65,7 @@ struct EmulatedAttention {
                 out.data(), x.data(), x.size(), width, scaled, tc::q_rounding_scale());
     return out;
   }
-  dim3 grid() const { return dim3(unsigned((T + tc::kTile - 1) / tc::kTile), unsigned(B * NH)); }
+  dim3 grid() const { return tc::grid_of(shape(), tc::kTile); }
 
   // wide (without dropout): tc_forward_wide, 128 query rows a block. out16 receives the
   // output's 16-bit copy too.
@@ -75,8 +75,7 @@ struct EmulatedAttention {
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
     E* copy = out16 ? out16->data() : nullptr;
     if (wide && !kDropout)
-      emu::launch(tc::tc_forward_wide<E, false>,
-                  dim3(unsigned((T + 2 * tc::kTile - 1) / (2 * tc::kTile)), unsigned(B * NH)),
+      emu::launch(tc::tc_forward_wide<E, false>, tc::grid_of(shape(), 2 * tc::kTile),
                   dim3(tc::kThreads), tc::kWideForwardShared, out.data(), copy, lse.data(), q, k, v,
                   shape());
     else

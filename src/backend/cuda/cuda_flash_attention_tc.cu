@@ -46,10 +46,10 @@ void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shap
   const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
   if (wide && !kDropout) {  // with dropout the wide kernel spilled registers (its comment)
-    const dim3 grid(unsigned((s.T + 2 * kTile - 1) / (2 * kTile)), unsigned(s.B * s.NH));
+    const dim3 grid = grid_of(s, 2 * kTile);
     tc_forward_wide<E, false><<<grid, kThreads, kWideForwardShared>>>(out, out16, lse, q, k, v, s);
   } else {
-    const dim3 grid(unsigned((s.T + kTile - 1) / kTile), unsigned(s.B * s.NH));
+    const dim3 grid = grid_of(s, kTile);
     tc_forward<E, kDropout><<<grid, kThreads, kForwardShared>>>(out, out16, lse, q, k, v, s);
   }
   COHORT_CUDA_LAUNCHED();
@@ -61,7 +61,7 @@ void launch_backward(float* dqkv, const E* qkv16, const E* dout16, const float* 
   static const bool ready = (allow_shared(tc_backward_dq<E, kDropout>, kDqShared),
                              allow_shared(tc_backward_dkv<E, kDropout>, kDkvShared), true);
   (void)ready;
-  const dim3 grid(unsigned((s.T + kTile - 1) / kTile), unsigned(s.B * s.NH));
+  const dim3 grid = grid_of(s, kTile);
   const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
   tc_backward_dq<E, kDropout><<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
