@@ -24,15 +24,15 @@ void allow_shared(K kernel, size_t bytes) {
 }
 
 Shape shape_of(int B, int T, int C, int NH, const DropoutKey& dropout) {
-  return {B, T, C, NH, size_t(3) * C, 1.0f / std::sqrt(float(kHS)), dropout};
+  const float scale = 1.0f / std::sqrt(float(kHS));
+  return {B, T, C, NH, size_t(3) * C, scale, scale * kLog2e, dropout};
 }
 
-// The 16-bit copy of qkv (q scaled) in scratch.
+// The 16-bit copy of qkv in the attention state.
 template <typename E>
-void round_qkv(E* scratch, const float* qkv, int B, int T, int C) {
+void round_qkv(E* qkv16, const float* qkv, int B, int T, int C) {
   const size_t n_qkv = size_t(B) * T * 3 * C;
-  round_rows<<<blocks_for(n_qkv / 4, 256), 256>>>(scratch, qkv, n_qkv, 3 * C, C,
-                                                  q_rounding_scale());
+  round_rows<<<blocks_for(n_qkv / 4, 256), 256>>>(qkv16, qkv, n_qkv);
   COHORT_CUDA_LAUNCHED();
 }
 

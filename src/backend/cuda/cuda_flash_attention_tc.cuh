@@ -1,8 +1,8 @@
 // The device code of the tensor-core causal attention (cuda_flash_attention_tc.cu launches
 // it; tests/backend/tc_attention_emulated_test.cc runs it on the CPU): FlashAttention-2
-// (Dao 2023) with the scores, probabilities and accumulators in registers. q (pre-scaled
-// by log2(e)/sqrt(HS): the softmax runs in base 2, below), k, v and dO are rounded to the
-// 16-bit type once, into scratch, before the kernels; P (for P V and P^T dO) and dS (for
+// (Dao 2023) with the scores, probabilities and accumulators in registers. q, k, v (by
+// the GEMM that computes them, or a rounding pass) and dO are rounded to the 16-bit type
+// once, before the kernels; P (for P V and P^T dO) and dS (for
 // dS K and dS^T Q) are rounded in registers, as in FlashAttention-2; softmax statistics,
 // D = rowsum(dO * O), outputs and gradients stay fp32. Attention dropout draws the CPU's
 // masks (cuda_dropout.cuh): P V and P^T dO take the kept probabilities, the softmax sums
@@ -51,12 +51,12 @@ constexpr int kHS = 64, kTile = 64, kThreads = 128;
 constexpr int kLd = kHS + 8;  // 16-bit tile rows, padded: ldmatrix rows in distinct banks
 constexpr int kTileElems = kTile * kLd;  // one shared tile
 constexpr unsigned kFull = 0xffffffffu;
-// The softmax runs in base 2: q is rounded as q * log2(e) / sqrt(HS), so each exponential
-// is one ex2 (expf is nine instructions, exp2f one; the softmax's arithmetic, not the
-// tensor cores, bounds these kernels). The log-sum-exp is stored in natural units.
-constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
-// q's factor when rounded: the 1/sqrt(HS) of the scores and the log2(e) of the base.
-inline float q_rounding_scale() { return kLog2e / std::sqrt(float(kHS)); }
+// The softmax runs in base 2: each exponential is one ex2 of fma(q . k, log2(e) /
+// sqrt(HS), -max) (expf is nine instructions, exp2f one; the softmax's arithmetic, not
+// the tensor cores, bounds these kernels), and the log-sum-exp is kept in those units for
+// the backward. (Until 2026-11-28 q was rounded with that factor in it, which needed a
+// rounding pass of its own; now the qkv GEMM may write q, k, v in 16 bits directly.)
+constexpr float kLog2e = 1.4426950408889634f;
 
 // The 16-bit type's pair packing and its mma (its rounding: cuda_half.cuh).
 template <typename E>
@@ -82,8 +82,9 @@ struct Half16 {
 
 struct Shape {
   int B, T, C, NH;
-  size_t ld;  // row stride of q, k, v, dq, dk, dv: 3C
-  float scale;
+  size_t ld;           // row stride of q, k, v, dq, dk, dv: 3C
+  float scale;         // of the scores: 1 / sqrt(HS)
+  float score2;        // q . k to the base-2 softmax's units: log2(e) / sqrt(HS)
   DropoutKey dropout;  // on the probabilities (inactive: p = 0)
 };
 
@@ -284,9 +285,10 @@ __device__ inline void mask_future(float (&sc)[8][4], int j0, const int (&row)[2
       if (j0 + 8 * n + 2 * lq + e % 2 > row[e / 2]) sc[n][e] = -INFINITY;
 }
 
-// Every row sees key j0 <= its own, so m stays finite.
+// sc holds q . k; m is in those units, l in the probabilities'. Every row sees key j0 <=
+// its own, so m stays finite.
 __device__ inline void online_softmax(float (&sc)[8][4], float (&o)[8][4], float (&m)[2],
-                                      float (&l)[2]) {
+                                      float (&l)[2], float c) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     float mx = -INFINITY;
@@ -295,14 +297,14 @@ __device__ inline void online_softmax(float (&sc)[8][4], float (&o)[8][4], float
 #pragma unroll
       for (int e = 0; e < 2; ++e) mx = fmaxf(mx, sc[n][2 * half + e]);
     const float m_new = fmaxf(m[half], group_max(mx));
-    const float correction = exp2f(m[half] - m_new);
+    const float correction = exp2f((m[half] - m_new) * c), mc = m_new * c;
     float sum = 0.0f;
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         float& x = sc[n][2 * half + e];
-        x = exp2f(x - m_new);
+        x = exp2f(fmaf(x, c, -mc));
         sum += x;
         o[n][2 * half + e] *= correction;
       }
@@ -322,7 +324,7 @@ __device__ inline void drop_probabilities(float (&sc)[8][4], const Shape& s, int
 
 // out = o / l for the warp's 16 rows from `first` (and, where out16 is given, the same
 // values rounded to 16 bits there: the copy the next GEMM reads), and each row's
-// log-sum-exp (natural units) into lse.
+// log-sum-exp into lse, in the base-2 softmax's units (the backward's).
 template <typename E>
 __device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4],
                                const float (&m)[2], const float (&l)[2], const Shape& s, int b,
@@ -336,7 +338,7 @@ __device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4
       o[n][2 * half + 1] *= inv;
     }
     if (threadIdx.x % 4 == 0 && row[half] < s.T)
-      lse[(size_t(b) * s.NH + h) * s.T + row[half]] = (m[half] + log2f(l[half])) * kLn2;
+      lse[(size_t(b) * s.NH + h) * s.T + row[half]] = fmaf(m[half], s.score2, log2f(l[half]));
   }
   store(out, size_t(s.C), o, 1.0f, s, b, h, first);
   if (out16) {
@@ -395,7 +397,7 @@ __global__ void __launch_bounds__(kThreads)
     product<E>(sc, qa, ks);
     // Only the diagonal tile holds keys past a row (and past T): the others skip the mask.
     if (j0 == t0) mask_future(sc, j0, row);
-    online_softmax(sc, o, m, l);
+    online_softmax(sc, o, m, l, s.score2);
     if constexpr (kDropout) drop_probabilities(sc, s, b, h, j0, row);
     uint32_t pa[4][4];
     as_a<E>(pa, sc);
@@ -457,7 +459,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (j0 == t0) mask_future(sc[0], j0, row[0]);
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        online_softmax(sc[i], o[i], m[i], l[i]);
+        online_softmax(sc[i], o[i], m[i], l[i], s.score2);
         if constexpr (kDropout) drop_probabilities(sc[i], s, b, h, j0, row[i]);
       }
       uint32_t pa[2][4][4];
@@ -468,7 +470,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       zero(sc[1]);
       product<E>(sc[1], qa[1], ks);
       mask_future(sc[1], j0, row[1]);
-      online_softmax(sc[1], o[1], m[1], l[1]);
+      online_softmax(sc[1], o[1], m[1], l[1], s.score2);
       if constexpr (kDropout) drop_probabilities(sc[1], s, b, h, j0, row[1]);
       uint32_t pa[4][4];
       as_a<E>(pa, sc[1]);
@@ -499,7 +501,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const size_t i = (size_t(b) * s.NH + h) * s.T + row[half];
-    row_lse[half] = row[half] < s.T ? lse[i] * kLog2e : 0.0f;  // base 2, as the scores
+    row_lse[half] = row[half] < s.T ? lse[i] : 0.0f;
     row_d[half] = row[half] < s.T ? dsum[i] : 0.0f;
   }
   load_tile(qs, q, s.ld, s, b, h, t0);
@@ -528,7 +530,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) sc[n][e] = exp2f(sc[n][e] - row_lse[e / 2]);  // P
+      for (int e = 0; e < 4; ++e) sc[n][e] = exp2f(fmaf(sc[n][e], s.score2, -row_lse[e / 2]));  // P
     if (j0 == t0) {  // the diagonal tile: keys past the row
 #pragma unroll
       for (int n = 0; n < 8; ++n)
@@ -604,8 +606,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)  // P^T, base 2: the scores carry log2(e)
-        st[n][e] = exp2f(fmaf(-tile_lse[8 * n + 2 * lq + e % 2], kLog2e, st[n][e]));
+      for (int e = 0; e < 4; ++e)  // P^T
+        st[n][e] = exp2f(fmaf(st[n][e], s.score2, -tile_lse[8 * n + 2 * lq + e % 2]));
     // Queries before a key appear only in the diagonal tile, past T only in the last.
     if (i0 == j0 || i0 + kTile > s.T) {
 #pragma unroll
@@ -639,23 +641,21 @@ __global__ void __launch_bounds__(kThreads, 2)
     product_t<E>(gk, a, qs);
     __syncthreads();
   }
-  store(dk, s.ld, gk, kLn2, s, b, h, j0 + r0);  // q was rounded with log2(e) in it
+  store(dk, s.ld, gk, s.scale, s, b, h, j0 + r0);
   store(dv, s.ld, gv, 1.0f, s, b, h, j0 + r0);
 }
 
-// dst (rows x width, 16-bit) = src (fp32) rounded, the first `scaled` columns of each
-// row times scale (q's q_rounding_scale()): the kernels' inputs, rounded once rather than once
-// per tile that loads them.
+// dst (n values, 16-bit) = src (fp32) rounded: the kernels' q, k and v, rounded once
+// rather than once per tile that loads them (where no GEMM wrote them in 16 bits).
 template <typename E>
-__global__ void round_rows(E* dst, const float* src, size_t n, int width, int scaled, float scale) {
+__global__ void round_rows(E* dst, const float* src, size_t n) {
   const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
   if (i >= n) return;
   const float4 v = load_float4(src + i);
-  const float f = int(i % width) < scaled ? scale : 1.0f;  // width and scaled are 4k
-  dst[i] = round16<E>(f * v.x);
-  dst[i + 1] = round16<E>(f * v.y);
-  dst[i + 2] = round16<E>(f * v.z);
-  dst[i + 3] = round16<E>(f * v.w);
+  dst[i] = round16<E>(v.x);
+  dst[i + 1] = round16<E>(v.y);
+  dst[i + 2] = round16<E>(v.z);
+  dst[i + 3] = round16<E>(v.w);
 }
 
 // The backward's prologue, a block per row (b, t) and a thread per four channels (C / 4
