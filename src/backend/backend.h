@@ -124,6 +124,17 @@ class Backend {
   // state after them. out (B,T,C) = dropout(softmax) . v, heads concatenated.
   virtual void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                  int NH, const DropoutKey& dropout) = 0;
+  // The attention's input projection and the attention as one pair: qkv = inp . w_qkv +
+  // b_qkv ((B,T,3C); b_qkv may be null), then attention_forward(out, att, qkv, ...). A
+  // backend may keep q, k, v only in its own state inside att and leave qkv unwritten
+  // (CUDA in bf16 / fp16: the GEMM writes them there in 16 bits, the attention's inputs as
+  // they are); attention_backward then reads them from att. Default: the two ops.
+  virtual void qkv_attention_forward(float* out, float* att, float* qkv, const float* inp,
+                                     const float* w_qkv, const float* b_qkv, int B, int T, int C,
+                                     int NH, const DropoutKey& dropout) {
+    linear_forward(qkv, inp, w_qkv, b_qkv, B * T, C, 3 * C);
+    attention_forward(out, att, qkv, B, T, C, NH, dropout);
+  }
   // dqkv = ...; att and out are the forward's; scratch is (B,NH,T,T) and overwritten
   // when the backend stores probabilities, else unused (may be null).
   virtual void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,

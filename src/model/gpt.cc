@@ -139,9 +139,9 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   for (int l = 0; l < config_.n_layer; ++l) {
     const LayerParams w = layer_params(P, l);
     LayerActivations& la = a.layers[l];
-    be.linear_forward(la.qkv, la.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
     be.hold_input(la.atty, BT * C);
-    be.attention_forward(la.atty, la.att, la.qkv, B, T, C, NH, dropout_key(site_attention(l)));
+    be.qkv_attention_forward(la.atty, la.att, la.qkv, la.ln1, w.qkvw, w.qkvb, B, T, C, NH,
+                             dropout_key(site_attention(l)));
     be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
     be.hold_input(la.ln2, BT * C);

@@ -435,6 +435,36 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
       return down(d_y, size_t(Nn) * 8);
     };
     EXPECT_EQ(product(half), product(fresh)) << "the attention's 16-bit copy of its output";
+
+    // The projection and the attention as one pair (qkv_attention_forward): the GEMM may
+    // write q, k, v in 16 bits into the state only (qkv then stays as it was: NaN here,
+    // and the test says which route ran); the output, and the backward from that state,
+    // against the CPU's two ops, to the same bounds.
+    const Floats inp = random(size_t(Nn) * Cc), w_qkv = random(size_t(Cc) * 3 * Cc, 0.09f),
+                 b_qkv = random(3 * Cc, 0.3f);
+    auto d_inp = up(inp), d_wqkv = up(w_qkv), d_bqkv = up(b_qkv),
+         d_nan = up(Floats(qkv.size(), NAN));
+    Floats qkv2(qkv.size()), out2(out.size()), dqkv2(qkv.size());
+    cpu.linear_forward(qkv2.data(), inp.data(), w_qkv.data(), b_qkv.data(), Nn, Cc, 3 * Cc);
+    cpu.attention_forward(out2.data(), att.data(), qkv2.data(), Bb, Tt, Cc, NHh, drop);
+    cpu.attention_backward(dqkv2.data(), scratch.data(), dout.data(), qkv2.data(), att.data(),
+                           out2.data(), Bb, Tt, Cc, NHh, drop);
+    half.qkv_attention_forward(d_out.as<float>(), d_lse.as<float>(), d_nan.as<float>(),
+                               d_inp.as<float>(), d_wqkv.as<float>(), d_bqkv.as<float>(), Bb, Tt,
+                               Cc, NHh, drop);
+    const bool in_state_only = std::isnan(down(d_nan, 1)[0]);
+    std::printf("qkv_attention_forward %s: q, k, v %s\n",
+                precision == MatmulPrecision::bf16 ? "bf16" : "fp16",
+                in_state_only ? "in the state only (the GEMM wrote them in 16 bits)"
+                              : "through fp32 qkv (no 16-bit GEMM for the shape)");
+    EXPECT_LT(normwise(down(d_out, out2.size()), out2, 0, out2.size(), out2.size()), bound)
+        << "forward from the projection";
+    half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_nan.as<float>(),
+                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
+    const Floats got2 = down(d_dqkv, dqkv2.size());
+    for (int part = 0; part < 3; ++part)
+      EXPECT_LT(normwise(got2, dqkv2, part * Cc, Cc, 3 * Cc), bound)
+          << "backward from the projection's state, part " << part;
   }
 }
 INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention,

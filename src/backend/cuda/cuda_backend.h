@@ -73,6 +73,11 @@ class CudaBackend final : public Backend {
                              AdamWArgs a, const std::vector<AdamWSegment>& segments) override;
   // Rounded at its first use, then reused until the next parameters_updated.
   void hold_input(const float* x, size_t n) override;
+  // In bf16 / fp16 on the tensor-core route: q, k, v from the GEMM straight into the
+  // attention state in 16 bits; qkv is not written.
+  void qkv_attention_forward(float* out, float* att, float* qkv, const float* inp,
+                             const float* w_qkv, const float* b_qkv, int B, int T, int C, int NH,
+                             const DropoutKey& dropout) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
   // In bf16 / fp16 at head size 64, the log-sum-exps and then the forward's 16-bit q, k, v.

@@ -292,6 +292,28 @@ void* CudaBackend::attention_scratch(int B, int T, int C) {
   return attention16_.as<void>();
 }
 
+// In bf16 / fp16 on the tensor-core route, the projection's GEMM writes q, k, v in 16 bits
+// straight into the attention state, bias added in its epilogue (in 16 bits, as autocast
+// adds it): no fp32 qkv written (B x T x 3C floats), and no pass that reads it back to
+// round it (together 0.3 GB a layer for GPT-2 124M at B=16, T=1024).
+void CudaBackend::qkv_attention_forward(float* out, float* att, float* qkv, const float* inp,
+                                        const float* w_qkv, const float* b_qkv, int B, int T, int C,
+                                        int NH, const DropoutKey& dropout) {
+  const int N = B * T;
+  if (precision_ != MatmulPrecision::fp32 && b_qkv &&
+      cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
+    float* qkv16 = att + lse_floats_padded(B, T, NH);
+    if (lt_matmul(LtProduct{3 * C, N, C, false, w_qkv, nullptr, 3 * C, inp, nullptr, C, qkv16,
+                            3 * C, true, LtEpilogue::bias, rounded(3, b_qkv, size_t(3) * C)})) {
+      cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out,
+                                          held_copy_to_write(out, size_t(N) * C), att, nullptr,
+                                          qkv16, B, T, C, NH, dropout, wide_attention_forward_);
+      return;
+    }
+  }
+  Backend::qkv_attention_forward(out, att, qkv, inp, w_qkv, b_qkv, B, T, C, NH, dropout);
+}
+
 void CudaBackend::attention_forward(float* out, float* att, const float* qkv, int B, int T, int C,
                                     int NH, const DropoutKey& dropout) {
   const FlashShape s = flash_shape(B, T, C, NH);
@@ -318,10 +340,13 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
   const size_t rows = size_t(B) * NH * T;
   if (row_dot_.bytes() < rows * sizeof(float)) row_dot_ = cuda::DeviceBuffer(rows * sizeof(float));
   float* dsum = row_dot_.as<float>();
-  // The forward took the tensor cores (and left q, k, v in 16 bits) exactly when qkv and
-  // att were aligned; dout and out must be too.
-  if (precision_ != MatmulPrecision::fp32 &&
-      cuda::tensor_core_attention_fits(C, NH, qkv, att, dout, out)) {
+  // The forward took the tensor cores (and left q, k, v in 16 bits, perhaps only there,
+  // and its log-sum-exps in their units) exactly when qkv and att were aligned; so must
+  // the backward, which needs dout and out aligned too.
+  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
+    if (!cuda::tensor_core_attention_fits(C, NH, qkv, att, dout, out))
+      throw Error("attention_backward: dout and out must be 16-byte aligned (the forward took "
+                  "the tensor-core route)");
     cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout,
                                          att + lse_floats_padded(B, T, NH), out, att, dsum,
                                          attention_scratch(B, T, C), B, T, C, NH, dropout);

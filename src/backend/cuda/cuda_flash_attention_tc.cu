@@ -74,7 +74,7 @@ void launch_backward(float* dqkv, const E* qkv16, const E* dout16, const float* 
 template <typename E>
 void forward(float* out, E* out16, float* lse, const float* qkv, E* qkv16, int B, int T, int C,
              int NH, const DropoutKey& dropout, bool wide) {
-  round_qkv(qkv16, qkv, B, T, C);
+  if (qkv) round_qkv(qkv16, qkv, B, T, C);
   const Shape s = shape_of(B, T, C, NH, dropout);
   if (dropout.active())
     launch_forward<E, true>(out, out16, lse, qkv16, s, wide);

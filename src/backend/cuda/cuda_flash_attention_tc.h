@@ -25,7 +25,8 @@ size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 // qkv16 (16-byte aligned) receives qkv in 16 bits, q scaled, for the backward. wide
 // (without dropout): 128 query rows a block, two slices a warp (tc_forward_wide), else 64
 // (tc_forward); the same bits either way.
-// out16 (4-byte aligned, or null): the output rounded to 16 bits as well.
+// out16 (4-byte aligned, or null): the output rounded to 16 bits as well. qkv null:
+// qkv16 already holds q, k, v in 16 bits (a GEMM wrote them there).
 void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,
                                    void* qkv16, int B, int T, int C, int NH,
                                    const DropoutKey& dropout, bool wide);
