@@ -60,7 +60,7 @@ void check(size_t n, const std::vector<Backend::AdamWSegment>& segments, size_t 
     while (s + 1 < segments.size() && segments[s + 1].begin <= i) ++s;
     const size_t j = i + offset;
     cuda::adamw::adamw_one(want.p[j], want.g[j], want.m[j], want.v[j],
-                           1.0f - a.lr * segments[s].weight_decay, a);
+                           cuda::adamw::decay_factor(a.lr, segments[s].weight_decay), a);
     ASSERT_EQ(got.p[j], want.p[j]) << "parameter " << i << " (segment " << s << ")";
     ASSERT_EQ(got.m[j], want.m[j]) << "first moment " << i;
     ASSERT_EQ(got.v[j], want.v[j]) << "second moment " << i;

@@ -11,6 +11,12 @@
 
 namespace cohort::cuda::adamw {
 
+// The decoupled weight decay's factor on a parameter, 1 - lr * weight_decay: one
+// definition for both kernels, so both compile it alike (the same bits).
+__device__ inline float decay_factor(float lr, float weight_decay) {
+  return 1.0f - lr * weight_decay;
+}
+
 // One parameter's AdamW update (PyTorch's formula, as cpu_optimizer.cc), in place.
 __device__ inline void adamw_one(float& p, float g, float& m, float& v, float decay,
                                  const Backend::AdamWArgs& a) {
@@ -34,7 +40,7 @@ __global__ void adamw_segments_k(float* p, const float* g, float* m, float* v, s
   __shared__ float decay_of[kMaxSegments];
   for (int s = threadIdx.x; s < segments; s += blockDim.x) {
     begin_of[s] = begins[s];
-    decay_of[s] = 1.0f - a.lr * decays[s];
+    decay_of[s] = decay_factor(a.lr, decays[s]);
   }
   __syncthreads();
   const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;

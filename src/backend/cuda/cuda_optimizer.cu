@@ -13,13 +13,14 @@ namespace {
 
 using cuda::adamw::adamw_one;
 using cuda::adamw::adamw_segments_k;
+using cuda::adamw::decay_factor;
 using cuda::adamw::kMaxSegments;
 
 __global__ void adamw_k(float* p, const float* g, float* m, float* v, size_t n,
                         Backend::AdamWArgs a) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  adamw_one(p[i], g[i], m[i], v[i], 1.0f - a.lr * a.weight_decay, a);
+  adamw_one(p[i], g[i], m[i], v[i], decay_factor(a.lr, a.weight_decay), a);
 }
 
 __global__ void sgd_k(float* p, const float* g, float* buf, size_t n, float lr, float mu) {
