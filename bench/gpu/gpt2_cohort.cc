@@ -209,8 +209,9 @@ int run(const Args& a) {
 #ifdef COHORT_HAVE_CUDA
   if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend.get());
       cuda && a.precision != "fp32")
-    fmt::print("MLP route: {}; attention forward: {} query rows a block\n", cuda->mlp_route(),
-               a.wide_attention_forward ? 128 : 64);
+    fmt::print("MLP route: {}; attention forward: {} query rows a block{}\n", cuda->mlp_route(),
+               a.wide_attention_forward ? 128 : 64,
+               cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes());
 #endif
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());

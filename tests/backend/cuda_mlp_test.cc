@@ -170,9 +170,9 @@ TEST_F(CudaMlp, GeluEpiloguesComputeTheTanhGeluOfTheSixteenBitSum) {
       };
       step();
       const std::string route = half.mlp_route();
-      std::printf("[ route    ] %s, %s: %s\n", bf16 ? "bf16" : "fp16",
-                  dgelu_epilogue ? "epilogues on" : "epilogues off for the backward",
-                  route.c_str());
+      std::printf("[ route    ] %s, %s: %s%s%s\n", bf16 ? "bf16" : "fp16",
+                  dgelu_epilogue ? "epilogues on" : "epilogues off for the backward", route.c_str(),
+                  half.lt_notes().empty() ? "" : "; ", half.lt_notes().c_str());
       const bool kept16 = route.rfind("forward: cuBLASLt", 0) == 0;
       const auto raw = cuda::download<uint16_t>(d_hidden, 4 * n);  // hidden as 16-bit words
       const auto raw32 = down(d_hidden, n);

@@ -453,10 +453,11 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
                                d_inp.as<float>(), d_wqkv.as<float>(), d_bqkv.as<float>(), Bb, Tt,
                                Cc, NHh, drop);
     const bool in_state_only = std::isnan(down(d_nan, 1)[0]);
-    std::printf("qkv_attention_forward %s: q, k, v %s\n",
+    std::printf("qkv_attention_forward %s: q, k, v %s%s%s\n",
                 precision == MatmulPrecision::bf16 ? "bf16" : "fp16",
                 in_state_only ? "in the state only (the GEMM wrote them in 16 bits)"
-                              : "through fp32 qkv (no 16-bit GEMM for the shape)");
+                              : "through fp32 qkv (no 16-bit GEMM for the shape)",
+                half.lt_notes().empty() ? "" : "; ", half.lt_notes().c_str());
     EXPECT_LT(normwise(down(d_out, out2.size()), out2, 0, out2.size(), out2.size()), bound)
         << "forward from the projection";
     half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_nan.as<float>(),

@@ -95,6 +95,9 @@ class CudaBackend final : public Backend {
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
   // the GELU kernel), for benchmarks and tests to report.
   std::string mlp_route() const;
+  // What cuBLASLt refused so far (each product then took its unfused route); empty if
+  // nothing.
+  std::string lt_notes() const;
 
   // What a cuBLASLt epilogue does after D = op(A) . B (cuda_matmul_lt.cu).
   enum class LtEpilogue {

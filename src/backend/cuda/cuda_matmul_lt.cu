@@ -6,11 +6,14 @@
 // cuBLASLt's heuristic picks the algorithm once per shape, alignment and epilogue; the
 // choice is kept (and so is its absence), so a step's products are the same every time.
 #include <cublasLt.h>
+#include <fmt/format.h>
 
 #include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
@@ -44,6 +47,18 @@ struct Descriptors {
 template <typename T>
 void set(cublasLtMatmulDesc_t op, cublasLtMatmulDescAttributes_t attribute, const T& value) {
   COHORT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, attribute, &value, sizeof value));
+}
+
+const char* epilogue_name(CudaBackend::LtEpilogue e) {
+  switch (e) {
+    case CudaBackend::LtEpilogue::bias:
+      return "bias epilogue";
+    case CudaBackend::LtEpilogue::gelu_aux_bias:
+      return "GELU_AUX_BIAS epilogue";
+    case CudaBackend::LtEpilogue::dgelu:
+      return "DGELU epilogue";
+  }
+  return "epilogue";
 }
 
 cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
@@ -88,6 +103,7 @@ struct CudaBackend::LtState {
   // Shape, transpose, epilogue, output type and every pointer's alignment -> the
   // heuristic's algorithm, or none (the caller then takes its unfused route).
   std::map<std::array<int, 15>, std::optional<cublasLtMatmulAlgo_t>> algos;
+  std::vector<std::string> notes;  // what cuBLASLt refused, for lt_notes()
   LtState() { COHORT_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtState() { cublasLtDestroy(handle); }
 };
@@ -148,19 +164,37 @@ bool CudaBackend::lt_matmul(LtProduct p) {
       return s;
     }();
     cublasLtMatmulPreferenceDestroy(pref);
-    // An epilogue this cuBLASLt build does not offer for these types is an absence,
-    // like a shape without an algorithm; any other failure is an error.
-    if (st != CUBLAS_STATUS_NOT_SUPPORTED) COHORT_CUBLAS_CHECK(st);
+    // Whatever cuBLASLt refuses (an epilogue it does not offer for these types, a shape
+    // without an algorithm) is an absence: the caller's unfused route computes the same
+    // product. The refusal is noted for lt_notes().
     std::optional<cublasLtMatmulAlgo_t> algo;
-    if (st == CUBLAS_STATUS_SUCCESS && count > 0) algo = result.algo;
+    if (st == CUBLAS_STATUS_SUCCESS && count > 0)
+      algo = result.algo;
+    else
+      lt_->notes.push_back(fmt::format("cuBLASLt offers no {} for m={} n={} k={} (status {})",
+                                       epilogue_name(p.epilogue), p.m, p.n, p.k, int(st)));
     found = lt_->algos.emplace(key, algo).first;
   }
   if (!found->second) return false;
   const float alpha = 1.0f, beta = 0.0f;
-  COHORT_CUBLAS_CHECK(cublasLtMatmul(lt_->handle, d.op, &alpha, p.a16, d.a, p.b16, d.b, &beta, p.d,
-                                     d.d, p.d, d.d, &*found->second, lt_->workspace.as<void>(),
-                                     kWorkspaceBytes, nullptr));
+  const cublasStatus_t run =
+      cublasLtMatmul(lt_->handle, d.op, &alpha, p.a16, d.a, p.b16, d.b, &beta, p.d, d.d, p.d, d.d,
+                     &*found->second, lt_->workspace.as<void>(), kWorkspaceBytes, nullptr);
+  if (run != CUBLAS_STATUS_SUCCESS) {  // refused before it ran: noted, and not asked again
+    lt_->notes.push_back(
+        fmt::format("cuBLASLt refused its {} algorithm for m={} n={} k={} (status {})",
+                    epilogue_name(p.epilogue), p.m, p.n, p.k, int(run)));
+    found->second.reset();
+    return false;
+  }
   return true;
+}
+
+std::string CudaBackend::lt_notes() const {
+  std::string all;
+  if (lt_)
+    for (const std::string& note : lt_->notes) all += (all.empty() ? "" : "; ") + note;
+  return all;
 }
 
 }  // namespace cohort
