@@ -10,8 +10,8 @@
 #  4. the GPT fixture on the GPU, fp32 / bf16 / fp16 (tests/model/gpt_reference_test.cc,
 #     tolerances explained there); NCCL on one rank (tests/dist/nccl_communicator_test.cc);
 #  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16
-#     (then with the GELU kernels, and with the 64-row attention forward), fp32 and fp16, then
-#     PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio;
+#     (then with the GELU kernels, the 64-row attention forward, the one-part dK/dV), fp32
+#     and fp16, then PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio;
 #  6. Nsight Compute: each kernel's share of a bf16 step; the attention kernels' sections;
 #  7. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh).
 # Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
@@ -34,13 +34,16 @@ timeout 60 ./build-gpu/tests/dist/nccl_communicator_test --gtest_brief=1 || stat
 bench=./build-gpu/bench/gpu/gpt2_cohort_bench
 timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 |
   tee "$out/cohort_bf16.txt" || status=1
-# Each of two choices the other way, to see which is faster here, in the same run: the
+# Each of three choices the other way, to see which is faster here, in the same run: the
 # MLP's GELU by its kernels instead of cuBLASLt's epilogues (cuda_mlp.cu); the attention's
-# forward with 64 query rows a block instead of 128 (cuda_flash_attention_tc.cuh).
+# forward with 64 query rows a block instead of 128, and its dK/dV kernel on whole query
+# tiles instead of halves (cuda_flash_attention_tc.cuh).
 timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 \
   --gelu-epilogues off || status=1
 timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 \
   --attention-forward 64 || status=1
+timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 \
+  --attention-dkv-parts 1 || status=1
 # The same steps in fp32 and fp16 (dynamic loss scale): the losses compare with bf16's.
 timeout 120 $bench --backend cuda --precision fp32 --batch 16 --seq 1024 --steps 5 |
   tee "$out/cohort_fp32.txt" || status=1

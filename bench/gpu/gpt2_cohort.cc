@@ -37,17 +37,19 @@ struct Args {
   double peak_tflops = 989.0;
   bool gelu_epilogues = true;
   bool wide_attention_forward = true;
+  bool split_attention_dkv = true;
 };
 
 const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
     "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
+    "         [--attention-dkv-parts 2|1]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
     "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
-    "instead of 128.\n";
+    "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles.\n";
 
 double positive_real(const std::string& k, const std::string& v) {
   double x = 0;
@@ -108,6 +110,10 @@ Args parse(int argc, char** argv) {
       a.wide_attention_forward = v == "128";
     else if (k == "--attention-forward")
       throw Error(fmt::format("--attention-forward {}: expected 128 or 64", v));
+    else if (k == "--attention-dkv-parts" && (v == "2" || v == "1"))
+      a.split_attention_dkv = v == "2";
+    else if (k == "--attention-dkv-parts")
+      throw Error(fmt::format("--attention-dkv-parts {}: expected 2 or 1", v));
     else
       throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
@@ -125,6 +131,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
     auto cuda = std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
     cuda->use_gelu_epilogues(a.gelu_epilogues);
     cuda->use_wide_attention_forward(a.wide_attention_forward);
+    cuda->use_split_attention_dkv(a.split_attention_dkv);
     return cuda;
 #else
     throw Error("--backend cuda: this build has no CUDA backend (configure with COHORT_CUDA=ON)");
@@ -209,9 +216,11 @@ int run(const Args& a) {
 #ifdef COHORT_HAVE_CUDA
   if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend.get());
       cuda && a.precision != "fp32")
-    fmt::print("MLP route: {}; attention forward: {} query rows a block{}\n", cuda->mlp_route(),
-               a.wide_attention_forward ? 128 : 64,
-               cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes());
+    fmt::print(
+        "MLP route: {}; attention: forward {} query rows a block, dK/dV {} part(s) a query "
+        "tile{}\n",
+        cuda->mlp_route(), a.wide_attention_forward ? 128 : 64, a.split_attention_dkv ? 2 : 1,
+        cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes());
 #endif
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());

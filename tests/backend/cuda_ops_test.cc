@@ -413,6 +413,12 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
                             d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
     EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "a second backward must give the same bits";
+    // The dK/dV kernel on whole query tiles instead of halves (without dropout; with it
+    // both calls take whole tiles): the same bits.
+    half.use_split_attention_dkv(false);
+    half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
+                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
+    EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "the one-part dK/dV kernel's bits";
     // The forward by the other kernel (64 query rows a block instead of 128, without
     // dropout; with dropout both calls take the 64-row kernel): the same bits.
     const Floats first_out = down(d_out, out.size()), first_state = down(d_lse, d_lse.bytes() / 4);

@@ -87,8 +87,9 @@ struct EmulatedAttention {
       emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
                   out.data(), copy, lse.data(), q, k, v, shape());
   }
+  // split (without dropout): the dK/dV kernel in two parts a query tile.
   void backward(Floats& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
-                const Floats& lse) const {
+                const Floats& lse, bool split = false) const {
     const auto qkv16 = rounded(qkv);
     std::vector<E> dout16(dout.size());
     Floats dsum(size_t(B) * NH * T);
@@ -97,9 +98,14 @@ struct EmulatedAttention {
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
     emu::launch(tc::tc_backward_dq<E, kDropout>, grid(), dim3(tc::kThreads), tc::kDqShared,
                 dqkv.data(), dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
-    emu::launch(tc::tc_backward_dkv<E, kDropout>, grid(), dim3(tc::kThreads), tc::kDkvShared,
-                dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(),
-                dsum.data(), shape());
+    if (split && !kDropout)
+      emu::launch(tc::tc_backward_dkv<E, false, 2>, grid(), dim3(tc::kThreads), tc::kDkvShared,
+                  dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(),
+                  dsum.data(), shape());
+    else
+      emu::launch(tc::tc_backward_dkv<E, kDropout>, grid(), dim3(tc::kThreads), tc::kDkvShared,
+                  dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(),
+                  dsum.data(), shape());
   }
 };
 
@@ -144,6 +150,12 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
         ASSERT_EQ(bits16(out16[i]), bits16(E(got_out[i]))) << "the output's 16-bit copy " << i;
       attention.backward(got, dout, qkv, got_out, lse);
       if (p > 0) return;
+      // The dK/dV kernel in two parts a query tile: the same bits.
+      Floats split(got.size(), NAN);
+      attention.backward(split, dout, qkv, got_out, lse, /*split=*/true);
+      for (size_t i = 0; i < got.size(); ++i)
+        if (i % (3 * Cc) >= size_t(Cc))  // dk and dv
+          ASSERT_EQ(bits(split[i]), bits(got[i])) << "two-part dK/dV, element " << i;
       // The wide forward: each row's products and softmax as the narrow one's, the same
       // bits; lse's padding and the output's untouched rows stay as the narrow one left
       // them.

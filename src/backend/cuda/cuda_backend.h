@@ -92,6 +92,10 @@ class CudaBackend final : public Backend {
   // slices a warp (cuda_flash_attention_tc.cuh), or 64; the same bits either way. On by
   // default; the benchmark's --attention-forward 64 turns it off to compare.
   void use_wide_attention_forward(bool on) { wide_attention_forward_ = on; }
+  // Whether its dK/dV kernel takes each query tile in two parts (three blocks a
+  // multiprocessor) or one (two); the same bits either way. On by default; the
+  // benchmark's --attention-dkv-parts 1 turns it off to compare.
+  void use_split_attention_dkv(bool on) { split_attention_dkv_ = on; }
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
   // the GELU kernel), for benchmarks and tests to report.
   std::string mlp_route() const;
@@ -139,6 +143,7 @@ class CudaBackend final : public Backend {
   bool mlp_in_16_bits(const float* hidden, size_t n) const;
   bool gelu_epilogues_ = true;
   bool wide_attention_forward_ = true;
+  bool split_attention_dkv_ = true;
   const char* mlp_forward_route_ = "none yet";
   const char* mlp_backward_route_ = "none yet";
   // The MLP hidden buffers whose forward kept the GELU's input in 16 bits (cuBLASLt's

@@ -345,11 +345,12 @@ void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, con
   // the backward, which needs dout and out aligned too.
   if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
     if (!cuda::tensor_core_attention_fits(C, NH, qkv, att, dout, out))
-      throw Error("attention_backward: dout and out must be 16-byte aligned (the forward took "
-                  "the tensor-core route)");
-    cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dout,
-                                         att + lse_floats_padded(B, T, NH), out, att, dsum,
-                                         attention_scratch(B, T, C), B, T, C, NH, dropout);
+      throw Error(
+          "attention_backward: dout and out must be 16-byte aligned (the forward took "
+          "the tensor-core route)");
+    cuda::tensor_core_attention_backward(
+        precision_ == MatmulPrecision::bf16, dqkv, dout, att + lse_floats_padded(B, T, NH), out,
+        att, dsum, attention_scratch(B, T, C), B, T, C, NH, dropout, split_attention_dkv_);
     return;
   }
   flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);

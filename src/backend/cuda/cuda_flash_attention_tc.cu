@@ -57,17 +57,23 @@ void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shap
 
 template <typename E, bool kDropout>
 void launch_backward(float* dqkv, const E* qkv16, const E* dout16, const float* lse,
-                     const float* dsum, const Shape& s) {
+                     const float* dsum, const Shape& s, bool split_dkv) {
   static const bool ready = (allow_shared(tc_backward_dq<E, kDropout>, kDqShared),
-                             allow_shared(tc_backward_dkv<E, kDropout>, kDkvShared), true);
+                             allow_shared(tc_backward_dkv<E, kDropout>, kDkvShared),
+                             allow_shared(tc_backward_dkv<E, false, 2>, kDkvShared), true);
   (void)ready;
   const dim3 grid = grid_of(s, kTile);
   const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
   tc_backward_dq<E, kDropout><<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
-  tc_backward_dkv<E, kDropout>
-      <<<grid, kThreads, kDkvShared>>>(dqkv + C, dqkv + 2 * C, dout16, q, k, v, lse, dsum, s);
+  float *dk = dqkv + C, *dv = dqkv + 2 * C;
+  if (split_dkv && !kDropout)  // with dropout's code the 168-register budget would spill
+    tc_backward_dkv<E, false, 2>
+        <<<grid, kThreads, kDkvShared>>>(dk, dv, dout16, q, k, v, lse, dsum, s);
+  else
+    tc_backward_dkv<E, kDropout>
+        <<<grid, kThreads, kDkvShared>>>(dk, dv, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
 }
 
@@ -84,15 +90,16 @@ void forward(float* out, E* out16, float* lse, const float* qkv, E* qkv16, int B
 
 template <typename E>
 void backward(float* dqkv, const float* dout, const E* qkv16, const float* out, const float* lse,
-              float* dsum, E* dout16, int B, int T, int C, int NH, const DropoutKey& dropout) {
+              float* dsum, E* dout16, int B, int T, int C, int NH, const DropoutKey& dropout,
+              bool split_dkv) {
   const Shape s = shape_of(B, T, C, NH, dropout);
   prepare_dout<E>
       <<<unsigned(B * T), unsigned((C / 4 + 31) / 32 * 32)>>>(dout16, dsum, dout, out, s);
   COHORT_CUDA_LAUNCHED();
   if (dropout.active())
-    launch_backward<E, true>(dqkv, qkv16, dout16, lse, dsum, s);
+    launch_backward<E, true>(dqkv, qkv16, dout16, lse, dsum, s, split_dkv);
   else
-    launch_backward<E, false>(dqkv, qkv16, dout16, lse, dsum, s);
+    launch_backward<E, false>(dqkv, qkv16, dout16, lse, dsum, s, split_dkv);
 }
 
 }  // namespace
@@ -120,11 +127,12 @@ void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* ls
 
 void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const void* qkv16,
                                     const float* out, const float* lse, float* dsum, void* dout16,
-                                    int B, int T, int C, int NH, const DropoutKey& dropout) {
+                                    int B, int T, int C, int NH, const DropoutKey& dropout,
+                                    bool split_dkv) {
   with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
     backward<E>(dqkv, dout, static_cast<const E*>(qkv16), out, lse, dsum, static_cast<E*>(dout16),
-                B, T, C, NH, dropout);
+                B, T, C, NH, dropout, split_dkv);
   });
 }
 

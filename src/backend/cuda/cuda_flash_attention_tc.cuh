@@ -139,15 +139,16 @@ __device__ void load_a(uint32_t (&a)[4][4], const E* tile, int r0) {
   for (int kk = 0; kk < 4; ++kk) ldsm_x4(a[kk], row + 16 * kk);
 }
 
-// acc (16 x 64 as eight 16 x 8 blocks) += A (16 x 64, fragments a) . B, where B's column
-// n is row n of the shared tile `rows_of_b` (B = tile^T: 64 x 64). For key rows 8n..,
-// one ldmatrix gives the B fragments of chunks kk and kk + 1: columns +0, +8, +16, +24.
-template <typename E>
-__device__ void product(float (&acc)[8][4], const uint32_t (&a)[4][4], const E* rows_of_b) {
+// acc (16 x 8NB as NB 16 x 8 blocks; NB = 8: 64 columns) += A (16 x 64, fragments a) . B,
+// where B's column n is row n of the shared tile `rows_of_b` (B = tile^T: 64 x 8NB). For
+// rows 8n.., one ldmatrix gives the B fragments of chunks kk and kk + 1: columns +0, +8,
+// +16, +24.
+template <typename E, int NB = 8>
+__device__ void product(float (&acc)[NB][4], const uint32_t (&a)[4][4], const E* rows_of_b) {
   const int lane = threadIdx.x % 32;
   const E* row = rows_of_b + lane % 8 * kLd + lane / 8 * 8;
 #pragma unroll
-  for (int n = 0; n < 8; ++n)
+  for (int n = 0; n < NB; ++n)
 #pragma unroll
     for (int kk = 0; kk < 4; kk += 2) {
       uint32_t b[4];
@@ -157,18 +158,18 @@ __device__ void product(float (&acc)[8][4], const uint32_t (&a)[4][4], const E* 
     }
 }
 
-// acc (16 x 64) += A (16 x 64, fragments a) . B, where B is the shared tile itself (64 x
-// 64: its rows are the products' k). ldmatrix.trans reads B along its columns: for
-// chunk kk, matrices (rows +0, cols 8n), (+8, 8n), (+0, 8n + 8), (+8, 8n + 8) are the
-// B fragments of column blocks n and n + 1.
-template <typename E>
-__device__ void product_t(float (&acc)[8][4], const uint32_t (&a)[4][4], const E* tile) {
+// acc (16 x 64) += A (16 x 16KC, fragments a; KC = 4: 64) . B, where B is the shared
+// tile itself (16KC x 64: its rows are the products' k). ldmatrix.trans reads B along its
+// columns: for chunk kk, matrices (rows +0, cols 8n), (+8, 8n), (+0, 8n + 8), (+8,
+// 8n + 8) are the B fragments of column blocks n and n + 1.
+template <typename E, int KC = 4>
+__device__ void product_t(float (&acc)[8][4], const uint32_t (&a)[KC][4], const E* tile) {
   const int lane = threadIdx.x % 32;
   const E* row = tile + (lane % 8 + lane / 8 % 2 * 8) * kLd + lane / 16 * 8;
 #pragma unroll
   for (int n = 0; n < 8; n += 2)
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
+    for (int kk = 0; kk < KC; ++kk) {
       uint32_t b[4];
       ldsm_x4_trans(b, row + 16 * kk * kLd + 8 * n);
       Half16<E>::mma(acc[n], a[kk], b[0], b[1]);
@@ -215,28 +216,29 @@ __device__ void product_t2(float (&acc0)[8][4], float (&acc1)[8][4], const uint3
     }
 }
 
-__device__ void zero(float (&acc)[8][4]) {
+template <int NB>
+__device__ void zero(float (&acc)[NB][4]) {
 #pragma unroll
-  for (int n = 0; n < 8; ++n)
+  for (int n = 0; n < NB; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc[n][e] = 0.0f;
 }
 
-// x (16 x 64) = rows r0.. of a_tile times rows_of_b^T: a product from zero.
-template <typename E>
-__device__ void rows_times(float (&x)[8][4], const E* a_tile, int r0, const E* rows_of_b) {
+// x (16 x 8NB) = rows r0.. of a_tile times (8NB rows of rows_of_b)^T: a product from zero.
+template <typename E, int NB = 8>
+__device__ void rows_times(float (&x)[NB][4], const E* a_tile, int r0, const E* rows_of_b) {
   uint32_t a[4][4];
   load_a(a, a_tile, r0);
   zero(x);
-  product<E>(x, a, rows_of_b);
+  product<E, NB>(x, a, rows_of_b);
 }
 
-// Accumulators (16 x 64) of fp32 values, rounded, as the A fragments of a product over
-// their 64 columns.
-template <typename E>
-__device__ void as_a(uint32_t (&a)[4][4], const float (&x)[8][4]) {
+// Accumulators (16 x 16KC) of fp32 values, rounded, as the A fragments of a product over
+// their 16KC columns.
+template <typename E, int KC = 4>
+__device__ void as_a(uint32_t (&a)[KC][4], const float (&x)[2 * KC][4]) {
 #pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
+  for (int kk = 0; kk < KC; ++kk) {
     a[kk][0] = Half16<E>::pack(x[2 * kk][0], x[2 * kk][1]);
     a[kk][1] = Half16<E>::pack(x[2 * kk][2], x[2 * kk][3]);
     a[kk][2] = Half16<E>::pack(x[2 * kk + 1][0], x[2 * kk + 1][1]);
@@ -559,11 +561,17 @@ __global__ void __launch_bounds__(kThreads)
 
 // dV = P^T dO and dK = dS^T (scale q): block per (b * NH + h, key tile), the first key
 // tiles (most queries) first, each warp 16 keys, walking the query tiles from the key
-// tile's own to the last.
-template <typename E, bool kDropout>
-__global__ void __launch_bounds__(kThreads, 2)
+// tile's own to the last. kParts: each query tile in parts of 64 / kParts queries, one
+// after another. One part takes 242 registers (ptxas, sm_90), so two blocks a
+// multiprocessor; two parts hold half as many scores (S^T and dP^T: 32 registers instead
+// of 64) and fit three blocks in 168 registers without spills, for K's and V's fragments
+// loaded twice a tile (80 ldmatrix instead of 72). Each of dK's and dV's products still
+// takes its 16-query chunks in order, so the bits are those of one part.
+template <typename E, bool kDropout, int kParts = 1>
+__global__ void __launch_bounds__(kThreads, kParts == 1 ? 2 : 3)
     tc_backward_dkv(float* dk, float* dv, const E* dout, const E* q, const E* k, const E* v,
                     const float* lse, const float* dsum, Shape s) {
+  constexpr int kQueries = kTile / kParts, kBlocks = kQueries / 8, kChunks = kQueries / 16;
   COHORT_DYNAMIC_SHARED(smem);
   E* ks = reinterpret_cast<E*>(smem);
   E* vs = ks + kTileElems;
@@ -596,49 +604,55 @@ __global__ void __launch_bounds__(kThreads, 2)
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
-    const E* qs = stages + (it % 2) * kStage;
-    const E* dos = qs + kTileElems;
-    const float* tile_lse = reinterpret_cast<const float*>(dos + kTileElems);
-    const float* tile_d = tile_lse + kTile;
-    float st[8][4], dpt[8][4];  // S^T and dP^T: rows keys, columns queries
-    rows_times(st, ks, r0, qs);
-    rows_times(dpt, vs, r0, dos);
+    const E* stage = stages + (it % 2) * kStage;
+    const float* stage_lse = reinterpret_cast<const float*>(stage + 2 * kTileElems);
 #pragma unroll
-    for (int n = 0; n < 8; ++n)
+    for (int part = 0; part < kParts; ++part) {
+      const int p0 = part * kQueries;  // the part's first query in the tile
+      const E* qs = stage + p0 * kLd;
+      const E* dos = stage + kTileElems + p0 * kLd;
+      const float* tile_lse = stage_lse + p0;
+      const float* tile_d = stage_lse + kTile + p0;
+      float st[kBlocks][4], dpt[kBlocks][4];  // S^T and dP^T: rows keys, columns queries
+      rows_times<E, kBlocks>(st, ks, r0, qs);
+      rows_times<E, kBlocks>(dpt, vs, r0, dos);
 #pragma unroll
-      for (int e = 0; e < 4; ++e)  // P^T
-        st[n][e] = exp2f(fmaf(st[n][e], s.score2, -tile_lse[8 * n + 2 * lq + e % 2]));
-    // Queries before a key appear only in the diagonal tile, past T only in the last.
-    if (i0 == j0 || i0 + kTile > s.T) {
+      for (int n = 0; n < kBlocks; ++n)
 #pragma unroll
-      for (int n = 0; n < 8; ++n)
+        for (int e = 0; e < 4; ++e)  // P^T
+          st[n][e] = exp2f(fmaf(st[n][e], s.score2, -tile_lse[8 * n + 2 * lq + e % 2]));
+      // Queries before a key appear only in the diagonal tile, past T only in the last.
+      if (i0 == j0 || i0 + kTile > s.T) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int t = i0 + 8 * n + 2 * lq + e % 2;
-          if (t < key[e / 2] || t >= s.T) st[n][e] = 0.0f;
-        }
+        for (int n = 0; n < kBlocks; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int t = i0 + p0 + 8 * n + 2 * lq + e % 2;
+            if (t < key[e / 2] || t >= s.T) st[n][e] = 0.0f;
+          }
+      }
+      if constexpr (kDropout) {  // dP^T of the kept probabilities; P^T dO with the kept ones
+#pragma unroll
+        for (int n = 0; n < kBlocks; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float k = keep(s, b, h, i0 + p0 + 8 * n + 2 * lq + e % 2, key[e / 2]);
+            dpt[n][e] = st[n][e] * (dpt[n][e] * k - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
+            st[n][e] *= k;
+          }
+      } else {
+#pragma unroll
+        for (int n = 0; n < kBlocks; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            dpt[n][e] = st[n][e] * (dpt[n][e] - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
+      }
+      uint32_t a[kChunks][4];
+      as_a<E, kChunks>(a, st);
+      product_t<E, kChunks>(gv, a, dos);
+      as_a<E, kChunks>(a, dpt);
+      product_t<E, kChunks>(gk, a, qs);
     }
-    if constexpr (kDropout) {  // dP^T of the kept probabilities; P^T dO with the kept ones
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float k = keep(s, b, h, i0 + 8 * n + 2 * lq + e % 2, key[e / 2]);
-          dpt[n][e] = st[n][e] * (dpt[n][e] * k - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
-          st[n][e] *= k;
-        }
-    } else {
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          dpt[n][e] = st[n][e] * (dpt[n][e] - tile_d[8 * n + 2 * lq + e % 2]);  // dS^T
-    }
-    uint32_t a[4][4];
-    as_a<E>(a, st);
-    product_t<E>(gv, a, dos);
-    as_a<E>(a, dpt);
-    product_t<E>(gk, a, qs);
     __syncthreads();
   }
   store(dk, s.ld, gk, s.scale, s, b, h, j0 + r0);
