@@ -56,9 +56,10 @@ void check(int N, int C) {
     }
     ASSERT_NEAR(got, want, 1e-6 * magnitude) << "column " << c;
   }
-  if constexpr (kCopy)
+  if constexpr (kCopy) {
     for (size_t i = 0; i < x.size(); ++i)
       ASSERT_EQ(bits(copy[i]), bits(R(float(x[i])))) << "16-bit copy, element " << i;
+  }
 }
 
 TEST(ColumnSumsEmulated, Fp32WithBf16Copy) {

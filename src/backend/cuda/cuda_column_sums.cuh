@@ -64,7 +64,9 @@ __global__ void __launch_bounds__(kLanes* kRows)
   const int end = first + group_rows < N ? first + group_rows : N;
   const bool whole = vector && c + 4 <= C;
   float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  // Unrolled so that several rows' loads are in flight at once (the sums keep their order).
   if (c < C)
+#pragma unroll 4
     for (int n = first + int(threadIdx.y); n < end; n += kRows) {
       const size_t at = size_t(n) * C + c;
       const float4 v = load_four(dout + at, whole, C - c);
