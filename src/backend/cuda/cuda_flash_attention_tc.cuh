@@ -415,7 +415,7 @@ __global__ void __launch_bounds__(kThreads)
 // shared-memory reads, which ncu found the forward limited by before ldmatrix, and gives
 // each warp two independent chains of products. Each slice computes exactly what
 // tc_forward computes for its rows, in the same order: the same bits. The last key tile
-// is slice 1's diagonal, which slice 0 skips. ptxas (sm_90): 248 registers, no spills, so
+// is slice 1's diagonal, which slice 0 skips. ptxas (sm_90): 253 registers, no spills, so
 // two blocks a multiprocessor (tc_forward: 136, three); with dropout it spilled 384
 // bytes, so dropout keeps tc_forward. Asking for three blocks gave 168 registers and 92
 // bytes of spills.
