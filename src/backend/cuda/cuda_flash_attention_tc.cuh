@@ -366,6 +366,19 @@ __device__ void load_kv(E* kv, const E* k, const E* v, const Shape& s, int b, in
   load_tile(pair + kTileElems, v, s.ld, s, b, h, it * kTile);
 }
 
+// Key tile `it` of a block's walk over `tiles` of them: starts copying tile it + 1 into
+// the other (K, V) pair of kv (whose readers finished at the last barrier), waits for
+// tile it (and whatever was committed before it), and returns its K; its V follows.
+template <typename E>
+__device__ const E* next_kv(E* kv, const E* k, const E* v, const Shape& s, int b, int h, int it,
+                            int tiles) {
+  if (it + 1 < tiles) load_kv(kv, k, v, s, b, h, it + 1);
+  cp_async_commit();
+  cp_async_wait<1>();  // all but the group just started
+  __syncthreads();
+  return kv + (it % 2) * 2 * kTileElems;
+}
+
 // Forward: block per (b * NH + h, query tile), the last query tiles (most keys) first.
 template <typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads)
@@ -386,13 +399,8 @@ __global__ void __launch_bounds__(kThreads)
   const int tiles = t0 / kTile + 1;  // key tiles 0 .. t0 (t0 < T)
   for (int it = 0; it < tiles; ++it) {
     const int j0 = it * kTile;
-    const E* ks = kv + (it % 2) * 2 * kTileElems;
+    const E* ks = next_kv(kv, k, v, s, b, h, it, tiles);  // this tile (and Q) ready
     const E* vs = ks + kTileElems;
-    // The other pair's readers finished at the last barrier.
-    if (it + 1 < tiles) load_kv(kv, k, v, s, b, h, it + 1);
-    cp_async_commit();
-    cp_async_wait<1>();  // all but the group just started: this tile (and Q)
-    __syncthreads();
     if (it == 0) load_a(qa, qs, r0);
     float sc[8][4];
     zero(sc);
@@ -443,12 +451,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int tiles = t0 / kTile + (t0 + kTile < s.T ? 2 : 1);
   for (int it = 0; it < tiles; ++it) {
     const int j0 = it * kTile;
-    const E* ks = kv + (it % 2) * 2 * kTileElems;
+    const E* ks = next_kv(kv, k, v, s, b, h, it, tiles);
     const E* vs = ks + kTileElems;
-    if (it + 1 < tiles) load_kv(kv, k, v, s, b, h, it + 1);
-    cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
     if (it == 0) {
       load_a(qa[0], qs, r0);
       load_a(qa[1], qs + kTileElems, r0);
@@ -508,24 +512,15 @@ __global__ void __launch_bounds__(kThreads)
   }
   load_tile(qs, q, s.ld, s, b, h, t0);
   load_tile(dos, dout, size_t(s.C), s, b, h, t0);
-  load_tile(kv, k, s.ld, s, b, h, 0);
-  load_tile(kv + kTileElems, v, s.ld, s, b, h, 0);
+  load_kv(kv, k, v, s, b, h, 0);
   cp_async_commit();
   float acc[8][4];
   zero(acc);
   const int tiles = t0 / kTile + 1;
   for (int it = 0; it < tiles; ++it) {
     const int j0 = it * kTile;
-    const E* ks = kv + (it % 2) * 2 * kTileElems;
+    const E* ks = next_kv(kv, k, v, s, b, h, it, tiles);
     const E* vs = ks + kTileElems;
-    if (it + 1 < tiles) {
-      E* next = kv + (it + 1) % 2 * 2 * kTileElems;
-      load_tile(next, k, s.ld, s, b, h, j0 + kTile);
-      load_tile(next + kTileElems, v, s.ld, s, b, h, j0 + kTile);
-    }
-    cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
     float sc[8][4], dp[8][4];
     rows_times(sc, qs, r0, ks);
     rows_times(dp, dos, r0, vs);
