@@ -38,12 +38,13 @@ timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps
 # MLP's GELU by its kernels instead of cuBLASLt's epilogues (cuda_mlp.cu); the attention's
 # forward with 64 query rows a block instead of 128, and its dK/dV kernel on whole query
 # tiles instead of halves (cuda_flash_attention_tc.cuh).
-timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 \
-  --gelu-epilogues off || status=1
-timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 \
-  --attention-forward 64 || status=1
-timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 \
-  --attention-dkv-parts 1 || status=1
+: >"$out/cohort_bf16_variants.txt"
+for variant in "--gelu-epilogues off" "--attention-forward 64" "--attention-dkv-parts 1"; do
+  echo "VARIANT $variant" >>"$out/cohort_bf16_variants.txt"
+  # shellcheck disable=SC2086  # $variant is an option and its value
+  timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 $variant |
+    tee -a "$out/cohort_bf16_variants.txt" || status=1
+done
 # The same steps in fp32 and fp16 (dynamic loss scale): the losses compare with bf16's.
 timeout 120 $bench --backend cuda --precision fp32 --batch 16 --seq 1024 --steps 5 |
   tee "$out/cohort_fp32.txt" || status=1
@@ -64,6 +65,16 @@ if ours and theirs:
           f"{100 * theirs['mfu']:.1f}%")
 else:
     print("gpu-check: no ratio (a benchmark gave no RESULT line)")
+# Each variant against the default bf16 run: above 1, the variant was faster here.
+variants = pathlib.Path(sys.argv[1]) / "cohort_bf16_variants.txt"
+label = None
+for line in variants.read_text().splitlines() if variants.exists() else []:
+    if line.startswith("VARIANT "):
+        label = line[8:]
+    elif line.startswith("RESULT ") and ours and label:
+        tok = json.loads(line[7:])["tokens_per_s"]
+        print(f"gpu-check: bf16 with {label}: {tok:.0f} tokens/s, "
+              f"{tok / ours['tokens_per_s']:.3f}x the default's")
 PY
 # Where the bf16 step's GPU time goes, kernel by kernel (Nsight Compute, one metric, no
 # replay), while the run is still well inside its 8 minutes; ncu's CSV stays under /tmp.
