@@ -3,6 +3,8 @@
 // parameters and nothing else are exempt (the nanoGPT / GPT-2 convention).
 #pragma once
 
+#include <vector>
+
 #include "optim/optimizer.h"
 
 namespace cohort {
@@ -23,6 +25,9 @@ class AdamW final : public Optimizer {
   const ParameterLayout& layout_;
   Backend& backend_;
   Arena m_, v_;
+  // The shard's tensors as runs of equal weight decay, from the shard's start: the same
+  // every step.
+  std::vector<Backend::AdamWSegment> segments_;
 };
 
 }  // namespace cohort

@@ -195,10 +195,9 @@ class CudaBackend final : public Backend {
   // Per-row-group column sums of the bias and layernorm gradients (cuda_reduce.cuh).
   float* column_partials(size_t n);
   cuda::DeviceBuffer column_partials_;
-  // adamw_update_segments' table (begins, then decays) on the device, and on the host.
+  // adamw_update_segments' table on the device (begins, then decays), and what it holds.
   cuda::DeviceBuffer segment_table_;
-  std::vector<size_t> segment_begins_;
-  std::vector<float> segment_decays_;
+  std::vector<AdamWSegment> uploaded_segments_;
   cuda::DeviceBuffer token_sort_;  // embedding backward's sorted (token, position) pairs
   // The tensor-core attention backward's 16-bit dO (grown once).
   void* attention_scratch(int B, int T, int C);

@@ -2,6 +2,7 @@
 // launch, and SGD with momentum.
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "backend/cuda/cuda_adamw.cuh"
 #include "backend/cuda/cuda_backend.h"
@@ -52,22 +53,23 @@ void CudaBackend::adamw_update_segments(float* param, const float* grad, float* 
     return;
   }
   // The table is the same every step: uploaded when it changes.
-  if (segments.size() != segment_begins_.size() ||
-      !std::equal(segments.begin(), segments.end(), segment_begins_.begin(),
-                  [&](const AdamWSegment& s, size_t b) { return s.begin == b; }) ||
-      !std::equal(segments.begin(), segments.end(), segment_decays_.begin(),
-                  [&](const AdamWSegment& s, float d) { return s.weight_decay == d; })) {
-    segment_begins_.clear();
-    segment_decays_.clear();
+  auto same = [](const AdamWSegment& x, const AdamWSegment& y) {
+    return x.begin == y.begin && x.weight_decay == y.weight_decay;
+  };
+  if (!std::equal(segments.begin(), segments.end(), uploaded_segments_.begin(),
+                  uploaded_segments_.end(), same)) {
+    std::vector<size_t> begins;
+    std::vector<float> decays;
     for (const AdamWSegment& s : segments) {
-      segment_begins_.push_back(s.begin);
-      segment_decays_.push_back(s.weight_decay);
+      begins.push_back(s.begin);
+      decays.push_back(s.weight_decay);
     }
     segment_table_ = cuda::DeviceBuffer(segments.size() * (sizeof(size_t) + sizeof(float)));
-    memory_.copy_from_host(segment_table_.as<size_t>(), segment_begins_.data(),
+    memory_.copy_from_host(segment_table_.as<size_t>(), begins.data(),
                            segments.size() * sizeof(size_t));
-    memory_.copy_from_host(segment_table_.as<size_t>() + segments.size(), segment_decays_.data(),
+    memory_.copy_from_host(segment_table_.as<size_t>() + segments.size(), decays.data(),
                            segments.size() * sizeof(float));
+    uploaded_segments_ = segments;
   }
   auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
   const bool vector = aligned(param) && aligned(grad) && aligned(m) && aligned(v);
