@@ -99,30 +99,30 @@ void CudaBackend::mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* d
   // three products that read it.
   const void* dout16 = linear_backward_impl(nullptr, dw_proj, db_proj, dout, nullptr, nullptr,
                                             act16, w_proj, N, H, C);
-  // dpre^T (H x N) = gelu'(pre) * W_proj (H x C) . dout^T (C x N)
-  if (std::find(hidden_pre16_.begin(), hidden_pre16_.end(), hidden) == hidden_pre16_.end()) {
-    // The forward kept the fp32 pre-activation: dact (dhidden, fp32), then the kernel.
-    gemm(true, false, H, N, C, w_proj, C, dout, C, 0.0f, dhidden, H, nullptr, dout16);
-    cuda::with_16_bit_type(bf16, [&](auto tag) {
-      cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
-          static_cast<decltype(tag)*>(dpre16), static_cast<const float*>(hidden), dhidden, n,
-          dact_aligned);
-    });
-    COHORT_CUDA_LAUNCHED();
-    mlp_backward_route_ = "GELU gradient kernel";
-  } else if (gelu_epilogues_ &&
-             lt_matmul(LtProduct{H, N, C, true, w_proj, nullptr, C, dout, dout16, C, dpre16, H,
-                                 true, LtEpilogue::dgelu, nullptr, hidden, H})) {
+  // dpre^T (H x N) = gelu'(pre) * W_proj (H x C) . dout^T (C x N): in the product's
+  // epilogue where the forward kept pre in 16 bits for it, else dact (dhidden, fp32) and
+  // the kernel, reading pre as the forward kept it (fp32, or 16 bits when the forward
+  // took its epilogue but the backward does not).
+  const bool pre16 =
+      std::find(hidden_pre16_.begin(), hidden_pre16_.end(), hidden) != hidden_pre16_.end();
+  if (pre16 && gelu_epilogues_ &&
+      lt_matmul(LtProduct{H, N, C, true, w_proj, nullptr, C, dout, dout16, C, dpre16, H, true,
+                          LtEpilogue::dgelu, nullptr, hidden, H})) {
     mlp_backward_route_ = "cuBLASLt DGELU epilogue";
-  } else {  // the forward's epilogue without the backward's: the kernel on the 16-bit input
+  } else {
     gemm(true, false, H, N, C, w_proj, C, dout, C, 0.0f, dhidden, H, nullptr, dout16);
     cuda::with_16_bit_type(bf16, [&](auto tag) {
       using E = decltype(tag);
-      cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
-          static_cast<E*>(dpre16), reinterpret_cast<const E*>(hidden), dhidden, n, dact_aligned);
+      if (pre16)
+        cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
+            static_cast<E*>(dpre16), reinterpret_cast<const E*>(hidden), dhidden, n, dact_aligned);
+      else
+        cuda::mlp::gelu_grad_to_16<<<blocks_for_fours(n), kThreads>>>(
+            static_cast<E*>(dpre16), static_cast<const float*>(hidden), dhidden, n, dact_aligned);
     });
     COHORT_CUDA_LAUNCHED();
-    mlp_backward_route_ = "GELU gradient kernel on the epilogue's 16-bit input";
+    mlp_backward_route_ =
+        pre16 ? "GELU gradient kernel on the epilogue's 16-bit input" : "GELU gradient kernel";
   }
   // dinp = dpre . w_fc^T; dw_fc += inp^T . dpre; db_fc += colsum(dpre16)
   linear_backward_impl(dinp, dw_fc, db_fc, nullptr, dpre16, inp, nullptr, w_fc, N, C, H);
