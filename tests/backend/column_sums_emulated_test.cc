@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_column_sums.cuh"
+#include "bit_pattern.h"
 
 namespace cohort {
 namespace {
@@ -21,12 +22,7 @@ namespace {
 namespace emu = ::cohort::warp_emulator;
 namespace cs = cuda::column_sums;
 
-template <typename E>
-uint16_t bits(E v) {
-  uint16_t b;
-  std::memcpy(&b, &v, 2);
-  return b;
-}
+using testing::bits;
 
 // Sums of the (N x C) values x (float, or the 16-bit E) through the kernel; with a copy
 // (R = E) also checks the rounded values.

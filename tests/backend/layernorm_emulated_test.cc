@@ -14,6 +14,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_layernorm.cuh"
+#include "bit_pattern.h"
 
 namespace cohort {
 namespace {
@@ -23,12 +24,7 @@ namespace ln = cuda::layernorm;
 
 void* const kNo16 = nullptr;  // no 16-bit copy of the output
 
-template <typename E>
-uint16_t bits(E v) {
-  uint16_t b;
-  std::memcpy(&b, &v, 2);
-  return b;
-}
+using testing::bits;
 
 std::vector<float> random(size_t n, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> d(0.0f, scale);

@@ -29,6 +29,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_flash_attention_tc.cuh"
+#include "bit_pattern.h"
 #include "normwise_error.h"
 
 namespace cohort {
@@ -40,17 +41,7 @@ namespace emu = ::cohort::warp_emulator;
 
 const auto normwise = testing::normwise_error;
 
-uint32_t bits(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, 4);
-  return b;
-}
-template <typename E>
-uint16_t bits16(E x) {
-  uint16_t b;
-  std::memcpy(&b, &x, 2);
-  return b;
-}
+using testing::bits;
 
 // What CudaBackend does around the kernels (cuda_flash_attention_tc.cu): rounds q, k and
 // v once, rounds dO and computes rowsum(dO * O) (prepare_dout), launches the three
@@ -147,7 +138,7 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
       std::vector<E> out16(got_out.size());
       attention.forward(got_out, lse, qkv, false, &out16);
       for (size_t i = 0; i < got_out.size(); ++i)
-        ASSERT_EQ(bits16(out16[i]), bits16(E(got_out[i]))) << "the output's 16-bit copy " << i;
+        ASSERT_EQ(bits(out16[i]), bits(E(got_out[i]))) << "the output's 16-bit copy " << i;
       attention.backward(got, dout, qkv, got_out, lse);
       if (p > 0) return;
       // The dK/dV kernel in two parts a query tile: the same bits.
@@ -164,7 +155,7 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
       std::vector<E> wide16(got_out.size());
       attention.forward(wide_out, wide_lse, qkv, /*wide=*/true, &wide16);
       for (size_t i = 0; i < got_out.size(); ++i)
-        ASSERT_EQ(bits16(wide16[i]), bits16(out16[i])) << "wide forward's 16-bit copy " << i;
+        ASSERT_EQ(bits(wide16[i]), bits(out16[i])) << "wide forward's 16-bit copy " << i;
       for (size_t i = 0; i < got_out.size(); ++i)
         ASSERT_EQ(bits(wide_out[i]), bits(got_out[i])) << "wide forward's output " << i;
       for (size_t i = 0; i < lse.size(); ++i)
