@@ -44,8 +44,8 @@ class CudaOps : public ::testing::Test {
   }
   Floats down(const DeviceBuffer& b, size_t n) { return cuda::download<float>(b, n); }
   // LayerNorm forward and backward over N rows of width C against the CPU.
-  void check_layernorm(int C) {
-    SCOPED_TRACE("row width " + std::to_string(C));
+  void check_layernorm(int C, int N = cohort::N) {
+    SCOPED_TRACE("row width " + std::to_string(C) + ", " + std::to_string(N) + " rows");
     Floats x = random(size_t(N) * C, 2.0f), w = random(C), b = random(C), y(x.size()), mean(N),
            rstd(N), dy = random(x.size()), dx(x.size(), 0.5f), dw(C, 0.5f), db(C, 0.5f);
     auto d_x = up(x), d_w = up(w), d_b = up(b), d_y = up(y), d_mean = up(mean), d_rstd = up(rstd),
@@ -286,6 +286,8 @@ TEST_F(CudaOps, EmbeddingAndLayerNorm) {
 // them.
 TEST_F(CudaOps, LayerNormAtEveryRowWidthItsKernelsTake) {
   for (int width : {300, 768, 1000, 1100}) check_layernorm(width);
+  // More rows than the one-pass backward's grid takes at once (264 blocks of 8 warps).
+  check_layernorm(768, 3001);
 }
 
 TEST_F(CudaOps, GatherAndScatterRows) {

@@ -39,6 +39,46 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
     ASSERT_NEAR(got[i], want[i], 1e-5 + 1e-4 * std::abs(want[i])) << what << " element " << i;
 }
 
+// The backward's kernels (as CudaBackend::layernorm_backward picks them; `blocks` 0: the
+// launcher's grid) against the CPU's dx, dw and db, accumulated onto dx_start and 0.5.
+void check_backward(int N, int C, int blocks, float dx_start, const std::vector<float>& dy,
+                    const std::vector<float>& x, const std::vector<float>& w,
+                    const std::vector<float>& mean, const std::vector<float>& rstd,
+                    const std::vector<float>& dx, const std::vector<float>& dw,
+                    const std::vector<float>& db) {
+  SCOPED_TRACE(std::to_string(N) + " rows, " + std::to_string(blocks) + " blocks");
+  std::vector<float> gdx(dx.size(), dx_start), gdw(C, 0.5f), gdb(C, 0.5f), pw, pb;
+  int groups = 0;
+  ln::with_lane_slots(C, [&](auto k) {
+    constexpr int K = decltype(k)::value;
+    if constexpr (K > 0) {
+      groups = blocks > 0 ? blocks : ln::backward_blocks(N);
+      pw.resize(size_t(groups) * C);
+      pb.resize(pw.size());
+      emu::launch(ln::ln_backward<K>, dim3(unsigned(groups)), dim3(32 * ln::kBackwardWarps),
+                  ln::kBackwardWarps * size_t(C) * sizeof(float), gdx.data(), pw.data(), pb.data(),
+                  dy.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+    } else {
+      emu::launch(ln::ln_backward_input<K>, dim3(unsigned((N + 7) / 8)), dim3(256), 0, gdx.data(),
+                  dy.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+      const cuda::ColumnSplit split(N, C);
+      groups = split.groups;
+      pw.resize(size_t(groups) * C);
+      pb.resize(pw.size());
+      emu::launch(ln::ln_backward_params, split.grid(C), cuda::ColumnSplit::block(), 0, pw.data(),
+                  pb.data(), dy.data(), x.data(), mean.data(), rstd.data(), N, C, split.rows);
+    }
+  });
+  const dim3 sums_grid(unsigned((C + 255) / 256));
+  emu::launch(cuda::add_group_sums<float>, sums_grid, dim3(256), 0, gdw.data(),
+              static_cast<const float*>(pw.data()), groups, C);
+  emu::launch(cuda::add_group_sums<float>, sums_grid, dim3(256), 0, gdb.data(),
+              static_cast<const float*>(pb.data()), groups, C);
+  expect_close(gdx, dx, "input gradient (accumulated)");
+  expect_close(gdw, dw, "weight gradient (accumulated)");
+  expect_close(gdb, db, "bias gradient (accumulated)");
+}
+
 // 10 rows: a block of 8 warps, one row each, and a second block with two rows.
 void check_width(int C) {
   SCOPED_TRACE("row width " + std::to_string(C));
@@ -52,19 +92,16 @@ void check_width(int C) {
   cpu.layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(),
                          mean.data(), rstd.data(), N, C);
 
-  std::vector<float> gy(x.size()), gmean(N), grstd(N), gdx(x.size(), 0.5f);
+  std::vector<float> gy(x.size()), gmean(N), grstd(N);
   const dim3 rows_grid(unsigned((N + 7) / 8)), rows_block(256);
   ln::with_lane_slots(C, [&](auto k) {
     constexpr int K = decltype(k)::value;
     emu::launch(ln::ln_forward<K, void>, rows_grid, rows_block, 0, gy.data(), kNo16, gmean.data(),
                 grstd.data(), x.data(), w.data(), b.data(), N, C);
-    emu::launch(ln::ln_backward_input<K>, rows_grid, rows_block, 0, gdx.data(), dy.data(), x.data(),
-                w.data(), gmean.data(), grstd.data(), N, C);
   });
   expect_close(gy, y, "forward");
   expect_close(gmean, mean, "mean");
   expect_close(grstd, rstd, "rstd");
-  expect_close(gdx, dx, "input gradient (accumulated)");
 
   // The residual add fused in: x = stream + branch exactly, and the same normalization as
   // the kernel above gives for that x (the same sums in the same order: bit for bit).
@@ -95,17 +132,20 @@ void check_width(int C) {
   EXPECT_EQ(rmean, smean);
   EXPECT_EQ(rrstd, srstd);
 
-  const cuda::ColumnSplit split(N, C);
-  std::vector<float> pw(size_t(split.groups) * C), pb(pw.size()), gdw(C, 0.5f), gdb(C, 0.5f);
-  emu::launch(ln::ln_backward_params, split.grid(C), cuda::ColumnSplit::block(), 0, pw.data(),
-              pb.data(), dy.data(), x.data(), gmean.data(), grstd.data(), N, C, split.rows);
-  const dim3 sums_grid(unsigned((C + 255) / 256));
-  emu::launch(cuda::add_group_sums<float>, sums_grid, dim3(256), 0, gdw.data(),
-              static_cast<const float*>(pw.data()), split.groups, C);
-  emu::launch(cuda::add_group_sums<float>, sums_grid, dim3(256), 0, gdb.data(),
-              static_cast<const float*>(pb.data()), split.groups, C);
-  expect_close(gdw, dw, "weight gradient (accumulated)");
-  expect_close(gdb, db, "bias gradient (accumulated)");
+  // The backward as the launcher runs it, then (rows in registers) with fewer blocks than
+  // rows need, so each warp takes several rows.
+  check_backward(N, C, 0, 0.5f, dy, x, w, gmean, grstd, dx, dw, db);
+  if (C <= 1024) {
+    const int M = 37;
+    const auto x2 = random(size_t(M) * C, rng, 2.0f), dy2 = random(x2.size(), rng);
+    std::vector<float> y2(x2.size()), mean2(M), rstd2(M), dx2(x2.size(), -0.25f), dw2(C, 0.5f),
+        db2(C, 0.5f);
+    cpu.layernorm_forward(y2.data(), mean2.data(), rstd2.data(), x2.data(), w.data(), b.data(), M,
+                          C);
+    cpu.layernorm_backward(dx2.data(), dw2.data(), db2.data(), dy2.data(), x2.data(), w.data(),
+                           mean2.data(), rstd2.data(), M, C);
+    check_backward(M, C, 2, -0.25f, dy2, x2, w, mean2, rstd2, dx2, dw2, db2);
+  }
 }
 
 TEST(LayerNormEmulated, EightValuesALane) { check_width(40); }

@@ -50,20 +50,34 @@ void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean
 void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                      const float* inp, const float* weight, const float* mean,
                                      const float* rstd, int N, int C) {
+  int groups = 0;
+  float *pw = nullptr, *pb = nullptr;
   ln::with_lane_slots(C, [&](auto k) {
-    ln::ln_backward_input<decltype(k)::value>
-        <<<cuda::blocks_for(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    constexpr int K = decltype(k)::value;
+    if constexpr (K > 0) {
+      groups = ln::backward_blocks(N);
+      pw = column_partials(2 * size_t(groups) * C);
+      pb = pw + size_t(groups) * C;
+      ln::ln_backward<K>
+          <<<groups, 32 * ln::kBackwardWarps, ln::kBackwardWarps * size_t(C) * sizeof(float)>>>(
+              dinp, pw, pb, dout, inp, weight, mean, rstd, N, C);
+      COHORT_CUDA_LAUNCHED();
+    } else {
+      ln::ln_backward_input<K>
+          <<<cuda::blocks_for(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+      COHORT_CUDA_LAUNCHED();
+      const cuda::ColumnSplit split(N, C);
+      groups = split.groups;
+      pw = column_partials(2 * size_t(groups) * C);
+      pb = pw + size_t(groups) * C;
+      ln::ln_backward_params<<<split.grid(C), split.block()>>>(pw, pb, dout, inp, mean, rstd, N, C,
+                                                               split.rows);
+      COHORT_CUDA_LAUNCHED();
+    }
   });
+  cuda::add_group_sums<<<cuda::blocks_for(C, 256), 256>>>(dweight, pw, groups, C);
   COHORT_CUDA_LAUNCHED();
-  const cuda::ColumnSplit split(N, C);
-  float* pw = column_partials(2 * size_t(split.groups) * C);
-  float* pb = pw + size_t(split.groups) * C;
-  ln::ln_backward_params<<<split.grid(C), split.block()>>>(pw, pb, dout, inp, mean, rstd, N, C,
-                                                           split.rows);
-  COHORT_CUDA_LAUNCHED();
-  cuda::add_group_sums<<<cuda::blocks_for(C, 256), 256>>>(dweight, pw, split.groups, C);
-  COHORT_CUDA_LAUNCHED();
-  cuda::add_group_sums<<<cuda::blocks_for(C, 256), 256>>>(dbias, pb, split.groups, C);
+  cuda::add_group_sums<<<cuda::blocks_for(C, 256), 256>>>(dbias, pb, groups, C);
   COHORT_CUDA_LAUNCHED();
 }
 
