@@ -140,6 +140,19 @@ class Backend {
   virtual void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,
                                   const float* att, const float* out, int B, int T, int C, int NH,
                                   const DropoutKey& dropout) = 0;
+  // The backward of qkv_attention_forward: attention_backward into dqkv, then the
+  // projection's linear_backward (dinp written; dw_qkv and db_qkv, which may be null,
+  // accumulated). dqkv (B,T,3C) is work space left as the backend likes (CUDA in bf16 /
+  // fp16: the attention writes the gradients there in 16 bits, the GEMMs' and the column
+  // sums' input as it is). Default: the two ops.
+  virtual void qkv_attention_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dqkv,
+                                      float* scratch, const float* dout, const float* qkv,
+                                      const float* att, const float* out, const float* inp,
+                                      const float* w_qkv, int B, int T, int C, int NH,
+                                      const DropoutKey& dropout) {
+    attention_backward(dqkv, scratch, dout, qkv, att, out, B, T, C, NH, dropout);
+    linear_backward(dinp, dw_qkv, db_qkv, dqkv, inp, w_qkv, B * T, C, 3 * C);
+  }
 
   // General multi-head attention, for encoders (bidirectional, padded keys) and a
   // decoder's cross-attention. q (B, Tq, ·) has row stride ldq, k and v (B, Tk, ·) row

@@ -227,9 +227,8 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
     // residual2 = x + dropout(c_proj(attention(c_attn(ln_1(x)))))
     const float* dattn = branch_grad(site_attention_residual(l));
     be.linear_backward(a.d_c_b, dw.attpw, dw.attpb, dattn, la.atty, w.attpw, BT, C, C);
-    be.attention_backward(a.d_3c, a.d_att, a.d_c_b, la.qkv, la.att, la.atty, B, T, C, NH,
-                          dropout_key(site_attention(l)));
-    be.linear_backward(a.d_c_a, dw.qkvw, dw.qkvb, a.d_3c, la.ln1, w.qkvw, BT, C, 3 * C);
+    be.qkv_attention_backward(a.d_c_a, dw.qkvw, dw.qkvb, a.d_3c, a.d_att, a.d_c_b, la.qkv, la.att,
+                              la.atty, la.ln1, w.qkvw, B, T, C, NH, dropout_key(site_attention(l)));
     be.layernorm_backward(a.dresidual, dw.ln1w, dw.ln1b, a.d_c_a, x, w.ln1w, la.ln1_mean,
                           la.ln1_rstd, BT, C);
     ready(size_t(config_.n_layer - l));

@@ -474,6 +474,24 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     for (int part = 0; part < 3; ++part)
       EXPECT_LT(normwise(got2, dqkv2, part * Cc, Cc, 3 * Cc), bound)
           << "backward from the projection's state, part " << part;
+    // The backward as one pair too (qkv_attention_backward): on the tensor-core route the
+    // attention's kernels write the gradients in 16 bits into dqkv, which the bias's column
+    // sums and the two GEMMs read as they are; against the CPU's two ops.
+    Floats dinp2(inp.size()), dw2(w_qkv.size(), 0.25f), db2(b_qkv.size(), 0.25f);
+    cpu.linear_backward(dinp2.data(), dw2.data(), db2.data(), dqkv2.data(), inp.data(),
+                        w_qkv.data(), Nn, Cc, 3 * Cc);
+    auto d_dinp = up(Floats(inp.size(), NAN)), d_dw = up(Floats(w_qkv.size(), 0.25f)),
+         d_db = up(Floats(b_qkv.size(), 0.25f));
+    half.qkv_attention_backward(d_dinp.as<float>(), d_dw.as<float>(), d_db.as<float>(),
+                                d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_nan.as<float>(),
+                                d_lse.as<float>(), d_out.as<float>(), d_inp.as<float>(),
+                                d_wqkv.as<float>(), Bb, Tt, Cc, NHh, drop);
+    EXPECT_LT(normwise(down(d_dinp, dinp2.size()), dinp2, 0, dinp2.size(), dinp2.size()), bound)
+        << "the pair's input gradient";
+    EXPECT_LT(normwise(down(d_dw, dw2.size()), dw2, 0, dw2.size(), dw2.size()), bound)
+        << "the pair's weight gradient (accumulated)";
+    EXPECT_LT(normwise(down(d_db, db2.size()), db2, 0, db2.size(), db2.size()), bound)
+        << "the pair's bias gradient (accumulated)";
   }
 }
 INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention,

@@ -78,8 +78,10 @@ struct EmulatedAttention {
       emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
                   out.data(), copy, lse.data(), q, k, v, shape());
   }
-  // split (without dropout): the dK/dV kernel in two parts a query tile.
-  void backward(Floats& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
+  // split (without dropout): the dK/dV kernel in two parts a query tile. D: the
+  // gradients' type, float or E (rounded as the kernels store them).
+  template <typename D>
+  void backward(std::vector<D>& dqkv, const Floats& dout, const Floats& qkv, const Floats& out,
                 const Floats& lse, bool split = false) const {
     const auto qkv16 = rounded(qkv);
     std::vector<E> dout16(dout.size());
@@ -87,16 +89,16 @@ struct EmulatedAttention {
     emu::launch(tc::prepare_dout<E>, dim3(unsigned(B * T)), dim3(unsigned((C / 4 + 31) / 32 * 32)),
                 0, dout16.data(), dsum.data(), dout.data(), out.data(), shape());
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
-    emu::launch(tc::tc_backward_dq<E, kDropout>, grid(), dim3(tc::kThreads), tc::kDqShared,
+    emu::launch(tc::tc_backward_dq<E, kDropout, D>, grid(), dim3(tc::kThreads), tc::kDqShared,
                 dqkv.data(), dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
     if (split && !kDropout)
-      emu::launch(tc::tc_backward_dkv<E, false, 2>, grid(), dim3(tc::kThreads), tc::kDkvShared,
+      emu::launch(tc::tc_backward_dkv<E, false, 2, D>, grid(), dim3(tc::kThreads), tc::kDkvShared,
                   dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(),
                   dsum.data(), shape());
     else
-      emu::launch(tc::tc_backward_dkv<E, kDropout>, grid(), dim3(tc::kThreads), tc::kDkvShared,
-                  dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(),
-                  dsum.data(), shape());
+      emu::launch(tc::tc_backward_dkv<E, kDropout, 1, D>, grid(), dim3(tc::kThreads),
+                  tc::kDkvShared, dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v,
+                  lse.data(), dsum.data(), shape());
   }
 };
 
@@ -140,6 +142,12 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
       for (size_t i = 0; i < got_out.size(); ++i)
         ASSERT_EQ(bits(out16[i]), bits(E(got_out[i]))) << "the output's 16-bit copy " << i;
       attention.backward(got, dout, qkv, got_out, lse);
+      // The gradients in 16 bits (what qkv_attention_backward reads): each value rounded
+      // once. Without dropout the two-part dK/dV kernel writes dK and dV, as by default.
+      std::vector<E> got16(got.size());
+      attention.backward(got16, dout, qkv, got_out, lse, /*split=*/p == 0);
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(bits(got16[i]), bits(E(got[i]))) << "the 16-bit gradients, element " << i;
       if (p > 0) return;
       // The dK/dV kernel in two parts a query tile: the same bits.
       Floats split(got.size(), NAN);

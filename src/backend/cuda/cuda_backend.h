@@ -78,6 +78,13 @@ class CudaBackend final : public Backend {
   void qkv_attention_forward(float* out, float* att, float* qkv, const float* inp,
                              const float* w_qkv, const float* b_qkv, int B, int T, int C, int NH,
                              const DropoutKey& dropout) override;
+  // In bf16 / fp16 on the tensor-core route: the attention's kernels write q's, k's and
+  // v's gradients in 16 bits into dqkv, which the bias's column sums and the two GEMMs
+  // read as they are; no fp32 gradient is written and read back to be rounded.
+  void qkv_attention_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dqkv,
+                              float* scratch, const float* dout, const float* qkv, const float* att,
+                              const float* out, const float* inp, const float* w_qkv, int B, int T,
+                              int C, int NH, const DropoutKey& dropout) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
   // In bf16 / fp16 at head size 64, the log-sum-exps and then the forward's 16-bit q, k, v.
@@ -202,7 +209,13 @@ class CudaBackend final : public Backend {
   // The tensor-core attention backward's 16-bit dO (grown once).
   void* attention_scratch(int B, int T, int C);
   cuda::DeviceBuffer attention16_;
-  cuda::DeviceBuffer row_dot_;    // flash attention backward's rowsum(dO * O), grown once
+  cuda::DeviceBuffer row_dot_;  // flash attention backward's rowsum(dO * O), grown once
+  float* row_dot(size_t rows);
+  // The backward on the tensor-core route (gradients to dqkv, or in 16 bits to dqkv16
+  // where given), if the forward took it.
+  bool tensor_core_attention_backward(float* dqkv, void* dqkv16, const float* dout,
+                                      const float* qkv, const float* att, const float* out, int B,
+                                      int T, int C, int NH, const DropoutKey& dropout);
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;

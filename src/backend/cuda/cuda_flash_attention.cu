@@ -333,26 +333,55 @@ void CudaBackend::attention_forward(float* out, float* att, const float* qkv, in
   COHORT_CUDA_LAUNCHED();
 }
 
+float* CudaBackend::row_dot(size_t rows) {
+  if (row_dot_.bytes() < rows * sizeof(float)) row_dot_ = cuda::DeviceBuffer(rows * sizeof(float));
+  return row_dot_.as<float>();
+}
+
+// The forward took the tensor cores (and left q, k, v in 16 bits, perhaps only there, and
+// its log-sum-exps in their units) exactly when qkv and att were aligned; so must the
+// backward, which needs dout and out aligned too. False: the fp32 kernels' turn.
+bool CudaBackend::tensor_core_attention_backward(float* dqkv, void* dqkv16, const float* dout,
+                                                 const float* qkv, const float* att,
+                                                 const float* out, int B, int T, int C, int NH,
+                                                 const DropoutKey& dropout) {
+  if (!cuda::tensor_core_attention_fits(C, NH, qkv, att)) return false;
+  if (!cuda::tensor_core_attention_fits(C, NH, qkv, att, dout, out))
+    throw Error(
+        "attention_backward: dout and out must be 16-byte aligned (the forward took the "
+        "tensor-core route)");
+  cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dqkv16, dout,
+                                       att + lse_floats_padded(B, T, NH), out, att,
+                                       row_dot(size_t(B) * NH * T), attention_scratch(B, T, C), B,
+                                       T, C, NH, dropout, split_attention_dkv_);
+  return true;
+}
+
+void CudaBackend::qkv_attention_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dqkv,
+                                         float* scratch, const float* dout, const float* qkv,
+                                         const float* att, const float* out, const float* inp,
+                                         const float* w_qkv, int B, int T, int C, int NH,
+                                         const DropoutKey& dropout) {
+  void* dqkv16 = dqkv;  // the fp32 work space holds the 16-bit gradients with room to spare
+  if (precision_ != MatmulPrecision::fp32 &&
+      tensor_core_attention_backward(dqkv, dqkv16, dout, qkv, att, out, B, T, C, NH, dropout)) {
+    linear_backward_impl(dinp, dw_qkv, db_qkv, nullptr, dqkv16, inp, nullptr, w_qkv, B * T, C,
+                         3 * C);
+    return;
+  }
+  Backend::qkv_attention_backward(dinp, dw_qkv, db_qkv, dqkv, scratch, dout, qkv, att, out, inp,
+                                  w_qkv, B, T, C, NH, dropout);
+}
+
 void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, const float* qkv,
                                      const float* att, const float* out, int B, int T, int C,
                                      int NH, const DropoutKey& dropout) {
+  if (precision_ != MatmulPrecision::fp32 &&
+      tensor_core_attention_backward(dqkv, nullptr, dout, qkv, att, out, B, T, C, NH, dropout))
+    return;
   const FlashShape s = flash_shape(B, T, C, NH);
   const size_t rows = size_t(B) * NH * T;
-  if (row_dot_.bytes() < rows * sizeof(float)) row_dot_ = cuda::DeviceBuffer(rows * sizeof(float));
-  float* dsum = row_dot_.as<float>();
-  // The forward took the tensor cores (and left q, k, v in 16 bits, perhaps only there,
-  // and its log-sum-exps in their units) exactly when qkv and att were aligned; so must
-  // the backward, which needs dout and out aligned too.
-  if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
-    if (!cuda::tensor_core_attention_fits(C, NH, qkv, att, dout, out))
-      throw Error(
-          "attention_backward: dout and out must be 16-byte aligned (the forward took "
-          "the tensor-core route)");
-    cuda::tensor_core_attention_backward(
-        precision_ == MatmulPrecision::bf16, dqkv, dout, att + lse_floats_padded(B, T, NH), out,
-        att, dsum, attention_scratch(B, T, C), B, T, C, NH, dropout, split_attention_dkv_);
-    return;
-  }
+  float* dsum = row_dot(rows);
   flash_row_dot<<<cuda::blocks_for(rows, 256), 256>>>(dsum, dout, out, s);
   COHORT_CUDA_LAUNCHED();
   const float *q = qkv, *k = qkv + C, *v = qkv + 2 * C;

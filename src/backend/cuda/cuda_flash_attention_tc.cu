@@ -55,24 +55,26 @@ void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shap
   COHORT_CUDA_LAUNCHED();
 }
 
-template <typename E, bool kDropout>
-void launch_backward(float* dqkv, const E* qkv16, const E* dout16, const float* lse,
-                     const float* dsum, const Shape& s, bool split_dkv) {
-  static const bool ready = (allow_shared(tc_backward_dq<E, kDropout>, kDqShared),
-                             allow_shared(tc_backward_dkv<E, kDropout>, kDkvShared),
-                             allow_shared(tc_backward_dkv<E, false, 2>, kDkvShared), true);
+// D: the gradients' type, float or E.
+template <typename E, bool kDropout, typename D>
+void launch_backward(D* dqkv, const E* qkv16, const E* dout16, const float* lse, const float* dsum,
+                     const Shape& s, bool split_dkv) {
+  static const bool ready = (allow_shared(tc_backward_dq<E, kDropout, D>, kDqShared),
+                             allow_shared(tc_backward_dkv<E, kDropout, 1, D>, kDkvShared),
+                             allow_shared(tc_backward_dkv<E, false, 2, D>, kDkvShared), true);
   (void)ready;
   const dim3 grid = grid_of(s, kTile);
   const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
-  tc_backward_dq<E, kDropout><<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
+  tc_backward_dq<E, kDropout, D>
+      <<<grid, kThreads, kDqShared>>>(dqkv, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
-  float *dk = dqkv + C, *dv = dqkv + 2 * C;
+  D *dk = dqkv + C, *dv = dqkv + 2 * C;
   if (split_dkv && !kDropout)  // with dropout's code the 168-register budget would spill
-    tc_backward_dkv<E, false, 2>
+    tc_backward_dkv<E, false, 2, D>
         <<<grid, kThreads, kDkvShared>>>(dk, dv, dout16, q, k, v, lse, dsum, s);
   else
-    tc_backward_dkv<E, kDropout>
+    tc_backward_dkv<E, kDropout, 1, D>
         <<<grid, kThreads, kDkvShared>>>(dk, dv, dout16, q, k, v, lse, dsum, s);
   COHORT_CUDA_LAUNCHED();
 }
@@ -88,8 +90,8 @@ void forward(float* out, E* out16, float* lse, const float* qkv, E* qkv16, int B
     launch_forward<E, false>(out, out16, lse, qkv16, s, wide);
 }
 
-template <typename E>
-void backward(float* dqkv, const float* dout, const E* qkv16, const float* out, const float* lse,
+template <typename E, typename D>
+void backward(D* dqkv, const float* dout, const E* qkv16, const float* out, const float* lse,
               float* dsum, E* dout16, int B, int T, int C, int NH, const DropoutKey& dropout,
               bool split_dkv) {
   const Shape s = shape_of(B, T, C, NH, dropout);
@@ -125,14 +127,19 @@ void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* ls
   });
 }
 
-void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const void* qkv16,
-                                    const float* out, const float* lse, float* dsum, void* dout16,
-                                    int B, int T, int C, int NH, const DropoutKey& dropout,
-                                    bool split_dkv) {
+void tensor_core_attention_backward(bool bf16, float* dqkv, void* dqkv16, const float* dout,
+                                    const void* qkv16, const float* out, const float* lse,
+                                    float* dsum, void* dout16, int B, int T, int C, int NH,
+                                    const DropoutKey& dropout, bool split_dkv) {
   with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
-    backward<E>(dqkv, dout, static_cast<const E*>(qkv16), out, lse, dsum, static_cast<E*>(dout16),
-                B, T, C, NH, dropout, split_dkv);
+    const auto* q16 = static_cast<const E*>(qkv16);
+    auto* d16 = static_cast<E*>(dout16);
+    if (dqkv16)
+      backward<E>(static_cast<E*>(dqkv16), dout, q16, out, lse, dsum, d16, B, T, C, NH, dropout,
+                  split_dkv);
+    else
+      backward<E>(dqkv, dout, q16, out, lse, dsum, d16, B, T, C, NH, dropout, split_dkv);
   });
 }
 

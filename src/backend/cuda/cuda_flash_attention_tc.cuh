@@ -247,19 +247,26 @@ __device__ void as_a(uint32_t (&a)[KC][4], const float (&x)[2 * KC][4]) {
 }
 
 // Writes accumulators (16 x 64) times factor to rows first, first + 1, ... of head h of
-// dst (row stride ld), rows < T only.
-__device__ void store(float* dst, size_t ld, const float (&acc)[8][4], float factor, const Shape& s,
+// dst (row stride ld), rows < T only: fp32 (D = float), or rounded to D, a 16-bit type,
+// two values a 4-byte store (dst then 4-byte aligned).
+template <typename D>
+__device__ void store(D* dst, size_t ld, const float (&acc)[8][4], float factor, const Shape& s,
                       int b, int h, int first) {
   const int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int t = first + g + 8 * half;
     if (t >= s.T) continue;
-    float* row = dst + (size_t(b) * s.T + t) * ld + h * kHS;
+    D* row = dst + (size_t(b) * s.T + t) * ld + h * kHS;
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
-      row[8 * n + 2 * q] = factor * acc[n][2 * half];
-      row[8 * n + 2 * q + 1] = factor * acc[n][2 * half + 1];
+      const float x0 = factor * acc[n][2 * half], x1 = factor * acc[n][2 * half + 1];
+      if constexpr (std::is_same_v<D, float>) {
+        row[8 * n + 2 * q] = x0;
+        row[8 * n + 2 * q + 1] = x1;
+      } else {
+        *reinterpret_cast<uint32_t*>(row + 8 * n + 2 * q) = Half16<D>::pack(x0, x1);
+      }
     }
   }
 }
@@ -343,19 +350,7 @@ __device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4
       lse[(size_t(b) * s.NH + h) * s.T + row[half]] = fmaf(m[half], s.score2, log2f(l[half]));
   }
   store(out, size_t(s.C), o, 1.0f, s, b, h, first);
-  if (out16) {
-    const int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int t = first + g + 8 * half;
-      if (t >= s.T) continue;
-      E* row16 = out16 + (size_t(b) * s.T + t) * s.C + h * kHS;
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-        *reinterpret_cast<uint32_t*>(row16 + 8 * n + 2 * q) =
-            Half16<E>::pack(o[n][2 * half], o[n][2 * half + 1]);
-    }
-  }
+  if (out16) store(out16, size_t(s.C), o, 1.0f, s, b, h, first);
 }
 
 // Starts copying key tile `it` (K and V, rows it * 64 ...) into pair `it % 2` of kv.
@@ -490,10 +485,10 @@ __global__ void __launch_bounds__(kThreads, 2)
 }
 
 // dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (b * NH + h, query tile),
-// the last query tiles first.
-template <typename E, bool kDropout>
+// the last query tiles first. D: dQ's type, float or E (rounded as it is stored).
+template <typename E, bool kDropout, typename D = float>
 __global__ void __launch_bounds__(kThreads)
-    tc_backward_dq(float* dq, const E* dout, const E* q, const E* k, const E* v, const float* lse,
+    tc_backward_dq(D* dq, const E* dout, const E* q, const E* k, const E* v, const float* lse,
                    const float* dsum, Shape s) {
   COHORT_DYNAMIC_SHARED(smem);
   E* qs = reinterpret_cast<E*>(smem);
@@ -561,10 +556,11 @@ __global__ void __launch_bounds__(kThreads)
 // multiprocessor; two parts hold half as many scores (S^T and dP^T: 32 registers instead
 // of 64) and fit three blocks in 168 registers without spills, for K's and V's fragments
 // loaded twice a tile (80 ldmatrix instead of 72). Each of dK's and dV's products still
-// takes its 16-query chunks in order, so the bits are those of one part.
-template <typename E, bool kDropout, int kParts = 1>
+// takes its 16-query chunks in order, so the bits are those of one part. D: dK's and dV's
+// type, float or E (rounded as they are stored).
+template <typename E, bool kDropout, int kParts = 1, typename D = float>
 __global__ void __launch_bounds__(kThreads, kParts == 1 ? 2 : 3)
-    tc_backward_dkv(float* dk, float* dv, const E* dout, const E* q, const E* k, const E* v,
+    tc_backward_dkv(D* dk, D* dv, const E* dout, const E* q, const E* k, const E* v,
                     const float* lse, const float* dsum, Shape s) {
   constexpr int kQueries = kTile / kParts, kBlocks = kQueries / 8, kChunks = kQueries / 16;
   COHORT_DYNAMIC_SHARED(smem);

@@ -30,13 +30,15 @@ size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,
                                    void* qkv16, int B, int T, int C, int NH,
                                    const DropoutKey& dropout, bool wide);
-// dqkv is written, not accumulated; qkv16, out and lse are the forward's; dsum (B, NH, T)
-// is scratch (it receives rowsum(dO * O) per (b, h, t)), and so is dout16. split_dkv
-// (without dropout): the dK/dV kernel takes each query tile in two parts, at three blocks
-// a multiprocessor instead of two; the same bits either way.
-void tensor_core_attention_backward(bool bf16, float* dqkv, const float* dout, const void* qkv16,
-                                    const float* out, const float* lse, float* dsum, void* dout16,
-                                    int B, int T, int C, int NH, const DropoutKey& dropout,
-                                    bool split_dkv);
+// The gradients go to dqkv, or where dqkv16 is given (4-byte aligned) to it instead,
+// rounded to 16 bits as they are stored (the bits of dqkv's values rounded); written, not
+// accumulated. qkv16, out and lse are the forward's; dsum (B, NH, T) is scratch (it
+// receives rowsum(dO * O) per (b, h, t)), and so is dout16. split_dkv (without dropout):
+// the dK/dV kernel takes each query tile in two parts, at three blocks a multiprocessor
+// instead of two; the same bits either way.
+void tensor_core_attention_backward(bool bf16, float* dqkv, void* dqkv16, const float* dout,
+                                    const void* qkv16, const float* out, const float* lse,
+                                    float* dsum, void* dout16, int B, int T, int C, int NH,
+                                    const DropoutKey& dropout, bool split_dkv);
 
 }  // namespace cohort::cuda
