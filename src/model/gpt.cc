@@ -118,7 +118,8 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   // ln_1, ln_2, ln_f and the attention's output stay as they are until the backward has
   // read them (Backend::hold_input), so a backend may keep its converted copies; each is
   // held before the op that computes it runs (a LayerNorm, the attention), so that op's
-  // kernel may write the copy too.
+  // kernel may write the copy too. Only products read the LayerNorms' outputs
+  // (hold_product_input); the attention's backward reads its output too.
   struct Norm {
     float *out, *mean, *rstd;
     const float *w, *b;
@@ -134,7 +135,7 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   };
   const float* x = a.encoded;
   const Norm first = norm_before(0);
-  be.hold_input(first.out, BT * C);
+  be.hold_product_input(first.out, BT * C);
   be.layernorm_forward(first.out, first.mean, first.rstd, x, first.w, first.b, BT, C);
   for (int l = 0; l < config_.n_layer; ++l) {
     const LayerParams w = layer_params(P, l);
@@ -144,13 +145,13 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
                              dropout_key(site_attention(l)));
     be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
-    be.hold_input(la.ln2, BT * C);
+    be.hold_product_input(la.ln2, BT * C);
     be.add_layernorm_forward(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, x, a.branch, w.ln2w,
                              w.ln2b, BT, C);
     be.mlp_forward(a.branch, la.mlp, la.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_mlp_residual(l)));
     const Norm next = norm_before(l + 1);
-    be.hold_input(next.out, BT * C);
+    be.hold_product_input(next.out, BT * C);
     be.add_layernorm_forward(la.residual3, next.out, next.mean, next.rstd, la.residual2, a.branch,
                              next.w, next.b, BT, C);
     x = la.residual3;

@@ -17,6 +17,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_memory.h"
 #include "core/bf16.h"
+#include "core/error.h"
 #include "cuda_test_values.h"
 #include "normwise_error.h"
 
@@ -258,6 +259,25 @@ TEST_F(CudaOps, HeldInputKeepsItsCopyUntilTheNextStep) {
   const Floats from_kernel_copy = product(half);
   EXPECT_EQ(from_kernel_copy, product(fresh)) << "the LayerNorm's 16-bit copy";
   EXPECT_NE(from_kernel_copy, next_step);
+
+  // Held for products only: the LayerNorm writes the copy (the same bits) and its
+  // statistics, and leaves the output itself as it was.
+  const Floats fresh_stats = down(d_mean, N);
+  const Floats before = random(inp.size());
+  half.memory().copy_from_host(d_inp.as<float>(), before.data(), before.size() * sizeof(float));
+  half.memory().copy_from_host(d_mean.as<float>(), Floats(N, NAN).data(), N * sizeof(float));
+  half.parameters_updated(d_params.as<float>(), params.size());
+  half.hold_product_input(d_inp.as<float>(), inp.size());
+  half.layernorm_forward(d_inp.as<float>(), d_mean.as<float>(), d_rstd.as<float>(), d_x.as<float>(),
+                         d_g.as<float>(), d_bias.as<float>(), N, C);
+  EXPECT_EQ(down(d_inp, inp.size()), before) << "a products-only output is not written";
+  EXPECT_EQ(down(d_mean, N), fresh_stats) << "its means are";
+  EXPECT_EQ(product(half), from_kernel_copy) << "the products-only copy";
+  // A product reading such an input before its op wrote the copy is an error, not a
+  // rounding of whatever the input holds.
+  half.parameters_updated(d_params.as<float>(), params.size());
+  half.hold_product_input(d_inp.as<float>(), inp.size());
+  EXPECT_THROW(product(half), Error);
 }
 
 TEST_F(CudaOps, EmbeddingAndLayerNorm) {

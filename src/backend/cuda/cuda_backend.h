@@ -73,6 +73,8 @@ class CudaBackend final : public Backend {
                              AdamWArgs a, const std::vector<AdamWSegment>& segments) override;
   // Rounded at its first use, then reused until the next parameters_updated.
   void hold_input(const float* x, size_t n) override;
+  // The same, and a LayerNorm computing x writes only the copy (and its statistics).
+  void hold_product_input(const float* x, size_t n) override;
   // In bf16 / fp16 on the tensor-core route: q, k, v from the GEMM straight into the
   // attention state in 16 bits; qkv is not written.
   void qkv_attention_forward(float* out, float* att, float* qkv, const float* inp,
@@ -169,13 +171,16 @@ class CudaBackend final : public Backend {
     const float* x;
     size_t n;
     cuda::DeviceBuffer copy;
-    bool held;     // since the last parameters_updated
-    bool rounded;  // copy holds x's current values
+    bool held;           // since the last parameters_updated
+    bool rounded;        // copy holds x's current values
+    bool products_only;  // hold_product_input: x itself may stay unwritten
   };
   std::vector<HeldInput> held_;
+  void hold(const float* x, size_t n, bool products_only);
   // For a kernel about to compute x: the held copy of x (n values) for it to write as
-  // well, then marked rounded; null where x is not held with n values.
-  void* held_copy_to_write(const float* x, size_t n);
+  // well, then marked rounded; null where x is not held with n values. *products_only
+  // (when given) says whether the kernel may leave x itself unwritten.
+  void* held_copy_to_write(const float* x, size_t n, bool* products_only = nullptr);
   // p in one cuBLASLt call; false, having done nothing but round operands, where that
   // does not apply: fp32, an unaligned bias, no algorithm for the shape and epilogue.
   bool lt_matmul(LtProduct p);

@@ -26,24 +26,30 @@ void with_layout_and_copy(int C, void* out16, bool bf16, F&& launch) {
 
 }  // namespace
 
+// out itself is left unwritten where it is held for products only (hold_product_input):
+// they read the copy.
 void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
                                     const float* weight, const float* bias, int N, int C) {
-  with_layout_and_copy(C, held_copy_to_write(out, size_t(N) * C),
-                       precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
-                         ln::ln_forward<decltype(k)::value><<<cuda::blocks_for(N, 8), 256>>>(
-                             out, copy, mean, rstd, inp, weight, bias, N, C);
-                       });
+  bool copy_only = false;
+  void* copy16 = held_copy_to_write(out, size_t(N) * C, &copy_only);
+  float* y = copy_only ? nullptr : out;
+  with_layout_and_copy(C, copy16, precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
+    ln::ln_forward<decltype(k)::value>
+        <<<cuda::blocks_for(N, 8), 256>>>(y, copy, mean, rstd, inp, weight, bias, N, C);
+  });
   COHORT_CUDA_LAUNCHED();
 }
 
 void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean, float* rstd,
                                         const float* x, const float* branch, const float* weight,
                                         const float* bias, int N, int C) {
-  with_layout_and_copy(C, held_copy_to_write(out, size_t(N) * C),
-                       precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
-                         ln::add_ln_forward<decltype(k)::value><<<cuda::blocks_for(N, 8), 256>>>(
-                             residual, out, copy, mean, rstd, x, branch, weight, bias, N, C);
-                       });
+  bool copy_only = false;
+  void* copy16 = held_copy_to_write(out, size_t(N) * C, &copy_only);
+  float* y = copy_only ? nullptr : out;
+  with_layout_and_copy(C, copy16, precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
+    ln::add_ln_forward<decltype(k)::value><<<cuda::blocks_for(N, 8), 256>>>(
+        residual, y, copy, mean, rstd, x, branch, weight, bias, N, C);
+  });
   COHORT_CUDA_LAUNCHED();
 }
 

@@ -92,8 +92,9 @@ void with_lane_slots(int C, F&& f) {
   }
 }
 
-// Normalizes one row held by x into y, and into y16 rounded to E unless E is void (the
-// 16-bit copy a GEMM will read: Backend::hold_input); lane 0 stores its mean and rstd.
+// Normalizes one row held by x into y (unless null: Backend::hold_product_input), and
+// into y16 rounded to E unless E is void (the 16-bit copy a GEMM will read:
+// Backend::hold_input); lane 0 stores its mean and rstd.
 template <int K, typename E>
 __device__ void normalize_row(const LaneRow<K>& x, float* y, E* y16, float* mean, float* rstd,
                               const float* w, const float* b, int lane, int C) {
@@ -105,7 +106,7 @@ __device__ void normalize_row(const LaneRow<K>& x, float* y, E* y16, float* mean
   const float r = rsqrtf(warp_sum(v) / C + kEps);
   each_lane_column<K>(lane, C, [&](int i, int c) {
     const float out = (x(i, c) - m) * r * w[c] + b[c];
-    y[c] = out;
+    if (y) y[c] = out;
     if constexpr (!std::is_void_v<E>) y16[c] = round16<E>(out);
   });
   if (lane == 0) {
@@ -133,8 +134,8 @@ __global__ void ln_forward(float* out, E* out16, float* mean, float* rstd, const
   const int lane = threadIdx.x % 32;
   if (row >= N) return;
   const size_t at = size_t(row) * C;
-  normalize_row(LaneRow<K>(inp + at, lane, C), out + at, row_of(out16, at), mean + row, rstd + row,
-                w, b, lane, C);
+  normalize_row(LaneRow<K>(inp + at, lane, C), out ? out + at : nullptr, row_of(out16, at),
+                mean + row, rstd + row, w, b, lane, C);
 }
 
 // residual = x + branch, then out = layernorm(residual), in one pass: the separate add
@@ -148,7 +149,7 @@ __global__ void add_ln_forward(float* residual, float* out, E* out16, float* mea
   const int lane = threadIdx.x % 32;
   if (row >= N) return;
   const size_t at = size_t(row) * C;
-  normalize_row(LaneRow<K>(residual + at, x + at, branch + at, lane, C), out + at,
+  normalize_row(LaneRow<K>(residual + at, x + at, branch + at, lane, C), out ? out + at : nullptr,
                 row_of(out16, at), mean + row, rstd + row, w, b, lane, C);
 }
 

@@ -72,6 +72,10 @@ const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
     return params16_.as<uint16_t>() + (x - params_);
   for (HeldInput& h : held_) {
     if (!h.held || h.x != x || n > h.n) continue;
+    if (!h.rounded && h.products_only)
+      throw Error(
+          "a product read an input held with hold_product_input before the op that computes it "
+          "wrote its 16-bit copy (the input itself may be unwritten)");
     if (!h.rounded) round_into(h.copy.as<void>(), x, h.n);
     h.rounded = true;
     return h.copy.as<void>();
@@ -109,7 +113,11 @@ void CudaBackend::parameters_updated(const float* params, size_t n) {
 // step, for the forward's product and again for the weight gradient's: 0.65 ms of a GPT-2
 // 124M bf16 step on an H200 by ncu (18 us a rounding of B x T x C). Now the LayerNorms
 // write their copies (cuda_layernorm.cu), and the attention's output is rounded once.
-void CudaBackend::hold_input(const float* x, size_t n) {
+void CudaBackend::hold_input(const float* x, size_t n) { hold(x, n, false); }
+
+void CudaBackend::hold_product_input(const float* x, size_t n) { hold(x, n, true); }
+
+void CudaBackend::hold(const float* x, size_t n, bool products_only) {
   if (precision_ == MatmulPrecision::fp32 || n == 0) return;
   for (HeldInput& h : held_) {
     if (h.x != x) continue;
@@ -117,15 +125,18 @@ void CudaBackend::hold_input(const float* x, size_t n) {
     h.n = n;
     h.held = true;
     h.rounded = false;
+    h.products_only = products_only;
     return;
   }
-  held_.push_back(HeldInput{x, n, cuda::DeviceBuffer(n * 2), true, false});
+  held_.push_back(HeldInput{x, n, cuda::DeviceBuffer(n * 2), true, false, products_only});
 }
 
-void* CudaBackend::held_copy_to_write(const float* x, size_t n) {
+void* CudaBackend::held_copy_to_write(const float* x, size_t n, bool* products_only) {
+  if (products_only) *products_only = false;
   for (HeldInput& h : held_) {
     if (!h.held || h.x != x || h.n != n) continue;
     h.rounded = true;
+    if (products_only) *products_only = h.products_only;
     return h.copy.as<void>();
   }
   return nullptr;
