@@ -63,10 +63,10 @@ class Backend {
     (void)x;
     (void)n;
   }
-  // hold_input, and x is read only as a product's input (linear, mlp, lm_head and
-  // qkv_attention ops) until the next parameters_updated(): a backend whose op writes the
-  // copy may leave x itself unwritten (CudaBackend's LayerNorms in bf16 / fp16: 200 MB a
-  // step of GPT-2 124M at B=16, T=1024 not written). Default: hold_input.
+  // hold_input, and until the next parameters_updated() x is read only as a product's
+  // input (linear, mlp, lm_head, qkv_attention_forward) or as attention_branch_backward's
+  // out: a backend whose op writes the copy may leave x itself unwritten (CudaBackend in
+  // bf16 / fp16: its LayerNorms and tensor-core attention). Default: hold_input.
   virtual void hold_product_input(const float* x, size_t n) { hold_input(x, n); }
 
   // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
@@ -145,17 +145,21 @@ class Backend {
   virtual void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,
                                   const float* att, const float* out, int B, int T, int C, int NH,
                                   const DropoutKey& dropout) = 0;
-  // The backward of qkv_attention_forward: attention_backward into dqkv, then the
-  // projection's linear_backward (dinp written; dw_qkv and db_qkv, which may be null,
-  // accumulated). dqkv (B,T,3C) is work space left as the backend likes (CUDA in bf16 /
-  // fp16: the attention writes the gradients there in 16 bits, the GEMMs' and the column
-  // sums' input as it is). Default: the two ops.
-  virtual void qkv_attention_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dqkv,
-                                      float* scratch, const float* dout, const float* qkv,
-                                      const float* att, const float* out, const float* inp,
-                                      const float* w_qkv, int B, int T, int C, int NH,
-                                      const DropoutKey& dropout) {
-    attention_backward(dqkv, scratch, dout, qkv, att, out, B, T, C, NH, dropout);
+  // The attention branch's backward, from dy, the gradient of the output projection's
+  // output (out . w_proj + b_proj), to dinp, that of qkv_attention_forward's input:
+  // linear_backward of the projection into dattn (B,T,C), attention_backward into dqkv
+  // (B,T,3C), linear_backward of the qkv projection (dinp written; the weight and bias
+  // gradients, biases' may be null, accumulated). dattn and dqkv are work space left as
+  // the backend likes (CUDA in bf16 / fp16 on the tensor-core route: both in 16 bits, as
+  // the next product reads them). Default: the three ops.
+  virtual void attention_branch_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dw_proj,
+                                         float* db_proj, float* dattn, float* dqkv, float* scratch,
+                                         const float* dy, const float* qkv, const float* att,
+                                         const float* out, const float* inp, const float* w_qkv,
+                                         const float* w_proj, int B, int T, int C, int NH,
+                                         const DropoutKey& dropout) {
+    linear_backward(dattn, dw_proj, db_proj, dy, out, w_proj, B * T, C, C);
+    attention_backward(dqkv, scratch, dattn, qkv, att, out, B, T, C, NH, dropout);
     linear_backward(dinp, dw_qkv, db_qkv, dqkv, inp, w_qkv, B * T, C, 3 * C);
   }
 

@@ -118,8 +118,8 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   // ln_1, ln_2, ln_f and the attention's output stay as they are until the backward has
   // read them (Backend::hold_input), so a backend may keep its converted copies; each is
   // held before the op that computes it runs (a LayerNorm, the attention), so that op's
-  // kernel may write the copy too. Only products read the LayerNorms' outputs
-  // (hold_product_input); the attention's backward reads its output too.
+  // kernel may write the copy too. Only products (and attention_branch_backward, the
+  // attention's output) read them: hold_product_input.
   struct Norm {
     float *out, *mean, *rstd;
     const float *w, *b;
@@ -140,7 +140,7 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   for (int l = 0; l < config_.n_layer; ++l) {
     const LayerParams w = layer_params(P, l);
     LayerActivations& la = a.layers[l];
-    be.hold_input(la.atty, BT * C);
+    be.hold_product_input(la.atty, BT * C);
     be.qkv_attention_forward(la.atty, la.att, la.qkv, la.ln1, w.qkvw, w.qkvb, B, T, C, NH,
                              dropout_key(site_attention(l)));
     be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
@@ -227,9 +227,9 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
 
     // residual2 = x + dropout(c_proj(attention(c_attn(ln_1(x)))))
     const float* dattn = branch_grad(site_attention_residual(l));
-    be.linear_backward(a.d_c_b, dw.attpw, dw.attpb, dattn, la.atty, w.attpw, BT, C, C);
-    be.qkv_attention_backward(a.d_c_a, dw.qkvw, dw.qkvb, a.d_3c, a.d_att, a.d_c_b, la.qkv, la.att,
-                              la.atty, la.ln1, w.qkvw, B, T, C, NH, dropout_key(site_attention(l)));
+    be.attention_branch_backward(a.d_c_a, dw.qkvw, dw.qkvb, dw.attpw, dw.attpb, a.d_c_b, a.d_3c,
+                                 a.d_att, dattn, la.qkv, la.att, la.atty, la.ln1, w.qkvw, w.attpw,
+                                 B, T, C, NH, dropout_key(site_attention(l)));
     be.layernorm_backward(a.dresidual, dw.ln1w, dw.ln1b, a.d_c_a, x, w.ln1w, la.ln1_mean,
                           la.ln1_rstd, BT, C);
     ready(size_t(config_.n_layer - l));

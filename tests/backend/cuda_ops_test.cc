@@ -494,24 +494,58 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     for (int part = 0; part < 3; ++part)
       EXPECT_LT(normwise(got2, dqkv2, part * Cc, Cc, 3 * Cc), bound)
           << "backward from the projection's state, part " << part;
-    // The backward as one pair too (qkv_attention_backward): on the tensor-core route the
-    // attention's kernels write the gradients in 16 bits into dqkv, which the bias's column
-    // sums and the two GEMMs read as they are; against the CPU's two ops.
-    Floats dinp2(inp.size()), dw2(w_qkv.size(), 0.25f), db2(b_qkv.size(), 0.25f);
-    cpu.linear_backward(dinp2.data(), dw2.data(), db2.data(), dqkv2.data(), inp.data(),
+    // The branch's backward (attention_branch_backward) from dy, the projection's output
+    // gradient, against the CPU's three ops. On the tensor-core route dO comes from the
+    // projection's GEMM in 16 bits, D from it and the forward's 16-bit output, and q's, k's
+    // and v's gradients go to the qkv projection's products in 16 bits.
+    const Floats dy = random(out.size()), w_proj = random(size_t(Cc) * Cc, 0.09f);
+    Floats dattn3(out.size()), dqkv3(qkv.size()), dinp3(inp.size()), dwq3(w_qkv.size(), 0.25f),
+        dbq3(b_qkv.size(), 0.25f), dwp3(w_proj.size(), 0.25f), dbp3(Cc, 0.25f);
+    cpu.linear_backward(dattn3.data(), dwp3.data(), dbp3.data(), dy.data(), out2.data(),
+                        w_proj.data(), Nn, Cc, Cc);
+    cpu.attention_backward(dqkv3.data(), scratch.data(), dattn3.data(), qkv2.data(), att.data(),
+                           out2.data(), Bb, Tt, Cc, NHh, drop);
+    cpu.linear_backward(dinp3.data(), dwq3.data(), dbq3.data(), dqkv3.data(), inp.data(),
                         w_qkv.data(), Nn, Cc, 3 * Cc);
-    auto d_dinp = up(Floats(inp.size(), NAN)), d_dw = up(Floats(w_qkv.size(), 0.25f)),
-         d_db = up(Floats(b_qkv.size(), 0.25f));
-    half.qkv_attention_backward(d_dinp.as<float>(), d_dw.as<float>(), d_db.as<float>(),
-                                d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_nan.as<float>(),
-                                d_lse.as<float>(), d_out.as<float>(), d_inp.as<float>(),
-                                d_wqkv.as<float>(), Bb, Tt, Cc, NHh, drop);
-    EXPECT_LT(normwise(down(d_dinp, dinp2.size()), dinp2, 0, dinp2.size(), dinp2.size()), bound)
-        << "the pair's input gradient";
-    EXPECT_LT(normwise(down(d_dw, dw2.size()), dw2, 0, dw2.size(), dw2.size()), bound)
-        << "the pair's weight gradient (accumulated)";
-    EXPECT_LT(normwise(down(d_db, db2.size()), db2, 0, db2.size(), db2.size()), bound)
-        << "the pair's bias gradient (accumulated)";
+    const std::vector<const Floats*> want = {&dinp3, &dwq3, &dbq3, &dwp3, &dbp3};
+    const char* names[] = {"input", "qkv weight", "qkv bias", "projection weight",
+                           "projection bias"};
+    auto d_dy = up(dy), d_wproj = up(w_proj), d_dattn = up(Floats(out.size()));
+    auto branch_backward = [&](const char* what) {
+      std::vector<DeviceBuffer> g;
+      g.push_back(up(Floats(inp.size(), NAN)));
+      for (size_t i = 1; i < want.size(); ++i) g.push_back(up(Floats(want[i]->size(), 0.25f)));
+      half.attention_branch_backward(
+          g[0].as<float>(), g[1].as<float>(), g[2].as<float>(), g[3].as<float>(), g[4].as<float>(),
+          d_dattn.as<float>(), d_dqkv.as<float>(), nullptr, d_dy.as<float>(), d_nan.as<float>(),
+          d_lse.as<float>(), d_out.as<float>(), d_inp.as<float>(), d_wqkv.as<float>(),
+          d_wproj.as<float>(), Bb, Tt, Cc, NHh, drop);
+      std::vector<Floats> got;
+      for (size_t i = 0; i < want.size(); ++i) {
+        got.push_back(down(g[i], want[i]->size()));
+        EXPECT_LT(normwise(got[i], *want[i], 0, got[i].size(), got[i].size()), bound)
+            << what << ": the branch's " << names[i] << " gradient";
+      }
+      return got;
+    };
+    const auto from_written_output = branch_backward("output written");
+    // The forward again with its output held for products only (hold_product_input): the
+    // kernel writes only the 16-bit copy, the same bits, so the backward's bits are the
+    // same; the fp32 route's backward, which would read the output, refuses.
+    half.parameters_updated(d_params.as<float>(), params.size());
+    half.memory().copy_from_host(d_out.as<float>(), Floats(out.size(), NAN).data(),
+                                 out.size() * sizeof(float));
+    half.hold_product_input(d_out.as<float>(), out.size());
+    half.qkv_attention_forward(d_out.as<float>(), d_lse.as<float>(), d_nan.as<float>(),
+                               d_inp.as<float>(), d_wqkv.as<float>(), d_bqkv.as<float>(), Bb, Tt,
+                               Cc, NHh, drop);
+    EXPECT_TRUE(std::isnan(down(d_out, 1)[0])) << "a products-only output is not written";
+    EXPECT_THROW(
+        half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_nan.as<float>(),
+                                d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop),
+        Error);
+    EXPECT_EQ(branch_backward("output's copy only"), from_written_output)
+        << "the branch's backward from the output's copy alone";
   }
 }
 INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention,

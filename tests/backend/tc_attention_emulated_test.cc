@@ -86,8 +86,9 @@ struct EmulatedAttention {
     const auto qkv16 = rounded(qkv);
     std::vector<E> dout16(dout.size());
     Floats dsum(size_t(B) * NH * T);
-    emu::launch(tc::prepare_dout<E>, dim3(unsigned(B * T)), dim3(unsigned((C / 4 + 31) / 32 * 32)),
-                0, dout16.data(), dsum.data(), dout.data(), out.data(), shape());
+    emu::launch(tc::prepare_dout<E, float>, dim3(unsigned(B * T)),
+                dim3(unsigned((C / 4 + 31) / 32 * 32)), 0, dout16.data(), dsum.data(), dout.data(),
+                out.data(), shape());
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
     emu::launch(tc::tc_backward_dq<E, kDropout, D>, grid(), dim3(tc::kThreads), tc::kDqShared,
                 dqkv.data(), dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
@@ -189,6 +190,48 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
     EXPECT_LT(dk, bound) << "dk";
     EXPECT_LT(dv, bound) << "dv";
   }
+}
+
+// The backward's prologue on dO and O already in 16 bits (attention_branch_backward: a
+// GEMM wrote dO so, the forward O's copy): D = rowsum(dO * O) of each head from those
+// values, against a float64 sum of the same 16-bit values (the kernel's fp32 sums of 64
+// products are within 1e-6 of it), and within 16-bit rounding of D from fp32 dO and O.
+template <typename E>
+void check_prologue_from_16_bits() {
+  const int B = 2, T = 5, C = 128, NH = 2;
+  std::mt19937 rng{77};
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  Floats dout(size_t(B) * T * C), out(dout.size());
+  for (auto& x : dout) x = d(rng);
+  for (auto& x : out) x = d(rng);
+  const tc::Shape s{B, T, C, NH, size_t(3) * C, 0.125f, 0.125f * tc::kLog2e, DropoutKey{}};
+  const dim3 grid(unsigned(B * T)), block(unsigned((C / 4 + 31) / 32 * 32));
+  std::vector<E> dout16(dout.size()), out16(out.size()), unused(dout.size());
+  Floats from32(size_t(B) * NH * T), from16(from32.size());
+  emu::launch(tc::prepare_dout<E, float>, grid, block, 0, dout16.data(), from32.data(),
+              static_cast<const float*>(dout.data()), static_cast<const float*>(out.data()), s);
+  for (size_t i = 0; i < out.size(); ++i) out16[i] = E(out[i]);
+  emu::launch(tc::prepare_dout<E, E>, grid, block, 0, unused.data(), from16.data(),
+              static_cast<const E*>(dout16.data()), static_cast<const E*>(out16.data()), s);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int t = 0; t < T; ++t) {
+        double want = 0.0, scale = 0.0;
+        for (int c = h * tc::kHS; c < (h + 1) * tc::kHS; ++c) {
+          const size_t i = (size_t(b) * T + t) * C + c;
+          want += double(float(dout16[i])) * double(float(out16[i]));
+          scale += std::abs(double(dout[i]) * double(out[i]));
+        }
+        const size_t r = (size_t(b) * NH + h) * T + t;
+        EXPECT_NEAR(from16[r], want, 1e-6 * scale) << "D from 16 bits, row " << r;
+        EXPECT_NEAR(from16[r], from32[r], 1e-2 * scale) << "D from fp32, row " << r;
+      }
+  for (const E& x : unused) ASSERT_EQ(bits(x), bits(E(0.0f))) << "dout16 is not written";
+}
+
+TEST(TensorCoreAttentionPrologue, TakesDFromSixteenBitInputs) {
+  check_prologue_from_16_bits<__nv_bfloat16>();
+  check_prologue_from_16_bits<__half>();
 }
 
 // cuda_ops_test's shape at T = 150 (a partial tile); one head (C = 64), whose dO

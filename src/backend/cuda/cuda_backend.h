@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_flash_attention_tc.h"
 #include "backend/cuda/cuda_memory.h"
 
 namespace cohort {
@@ -80,13 +81,14 @@ class CudaBackend final : public Backend {
   void qkv_attention_forward(float* out, float* att, float* qkv, const float* inp,
                              const float* w_qkv, const float* b_qkv, int B, int T, int C, int NH,
                              const DropoutKey& dropout) override;
-  // In bf16 / fp16 on the tensor-core route: the attention's kernels write q's, k's and
-  // v's gradients in 16 bits into dqkv, which the bias's column sums and the two GEMMs
-  // read as they are; no fp32 gradient is written and read back to be rounded.
-  void qkv_attention_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dqkv,
-                              float* scratch, const float* dout, const float* qkv, const float* att,
-                              const float* out, const float* inp, const float* w_qkv, int B, int T,
-                              int C, int NH, const DropoutKey& dropout) override;
+  // In bf16 / fp16 on the tensor-core route: dO and q's, k's and v's gradients in 16
+  // bits, each written by the op before the one that reads it (cuda_flash_attention.cu).
+  void attention_branch_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dw_proj,
+                                 float* db_proj, float* dattn, float* dqkv, float* scratch,
+                                 const float* dy, const float* qkv, const float* att,
+                                 const float* out, const float* inp, const float* w_qkv,
+                                 const float* w_proj, int B, int T, int C, int NH,
+                                 const DropoutKey& dropout) override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
   // In bf16 / fp16 at head size 64, the log-sum-exps and then the forward's 16-bit q, k, v.
@@ -117,6 +119,7 @@ class CudaBackend final : public Backend {
     bias,           // D += bias per row
     gelu_aux_bias,  // aux = D + bias per row; D = gelu(aux)
     dgelu,          // D *= gelu'(aux)
+    none,           // the product alone (for a 16-bit D)
   };
   // One product for lt_matmul, column-major: D (m x n) = op(A) (m x k) . B (k x n), A
   // and B in the 16-bit type (a16 / b16 if already rounded, else rounded from a32 / b32
@@ -174,6 +177,7 @@ class CudaBackend final : public Backend {
     bool held;           // since the last parameters_updated
     bool rounded;        // copy holds x's current values
     bool products_only;  // hold_product_input: x itself may stay unwritten
+    bool unwritten;      // and the op that computed x wrote only the copy
   };
   std::vector<HeldInput> held_;
   void hold(const float* x, size_t n, bool products_only);
@@ -181,6 +185,7 @@ class CudaBackend final : public Backend {
   // well, then marked rounded; null where x is not held with n values. *products_only
   // (when given) says whether the kernel may leave x itself unwritten.
   void* held_copy_to_write(const float* x, size_t n, bool* products_only = nullptr);
+  bool held_unwritten(const float* x) const;  // x held, and left unwritten for its copy
   // p in one cuBLASLt call; false, having done nothing but round operands, where that
   // does not apply: fp32, an unaligned bias, no algorithm for the shape and epilogue.
   bool lt_matmul(LtProduct p);
@@ -216,11 +221,11 @@ class CudaBackend final : public Backend {
   cuda::DeviceBuffer attention16_;
   cuda::DeviceBuffer row_dot_;  // flash attention backward's rowsum(dO * O), grown once
   float* row_dot(size_t rows);
-  // The backward on the tensor-core route (gradients to dqkv, or in 16 bits to dqkv16
-  // where given), if the forward took it.
-  bool tensor_core_attention_backward(float* dqkv, void* dqkv16, const float* dout,
-                                      const float* qkv, const float* att, const float* out, int B,
-                                      int T, int C, int NH, const DropoutKey& dropout);
+  void tensor_core_attention_forward(float* out, float* att, const float* qkv, void* qkv16, int B,
+                                     int T, int C, int NH, const DropoutKey& dropout);
+  bool tensor_core_attention_backward(cuda::TensorCoreBackward io, const float* qkv,
+                                      const float* att, int B, int T, int C, int NH,
+                                      const DropoutKey& dropout);
   void* cublas_ = nullptr;        // cublasHandle_t
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;

@@ -292,6 +292,18 @@ void* CudaBackend::attention_scratch(int B, int T, int C) {
   return attention16_.as<void>();
 }
 
+// The tensor-core forward into out, or (out held for products only: hold_product_input)
+// into its 16-bit copy alone; a held out gets its copy from the kernel either way.
+void CudaBackend::tensor_core_attention_forward(float* out, float* att, const float* qkv,
+                                                void* qkv16, int B, int T, int C, int NH,
+                                                const DropoutKey& dropout) {
+  bool copy_only = false;
+  void* out16 = held_copy_to_write(out, size_t(B) * T * C, &copy_only);
+  cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16,
+                                      copy_only ? nullptr : out, out16, att, qkv, qkv16, B, T, C,
+                                      NH, dropout, wide_attention_forward_);
+}
+
 // In bf16 / fp16 on the tensor-core route, the projection's GEMM writes q, k, v in 16 bits
 // straight into the attention state, bias added in its epilogue (in 16 bits, as autocast
 // adds it): no fp32 qkv written (B x T x 3C floats), and no pass that reads it back to
@@ -305,9 +317,7 @@ void CudaBackend::qkv_attention_forward(float* out, float* att, float* qkv, cons
     float* qkv16 = att + lse_floats_padded(B, T, NH);
     if (lt_matmul(LtProduct{3 * C, N, C, false, w_qkv, nullptr, 3 * C, inp, nullptr, C, qkv16,
                             3 * C, true, LtEpilogue::bias, rounded(3, b_qkv, size_t(3) * C)})) {
-      cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16, out,
-                                          held_copy_to_write(out, size_t(N) * C), att, nullptr,
-                                          qkv16, B, T, C, NH, dropout, wide_attention_forward_);
+      tensor_core_attention_forward(out, att, nullptr, qkv16, B, T, C, NH, dropout);
       return;
     }
   }
@@ -318,11 +328,8 @@ void CudaBackend::attention_forward(float* out, float* att, const float* qkv, in
                                     int NH, const DropoutKey& dropout) {
   const FlashShape s = flash_shape(B, T, C, NH);
   if (precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
-    // A held output's 16-bit copy is written by the kernel (the GPT holds the attention's
-    // output for its projection's two products).
-    cuda::tensor_core_attention_forward(
-        precision_ == MatmulPrecision::bf16, out, held_copy_to_write(out, size_t(B) * T * C), att,
-        qkv, att + lse_floats_padded(B, T, NH), B, T, C, NH, dropout, wide_attention_forward_);
+    tensor_core_attention_forward(out, att, qkv, att + lse_floats_padded(B, T, NH), B, T, C, NH,
+                                  dropout);
     return;
   }
   with_head_bound(s.HS, [&](auto bound) {
@@ -338,47 +345,81 @@ float* CudaBackend::row_dot(size_t rows) {
   return row_dot_.as<float>();
 }
 
-// The forward took the tensor cores (and left q, k, v in 16 bits, perhaps only there, and
-// its log-sum-exps in their units) exactly when qkv and att were aligned; so must the
-// backward, which needs dout and out aligned too. False: the fp32 kernels' turn.
-bool CudaBackend::tensor_core_attention_backward(float* dqkv, void* dqkv16, const float* dout,
-                                                 const float* qkv, const float* att,
-                                                 const float* out, int B, int T, int C, int NH,
+// The backward on the tensor-core route, if the forward took it: it did exactly when qkv
+// and att were aligned (and left q, k, v in 16 bits in att, perhaps only there, and its
+// log-sum-exps in their units). io's dO and O: in fp32 (aligned, and O written), or in 16
+// bits; io's state and scratch are filled in here.
+bool CudaBackend::tensor_core_attention_backward(cuda::TensorCoreBackward io, const float* qkv,
+                                                 const float* att, int B, int T, int C, int NH,
                                                  const DropoutKey& dropout) {
   if (!cuda::tensor_core_attention_fits(C, NH, qkv, att)) return false;
-  if (!cuda::tensor_core_attention_fits(C, NH, qkv, att, dout, out))
-    throw Error(
-        "attention_backward: dout and out must be 16-byte aligned (the forward took the "
-        "tensor-core route)");
-  cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, dqkv, dqkv16, dout,
-                                       att + lse_floats_padded(B, T, NH), out, att,
-                                       row_dot(size_t(B) * NH * T), attention_scratch(B, T, C), B,
-                                       T, C, NH, dropout, split_attention_dkv_);
+  if (io.dout) {
+    if (!cuda::tensor_core_attention_fits(C, NH, qkv, att, io.dout, io.out))
+      throw Error(
+          "attention_backward: dout and out must be 16-byte aligned (the forward took the "
+          "tensor-core route)");
+    if (held_unwritten(io.out))
+      throw Error(
+          "attention_backward: out was held for products only (hold_product_input), so the "
+          "forward wrote only its 16-bit copy; attention_branch_backward reads that");
+    io.dout16 = attention_scratch(B, T, C);
+  }
+  io.qkv16 = att + lse_floats_padded(B, T, NH);
+  io.lse = att;
+  io.dsum = row_dot(size_t(B) * NH * T);
+  cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, io, B, T, C, NH,
+                                       dropout, split_attention_dkv_);
   return true;
 }
 
-void CudaBackend::qkv_attention_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dqkv,
-                                         float* scratch, const float* dout, const float* qkv,
-                                         const float* att, const float* out, const float* inp,
-                                         const float* w_qkv, int B, int T, int C, int NH,
-                                         const DropoutKey& dropout) {
-  void* dqkv16 = dqkv;  // the fp32 work space holds the 16-bit gradients with room to spare
-  if (precision_ != MatmulPrecision::fp32 &&
-      tensor_core_attention_backward(dqkv, dqkv16, dout, qkv, att, out, B, T, C, NH, dropout)) {
-    linear_backward_impl(dinp, dw_qkv, db_qkv, nullptr, dqkv16, inp, nullptr, w_qkv, B * T, C,
-                         3 * C);
+// On the tensor-core route (bf16 / fp16), in 16 bits from the projection's input gradient
+// to the qkv projection's GEMMs: the projection's dx GEMM writes dO in 16 bits, the
+// prologue takes D from it and the forward's 16-bit output (FlashAttention-2 keeps both
+// in 16 bits too), the attention kernels store q's, k's and v's gradients in 16 bits,
+// which the bias's column sums and both GEMMs read as they are. No fp32 dO or dqkv is
+// written and read back to be rounded: 0.15 GB + 0.22 GB a layer of GPT-2 124M at B=16,
+// T=1024, and the prologue reads 16-bit values.
+void CudaBackend::attention_branch_backward(float* dinp, float* dw_qkv, float* db_qkv,
+                                            float* dw_proj, float* db_proj, float* dattn,
+                                            float* dqkv, float* scratch, const float* dy,
+                                            const float* qkv, const float* att, const float* out,
+                                            const float* inp, const float* w_qkv,
+                                            const float* w_proj, int B, int T, int C, int NH,
+                                            const DropoutKey& dropout) {
+  const int N = B * T;
+  if (precision_ == MatmulPrecision::fp32 || !cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
+    Backend::attention_branch_backward(dinp, dw_qkv, db_qkv, dw_proj, db_proj, dattn, dqkv, scratch,
+                                       dy, qkv, att, out, inp, w_qkv, w_proj, B, T, C, NH, dropout);
     return;
   }
-  Backend::qkv_attention_backward(dinp, dw_qkv, db_qkv, dqkv, scratch, dout, qkv, att, out, inp,
-                                  w_qkv, B, T, C, NH, dropout);
+  // dw_proj += out^T . dy, db_proj += colsum(dy), dy rounded once for both products.
+  const void* dy16 =
+      linear_backward_impl(nullptr, dw_proj, db_proj, dy, nullptr, out, nullptr, w_proj, N, C, C);
+  // dO^T (C x N) = W_proj (C x C) . dy^T (C x N), stored in 16 bits.
+  void* dout16 = attention_scratch(B, T, C);
+  if (!lt_matmul(LtProduct{C, N, C, true, w_proj, nullptr, C, dy, dy16, C, dout16, C, true,
+                           LtEpilogue::none})) {
+    gemm(true, false, C, N, C, w_proj, C, dy, C, 0.0f, dattn, C, nullptr, dy16);
+    round_into(dout16, dattn, size_t(N) * C);
+  }
+  cuda::TensorCoreBackward io;
+  io.dqkv16 = dqkv;  // the fp32 work space holds the 16-bit gradients with room to spare
+  io.dout16 = dout16;
+  io.out16 = rounded(0, out, size_t(N) * C);  // the held copy, as the forward wrote it
+  tensor_core_attention_backward(io, qkv, att, B, T, C, NH, dropout);
+  linear_backward_impl(dinp, dw_qkv, db_qkv, nullptr, io.dqkv16, inp, nullptr, w_qkv, N, C, 3 * C);
 }
 
 void CudaBackend::attention_backward(float* dqkv, float*, const float* dout, const float* qkv,
                                      const float* att, const float* out, int B, int T, int C,
                                      int NH, const DropoutKey& dropout) {
-  if (precision_ != MatmulPrecision::fp32 &&
-      tensor_core_attention_backward(dqkv, nullptr, dout, qkv, att, out, B, T, C, NH, dropout))
-    return;
+  if (precision_ != MatmulPrecision::fp32) {
+    cuda::TensorCoreBackward io;
+    io.dqkv = dqkv;
+    io.dout = dout;
+    io.out = out;
+    if (tensor_core_attention_backward(io, qkv, att, B, T, C, NH, dropout)) return;
+  }
   const FlashShape s = flash_shape(B, T, C, NH);
   const size_t rows = size_t(B) * NH * T;
   float* dsum = row_dot(rows);

@@ -91,17 +91,22 @@ void forward(float* out, E* out16, float* lse, const float* qkv, E* qkv16, int B
 }
 
 template <typename E, typename D>
-void backward(D* dqkv, const float* dout, const E* qkv16, const float* out, const float* lse,
-              float* dsum, E* dout16, int B, int T, int C, int NH, const DropoutKey& dropout,
-              bool split_dkv) {
+void backward(D* dqkv, const TensorCoreBackward& io, int B, int T, int C, int NH,
+              const DropoutKey& dropout, bool split_dkv) {
   const Shape s = shape_of(B, T, C, NH, dropout);
-  prepare_dout<E>
-      <<<unsigned(B * T), unsigned((C / 4 + 31) / 32 * 32)>>>(dout16, dsum, dout, out, s);
-  COHORT_CUDA_LAUNCHED();
-  if (dropout.active())
-    launch_backward<E, true>(dqkv, qkv16, dout16, lse, dsum, s, split_dkv);
+  auto* dout16 = static_cast<E*>(io.dout16);
+  const dim3 grid(unsigned(B * T)), block(unsigned((C / 4 + 31) / 32 * 32));
+  if (io.dout)
+    prepare_dout<E, float><<<grid, block>>>(dout16, io.dsum, io.dout, io.out, s);
   else
-    launch_backward<E, false>(dqkv, qkv16, dout16, lse, dsum, s, split_dkv);
+    prepare_dout<E, E>
+        <<<grid, block>>>(dout16, io.dsum, dout16, static_cast<const E*>(io.out16), s);
+  COHORT_CUDA_LAUNCHED();
+  const auto* qkv16 = static_cast<const E*>(io.qkv16);
+  if (dropout.active())
+    launch_backward<E, true>(dqkv, qkv16, dout16, io.lse, io.dsum, s, split_dkv);
+  else
+    launch_backward<E, false>(dqkv, qkv16, dout16, io.lse, io.dsum, s, split_dkv);
 }
 
 }  // namespace
@@ -127,19 +132,14 @@ void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* ls
   });
 }
 
-void tensor_core_attention_backward(bool bf16, float* dqkv, void* dqkv16, const float* dout,
-                                    const void* qkv16, const float* out, const float* lse,
-                                    float* dsum, void* dout16, int B, int T, int C, int NH,
-                                    const DropoutKey& dropout, bool split_dkv) {
+void tensor_core_attention_backward(bool bf16, const TensorCoreBackward& io, int B, int T, int C,
+                                    int NH, const DropoutKey& dropout, bool split_dkv) {
   with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
-    const auto* q16 = static_cast<const E*>(qkv16);
-    auto* d16 = static_cast<E*>(dout16);
-    if (dqkv16)
-      backward<E>(static_cast<E*>(dqkv16), dout, q16, out, lse, dsum, d16, B, T, C, NH, dropout,
-                  split_dkv);
+    if (io.dqkv16)
+      backward<E>(static_cast<E*>(io.dqkv16), io, B, T, C, NH, dropout, split_dkv);
     else
-      backward<E>(dqkv, dout, q16, out, lse, dsum, d16, B, T, C, NH, dropout, split_dkv);
+      backward<E>(io.dqkv, io, B, T, C, NH, dropout, split_dkv);
   });
 }
 

@@ -331,9 +331,9 @@ __device__ inline void drop_probabilities(float (&sc)[8][4], const Shape& s, int
     for (int e = 0; e < 4; ++e) sc[n][e] *= keep(s, b, h, row[e / 2], j0 + 8 * n + 2 * lq + e % 2);
 }
 
-// out = o / l for the warp's 16 rows from `first` (and, where out16 is given, the same
-// values rounded to 16 bits there: the copy the next GEMM reads), and each row's
-// log-sum-exp into lse, in the base-2 softmax's units (the backward's).
+// out = o / l for the warp's 16 rows from `first` (out null: not stored; and where out16
+// is given, the same values rounded to 16 bits there: the copy the next GEMM reads), and
+// each row's log-sum-exp into lse, in the base-2 softmax's units (the backward's).
 template <typename E>
 __device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4],
                                const float (&m)[2], const float (&l)[2], const Shape& s, int b,
@@ -349,7 +349,7 @@ __device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4
     if (threadIdx.x % 4 == 0 && row[half] < s.T)
       lse[(size_t(b) * s.NH + h) * s.T + row[half]] = fmaf(m[half], s.score2, log2f(l[half]));
   }
-  store(out, size_t(s.C), o, 1.0f, s, b, h, first);
+  if (out) store(out, size_t(s.C), o, 1.0f, s, b, h, first);
   if (out16) store(out16, size_t(s.C), o, 1.0f, s, b, h, first);
 }
 
@@ -663,22 +663,34 @@ __global__ void round_rows(E* dst, const float* src, size_t n) {
   dst[i + 3] = round16<E>(v.w);
 }
 
-// The backward's prologue, a block per row (b, t) and a thread per four channels (C / 4
-// rounded up to whole warps): dO rounded to 16 bits, and D = rowsum(dO * O) of each head,
-// its 64 channels summed by 16 threads in a fixed tree. One coalesced pass over dO and O
-// instead of a rounding copy and a thread per (row, head) walking 64 strided values.
+// Four consecutive values as floats: one 16-byte load of fp32, or one 8-byte load of a
+// 16-bit type (p 8-byte aligned).
+__device__ inline float4 load4(const float* p) { return load_float4(p); }
 template <typename E>
-__global__ void prepare_dout(E* dout16, float* dsum, const float* dout, const float* out, Shape s) {
+__device__ inline float4 load4(const E* p) {
+  const Four16<E> f = *reinterpret_cast<const Four16<E>*>(p);
+  return make_float4(float(f.v[0]), float(f.v[1]), float(f.v[2]), float(f.v[3]));
+}
+
+// The backward's prologue, a block per row (b, t) and a thread per four channels (C / 4
+// rounded up to whole warps): D = rowsum(dO * O) of each head, its 64 channels summed by
+// 16 threads in a fixed tree; with T = float, dO and O in fp32, dO rounded into dout16 as
+// well; with T = E, both already in 16 bits (dout16 unused; the GEMM before wrote dO so).
+// One coalesced pass over dO and O instead of a rounding copy and a thread per (row,
+// head) walking 64 strided values.
+template <typename E, typename T>
+__global__ void prepare_dout(E* dout16, float* dsum, const T* dout, const T* out, Shape s) {
   const int row = blockIdx.x, b = row / s.T, t = row % s.T;
   const int c = 4 * int(threadIdx.x);
   const bool valid = c < s.C;
   float p = 0.0f;
   if (valid) {
     const size_t i = size_t(row) * s.C + c;
-    const float4 d = load_float4(dout + i);
-    const float4 o = load_float4(out + i);
-    *reinterpret_cast<Four16<E>*>(dout16 + i) =
-        Four16<E>{{round16<E>(d.x), round16<E>(d.y), round16<E>(d.z), round16<E>(d.w)}};
+    const float4 d = load4(dout + i);
+    const float4 o = load4(out + i);
+    if constexpr (std::is_same_v<T, float>)
+      *reinterpret_cast<Four16<E>*>(dout16 + i) =
+          Four16<E>{{round16<E>(d.x), round16<E>(d.y), round16<E>(d.z), round16<E>(d.w)}};
     p = d.x * o.x + d.y * o.y + d.z * o.z + d.w * o.w;
   }
   for (int o = 8; o > 0; o >>= 1) p += __shfl_xor_sync(kFull, p, o);  // the head's 16 lanes

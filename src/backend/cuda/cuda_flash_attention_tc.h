@@ -25,20 +25,33 @@ size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 // qkv16 (16-byte aligned) receives qkv in 16 bits, q scaled, for the backward. wide
 // (without dropout): 128 query rows a block, two slices a warp (tc_forward_wide), else 64
 // (tc_forward); the same bits either way.
-// out16 (4-byte aligned, or null): the output rounded to 16 bits as well. qkv null:
-// qkv16 already holds q, k, v in 16 bits (a GEMM wrote them there).
+// out16 (4-byte aligned, or null): the output rounded to 16 bits as well; out null: only
+// that copy. qkv null: qkv16 already holds q, k, v in 16 bits (a GEMM wrote them there).
 void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,
                                    void* qkv16, int B, int T, int C, int NH,
                                    const DropoutKey& dropout, bool wide);
-// The gradients go to dqkv, or where dqkv16 is given (4-byte aligned) to it instead,
-// rounded to 16 bits as they are stored (the bits of dqkv's values rounded); written, not
-// accumulated. qkv16, out and lse are the forward's; dsum (B, NH, T) is scratch (it
-// receives rowsum(dO * O) per (b, h, t)), and so is dout16. split_dkv (without dropout):
-// the dK/dV kernel takes each query tile in two parts, at three blocks a multiprocessor
-// instead of two; the same bits either way.
-void tensor_core_attention_backward(bool bf16, float* dqkv, void* dqkv16, const float* dout,
-                                    const void* qkv16, const float* out, const float* lse,
-                                    float* dsum, void* dout16, int B, int T, int C, int NH,
-                                    const DropoutKey& dropout, bool split_dkv);
+// The backward's buffers (device memory).
+// - dO in fp32 (dout; rounded into dout16, scratch; D from dout and out), or in 16 bits
+//   (dout null: dout16 holds it, as the GEMM before wrote it; D from it and out16, the
+//   forward's output in 16 bits), each (B, T, C).
+// - The gradients to dqkv, or where dqkv16 is given (4-byte aligned) to it instead,
+//   rounded to 16 bits as they are stored (the bits of dqkv's values rounded); written,
+//   not accumulated.
+// - qkv16 and lse are the forward's; dsum (B, NH, T) is scratch: rowsum(dO * O).
+struct TensorCoreBackward {
+  float* dqkv = nullptr;
+  void* dqkv16 = nullptr;
+  const float* dout = nullptr;
+  void* dout16 = nullptr;
+  const float* out = nullptr;
+  const void* out16 = nullptr;
+  const void* qkv16 = nullptr;
+  const float* lse = nullptr;
+  float* dsum = nullptr;
+};
+// split_dkv (without dropout): the dK/dV kernel takes each query tile in two parts, at
+// three blocks a multiprocessor instead of two; the same bits either way.
+void tensor_core_attention_backward(bool bf16, const TensorCoreBackward& io, int B, int T, int C,
+                                    int NH, const DropoutKey& dropout, bool split_dkv);
 
 }  // namespace cohort::cuda

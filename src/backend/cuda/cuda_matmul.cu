@@ -72,10 +72,6 @@ const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
     return params16_.as<uint16_t>() + (x - params_);
   for (HeldInput& h : held_) {
     if (!h.held || h.x != x || n > h.n) continue;
-    if (!h.rounded && h.products_only)
-      throw Error(
-          "a product read an input held with hold_product_input before the op that computes it "
-          "wrote its 16-bit copy (the input itself may be unwritten)");
     if (!h.rounded) round_into(h.copy.as<void>(), x, h.n);
     h.rounded = true;
     return h.copy.as<void>();
@@ -101,7 +97,7 @@ void CudaBackend::parameters_updated(const float* params, size_t n) {
   held_.erase(
       std::remove_if(held_.begin(), held_.end(), [](const HeldInput& h) { return !h.held; }),
       held_.end());
-  for (HeldInput& h : held_) h.held = h.rounded = false;
+  for (HeldInput& h : held_) h.held = h.rounded = h.unwritten = false;
   params_ = nullptr;  // rounded() must not look inside while the copy is stale
   if (params16_.bytes() < n * 2) params16_ = cuda::DeviceBuffer(n * 2);
   round_into(params16_.as<void>(), params, n);
@@ -126,9 +122,10 @@ void CudaBackend::hold(const float* x, size_t n, bool products_only) {
     h.held = true;
     h.rounded = false;
     h.products_only = products_only;
+    h.unwritten = false;
     return;
   }
-  held_.push_back(HeldInput{x, n, cuda::DeviceBuffer(n * 2), true, false, products_only});
+  held_.push_back(HeldInput{x, n, cuda::DeviceBuffer(n * 2), true, false, products_only, false});
 }
 
 void* CudaBackend::held_copy_to_write(const float* x, size_t n, bool* products_only) {
@@ -136,10 +133,16 @@ void* CudaBackend::held_copy_to_write(const float* x, size_t n, bool* products_o
   for (HeldInput& h : held_) {
     if (!h.held || h.x != x || h.n != n) continue;
     h.rounded = true;
-    if (products_only) *products_only = h.products_only;
+    if (products_only) *products_only = h.unwritten = h.products_only;
     return h.copy.as<void>();
   }
   return nullptr;
+}
+
+bool CudaBackend::held_unwritten(const float* x) const {
+  for (const HeldInput& h : held_)
+    if (h.held && h.x == x && h.unwritten) return true;
+  return false;
 }
 
 void CudaBackend::parameters_released(const float* params) {
