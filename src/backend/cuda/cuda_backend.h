@@ -119,7 +119,6 @@ class CudaBackend final : public Backend {
     bias,           // D += bias per row
     gelu_aux_bias,  // aux = D + bias per row; D = gelu(aux)
     dgelu,          // D *= gelu'(aux)
-    none,           // the product alone (for a 16-bit D)
   };
   // One product for lt_matmul, column-major: D (m x n) = op(A) (m x k) . B (k x n), A
   // and B in the 16-bit type (a16 / b16 if already rounded, else rounded from a32 / b32
@@ -146,9 +145,10 @@ class CudaBackend final : public Backend {
  private:
   // C (m x n, column-major, fp32) = alpha op(A) op(B) + beta C at this precision.
   // a16 / b16: A or B already rounded (rounded_once), else gemm rounds it (16-bit only).
+  // c16 (16-bit only, beta 0): C written there in the 16-bit type instead.
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
             const float* B, int ldb, float beta, float* C, int ldc, const void* a16 = nullptr,
-            const void* b16 = nullptr, float alpha = 1.0f);
+            const void* b16 = nullptr, float alpha = 1.0f, void* c16 = nullptr);
   // Whether lm_head_loss_* take the 16-bit route for this shape and buffer.
   bool fused_lm_loss(const float* logits, int Vp) const;
   // Whether mlp_* keep the hidden activations in 16 bits (cuda_mlp.cu) for this buffer.

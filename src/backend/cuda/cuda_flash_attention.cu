@@ -397,11 +397,7 @@ void CudaBackend::attention_branch_backward(float* dinp, float* dw_qkv, float* d
       linear_backward_impl(nullptr, dw_proj, db_proj, dy, nullptr, out, nullptr, w_proj, N, C, C);
   // dO^T (C x N) = W_proj (C x C) . dy^T (C x N), stored in 16 bits.
   void* dout16 = attention_scratch(B, T, C);
-  if (!lt_matmul(LtProduct{C, N, C, true, w_proj, nullptr, C, dy, dy16, C, dout16, C, true,
-                           LtEpilogue::none})) {
-    gemm(true, false, C, N, C, w_proj, C, dy, C, 0.0f, dattn, C, nullptr, dy16);
-    round_into(dout16, dattn, size_t(N) * C);
-  }
+  gemm(true, false, C, N, C, w_proj, C, dy, C, 0.0f, dattn, C, nullptr, dy16, 1.0f, dout16);
   cuda::TensorCoreBackward io;
   io.dqkv16 = dqkv;  // the fp32 work space holds the 16-bit gradients with room to spare
   io.dout16 = dout16;

@@ -155,7 +155,7 @@ const void* CudaBackend::rounded_once(const float* x, size_t n) {
 
 void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
                        const float* B, int ldb, float beta, float* C, int ldc, const void* a16,
-                       const void* b16, float alpha) {
+                       const void* b16, float alpha, void* c16) {
   auto h = static_cast<cublasHandle_t>(cublas_);
   const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -167,8 +167,9 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const fl
   if (!a16) a16 = rounded(0, A, size_t(lda) * (trans_a ? m : k));
   if (!b16) b16 = rounded(1, B, size_t(ldb) * (trans_b ? k : n));
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
-  COHORT_CUBLAS_CHECK(cublasGemmEx(h, ta, tb, m, n, k, &alpha, a16, t, lda, b16, t, ldb, &beta, C,
-                                   CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  COHORT_CUBLAS_CHECK(cublasGemmEx(h, ta, tb, m, n, k, &alpha, a16, t, lda, b16, t, ldb, &beta,
+                                   c16 ? c16 : static_cast<void*>(C), c16 ? t : CUDA_R_32F, ldc,
+                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 void CudaBackend::linear_forward(float* out, const float* inp, const float* weight,

@@ -57,8 +57,6 @@ const char* epilogue_name(CudaBackend::LtEpilogue e) {
       return "GELU_AUX_BIAS epilogue";
     case CudaBackend::LtEpilogue::dgelu:
       return "DGELU epilogue";
-    case CudaBackend::LtEpilogue::none:
-      return "plain product";
   }
   return "epilogue";
 }
@@ -71,8 +69,6 @@ cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
       return CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
     case CudaBackend::LtEpilogue::dgelu:
       return CUBLASLT_EPILOGUE_DGELU;
-    case CudaBackend::LtEpilogue::none:
-      return CUBLASLT_EPILOGUE_DEFAULT;
   }
   return CUBLASLT_EPILOGUE_DEFAULT;
 }
