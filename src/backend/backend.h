@@ -69,6 +69,16 @@ class Backend {
   // bf16 / fp16: its LayerNorms and tensor-core attention). Default: hold_input.
   virtual void hold_product_input(const float* x, size_t n) { hold_input(x, n); }
 
+  // g (n floats, rows of a LayerNorm's width) is the input gradient that the next op
+  // writing one is about to compute, and is read once, as the dout of the
+  // layernorm_backward that follows: a backend may have that op store it in its own
+  // format, which that layernorm_backward then reads (CudaBackend in bf16 / fp16: 16 bits,
+  // as PyTorch autocast's linears store their input gradients). Default: nothing.
+  virtual void pass_gradient(const float* g, size_t n) {
+    (void)g;
+    (void)n;
+  }
+
   // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
   virtual void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
                               int N, int C, int OC) = 0;

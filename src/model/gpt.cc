@@ -188,6 +188,9 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
   const size_t wte_off = layout_.at("wte.weight").offset;
 
   const float dloss = loss_scale / float(BT);
+  // Each LayerNorm's input gradient from the product before it is read once, by the
+  // LayerNorm's backward: a backend may pass it in its own format (Backend::pass_gradient).
+  be.pass_gradient(a.d_c_a, BT * C);
   if (a.probs == a.logits) {
     be.lm_head_loss_backward(a.d_c_a, G + wte_off, a.logits, a.lnf, P + wte_off, a.targets, dloss,
                              BT, C, V, Vp);
@@ -220,6 +223,7 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
 
     // residual3 = residual2 + dropout(c_proj(gelu(c_fc(ln_2(residual2)))))
     const float* dmlp = branch_grad(site_mlp_residual(l));
+    be.pass_gradient(a.d_c_b, BT * C);
     be.mlp_backward(a.d_c_b, dw.fcw, dw.fcb, dw.fcpw, dw.fcpb, dmlp, la.ln2, la.mlp, w.fcw, w.fcpw,
                     a.d_4c, BT, C, 4 * C);
     be.layernorm_backward(a.dresidual, dw.ln2w, dw.ln2b, a.d_c_b, la.residual2, w.ln2w, la.ln2_mean,
@@ -227,6 +231,7 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
 
     // residual2 = x + dropout(c_proj(attention(c_attn(ln_1(x)))))
     const float* dattn = branch_grad(site_attention_residual(l));
+    be.pass_gradient(a.d_c_a, BT * C);
     be.attention_branch_backward(a.d_c_a, dw.qkvw, dw.qkvb, dw.attpw, dw.attpb, a.d_c_b, a.d_3c,
                                  a.d_att, dattn, la.qkv, la.att, la.atty, la.ln1, w.qkvw, w.attpw,
                                  B, T, C, NH, dropout_key(site_attention(l)));

@@ -301,6 +301,49 @@ TEST_F(CudaOps, EmbeddingAndLayerNorm) {
   check_layernorm(C);
 }
 
+// pass_gradient: the product stores the LayerNorm's input gradient in 16 bits and the
+// LayerNorm's backward reads it so, within 16-bit rounding of the fp32 route; over 1024
+// channels (rows the kernels do not hold in registers) the gradient stays fp32, and the
+// results are the fp32 route's bits.
+TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
+  for (const int width : {768, 1100}) {
+    SCOPED_TRACE("row width " + std::to_string(width));
+    const int rows = 300, OC = 96;
+    const Floats dout = random(size_t(rows) * OC), w = random(size_t(width) * OC, 0.1f),
+                 inp = random(size_t(rows) * width), x = random(inp.size(), 2.0f),
+                 g = random(width), bias = random(width);
+    Floats y(x.size()), mean(rows), rstd(rows);
+    cpu.layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), g.data(), bias.data(), rows,
+                          width);
+    auto d_dout = up(dout), d_w = up(w), d_inp = up(inp), d_x = up(x), d_g = up(g),
+         d_mean = up(mean), d_rstd = up(rstd);
+    auto run = [&](bool passed) {
+      CudaBackend half(MatmulPrecision::bf16);
+      auto d_grad = up(Floats(inp.size())), d_dw = up(Floats(w.size())),
+           d_dx = up(Floats(x.size(), 0.5f)), d_dg = up(Floats(width)), d_db = up(Floats(width));
+      if (passed) half.pass_gradient(d_grad.as<float>(), inp.size());
+      half.linear_backward(d_grad.as<float>(), d_dw.as<float>(), nullptr, d_dout.as<float>(),
+                           d_inp.as<float>(), d_w.as<float>(), rows, width, OC);
+      half.layernorm_backward(d_dx.as<float>(), d_dg.as<float>(), d_db.as<float>(),
+                              d_grad.as<float>(), d_x.as<float>(), d_g.as<float>(),
+                              d_mean.as<float>(), d_rstd.as<float>(), rows, width);
+      return std::vector<Floats>{down(d_dx, x.size()), down(d_dg, width), down(d_db, width)};
+    };
+    const auto fp32_route = run(false), passed = run(true);
+    const char* names[] = {"dinp", "dweight", "dbias"};
+    for (int i = 0; i < 3; ++i) {
+      if (width > 1024) {
+        EXPECT_EQ(passed[i], fp32_route[i]) << names[i] << ": not passed in 16 bits";
+      } else {
+        const size_t n = passed[i].size();
+        EXPECT_LT(testing::normwise_error(passed[i], fp32_route[i], 0, n, n), 1e-2)
+            << names[i] << " from the 16-bit gradient";
+        EXPECT_NE(passed[i], fp32_route[i]) << names[i] << ": the gradient was passed rounded";
+      }
+    }
+  }
+}
+
 // Row widths for each of the kernels' register layouts (cuda_layernorm.cu: 8, 16, 24 and
 // 32 values a lane, and the one that reads memory for rows over 1024), GPT-2's 768 among
 // them.

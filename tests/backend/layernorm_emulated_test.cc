@@ -79,6 +79,49 @@ void check_backward(int N, int C, int blocks, float dx_start, const std::vector<
   expect_close(gdb, db, "bias gradient (accumulated)");
 }
 
+// The backward reading dy in 16 bits (Backend::pass_gradient): the bits of the fp32
+// kernel reading those values widened.
+template <typename E>
+void check_backward_from_16_bits(int C) {
+  const int N = 21;
+  std::mt19937 rng{unsigned(C) + 5};
+  const auto x = random(size_t(N) * C, rng, 2.0f), w = random(C, rng), dy = random(x.size(), rng);
+  std::vector<float> y(x.size()), mean(N), rstd(N), dy_wide(x.size());
+  std::vector<E> dy16(x.size());
+  for (size_t i = 0; i < dy.size(); ++i) {
+    dy16[i] = E(dy[i]);
+    dy_wide[i] = float(dy16[i]);
+  }
+  CpuBackend().layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), w.data(),
+                                 N, C);
+  const int groups = 2;
+  std::vector<float> dx16(x.size(), 0.5f), dx32(dx16), pw16(size_t(groups) * C), pb16(pw16.size()),
+      pw32(pw16.size()), pb32(pw16.size());
+  ln::with_lane_slots(C, [&](auto k) {
+    constexpr int K = decltype(k)::value;
+    if constexpr (K > 0) {
+      const size_t shared = ln::kBackwardWarps * size_t(C) * sizeof(float);
+      emu::launch(ln::ln_backward<K, E>, dim3(groups), dim3(32 * ln::kBackwardWarps), shared,
+                  dx16.data(), pw16.data(), pb16.data(), static_cast<const E*>(dy16.data()),
+                  x.data(), w.data(), mean.data(), rstd.data(), N, C);
+      emu::launch(ln::ln_backward<K, float>, dim3(groups), dim3(32 * ln::kBackwardWarps), shared,
+                  dx32.data(), pw32.data(), pb32.data(), static_cast<const float*>(dy_wide.data()),
+                  x.data(), w.data(), mean.data(), rstd.data(), N, C);
+    }
+  });
+  EXPECT_EQ(dx16, dx32) << "input gradient from 16-bit dy";
+  EXPECT_EQ(pw16, pw32) << "weight partials from 16-bit dy";
+  EXPECT_EQ(pb16, pb32) << "bias partials from 16-bit dy";
+}
+
+TEST(LayerNormEmulated, BackwardFromSixteenBitGradient) {
+  for (int C : {40, 768}) {
+    SCOPED_TRACE("row width " + std::to_string(C));
+    check_backward_from_16_bits<__nv_bfloat16>(C);
+    check_backward_from_16_bits<__half>(C);
+  }
+}
+
 // 10 rows: a block of 8 warps, one row each, and a second block with two rows.
 void check_width(int C) {
   SCOPED_TRACE("row width " + std::to_string(C));

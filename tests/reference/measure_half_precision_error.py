@@ -45,25 +45,33 @@ class RoundedMatmul(torch.autograd.Function):
     """a @ b with both operands rounded to `half` in forward and in both backward products."""
     half = torch.bfloat16
     grad_scale = 1.0
+    # The products whose input is a LayerNorm's output (c_attn, c_fc, the LM head) store
+    # that input's gradient in 16 bits for the LayerNorm's backward (Backend::
+    # pass_gradient), as autocast's bf16 linears do.
+    pass_ln_grads = True
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, round_da=False):
         ctx.save_for_backward(a, b)
+        ctx.round_da = round_da
         r = RoundedMatmul.round
         return r(a) @ r(b)
 
     @staticmethod
     def backward(ctx, g):
-        return RoundedMatmul.products(*ctx.saved_tensors, g)[:2]
+        return (*RoundedMatmul.products(*ctx.saved_tensors, g, ctx.round_da)[:2], None)
 
     @staticmethod
-    def products(a, b, g):
-        """da, db and the rounded scaled gradient's row sum (a bias gradient, unscaled)."""
+    def products(a, b, g, round_da=False):
+        """da, db and the rounded scaled gradient's row sum (a bias gradient, unscaled).
+        round_da: da stored in 16 bits (scaled), as the GPU passes a LayerNorm's input
+        gradient to its backward (Backend::pass_gradient)."""
         r = RoundedMatmul.round
         # The GPU rounds the scaled gradient (loss scaling), then unscaling is exact.
         s = RoundedMatmul.grad_scale
         gs = r(g * s)
-        return ((gs @ r(b).transpose(-2, -1)) / s, (r(a).transpose(-2, -1) @ gs) / s,
+        da = gs @ r(b).transpose(-2, -1)
+        return ((r(da) if round_da else da) / s, (r(a).transpose(-2, -1) @ gs) / s,
                 gs.reshape(-1, gs.shape[-1]).sum(0) / s)
 
     @staticmethod
@@ -91,45 +99,55 @@ class FusedLmHead(torch.autograd.Function):
         store = 1024.0 if RoundedMatmul.half == torch.float16 else 1.0
         k = FusedLmHead.rows * store
         gs = r(g * k)
-        return (gs @ r(w)) / k, (gs.transpose(-2, -1) @ r(x)).sum(0) / k
+        dx = gs @ r(w)
+        if RoundedMatmul.pass_ln_grads:  # stored in 16 bits at the loss scale
+            s = RoundedMatmul.grad_scale
+            dx = r(dx / k * s) * k / s
+        return dx / k, (gs.transpose(-2, -1) @ r(x)).sum(0) / k
 
 
 class RoundedMatmulBias(torch.autograd.Function):
     """RoundedMatmul plus a bias whose gradient sums the rounded output gradient: the MLP's
     fc layer on the GPU (cuda_mlp.cu), whose GELU backward writes its gradient in 16 bits
-    only (PyTorch's autocast does the same)."""
+    only (PyTorch's autocast does the same); with round_da, its input gradient is stored
+    in 16 bits too."""
 
     @staticmethod
-    def forward(ctx, a, b, bias):
+    def forward(ctx, a, b, bias, round_da):
         ctx.save_for_backward(a, b)
+        ctx.round_da = round_da
         r = RoundedMatmul.round
         return r(a) @ r(b) + bias
 
     @staticmethod
     def backward(ctx, g):
-        return RoundedMatmul.products(*ctx.saved_tensors, g)
+        return (*RoundedMatmul.products(*ctx.saved_tensors, g, ctx.round_da), None)
 
 
 class RoundedLinear(torch.nn.Module):
     """Stands in for one of the twin's nn.Linear layers: the product through RoundedMatmul,
     the bias added after it in full precision, as CudaBackend adds it in fp32 (with
-    rounded_bias_grad, through RoundedMatmulBias)."""
+    rounded_bias_grad, through RoundedMatmulBias). round_da: its input is a LayerNorm's
+    output, whose gradient is passed in 16 bits (when pass_ln_grads)."""
 
-    def __init__(self, layer, rounded_bias_grad=False):
+    def __init__(self, layer, rounded_bias_grad=False, round_da=False):
         super().__init__()
         self.weight, self.bias = layer.weight, layer.bias  # the same parameters
         self.rounded_bias_grad = rounded_bias_grad
+        self.round_da = round_da
 
     def forward(self, x):
+        round_da = self.round_da and RoundedMatmul.pass_ln_grads
         if self.rounded_bias_grad:
-            return RoundedMatmulBias.apply(x, self.weight.T, self.bias)
-        return RoundedMatmul.apply(x, self.weight.T) + self.bias
+            return RoundedMatmulBias.apply(x, self.weight.T, self.bias, round_da)
+        return RoundedMatmul.apply(x, self.weight.T, round_da) + self.bias
 
 
 def patch_model(model, fused_head):
     for blk in model.h:
         for name in ("c_attn", "attn_proj", "c_fc", "mlp_proj"):
-            setattr(blk, name, RoundedLinear(getattr(blk, name), rounded_bias_grad=name == "c_fc"))
+            setattr(blk, name, RoundedLinear(getattr(blk, name), rounded_bias_grad=name == "c_fc",
+                                             round_da=name in ("c_attn", "c_fc")))
 
     def gpt_forward(idx, targets):  # the tied LM head is a matmul too
         x = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
@@ -139,7 +157,8 @@ def patch_model(model, fused_head):
             FusedLmHead.rows = idx.numel()
             logits = FusedLmHead.apply(model.ln_f(x), model.wte.weight)
         else:
-            logits = RoundedMatmul.apply(model.ln_f(x), model.wte.weight.T)
+            logits = RoundedMatmul.apply(model.ln_f(x), model.wte.weight.T,
+                                         RoundedMatmul.pass_ln_grads)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                  targets.reshape(-1))
         return logits, loss

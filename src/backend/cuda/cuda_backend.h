@@ -72,6 +72,9 @@ class CudaBackend final : public Backend {
   // 124M were as many launches, most of them tiny.
   void adamw_update_segments(float* param, const float* grad, float* m, float* v, size_t n,
                              AdamWArgs a, const std::vector<AdamWSegment>& segments) override;
+  // Written in 16 bits by the product that computes it (linear, mlp, attention branch
+  // and LM head backwards), where the LayerNorm's row fits its kernel's registers.
+  void pass_gradient(const float* g, size_t n) override;
   // Rounded at its first use, then reused until the next parameters_updated.
   void hold_input(const float* x, size_t n) override;
   // The same, and a LayerNorm computing x writes only the copy (and its statistics).
@@ -186,6 +189,20 @@ class CudaBackend final : public Backend {
   // (when given) says whether the kernel may leave x itself unwritten.
   void* held_copy_to_write(const float* x, size_t n, bool* products_only = nullptr);
   bool held_unwritten(const float* x) const;  // x held, and left unwritten for its copy
+  struct PassedGradient {                     // pass_gradient's buffers
+    const float* g;
+    size_t n;
+    bool written16;  // the product stored it in 16 bits
+  };
+  std::vector<PassedGradient> passed_;
+  // For a product about to write the input gradient g (n values, rows of C): where g is
+  // passed and a LayerNorm backward reads rows of C in 16 bits, the 16-bit destination
+  // (g's own memory), marked written; else null.
+  void* passed_gradient_to_write(float* g, size_t n, int C);
+  static bool layernorm_reads_16_bit_rows(int C);  // rows its kernels hold in registers
+  // For a LayerNorm backward about to read g (n values): g's memory where the product
+  // stored it in 16 bits, else null; either way g is no longer passed.
+  const void* passed_gradient_to_read(const float* g, size_t n);
   // p in one cuBLASLt call; false, having done nothing but round operands, where that
   // does not apply: fp32, an unaligned bias, no algorithm for the shape and epilogue.
   bool lt_matmul(LtProduct p);

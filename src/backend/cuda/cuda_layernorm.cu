@@ -53,20 +53,33 @@ void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean
   COHORT_CUDA_LAUNCHED();
 }
 
+bool CudaBackend::layernorm_reads_16_bit_rows(int C) { return C <= ln::kRegisterRowMax; }
+
 void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                      const float* inp, const float* weight, const float* mean,
                                      const float* rstd, int N, int C) {
   int groups = 0;
   float *pw = nullptr, *pb = nullptr;
+  // dout in 16 bits where the product before stored it so (pass_gradient; rows <= 1024)
+  const void* dout16 = passed_gradient_to_read(dout, size_t(N) * C);
   ln::with_lane_slots(C, [&](auto k) {
     constexpr int K = decltype(k)::value;
     if constexpr (K > 0) {
       groups = ln::backward_blocks(N);
       pw = column_partials(2 * size_t(groups) * C);
       pb = pw + size_t(groups) * C;
-      ln::ln_backward<K>
-          <<<groups, 32 * ln::kBackwardWarps, ln::kBackwardWarps * size_t(C) * sizeof(float)>>>(
-              dinp, pw, pb, dout, inp, weight, mean, rstd, N, C);
+      const dim3 grid{unsigned(groups)}, block{32 * ln::kBackwardWarps};
+      const size_t shared = ln::kBackwardWarps * size_t(C) * sizeof(float);
+      if (dout16) {
+        cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+          using E = decltype(tag);
+          ln::ln_backward<K, E><<<grid, block, shared>>>(
+              dinp, pw, pb, static_cast<const E*>(dout16), inp, weight, mean, rstd, N, C);
+        });
+      } else {
+        ln::ln_backward<K>
+            <<<grid, block, shared>>>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C);
+      }
       COHORT_CUDA_LAUNCHED();
     } else {
       ln::ln_backward_input<K>

@@ -40,6 +40,16 @@ struct LaneRow {
       }
     }
   }
+  // A row of 16-bit values (K > 0 only: a passed gradient, Backend::pass_gradient).
+  template <typename E>
+  __device__ LaneRow(const E* r, int lane, int C) : row(nullptr) {
+    static_assert(K > 0, "16-bit rows are held in registers");
+#pragma unroll
+    for (int i = 0; i < K; ++i) {
+      const int c = lane + 32 * i;
+      v[i] = c < C ? float(r[c]) : 0.0f;
+    }
+  }
   // The row sum = a + b, written to memory as it is read (the residual stream's add).
   __device__ LaneRow(float* sum, const float* a, const float* b, int lane, int C) : row(sum) {
     if constexpr (K > 0) {
@@ -76,6 +86,9 @@ __device__ void each_lane_column(int lane, int C, F&& f) {
   }
 }
 
+// The widest row held in registers (32 values a lane).
+constexpr int kRegisterRowMax = 1024;
+
 // Calls f with K for a row of C: the smallest of 8, 16, 24, 32 that holds it, else 0.
 template <typename F>
 void with_lane_slots(int C, F&& f) {
@@ -85,7 +98,7 @@ void with_lane_slots(int C, F&& f) {
     f(std::integral_constant<int, 16>{});
   } else if (C <= 768) {
     f(std::integral_constant<int, 24>{});
-  } else if (C <= 1024) {
+  } else if (C <= kRegisterRowMax) {
     f(std::integral_constant<int, 32>{});
   } else {
     f(std::integral_constant<int, 0>{});
@@ -178,7 +191,8 @@ __global__ void ln_backward_input(float* dinp, const float* dout, const float* i
 // The backward in one pass over dy and x, for rows held in registers (K > 0): each warp
 // computes its rows' input gradients and adds their parameter gradients to per-lane sums;
 // the block then sums its warps in warp order into row blockIdx.x of pw and pb (blocks x C
-// each), which add_group_sums adds up in block order. The split pair below read dy and x
+// each), which add_group_sums adds up in block order. dy: fp32, or (T a 16-bit type) as a
+// product passed it (Backend::pass_gradient). The split pair below read dy and x
 // twice: 300 MB a call for GPT-2 124M at B=16, T=1024, against 200 MB. Rows go to warps by
 // a function of N alone (backward_blocks), so the sums repeat run to run. Dynamic shared
 // memory: 8 x C floats.
@@ -189,10 +203,10 @@ inline int backward_blocks(int N) {
   return std::max(1, std::min(264, (N + kBackwardWarps - 1) / kBackwardWarps));
 }
 
-template <int K>
+template <int K, typename T = float>
 __global__ void __launch_bounds__(32 * kBackwardWarps)
-    ln_backward(float* dinp, float* pw, float* pb, const float* dout, const float* inp,
-                const float* w, const float* mean, const float* rstd, int N, int C) {
+    ln_backward(float* dinp, float* pw, float* pb, const T* dout, const float* inp, const float* w,
+                const float* mean, const float* rstd, int N, int C) {
   static_assert(K > 0, "rows wider than 1024 take the split kernels");
   COHORT_DYNAMIC_SHARED(smem);
   float* part = reinterpret_cast<float*>(smem);  // [warp][C]
