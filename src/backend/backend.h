@@ -79,6 +79,17 @@ class Backend {
     (void)n;
   }
 
+  // g (n floats), the dinp a layernorm_backward is about to add to, is next read as the
+  // dout of a product's backward (linear_backward, mlp_backward,
+  // attention_branch_backward) and changed by nothing in between: a backend may have the
+  // LayerNorm's backward derive from the updated g what that product's backward would
+  // (CudaBackend in bf16 / fp16: g's 16-bit copy and its column sums, the bias gradient,
+  // so that backward's own pass over g goes). Default: nothing.
+  virtual void hold_gradient(const float* g, size_t n) {
+    (void)g;
+    (void)n;
+  }
+
   // out(N, OC) = inp(N, C) . weight(C, OC) + bias(OC); bias may be null.
   virtual void linear_forward(float* out, const float* inp, const float* weight, const float* bias,
                               int N, int C, int OC) = 0;

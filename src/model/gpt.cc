@@ -200,13 +200,19 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
     be.lm_head_backward(a.d_c_a, G + wte_off, dlogits, a.lnf, P + wte_off, BT, C, Vp);
   }
   be.memory().fill_zero(a.dresidual, BT * C * sizeof(float));
+  const bool dropout_on = last_options_.training && config_.dropout > 0.0f;
+  // Without dropout the residual gradient each LayerNorm backward updates is the next
+  // branch's output gradient as it is (Backend::hold_gradient); not the embedding's.
+  auto hold_for_branch = [&](bool branch_next) {
+    if (branch_next && !dropout_on) be.hold_gradient(a.dresidual, BT * C);
+  };
   const float* top = config_.n_layer > 0 ? a.layers.back().residual3 : a.encoded;
   const size_t lnf_w = layout_.at("ln_f.weight").offset, lnf_b = layout_.at("ln_f.bias").offset;
+  hold_for_branch(config_.n_layer > 0);
   be.layernorm_backward(a.dresidual, G + lnf_w, G + lnf_b, a.d_c_a, top, P + lnf_w, a.lnf_mean,
                         a.lnf_rstd, BT, C);
   ready(0);
 
-  const bool dropout_on = last_options_.training && config_.dropout > 0.0f;
   // The gradient flowing into a residual branch: dresidual itself, or a masked copy.
   auto branch_grad = [&](uint32_t site) -> const float* {
     if (!dropout_on) return a.dresidual;
@@ -226,6 +232,7 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
     be.pass_gradient(a.d_c_b, BT * C);
     be.mlp_backward(a.d_c_b, dw.fcw, dw.fcb, dw.fcpw, dw.fcpb, dmlp, la.ln2, la.mlp, w.fcw, w.fcpw,
                     a.d_4c, BT, C, 4 * C);
+    hold_for_branch(true);
     be.layernorm_backward(a.dresidual, dw.ln2w, dw.ln2b, a.d_c_b, la.residual2, w.ln2w, la.ln2_mean,
                           la.ln2_rstd, BT, C);
 
@@ -235,6 +242,7 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
     be.attention_branch_backward(a.d_c_a, dw.qkvw, dw.qkvb, dw.attpw, dw.attpb, a.d_c_b, a.d_3c,
                                  a.d_att, dattn, la.qkv, la.att, la.atty, la.ln1, w.qkvw, w.attpw,
                                  B, T, C, NH, dropout_key(site_attention(l)));
+    hold_for_branch(l > 0);
     be.layernorm_backward(a.dresidual, dw.ln1w, dw.ln1b, a.d_c_a, x, w.ln1w, la.ln1_mean,
                           la.ln1_rstd, BT, C);
     ready(size_t(config_.n_layer - l));

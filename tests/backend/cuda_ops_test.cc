@@ -344,6 +344,60 @@ TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
   }
 }
 
+// hold_gradient: the LayerNorm backward that updates the held gradient also writes its
+// 16-bit copy and column sums, and the next product's backward takes them: the same
+// products (bits) and bias gradient (another order of the same sums) as its own pass; a
+// second LayerNorm backward on the gradient leaves nothing stale behind.
+TEST_F(CudaOps, HeldGradientFeedsTheNextProductsBackward) {
+  const int rows = 300, width = 768, OC = 96;
+  const Floats x = random(size_t(rows) * width, 2.0f), g = random(width), dy = random(x.size()),
+               start = random(x.size()), inp = random(size_t(rows) * OC),
+               w = random(size_t(OC) * width, 0.1f);
+  Floats y(x.size()), mean(rows), rstd(rows);
+  cpu.layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), g.data(), g.data(), rows,
+                        width);
+  auto d_x = up(x), d_g = up(g), d_dy = up(dy), d_mean = up(mean), d_rstd = up(rstd),
+       d_inp = up(inp), d_w = up(w);
+  // mode 0: not held; 1: held; 2: held, then a second LayerNorm backward before the product.
+  auto run = [&](int mode) {
+    CudaBackend half(MatmulPrecision::bf16);
+    auto d_grad = up(start), d_dg = up(Floats(width)), d_db = up(Floats(width)),
+         d_dinp = up(Floats(inp.size())), d_dw = up(Floats(w.size())), d_bias = up(Floats(width));
+    if (mode > 0) half.hold_gradient(d_grad.as<float>(), x.size());
+    for (int i = 0; i < (mode == 2 ? 2 : 1); ++i)
+      half.layernorm_backward(d_grad.as<float>(), d_dg.as<float>(), d_db.as<float>(),
+                              d_dy.as<float>(), d_x.as<float>(), d_g.as<float>(),
+                              d_mean.as<float>(), d_rstd.as<float>(), rows, width);
+    // the held gradient as the next product's output gradient: (rows x width) from (rows x OC)
+    half.linear_backward(d_dinp.as<float>(), d_dw.as<float>(), d_bias.as<float>(),
+                         d_grad.as<float>(), d_inp.as<float>(), d_w.as<float>(), rows, OC, width);
+    return std::vector<Floats>{down(d_grad, x.size()), down(d_dinp, inp.size()),
+                               down(d_dw, w.size()), down(d_bias, width)};
+  };
+  const auto plain = run(0), held = run(1);
+  EXPECT_EQ(held[0], plain[0]) << "the updated gradient";
+  EXPECT_EQ(held[1], plain[1]) << "the product's input gradient, from the LayerNorm's copy";
+  EXPECT_EQ(held[2], plain[2]) << "the product's weight gradient, from the LayerNorm's copy";
+  EXPECT_LT(testing::normwise_error(held[3], plain[3], 0, width, width), 1e-6)
+      << "the bias gradient, from the LayerNorm's column sums";
+  const auto twice = run(2);
+  const Floats plain_twice = [&] {
+    CudaBackend half(MatmulPrecision::bf16);
+    auto d_grad = up(start), d_dg = up(Floats(width)), d_db = up(Floats(width));
+    for (int i = 0; i < 2; ++i)
+      half.layernorm_backward(d_grad.as<float>(), d_dg.as<float>(), d_db.as<float>(),
+                              d_dy.as<float>(), d_x.as<float>(), d_g.as<float>(),
+                              d_mean.as<float>(), d_rstd.as<float>(), rows, width);
+    return down(d_grad, x.size());
+  }();
+  EXPECT_EQ(twice[0], plain_twice) << "the gradient after two updates";
+  Floats want_bias(width, 0.0f);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < width; ++c) want_bias[c] += plain_twice[size_t(r) * width + c];
+  EXPECT_LT(testing::normwise_error(twice[3], want_bias, 0, width, width), 1e-5)
+      << "the bias gradient after the second update, not the first's sums";
+}
+
 // Row widths for each of the kernels' register layouts (cuda_layernorm.cu: 8, 16, 24 and
 // 32 values a lane, and the one that reads memory for rows over 1024), GPT-2's 768 among
 // them.

@@ -22,7 +22,9 @@ namespace {
 namespace emu = ::cohort::warp_emulator;
 namespace ln = cuda::layernorm;
 
-void* const kNo16 = nullptr;  // no 16-bit copy of the output
+void* const kNo16 = nullptr;         // no 16-bit copy of the output
+void* const kNoNext = nullptr;       // the backward: no copy of the updated gradient
+float* const kNoNextSums = nullptr;  // nor its column sums
 
 using testing::bits;
 
@@ -56,8 +58,8 @@ void check_backward(int N, int C, int blocks, float dx_start, const std::vector<
       pw.resize(size_t(groups) * C);
       pb.resize(pw.size());
       emu::launch(ln::ln_backward<K>, dim3(unsigned(groups)), dim3(32 * ln::kBackwardWarps),
-                  ln::kBackwardWarps * size_t(C) * sizeof(float), gdx.data(), pw.data(), pb.data(),
-                  dy.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+                  ln::backward_shared_bytes(C, false), gdx.data(), pw.data(), pb.data(), dy.data(),
+                  x.data(), w.data(), mean.data(), rstd.data(), N, C, kNoNext, kNoNextSums);
     } else {
       emu::launch(ln::ln_backward_input<K>, dim3(unsigned((N + 7) / 8)), dim3(256), 0, gdx.data(),
                   dy.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
@@ -79,46 +81,64 @@ void check_backward(int N, int C, int blocks, float dx_start, const std::vector<
   expect_close(gdb, db, "bias gradient (accumulated)");
 }
 
-// The backward reading dy in 16 bits (Backend::pass_gradient): the bits of the fp32
-// kernel reading those values widened.
+// The backward's two options against each other: dy read in 16 bits (Backend::
+// pass_gradient) gives the bits of the fp32 kernel reading those values widened; and with
+// R (Backend::hold_gradient) the kernel also writes the updated input gradient rounded to
+// 16 bits, each value once, and its column sums in its order: each warp's rows in order
+// from 0, then the block's eight warps in order.
 template <typename E>
-void check_backward_from_16_bits(int C) {
-  const int N = 21;
+void check_backward_options(int C) {
+  const int N = 37, groups = 2, warps = ln::kBackwardWarps;
   std::mt19937 rng{unsigned(C) + 5};
-  const auto x = random(size_t(N) * C, rng, 2.0f), w = random(C, rng), dy = random(x.size(), rng);
+  const auto x = random(size_t(N) * C, rng, 2.0f), w = random(C, rng), dy = random(x.size(), rng),
+             dx_start = random(x.size(), rng);
   std::vector<float> y(x.size()), mean(N), rstd(N), dy_wide(x.size());
-  std::vector<E> dy16(x.size());
+  std::vector<E> dy16(x.size()), next16(x.size());
   for (size_t i = 0; i < dy.size(); ++i) {
     dy16[i] = E(dy[i]);
     dy_wide[i] = float(dy16[i]);
   }
   CpuBackend().layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), w.data(),
                                  N, C);
-  const int groups = 2;
-  std::vector<float> dx16(x.size(), 0.5f), dx32(dx16), pw16(size_t(groups) * C), pb16(pw16.size()),
-      pw32(pw16.size()), pb32(pw16.size());
+  std::vector<float> dx16(dx_start), dx32(dx_start), pw16(size_t(groups) * C), pb16(pw16.size()),
+      pw32(pw16.size()), pb32(pw16.size()), pn(pw16.size());
   ln::with_lane_slots(C, [&](auto k) {
     constexpr int K = decltype(k)::value;
     if constexpr (K > 0) {
-      const size_t shared = ln::kBackwardWarps * size_t(C) * sizeof(float);
-      emu::launch(ln::ln_backward<K, E>, dim3(groups), dim3(32 * ln::kBackwardWarps), shared,
-                  dx16.data(), pw16.data(), pb16.data(), static_cast<const E*>(dy16.data()),
-                  x.data(), w.data(), mean.data(), rstd.data(), N, C);
-      emu::launch(ln::ln_backward<K, float>, dim3(groups), dim3(32 * ln::kBackwardWarps), shared,
-                  dx32.data(), pw32.data(), pb32.data(), static_cast<const float*>(dy_wide.data()),
-                  x.data(), w.data(), mean.data(), rstd.data(), N, C);
+      const size_t shared = ln::backward_shared_bytes(C, false);
+      emu::launch(ln::ln_backward<K, E>, dim3(groups), dim3(32 * warps), shared, dx16.data(),
+                  pw16.data(), pb16.data(), static_cast<const E*>(dy16.data()), x.data(), w.data(),
+                  mean.data(), rstd.data(), N, C, kNoNext, kNoNextSums);
+      emu::launch(ln::ln_backward<K, float, E>, dim3(groups), dim3(32 * warps),
+                  ln::backward_shared_bytes(C, true), dx32.data(), pw32.data(), pb32.data(),
+                  static_cast<const float*>(dy_wide.data()), x.data(), w.data(), mean.data(),
+                  rstd.data(), N, C, next16.data(), pn.data());
     }
   });
   EXPECT_EQ(dx16, dx32) << "input gradient from 16-bit dy";
   EXPECT_EQ(pw16, pw32) << "weight partials from 16-bit dy";
   EXPECT_EQ(pb16, pb32) << "bias partials from 16-bit dy";
+  for (size_t i = 0; i < dx32.size(); ++i)
+    ASSERT_EQ(bits(next16[i]), bits(E(dx32[i]))) << "the updated gradient's copy, " << i;
+  for (int b = 0; b < groups; ++b)
+    for (int c = 0; c < C; ++c) {
+      float block = 0.0f;
+      for (int q = 0; q < warps; ++q) {
+        float lane = 0.0f;
+        for (int row = b * warps + q; row < N; row += groups * warps)
+          lane += dx32[size_t(row) * C + c];
+        block = q == 0 ? lane : block + lane;
+      }
+      ASSERT_EQ(bits(pn[size_t(b) * C + c]), bits(block))
+          << "column sums, block " << b << " column " << c;
+    }
 }
 
-TEST(LayerNormEmulated, BackwardFromSixteenBitGradient) {
+TEST(LayerNormEmulated, BackwardOptions) {
   for (int C : {40, 768}) {
     SCOPED_TRACE("row width " + std::to_string(C));
-    check_backward_from_16_bits<__nv_bfloat16>(C);
-    check_backward_from_16_bits<__half>(C);
+    check_backward_options<__nv_bfloat16>(C);
+    check_backward_options<__half>(C);
   }
 }
 

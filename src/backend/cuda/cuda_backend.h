@@ -75,6 +75,9 @@ class CudaBackend final : public Backend {
   // Written in 16 bits by the product that computes it (linear, mlp, attention branch
   // and LM head backwards), where the LayerNorm's row fits its kernel's registers.
   void pass_gradient(const float* g, size_t n) override;
+  // The LayerNorm backward that updates it writes its 16-bit copy and column sums too,
+  // where the row fits its kernel's registers.
+  void hold_gradient(const float* g, size_t n) override;
   // Rounded at its first use, then reused until the next parameters_updated.
   void hold_input(const float* x, size_t n) override;
   // The same, and a LayerNorm computing x writes only the copy (and its statistics).
@@ -200,6 +203,14 @@ class CudaBackend final : public Backend {
   // (g's own memory), marked written; else null.
   void* passed_gradient_to_write(float* g, size_t n, int C);
   static bool layernorm_reads_16_bit_rows(int C);  // rows its kernels hold in registers
+  struct HeldGradient {            // hold_gradient's buffer, and what its LayerNorm derived from it
+    const float* held = nullptr;   // until the LayerNorm backward that updates it
+    const float* ready = nullptr;  // copy and partials hold its values, until a product reads them
+    size_t n = 0;
+    int groups = 0;  // rows of partials (C columns each)
+    cuda::DeviceBuffer copy, partials;
+  };
+  HeldGradient held_gradient_;
   // For a LayerNorm backward about to read g (n values): g's memory where the product
   // stored it in 16 bits, else null; either way g is no longer passed.
   const void* passed_gradient_to_read(const float* g, size_t n);

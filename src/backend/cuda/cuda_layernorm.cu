@@ -1,4 +1,7 @@
 // LayerNorm on the GPU: the kernels and why they are shaped so are in cuda_layernorm.cuh.
+#include <set>
+#include <type_traits>
+
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_layernorm.cuh"
@@ -22,6 +25,18 @@ void with_layout_and_copy(int C, void* out16, bool bf16, F&& launch) {
     }
     cuda::with_16_bit_type(bf16, [&](auto tag) { launch(k, static_cast<decltype(tag)*>(out16)); });
   });
+}
+
+// ln_backward's shared memory goes over the 48 KB a kernel gets without asking (64 KB at
+// C = 1024, 96 KB with the held gradient's sums): asked once per kernel (several share a
+// signature, so they are told apart by address), for the widest row.
+template <typename Kernel>
+void allow_backward_shared(Kernel kernel, bool next) {
+  static std::set<const void*> allowed;
+  if (!allowed.insert(reinterpret_cast<const void*>(kernel)).second) return;
+  COHORT_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           int(ln::backward_shared_bytes(ln::kRegisterRowMax, next))));
 }
 
 }  // namespace
@@ -60,6 +75,11 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
                                      const float* rstd, int N, int C) {
   int groups = 0;
   float *pw = nullptr, *pb = nullptr;
+  // What an earlier LayerNorm backward derived from dinp goes stale now; a hold is for the
+  // first LayerNorm backward that updates it (this one), whichever route it takes.
+  if (held_gradient_.ready == dinp) held_gradient_.ready = nullptr;
+  const bool was_held = held_gradient_.held == dinp && held_gradient_.n == size_t(N) * C;
+  if (held_gradient_.held == dinp) held_gradient_.held = nullptr;
   // dout in 16 bits where the product before stored it so (pass_gradient; rows <= 1024)
   const void* dout16 = passed_gradient_to_read(dout, size_t(N) * C);
   ln::with_lane_slots(C, [&](auto k) {
@@ -69,17 +89,37 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
       pw = column_partials(2 * size_t(groups) * C);
       pb = pw + size_t(groups) * C;
       const dim3 grid{unsigned(groups)}, block{32 * ln::kBackwardWarps};
-      const size_t shared = ln::kBackwardWarps * size_t(C) * sizeof(float);
-      if (dout16) {
-        cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-          using E = decltype(tag);
-          ln::ln_backward<K, E><<<grid, block, shared>>>(
-              dinp, pw, pb, static_cast<const E*>(dout16), inp, weight, mean, rstd, N, C);
-        });
-      } else {
-        ln::ln_backward<K>
-            <<<grid, block, shared>>>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C);
+      // dinp held (hold_gradient): its 16-bit copy and column sums too, for the next product
+      HeldGradient& held = held_gradient_;
+      const bool next = was_held;
+      if (next) {
+        if (held.copy.bytes() < held.n * 2) held.copy = cuda::DeviceBuffer(held.n * 2);
+        if (held.partials.bytes() < size_t(groups) * C * sizeof(float))
+          held.partials = cuda::DeviceBuffer(size_t(groups) * C * sizeof(float));
+        held.groups = groups;
+        held.ready = dinp;
       }
+      cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+        using E = decltype(tag);
+        auto launch = [&](const auto* dy) {
+          using T = std::remove_cv_t<std::remove_pointer_t<decltype(dy)>>;
+          const size_t shared = ln::backward_shared_bytes(C, next);
+          if (next) {
+            allow_backward_shared(ln::ln_backward<K, T, E>, true);
+            ln::ln_backward<K, T, E><<<grid, block, shared>>>(dinp, pw, pb, dy, inp, weight, mean,
+                                                              rstd, N, C, held.copy.as<E>(),
+                                                              held.partials.as<float>());
+          } else {
+            allow_backward_shared(ln::ln_backward<K, T>, false);
+            ln::ln_backward<K, T>
+                <<<grid, block, shared>>>(dinp, pw, pb, dy, inp, weight, mean, rstd, N, C);
+          }
+        };
+        if (dout16)
+          launch(static_cast<const E*>(dout16));
+        else
+          launch(dout);
+      });
       COHORT_CUDA_LAUNCHED();
     } else {
       ln::ln_backward_input<K>

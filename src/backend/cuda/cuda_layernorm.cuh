@@ -189,13 +189,17 @@ __global__ void ln_backward_input(float* dinp, const float* dout, const float* i
 }
 
 // The backward in one pass over dy and x, for rows held in registers (K > 0): each warp
-// computes its rows' input gradients and adds their parameter gradients to per-lane sums;
-// the block then sums its warps in warp order into row blockIdx.x of pw and pb (blocks x C
-// each), which add_group_sums adds up in block order. dy: fp32, or (T a 16-bit type) as a
-// product passed it (Backend::pass_gradient). The split pair below read dy and x
-// twice: 300 MB a call for GPT-2 124M at B=16, T=1024, against 200 MB. Rows go to warps by
-// a function of N alone (backward_blocks), so the sums repeat run to run. Dynamic shared
-// memory: 8 x C floats.
+// computes its rows' input gradients and adds their parameter gradients to per-lane
+// column sums; the block then sums its warps in warp order into row blockIdx.x of pw and
+// pb (blocks x C each), which add_group_sums adds up in block order. The split pair
+// below read dy and x twice: 300 MB a call for GPT-2 124M at B=16, T=1024, against 200
+// MB. Rows go to warps by a function of N alone (backward_blocks), so the sums repeat run
+// to run. Dynamic shared memory: backward_shared_bytes.
+// - dy: fp32, or (T a 16-bit type) as a product passed it (Backend::pass_gradient).
+// - R, a 16-bit type (void: none): the updated input gradient (dinp after the add) is
+//   also rounded into next16, and its column sums go to row blockIdx.x of pn: what the
+//   next product's backward derives from it (Backend::hold_gradient), whose own pass
+//   over the fp32 gradient then goes.
 constexpr int kBackwardWarps = 8;
 
 // About two blocks a multiprocessor of an H100 (132); fewer for short inputs.
@@ -203,17 +207,27 @@ inline int backward_blocks(int N) {
   return std::max(1, std::min(264, (N + kBackwardWarps - 1) / kBackwardWarps));
 }
 
-template <int K, typename T = float>
+template <int K, typename T = float, typename R = void>
 __global__ void __launch_bounds__(32 * kBackwardWarps)
     ln_backward(float* dinp, float* pw, float* pb, const T* dout, const float* inp, const float* w,
-                const float* mean, const float* rstd, int N, int C) {
+                const float* mean, const float* rstd, int N, int C, R* next16 = nullptr,
+                float* pn = nullptr) {
   static_assert(K > 0, "rows wider than 1024 take the split kernels");
+  constexpr bool kNext = !std::is_void_v<R>;
+  // The column sums (the weight's and bias's gradients, and with R the updated
+  // gradient's) are kept in shared memory, a row a warp and sum: in registers they cost
+  // occupancy (ptxas, K = 24: 202 registers with the third, one block a multiprocessor).
   COHORT_DYNAMIC_SHARED(smem);
-  float* part = reinterpret_cast<float*>(smem);  // [warp][C]
+  float* const sums = reinterpret_cast<float*>(smem);  // [sum][warp][C]
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float sw[K], sb[K];
-#pragma unroll
-  for (int i = 0; i < K; ++i) sw[i] = sb[i] = 0.0f;
+  const int stride = kBackwardWarps * C;
+  float* const sw = sums + warp * C;
+  float* const sb = sw + stride;
+  float* const sn = sb + stride;  // kNext only
+  each_lane_column<K>(lane, C, [&](int, int c) {
+    sw[c] = sb[c] = 0.0f;
+    if constexpr (kNext) sn[c] = 0.0f;
+  });
   for (int row = blockIdx.x * kBackwardWarps + warp; row < N; row += gridDim.x * kBackwardWarps) {
     const LaneRow<K> x(inp + size_t(row) * C, lane, C), dy(dout + size_t(row) * C, lane, C);
     const float m = mean[row], r = rstd[row];
@@ -223,29 +237,38 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
       const float dn = w[c] * dy(i, c);
       a += dn;
       bsum += dn * norm;
-      sb[i] += dy(i, c);
-      sw[i] += norm * dy(i, c);
+      sb[c] += dy(i, c);
+      sw[c] += norm * dy(i, c);
     });
     const float dnorm_mean = warp_sum(a) / C, dnorm_norm_mean = warp_sum(bsum) / C;
     float* dx = dinp + size_t(row) * C;
     each_lane_column<K>(lane, C, [&](int i, int c) {
       const float norm = (x(i, c) - m) * r;
-      dx[c] += (w[c] * dy(i, c) - dnorm_mean - norm * dnorm_norm_mean) * r;
+      const float updated = dx[c] + (w[c] * dy(i, c) - dnorm_mean - norm * dnorm_norm_mean) * r;
+      dx[c] = updated;
+      if constexpr (kNext) {
+        next16[size_t(row) * C + c] = round16<R>(updated);
+        sn[c] += updated;
+      }
     });
   }
-  // The block's sums of s into row blockIdx.x of target.
-  auto block_sums = [&](float* target, const float(&s)[K]) {
-    each_lane_column<K>(lane, C, [&](int i, int c) { part[warp * C + c] = s[i]; });
-    __syncthreads();
+  // The block's sums of one sum's warp rows into row blockIdx.x of target, warps in order.
+  __syncthreads();
+  auto add_warps = [&](float* target, const float* rows) {
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
-      float sum = part[c];
-      for (int q = 1; q < kBackwardWarps; ++q) sum += part[q * C + c];
-      target[size_t(blockIdx.x) * C + c] = sum;
+      float total = rows[c];
+      for (int q = 1; q < kBackwardWarps; ++q) total += rows[q * C + c];
+      target[size_t(blockIdx.x) * C + c] = total;
     }
-    __syncthreads();
   };
-  block_sums(pw, sw);
-  block_sums(pb, sb);
+  add_warps(pw, sums);
+  add_warps(pb, sums + stride);
+  if constexpr (kNext) add_warps(pn, sums + 2 * stride);
+}
+
+// ln_backward's dynamic shared memory, in bytes.
+inline size_t backward_shared_bytes(int C, bool next) {
+  return (next ? 3 : 2) * size_t(kBackwardWarps) * C * sizeof(float);
 }
 
 // Rows wider than 1024: the input gradients above (K = 0), and the parameter gradients

@@ -99,6 +99,7 @@ void CudaBackend::parameters_updated(const float* params, size_t n) {
       held_.end());
   for (HeldInput& h : held_) h.held = h.rounded = h.unwritten = false;
   passed_.clear();
+  held_gradient_.held = held_gradient_.ready = nullptr;
   params_ = nullptr;  // rounded() must not look inside while the copy is stale
   if (params16_.bytes() < n * 2) params16_ = cuda::DeviceBuffer(n * 2);
   round_into(params16_.as<void>(), params, n);
@@ -136,6 +137,13 @@ const void* CudaBackend::passed_gradient_to_read(const float* g, size_t n) {
                                [&](const PassedGradient& p) { return p.g == g; }),
                 passed_.end());
   return got;
+}
+
+void CudaBackend::hold_gradient(const float* g, size_t n) {
+  if (precision_ == MatmulPrecision::fp32 || n == 0) return;
+  held_gradient_.held = g;
+  held_gradient_.n = n;
+  held_gradient_.ready = nullptr;
 }
 
 void CudaBackend::hold_input(const float* x, size_t n) { hold(x, n, false); }
@@ -230,6 +238,18 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
                                               const float* inp, const void* inp16,
                                               const float* weight, int N, int C, int OC) {
   const bool bf16 = precision_ == MatmulPrecision::bf16;
+  // dout held (hold_gradient) and its LayerNorm backward derived its copy and column sums
+  HeldGradient& held = held_gradient_;
+  if (dout && !dout16 && held.ready == dout && held.n == size_t(N) * OC) {
+    held.ready = nullptr;
+    dout16 = held.copy.as<void>();
+    if (dbias) {
+      cuda::add_group_sums<<<cuda::blocks_for(OC, 256), 256>>>(dbias, held.partials.as<float>(),
+                                                               held.groups, OC);
+      COHORT_CUDA_LAUNCHED();
+      dbias = nullptr;
+    }
+  }
   if (dbias) {  // the pass over dout writes the products' 16-bit copy of it too
     namespace cs = cuda::column_sums;
     const cs::Split split(N, OC);
