@@ -39,7 +39,8 @@ timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps
 # forward with 64 query rows a block instead of 128, and its dK/dV kernel on whole query
 # tiles instead of halves (cuda_flash_attention_tc.cuh).
 : >"$out/cohort_bf16_variants.txt"
-for variant in "--gelu-epilogues off" "--attention-forward 64" "--attention-dkv-parts 1"; do
+for variant in "--gelu-epilogues off" "--attention-forward 64" "--attention-dkv-parts 1" \
+  "--gradients-16-bit off"; do
   echo "VARIANT $variant" >>"$out/cohort_bf16_variants.txt"
   # shellcheck disable=SC2086  # $variant is an option and its value
   timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 $variant |

@@ -38,18 +38,21 @@ struct Args {
   bool gelu_epilogues = true;
   bool wide_attention_forward = true;
   bool split_attention_dkv = true;
+  bool gradients_16_bit = true;
 };
 
 const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
     "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
-    "         [--attention-dkv-parts 2|1]\n"
+    "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
     "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
-    "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles.\n";
+    "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
+    "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
+    "(Backend::pass_gradient, hold_gradient).\n";
 
 double positive_real(const std::string& k, const std::string& v) {
   double x = 0;
@@ -114,6 +117,10 @@ Args parse(int argc, char** argv) {
       a.split_attention_dkv = v == "2";
     else if (k == "--attention-dkv-parts")
       throw Error(fmt::format("--attention-dkv-parts {}: expected 2 or 1", v));
+    else if (k == "--gradients-16-bit" && (v == "on" || v == "off"))
+      a.gradients_16_bit = v == "on";
+    else if (k == "--gradients-16-bit")
+      throw Error(fmt::format("--gradients-16-bit {}: expected on or off", v));
     else
       throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
@@ -132,6 +139,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
     cuda->use_gelu_epilogues(a.gelu_epilogues);
     cuda->use_wide_attention_forward(a.wide_attention_forward);
     cuda->use_split_attention_dkv(a.split_attention_dkv);
+    cuda->use_16_bit_gradients(a.gradients_16_bit);
     return cuda;
 #else
     throw Error("--backend cuda: this build has no CUDA backend (configure with COHORT_CUDA=ON)");
@@ -218,8 +226,9 @@ int run(const Args& a) {
       cuda && a.precision != "fp32")
     fmt::print(
         "MLP route: {}; attention: forward {} query rows a block, dK/dV {} part(s) a query "
-        "tile{}\n",
+        "tile; LayerNorm gradients {}{}\n",
         cuda->mlp_route(), a.wide_attention_forward ? 128 : 64, a.split_attention_dkv ? 2 : 1,
+        a.gradients_16_bit ? "passed in 16 bits" : "fp32 only",
         cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes());
 #endif
   std::vector<double> sorted = times;

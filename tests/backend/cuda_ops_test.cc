@@ -317,8 +317,9 @@ TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
                           width);
     auto d_dout = up(dout), d_w = up(w), d_inp = up(inp), d_x = up(x), d_g = up(g),
          d_mean = up(mean), d_rstd = up(rstd);
-    auto run = [&](bool passed) {
+    auto run = [&](bool passed, bool switched_on = true) {
       CudaBackend half(MatmulPrecision::bf16);
+      half.use_16_bit_gradients(switched_on);
       auto d_grad = up(Floats(inp.size())), d_dw = up(Floats(w.size())),
            d_dx = up(Floats(x.size(), 0.5f)), d_dg = up(Floats(width)), d_db = up(Floats(width));
       if (passed) half.pass_gradient(d_grad.as<float>(), inp.size());
@@ -330,6 +331,7 @@ TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
       return std::vector<Floats>{down(d_dx, x.size()), down(d_dg, width), down(d_db, width)};
     };
     const auto fp32_route = run(false), passed = run(true);
+    EXPECT_EQ(run(true, false), fp32_route) << "passed with use_16_bit_gradients(false)";
     const char* names[] = {"dinp", "dweight", "dbias"};
     for (int i = 0; i < 3; ++i) {
       if (width > 1024) {

@@ -105,6 +105,9 @@ class CudaBackend final : public Backend {
   // Whether the 16-bit MLP fuses its GELU into cuBLASLt's epilogues (cuda_mlp.cu), where
   // this cuBLASLt offers them for the shape; on by default. Off: the GELU kernels.
   void use_gelu_epilogues(bool on) { gelu_epilogues_ = on; }
+  // Whether pass_gradient and hold_gradient take effect (on by default); off, the
+  // LayerNorms' gradients stay fp32 between ops, for the benchmark to compare.
+  void use_16_bit_gradients(bool on) { gradients_16_bit_ = on; }
   // Whether the tensor-core attention's forward takes 128 query rows a block, two 16-row
   // slices a warp (cuda_flash_attention_tc.cuh), or 64; the same bits either way. On by
   // default; the benchmark's --attention-forward 64 turns it off to compare.
@@ -162,6 +165,7 @@ class CudaBackend final : public Backend {
   bool gelu_epilogues_ = true;
   bool wide_attention_forward_ = true;
   bool split_attention_dkv_ = true;
+  bool gradients_16_bit_ = true;
   const char* mlp_forward_route_ = "none yet";
   const char* mlp_backward_route_ = "none yet";
   // The MLP hidden buffers whose forward kept the GELU's input in 16 bits (cuBLASLt's

@@ -112,7 +112,7 @@ void CudaBackend::parameters_updated(const float* params, size_t n) {
 // 124M bf16 step on an H200 by ncu (18 us a rounding of B x T x C). Now the LayerNorms
 // write their copies (cuda_layernorm.cu), and the attention's output is rounded once.
 void CudaBackend::pass_gradient(const float* g, size_t n) {
-  if (precision_ == MatmulPrecision::fp32 || n == 0) return;
+  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
   passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
                                [&](const PassedGradient& p) { return p.g == g; }),
                 passed_.end());
@@ -140,7 +140,7 @@ const void* CudaBackend::passed_gradient_to_read(const float* g, size_t n) {
 }
 
 void CudaBackend::hold_gradient(const float* g, size_t n) {
-  if (precision_ == MatmulPrecision::fp32 || n == 0) return;
+  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
   held_gradient_.held = g;
   held_gradient_.n = n;
   held_gradient_.ready = nullptr;
