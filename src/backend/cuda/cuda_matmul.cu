@@ -111,41 +111,6 @@ void CudaBackend::parameters_updated(const float* params, size_t n) {
 // step, for the forward's product and again for the weight gradient's: 0.65 ms of a GPT-2
 // 124M bf16 step on an H200 by ncu (18 us a rounding of B x T x C). Now the LayerNorms
 // write their copies (cuda_layernorm.cu), and the attention's output is rounded once.
-void CudaBackend::pass_gradient(const float* g, size_t n) {
-  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
-  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
-                               [&](const PassedGradient& p) { return p.g == g; }),
-                passed_.end());
-  passed_.push_back(PassedGradient{g, n, false});
-}
-
-void* CudaBackend::passed_gradient_to_write(float* g, size_t n, int C) {
-  if (!layernorm_reads_16_bit_rows(C)) return nullptr;
-  for (PassedGradient& p : passed_) {
-    if (p.g != g || p.n != n) continue;
-    p.written16 = true;
-    return g;
-  }
-  return nullptr;
-}
-
-const void* CudaBackend::passed_gradient_to_read(const float* g, size_t n) {
-  const void* got = nullptr;
-  for (const PassedGradient& p : passed_)
-    if (p.g == g && p.n == n && p.written16) got = g;
-  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
-                               [&](const PassedGradient& p) { return p.g == g; }),
-                passed_.end());
-  return got;
-}
-
-void CudaBackend::hold_gradient(const float* g, size_t n) {
-  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
-  held_gradient_.held = g;
-  held_gradient_.n = n;
-  held_gradient_.ready = nullptr;
-}
-
 void CudaBackend::hold_input(const float* x, size_t n) { hold(x, n, false); }
 
 void CudaBackend::hold_product_input(const float* x, size_t n) { hold(x, n, true); }
@@ -180,6 +145,43 @@ bool CudaBackend::held_unwritten(const float* x) const {
   for (const HeldInput& h : held_)
     if (h.held && h.x == x && h.unwritten) return true;
   return false;
+}
+
+// pass_gradient's and hold_gradient's registers: what the next op may write or read in 16
+// bits (their contracts: backend.h).
+void CudaBackend::pass_gradient(const float* g, size_t n) {
+  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
+  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
+                               [&](const PassedGradient& p) { return p.g == g; }),
+                passed_.end());
+  passed_.push_back(PassedGradient{g, n, false});
+}
+
+void* CudaBackend::passed_gradient_to_write(float* g, size_t n, int C) {
+  if (!layernorm_reads_16_bit_rows(C)) return nullptr;
+  for (PassedGradient& p : passed_) {
+    if (p.g != g || p.n != n) continue;
+    p.written16 = true;
+    return g;
+  }
+  return nullptr;
+}
+
+const void* CudaBackend::passed_gradient_to_read(const float* g, size_t n) {
+  const void* got = nullptr;
+  for (const PassedGradient& p : passed_)
+    if (p.g == g && p.n == n && p.written16) got = g;
+  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
+                               [&](const PassedGradient& p) { return p.g == g; }),
+                passed_.end());
+  return got;
+}
+
+void CudaBackend::hold_gradient(const float* g, size_t n) {
+  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
+  held_gradient_.held = g;
+  held_gradient_.n = n;
+  held_gradient_.ready = nullptr;
 }
 
 void CudaBackend::parameters_released(const float* params) {
