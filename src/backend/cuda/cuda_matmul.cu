@@ -109,8 +109,9 @@ void CudaBackend::parameters_updated(const float* params, size_t n) {
 
 // ln_1, the attention's output, ln_2 and ln_f, held by the GPT, were each rounded twice a
 // step, for the forward's product and again for the weight gradient's: 0.65 ms of a GPT-2
-// 124M bf16 step on an H200 by ncu (18 us a rounding of B x T x C). Now the LayerNorms
-// write their copies (cuda_layernorm.cu), and the attention's output is rounded once.
+// 124M bf16 step on an H200 by ncu (18 us a rounding of B x T x C). Now the kernels that
+// compute them write their copies (the LayerNorms' and the tensor-core attention's), and,
+// held for products only, nothing else.
 void CudaBackend::hold_input(const float* x, size_t n) { hold(x, n, false); }
 
 void CudaBackend::hold_product_input(const float* x, size_t n) { hold(x, n, true); }
