@@ -171,8 +171,10 @@ class Backend {
   // linear_backward of the projection into dattn (B,T,C), attention_backward into dqkv
   // (B,T,3C), linear_backward of the qkv projection (dinp written; the weight and bias
   // gradients, biases' may be null, accumulated). dattn and dqkv are work space left as
-  // the backend likes (CUDA in bf16 / fp16 on the tensor-core route: both in 16 bits, as
-  // the next product reads them). Default: the three ops.
+  // the backend likes (CUDA in bf16 / fp16 on the tensor-core route: dattn unused, dO in
+  // its own scratch and q's, k's and v's gradients in dqkv, all in 16 bits, as the next
+  // op reads them). dy may share dinp's memory: it is read before dinp is written.
+  // Default: the three ops.
   virtual void attention_branch_backward(float* dinp, float* dw_qkv, float* db_qkv, float* dw_proj,
                                          float* db_proj, float* dattn, float* dqkv, float* scratch,
                                          const float* dy, const float* qkv, const float* att,
