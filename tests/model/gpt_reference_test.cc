@@ -27,8 +27,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.h"
 #include "io/safetensors.h"
@@ -289,6 +292,81 @@ TEST(GptDevicePath, FlashAttentionWithDropoutTrainsLikeTheCpu) {
     worst = std::max(worst, std::abs(double(p_flash[i]) - p_cpu[i]));
   EXPECT_LE(worst, 2e-5) << "largest weight difference (weights are ~0.02)";
 }
+
+#ifdef COHORT_HAVE_CUDA
+// The fixture's head size (16) keeps CUDA's 16-bit precisions off the tensor-core
+// attention, and so off the backward's 16-bit hand-offs around it (the GEMM-written
+// q, k, v, attention_branch_backward, the attention's products-only output). GPT-2's
+// head size (64) takes them: a 2-layer GPT at C = 128, NH = 2 (B = 2, T = 64) on CUDA
+// against the CPU in fp32, same weights and tokens: the loss and every gradient, and the
+// same bits a second time. No emulation measured this shape; the bounds add the
+// fixture's measured worst gradient errors (bf16 6.1e-3, fp16 9.3e-4) to the emulated
+// attention's (tc_attention_emulated_test: about 4e-3 and 7e-4) and take about 5x
+// (bf16 5e-2, fp16 1e-2); a broken kernel or hand-off is off by far more (> 1e-1). fp16
+// runs its backward at loss scale 2^16, divided out exactly on the host.
+TEST(GptTensorCoreRoute, SixteenBitStepMatchesTheCpu) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device here";
+  ModelConfig mc;
+  mc.vocab_size = 101;
+  mc.context_length = 64;
+  mc.n_layer = 2;
+  mc.n_head = 2;
+  mc.n_embd = 128;
+  const int B = 2, T = 64;
+  std::vector<int32_t> tokens(size_t(B) * T), targets(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    tokens[i] = int32_t((i * 37 + 11) % 101);
+    targets[i] = int32_t((i * 53 + 5) % 101);
+  }
+  CpuBackend cpu;
+  Gpt reference(mc, cpu);
+  reference.init_weights(5);
+  reference.plan(B, T, /*keep_logits=*/false);
+  const float want_loss = reference.forward(tokens.data(), targets.data(), B, T, ForwardOptions{});
+  reference.backward();
+  std::vector<float> params(reference.num_params()), want(reference.num_params());
+  reference.download_params(params.data());
+  reference.download_grads(want.data());
+  for (const auto& [precision, grad_tol, loss_tol] :
+       {std::tuple{MatmulPrecision::bf16, 5e-2, 2e-3},
+        std::tuple{MatmulPrecision::fp16, 1e-2, 5e-4}}) {
+    const bool bf16 = precision == MatmulPrecision::bf16;
+    SCOPED_TRACE(bf16 ? "bf16" : "fp16");
+    CudaBackend backend(precision);
+    Gpt model(mc, backend);
+    model.upload_params(params.data());
+    model.plan(B, T, /*keep_logits=*/false);
+    const float scale = bf16 ? 1.0f : 65536.0f;
+    std::vector<float> got[2];
+    float loss[2];
+    for (int run = 0; run < 2; ++run) {
+      loss[run] = model.forward(tokens.data(), targets.data(), B, T, ForwardOptions{});
+      model.backward(scale);
+      got[run].resize(model.num_params());
+      model.download_grads(got[run].data());
+      model.zero_grad();
+    }
+    const std::vector<float> first = got[0];  // at the loss scale
+    for (float& g : got[0]) g /= scale;
+    double worst = 0;
+    std::string worst_name;
+    for (const auto& t : model.layout().tensors()) {
+      const std::vector<float> w(want.begin() + long(t.offset),
+                                 want.begin() + long(t.offset + t.numel));
+      const double e = relative_error(got[0].data() + t.offset, w);
+      if (e > worst) worst = e, worst_name = t.name;
+      EXPECT_LE(e, grad_tol) << "gradient of " << t.name;
+    }
+    std::printf(
+        "GPT C=128 NH=2 (head size 64) on CUDA %s: loss %.6f (CPU %.6f), worst gradient %.2e "
+        "(%s)\n",
+        bf16 ? "bf16" : "fp16", loss[0], want_loss, worst, worst_name.c_str());
+    EXPECT_NEAR(loss[0], want_loss, loss_tol);
+    EXPECT_EQ(loss[1], loss[0]) << "a second step's loss";
+    EXPECT_TRUE(got[1] == first) << "a second step's gradients";
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace cohort
