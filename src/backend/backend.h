@@ -143,6 +143,16 @@ class Backend {
     return attention_stores_probabilities() ? rows * size_t(T) : rows;
   }
 
+  // Whether, at this width and head count, the causal attention's backward never reads
+  // qkv once its forward has returned (it reads q, k, v from its own state in att): a
+  // model may then give every layer the same qkv buffer (CudaBackend in bf16 / fp16 at
+  // head size 64: its tensor-core route). Default: false (the backward reads qkv).
+  virtual bool attention_backward_reads_state_only(int C, int NH) const {
+    (void)C;
+    (void)NH;
+    return false;
+  }
+
   // Causal multi-head self-attention core. qkv (B,T,3C) holds q|k|v, each head a slice
   // of HS = C/NH channels. att (attention_state_floats) receives what
   // attention_stores_probabilities() says: the softmax probabilities before dropout

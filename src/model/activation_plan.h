@@ -17,7 +17,8 @@ struct LayerActivations {
   float* ln1;        // (B, T, C)
   float* ln1_mean;   // (B, T)
   float* ln1_rstd;   // (B, T)
-  float* qkv;        // (B, T, 3C)
+  float* qkv;        // (B, T, 3C); one buffer for all layers where the backend's attention
+                     // backward reads only its state (attention_backward_reads_state_only)
   float* att;        // (B, NH, T, T) softmax probabilities before dropout, or (B, NH, T) LSE
                      // and the backend's own state (Backend::attention_state_floats)
   float* atty;       // (B, T, C) attention output, heads concatenated

@@ -9,9 +9,11 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "data/synthetic_source.h"
+#include "model/activation_plan.h"
 #include "model/gpt.h"
 #include "optim/lr_schedule.h"
 #include "optim/optimizer.h"
+#include "support/guarded_backend.h"
 #include "train/trainer.h"
 
 namespace cohort {
@@ -163,6 +165,26 @@ TEST(GptForward, RejectsTokensOutsideTheVocabulary) {
   targets[0] = -1;
   EXPECT_THROW(model.forward(tokens.data(), targets.data(), 1, 4, ForwardOptions{}), Error);
   EXPECT_THROW(model.plan(1, 33), Error);  // beyond context_length
+}
+
+// Where the backend's attention backward reads q, k, v only from its own state, the plan
+// gives every layer one qkv buffer: (L - 1) x B x T x 3C floats fewer.
+TEST(ActivationPlanTest, SharesQkvWhereTheAttentionBackwardReadsOnlyItsState) {
+  ModelConfig mc;
+  mc.vocab_size = 50;
+  mc.context_length = 16;
+  mc.n_layer = 3;
+  mc.n_head = 2;
+  mc.n_embd = 32;
+  const int B = 2, T = 16;
+  testing::GuardedBackend plain, state_only(false, true);
+  const ActivationPlan own(mc, B, T, plain), shared(mc, B, T, state_only);
+  for (size_t l = 1; l < own.layers.size(); ++l) {
+    EXPECT_NE(own.layers[l].qkv, own.layers[0].qkv) << "layer " << l;
+    EXPECT_EQ(shared.layers[l].qkv, shared.layers[0].qkv) << "layer " << l;
+  }
+  const size_t qkv_bytes = size_t(B) * T * 3 * mc.n_embd * sizeof(float);  // a multiple of 256
+  EXPECT_EQ(own.arena.bytes() - shared.arena.bytes(), (mc.n_layer - 1) * qkv_bytes);
 }
 
 }  // namespace

@@ -54,9 +54,15 @@ class GuardedMemory final : public MemorySpace {
 
 class GuardedBackend final : public Backend {
  public:
-  explicit GuardedBackend(bool flash_attention = false) : flash_(flash_attention) {}
+  // state_only_attention: claims attention_backward_reads_state_only, for testing what a
+  // model plans on it (its attention backward does read qkv: only plans, not steps).
+  explicit GuardedBackend(bool flash_attention = false, bool state_only_attention = false)
+      : flash_(flash_attention), state_only_attention_(state_only_attention) {}
   const char* name() const override { return "guarded-cpu"; }
   bool attention_stores_probabilities() const override { return !flash_; }
+  bool attention_backward_reads_state_only(int, int) const override {
+    return state_only_attention_;
+  }
   MemorySpace& memory() override { return memory_; }
 
   COHORT_BACKEND_OPS_OVERRIDE
@@ -73,6 +79,7 @@ class GuardedBackend final : public Backend {
   static GuardedMemory& checked(GuardedBackend& be, const char* op,
                                 std::initializer_list<const void*> ptrs);
   bool flash_;
+  bool state_only_attention_;
   CpuBackend cpu_;
   GuardedMemory memory_;
 };

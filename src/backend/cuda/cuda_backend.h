@@ -95,6 +95,9 @@ class CudaBackend final : public Backend {
                                  const float* out, const float* inp, const float* w_qkv,
                                  const float* w_proj, int B, int T, int C, int NH,
                                  const DropoutKey& dropout) override;
+  // In bf16 / fp16 at head size 64 (the tensor-core route, which activations' 256-byte
+  // alignment always lets it take).
+  bool attention_backward_reads_state_only(int C, int NH) const override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
   // In bf16 / fp16 at head size 64, the log-sum-exps and then the forward's 16-bit q, k, v.

@@ -286,6 +286,10 @@ size_t CudaBackend::attention_state_floats(int B, int T, int C, int NH) const {
          (cuda::tensor_core_attention_qkv16_bytes(B, T, C) + sizeof(float) - 1) / sizeof(float);
 }
 
+bool CudaBackend::attention_backward_reads_state_only(int C, int NH) const {
+  return precision_ != MatmulPrecision::fp32 && cuda::tensor_core_attention_fits(C, NH);
+}
+
 void* CudaBackend::attention_scratch(int B, int T, int C) {
   const size_t bytes = cuda::tensor_core_attention_scratch_bytes(B, T, C);
   if (attention16_.bytes() < bytes) attention16_ = cuda::DeviceBuffer(bytes);

@@ -12,9 +12,11 @@ namespace cohort::cuda {
 
 // Head size 64 (GPT-2's and most GPTs'), C <= 4096, and qkv, the state att (and dout
 // and out, when given) 16-byte aligned, as activations are: the inputs are read four
-// floats at a time, and the 16-bit q, k, v in the state by 16-byte copies.
-bool tensor_core_attention_fits(int C, int NH, const float* qkv, const float* att,
-                                const float* dout = nullptr, const float* out = nullptr);
+// floats at a time, and the 16-bit q, k, v in the state by 16-byte copies. Without
+// pointers: whether the shape fits.
+bool tensor_core_attention_fits(int C, int NH, const float* qkv = nullptr,
+                                const float* att = nullptr, const float* dout = nullptr,
+                                const float* out = nullptr);
 
 // Bytes of qkv in 16 bits (B*T*3C values), which the forward writes for the backward,
 // and of dout in 16 bits (B*T*C), the backward's scratch.
