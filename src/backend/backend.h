@@ -272,6 +272,11 @@ class Backend {
                                               const int32_t* targets, float dloss, int N, int V,
                                               int Vp) = 0;
 
+  // Floats the pair below needs in its logits buffer for N rows of Vp: N * Vp for the
+  // separate ops; fewer where the backend keeps the logits in its own narrower format
+  // (CUDA in bf16 / fp16: half). A plan that only trains may size its buffer so.
+  virtual size_t lm_head_loss_floats(size_t N, int Vp) const { return N * size_t(Vp); }
+
   // Training's LM head and loss as one pair, so a backend may keep the logits in its own
   // format between the two calls (CUDA in bf16 / fp16: 16-bit logits, and the forward
   // already leaves softmax - onehot for the backward, as llm.c's fused classifier does).

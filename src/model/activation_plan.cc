@@ -34,7 +34,9 @@ ActivationPlan::ActivationPlan(const ModelConfig& cfg, int B_, int T_, Backend& 
   plan.add(&lnf, BT * C);
   plan.add(&lnf_mean, BT);
   plan.add(&lnf_rstd, BT);
-  plan.add(&logits, BT * Vp);
+  // Training's plan: the LM head and its loss as the backend's pair, in its format.
+  logits_floats = keep_logits ? BT * Vp : backend.lm_head_loss_floats(BT, int(Vp));
+  plan.add(&logits, logits_floats);
   if (keep_logits) plan.add(&probs, BT * Vp);
   plan.add(&losses, BT);
   plan.add(&branch, BT * C);

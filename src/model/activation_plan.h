@@ -47,10 +47,11 @@ struct ActivationPlan {
   float* lnf;       // (B, T, C)
   float* lnf_mean;  // (B, T)
   float* lnf_rstd;  // (B, T)
-  float* logits;    // (B, T, Vp)
-  float* probs;     // (B, T, Vp) softmax (maybe logits itself); backward turns it into dlogits
-  float* losses;    // (B, T)
-  float* branch;    // (B, T, C) a projection's output before dropout and the residual add
+  float* logits;    // (B, T, Vp), or in training's plan the backend's lm_head_loss_floats
+  size_t logits_floats;
+  float* probs;   // (B, T, Vp) softmax (maybe logits itself); backward turns it into dlogits
+  float* losses;  // (B, T)
+  float* branch;  // (B, T, C) a projection's output before dropout and the residual add
   // backward scratch
   float* dresidual;  // (B, T, C) gradient of the residual stream
   float* d_c_a;      // (B, T, C)

@@ -161,6 +161,9 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   if (targets && a.probs == a.logits) {
     be.lm_head_loss_forward(a.losses, a.logits, a.lnf, wte, a.targets, BT, C, V, Vp);
   } else {
+    COHORT_CHECK(a.logits_floats >= BT * size_t(Vp))
+        << "logits without targets need a plan that keeps them (plan(B, T, keep_logits = "
+           "true)): training's plan sized its buffer for the backend's fused LM head";
     be.lm_head_forward(a.logits, a.lnf, wte, BT, C, Vp);
     if (!targets) return 0.0f;
     be.softmax_cross_entropy_forward(a.losses, a.probs, a.logits, a.targets, BT, V, Vp);

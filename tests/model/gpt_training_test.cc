@@ -167,9 +167,11 @@ TEST(GptForward, RejectsTokensOutsideTheVocabulary) {
   EXPECT_THROW(model.plan(1, 33), Error);  // beyond context_length
 }
 
-// Where the backend's attention backward reads q, k, v only from its own state, the plan
-// gives every layer one qkv buffer: (L - 1) x B x T x 3C floats fewer.
-TEST(ActivationPlanTest, SharesQkvWhereTheAttentionBackwardReadsOnlyItsState) {
+// A 16-bit CUDA backend's plan: where its attention backward reads q, k, v only from its
+// own state, every layer gets one qkv buffer ((L - 1) x B x T x 3C floats fewer); in
+// training's plan the LM head pair's logits take the backend's size (half); a forward
+// without targets on that plan, which needs fp32 logits, is refused.
+TEST(ActivationPlanTest, TakesTheBackendsLayouts) {
   ModelConfig mc;
   mc.vocab_size = 50;
   mc.context_length = 16;
@@ -177,14 +179,28 @@ TEST(ActivationPlanTest, SharesQkvWhereTheAttentionBackwardReadsOnlyItsState) {
   mc.n_head = 2;
   mc.n_embd = 32;
   const int B = 2, T = 16;
-  testing::GuardedBackend plain, state_only(false, true);
-  const ActivationPlan own(mc, B, T, plain), shared(mc, B, T, state_only);
+  const size_t BT = size_t(B) * T, Vp = size_t(mc.padded_vocab_size());
+  testing::GuardedBackend plain, device(false, true);
+  const ActivationPlan own(mc, B, T, plain, false), shared(mc, B, T, device, false);
   for (size_t l = 1; l < own.layers.size(); ++l) {
     EXPECT_NE(own.layers[l].qkv, own.layers[0].qkv) << "layer " << l;
     EXPECT_EQ(shared.layers[l].qkv, shared.layers[0].qkv) << "layer " << l;
   }
-  const size_t qkv_bytes = size_t(B) * T * 3 * mc.n_embd * sizeof(float);  // a multiple of 256
-  EXPECT_EQ(own.arena.bytes() - shared.arena.bytes(), (mc.n_layer - 1) * qkv_bytes);
+  EXPECT_EQ(own.logits_floats, BT * Vp);
+  EXPECT_EQ(shared.logits_floats, BT * Vp / 2);
+  EXPECT_EQ(shared.probs, shared.logits);
+  // Each size here is a multiple of the plan's 256-byte alignment.
+  const size_t qkv_bytes = BT * 3 * mc.n_embd * sizeof(float);
+  EXPECT_EQ(own.arena.bytes() - shared.arena.bytes(),
+            (mc.n_layer - 1) * qkv_bytes + BT * Vp / 2 * sizeof(float));
+  // A plan that keeps the logits keeps them whole.
+  EXPECT_EQ(ActivationPlan(mc, B, T, device, true).logits_floats, BT * Vp);
+
+  Gpt model(mc, device);
+  model.init_weights(1);
+  model.plan(B, T, /*keep_logits=*/false);
+  std::vector<int32_t> tokens(BT, 3);
+  EXPECT_THROW(model.forward(tokens.data(), nullptr, B, T, ForwardOptions{}), Error);
 }
 
 }  // namespace

@@ -54,14 +54,16 @@ class GuardedMemory final : public MemorySpace {
 
 class GuardedBackend final : public Backend {
  public:
-  // state_only_attention: claims attention_backward_reads_state_only, for testing what a
-  // model plans on it (its attention backward does read qkv: only plans, not steps).
-  explicit GuardedBackend(bool flash_attention = false, bool state_only_attention = false)
-      : flash_(flash_attention), state_only_attention_(state_only_attention) {}
+  // device_layouts: claims what CUDA's 16-bit precisions tell a model's plan (an
+  // attention backward that reads only its state, an LM head pair in half the logits),
+  // for testing plans; its ops are the CPU's, so a backward on such a plan is not valid.
+  explicit GuardedBackend(bool flash_attention = false, bool device_layouts = false)
+      : flash_(flash_attention), device_layouts_(device_layouts) {}
   const char* name() const override { return "guarded-cpu"; }
   bool attention_stores_probabilities() const override { return !flash_; }
-  bool attention_backward_reads_state_only(int, int) const override {
-    return state_only_attention_;
+  bool attention_backward_reads_state_only(int, int) const override { return device_layouts_; }
+  size_t lm_head_loss_floats(size_t N, int Vp) const override {
+    return device_layouts_ ? (N * size_t(Vp) + 1) / 2 : N * size_t(Vp);
   }
   MemorySpace& memory() override { return memory_; }
 
@@ -79,7 +81,7 @@ class GuardedBackend final : public Backend {
   static GuardedMemory& checked(GuardedBackend& be, const char* op,
                                 std::initializer_list<const void*> ptrs);
   bool flash_;
-  bool state_only_attention_;
+  bool device_layouts_;
   CpuBackend cpu_;
   GuardedMemory memory_;
 };

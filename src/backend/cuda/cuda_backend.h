@@ -95,6 +95,8 @@ class CudaBackend final : public Backend {
                                  const float* out, const float* inp, const float* w_qkv,
                                  const float* w_proj, int B, int T, int C, int NH,
                                  const DropoutKey& dropout) override;
+  // Half the separate ops' in bf16 / fp16 (16-bit logits), where the fused pair applies.
+  size_t lm_head_loss_floats(size_t N, int Vp) const override;
   // In bf16 / fp16 at head size 64 (the tensor-core route, which activations' 256-byte
   // alignment always lets it take).
   bool attention_backward_reads_state_only(int C, int NH) const override;

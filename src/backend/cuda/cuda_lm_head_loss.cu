@@ -27,6 +27,12 @@ using cuda::lm_loss::kThreads;
 using cuda::lm_loss::lm_loss_rows;
 using cuda::lm_loss::row_fits_registers;
 
+size_t CudaBackend::lm_head_loss_floats(size_t N, int Vp) const {
+  // A plan's buffers are 256-byte aligned, so the fused route's alignment holds.
+  const size_t n = N * size_t(Vp);
+  return precision_ != MatmulPrecision::fp32 && Vp % kPack == 0 ? (n + 1) / 2 : n;
+}
+
 bool CudaBackend::fused_lm_loss(const float* logits, int Vp) const {
   return precision_ != MatmulPrecision::fp32 && Vp % kPack == 0 &&
          reinterpret_cast<uintptr_t>(logits) % 16 == 0;
