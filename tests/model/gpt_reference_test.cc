@@ -306,12 +306,8 @@ TEST(GptDevicePath, FlashAttentionWithDropoutTrainsLikeTheCpu) {
 // runs its backward at loss scale 2^16, divided out exactly on the host.
 TEST(GptTensorCoreRoute, SixteenBitStepMatchesTheCpu) {
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device here";
-  ModelConfig mc;
-  mc.vocab_size = 101;
-  mc.context_length = 64;
-  mc.n_layer = 2;
-  mc.n_head = 2;
-  mc.n_embd = 128;
+  const ModelConfig mc{
+      .vocab_size = 101, .context_length = 64, .n_layer = 2, .n_head = 2, .n_embd = 128};
   const int B = 2, T = 64;
   std::vector<int32_t> tokens(size_t(B) * T), targets(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {

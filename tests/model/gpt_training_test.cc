@@ -172,12 +172,8 @@ TEST(GptForward, RejectsTokensOutsideTheVocabulary) {
 // training's plan the LM head pair's logits take the backend's size (half); a forward
 // without targets on that plan, which needs fp32 logits, is refused.
 TEST(ActivationPlanTest, TakesTheBackendsLayouts) {
-  ModelConfig mc;
-  mc.vocab_size = 50;
-  mc.context_length = 16;
-  mc.n_layer = 3;
-  mc.n_head = 2;
-  mc.n_embd = 32;
+  const ModelConfig mc{
+      .vocab_size = 50, .context_length = 16, .n_layer = 3, .n_head = 2, .n_embd = 32};
   const int B = 2, T = 16;
   const size_t BT = size_t(B) * T, Vp = size_t(mc.padded_vocab_size());
   testing::GuardedBackend plain, device(false, true);
