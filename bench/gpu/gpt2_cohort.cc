@@ -85,6 +85,12 @@ Args parse(int argc, char** argv) {
         throw Error(fmt::format("{} {}: expected a positive integer", k, v));
       }
     };
+    // A two-way switch: true for its first value, false for its second.
+    auto choice = [&](const char* first, const char* second) {
+      if (v != first && v != second)
+        throw Error(fmt::format("{} {}: expected {} or {}", k, v, first, second));
+      return v == first;
+    };
     if (k == "--backend")
       a.backend = v;
     else if (k == "--precision")
@@ -105,22 +111,14 @@ Args parse(int argc, char** argv) {
       num(a.vocab);
     else if (k == "--peak-tflops")
       a.peak_tflops = positive_real(k, v);
-    else if (k == "--gelu-epilogues" && (v == "on" || v == "off"))
-      a.gelu_epilogues = v == "on";
     else if (k == "--gelu-epilogues")
-      throw Error(fmt::format("--gelu-epilogues {}: expected on or off", v));
-    else if (k == "--attention-forward" && (v == "128" || v == "64"))
-      a.wide_attention_forward = v == "128";
+      a.gelu_epilogues = choice("on", "off");
     else if (k == "--attention-forward")
-      throw Error(fmt::format("--attention-forward {}: expected 128 or 64", v));
-    else if (k == "--attention-dkv-parts" && (v == "2" || v == "1"))
-      a.split_attention_dkv = v == "2";
+      a.wide_attention_forward = choice("128", "64");
     else if (k == "--attention-dkv-parts")
-      throw Error(fmt::format("--attention-dkv-parts {}: expected 2 or 1", v));
-    else if (k == "--gradients-16-bit" && (v == "on" || v == "off"))
-      a.gradients_16_bit = v == "on";
+      a.split_attention_dkv = choice("2", "1");
     else if (k == "--gradients-16-bit")
-      throw Error(fmt::format("--gradients-16-bit {}: expected on or off", v));
+      a.gradients_16_bit = choice("on", "off");
     else
       throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
