@@ -78,7 +78,9 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
   // What an earlier LayerNorm backward derived from dinp goes stale now; a hold is for the
   // first LayerNorm backward that updates it (this one), whichever route it takes.
   if (held_gradient_.ready == dinp) held_gradient_.ready = nullptr;
-  const bool was_held = held_gradient_.held == dinp && held_gradient_.n == size_t(N) * C;
+  // next: dinp held (hold_gradient): this backward writes its 16-bit copy and column sums
+  // too, for the next product (rows held in registers)
+  const bool next = held_gradient_.held == dinp && held_gradient_.n == size_t(N) * C;
   if (held_gradient_.held == dinp) held_gradient_.held = nullptr;
   // dout in 16 bits where the product before stored it so (pass_gradient; rows <= 1024)
   const void* dout16 = passed_gradient_to_read(dout, size_t(N) * C);
@@ -89,9 +91,7 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
       pw = column_partials(2 * size_t(groups) * C);
       pb = pw + size_t(groups) * C;
       const dim3 grid{unsigned(groups)}, block{32 * ln::kBackwardWarps};
-      // dinp held (hold_gradient): its 16-bit copy and column sums too, for the next product
       HeldGradient& held = held_gradient_;
-      const bool next = was_held;
       if (next) {
         if (held.copy.bytes() < held.n * 2) held.copy = cuda::DeviceBuffer(held.n * 2);
         if (held.partials.bytes() < size_t(groups) * C * sizeof(float))
