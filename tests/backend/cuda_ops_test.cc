@@ -62,8 +62,11 @@ class CudaOps : public ::testing::Test {
                             d_x.as<float>(), d_w.as<float>(), d_mean.as<float>(),
                             d_rstd.as<float>(), N, C);
     expect_close(down(d_dx, dx.size()), dx, "layernorm dinp (accumulated)");
-    expect_close(down(d_dw, C), dw, "layernorm dweight");
-    expect_close(down(d_db, C), db, "layernorm dbias");
+    // The weight and bias gradients sum N rows in another order than the CPU: their error
+    // scales with the terms, not with a column's sum, which can cancel to near zero (an
+    // H200 at N = 3001: 5e-5 on a bias gradient of -2e-3). So normwise, as an fp32 sum.
+    EXPECT_LT(testing::normwise_error(down(d_dw, C), dw, 0, C, C), 1e-5) << "layernorm dweight";
+    EXPECT_LT(testing::normwise_error(down(d_db, C), db, 0, C, C), 1e-5) << "layernorm dbias";
 
     // The residual add and the LayerNorm in one kernel: the two ops' values, bit for bit.
     Floats branch = random(x.size());
@@ -160,12 +163,14 @@ TEST_F(CudaOps, SixteenBitLinearBackwardRoundsDoutInItsBiasGradientPass) {
                              d_dout.as<float>() + offset, d_inp.as<float>(), d_w.as<float>(), N, C,
                              OC);
         expect_close(down(d_db, OC), db, "dbias");
-        const double bound = precision == MatmulPrecision::bf16 ? 2e-2 : 3e-3;
+        // Normwise: dweight sums N products of two rounded operands, and a column whose
+        // sum cancels keeps the terms' error (an H200: 0.026 on a dweight of -0.20). Worst
+        // of 400 float64 emulations of these shapes: bf16 4.1e-3, fp16 5.3e-4; bounds 3x.
+        const double bound = precision == MatmulPrecision::bf16 ? 1.2e-2 : 1.5e-3;
         const Floats got_dinp = down(d_dinp, dinp.size()), got_dw = down(d_dw, dw.size());
-        for (size_t i = 0; i < dinp.size(); ++i)
-          ASSERT_NEAR(got_dinp[i], dinp[i], bound * (1.0f + std::abs(dinp[i]))) << "dinp " << i;
-        for (size_t i = 0; i < dw.size(); ++i)
-          ASSERT_NEAR(got_dw[i], dw[i], bound * (1.0f + std::abs(dw[i]))) << "dweight " << i;
+        EXPECT_LT(testing::normwise_error(got_dinp, dinp, 0, dinp.size(), dinp.size()), bound)
+            << "dinp";
+        EXPECT_LT(testing::normwise_error(got_dw, dw, 0, dw.size(), dw.size()), bound) << "dweight";
         const Floats got_db = down(d_db, OC);
         d_dw = up(Floats(w.size(), 0.25f));
         d_db = up(Floats(OC, 0.25f));
@@ -273,11 +278,6 @@ TEST_F(CudaOps, HeldInputKeepsItsCopyUntilTheNextStep) {
   EXPECT_EQ(down(d_inp, inp.size()), before) << "a products-only output is not written";
   EXPECT_EQ(down(d_mean, N), fresh_stats) << "its means are";
   EXPECT_EQ(product(half), from_kernel_copy) << "the products-only copy";
-  // A product reading such an input before its op wrote the copy is an error, not a
-  // rounding of whatever the input holds.
-  half.parameters_updated(d_params.as<float>(), params.size());
-  half.hold_product_input(d_inp.as<float>(), inp.size());
-  EXPECT_THROW(product(half), Error);
 }
 
 TEST_F(CudaOps, EmbeddingAndLayerNorm) {

@@ -53,12 +53,17 @@ struct LaneRow {
   // The row sum = a + b, written to memory as it is read (the residual stream's add).
   __device__ LaneRow(float* sum, const float* a, const float* b, int lane, int C) : row(sum) {
     if constexpr (K > 0) {
+      // Every load before the first store: sum may alias a or b as far as the compiler
+      // knows, so a store between loads kept the next loads from issuing until it was
+      // done (PTX: K load-load-store rounds, each a trip to memory).
 #pragma unroll
       for (int i = 0; i < K; ++i) {
         const int c = lane + 32 * i;
         v[i] = c < C ? a[c] + b[c] : 0.0f;
-        if (c < C) sum[c] = v[i];
       }
+#pragma unroll
+      for (int i = 0; i < K; ++i)
+        if (lane + 32 * i < C) sum[lane + 32 * i] = v[i];
     } else {
       for (int c = lane; c < C; c += 32) sum[c] = a[c] + b[c];  // read back by this lane
     }
@@ -117,11 +122,23 @@ __device__ void normalize_row(const LaneRow<K>& x, float* y, E* y16, float* mean
   float v = 0.0f;
   each_lane_column<K>(lane, C, [&](int i, int c) { v += (x(i, c) - m) * (x(i, c) - m); });
   const float r = rsqrtf(warp_sum(v) / C + kEps);
+  // The row's outputs before any store, so that w's and b's loads are not held behind
+  // stores to y (which may alias them as far as the compiler knows).
+  float out[K > 0 ? K : 1];
   each_lane_column<K>(lane, C, [&](int i, int c) {
-    const float out = (x(i, c) - m) * r * w[c] + b[c];
-    if (y) y[c] = out;
-    if constexpr (!std::is_void_v<E>) y16[c] = round16<E>(out);
+    const float o = (x(i, c) - m) * r * w[c] + b[c];
+    if constexpr (K > 0) {
+      out[i] = o;
+    } else {
+      if (y) y[c] = o;
+      if constexpr (!std::is_void_v<E>) y16[c] = round16<E>(o);
+    }
   });
+  if constexpr (K > 0)
+    each_lane_column<K>(lane, C, [&](int i, int c) {
+      if (y) y[c] = out[i];
+      if constexpr (!std::is_void_v<E>) y16[c] = round16<E>(out[i]);
+    });
   if (lane == 0) {
     *mean = m;
     *rstd = r;
@@ -208,7 +225,7 @@ inline int backward_blocks(int N) {
 }
 
 template <int K, typename T = float, typename R = void>
-__global__ void __launch_bounds__(32 * kBackwardWarps)
+__global__ void __launch_bounds__(32 * kBackwardWarps, 2)
     ln_backward(float* dinp, float* pw, float* pb, const T* dout, const float* inp, const float* w,
                 const float* mean, const float* rstd, int N, int C, R* next16 = nullptr,
                 float* pn = nullptr) {
@@ -229,7 +246,11 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
     if constexpr (kNext) sn[c] = 0.0f;
   });
   for (int row = blockIdx.x * kBackwardWarps + warp; row < N; row += gridDim.x * kBackwardWarps) {
+    // dinp's row too is read up front, with x and dy, and the updated row stored after
+    // all of it is computed: a store to dinp between loads kept each next load waiting
+    // for it (dinp may alias w as far as the compiler knows), K trips to memory a row.
     const LaneRow<K> x(inp + size_t(row) * C, lane, C), dy(dout + size_t(row) * C, lane, C);
+    LaneRow<K> dx(dinp + size_t(row) * C, lane, C);
     const float m = mean[row], r = rstd[row];
     float a = 0.0f, bsum = 0.0f;
     each_lane_column<K>(lane, C, [&](int i, int c) {
@@ -241,14 +262,16 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
       sw[c] += norm * dy(i, c);
     });
     const float dnorm_mean = warp_sum(a) / C, dnorm_norm_mean = warp_sum(bsum) / C;
-    float* dx = dinp + size_t(row) * C;
     each_lane_column<K>(lane, C, [&](int i, int c) {
       const float norm = (x(i, c) - m) * r;
-      const float updated = dx[c] + (w[c] * dy(i, c) - dnorm_mean - norm * dnorm_norm_mean) * r;
-      dx[c] = updated;
+      dx.v[i] += (w[c] * dy(i, c) - dnorm_mean - norm * dnorm_norm_mean) * r;
+    });
+    float* const dx_row = dinp + size_t(row) * C;
+    each_lane_column<K>(lane, C, [&](int i, int c) {
+      dx_row[c] = dx.v[i];
       if constexpr (kNext) {
-        next16[size_t(row) * C + c] = round16<R>(updated);
-        sn[c] += updated;
+        next16[size_t(row) * C + c] = round16<R>(dx.v[i]);
+        sn[c] += dx.v[i];
       }
     });
   }

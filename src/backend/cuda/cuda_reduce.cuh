@@ -52,13 +52,25 @@ struct ColumnSplit {
   static dim3 block() { return dim3(kColumnTile, kColumnTile); }
 };
 
-// out[c] += sum over g of partial[g * C + c], g in order: thread per column.
+// out[c] += sum over g of partial[g * C + c], g in order: thread per column. The loads go
+// out kBatch at a time ahead of their in-order adds: one thread walks up to 264 groups
+// (the LayerNorm backward's), and a load at a time left it one trip to L2 per group
+// (ncu, H200: 10 us a launch, about 1 ms of a GPT-2 124M step).
 template <typename T>
 __global__ void add_group_sums(T* out, const T* partial, int groups, int C) {
+  constexpr int kBatch = 16;
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   T s = partial[c];
-  for (int g = 1; g < groups; ++g) s += partial[size_t(g) * C + c];
+  int g = 1;
+  for (; g + kBatch <= groups; g += kBatch) {
+    T v[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) v[j] = partial[size_t(g + j) * C + c];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) s += v[j];
+  }
+  for (; g < groups; ++g) s += partial[size_t(g) * C + c];
   out[c] += s;
 }
 
