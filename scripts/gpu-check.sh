@@ -13,7 +13,8 @@
 #     (then with the GELU kernels, the 64-row attention forward, the one-part dK/dV), fp32
 #     and fp16, then PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio;
 #  6. Nsight Compute: each kernel's share of a bf16 step; the attention kernels' sections;
-#  7. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh).
+#  7. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh; COHORT_GPU_CHECK_CLI=off
+#     skips it).
 # Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -52,6 +53,16 @@ timeout 120 $bench --backend cuda --precision fp32 --batch 16 --seq 1024 --steps
 timeout 60 $bench --backend cuda --precision fp16 --batch 16 --seq 1024 --steps 5 || status=1
 PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/gpt2_torch.py --batch 16 --seq 1024 --steps 10 |
   tee "$out/torch_bf16.txt" || status=1
+# How far one step's gradients are from fp32's on the same weights and batch (relative L2,
+# bench/gpu/gradient_agreement.h): cohort's bf16 routes and fp16, then PyTorch's autocast.
+for variant in "" "--gradients-16-bit off" "--gelu-epilogues off" "--precision fp16"; do
+  # shellcheck disable=SC2086  # $variant is an option and its value
+  timeout 60 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
+    --compare-fp32 on $variant | grep "^gradients vs" | sed "s/^/[${variant:-default}] /" ||
+    status=1
+done
+PYTHONUNBUFFERED=1 timeout 120 python3 bench/gpu/gpt2_torch.py --batch 16 --seq 1024 --steps 1 \
+  --compile off --compare-fp32 | grep "^gradients vs" || status=1
 python3 - "$out" <<'PY'
 import json, sys, pathlib
 def result(name):
@@ -114,7 +125,9 @@ PY
   done
 fi
 # 7. The cohort CLI end to end (built without MPI), while the run is inside 8 minutes.
-if [ -d data/corpora/brown ] && [ $(( $(date +%s) - start )) -lt 300 ]; then
+if [ "${COHORT_GPU_CHECK_CLI:-on}" = off ]; then
+  echo "gpu-check: CLI check skipped (COHORT_GPU_CHECK_CLI=off)"
+elif [ -d data/corpora/brown ] && [ $(( $(date +%s) - start )) -lt 300 ]; then
   OUT=$out scripts/gpu-cli-check.sh || status=1
 else
   echo "gpu-check: CLI check skipped (no data/corpora/brown carried, or too little time left)"

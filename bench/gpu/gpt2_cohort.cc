@@ -20,6 +20,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "core/philox.h"
+#include "gradient_agreement.h"
 #include "model/gpt.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
@@ -39,20 +40,22 @@ struct Args {
   bool wide_attention_forward = true;
   bool split_attention_dkv = true;
   bool gradients_16_bit = true;
+  bool compare_fp32 = false;
 };
 
 const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
     "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
-    "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off]\n"
+    "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off] [--compare-fp32 on|off]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
     "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
     "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
-    "(Backend::pass_gradient, hold_gradient).\n";
+    "(Backend::pass_gradient, hold_gradient). --compare-fp32 on first prints how far the first\n"
+    "step's gradients are from an fp32 run's on the same weights and batch (relative L2).\n";
 
 double positive_real(const std::string& k, const std::string& v) {
   double x = 0;
@@ -119,6 +122,8 @@ Args parse(int argc, char** argv) {
       a.split_attention_dkv = choice("2", "1");
     else if (k == "--gradients-16-bit")
       a.gradients_16_bit = choice("on", "off");
+    else if (k == "--compare-fp32")
+      a.compare_fp32 = choice("on", "off");
     else
       throw Error(fmt::format("unknown option {}\n{}", k, kUsage));
   }
@@ -146,6 +151,35 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
   throw Error(fmt::format("--backend {}: expected cuda or cpu", a.backend));
 }
 
+// The first step's loss and gradients against an fp32 model's on the same weights and
+// batch (built, run and freed first, so the two never hold device memory together).
+void compare_with_fp32(const Args& a, const ModelConfig& mc, Gpt& model,
+                       const std::vector<int32_t>& tokens, const std::vector<int32_t>& targets,
+                       float loss_scale) {
+  const size_t n = model.num_params();
+  std::vector<float> want(n), got(n);
+  float want_loss = 0;
+  {
+    Args fp32 = a;
+    fp32.precision = "fp32";
+    std::unique_ptr<Backend> backend = make_backend(fp32);
+    Gpt reference(mc, *backend);
+    reference.init_weights(0);
+    reference.plan(a.batch, a.seq, /*keep_logits=*/false);
+    want_loss = reference.forward(tokens.data(), targets.data(), a.batch, a.seq, ForwardOptions{});
+    reference.backward(1.0f);
+    backend->memory().copy_to_host(want.data(), reference.grads(), n * sizeof(float));
+  }
+  const float loss = model.forward(tokens.data(), targets.data(), a.batch, a.seq, ForwardOptions{});
+  model.backward(loss_scale);
+  model.backend().memory().copy_to_host(got.data(), model.grads(), n * sizeof(float));
+  for (float& g : got) g /= loss_scale;
+  model.zero_grad();
+  fmt::print("gradients vs fp32 ({} {}, same weights and batch): loss {:.6f} vs {:.6f}; {}\n",
+             a.backend, a.precision, loss, want_loss,
+             gradient_agreement(model.layout(), got, want));
+}
+
 int run(const Args& a) {
   std::unique_ptr<Backend> backend = make_backend(a);
   ModelConfig mc;
@@ -169,6 +203,8 @@ int run(const Args& a) {
     tokens[i] = int32_t(r[0] % uint32_t(a.vocab));
     targets[i] = int32_t(r[1] % uint32_t(a.vocab));
   }
+  if (a.compare_fp32)
+    compare_with_fp32(a, mc, model, tokens, targets, fp16 ? scaler.scale() : 1.0f);
   float first_loss = 0, last_loss = 0;
   auto sync = [&] {
     float probe;

@@ -40,6 +40,14 @@ class Gpt(nn.Module):
         self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(maxT, C)
         self.h = nn.ModuleList(Block(C, NH) for _ in range(L))
         self.ln_f = nn.LayerNorm(C)
+        # GPT-2's initialization, as cohort's Model::init_weights: N(0, 0.02) weights and
+        # embeddings, the residual projections' scaled by 1 / sqrt(2 L), zero biases.
+        for name, p in self.named_parameters():
+            if name.endswith(".bias"):
+                nn.init.zeros_(p)
+            elif p.dim() > 1:
+                std = 0.02 / math.sqrt(2 * L) if "proj" in name else 0.02
+                nn.init.normal_(p, 0.0, std)
 
     def forward(self, idx, targets):
         x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
@@ -49,6 +57,32 @@ class Gpt(nn.Module):
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
 
 
+def compare_with_fp32(model, idx, tgt):
+    """The first step's loss and gradients under bf16 autocast against fp32's (no TF32), on
+    the same weights and batch, in the format of cohort's --compare-fp32."""
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    grads = []
+    for autocast in (False, True):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
+            loss = model(idx, tgt)
+        loss.backward()
+        grads.append((loss.item(), {n: p.grad.double() for n, p in model.named_parameters()}))
+    model.zero_grad(set_to_none=True)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    (want_loss, want), (loss, got) = grads
+    def rel(names):
+        diff = sum(float((got[n] - want[n]).pow(2).sum()) for n in names)
+        norm = sum(float(want[n].pow(2).sum()) for n in names)
+        return math.sqrt(diff / norm) if norm > 0 else math.sqrt(diff)
+    errors = sorted(((rel([n]), n) for n in want), reverse=True)[:5]
+    total = sum(g.numel() for g in want.values())
+    print(f"gradients vs fp32 (pytorch autocast bf16, same weights and batch): loss {loss:.6f} vs "
+          f"{want_loss:.6f}; relative L2 error {rel(list(want)):.3e} over all {total} parameters; "
+          "worst tensors: " + ", ".join(f"{n} {e:.3e}" for e, n in errors))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=16)
@@ -56,6 +90,8 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU")
+    ap.add_argument("--compare-fp32", action="store_true",
+                    help="first print how far autocast's gradients are from fp32's (relative L2)")
     a = ap.parse_args()
     torch.manual_seed(0)
     dev = "cuda"
@@ -75,6 +111,9 @@ def main():
     x = torch.randint(0, 50257, (a.batch, a.seq + 1), device=dev)
     idx, tgt = x[:, :-1].contiguous(), x[:, 1:].contiguous()
 
+    if a.compare_fp32:
+        compare_with_fp32(model, idx, tgt)
+
     def step():
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
             loss = step_model(idx, tgt)
@@ -85,20 +124,21 @@ def main():
         return loss
 
     try:
-        step()  # torch.compile compiles here, so its failures show here
+        first_loss = step().item()  # torch.compile compiles here, so its failures show here
     except Exception as e:  # noqa: BLE001 - report and go on uncompiled
         if not compiled or a.compile == "on":
             raise
         print(f"torch.compile failed, running eagerly: {type(e).__name__}: {e}"[:400])
         step_model, compiled = model, False
         opt.zero_grad(set_to_none=True)
+        first_loss = step().item()
     for _ in range(2):  # warm-up
         step()
     torch.cuda.synchronize()
     times = []
     for _ in range(a.steps):
         t0 = time.perf_counter()
-        step()
+        last_loss = step()
         torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     n = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
@@ -108,7 +148,8 @@ def main():
     mfu = tok_s * flops_per_token / (a.peak_tflops * 1e12)
     print(f"pytorch {torch.__version__} {torch.cuda.get_device_name()}: GPT-2 124M bf16 B={a.batch} "
           f"T={a.seq} compile={compiled}: {tok_s:,.0f} tok/s (best of {a.steps}; median "
-          f"{a.batch * a.seq / sorted(times)[len(times) // 2]:,.0f}), MFU {100 * mfu:.1f}%")
+          f"{a.batch * a.seq / sorted(times)[len(times) // 2]:,.0f}), MFU {100 * mfu:.1f}%; "
+          f"loss {first_loss:.4f} -> {last_loss.item():.4f} after {3 + a.steps} steps")
     print("RESULT " + json.dumps({"tokens_per_s": tok_s, "mfu": mfu, "compile": compiled,
                                   "device": torch.cuda.get_device_name(), "torch": torch.__version__}))
 
