@@ -1,11 +1,13 @@
 // The bias gradient's column sums (src/backend/cuda/cuda_column_sums.cuh) on the CPU
-// through the warp emulator: each column's sum over the row groups, added in group order
-// as add_group_sums does, within fp32 rounding of the exact sum (1e-6 of the sum of its
-// terms' magnitudes); the 16-bit copy written in the same pass equal to each value rounded
-// once, bit for bit. Widths with whole 16-byte rows and without (C % 4 != 0: the scalar
-// route), several row groups, fp32 and 16-bit input.
+// through the warp emulator: each column's sum over the row groups, added in group order,
+// within fp32 rounding of the exact sum (1e-6 of the sum of its terms' magnitudes); the
+// 16-bit copy written in the same pass equal to each value rounded once, bit for bit.
+// Widths with whole 16-byte rows and without (C % 4 != 0: the scalar route), several row
+// groups, fp32 and 16-bit input. Then add_group_sums (cuda_reduce.cuh), bit for bit
+// against a host sum in its order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_column_sums.cuh"
+#include "backend/cuda/cuda_reduce.cuh"
 #include "bit_pattern.h"
 
 namespace cohort {
@@ -67,6 +70,33 @@ TEST(ColumnSumsEmulated, Fp32Only) { check<float, void>(200, 132); }
 TEST(ColumnSumsEmulated, SixteenBitInput) {
   check<__nv_bfloat16, void>(150, 256);
   check<__half, void>(90, 66);
+}
+
+// add_group_sums: out[c] += the groups' sums in runs of ceil(groups / kGroupChunks)
+// consecutive groups, each run in order, then the runs in order; bit for bit.
+TEST(GroupSumsEmulated, RunsOfGroupsInAFixedOrder) {
+  for (const int groups : {1, 5, 8, 9, 23, 264}) {
+    const int C = 70;  // two full column tiles and a partial one
+    SCOPED_TRACE("groups " + std::to_string(groups));
+    std::mt19937 rng(groups);
+    std::normal_distribution<float> d(0.0f, 3.0f);
+    std::vector<float> partial(size_t(groups) * C), out(C), want(C);
+    for (auto& v : partial) v = d(rng);
+    for (int c = 0; c < C; ++c) out[c] = want[c] = d(rng);
+    emu::launch(cuda::add_group_sums<float>, cuda::group_sums_grid(C), cuda::group_sums_block(), 0,
+                out.data(), static_cast<const float*>(partial.data()), groups, C);
+    const int per_run = (groups + cuda::kGroupChunks - 1) / cuda::kGroupChunks;
+    for (int c = 0; c < C; ++c) {
+      float total = 0.0f;
+      for (int first = 0; first < groups; first += per_run) {
+        float run = partial[size_t(first) * C + c];
+        for (int g = first + 1; g < std::min(groups, first + per_run); ++g)
+          run += partial[size_t(g) * C + c];
+        total = first == 0 ? run : total + run;
+      }
+      ASSERT_EQ(bits(out[c]), bits(want[c] + total)) << "column " << c;
+    }
+  }
 }
 
 }  // namespace

@@ -71,10 +71,10 @@ void check_backward(int N, int C, int blocks, float dx_start, const std::vector<
                   pb.data(), dy.data(), x.data(), mean.data(), rstd.data(), N, C, split.rows);
     }
   });
-  const dim3 sums_grid(unsigned((C + 255) / 256));
-  emu::launch(cuda::add_group_sums<float>, sums_grid, dim3(256), 0, gdw.data(),
+  const dim3 sums_grid = cuda::group_sums_grid(C);
+  emu::launch(cuda::add_group_sums<float>, sums_grid, cuda::group_sums_block(), 0, gdw.data(),
               static_cast<const float*>(pw.data()), groups, C);
-  emu::launch(cuda::add_group_sums<float>, sums_grid, dim3(256), 0, gdb.data(),
+  emu::launch(cuda::add_group_sums<float>, sums_grid, cuda::group_sums_block(), 0, gdb.data(),
               static_cast<const float*>(pb.data()), groups, C);
   expect_close(gdx, dx, "input gradient (accumulated)");
   expect_close(gdw, dw, "weight gradient (accumulated)");

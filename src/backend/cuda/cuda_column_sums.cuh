@@ -8,7 +8,7 @@
 // Block: 32 x 8 threads over 128 columns (four a lane) of one group of rows: a warp reads
 // 512 contiguous bytes of a row (16-byte loads where the row allows), lane y of the block
 // walks rows y, y + 8, ... of the group in order, the eight partials of a column meet in
-// a fixed tree, and add_group_sums adds the groups in order: the same sums every run.
+// a fixed tree, and add_group_sums adds the groups in a fixed order: the same sums every run.
 #pragma once
 
 #include <algorithm>

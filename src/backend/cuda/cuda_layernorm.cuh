@@ -208,7 +208,7 @@ __global__ void ln_backward_input(float* dinp, const float* dout, const float* i
 // The backward in one pass over dy and x, for rows held in registers (K > 0): each warp
 // computes its rows' input gradients and adds their parameter gradients to per-lane
 // column sums; the block then sums its warps in warp order into row blockIdx.x of pw and
-// pb (blocks x C each), which add_group_sums adds up in block order. The split pair
+// pb (blocks x C each), which add_group_sums adds up in a fixed order. The split pair
 // below read dy and x twice: 300 MB a call for GPT-2 124M at B=16, T=1024, against 200
 // MB. Rows go to warps by a function of N alone (backward_blocks), so the sums repeat run
 // to run. Dynamic shared memory: backward_shared_bytes.

@@ -247,7 +247,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
     held.ready = nullptr;
     dout16 = held.copy.as<void>();
     if (dbias) {
-      cuda::add_group_sums<<<cuda::blocks_for(OC, 256), 256>>>(dbias, held.partials.as<float>(),
+      cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(dbias, held.partials.as<float>(),
                                                                held.groups, OC);
       COHORT_CUDA_LAUNCHED();
       dbias = nullptr;
@@ -279,7 +279,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
       });
     }
     COHORT_CUDA_LAUNCHED();
-    cuda::add_group_sums<<<cuda::blocks_for(OC, 256), 256>>>(dbias, partial, split.groups, OC);
+    cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(dbias, partial, split.groups, OC);
     COHORT_CUDA_LAUNCHED();
   }
   if (!dout16) dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it

@@ -52,26 +52,45 @@ struct ColumnSplit {
   static dim3 block() { return dim3(kColumnTile, kColumnTile); }
 };
 
-// out[c] += sum over g of partial[g * C + c], g in order: thread per column. The loads go
-// out kBatch at a time ahead of their in-order adds: one thread walks up to 264 groups
-// (the LayerNorm backward's), and a load at a time left it one trip to L2 per group
-// (ncu, H200: 10 us a launch, about 1 ms of a GPT-2 124M step).
+// out[c] += the sum over g of partial[g * C + c], in a fixed order: the groups in
+// kGroupChunks runs of consecutive groups, each run summed in order by one thread, then
+// the runs' sums in order. A thread walking all of up to 264 groups (the LayerNorm
+// backward's) alone took 10 to 11 us a launch, a trip to L2 per group or per batch of
+// loads (ncu, H200), about 1 ms of a GPT-2 124M step. Up to kGroupChunks groups, every run
+// holds one and the order is the plain one. Launch: group_sums_grid(C), group_sums_block().
+constexpr int kGroupColumns = 32, kGroupChunks = 8;
+inline dim3 group_sums_grid(int C) {
+  return dim3(unsigned((C + kGroupColumns - 1) / kGroupColumns));
+}
+inline dim3 group_sums_block() { return dim3(kGroupColumns, kGroupChunks); }
+
 template <typename T>
 __global__ void add_group_sums(T* out, const T* partial, int groups, int C) {
-  constexpr int kBatch = 16;
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  T s = partial[c];
-  int g = 1;
-  for (; g + kBatch <= groups; g += kBatch) {
-    T v[kBatch];
+  constexpr int kBatch = 8;  // loads in flight ahead of their in-order adds
+  __shared__ T runs[kGroupChunks][kGroupColumns + 1];
+  const int c = blockIdx.x * kGroupColumns + threadIdx.x;
+  const int per_run = (groups + kGroupChunks - 1) / kGroupChunks;
+  const int first = threadIdx.y * per_run, end = min(groups, first + per_run);
+  T s = T(0);
+  if (c < C && first < end) {
+    s = partial[size_t(first) * C + c];
+    int g = first + 1;
+    for (; g + kBatch <= end; g += kBatch) {
+      T v[kBatch];
 #pragma unroll
-    for (int j = 0; j < kBatch; ++j) v[j] = partial[size_t(g + j) * C + c];
+      for (int j = 0; j < kBatch; ++j) v[j] = partial[size_t(g + j) * C + c];
 #pragma unroll
-    for (int j = 0; j < kBatch; ++j) s += v[j];
+      for (int j = 0; j < kBatch; ++j) s += v[j];
+    }
+    for (; g < end; ++g) s += partial[size_t(g) * C + c];
   }
-  for (; g < groups; ++g) s += partial[size_t(g) * C + c];
-  out[c] += s;
+  runs[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    T total = runs[0][threadIdx.x];
+    for (int q = 1; q < kGroupChunks && q * per_run < groups; ++q) total += runs[q][threadIdx.x];
+    out[c] += total;
+  }
 }
 
 __device__ inline float column_tile_reduce(float v, float (*part)[kColumnTile + 1]) {
