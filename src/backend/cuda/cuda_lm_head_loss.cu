@@ -57,10 +57,21 @@ void CudaBackend::lm_head_loss_forward(float* losses, float* logits, const float
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   cuda::with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
-    if (row_fits_registers(Vp))
-      lm_loss_rows<E, true><<<N, kThreads>>>(losses, reinterpret_cast<E*>(logits), targets, V, Vp);
-    else
-      lm_loss_rows<E, false><<<N, kThreads>>>(losses, reinterpret_cast<E*>(logits), targets, V, Vp);
+    E* rows = reinterpret_cast<E*>(logits);
+    if (shared_lm_loss_rows_ && cuda::lm_loss::row_fits_shared(Vp)) {
+      const auto kernel = lm_loss_rows<E, cuda::lm_loss::kShared>;
+      static const bool allowed = [&] {  // past the 48 KB a kernel gets without asking
+        COHORT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               int(cuda::lm_loss::kSharedRowBytesMax)));
+        return true;
+      }();
+      (void)allowed;
+      kernel<<<N, kThreads, cuda::lm_loss::shared_row_bytes(Vp)>>>(losses, rows, targets, V, Vp);
+    } else if (row_fits_registers(Vp)) {
+      lm_loss_rows<E, cuda::lm_loss::kRegisters><<<N, kThreads>>>(losses, rows, targets, V, Vp);
+    } else {
+      lm_loss_rows<E, cuda::lm_loss::kReread><<<N, kThreads>>>(losses, rows, targets, V, Vp);
+    }
   });
   COHORT_CUDA_LAUNCHED();
 }

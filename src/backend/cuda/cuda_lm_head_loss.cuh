@@ -30,18 +30,35 @@ constexpr float kStoreScale = std::is_same_v<E, __half> ? 1024.0f : 1.0f;
 // 62 bytes.
 constexpr int kCachedPacks = 13;
 
+// Where a block keeps its row between the passes (the kernel's kCache):
+// - kReread: nowhere, pass 2 reads it again (rows too long for the other two);
+// - kRegisters: kCachedPacks packs a thread (128 registers at 512 threads: one block a
+//   multiprocessor, whose barriers and exponentials then leave the memory idle);
+// - kShared: dynamic shared memory, Vp * 2 bytes (100.6 KB for GPT-2), and few enough
+//   registers for two blocks a multiprocessor, one loading while the other computes.
+// The three give the same bits: each thread takes the same packs in the same order.
+constexpr int kReread = 0, kRegisters = 1, kShared = 2;
+
 // Which launch a row width takes.
 inline bool row_fits_registers(int Vp) { return Vp <= kCachedPacks * int(kThreads) * kPack; }
+// Two blocks a multiprocessor within sm_90's 228 KB of shared memory (each also takes 2 KB of
+// scratch and 1 KB the system keeps).
+constexpr size_t kSharedRowBytesMax = 110 * 1024;
+inline size_t shared_row_bytes(int Vp) { return size_t(Vp) * sizeof(uint16_t); }
+inline bool row_fits_shared(int Vp) { return shared_row_bytes(Vp) <= kSharedRowBytesMax; }
 
 // One row of Vp 16-bit logits per block (Vp a multiple of 8, rows 16-byte aligned).
 // Pass 1: each thread's max and sum of exponentials over its packs (the online softmax),
 // then fixed-tree block reductions. Pass 2 writes each pack's gradient over it, from the
 // registers (kCached) or by reading it again; a thread writes only the packs it read,
 // after every thread has read the target's logit (the reductions' barriers order that).
-template <typename E, bool kCached>
-__global__ void __launch_bounds__(kThreads)
+template <typename E, int kCache>
+__global__ void __launch_bounds__(kThreads, kCache == kShared ? 2 : 1)
     lm_loss_rows(float* losses, E* logits, const int32_t* targets, int V, int Vp) {
+  constexpr bool kCached = kCache == kRegisters;
   __shared__ float scratch[kThreads];
+  COHORT_DYNAMIC_SHARED(smem);  // kShared: the row, shared_row_bytes(Vp)
+  Pack8<E>* const shared_row = reinterpret_cast<Pack8<E>*>(smem);
   const int n = blockIdx.x;
   Pack8<E>* row = reinterpret_cast<Pack8<E>*>(logits + size_t(n) * Vp);
   const int packs = Vp / kPack;
@@ -63,13 +80,15 @@ __global__ void __launch_bounds__(kThreads)
         const int j = int(threadIdx.x) + r * int(blockDim.x);
         if (j < packs) f(j, cache[r]);
       }
+    } else if constexpr (kCache == kShared) {
+      for (int j = int(threadIdx.x); j < packs; j += int(blockDim.x)) f(j, shared_row[j]);
     } else {
       for (int j = int(threadIdx.x); j < packs; j += int(blockDim.x)) f(j, row[j]);
     }
   };
 
   float m = -INFINITY, s = 0.0f;
-  each_pack([&](int j, const Pack8<E>& p) {
+  auto online = [&](int j, const Pack8<E>& p) {
     float z[kPack], pack_max = -INFINITY;
     for (int k = 0; k < kPack; ++k) {
       z[k] = j * kPack + k < V ? float(p.v[k]) : -INFINITY;
@@ -81,7 +100,29 @@ __global__ void __launch_bounds__(kThreads)
       m = pack_max;
     }
     for (int k = 0; k < kPack; ++k) s += expf(z[k] - m);
-  });
+  };
+  if constexpr (kCache == kShared) {
+    // Pass 1 from memory, kBatch packs in flight a thread, each also kept in shared memory.
+    constexpr int kBatch = 4;
+    for (int j0 = int(threadIdx.x); j0 < packs; j0 += kBatch * int(blockDim.x)) {
+      Pack8<E> p[kBatch];
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int j = j0 + b * int(blockDim.x);
+        if (j < packs) p[b] = row[j];
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int j = j0 + b * int(blockDim.x);
+        if (j < packs) {
+          shared_row[j] = p[b];
+          online(j, p[b]);
+        }
+      }
+    }
+  } else {
+    each_pack(online);
+  }
   const float row_max = cuda::block_reduce(m, scratch, cuda::Max{});
   s = cuda::block_reduce(m == -INFINITY ? 0.0f : s * expf(m - row_max), scratch, cuda::Sum{});
   const float inv = 1.0f / s;
