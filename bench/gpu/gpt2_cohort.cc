@@ -57,9 +57,9 @@ const char* kUsage =
     "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
     "(Backend::pass_gradient, hold_gradient); --lm-loss-rows shared keeps the fused LM-head\n"
-    "loss's rows in shared memory instead of registers. --compare-fp32 on first prints how far the "
-    "first\n"
-    "step's gradients are from an fp32 run's on the same weights and batch (relative L2).\n";
+    "loss's rows in shared memory instead of registers. --compare-fp32 on first prints how\n"
+    "far the first step's gradients are from an fp32 run's on the same weights and batch\n"
+    "(relative L2).\n";
 
 double positive_real(const std::string& k, const std::string& v) {
   double x = 0;
