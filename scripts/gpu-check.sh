@@ -39,10 +39,10 @@ timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps
 # MLP's GELU by its kernels instead of cuBLASLt's epilogues (cuda_mlp.cu); the attention's
 # forward with 64 query rows a block instead of 128, and its dK/dV kernel on whole query
 # tiles instead of halves (cuda_flash_attention_tc.cuh); the LayerNorms' gradients in fp32;
-# the fused LM-head loss's rows in shared memory (cuda_lm_head_loss.cuh).
+# the fused LM-head loss's rows in registers instead of shared memory (cuda_lm_head_loss.cuh).
 : >"$out/cohort_bf16_variants.txt"
 for variant in "--gelu-epilogues off" "--attention-forward 64" "--attention-dkv-parts 1" \
-  "--gradients-16-bit off" "--lm-loss-rows shared"; do
+  "--gradients-16-bit off" "--lm-loss-rows registers"; do
   echo "VARIANT $variant" >>"$out/cohort_bf16_variants.txt"
   # shellcheck disable=SC2086  # $variant is an option and its value
   timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 $variant |

@@ -41,7 +41,7 @@ struct Args {
   bool split_attention_dkv = true;
   bool gradients_16_bit = true;
   bool compare_fp32 = false;
-  bool shared_lm_loss_rows = false;
+  bool shared_lm_loss_rows = true;
 };
 
 const char* kUsage =
@@ -56,8 +56,8 @@ const char* kUsage =
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
     "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
-    "(Backend::pass_gradient, hold_gradient); --lm-loss-rows shared keeps the fused LM-head\n"
-    "loss's rows in shared memory instead of registers. --compare-fp32 on first prints how\n"
+    "(Backend::pass_gradient, hold_gradient); --lm-loss-rows registers keeps the fused LM-head\n"
+    "loss's rows in registers instead of shared memory. --compare-fp32 on first prints how\n"
     "far the first step's gradients are from an fp32 run's on the same weights and batch\n"
     "(relative L2).\n";
 

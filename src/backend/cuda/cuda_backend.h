@@ -122,8 +122,9 @@ class CudaBackend final : public Backend {
   // benchmark's --attention-dkv-parts 1 turns it off to compare.
   void use_split_attention_dkv(bool on) { split_attention_dkv_ = on; }
   // Whether the fused LM-head loss keeps each row in shared memory between its passes
-  // (two blocks a multiprocessor) or in registers (one); the same bits either way. Off by
-  // default; the benchmark's --lm-loss-rows shared turns it on to compare.
+  // (two blocks a multiprocessor) or in registers (one); the same bits either way. On by
+  // default (1.016x the tokens/s of GPT-2 124M bf16 on an H200); the benchmark's
+  // --lm-loss-rows registers turns it off to compare.
   void use_shared_lm_loss_rows(bool on) { shared_lm_loss_rows_ = on; }
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
   // the GELU kernel), for benchmarks and tests to report.
@@ -174,7 +175,7 @@ class CudaBackend final : public Backend {
   bool gelu_epilogues_ = true;
   bool wide_attention_forward_ = true;
   bool split_attention_dkv_ = true;
-  bool shared_lm_loss_rows_ = false;
+  bool shared_lm_loss_rows_ = true;
   bool gradients_16_bit_ = true;
   const char* mlp_forward_route_ = "none yet";
   const char* mlp_backward_route_ = "none yet";
