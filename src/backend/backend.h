@@ -47,7 +47,10 @@ class Backend {
   // call for them or parameters_released(params). A backend may keep a converted copy for
   // its products until then (CudaBackend in bf16 / fp16: one 16-bit copy made here, in
   // place of rounding each weight before each GEMM). Models call it as each forward
-  // starts, and release their parameters when destroyed.
+  // starts, and release their parameters when destroyed. An adamw_update_segments over
+  // exactly that range may refresh the copy as it updates them (CudaBackend in bf16 /
+  // fp16), so the next call for the same range need not convert them again: code that
+  // writes parameters by other means first calls parameters_released (upload_params).
   virtual void parameters_updated(const float* params, size_t n) {
     (void)params;
     (void)n;

@@ -54,6 +54,7 @@ void Model::init_weights(uint64_t seed) {
 Model::~Model() { backend_.parameters_released(params_.data()); }
 
 void Model::upload_params(const float* host) {
+  backend_.parameters_released(params_.data());  // a copy the optimizer refreshed is stale
   backend_.memory().copy_from_host(params_.data(), host, params_.bytes());
 }
 

@@ -27,6 +27,7 @@ InitFromReport init_from_checkpoint(Model& model, const std::string& path) {
                       "values): the checkpoint's model ({}) does not fit this one ({})",
                       r.dir, t.name, s->numel, t.numel, ck.model.shape(), model.config().shape()));
     }
+    model.backend().parameters_released(model.params());  // backend.h: parameters_updated
     model.backend().memory().copy_from_host(model.params() + t.offset, ck.params.data() + s->offset,
                                             s->numel * sizeof(float));
     ++r.copied;

@@ -2,21 +2,33 @@
 // CPU through the warp emulator: every element gets its own segment's weight decay, bit
 // for bit what the per-tensor update (the same adamw_one) gives it, with 16-byte accesses
 // and without (arrays one float off alignment, a tail past the last four); and within
-// fp32 rounding of the CPU backend's AdamW.
+// fp32 rounding of the CPU backend's AdamW. With a 16-bit copy (E), each updated
+// parameter rounded once into it, bit for bit, and nothing else written.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_adamw.cuh"
+#include "bit_pattern.h"
 
 namespace cohort {
 namespace {
 
 namespace emu = ::cohort::warp_emulator;
+using testing::bits;
+
+template <typename T>
+T bit_cast_16(uint16_t b) {
+  T t;
+  std::memcpy(&t, &b, sizeof t);
+  return t;
+}
 
 struct State {
   std::vector<float> p, g, m, v;
@@ -35,6 +47,7 @@ State random_state(size_t n, std::mt19937& rng) {
   return s;
 }
 
+template <typename E = void>
 void check(size_t n, const std::vector<Backend::AdamWSegment>& segments, size_t offset) {
   std::mt19937 rng(unsigned(n + offset));
   const State start = random_state(n + offset, rng);
@@ -47,10 +60,16 @@ void check(size_t n, const std::vector<Backend::AdamWSegment>& segments, size_t 
   }
   State got = start;
   const bool vector = offset == 0;  // std::vector's storage is 16-byte aligned
-  emu::launch(cuda::adamw::adamw_segments_k, dim3(unsigned((n + 3) / 4 + 255) / 256), dim3(256), 0,
-              got.p.data() + offset, got.g.data() + offset, got.m.data() + offset,
+  constexpr bool kCopy = !std::is_void_v<E>;
+  using Copy = std::conditional_t<kCopy, E, uint16_t>;
+  const Copy sentinel = bit_cast_16<Copy>(0x7e7e);
+  std::vector<Copy> copy(n + offset + 1, sentinel);  // one past the range, to see no overrun
+  E* copy_at = nullptr;
+  if constexpr (kCopy) copy_at = copy.data() + offset;
+  emu::launch(cuda::adamw::adamw_segments_k<E>, dim3(unsigned((n + 3) / 4 + 255) / 256), dim3(256),
+              0, got.p.data() + offset, got.g.data() + offset, got.m.data() + offset,
               got.v.data() + offset, n, a, begins.data(), decays.data(), int(segments.size()),
-              vector);
+              vector, copy_at);
   State want = start, cpu = start;
   CpuBackend be;
   be.adamw_update_segments(cpu.p.data() + offset, cpu.g.data() + offset, cpu.m.data() + offset,
@@ -65,7 +84,10 @@ void check(size_t n, const std::vector<Backend::AdamWSegment>& segments, size_t 
     ASSERT_EQ(got.m[j], want.m[j]) << "first moment " << i;
     ASSERT_EQ(got.v[j], want.v[j]) << "second moment " << i;
     ASSERT_NEAR(got.p[j], cpu.p[j], 1e-6f * (1.0f + std::abs(cpu.p[j]))) << "CPU, parameter " << i;
+    if constexpr (kCopy) ASSERT_EQ(bits(copy[j]), bits(E(got.p[j]))) << "16-bit copy " << i;
   }
+  for (size_t j = 0; j < offset; ++j) ASSERT_EQ(bits(copy[j]), bits(sentinel)) << "before";
+  ASSERT_EQ(bits(copy[n + offset]), bits(sentinel)) << "past the range";
   for (size_t j = 0; j < offset; ++j) ASSERT_EQ(got.p[j], start.p[j]) << "outside the range";
 }
 
@@ -75,6 +97,11 @@ const std::vector<Backend::AdamWSegment> kSegments = {{0, 0.1f},   {5, 0.0f},   
 TEST(AdamWEmulated, EachSegmentsDecayWithWideAccesses) { check(1003, kSegments, 0); }
 TEST(AdamWEmulated, EachSegmentsDecayUnaligned) { check(1003, kSegments, 1); }
 TEST(AdamWEmulated, ManyBlocksOneSegment) { check(2500, {{0, 0.1f}}, 0); }
+TEST(AdamWEmulated, WritesTheBf16CopyOfEachUpdatedParameter) {
+  check<__nv_bfloat16>(1003, kSegments, 0);
+  check<__nv_bfloat16>(1003, kSegments, 1);
+}
+TEST(AdamWEmulated, WritesTheFp16CopyOfEachUpdatedParameter) { check<__half>(2500, kSegments, 0); }
 
 }  // namespace
 }  // namespace cohort

@@ -223,6 +223,59 @@ TEST_F(CudaOps, SixteenBitParameterCopyIsUsedUntilUpdatedOrReleased) {
   EXPECT_EQ(product(half), product(fresh)) << "after the release";
 }
 
+// AdamW over exactly parameters_updated's range writes the 16-bit copy as it updates them,
+// and the next parameters_updated keeps it: the products read the updated values rounded
+// once, not whatever the parameters hold by then (overwritten here against the contract,
+// to show which copy is read). Over part of the range (a ZeRO-1 shard), or after a
+// release, the next parameters_updated rounds them afresh.
+TEST_F(CudaOps, AdamWWritesTheParameterCopyWhenItUpdatesThemAll) {
+  for (const auto precision : {MatmulPrecision::bf16, MatmulPrecision::fp16}) {
+    CudaBackend half(precision), fresh(precision);
+    const int OC = 3 * C;
+    const size_t w_at = 40, n = w_at + size_t(C) * OC + 24;
+    Floats params = random(n, 0.3f), inp = random(size_t(N) * C);
+    auto d_params = up(params), d_grads = up(random(n)), d_m = up(Floats(n)), d_v = up(Floats(n)),
+         d_inp = up(inp), d_out = up(Floats(size_t(N) * OC));
+    float* P = d_params.as<float>();
+    auto product = [&](CudaBackend& be) {
+      be.linear_forward(d_out.as<float>(), d_inp.as<float>(), P + w_at, nullptr, N, C, OC);
+      return down(d_out, size_t(N) * OC);
+    };
+    const Backend::AdamWArgs a{1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 0.271f, 0.0975f};
+    const std::vector<Backend::AdamWSegment> all = {{0, 0.1f}, {w_at, 0.0f}}, one = {{0, 0.1f}};
+    auto step = [&](size_t first, size_t count, const std::vector<Backend::AdamWSegment>& seg) {
+      half.adamw_update_segments(P + first, d_grads.as<float>() + first, d_m.as<float>() + first,
+                                 d_v.as<float>() + first, count, a, seg);
+    };
+    auto rounded_by_fresh = [&](const Floats& values) {
+      half.memory().copy_from_host(P, values.data(), n * sizeof(float));
+      fresh.parameters_updated(P, n);
+      return product(fresh);
+    };
+    half.parameters_updated(P, n);
+    step(0, n, all);
+    const Floats updated = down(d_params, n);
+    half.memory().copy_from_host(P, random(n).data(), n * sizeof(float));
+    half.parameters_updated(P, n);
+    const Floats from_adamw = product(half);
+    EXPECT_EQ(from_adamw, rounded_by_fresh(updated)) << "the copy AdamW wrote";
+    EXPECT_NE(from_adamw, rounded_by_fresh(params));
+
+    half.parameters_updated(P, n);
+    step(w_at, size_t(C) * OC, one);  // part of the range
+    half.parameters_updated(P, n);
+    EXPECT_EQ(product(half), rounded_by_fresh(down(d_params, n))) << "after a partial update";
+
+    half.parameters_updated(P, n);
+    step(0, n, all);
+    half.parameters_released(P);
+    const Floats written = random(n, 0.3f);
+    half.memory().copy_from_host(P, written.data(), n * sizeof(float));
+    half.parameters_updated(P, n);
+    EXPECT_EQ(product(half), rounded_by_fresh(written)) << "after a release";
+  }
+}
+
 // hold_input: the forward's 16-bit copy of a held input is what the backward's product
 // reads too (the same bits as a fresh rounding), kept until the next parameters_updated;
 // after it the input is rounded afresh unless held again.

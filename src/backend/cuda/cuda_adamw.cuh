@@ -5,8 +5,10 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_half.cuh"
 #include "backend/cuda/cuda_warp.cuh"
 
 namespace cohort::cuda::adamw {
@@ -30,12 +32,17 @@ __device__ inline void adamw_one(float& p, float g, float& m, float& v, float de
 // A step's segments in one launch: four consecutive elements a thread (16-byte loads and
 // stores where all four arrays allow), each element's weight decay that of the segment
 // holding it, found by a binary search of the block's shared copy of the table. The same
-// arithmetic per element as adamw_k, so the same bits.
+// arithmetic per element as adamw_k, so the same bits. E, a 16-bit type (void: none):
+// each updated parameter is also rounded into p16, the compute copy the products read
+// (CudaBackend::parameters_updated would otherwise round all of them again before the
+// next forward: a pass over 124M floats a GPT-2 step).
 constexpr int kMaxSegments = 1024;
 
+template <typename E = void>
 __global__ void adamw_segments_k(float* p, const float* g, float* m, float* v, size_t n,
                                  Backend::AdamWArgs a, const size_t* begins, const float* decays,
-                                 int segments, bool vector) {
+                                 int segments, bool vector, E* p16 = nullptr) {
+  constexpr bool kCopy = !std::is_void_v<E>;
   __shared__ size_t begin_of[kMaxSegments];
   __shared__ float decay_of[kMaxSegments];
   for (int s = threadIdx.x; s < segments; s += blockDim.x) {
@@ -70,11 +77,16 @@ __global__ void adamw_segments_k(float* p, const float* g, float* m, float* v, s
     *reinterpret_cast<float4*>(p + i) = pp;
     *reinterpret_cast<float4*>(m + i) = mm;
     *reinterpret_cast<float4*>(v + i) = vv;
+    if constexpr (kCopy) {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) p16[i + k] = round16<E>(*ps[k]);
+    }
     return;
   }
   for (size_t j = i; j < i + 4 && j < n; ++j) {
     while (lo + 1 < segments && begin_of[lo + 1] <= j) ++lo;
     adamw_one(p[j], g[j], m[j], v[j], decay_of[lo], a);
+    if constexpr (kCopy) p16[j] = round16<E>(p[j]);
   }
 }
 

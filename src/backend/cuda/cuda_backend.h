@@ -191,6 +191,9 @@ class CudaBackend final : public Backend {
   const float* params_ = nullptr;                        // parameters_updated's range, or null
   size_t params_n_ = 0;
   cuda::DeviceBuffer params16_;
+  // AdamW updated all of params_ and wrote params16_ as it went (adamw_update_segments):
+  // the next parameters_updated for the same range need not round them again.
+  bool params16_fresh_ = false;
   struct HeldInput {  // hold_input's activations and their 16-bit copies
     const float* x;
     size_t n;

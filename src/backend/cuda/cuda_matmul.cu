@@ -100,6 +100,9 @@ void CudaBackend::parameters_updated(const float* params, size_t n) {
   for (HeldInput& h : held_) h.held = h.rounded = h.unwritten = false;
   passed_.clear();
   held_gradient_.held = held_gradient_.ready = nullptr;
+  const bool fresh = params16_fresh_ && params == params_ && n == params_n_;
+  params16_fresh_ = false;
+  if (fresh) return;  // the optimizer wrote the copy as it updated them
   params_ = nullptr;  // rounded() must not look inside while the copy is stale
   if (params16_.bytes() < n * 2) params16_ = cuda::DeviceBuffer(n * 2);
   round_into(params16_.as<void>(), params, n);
@@ -186,7 +189,10 @@ void CudaBackend::hold_gradient(const float* g, size_t n) {
 }
 
 void CudaBackend::parameters_released(const float* params) {
-  if (params == params_) params_ = nullptr;
+  if (params == params_) {
+    params_ = nullptr;
+    params16_fresh_ = false;
+  }
 }
 
 const void* CudaBackend::rounded_once(const float* x, size_t n) {
@@ -247,8 +253,8 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
     held.ready = nullptr;
     dout16 = held.copy.as<void>();
     if (dbias) {
-      cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(dbias, held.partials.as<float>(),
-                                                               held.groups, OC);
+      cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(
+          dbias, held.partials.as<float>(), held.groups, OC);
       COHORT_CUDA_LAUNCHED();
       dbias = nullptr;
     }
@@ -279,7 +285,8 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
       });
     }
     COHORT_CUDA_LAUNCHED();
-    cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(dbias, partial, split.groups, OC);
+    cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(dbias, partial,
+                                                                                  split.groups, OC);
     COHORT_CUDA_LAUNCHED();
   }
   if (!dout16) dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it

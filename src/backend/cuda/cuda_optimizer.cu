@@ -74,9 +74,20 @@ void CudaBackend::adamw_update_segments(float* param, const float* grad, float* 
   auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
   const bool vector = aligned(param) && aligned(grad) && aligned(m) && aligned(v);
   const size_t* begins = segment_table_.as<size_t>();
-  adamw_segments_k<<<cuda::blocks_for((n + 3) / 4, 256), 256>>>(
-      param, grad, m, v, n, a, begins, reinterpret_cast<const float*>(begins + segments.size()),
-      int(segments.size()), vector);
+  const float* decays = reinterpret_cast<const float*>(begins + segments.size());
+  const unsigned blocks = cuda::blocks_for((n + 3) / 4, 256);
+  // The whole of parameters_updated's range: the 16-bit copy is written here too (backend.h).
+  if (precision_ != MatmulPrecision::fp32 && params_ == param && params_n_ == n) {
+    cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
+      using E = decltype(tag);
+      adamw_segments_k<E><<<blocks, 256>>>(param, grad, m, v, n, a, begins, decays,
+                                           int(segments.size()), vector, params16_.as<E>());
+    });
+    params16_fresh_ = true;
+  } else {
+    adamw_segments_k<<<blocks, 256>>>(param, grad, m, v, n, a, begins, decays, int(segments.size()),
+                                      vector);
+  }
   COHORT_CUDA_LAUNCHED();
 }
 
