@@ -65,7 +65,19 @@ struct LaneRow {
       for (int i = 0; i < K; ++i)
         if (lane + 32 * i < C) sum[lane + 32 * i] = v[i];
     } else {
-      for (int c = lane; c < C; c += 32) sum[c] = a[c] + b[c];  // read back by this lane
+      // Read back by this lane; eight columns' loads at a time before their stores.
+      constexpr int kBatch = 8;
+      for (int c0 = lane; c0 < C; c0 += 32 * kBatch) {
+        float s[kBatch];
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) {
+          const int c = c0 + 32 * j;
+          s[j] = c < C ? a[c] + b[c] : 0.0f;
+        }
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j)
+          if (c0 + 32 * j < C) sum[c0 + 32 * j] = s[j];
+      }
     }
   }
   __device__ float operator()(int i, int c) const {
