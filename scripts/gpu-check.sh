@@ -10,8 +10,9 @@
 #  4. the GPT fixture on the GPU, fp32 / bf16 / fp16 (tests/model/gpt_reference_test.cc,
 #     tolerances explained there); NCCL on one rank (tests/dist/nccl_communicator_test.cc);
 #  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16
-#     (then with the GELU kernels, the 64-row attention forward, the one-part dK/dV), fp32
-#     and fp16, then PyTorch 2 (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio;
+#     (then with each of five choices the other way, below), fp32 and fp16, then PyTorch 2
+#     (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio; then one step's gradients
+#     against fp32's on the same weights (cohort's bf16 routes, fp16, PyTorch's autocast);
 #  6. Nsight Compute: each kernel's share of a bf16 step; the attention kernels' sections;
 #  7. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh; COHORT_GPU_CHECK_CLI=off
 #     skips it).
