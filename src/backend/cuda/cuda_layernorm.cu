@@ -134,9 +134,11 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
       COHORT_CUDA_LAUNCHED();
     }
   });
-  cuda::add_group_sums<<<cuda::group_sums_grid(C), cuda::group_sums_block()>>>(dweight, pw, groups, C);
+  cuda::add_group_sums<<<cuda::group_sums_grid(C), cuda::group_sums_block()>>>(dweight, pw, groups,
+                                                                               C);
   COHORT_CUDA_LAUNCHED();
-  cuda::add_group_sums<<<cuda::group_sums_grid(C), cuda::group_sums_block()>>>(dbias, pb, groups, C);
+  cuda::add_group_sums<<<cuda::group_sums_grid(C), cuda::group_sums_block()>>>(dbias, pb, groups,
+                                                                               C);
   COHORT_CUDA_LAUNCHED();
 }
 
