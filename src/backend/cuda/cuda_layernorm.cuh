@@ -50,35 +50,31 @@ struct LaneRow {
       v[i] = c < C ? float(r[c]) : 0.0f;
     }
   }
-  // The row sum = a + b, written to memory as it is read (the residual stream's add).
+  // The row sum = a + b, written to memory as it is read (the residual stream's add);
+  // read back by this lane where K = 0, eight columns at a time.
   __device__ LaneRow(float* sum, const float* a, const float* b, int lane, int C) : row(sum) {
     if constexpr (K > 0) {
-      // Every load before the first store: sum may alias a or b as far as the compiler
-      // knows, so a store between loads kept the next loads from issuing until it was
-      // done (PTX: K load-load-store rounds, each a trip to memory).
-#pragma unroll
-      for (int i = 0; i < K; ++i) {
-        const int c = lane + 32 * i;
-        v[i] = c < C ? a[c] + b[c] : 0.0f;
-      }
-#pragma unroll
-      for (int i = 0; i < K; ++i)
-        if (lane + 32 * i < C) sum[lane + 32 * i] = v[i];
+      add_then_store(v, sum, a, b, lane, C);
     } else {
-      // Read back by this lane; eight columns' loads at a time before their stores.
-      constexpr int kBatch = 8;
-      for (int c0 = lane; c0 < C; c0 += 32 * kBatch) {
-        float s[kBatch];
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j) {
-          const int c = c0 + 32 * j;
-          s[j] = c < C ? a[c] + b[c] : 0.0f;
-        }
-#pragma unroll
-        for (int j = 0; j < kBatch; ++j)
-          if (c0 + 32 * j < C) sum[c0 + 32 * j] = s[j];
-      }
+      float s[8];
+      for (int c0 = lane; c0 < C; c0 += 32 * 8) add_then_store(s, sum, a, b, c0, C);
     }
+  }
+  // s[j] = a[c] + b[c] for columns c = c0 + 32 j (0 past C), then sum[c] = s[j]. Every load
+  // before the first store: sum may alias a or b as far as the compiler knows, so a store
+  // between loads kept the next loads from issuing until it was done (PTX: a
+  // load-load-store round a column, each a trip to memory).
+  template <int J>
+  __device__ static void add_then_store(float (&s)[J], float* sum, const float* a, const float* b,
+                                        int c0, int C) {
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      const int c = c0 + 32 * j;
+      s[j] = c < C ? a[c] + b[c] : 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < J; ++j)
+      if (c0 + 32 * j < C) sum[c0 + 32 * j] = s[j];
   }
   __device__ float operator()(int i, int c) const {
     if constexpr (K > 0) {
