@@ -28,4 +28,11 @@ namespace cohort::cuda {
 inline unsigned blocks_for(size_t n, unsigned threads) {
   return unsigned((n + threads - 1) / threads);
 }
+
+// Over 48 KB of dynamic shared memory needs the kernel's consent (once is enough).
+template <typename Kernel>
+void allow_dynamic_shared(Kernel kernel, size_t bytes) {
+  COHORT_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
 }  // namespace cohort::cuda

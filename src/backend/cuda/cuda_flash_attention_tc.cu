@@ -16,13 +16,6 @@ namespace {
 
 using namespace tc_attention;
 
-// Over 48 KB of dynamic shared memory needs the kernel's consent, once.
-template <typename K>
-void allow_shared(K kernel, size_t bytes) {
-  COHORT_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-}
-
 Shape shape_of(int B, int T, int C, int NH, const DropoutKey& dropout) {
   const float scale = 1.0f / std::sqrt(float(kHS));
   return {B, T, C, NH, size_t(3) * C, scale, scale * kLog2e, dropout};
@@ -40,8 +33,9 @@ void round_qkv(E* qkv16, const float* qkv, int B, int T, int C) {
 // 242 to 255 with a spill, dQ from 167 to 184, by ptxas) and so occupancy.
 template <typename E, bool kDropout>
 void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shape& s, bool wide) {
-  static const bool ready = (allow_shared(tc_forward<E, kDropout>, kForwardShared),
-                             allow_shared(tc_forward_wide<E, false>, kWideForwardShared), true);
+  static const bool ready =
+      (allow_dynamic_shared(tc_forward<E, kDropout>, kForwardShared),
+       allow_dynamic_shared(tc_forward_wide<E, false>, kWideForwardShared), true);
   (void)ready;
   const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
@@ -59,9 +53,10 @@ void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shap
 template <typename E, bool kDropout, typename D>
 void launch_backward(D* dqkv, const E* qkv16, const E* dout16, const float* lse, const float* dsum,
                      const Shape& s, bool split_dkv) {
-  static const bool ready = (allow_shared(tc_backward_dq<E, kDropout, D>, kDqShared),
-                             allow_shared(tc_backward_dkv<E, kDropout, 1, D>, kDkvShared),
-                             allow_shared(tc_backward_dkv<E, false, 2, D>, kDkvShared), true);
+  static const bool ready =
+      (allow_dynamic_shared(tc_backward_dq<E, kDropout, D>, kDqShared),
+       allow_dynamic_shared(tc_backward_dkv<E, kDropout, 1, D>, kDkvShared),
+       allow_dynamic_shared(tc_backward_dkv<E, false, 2, D>, kDkvShared), true);
   (void)ready;
   const dim3 grid = grid_of(s, kTile);
   const int C = s.C;

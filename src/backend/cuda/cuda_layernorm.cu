@@ -34,9 +34,7 @@ template <typename Kernel>
 void allow_backward_shared(Kernel kernel, bool next) {
   static std::set<const void*> allowed;
   if (!allowed.insert(reinterpret_cast<const void*>(kernel)).second) return;
-  COHORT_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           int(ln::backward_shared_bytes(ln::kRegisterRowMax, next))));
+  cuda::allow_dynamic_shared(kernel, ln::backward_shared_bytes(ln::kRegisterRowMax, next));
 }
 
 }  // namespace

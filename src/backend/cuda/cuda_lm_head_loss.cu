@@ -60,11 +60,8 @@ void CudaBackend::lm_head_loss_forward(float* losses, float* logits, const float
     E* rows = reinterpret_cast<E*>(logits);
     if (shared_lm_loss_rows_ && cuda::lm_loss::row_fits_shared(Vp)) {
       const auto kernel = lm_loss_rows<E, cuda::lm_loss::kShared>;
-      static const bool allowed = [&] {  // past the 48 KB a kernel gets without asking
-        COHORT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               int(cuda::lm_loss::kSharedRowBytesMax)));
-        return true;
-      }();
+      static const bool allowed =
+          (cuda::allow_dynamic_shared(kernel, cuda::lm_loss::kSharedRowBytesMax), true);
       (void)allowed;
       kernel<<<N, kThreads, cuda::lm_loss::shared_row_bytes(Vp)>>>(losses, rows, targets, V, Vp);
     } else if (row_fits_registers(Vp)) {
