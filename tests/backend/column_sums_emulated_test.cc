@@ -3,8 +3,8 @@
 // within fp32 rounding of the exact sum (1e-6 of the sum of its terms' magnitudes); the
 // 16-bit copy written in the same pass equal to each value rounded once, bit for bit.
 // Widths with whole 16-byte rows and without (C % 4 != 0: the scalar route), several row
-// groups, fp32 and 16-bit input. Then add_group_sums (cuda_reduce.cuh), bit for bit
-// against a host sum in its order.
+// groups, fp32 and 16-bit input (eight values a lane, 16-byte loads). Then add_group_sums
+// (cuda_reduce.cuh), bit for bit against a host sum in its order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -36,13 +36,14 @@ void check(int N, int C) {
   std::normal_distribution<float> d(0.0f, 3.0f);
   std::vector<T> x(size_t(N) * C);
   for (auto& v : x) v = T(d(rng));
-  const cs::Split split(N, C);
+  constexpr int kPer = cs::kPerLane<T, R>;
+  const cs::Split split(N, C, kPer);
   std::vector<float> partial(size_t(split.groups) * C, NAN);
   constexpr bool kCopy = !std::is_void_v<R>;
   std::vector<std::conditional_t<kCopy, R, float>> copy(kCopy ? x.size() : 0);
   R* copy_at = nullptr;
   if constexpr (kCopy) copy_at = copy.data();
-  const bool vector = C % 4 == 0;  // std::vector's storage is 16-byte aligned
+  const bool vector = C % kPer == 0;  // std::vector's storage is 16-byte aligned
   emu::launch(cs::sums<T, R>, split.grid(C), cs::Split::block(), 0, partial.data(), x.data(),
               copy_at, N, C, split.rows, vector);
   for (int c = 0; c < C; ++c) {
@@ -68,8 +69,10 @@ TEST(ColumnSumsEmulated, Fp32WithBf16Copy) {
 TEST(ColumnSumsEmulated, Fp32WithFp16Copy) { check<float, __half>(129, 384); }
 TEST(ColumnSumsEmulated, Fp32Only) { check<float, void>(200, 132); }
 TEST(ColumnSumsEmulated, SixteenBitInput) {
-  check<__nv_bfloat16, void>(150, 256);
-  check<__half, void>(90, 66);
+  check<__nv_bfloat16, void>(150, 256);  // eight values a lane: one column block
+  check<__nv_bfloat16, void>(90, 264);   // and a second with one lane's eight
+  check<__half, void>(300, 776);         // four column blocks, several row groups
+  check<__half, void>(90, 66);           // scalar loads
 }
 
 // add_group_sums: out[c] += the groups' sums in runs of ceil(groups / kGroupChunks)

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
@@ -261,33 +262,35 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
   }
   if (dbias) {  // the pass over dout writes the products' 16-bit copy of it too
     namespace cs = cuda::column_sums;
-    const cs::Split split(N, OC);
-    float* partial = column_partials(size_t(split.groups) * OC);
-    if (dout) {
-      const bool vector = OC % 4 == 0 && reinterpret_cast<uintptr_t>(dout) % 16 == 0;
-      if (dout16 || precision_ == MatmulPrecision::fp32) {
-        cs::sums<float, void>
-            <<<split.grid(OC), split.block()>>>(partial, dout, nullptr, N, OC, split.rows, vector);
-      } else {
-        void* copy = scratch16(2, size_t(N) * OC);
-        cuda::with_16_bit_type(bf16, [&](auto tag) {
-          cs::sums<<<split.grid(OC), split.block()>>>(
-              partial, dout, static_cast<decltype(tag)*>(copy), N, OC, split.rows, vector);
-        });
-        dout16 = copy;
-      }
+    // One launch of sums<T, R> over dout's (N x OC) values, then the groups' sums added.
+    auto column_sums = [&](auto* values, auto* copy, size_t alignment) {
+      using T = std::remove_const_t<std::remove_pointer_t<decltype(values)>>;
+      using R = std::remove_pointer_t<decltype(copy)>;
+      const cs::Split split(N, OC, cs::kPerLane<T, R>);
+      float* partial = column_partials(size_t(split.groups) * OC);
+      const bool vector = OC % cs::kPerLane<T, R> == 0 &&
+                          reinterpret_cast<uintptr_t>(values) % alignment == 0 &&
+                          reinterpret_cast<uintptr_t>(copy) % 8 == 0;
+      cs::sums<T, R>
+          <<<split.grid(OC), split.block()>>>(partial, values, copy, N, OC, split.rows, vector);
+      COHORT_CUDA_LAUNCHED();
+      cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(
+          dbias, partial, split.groups, OC);
+      COHORT_CUDA_LAUNCHED();
+    };
+    if (dout && (dout16 || precision_ == MatmulPrecision::fp32)) {
+      column_sums(dout, static_cast<void*>(nullptr), 16);
+    } else if (dout) {
+      void* copy = scratch16(2, size_t(N) * OC);
+      cuda::with_16_bit_type(
+          bf16, [&](auto tag) { column_sums(dout, static_cast<decltype(tag)*>(copy), 16); });
+      dout16 = copy;
     } else {
-      const bool vector = OC % 4 == 0 && reinterpret_cast<uintptr_t>(dout16) % 8 == 0;
       cuda::with_16_bit_type(bf16, [&](auto tag) {
         using E = decltype(tag);
-        cs::sums<E, void><<<split.grid(OC), split.block()>>>(partial, static_cast<const E*>(dout16),
-                                                             nullptr, N, OC, split.rows, vector);
+        column_sums(static_cast<const E*>(dout16), static_cast<void*>(nullptr), 16);
       });
     }
-    COHORT_CUDA_LAUNCHED();
-    cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(dbias, partial,
-                                                                                  split.groups, OC);
-    COHORT_CUDA_LAUNCHED();
   }
   if (!dout16) dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it
   // dinp^T (C x N) = W (C x OC) . dout^T (OC x N)
