@@ -222,8 +222,8 @@ int run(const Args& a) {
     model.backward(fp16 ? scaler.scale() : 1.0f);
     const bool finite = !fp16 || scaler.unscale(*backend, model.grads(), model.num_params());
     if (finite) {
-      clip_grad_norm(*backend, model.grads(), model.num_params(), 1.0f);
-      opt.step(model.params(), model.grads(), 6e-4f);
+      const float norm = grad_norm(*backend, model.grads(), model.num_params());
+      opt.step(model.params(), model.grads(), 6e-4f, clip_scale(norm, 1.0f));
     }
     if (fp16) scaler.update(finite);
     model.zero_grad();
@@ -255,8 +255,8 @@ int run(const Args& a) {
     lap(phase[0]);
     model.backward(1.0f);
     lap(phase[1]);
-    clip_grad_norm(*backend, model.grads(), model.num_params(), 1.0f);
-    opt.step(model.params(), model.grads(), 6e-4f);
+    const float norm = grad_norm(*backend, model.grads(), model.num_params());
+    opt.step(model.params(), model.grads(), 6e-4f, clip_scale(norm, 1.0f));
     model.zero_grad();
     lap(phase[2]);
   }

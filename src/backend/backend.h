@@ -318,9 +318,13 @@ class Backend {
 
   // One AdamW step on n elements (PyTorch's formula). weight_decay is decoupled:
   // p -= lr * wd * p before the Adam update.
+  // grad_scale multiplies each gradient as the update reads it (global-norm clipping's
+  // factor): the same bits as scale() on the gradients first, without that pass over
+  // them (124M floats read and written a GPT-2 step while the norm is over the limit).
   struct AdamWArgs {
     float lr, beta1, beta2, eps, weight_decay;
     float bias_correction1, bias_correction2;  // 1 - beta^t
+    float grad_scale = 1.0f;
   };
   virtual void adamw_update(float* param, const float* grad, float* m, float* v, size_t n,
                             const AdamWArgs& a) = 0;
@@ -340,9 +344,10 @@ class Backend {
       adamw_update(param + begin, grad + begin, m + begin, v + begin, end - begin, a);
     }
   }
-  // SGD with optional momentum (PyTorch's: buf = mu*buf + g; p -= lr*buf).
+  // SGD with optional momentum (PyTorch's: buf = mu*buf + g; p -= lr*buf), g each
+  // gradient times grad_scale (as AdamWArgs::grad_scale).
   virtual void sgd_update(float* param, const float* grad, float* momentum_buf, size_t n, float lr,
-                          float momentum) = 0;
+                          float momentum, float grad_scale) = 0;
 };
 
 // Every op of Backend declared as an override: what a backend's header writes, so the
@@ -401,6 +406,6 @@ class Backend {
   void adamw_update(float* param, const float* grad, float* m, float* v, size_t n,                 \
                     const AdamWArgs& a) override;                                                  \
   void sgd_update(float* param, const float* grad, float* momentum_buf, size_t n, float lr,        \
-                  float momentum) override;
+                  float momentum, float grad_scale) override;
 
 }  // namespace cohort

@@ -82,12 +82,12 @@ void AllReduceStrategy::finish_gradients(float grad_divisor) {
                          model_.num_params());
 }
 
-float AllReduceStrategy::clip_gradients(float max_norm) {
-  return clip_grad_norm(model_.backend(), model_.grads(), model_.num_params(), max_norm);
+float AllReduceStrategy::gradient_norm() {
+  return grad_norm(model_.backend(), model_.grads(), model_.num_params());
 }
 
-void AllReduceStrategy::optimizer_step(float lr) {
-  optimizer_->step(model_.params(), model_.grads(), lr);
+void AllReduceStrategy::optimizer_step(float lr, float grad_scale) {
+  optimizer_->step(model_.params(), model_.grads(), lr, grad_scale);
 }
 
 }  // namespace cohort

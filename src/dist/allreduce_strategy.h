@@ -16,8 +16,8 @@ class AllReduceStrategy final : public CollectiveStrategy {
   std::string describe() const override;
   Model::GradReadyFn grad_ready_hook() override;
   void finish_gradients(float grad_divisor = 1.0f) override;
-  float clip_gradients(float max_norm) override;
-  void optimizer_step(float lr) override;
+  float gradient_norm() override;
+  void optimizer_step(float lr, float grad_scale = 1.0f) override;
   Optimizer* optimizer() override { return optimizer_.get(); }
 
  private:

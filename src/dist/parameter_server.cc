@@ -81,8 +81,8 @@ void ParameterServer::serve(long start, const std::function<bool(long)>& is_cut,
 namespace {
 void expect(const PsRequest& req, int worker, int32_t kind, long step) {
   COHORT_CHECK(req.kind == kind && req.step == step)
-      << "parameter server: worker " << worker << " sent request kind " << req.kind
-      << " for step " << req.step << ", expected kind " << kind << " for step " << step;
+      << "parameter server: worker " << worker << " sent request kind " << req.kind << " for step "
+      << req.step << ", expected kind " << kind << " for step " << step;
 }
 }  // namespace
 
@@ -120,8 +120,7 @@ void ParameterServer::serve_sync(long start, const std::function<bool(long)>& is
     // Every server sees the same requests and the same norm: they skip together.
     const bool apply = !skip && std::isfinite(norm);
     if (apply) {
-      if (s < 1.0f) backend_.scale(grads_.data(), s, n);
-      optimizer_->step_shard(params_.data(), grads_.data(), lr);
+      optimizer_->step_shard(params_.data(), grads_.data(), lr, s);
       for (int w = 0; w < roles_.workers; ++w) record(w, step, 0, 0);
       ++stats_.version;
     }
@@ -149,7 +148,8 @@ void ParameterServer::serve_async(long start, const std::function<bool(long)>& i
           << completed[size_t(w)];
       receive_gradient(w, incoming_.data());
       if (req.skip == 0) {
-        optimizer_->step_shard(params_.data(), incoming_.data(), req.lr);
+        optimizer_->step_shard(params_.data(), incoming_.data(), req.lr,
+                               1.0f);  // clipped by the worker
         const long slowest = *std::min_element(completed.begin(), completed.end());
         record(w, req.step, long(stats_.version - read_version[size_t(w)]), req.step - slowest);
         ++stats_.version;

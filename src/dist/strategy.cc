@@ -8,6 +8,7 @@
 #include "dist/allreduce_strategy.h"
 #include "dist/ps_worker_strategy.h"
 #include "dist/zero_strategy.h"
+#include "optim/grad_clip.h"
 
 namespace cohort {
 
@@ -19,9 +20,9 @@ UpdateResult CollectiveStrategy::update(long, float max_norm, float lr, bool ski
                                         float grad_divisor) {
   finish_gradients(grad_divisor);
   UpdateResult r;
-  r.grad_norm = clip_gradients(max_norm);
+  r.grad_norm = gradient_norm();
   r.applied = !skip && std::isfinite(r.grad_norm);
-  if (r.applied) optimizer_step(lr);
+  if (r.applied) optimizer_step(lr, clip_scale(r.grad_norm, max_norm));
   return r;
 }
 

@@ -70,8 +70,10 @@ class CollectiveStrategy : public Strategy {
   // grads become the mean over ranks, divided by grad_divisor (fp16's loss scale) in
   // the same pass; ZeRO-1's only in this rank's shard.
   virtual void finish_gradients(float grad_divisor = 1.0f) = 0;
-  virtual float clip_gradients(float max_norm) = 0;  // returns the norm before clipping
-  virtual void optimizer_step(float lr) = 0;         // every rank ends with the same params
+  virtual float gradient_norm() = 0;  // the global L2 norm of the finished gradients
+  // Every rank ends with the same params. grad_scale: clipping's factor, applied by the
+  // optimizer as it reads each gradient (no pass of its own over them).
+  virtual void optimizer_step(float lr, float grad_scale = 1.0f) = 0;
 
  protected:
   CollectiveStrategy(Communicator& comm, Model& model) : comm_(comm), model_(model) {}

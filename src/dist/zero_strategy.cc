@@ -26,17 +26,14 @@ void ZeroStrategy::finish_gradients(float grad_divisor) {
   if (s != 1.0f) model_.backend().scale(model_.grads() + begin_, s, end_ - begin_);
 }
 
-float ZeroStrategy::clip_gradients(float max_norm) {
+float ZeroStrategy::gradient_norm() {
   double ss = model_.backend().sum_squares(model_.grads() + begin_, end_ - begin_);
   comm_.all_reduce_sum(&ss, 1);
-  const float norm = static_cast<float>(std::sqrt(ss));
-  const float s = clip_scale(norm, max_norm);
-  if (s < 1.0f) model_.backend().scale(model_.grads() + begin_, s, end_ - begin_);
-  return norm;
+  return static_cast<float>(std::sqrt(ss));
 }
 
-void ZeroStrategy::optimizer_step(float lr) {
-  optimizer_->step(model_.params(), model_.grads(), lr);
+void ZeroStrategy::optimizer_step(float lr, float grad_scale) {
+  optimizer_->step(model_.params(), model_.grads(), lr, grad_scale);
   comm_.all_gather(model_.params(), counts_);
 }
 

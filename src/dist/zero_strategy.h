@@ -12,8 +12,8 @@ class ZeroStrategy final : public CollectiveStrategy {
   ZeroStrategy(Communicator& comm, Model& model, const OptimizerConfig& optim);
   std::string describe() const override;
   void finish_gradients(float grad_divisor = 1.0f) override;
-  float clip_gradients(float max_norm) override;
-  void optimizer_step(float lr) override;
+  float gradient_norm() override;
+  void optimizer_step(float lr, float grad_scale = 1.0f) override;
   Optimizer* optimizer() override { return optimizer_.get(); }
   size_t shard_begin() const { return begin_; }
   size_t shard_end() const { return end_; }

@@ -26,7 +26,7 @@ AdamW::AdamW(const OptimizerConfig& config, const ParameterLayout& layout, Backe
   }
 }
 
-void AdamW::step_shard(float* params, const float* grads, float lr) {
+void AdamW::step_shard(float* params, const float* grads, float lr, float grad_scale) {
   ++t_;
   Backend::AdamWArgs args{lr,
                           config_.beta1,
@@ -34,7 +34,8 @@ void AdamW::step_shard(float* params, const float* grads, float lr) {
                           config_.eps,
                           0.0f,
                           1.0f - static_cast<float>(std::pow(double(config_.beta1), double(t_))),
-                          1.0f - static_cast<float>(std::pow(double(config_.beta2), double(t_)))};
+                          1.0f - static_cast<float>(std::pow(double(config_.beta2), double(t_))),
+                          grad_scale};
   backend_.adamw_update_segments(params, grads, m_.data(), v_.data(), end_ - begin_, args,
                                  segments_);
 }

@@ -13,7 +13,7 @@ class AdamW final : public Optimizer {
  public:
   AdamW(const OptimizerConfig& config, const ParameterLayout& layout, Backend& backend,
         size_t begin, size_t end);
-  void step_shard(float* params, const float* grads, float lr) override;
+  void step_shard(float* params, const float* grads, float lr, float grad_scale) override;
   float* m() { return m_.data(); }  // (end - begin) first moments
   float* v() { return v_.data(); }  // (end - begin) second moments
   std::vector<OptimizerStateBuffer> state() override {

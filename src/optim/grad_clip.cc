@@ -5,8 +5,12 @@
 
 namespace cohort {
 
+float grad_norm(Backend& backend, const float* grads, size_t n) {
+  return static_cast<float>(std::sqrt(backend.sum_squares(grads, n)));
+}
+
 float clip_grad_norm(Backend& backend, float* grads, size_t n, float max_norm) {
-  const float norm = static_cast<float>(std::sqrt(backend.sum_squares(grads, n)));
+  const float norm = grad_norm(backend, grads, n);
   const float s = clip_scale(norm, max_norm);
   if (s < 1.0f) backend.scale(grads, s, n);
   return norm;

@@ -35,12 +35,13 @@ struct OptimizerStateBuffer {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One update of params[begin, end) from grads[begin, end) (full-buffer pointers).
-  void step(float* params, const float* grads, float lr) {
-    step_shard(params + begin_, grads + begin_, lr);
+  // One update of params[begin, end) from grads[begin, end) (full-buffer pointers), each
+  // gradient times grad_scale as it is read (clipping's factor: clip_scale).
+  void step(float* params, const float* grads, float lr, float grad_scale = 1.0f) {
+    step_shard(params + begin_, grads + begin_, lr, grad_scale);
   }
   // The same on buffers that hold only [begin, end) (a parameter server's shard).
-  virtual void step_shard(float* params, const float* grads, float lr) = 0;
+  virtual void step_shard(float* params, const float* grads, float lr, float grad_scale) = 0;
   size_t begin() const { return begin_; }
   size_t end() const { return end_; }
   long steps_taken() const { return t_; }

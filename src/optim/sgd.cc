@@ -8,10 +8,10 @@ Sgd::Sgd(const OptimizerConfig& config, Backend& backend, size_t begin, size_t e
       backend_(backend),
       buf_(config.momentum != 0.0f ? end - begin : 0, backend.memory()) {}
 
-void Sgd::step_shard(float* params, const float* grads, float lr) {
+void Sgd::step_shard(float* params, const float* grads, float lr, float grad_scale) {
   ++t_;
   backend_.sgd_update(params, grads, momentum_ != 0.0f ? buf_.data() : nullptr, end_ - begin_, lr,
-                      momentum_);
+                      momentum_, grad_scale);
 }
 
 }  // namespace cohort

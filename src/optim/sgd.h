@@ -9,7 +9,7 @@ namespace cohort {
 class Sgd final : public Optimizer {
  public:
   Sgd(const OptimizerConfig& config, Backend& backend, size_t begin, size_t end);
-  void step_shard(float* params, const float* grads, float lr) override;
+  void step_shard(float* params, const float* grads, float lr, float grad_scale) override;
   std::vector<OptimizerStateBuffer> state() override {
     if (buf_.size() == 0) return {};
     return {{"momentum", buf_.data(), buf_.size(), &buf_.space()}};

@@ -103,5 +103,51 @@ TEST(AdamWEmulated, WritesTheBf16CopyOfEachUpdatedParameter) {
 }
 TEST(AdamWEmulated, WritesTheFp16CopyOfEachUpdatedParameter) { check<__half>(2500, kSegments, 0); }
 
+// Clipping's factor as the kernel reads each gradient: the bits of scaling the gradients
+// first (the pass it replaces) and updating with factor 1, on the GPU's kernel and on the
+// CPU backend alike.
+TEST(AdamWEmulated, GradScaleGivesTheBitsOfScalingFirst) {
+  const size_t n = 1003;
+  std::mt19937 rng(7);
+  const State start = random_state(n, rng);
+  Backend::AdamWArgs a{1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 0.271f, 0.0975f};
+  const float s = 0.3719f;
+  State scaled = start;
+  for (float& g : scaled.g) g *= s;
+  std::vector<size_t> begins;
+  std::vector<float> decays;
+  for (const auto& seg : kSegments) {
+    begins.push_back(seg.begin);
+    decays.push_back(seg.weight_decay);
+  }
+  auto update = [&](State& x, float grad_scale) {
+    a.grad_scale = grad_scale;
+    emu::launch(cuda::adamw::adamw_segments_k<void>, dim3(unsigned((n + 3) / 4 + 255) / 256),
+                dim3(256), 0, x.p.data(), x.g.data(), x.m.data(), x.v.data(), n, a, begins.data(),
+                decays.data(), int(kSegments.size()), true, nullptr);
+  };
+  State folded = start, first = scaled;
+  update(folded, s);
+  update(first, 1.0f);
+  CpuBackend be;
+  State cpu_folded = start, cpu_first = start;
+  a.grad_scale = s;
+  be.adamw_update_segments(cpu_folded.p.data(), cpu_folded.g.data(), cpu_folded.m.data(),
+                           cpu_folded.v.data(), n, a, kSegments);
+  be.scale(cpu_first.g.data(), s, n);
+  a.grad_scale = 1.0f;
+  be.adamw_update_segments(cpu_first.p.data(), cpu_first.g.data(), cpu_first.m.data(),
+                           cpu_first.v.data(), n, a, kSegments);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_NE(folded.p[i], start.p[i]) << i;
+    ASSERT_EQ(bits(folded.p[i]), bits(first.p[i])) << "parameter " << i;
+    ASSERT_EQ(bits(folded.m[i]), bits(first.m[i])) << "first moment " << i;
+    ASSERT_EQ(bits(folded.v[i]), bits(first.v[i])) << "second moment " << i;
+    ASSERT_EQ(bits(cpu_folded.p[i]), bits(cpu_first.p[i])) << "CPU, parameter " << i;
+    ASSERT_EQ(bits(cpu_folded.v[i]), bits(cpu_first.v[i])) << "CPU, second moment " << i;
+  }
+  ASSERT_EQ(folded.g, start.g) << "the gradients are read, not scaled in place";
+}
+
 }  // namespace
 }  // namespace cohort

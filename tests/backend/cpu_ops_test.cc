@@ -286,13 +286,27 @@ TEST_F(CpuOps, AdamWMatchesFormula) {
 
 TEST_F(CpuOps, SgdWithMomentum) {
   std::vector<float> p = {1.0f, -2.0f}, g = {0.5f, 1.0f}, buf = {0.0f, 0.0f};
-  be.sgd_update(p.data(), g.data(), buf.data(), 2, 0.1f, 0.9f);  // buf = g
-  be.sgd_update(p.data(), g.data(), buf.data(), 2, 0.1f, 0.9f);  // buf = 0.9 g + g
+  be.sgd_update(p.data(), g.data(), buf.data(), 2, 0.1f, 0.9f, 1.0f);  // buf = g
+  be.sgd_update(p.data(), g.data(), buf.data(), 2, 0.1f, 0.9f, 1.0f);  // buf = 0.9 g + g
   EXPECT_FLOAT_EQ(p[0], 1.0f - 0.1f * 0.5f - 0.1f * 1.9f * 0.5f);
   EXPECT_FLOAT_EQ(p[1], -2.0f - 0.1f - 0.1f * 1.9f);
   std::vector<float> q = {1.0f};
-  be.sgd_update(q.data(), g.data(), nullptr, 1, 0.1f, 0.0f);
+  be.sgd_update(q.data(), g.data(), nullptr, 1, 0.1f, 0.0f, 1.0f);
   EXPECT_FLOAT_EQ(q[0], 0.95f);
+}
+
+// grad_scale (clipping's factor) gives the bits of scaling the gradients first.
+TEST_F(CpuOps, SgdGradScaleIsScalingFirst) {
+  const std::vector<float> g = to_float(random_vec(100, rng));
+  std::vector<float> scaled = g;
+  be.scale(scaled.data(), 0.3719f, scaled.size());
+  for (const float momentum : {0.0f, 0.9f}) {
+    std::vector<float> p(100, 1.0f), q(100, 1.0f), buf_p(100, 0.5f), buf_q(100, 0.5f);
+    be.sgd_update(p.data(), g.data(), buf_p.data(), 100, 0.1f, momentum, 0.3719f);
+    be.sgd_update(q.data(), scaled.data(), buf_q.data(), 100, 0.1f, momentum, 1.0f);
+    EXPECT_EQ(p, q) << "momentum " << momentum;
+    EXPECT_EQ(buf_p, buf_q) << "momentum " << momentum;
+  }
 }
 
 TEST_F(CpuOps, SumSquaresIsExactAndThreadIndependent) {

@@ -876,8 +876,9 @@ TEST_F(CudaOps, CrossEntropiesAndOptimizers) {
   const size_t n = 5000;
   Floats p = random(n), g = random(n), m(n), v(n);
   auto d_p = up(p), d_g = up(g), d_m = up(m), d_v = up(v);
-  const Backend::AdamWArgs a{1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.05f};
+  Backend::AdamWArgs a{1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.1f, 0.05f};
   for (int step = 0; step < 3; ++step) {
+    a.grad_scale = step == 2 ? 0.37f : 1.0f;  // clipping's factor, as the update reads g
     cpu.adamw_update(p.data(), g.data(), m.data(), v.data(), n, a);
     gpu->adamw_update(d_p.as<float>(), d_g.as<float>(), d_m.as<float>(), d_v.as<float>(), n, a);
   }
@@ -890,7 +891,7 @@ TEST_F(CudaOps, CrossEntropiesAndOptimizers) {
 // changes (it is re-uploaded), and past the table's capacity (1100 segments: the
 // per-segment route).
 TEST_F(CudaOps, AdamWSegmentsGiveThePerTensorBits) {
-  const Backend::AdamWArgs a{1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 0.271f, 0.0975f};
+  const Backend::AdamWArgs a{1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 0.271f, 0.0975f, 0.6f};
   const std::vector<std::vector<Backend::AdamWSegment>> tables = {
       {{0, 0.1f}, {5, 0.0f}, {6, 0.1f}, {400, 0.0f}, {401, 0.1f}, {1000, 0.0f}},
       {{0, 0.0f}, {3, 0.1f}, {700, 0.0f}},

@@ -67,6 +67,40 @@ TEST_P(ShardedUpdate, TwoShardsEqualTheWholeBuffer) {
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, ShardedUpdate, ::testing::Values("adamw", "sgd"));
 
+// The strategies pass clipping's factor to the step instead of scaling the gradients
+// first (clip_grad_norm): the same parameters, bit for bit, and the gradients unchanged.
+class ClipFactor : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ClipFactor, InTheStepEqualsClippingFirst) {
+  ParameterLayout layout(
+      ModelConfig{.vocab_size = 50, .context_length = 8, .n_layer = 1, .n_head = 2, .n_embd = 16});
+  CpuBackend be;
+  OptimizerConfig oc;
+  oc.name = GetParam();
+  oc.momentum = 0.9f;
+  const size_t n = layout.total();
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d;
+  std::vector<float> p(n), g(n);
+  for (auto& x : p) x = d(rng);
+  std::vector<float> folded = p, first = p;
+  auto a = make_optimizer(oc, layout, be, 0, n), b = make_optimizer(oc, layout, be, 0, n);
+  for (int step = 0; step < 3; ++step) {
+    for (auto& x : g) x = d(rng);
+    const std::vector<float> kept = g;
+    const float s = clip_scale(grad_norm(be, g.data(), n), 1.0f);
+    ASSERT_LT(s, 1.0f);  // the norm is over the limit: a factor to apply
+    a->step(folded.data(), g.data(), 1e-2f, s);
+    ASSERT_EQ(g, kept);
+    clip_grad_norm(be, g.data(), n, 1.0f);
+    b->step(first.data(), g.data(), 1e-2f);
+  }
+  EXPECT_EQ(folded, first);
+  EXPECT_NE(folded, p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Optimizers, ClipFactor, ::testing::Values("adamw", "sgd"));
+
 TEST(AdamW, DecaysOnlyTwoDimensionalWeights) {
   ParameterLayout layout(
       ModelConfig{.vocab_size = 10, .context_length = 4, .n_layer = 1, .n_head = 1, .n_embd = 8});

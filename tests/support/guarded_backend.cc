@@ -287,9 +287,9 @@ void GuardedBackend::adamw_update(float* param, const float* grad, float* m, flo
 }
 
 void GuardedBackend::sgd_update(float* param, const float* grad, float* momentum_buf, size_t n,
-                                float lr, float momentum) {
+                                float lr, float momentum, float grad_scale) {
   Call c(*this, "sgd_update", {param, grad, momentum_buf});
-  cpu_.sgd_update(param, grad, momentum_buf, n, lr, momentum);
+  cpu_.sgd_update(param, grad, momentum_buf, n, lr, momentum, grad_scale);
 }
 
 }  // namespace cohort::testing

@@ -22,6 +22,7 @@ __device__ inline float decay_factor(float lr, float weight_decay) {
 // One parameter's AdamW update (PyTorch's formula, as cpu_optimizer.cc), in place.
 __device__ inline void adamw_one(float& p, float g, float& m, float& v, float decay,
                                  const Backend::AdamWArgs& a) {
+  g *= a.grad_scale;
   const float step_size = a.lr / a.bias_correction1;
   const float bc2_sqrt = sqrtf(a.bias_correction2);
   m = a.beta1 * m + (1.0f - a.beta1) * g;

@@ -24,14 +24,15 @@ __global__ void adamw_k(float* p, const float* g, float* m, float* v, size_t n,
   adamw_one(p[i], g[i], m[i], v[i], decay_factor(a.lr, a.weight_decay), a);
 }
 
-__global__ void sgd_k(float* p, const float* g, float* buf, size_t n, float lr, float mu) {
+__global__ void sgd_k(float* p, const float* g, float* buf, size_t n, float lr, float mu,
+                      float grad_scale) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   if (buf == nullptr) {
-    p[i] -= lr * g[i];
+    p[i] -= lr * (g[i] * grad_scale);
     return;
   }
-  buf[i] = mu * buf[i] + g[i];
+  buf[i] = mu * buf[i] + g[i] * grad_scale;
   p[i] -= lr * buf[i];
 }
 
@@ -92,10 +93,10 @@ void CudaBackend::adamw_update_segments(float* param, const float* grad, float* 
 }
 
 void CudaBackend::sgd_update(float* param, const float* grad, float* momentum_buf, size_t n,
-                             float lr, float momentum) {
+                             float lr, float momentum, float grad_scale) {
   if (n == 0) return;
   sgd_k<<<cuda::blocks_for(n, 256), 256>>>(param, grad, momentum == 0.0f ? nullptr : momentum_buf,
-                                           n, lr, momentum);
+                                           n, lr, momentum, grad_scale);
   COHORT_CUDA_LAUNCHED();
 }
 
