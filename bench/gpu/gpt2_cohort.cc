@@ -40,6 +40,7 @@ struct Args {
   bool wide_attention_forward = true;
   bool split_attention_dkv = true;
   bool gradients_16_bit = true;
+  bool branches_16_bit = true;
   bool compare_fp32 = false;
   bool shared_lm_loss_rows = true;
 };
@@ -48,7 +49,7 @@ const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
     "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
-    "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off]\n"
+    "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
     "         [--lm-loss-rows registers|shared] [--compare-fp32 on|off]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
@@ -56,7 +57,8 @@ const char* kUsage =
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
     "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
-    "(Backend::pass_gradient, hold_gradient); --lm-loss-rows registers keeps the fused LM-head\n"
+    "(Backend::pass_gradient, hold_gradient); --branches-16-bit off keeps the residual branches'\n"
+    "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
     "loss's rows in registers instead of shared memory. --compare-fp32 on first prints how\n"
     "far the first step's gradients are from an fp32 run's on the same weights and batch\n"
     "(relative L2).\n";
@@ -126,6 +128,8 @@ Args parse(int argc, char** argv) {
       a.split_attention_dkv = choice("2", "1");
     else if (k == "--gradients-16-bit")
       a.gradients_16_bit = choice("on", "off");
+    else if (k == "--branches-16-bit")
+      a.branches_16_bit = choice("on", "off");
     else if (k == "--lm-loss-rows")
       a.shared_lm_loss_rows = choice("shared", "registers");
     else if (k == "--compare-fp32")
@@ -149,6 +153,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
     cuda->use_wide_attention_forward(a.wide_attention_forward);
     cuda->use_split_attention_dkv(a.split_attention_dkv);
     cuda->use_16_bit_gradients(a.gradients_16_bit);
+    cuda->use_16_bit_branches(a.branches_16_bit);
     cuda->use_shared_lm_loss_rows(a.shared_lm_loss_rows);
     return cuda;
 #else
@@ -267,9 +272,10 @@ int run(const Args& a) {
       cuda && a.precision != "fp32")
     fmt::print(
         "MLP route: {}; attention: forward {} query rows a block, dK/dV {} part(s) a query "
-        "tile; LayerNorm gradients {}; LM-head loss rows in {}{}\n",
+        "tile; LayerNorm gradients {}; residual branches {}; LM-head loss rows in {}{}\n",
         cuda->mlp_route(), a.wide_attention_forward ? 128 : 64, a.split_attention_dkv ? 2 : 1,
         a.gradients_16_bit ? "passed in 16 bits" : "fp32 only",
+        a.branches_16_bit ? "passed in 16 bits" : "fp32",
         a.shared_lm_loss_rows ? "shared memory" : "registers",
         cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes());
 #endif

@@ -82,6 +82,16 @@ class Backend {
     (void)n;
   }
 
+  // y (n floats, rows of a LayerNorm's width) is the output that the next linear_forward
+  // or mlp_forward writing it is about to compute, and is read once, as the branch of the
+  // add_layernorm_forward that follows (a residual branch without dropout): a backend may
+  // have that op store it in its own format, which that add then reads (CudaBackend in
+  // bf16 / fp16: 16 bits, as PyTorch autocast's linears output theirs). Default: nothing.
+  virtual void pass_branch(const float* y, size_t n) {
+    (void)y;
+    (void)n;
+  }
+
   // g (n floats), the dinp a layernorm_backward is about to add to, is next read as the
   // dout of a product's backward (linear_backward, mlp_backward,
   // attention_branch_backward) and changed by nothing in between: a backend may have the

@@ -133,6 +133,12 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
     LayerActivations& la = a.layers[size_t(l)];
     return {la.ln1, la.ln1_mean, la.ln1_rstd, w.ln1w, w.ln1b};
   };
+  // Without dropout a branch's output is read only by the residual add after it: a backend
+  // may keep it in its own format between the two (Backend::pass_branch).
+  const bool dropout_on = options.training && config_.dropout > 0.0f;
+  auto pass_branch = [&] {
+    if (!dropout_on) be.pass_branch(a.branch, BT * C);
+  };
   const float* x = a.encoded;
   const Norm first = norm_before(0);
   be.hold_product_input(first.out, BT * C);
@@ -143,11 +149,13 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
     be.hold_product_input(la.atty, BT * C);
     be.qkv_attention_forward(la.atty, la.att, la.qkv, la.ln1, w.qkvw, w.qkvb, B, T, C, NH,
                              dropout_key(site_attention(l)));
+    pass_branch();
     be.linear_forward(a.branch, la.atty, w.attpw, w.attpb, BT, C, C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_attention_residual(l)));
     be.hold_product_input(la.ln2, BT * C);
     be.add_layernorm_forward(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, x, a.branch, w.ln2w,
                              w.ln2b, BT, C);
+    pass_branch();
     be.mlp_forward(a.branch, la.mlp, la.ln2, w.fcw, w.fcb, w.fcpw, w.fcpb, BT, C, 4 * C);
     be.dropout(a.branch, B, size_t(T) * C, dropout_key(site_mlp_residual(l)));
     const Norm next = norm_before(l + 1);

@@ -399,6 +399,54 @@ TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
   }
 }
 
+// pass_branch: the linear layer stores the residual branch in 16 bits (its bias added in
+// cuBLASLt's epilogue, or without a bias by the GEMM) and the residual add + LayerNorm
+// reads it so, within 16-bit rounding of the fp32 route; over 1024 channels the branch
+// stays fp32, and the results are the fp32 route's bits.
+TEST_F(CudaOps, PassedBranchReachesTheResidualAddInSixteenBits) {
+  for (const int width : {768, 1100})
+    for (const bool with_bias : {true, false}) {
+      SCOPED_TRACE("row width " + std::to_string(width) + (with_bias ? ", bias" : ", no bias"));
+      const int rows = 300, C = 96;
+      const Floats inp = random(size_t(rows) * C), w = random(size_t(C) * width, 0.1f),
+                   bias = random(width), stream = random(size_t(rows) * width, 2.0f),
+                   g = random(width), b = random(width);
+      auto d_inp = up(inp), d_w = up(w), d_bias = up(bias), d_stream = up(stream), d_g = up(g),
+           d_b = up(b);
+      auto run = [&](bool passed, bool switched_on = true) {
+        CudaBackend half(MatmulPrecision::bf16);
+        half.use_16_bit_branches(switched_on);
+        auto d_branch = up(Floats(stream.size())), d_res = up(Floats(stream.size())),
+             d_y = up(Floats(stream.size())), d_mean = up(Floats(rows)),
+             d_rstd = up(Floats(rows));
+        if (passed) half.pass_branch(d_branch.as<float>(), stream.size());
+        half.linear_forward(d_branch.as<float>(), d_inp.as<float>(), d_w.as<float>(),
+                            with_bias ? d_bias.as<float>() : nullptr, rows, C, width);
+        half.add_layernorm_forward(d_res.as<float>(), d_y.as<float>(), d_mean.as<float>(),
+                                   d_rstd.as<float>(), d_stream.as<float>(),
+                                   d_branch.as<float>(), d_g.as<float>(), d_b.as<float>(), rows,
+                                   width);
+        return std::vector<Floats>{down(d_res, stream.size()), down(d_y, stream.size()),
+                                   down(d_mean, rows), down(d_rstd, rows)};
+      };
+      const auto fp32_route = run(false), passed = run(true);
+      EXPECT_EQ(run(true, false), fp32_route) << "passed with use_16_bit_branches(false)";
+      const char* names[] = {"residual", "layernorm", "mean", "rstd"};
+      for (int i = 0; i < 4; ++i) {
+        if (width > 1024) {
+          EXPECT_EQ(passed[i], fp32_route[i]) << names[i] << ": not passed in 16 bits";
+        } else {
+          // The branch's values are about 0.3 (C = 96 terms of 0.1-scale weights), the
+          // stream's 2: bf16's rounding of the branch moves the residual by ~1e-3 of it.
+          const size_t n = passed[i].size();
+          EXPECT_LT(testing::normwise_error(passed[i], fp32_route[i], 0, n, n), 1e-2)
+              << names[i] << " from the 16-bit branch";
+          if (i < 2) EXPECT_NE(passed[i], fp32_route[i]) << names[i] << ": passed rounded";
+        }
+      }
+    }
+}
+
 // hold_gradient: the LayerNorm backward that updates the held gradient also writes its
 // 16-bit copy and column sums, and the next product's backward takes them: the same
 // products (bits) and bias gradient (another order of the same sums) as its own pass; a

@@ -208,6 +208,36 @@ void check_width(int C) {
   EXPECT_EQ(rmean, smean);
   EXPECT_EQ(rrstd, srstd);
 
+  // A 16-bit branch (Backend::pass_branch): the bits of the fp32 kernel reading its values
+  // widened, residual, output, copy and statistics alike.
+  std::vector<__nv_bfloat16> branch16(x.size());
+  std::vector<float> widened(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    branch16[i] = cuda::round16<__nv_bfloat16>(branch[i]);
+    widened[i] = float(branch16[i]);
+  }
+  std::vector<float> hres(x.size()), hy(x.size()), hmean(N), hrstd(N);
+  std::vector<float> wres(x.size()), wy(x.size()), wmean(N), wrstd(N);
+  std::vector<__nv_bfloat16> hy16(x.size()), wy16(x.size());
+  ln::with_lane_slots(C, [&](auto k) {
+    constexpr int K = decltype(k)::value;
+    emu::launch(ln::add_ln_forward<K, __nv_bfloat16, __nv_bfloat16>, rows_grid, rows_block, 0,
+                hres.data(), hy.data(), hy16.data(), hmean.data(), hrstd.data(),
+                static_cast<const float*>(stream.data()),
+                static_cast<const __nv_bfloat16*>(branch16.data()), w.data(), b.data(), N, C);
+    emu::launch(ln::add_ln_forward<K, __nv_bfloat16>, rows_grid, rows_block, 0, wres.data(),
+                wy.data(), wy16.data(), wmean.data(), wrstd.data(),
+                static_cast<const float*>(stream.data()),
+                static_cast<const float*>(widened.data()), w.data(), b.data(), N, C);
+  });
+  EXPECT_EQ(hres, wres) << "residual, 16-bit branch";
+  EXPECT_NE(hres, residual) << "the branch's rounding reaches the residual";
+  EXPECT_EQ(hy, wy) << "layernorm, 16-bit branch";
+  EXPECT_EQ(hmean, wmean);
+  EXPECT_EQ(hrstd, wrstd);
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(bits(hy16[i]), bits(wy16[i])) << "bf16 copy, 16-bit branch, " << i;
+
   // The backward as the launcher runs it, then (rows in registers) with fewer blocks than
   // rows need, so each warp takes several rows.
   check_backward(N, C, 0, 0.5f, dy, x, w, gmean, grstd, dx, dw, db);

@@ -49,6 +49,10 @@ class RoundedMatmul(torch.autograd.Function):
     # that input's gradient in 16 bits for the LayerNorm's backward (Backend::
     # pass_gradient), as autocast's bf16 linears do.
     pass_ln_grads = True
+    # The blocks' output projections (attn_proj, mlp_proj) write the residual branch in 16
+    # bits, their bias added in 16 bits in cuBLASLt's epilogue, and the residual add widens
+    # it (Backend::pass_branch), as autocast's linears output bf16.
+    pass_branches = True
 
     @staticmethod
     def forward(ctx, a, b, round_da=False):
@@ -106,6 +110,19 @@ class FusedLmHead(torch.autograd.Function):
         return dx / k, (gs.transpose(-2, -1) @ r(x)).sum(0) / k
 
 
+class RoundedOutput(torch.autograd.Function):
+    """x rounded to 16 bits on the way forward; the gradient passes as it is (a stored
+    output: autocast's bf16 linear output, Backend::pass_branch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return RoundedMatmul.round(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
 class RoundedMatmulBias(torch.autograd.Function):
     """RoundedMatmul plus a bias whose gradient sums the rounded output gradient: the MLP's
     fc layer on the GPU (cuda_mlp.cu), whose GELU backward writes its gradient in 16 bits
@@ -130,16 +147,20 @@ class RoundedLinear(torch.nn.Module):
     rounded_bias_grad, through RoundedMatmulBias). round_da: its input is a LayerNorm's
     output, whose gradient is passed in 16 bits (when pass_ln_grads)."""
 
-    def __init__(self, layer, rounded_bias_grad=False, round_da=False):
+    def __init__(self, layer, rounded_bias_grad=False, round_da=False, round_out=False):
         super().__init__()
         self.weight, self.bias = layer.weight, layer.bias  # the same parameters
         self.rounded_bias_grad = rounded_bias_grad
         self.round_da = round_da
+        self.round_out = round_out
 
     def forward(self, x):
         round_da = self.round_da and RoundedMatmul.pass_ln_grads
         if self.rounded_bias_grad:
             return RoundedMatmulBias.apply(x, self.weight.T, self.bias, round_da)
+        if self.round_out and RoundedMatmul.pass_branches:
+            return RoundedOutput.apply(RoundedMatmul.apply(x, self.weight.T, round_da) +
+                                       RoundedOutput.apply(self.bias))
         return RoundedMatmul.apply(x, self.weight.T, round_da) + self.bias
 
 
@@ -147,7 +168,8 @@ def patch_model(model, fused_head):
     for blk in model.h:
         for name in ("c_attn", "attn_proj", "c_fc", "mlp_proj"):
             setattr(blk, name, RoundedLinear(getattr(blk, name), rounded_bias_grad=name == "c_fc",
-                                             round_da=name in ("c_attn", "c_fc")))
+                                             round_da=name in ("c_attn", "c_fc"),
+                                             round_out=name in ("attn_proj", "mlp_proj")))
 
     def gpt_forward(idx, targets):  # the tied LM head is a matmul too
         x = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
@@ -204,6 +226,8 @@ def measure(half, grad_scale, fused_head=False):
 
 if __name__ == "__main__":
     torch.manual_seed(0)
+    RoundedMatmul.pass_branches = "--fp32-branches" not in sys.argv[1:]
+    print("residual branches:", "16-bit" if RoundedMatmul.pass_branches else "fp32")
     for fused in (False, True):
         measure(torch.bfloat16, 1.0, fused)
         measure(torch.float16, 65536.0, fused)

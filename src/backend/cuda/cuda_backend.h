@@ -75,6 +75,10 @@ class CudaBackend final : public Backend {
   // Written in 16 bits by the product that computes it (linear, mlp, attention branch
   // and LM head backwards), where the LayerNorm's row fits its kernel's registers.
   void pass_gradient(const float* g, size_t n) override;
+  // Written in 16 bits by the linear layer that computes it (with its bias in cuBLASLt's
+  // epilogue), where the LayerNorm's row fits its kernel's registers; the residual add
+  // widens it as it reads it.
+  void pass_branch(const float* y, size_t n) override;
   // The LayerNorm backward that updates it writes its 16-bit copy and column sums too,
   // where the row fits its kernel's registers.
   void hold_gradient(const float* g, size_t n) override;
@@ -113,6 +117,9 @@ class CudaBackend final : public Backend {
   // Whether pass_gradient and hold_gradient take effect (on by default); off, the
   // LayerNorms' gradients stay fp32 between ops, for the benchmark to compare.
   void use_16_bit_gradients(bool on) { gradients_16_bit_ = on; }
+  // Whether pass_branch takes effect (on by default); off, the residual branches' outputs
+  // stay fp32, for the benchmark to compare.
+  void use_16_bit_branches(bool on) { branches_16_bit_ = on; }
   // Whether the tensor-core attention's forward takes 128 query rows a block, two 16-row
   // slices a warp (cuda_flash_attention_tc.cuh), or 64; the same bits either way. On by
   // default; the benchmark's --attention-forward 64 turns it off to compare.
@@ -177,6 +184,7 @@ class CudaBackend final : public Backend {
   bool split_attention_dkv_ = true;
   bool shared_lm_loss_rows_ = true;
   bool gradients_16_bit_ = true;
+  bool branches_16_bit_ = true;
   const char* mlp_forward_route_ = "none yet";
   const char* mlp_backward_route_ = "none yet";
   // The MLP hidden buffers whose forward kept the GELU's input in 16 bits (cuBLASLt's
@@ -210,16 +218,17 @@ class CudaBackend final : public Backend {
   // (when given) says whether the kernel may leave x itself unwritten.
   void* held_copy_to_write(const float* x, size_t n, bool* products_only = nullptr);
   bool held_unwritten(const float* x) const;  // x held, and left unwritten for its copy
-  struct PassedGradient {                     // pass_gradient's buffers
+  struct Passed16 {  // pass_gradient's and pass_branch's buffers
     const float* g;
     size_t n;
     bool written16;  // the product stored it in 16 bits
   };
-  std::vector<PassedGradient> passed_;
-  // For a product about to write the input gradient g (n values, rows of C): where g is
-  // passed and a LayerNorm backward reads rows of C in 16 bits, the 16-bit destination
-  // (g's own memory), marked written; else null.
-  void* passed_gradient_to_write(float* g, size_t n, int C);
+  std::vector<Passed16> passed_;
+  void pass(const float* g, size_t n);  // g joins passed_, not yet written
+  // For a product about to write g (n values, rows of C: a LayerNorm's input gradient, or
+  // a residual branch): where g is passed and the LayerNorm kernels read rows of C in 16
+  // bits, the 16-bit destination (g's own memory), marked written; else null.
+  void* passed_to_write(float* g, size_t n, int C);
   static bool layernorm_reads_16_bit_rows(int C);  // rows its kernels hold in registers
   struct HeldGradient {            // hold_gradient's buffer, and what its LayerNorm derived from it
     const float* held = nullptr;   // until the LayerNorm backward that updates it
@@ -229,9 +238,9 @@ class CudaBackend final : public Backend {
     cuda::DeviceBuffer copy, partials;
   };
   HeldGradient held_gradient_;
-  // For a LayerNorm backward about to read g (n values): g's memory where the product
+  // For a LayerNorm kernel about to read g (n values): g's memory where the product
   // stored it in 16 bits, else null; either way g is no longer passed.
-  const void* passed_gradient_to_read(const float* g, size_t n);
+  const void* passed_to_read(const float* g, size_t n);
   // p in one cuBLASLt call; false, having done nothing but round operands, where that
   // does not apply: fp32, an unaligned bias, no algorithm for the shape and epilogue.
   bool lt_matmul(LtProduct p);

@@ -59,9 +59,22 @@ void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean
   bool copy_only = false;
   void* copy16 = held_copy_to_write(out, size_t(N) * C, &copy_only);
   float* y = copy_only ? nullptr : out;
-  with_layout_and_copy(C, copy16, precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
-    ln::add_ln_forward<decltype(k)::value><<<cuda::blocks_for(N, 8), 256>>>(
-        residual, y, copy, mean, rstd, x, branch, weight, bias, N, C);
+  // branch in 16 bits where its linear layer stored it so (pass_branch)
+  const void* branch16 = passed_to_read(branch, size_t(N) * C);
+  const bool bf16 = precision_ == MatmulPrecision::bf16;
+  with_layout_and_copy(C, copy16, bf16, [&](auto k, auto* copy) {
+    constexpr int K = decltype(k)::value;
+    using Copy = std::remove_pointer_t<decltype(copy)>;
+    if (!branch16) {
+      ln::add_ln_forward<K, Copy><<<cuda::blocks_for(N, 8), 256>>>(
+          residual, y, copy, mean, rstd, x, branch, weight, bias, N, C);
+      return;
+    }
+    cuda::with_16_bit_type(bf16, [&](auto tag) {
+      using E = decltype(tag);
+      ln::add_ln_forward<K, Copy, E><<<cuda::blocks_for(N, 8), 256>>>(
+          residual, y, copy, mean, rstd, x, static_cast<const E*>(branch16), weight, bias, N, C);
+    });
   });
   COHORT_CUDA_LAUNCHED();
 }
@@ -81,7 +94,7 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
   const bool next = held_gradient_.held == dinp && held_gradient_.n == size_t(N) * C;
   if (held_gradient_.held == dinp) held_gradient_.held = nullptr;
   // dout in 16 bits where the product before stored it so (pass_gradient; rows <= 1024)
-  const void* dout16 = passed_gradient_to_read(dout, size_t(N) * C);
+  const void* dout16 = passed_to_read(dout, size_t(N) * C);
   ln::with_lane_slots(C, [&](auto k) {
     constexpr int K = decltype(k)::value;
     if constexpr (K > 0) {

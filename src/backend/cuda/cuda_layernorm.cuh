@@ -50,9 +50,11 @@ struct LaneRow {
       v[i] = c < C ? float(r[c]) : 0.0f;
     }
   }
-  // The row sum = a + b, written to memory as it is read (the residual stream's add);
-  // read back by this lane where K = 0, eight columns at a time.
-  __device__ LaneRow(float* sum, const float* a, const float* b, int lane, int C) : row(sum) {
+  // The row sum = a + b, written to memory as it is read (the residual stream's add; b,
+  // the branch, fp32 or 16-bit: Backend::pass_branch); read back by this lane where K = 0,
+  // eight columns at a time.
+  template <typename B>
+  __device__ LaneRow(float* sum, const float* a, const B* b, int lane, int C) : row(sum) {
     if constexpr (K > 0) {
       add_then_store(v, sum, a, b, lane, C);
     } else {
@@ -64,13 +66,13 @@ struct LaneRow {
   // before the first store: sum may alias a or b as far as the compiler knows, so a store
   // between loads kept the next loads from issuing until it was done (PTX: a
   // load-load-store round a column, each a trip to memory).
-  template <int J>
-  __device__ static void add_then_store(float (&s)[J], float* sum, const float* a, const float* b,
+  template <int J, typename B>
+  __device__ static void add_then_store(float (&s)[J], float* sum, const float* a, const B* b,
                                         int c0, int C) {
 #pragma unroll
     for (int j = 0; j < J; ++j) {
       const int c = c0 + 32 * j;
-      s[j] = c < C ? a[c] + b[c] : 0.0f;
+      s[j] = c < C ? a[c] + float(b[c]) : 0.0f;
     }
 #pragma unroll
     for (int j = 0; j < J; ++j)
@@ -178,10 +180,11 @@ __global__ void ln_forward(float* out, E* out16, float* mean, float* rstd, const
 
 // residual = x + branch, then out = layernorm(residual), in one pass: the separate add
 // read and wrote the whole stream once more (add_k ran at 3.1 TB/s, 44 us a call for
-// GPT-2 124M at B=16, T=1024 on an H200, by ncu). The same values as the two ops.
-template <int K, typename E = void>
+// GPT-2 124M at B=16, T=1024 on an H200, by ncu). The same values as the two ops. B: the
+// branch's type, float or 16-bit (a passed branch, widened here).
+template <int K, typename E = void, typename B = float>
 __global__ void add_ln_forward(float* residual, float* out, E* out16, float* mean, float* rstd,
-                               const float* x, const float* branch, const float* w, const float* b,
+                               const float* x, const B* branch, const float* w, const float* b,
                                int N, int C) {
   const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;

@@ -85,7 +85,7 @@ void CudaBackend::lm_head_loss_backward(float* dx, float* dwte, float* logits, c
   const void* g16 = logits;  // the forward's (softmax - onehot) * kStoreScale, 16-bit
   // dx^T (C x N) = wte^T (C x Vp) . dlogits^T (Vp x N)
   gemm(false, false, C, N, Vp, wte, C, nullptr, Vp, 0.0f, dx, C, nullptr, g16, alpha,
-       passed_gradient_to_write(dx, size_t(N) * C, C));
+       passed_to_write(dx, size_t(N) * C, C));
   // dwte^T (C x Vp) += x^T (C x N) . dlogits (N x Vp)
   gemm(false, true, C, Vp, N, x, C, nullptr, Vp, 1.0f, dwte, C, nullptr, g16, alpha);
 }

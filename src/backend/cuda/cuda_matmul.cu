@@ -155,16 +155,24 @@ bool CudaBackend::held_unwritten(const float* x) const {
 // pass_gradient's and hold_gradient's registers: what the next op may write or read in 16
 // bits (their contracts: backend.h).
 void CudaBackend::pass_gradient(const float* g, size_t n) {
-  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
-  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
-                               [&](const PassedGradient& p) { return p.g == g; }),
-                passed_.end());
-  passed_.push_back(PassedGradient{g, n, false});
+  if (gradients_16_bit_) pass(g, n);
 }
 
-void* CudaBackend::passed_gradient_to_write(float* g, size_t n, int C) {
+void CudaBackend::pass_branch(const float* y, size_t n) {
+  if (branches_16_bit_) pass(y, n);
+}
+
+void CudaBackend::pass(const float* g, size_t n) {
+  if (precision_ == MatmulPrecision::fp32 || n == 0) return;
+  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
+                               [&](const Passed16& p) { return p.g == g; }),
+                passed_.end());
+  passed_.push_back(Passed16{g, n, false});
+}
+
+void* CudaBackend::passed_to_write(float* g, size_t n, int C) {
   if (!layernorm_reads_16_bit_rows(C)) return nullptr;
-  for (PassedGradient& p : passed_) {
+  for (Passed16& p : passed_) {
     if (p.g != g || p.n != n) continue;
     p.written16 = true;
     return g;
@@ -172,12 +180,12 @@ void* CudaBackend::passed_gradient_to_write(float* g, size_t n, int C) {
   return nullptr;
 }
 
-const void* CudaBackend::passed_gradient_to_read(const float* g, size_t n) {
+const void* CudaBackend::passed_to_read(const float* g, size_t n) {
   const void* got = nullptr;
-  for (const PassedGradient& p : passed_)
+  for (const Passed16& p : passed_)
     if (p.g == g && p.n == n && p.written16) got = g;
   passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
-                               [&](const PassedGradient& p) { return p.g == g; }),
+                               [&](const Passed16& p) { return p.g == g; }),
                 passed_.end());
   return got;
 }
@@ -228,6 +236,19 @@ void CudaBackend::linear_forward_impl(float* out, const float* inp, const void* 
                                       const float* weight, const float* bias, int N, int C,
                                       int OC) {
   // out^T (OC x N) = W^T (OC x C) . inp^T (C x N)
+  // A passed residual branch (pass_branch) in 16 bits, its bias added in the epilogue in
+  // 16 bits too, as autocast's linear adds it. Where cuBLASLt takes no such product, out
+  // is computed in fp32 instead, unmarked.
+  if (void* out16 = passed_to_write(out, size_t(N) * OC, OC)) {
+    if (!bias) {
+      gemm(false, false, OC, N, C, weight, OC, inp, C, 0.0f, out, OC, nullptr, inp16, 1.0f, out16);
+      return;
+    }
+    if (lt_matmul(LtProduct{OC, N, C, false, weight, nullptr, OC, inp, inp16, C, out16, OC, true,
+                            LtEpilogue::bias, rounded(3, bias, size_t(OC))}))
+      return;
+    pass(out, size_t(N) * OC);
+  }
   if (bias && lt_matmul(LtProduct{OC, N, C, false, weight, nullptr, OC, inp, inp16, C, out, OC,
                                   false, LtEpilogue::bias, bias}))
     return;
@@ -296,7 +317,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
   // dinp^T (C x N) = W (C x OC) . dout^T (OC x N)
   if (dinp)
     gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C, nullptr, dout16, 1.0f,
-         passed_gradient_to_write(dinp, size_t(N) * C, C));
+         passed_to_write(dinp, size_t(N) * C, C));
   // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
   gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, inp16);
   return dout16;
@@ -313,7 +334,7 @@ void CudaBackend::lm_head_backward(float* dx, float* dwte, const float* dlogits,
   const void* dlogits16 = rounded_once(dlogits, size_t(N) * Vp);  // both products read it
   // dx^T (C x N) = wte^T (C x Vp) . dlogits^T (Vp x N)
   gemm(false, false, C, N, Vp, wte, C, dlogits, Vp, 0.0f, dx, C, nullptr, dlogits16, 1.0f,
-       passed_gradient_to_write(dx, size_t(N) * C, C));
+       passed_to_write(dx, size_t(N) * C, C));
   // dwte^T (C x Vp) += x^T (C x N) . dlogits (N x Vp)
   gemm(false, true, C, Vp, N, x, C, dlogits, Vp, 1.0f, dwte, C, nullptr, dlogits16);
 }
