@@ -282,6 +282,7 @@ class CudaBackend final : public Backend {
                                       const float* att, int B, int T, int C, int NH,
                                       const DropoutKey& dropout);
   void* cublas_ = nullptr;        // cublasHandle_t
+  cuda::DeviceBuffer cublas_workspace_;
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;
 };

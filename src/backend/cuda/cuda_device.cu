@@ -26,6 +26,15 @@ CudaBackend::CudaBackend(MatmulPrecision precision, int device) : precision_(pre
       h, precision_ == MatmulPrecision::fp32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH));
   COHORT_CUBLAS_CHECK(cublasSetAtomicsMode(h, CUBLAS_ATOMICS_NOT_ALLOWED));
   cublas_ = h;
+  // cuBLAS's documented workspace for Hopper, 32 MiB (4 MiB before it), given outright
+  // rather than left to the library's pool, as PyTorch does since its #120925: the
+  // split-K algorithms of the weight gradients' GEMMs (K = B x T) need room to choose from.
+  // Every GEMM runs on one stream, so one buffer serves them all.
+  cudaDeviceProp prop{};
+  COHORT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  cublas_workspace_ = cuda::DeviceBuffer(size_t(prop.major >= 9 ? 32 : 4) << 20);
+  COHORT_CUBLAS_CHECK(
+      cublasSetWorkspace(h, cublas_workspace_.as<void>(), cublas_workspace_.bytes()));
 }
 
 CudaBackend::~CudaBackend() {
