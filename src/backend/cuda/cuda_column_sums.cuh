@@ -84,23 +84,35 @@ __global__ void __launch_bounds__(kLanes* kRows)
   float s[kPer];
 #pragma unroll
   for (int k = 0; k < kPer; ++k) s[k] = 0.0f;
-  // Unrolled so that several rows' loads are in flight at once (the sums keep their order).
+  // Four rows' loads before their copies' stores, so that all four are in flight at once:
+  // a store between them, which may alias the next load as far as the compiler knows,
+  // would hold that load until it is done. The sums keep their row order.
+  constexpr int kBatch = 4;
   if (c < C)
-#pragma unroll 4
-    for (int n = first + int(threadIdx.y); n < end; n += kRows) {
-      const size_t at = size_t(n) * C + c;
-      float v[kPer];
-      load_values(dout + at, whole, C - c, v);
-      if constexpr (!std::is_void_v<R>) {
-        if (whole) {
-          *reinterpret_cast<Four16<R>*>(rounded + at) =
-              Four16<R>{{round16<R>(v[0]), round16<R>(v[1]), round16<R>(v[2]), round16<R>(v[3])}};
-        } else {
-          for (int k = 0; k < 4 && c + k < C; ++k) rounded[at + k] = round16<R>(v[k]);
-        }
+    for (int n0 = first + int(threadIdx.y); n0 < end; n0 += kBatch * kRows) {
+      float v[kBatch][kPer];
+#pragma unroll
+      for (int r = 0; r < kBatch; ++r) {
+        const int n = n0 + r * kRows;
+        if (n < end) load_values(dout + size_t(n) * C + c, whole, C - c, v[r]);
       }
 #pragma unroll
-      for (int k = 0; k < kPer; ++k) s[k] += v[k];
+      for (int r = 0; r < kBatch; ++r) {
+        const int n = n0 + r * kRows;
+        if (n >= end) break;
+        if constexpr (!std::is_void_v<R>) {
+          R* to = rounded + size_t(n) * C + c;
+          if (whole) {
+            *reinterpret_cast<Four16<R>*>(to) =
+                Four16<R>{{round16<R>(v[r][0]), round16<R>(v[r][1]), round16<R>(v[r][2]),
+                           round16<R>(v[r][3])}};
+          } else {
+            for (int k = 0; k < 4 && c + k < C; ++k) to[k] = round16<R>(v[r][k]);
+          }
+        }
+#pragma unroll
+        for (int k = 0; k < kPer; ++k) s[k] += v[r][k];
+      }
     }
   float* mine = &part[threadIdx.y][kPer * threadIdx.x];
 #pragma unroll
