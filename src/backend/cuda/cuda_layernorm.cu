@@ -66,15 +66,19 @@ void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean
     constexpr int K = decltype(k)::value;
     using Copy = std::remove_pointer_t<decltype(copy)>;
     if (!branch16) {
-      ln::add_ln_forward<K, Copy><<<cuda::blocks_for(N, 8), 256>>>(
-          residual, y, copy, mean, rstd, x, branch, weight, bias, N, C);
+      ln::add_ln_forward<K, Copy><<<cuda::blocks_for(N, 8), 256>>>(residual, y, copy, mean, rstd, x,
+                                                                   branch, weight, bias, N, C);
       return;
     }
-    cuda::with_16_bit_type(bf16, [&](auto tag) {
+    auto launch = [&](auto tag) {  // the branch's 16-bit type is the precision's, as the copy's
       using E = decltype(tag);
       ln::add_ln_forward<K, Copy, E><<<cuda::blocks_for(N, 8), 256>>>(
           residual, y, copy, mean, rstd, x, static_cast<const E*>(branch16), weight, bias, N, C);
-    });
+    };
+    if constexpr (std::is_void_v<Copy>)
+      cuda::with_16_bit_type(bf16, launch);
+    else
+      launch(Copy{});
   });
   COHORT_CUDA_LAUNCHED();
 }
