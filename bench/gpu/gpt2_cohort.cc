@@ -41,6 +41,7 @@ struct Args {
   bool split_attention_dkv = true;
   bool gradients_16_bit = true;
   bool branches_16_bit = true;
+  bool measured_lt_algorithms = false;
   bool compare_fp32 = false;
   bool shared_lm_loss_rows = true;
 };
@@ -50,7 +51,8 @@ const char* kUsage =
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
     "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
     "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
-    "         [--lm-loss-rows registers|shared] [--compare-fp32 on|off]\n"
+    "         [--lm-loss-rows registers|shared] [--lt-algorithms heuristic|measured]\n"
+    "         [--compare-fp32 on|off]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
     "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
@@ -59,7 +61,9 @@ const char* kUsage =
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
     "(Backend::pass_gradient, hold_gradient); --branches-16-bit off keeps the residual branches'\n"
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
-    "loss's rows in registers instead of shared memory. --compare-fp32 on first prints how\n"
+    "loss's rows in registers instead of shared memory; --lt-algorithms measured gives each\n"
+    "cuBLASLt product the fastest of its heuristic's candidates that has the first's bits\n"
+    "(CudaBackend::use_measured_lt_algorithms). --compare-fp32 on first prints how\n"
     "far the first step's gradients are from an fp32 run's on the same weights and batch\n"
     "(relative L2).\n";
 
@@ -130,6 +134,8 @@ Args parse(int argc, char** argv) {
       a.gradients_16_bit = choice("on", "off");
     else if (k == "--branches-16-bit")
       a.branches_16_bit = choice("on", "off");
+    else if (k == "--lt-algorithms")
+      a.measured_lt_algorithms = choice("measured", "heuristic");
     else if (k == "--lm-loss-rows")
       a.shared_lm_loss_rows = choice("shared", "registers");
     else if (k == "--compare-fp32")
@@ -154,6 +160,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
     cuda->use_split_attention_dkv(a.split_attention_dkv);
     cuda->use_16_bit_gradients(a.gradients_16_bit);
     cuda->use_16_bit_branches(a.branches_16_bit);
+    cuda->use_measured_lt_algorithms(a.measured_lt_algorithms);
     cuda->use_shared_lm_loss_rows(a.shared_lm_loss_rows);
     return cuda;
 #else

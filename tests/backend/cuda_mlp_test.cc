@@ -246,5 +246,43 @@ TEST_F(CudaMlp, GeluEpiloguesComputeTheTanhGeluOfTheSixteenBitSum) {
   }
 }
 
+// use_measured_lt_algorithms: each cuBLASLt product (the bias, GELU_AUX_BIAS and DGELU
+// epilogues) takes the fastest of the heuristic's candidates that gives the first's bits
+// on its operands, so every output has the heuristic route's bits; the notes say what the
+// measurement found.
+TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
+  constexpr int M = 512, C = 256, H = 1024;
+  const Floats inp = random(size_t(M) * C), w_fc = random(size_t(C) * H, 0.05f), b_fc = random(H),
+               w_proj = random(size_t(H) * C, 0.05f), b_proj = random(C),
+               dout = random(size_t(M) * C);
+  auto d_inp = up(inp), d_wfc = up(w_fc), d_bfc = up(b_fc), d_wproj = up(w_proj),
+       d_bproj = up(b_proj), d_dout = up(dout);
+  auto run = [&](bool measured) {
+    CudaBackend half(MatmulPrecision::bf16);
+    half.use_measured_lt_algorithms(measured);
+    auto d_out = up(Floats(size_t(M) * C)), d_lin = up(Floats(size_t(M) * H)),
+         d_hidden = up(Floats(size_t(2) * M * H)), d_dhidden = up(Floats(size_t(M) * H)),
+         d_dinp = up(Floats(size_t(M) * C)), d_dwfc = up(Floats(w_fc.size())),
+         d_dbfc = up(Floats(H)), d_dwproj = up(Floats(w_proj.size())), d_dbproj = up(Floats(C));
+    half.linear_forward(d_lin.as<float>(), d_inp.as<float>(), d_wfc.as<float>(), d_bfc.as<float>(),
+                        M, C, H);
+    half.mlp_forward(d_out.as<float>(), d_hidden.as<float>(), d_inp.as<float>(), d_wfc.as<float>(),
+                     d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), M, C, H);
+    half.mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
+                      d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
+                      d_inp.as<float>(), d_hidden.as<float>(), d_wfc.as<float>(),
+                      d_wproj.as<float>(), d_dhidden.as<float>(), M, C, H);
+    if (measured) std::printf("[ measured ] %s\n", half.lt_notes().c_str());
+    return std::vector<Floats>{down(d_lin, size_t(M) * H),       down(d_out, size_t(M) * C),
+                               down(d_dinp, size_t(M) * C),      down(d_dwfc, w_fc.size()),
+                               down(d_dbfc, size_t(H)),          down(d_dwproj, w_proj.size()),
+                               down(d_hidden, size_t(2) * M * H)};
+  };
+  const auto heuristic = run(false), measured = run(true);
+  const char* names[] = {"linear", "mlp out", "dinp", "dw_fc", "db_fc", "dw_proj", "hidden"};
+  for (size_t i = 0; i < heuristic.size(); ++i)
+    EXPECT_TRUE(heuristic[i] == measured[i]) << names[i] << ": not the heuristic route's bits";
+}
+
 }  // namespace
 }  // namespace cohort

@@ -417,15 +417,13 @@ TEST_F(CudaOps, PassedBranchReachesTheResidualAddInSixteenBits) {
         CudaBackend half(MatmulPrecision::bf16);
         half.use_16_bit_branches(switched_on);
         auto d_branch = up(Floats(stream.size())), d_res = up(Floats(stream.size())),
-             d_y = up(Floats(stream.size())), d_mean = up(Floats(rows)),
-             d_rstd = up(Floats(rows));
+             d_y = up(Floats(stream.size())), d_mean = up(Floats(rows)), d_rstd = up(Floats(rows));
         if (passed) half.pass_branch(d_branch.as<float>(), stream.size());
         half.linear_forward(d_branch.as<float>(), d_inp.as<float>(), d_w.as<float>(),
                             with_bias ? d_bias.as<float>() : nullptr, rows, C, width);
         half.add_layernorm_forward(d_res.as<float>(), d_y.as<float>(), d_mean.as<float>(),
-                                   d_rstd.as<float>(), d_stream.as<float>(),
-                                   d_branch.as<float>(), d_g.as<float>(), d_b.as<float>(), rows,
-                                   width);
+                                   d_rstd.as<float>(), d_stream.as<float>(), d_branch.as<float>(),
+                                   d_g.as<float>(), d_b.as<float>(), rows, width);
         return std::vector<Floats>{down(d_res, stream.size()), down(d_y, stream.size()),
                                    down(d_mean, rows), down(d_rstd, rows)};
       };
@@ -441,7 +439,9 @@ TEST_F(CudaOps, PassedBranchReachesTheResidualAddInSixteenBits) {
           const size_t n = passed[i].size();
           EXPECT_LT(testing::normwise_error(passed[i], fp32_route[i], 0, n, n), 1e-2)
               << names[i] << " from the 16-bit branch";
-          if (i < 2) EXPECT_NE(passed[i], fp32_route[i]) << names[i] << ": passed rounded";
+          if (i < 2) {
+            EXPECT_NE(passed[i], fp32_route[i]) << names[i] << ": passed rounded";
+          }
         }
       }
     }

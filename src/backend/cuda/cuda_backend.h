@@ -133,6 +133,12 @@ class CudaBackend final : public Backend {
   // default (1.016x the tokens/s of GPT-2 124M bf16 on an H200); the benchmark's
   // --lm-loss-rows registers turns it off to compare.
   void use_shared_lm_loss_rows(bool on) { shared_lm_loss_rows_ = on; }
+  // How cuBLASLt's products (bias, GELU and DGELU epilogues) get their algorithm: the
+  // heuristic's first (the default), or, measured, the fastest of its first eight whose
+  // output on the call's own operands has the first's bits (so results do not depend on
+  // timing noise), each shape measured once at its first call; lt_notes() then tells,
+  // shape by shape, what the measurement found. The benchmark's --lt-algorithms measured.
+  void use_measured_lt_algorithms(bool on) { measured_lt_algorithms_ = on; }
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
   // the GELU kernel), for benchmarks and tests to report.
   std::string mlp_route() const;
@@ -180,6 +186,7 @@ class CudaBackend final : public Backend {
   // Whether mlp_* keep the hidden activations in 16 bits (cuda_mlp.cu) for this buffer.
   bool mlp_in_16_bits(const float* hidden, size_t n) const;
   bool gelu_epilogues_ = true;
+  bool measured_lt_algorithms_ = false;
   bool wide_attention_forward_ = true;
   bool split_attention_dkv_ = true;
   bool shared_lm_loss_rows_ = true;
@@ -218,7 +225,7 @@ class CudaBackend final : public Backend {
   // (when given) says whether the kernel may leave x itself unwritten.
   void* held_copy_to_write(const float* x, size_t n, bool* products_only = nullptr);
   bool held_unwritten(const float* x) const;  // x held, and left unwritten for its copy
-  struct Passed16 {  // pass_gradient's and pass_branch's buffers
+  struct Passed16 {                           // pass_gradient's and pass_branch's buffers
     const float* g;
     size_t n;
     bool written16;  // the product stored it in 16 bits
@@ -281,7 +288,7 @@ class CudaBackend final : public Backend {
   bool tensor_core_attention_backward(cuda::TensorCoreBackward io, const float* qkv,
                                       const float* att, int B, int T, int C, int NH,
                                       const DropoutKey& dropout);
-  void* cublas_ = nullptr;        // cublasHandle_t
+  void* cublas_ = nullptr;  // cublasHandle_t
   cuda::DeviceBuffer cublas_workspace_;
   double* block_sums_ = nullptr;  // sum_squares partials (device)
   size_t block_sums_size_ = 0;
