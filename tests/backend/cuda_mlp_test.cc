@@ -248,8 +248,9 @@ TEST_F(CudaMlp, GeluEpiloguesComputeTheTanhGeluOfTheSixteenBitSum) {
 
 // use_measured_lt_algorithms: each cuBLASLt product (the bias, GELU_AUX_BIAS and DGELU
 // epilogues) takes the fastest of the heuristic's candidates that gives the first's bits
-// on its operands, so every output has the heuristic route's bits; the notes say what the
-// measurement found.
+// on its operands, and each plain GEMM (the backward's, with beta = 1 for the weight
+// gradients) the fastest of cublasGemmEx and the candidates that give cublasGemmEx's bits,
+// so every output has the default route's bits; the notes say what the measurement found.
 TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
   constexpr int M = 512, C = 256, H = 1024;
   const Floats inp = random(size_t(M) * C), w_fc = random(size_t(C) * H, 0.05f), b_fc = random(H),

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -133,11 +134,12 @@ class CudaBackend final : public Backend {
   // default (1.016x the tokens/s of GPT-2 124M bf16 on an H200); the benchmark's
   // --lm-loss-rows registers turns it off to compare.
   void use_shared_lm_loss_rows(bool on) { shared_lm_loss_rows_ = on; }
-  // How cuBLASLt's products (bias, GELU and DGELU epilogues) get their algorithm: the
-  // heuristic's first (the default), or, measured, the fastest of its first eight whose
-  // output on the call's own operands has the first's bits (so results do not depend on
-  // timing noise), each shape measured once at its first call; lt_notes() then tells,
-  // shape by shape, what the measurement found. The benchmark's --lt-algorithms measured.
+  // How the 16-bit products get their algorithm: cuBLASLt's heuristic's first for the
+  // epilogue products and cublasGemmEx's own for the plain GEMMs (the default), or,
+  // measured, the fastest of that and cuBLASLt's first eight candidates whose output on
+  // the call's own operands has its bits (so results do not depend on timing noise), each
+  // shape measured once at its first call; lt_notes() then tells, shape by shape, what the
+  // measurement found. The benchmark's --lt-algorithms measured.
   void use_measured_lt_algorithms(bool on) { measured_lt_algorithms_ = on; }
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
   // the GELU kernel), for benchmarks and tests to report.
@@ -148,6 +150,7 @@ class CudaBackend final : public Backend {
 
   // What a cuBLASLt epilogue does after D = op(A) . B (cuda_matmul_lt.cu).
   enum class LtEpilogue {
+    none,           // D = alpha op(A) op(B) + beta D (a plain GEMM, measured: gemm())
     bias,           // D += bias per row
     gelu_aux_bias,  // aux = D + bias per row; D = gelu(aux)
     dgelu,          // D *= gelu'(aux)
@@ -172,6 +175,8 @@ class CudaBackend final : public Backend {
     const void* bias = nullptr;
     void* aux = nullptr;
     int ld_aux = 0;
+    bool trans_b = false;             // B holds op(B)^T: n x k (epilogue none only)
+    float alpha = 1.0f, beta = 0.0f;  // beta: D read first (fp32 D, epilogue none only)
   };
 
  private:
@@ -250,7 +255,10 @@ class CudaBackend final : public Backend {
   const void* passed_to_read(const float* g, size_t n);
   // p in one cuBLASLt call; false, having done nothing but round operands, where that
   // does not apply: fp32, an unaligned bias, no algorithm for the shape and epilogue.
-  bool lt_matmul(LtProduct p);
+  // reference (measured mode only): the caller's own route for p, run into a given D and
+  // telling whether it ran; cuBLASLt's candidates must then give its bits and beat its
+  // time, else lt_matmul returns false for the caller to take that route.
+  bool lt_matmul(LtProduct p, const std::function<bool(void*)>& reference = {});
   // linear_forward / linear_backward, where inp16 (inp rounded), dout16 (dout rounded) may
   // be given instead of being rounded here; with dout16, dout may be null (the bias
   // gradient then sums dout16).

@@ -11,7 +11,6 @@
 // its LM-head matmul returns bf16 logits); it is computed in fp32. fp16 stores the
 // gradient scaled by 2^10 so probabilities down to 6e-11 stay representable (bf16 has
 // fp32's range and stores it unscaled); the scale is a power of two, so exact.
-#include <cublas_v2.h>
 
 #include <cstdint>
 
@@ -50,11 +49,7 @@ void CudaBackend::lm_head_loss_forward(float* losses, float* logits, const float
   const void* wte16 = rounded(0, wte, size_t(Vp) * C);
   const void* x16 = rounded(1, x, size_t(N) * C);
   const bool bf16 = precision_ == MatmulPrecision::bf16;
-  const cudaDataType_t t = bf16 ? CUDA_R_16BF : CUDA_R_16F;
-  const float one = 1.0f, zero = 0.0f;
-  COHORT_CUBLAS_CHECK(cublasGemmEx(static_cast<cublasHandle_t>(cublas_), CUBLAS_OP_T, CUBLAS_OP_N,
-                                   Vp, N, C, &one, wte16, t, C, x16, t, C, &zero, logits, t, Vp,
-                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  gemm(true, false, Vp, N, C, wte, C, x, C, 0.0f, logits, Vp, wte16, x16, 1.0f, logits);
   cuda::with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
     E* rows = reinterpret_cast<E*>(logits);

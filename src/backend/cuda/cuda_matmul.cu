@@ -164,9 +164,9 @@ void CudaBackend::pass_branch(const float* y, size_t n) {
 
 void CudaBackend::pass(const float* g, size_t n) {
   if (precision_ == MatmulPrecision::fp32 || n == 0) return;
-  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
-                               [&](const Passed16& p) { return p.g == g; }),
-                passed_.end());
+  passed_.erase(
+      std::remove_if(passed_.begin(), passed_.end(), [&](const Passed16& p) { return p.g == g; }),
+      passed_.end());
   passed_.push_back(Passed16{g, n, false});
 }
 
@@ -184,9 +184,9 @@ const void* CudaBackend::passed_to_read(const float* g, size_t n) {
   const void* got = nullptr;
   for (const Passed16& p : passed_)
     if (p.g == g && p.n == n && p.written16) got = g;
-  passed_.erase(std::remove_if(passed_.begin(), passed_.end(),
-                               [&](const Passed16& p) { return p.g == g; }),
-                passed_.end());
+  passed_.erase(
+      std::remove_if(passed_.begin(), passed_.end(), [&](const Passed16& p) { return p.g == g; }),
+      passed_.end());
   return got;
 }
 
@@ -222,9 +222,20 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const fl
   if (!a16) a16 = rounded(0, A, size_t(lda) * (trans_a ? m : k));
   if (!b16) b16 = rounded(1, B, size_t(ldb) * (trans_b ? k : n));
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
-  COHORT_CUBLAS_CHECK(cublasGemmEx(h, ta, tb, m, n, k, &alpha, a16, t, lda, b16, t, ldb, &beta,
-                                   c16 ? c16 : static_cast<void*>(C), c16 ? t : CUDA_R_32F, ldc,
-                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  auto gemm_ex = [&](void* out) {
+    return cublasGemmEx(h, ta, tb, m, n, k, &alpha, a16, t, lda, b16, t, ldb, &beta, out,
+                        c16 ? t : CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  };
+  void* out = c16 ? c16 : static_cast<void*>(C);
+  if (measured_lt_algorithms_) {  // cuBLASLt where a candidate gives these bits faster
+    LtProduct p{
+        m, n, k, trans_a, A, a16, lda, B, b16, ldb, out, ldc, c16 != nullptr, LtEpilogue::none};
+    p.trans_b = trans_b;
+    p.alpha = alpha;
+    p.beta = beta;
+    if (lt_matmul(p, [&](void* to) { return gemm_ex(to) == CUBLAS_STATUS_SUCCESS; })) return;
+  }
+  COHORT_CUBLAS_CHECK(gemm_ex(out));
 }
 
 void CudaBackend::linear_forward(float* out, const float* inp, const float* weight,

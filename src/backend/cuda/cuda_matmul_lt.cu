@@ -6,15 +6,18 @@
 // cuBLASLt's heuristic picks the algorithm once per shape, alignment and epilogue; the
 // choice is kept (and so is its absence), so a step's products are the same every time.
 // Measured (CudaBackend::use_measured_lt_algorithms): the fastest of the heuristic's
-// first eight that gives its first's bits on the call's operands. The H200's ncu had the
-// GELU_AUX_BIAS and DGELU products at 470 to 500 TFLOP/s against 620 to 850 for cuBLAS's
-// other GEMMs, with the heuristic's first choice.
+// first eight that gives its first's bits on the call's operands, and for the plain GEMMs
+// (gemm(): cublasGemmEx otherwise) the fastest of cublasGemmEx and those eight that gives
+// cublasGemmEx's bits; each shape is measured once, at its first call, so the choice
+// never changes a result's bits. The H200's ncu had the GELU_AUX_BIAS and DGELU products
+// at 470 to 500 TFLOP/s against 620 to 850 for cuBLAS's other GEMMs.
 #include <cublasLt.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -56,6 +59,8 @@ void set(cublasLtMatmulDesc_t op, cublasLtMatmulDescAttributes_t attribute, cons
 
 const char* epilogue_name(CudaBackend::LtEpilogue e) {
   switch (e) {
+    case CudaBackend::LtEpilogue::none:
+      return "product";
     case CudaBackend::LtEpilogue::bias:
       return "bias epilogue";
     case CudaBackend::LtEpilogue::gelu_aux_bias:
@@ -68,6 +73,8 @@ const char* epilogue_name(CudaBackend::LtEpilogue e) {
 
 cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
   switch (e) {
+    case CudaBackend::LtEpilogue::none:
+      return CUBLASLT_EPILOGUE_DEFAULT;
     case CudaBackend::LtEpilogue::bias:
       return CUBLASLT_EPILOGUE_BIAS;
     case CudaBackend::LtEpilogue::gelu_aux_bias:
@@ -84,7 +91,7 @@ cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
 void describe(Descriptors& d, const CudaBackend::LtProduct& p, cudaDataType_t t) {
   COHORT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   set(d.op, CUBLASLT_MATMUL_DESC_TRANSA, p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
-  set(d.op, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+  set(d.op, CUBLASLT_MATMUL_DESC_TRANSB, p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
   set(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, lt_epilogue(p.epilogue));
   if (p.bias) set(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, p.bias);
   if (p.aux) {
@@ -95,7 +102,9 @@ void describe(Descriptors& d, const CudaBackend::LtProduct& p, cudaDataType_t t)
   const int a_rows = p.trans_a ? p.k : p.m, a_cols = p.trans_a ? p.m : p.k;
   COHORT_CUBLAS_CHECK(
       cublasLtMatrixLayoutCreate(&d.a, t, uint64_t(a_rows), uint64_t(a_cols), p.lda));
-  COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(p.k), uint64_t(p.n), p.ldb));
+  const int b_rows = p.trans_b ? p.n : p.k, b_cols = p.trans_b ? p.k : p.n;
+  COHORT_CUBLAS_CHECK(
+      cublasLtMatrixLayoutCreate(&d.b, t, uint64_t(b_rows), uint64_t(b_cols), p.ldb));
   COHORT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d.d, p.d16 ? t : CUDA_R_32F, uint64_t(p.m),
                                                  uint64_t(p.n), p.ldd));
 }
@@ -115,11 +124,11 @@ __global__ void mark_if_different(const Word* a, const Word* b, size_t n, int* d
 struct CudaBackend::LtState {
   cublasLtHandle_t handle = nullptr;
   cuda::DeviceBuffer workspace{kWorkspaceBytes};
-  cuda::DeviceBuffer trial;                // a candidate's output while measuring
+  cuda::DeviceBuffer trial, saved;         // while measuring: a candidate's D, and D before
   cuda::DeviceBuffer differ{sizeof(int)};  // mark_if_different's flag
-  // Shape, transpose, epilogue, output type and every pointer's alignment -> the
-  // heuristic's algorithm, or none (the caller then takes its unfused route).
-  std::map<std::array<int, 15>, std::optional<cublasLtMatmulAlgo_t>> algos;
+  // Shape, transposes, epilogue, output type, whether D is read, and every pointer's
+  // alignment -> the chosen algorithm, or none (the caller then takes its own route).
+  std::map<std::array<int, 17>, std::optional<cublasLtMatmulAlgo_t>> algos;
   std::vector<std::string> notes;  // what cuBLASLt refused or measuring found, for lt_notes()
   LtState() { COHORT_CUBLAS_CHECK(cublasLtCreate(&handle)); }
   ~LtState() { cublasLtDestroy(handle); }
@@ -127,31 +136,50 @@ struct CudaBackend::LtState {
   // p (operands rounded) by algo into out, p.d's shape and type.
   cublasStatus_t run(const Descriptors& d, const LtProduct& p, const cublasLtMatmulAlgo_t& algo,
                      void* out) {
-    const float alpha = 1.0f, beta = 0.0f;
-    return cublasLtMatmul(handle, d.op, &alpha, p.a16, d.a, p.b16, d.b, &beta, out, d.d, out, d.d,
-                          &algo, workspace.as<void>(), kWorkspaceBytes, nullptr);
+    return cublasLtMatmul(handle, d.op, &p.alpha, p.a16, d.a, p.b16, d.b, &p.beta, out, d.d, out,
+                          d.d, &algo, workspace.as<void>(), kWorkspaceBytes, nullptr);
   }
 
-  // Which of the candidates (the heuristic's, in its order) p takes: the fastest (best of
-  // three runs after one) whose output has candidate 0's bits. Each writes p.d or the
-  // trial buffer, and the epilogue's aux where it has one; the caller's run after this
-  // one writes them with the chosen. A note tells what was found.
-  size_t measure(const Descriptors& d, const LtProduct& p,
-                 const std::vector<cublasLtMatmulHeuristicResult_t>& candidates) {
+  // Which route p takes: the fastest (best of three runs after one) of the reference (the
+  // caller's route, or without one the heuristic's first candidate) and the candidates
+  // whose output has the reference's bits. Returns the candidate's index, or -1 for the
+  // caller's route. Each run writes p.d (the reference's) or the trial buffer, from D as
+  // it was where beta reads it, and the epilogue's aux where it has one; p.d is left as
+  // it was for the caller's run of the chosen, which writes them all again. A note tells
+  // what was found.
+  int measure(const Descriptors& d, const LtProduct& p,
+              const std::vector<cublasLtMatmulHeuristicResult_t>& candidates,
+              const std::function<bool(void*)>& reference) {
     const size_t n = size_t(p.ldd) * size_t(p.n), bytes = n * (p.d16 ? 2 : 4);
     if (trial.bytes() < bytes) trial = cuda::DeviceBuffer(bytes);
+    const bool reads_d = p.beta != 0.0f;
+    if (reads_d) {
+      if (saved.bytes() < bytes) saved = cuda::DeviceBuffer(bytes);
+      COHORT_CUDA_CHECK(cudaMemcpy(saved.as<void>(), p.d, bytes, cudaMemcpyDeviceToDevice));
+    }
+    auto reset = [&](void* out) {  // D as it was, where the product reads it
+      if (reads_d)
+        COHORT_CUDA_CHECK(cudaMemcpyAsync(out, saved.as<void>(), bytes, cudaMemcpyDeviceToDevice));
+    };
+    // Route r: -1 the caller's, else candidate r; the reference is the first that runs.
+    const int first = reference ? -1 : 0;
+    auto runs = [&](int r, void* out) {
+      return r < 0 ? reference(out)
+                   : run(d, p, candidates[size_t(r)].algo, out) == CUBLAS_STATUS_SUCCESS;
+    };
     cudaEvent_t start = nullptr, stop = nullptr;
     COHORT_CUDA_CHECK(cudaEventCreate(&start));
     COHORT_CUDA_CHECK(cudaEventCreate(&stop));
-    std::vector<float> us(candidates.size(), INFINITY);
+    std::vector<float> us(candidates.size() + 1, INFINITY);  // us[r + 1]
     int same = 0;
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      void* out = i == 0 ? p.d : trial.as<void>();
-      if (run(d, p, candidates[i].algo, out) != CUBLAS_STATUS_SUCCESS) {
-        if (i == 0) break;  // nothing to compare with: the heuristic's choice stands
+    for (int r = first; r < int(candidates.size()); ++r) {
+      void* out = r == first ? p.d : trial.as<void>();
+      reset(out);
+      if (!runs(r, out)) {
+        if (r == first) break;  // nothing to compare with: the first route stands
         continue;
       }
-      if (i > 0) {
+      if (r != first) {
         int differs = 0;
         COHORT_CUDA_CHECK(cudaMemsetAsync(differ.as<int>(), 0, sizeof(int)));
         if (p.d16)
@@ -167,33 +195,36 @@ struct CudaBackend::LtState {
       }
       ++same;
       float best = INFINITY;
-      for (int r = 0; r < 3; ++r) {
+      for (int rep = 0; rep < 3; ++rep) {
+        reset(out);
         COHORT_CUDA_CHECK(cudaEventRecord(start));
-        (void)run(d, p, candidates[i].algo, out);
+        (void)runs(r, out);
         COHORT_CUDA_CHECK(cudaEventRecord(stop));
         COHORT_CUDA_CHECK(cudaEventSynchronize(stop));
         float ms = 0.0f;
         COHORT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
         best = std::min(best, 1e3f * ms);
       }
-      us[i] = best;
+      us[size_t(r + 1)] = best;
     }
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
-    const size_t chosen = size_t(std::min_element(us.begin(), us.end()) - us.begin());
-    if (us[chosen] < INFINITY)
-      notes.push_back(fmt::format(
-          "measured {} m={} n={} k={}: {} candidates, {} with the first's bits; #{} at {:.1f} us "
-          "against #0 at {:.1f} us",
-          epilogue_name(p.epilogue), p.m, p.n, p.k, candidates.size(), same, chosen, us[chosen],
-          us[0]));
-    return us[chosen] < INFINITY ? chosen : 0;
+    reset(p.d);
+    const int chosen = int(std::min_element(us.begin(), us.end()) - us.begin()) - 1;
+    if (!(us[size_t(chosen + 1)] < INFINITY)) return first;
+    auto name = [](int r) { return r < 0 ? std::string("cublasGemmEx") : fmt::format("#{}", r); };
+    notes.push_back(fmt::format(
+        "measured {} m={} n={} k={}: {} candidates, {} with {}'s bits; {} at {:.1f} us against "
+        "{:.1f} us",
+        epilogue_name(p.epilogue), p.m, p.n, p.k, candidates.size() - size_t(first + 1) + 1, same,
+        name(first), name(chosen), us[size_t(chosen + 1)], us[size_t(first + 1)]));
+    return chosen;
   }
 };
 
 void CudaBackend::LtDeleter::operator()(LtState* s) const { delete s; }
 
-bool CudaBackend::lt_matmul(LtProduct p) {
+bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& reference) {
   // The epilogue reads the bias in vectors; an unaligned one takes the unfused route.
   if (precision_ == MatmulPrecision::fp32 || (p.bias && alignment(p.bias) < 16)) return false;
   if (!lt_) lt_.reset(new LtState());
@@ -201,12 +232,12 @@ bool CudaBackend::lt_matmul(LtProduct p) {
   // lies inside the parameters' 16-bit copy, at its offset there, so it may be less
   // than 256-byte aligned, as may a caller's 16-bit buffer; scratch is 256-aligned.
   if (!p.a16) p.a16 = rounded(0, p.a32, size_t(p.lda) * (p.trans_a ? p.m : p.k));
-  if (!p.b16) p.b16 = rounded(1, p.b32, size_t(p.ldb) * p.n);
+  if (!p.b16) p.b16 = rounded(1, p.b32, size_t(p.ldb) * (p.trans_b ? p.k : p.n));
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   Descriptors d;
   describe(d, p, t);
 
-  const std::array<int, 15> key{p.m,
+  const std::array<int, 17> key{p.m,
                                 p.n,
                                 p.k,
                                 p.lda,
@@ -220,7 +251,9 @@ bool CudaBackend::lt_matmul(LtProduct p) {
                                 alignment(p.b16),
                                 alignment(p.d),
                                 p.bias ? alignment(p.bias) : 0,
-                                p.aux ? alignment(p.aux) : 0};
+                                p.aux ? alignment(p.aux) : 0,
+                                p.trans_b,
+                                p.beta != 0.0f};
   auto found = lt_->algos.find(key);
   if (found == lt_->algos.end()) {
     cublasLtMatmulPreference_t pref = nullptr;
@@ -251,22 +284,21 @@ bool CudaBackend::lt_matmul(LtProduct p) {
     // Whatever cuBLASLt refuses (an epilogue it does not offer for these types, a shape
     // without an algorithm) is an absence: the caller's unfused route computes the same
     // product. The refusal is noted for lt_notes().
+    // With a reference, the caller's route unless a measured candidate gives its bits.
     std::optional<cublasLtMatmulAlgo_t> algo;
     if (st == CUBLAS_STATUS_SUCCESS && count > 0) {
       results.resize(size_t(count));
       // Measured only where the output is dense (ldd = m), so that its bits compare whole.
-      const size_t chosen = count > 1 && p.ldd == p.m ? lt_->measure(d, p, results) : 0;
-      algo = results[chosen].algo;
-    } else
+      const bool measurable = p.ldd == p.m && (reference || count > 1);
+      const int chosen = measurable ? lt_->measure(d, p, results, reference) : reference ? -1 : 0;
+      if (chosen >= 0) algo = results[size_t(chosen)].algo;
+    } else if (!reference)
       lt_->notes.push_back(fmt::format("cuBLASLt offers no {} for m={} n={} k={} (status {})",
                                        epilogue_name(p.epilogue), p.m, p.n, p.k, int(st)));
     found = lt_->algos.emplace(key, algo).first;
   }
   if (!found->second) return false;
-  const float alpha = 1.0f, beta = 0.0f;
-  const cublasStatus_t run =
-      cublasLtMatmul(lt_->handle, d.op, &alpha, p.a16, d.a, p.b16, d.b, &beta, p.d, d.d, p.d, d.d,
-                     &*found->second, lt_->workspace.as<void>(), kWorkspaceBytes, nullptr);
+  const cublasStatus_t run = lt_->run(d, p, *found->second, p.d);
   if (run != CUBLAS_STATUS_SUCCESS) {  // refused before it ran: noted, and not asked again
     lt_->notes.push_back(
         fmt::format("cuBLASLt refused its {} algorithm for m={} n={} k={} (status {})",
