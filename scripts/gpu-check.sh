@@ -41,9 +41,9 @@ timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps
 # forward with 64 query rows a block instead of 128, and its dK/dV kernel on whole query
 # tiles instead of halves (cuda_flash_attention_tc.cuh); the LayerNorms' gradients in fp32;
 # the residual branches' outputs in fp32; the fused LM-head loss's rows in registers
-# instead of shared memory (cuda_lm_head_loss.cuh); cuBLASLt's products by the measured
-# fastest of their candidates with the heuristic's bits (cuda_matmul_lt.cu; its notes say
-# what each shape's measurement found).
+# instead of shared memory (cuda_lm_head_loss.cuh); every 16-bit GEMM by the measured
+# fastest of its default route and cuBLASLt's candidates with the default's bits
+# (cuda_matmul_lt.cu; its notes say what each shape's measurement found).
 : >"$out/cohort_bf16_variants.txt"
 for variant in "--gelu-epilogues off" "--attention-forward 64" "--attention-dkv-parts 1" \
   "--gradients-16-bit off" "--branches-16-bit off" "--lm-loss-rows registers" \

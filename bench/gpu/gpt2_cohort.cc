@@ -62,8 +62,8 @@ const char* kUsage =
     "(Backend::pass_gradient, hold_gradient); --branches-16-bit off keeps the residual branches'\n"
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
     "loss's rows in registers instead of shared memory; --lt-algorithms measured gives each\n"
-    "cuBLASLt product the fastest of its heuristic's candidates that has the first's bits\n"
-    "(CudaBackend::use_measured_lt_algorithms). --compare-fp32 on first prints how\n"
+    "16-bit GEMM the fastest of its default route and cuBLASLt's candidates that has the\n"
+    "default's bits (CudaBackend::use_measured_lt_algorithms). --compare-fp32 on first prints how\n"
     "far the first step's gradients are from an fp32 run's on the same weights and batch\n"
     "(relative L2).\n";
 
