@@ -170,8 +170,9 @@ struct CudaBackend::LtState {
     cudaEvent_t start = nullptr, stop = nullptr;
     COHORT_CUDA_CHECK(cudaEventCreate(&start));
     COHORT_CUDA_CHECK(cudaEventCreate(&stop));
-    std::vector<float> us(candidates.size() + 1, INFINITY);  // us[r + 1]
-    int same = 0;
+    // us[r + 1]: route r's best time; same[r + 1]: its output has the reference's bits.
+    std::vector<float> us(candidates.size() + 1, INFINITY);
+    std::vector<bool> same(candidates.size() + 1, false);
     for (int r = first; r < int(candidates.size()); ++r) {
       void* out = r == first ? p.d : trial.as<void>();
       reset(out);
@@ -191,9 +192,10 @@ struct CudaBackend::LtState {
         COHORT_CUDA_LAUNCHED();
         COHORT_CUDA_CHECK(
             cudaMemcpy(&differs, differ.as<int>(), sizeof differs, cudaMemcpyDeviceToHost));
-        if (differs) continue;
+        same[size_t(r + 1)] = !differs;
+      } else {
+        same[size_t(r + 1)] = true;
       }
-      ++same;
       float best = INFINITY;
       for (int rep = 0; rep < 3; ++rep) {
         reset(out);
@@ -210,14 +212,23 @@ struct CudaBackend::LtState {
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
     reset(p.d);
-    const int chosen = int(std::min_element(us.begin(), us.end()) - us.begin()) - 1;
-    if (!(us[size_t(chosen + 1)] < INFINITY)) return first;
-    auto name = [](int r) { return r < 0 ? std::string("cublasGemmEx") : fmt::format("#{}", r); };
-    notes.push_back(fmt::format(
-        "measured {} m={} n={} k={}: {} candidates, {} with {}'s bits; {} at {:.1f} us against "
-        "{:.1f} us",
-        epilogue_name(p.epilogue), p.m, p.n, p.k, candidates.size() - size_t(first + 1) + 1, same,
-        name(first), name(chosen), us[size_t(chosen + 1)], us[size_t(first + 1)]));
+    // Every route that ran is timed (the note shows them all); only the reference's bits
+    // can be chosen.
+    int chosen = first;
+    for (int r = first; r < int(candidates.size()); ++r)
+      if (same[size_t(r + 1)] && us[size_t(r + 1)] < us[size_t(chosen + 1)]) chosen = r;
+    if (!(us[size_t(first + 1)] < INFINITY)) return first;
+    std::string routes;
+    for (int r = first; r < int(candidates.size()); ++r)
+      if (us[size_t(r + 1)] < INFINITY)
+        routes += fmt::format("{}{} {:.1f}{}", routes.empty() ? "" : ", ",
+                              r < 0 ? std::string("cublasGemmEx") : fmt::format("#{}", r),
+                              us[size_t(r + 1)], same[size_t(r + 1)] ? "" : " (other bits)");
+    notes.push_back(
+        fmt::format("measured {} {}{} m={} n={} k={}{}: {} us; chosen {}",
+                    epilogue_name(p.epilogue), p.trans_a ? 't' : 'n', p.trans_b ? 't' : 'n', p.m,
+                    p.n, p.k, p.beta != 0.0f ? " beta 1" : "", routes,
+                    chosen < 0 ? std::string("cublasGemmEx") : fmt::format("#{}", chosen)));
     return chosen;
   }
 };
