@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <random>
+#include <vector>
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
@@ -37,26 +39,37 @@ TEST(GradClip, ScalesToMaxNormOnlyWhenAbove) {
   EXPECT_FLOAT_EQ(clip_grad_norm(be, h.data(), 2, 0.0f), 0.5f);  // 0: measure only
 }
 
-class ShardedUpdate : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(ShardedUpdate, TwoShardsEqualTheWholeBuffer) {
-  ParameterLayout layout(
-      ModelConfig{.vocab_size = 50, .context_length = 8, .n_layer = 1, .n_head = 2, .n_embd = 16});
+// An optimizer's steps over a small GPT's parameters (AdamW, or SGD with momentum).
+class OptimizerSteps : public ::testing::TestWithParam<const char*> {
+ protected:
+  OptimizerSteps() {
+    oc.name = GetParam();
+    oc.momentum = 0.9f;
+    for (auto& x : p) x = d(rng);
+  }
+  std::unique_ptr<Optimizer> make(size_t begin, size_t end) {
+    return make_optimizer(oc, layout, be, begin, end);
+  }
+  void draw(std::vector<float>& g) {
+    for (auto& x : g) x = d(rng);
+  }
+  ParameterLayout layout{
+      ModelConfig{.vocab_size = 50, .context_length = 8, .n_layer = 1, .n_head = 2, .n_embd = 16}};
   CpuBackend be;
   OptimizerConfig oc;
-  oc.name = GetParam();
-  oc.momentum = 0.9f;
   const size_t n = layout.total();
-  std::mt19937 rng(3);
+  std::mt19937 rng{3};
   std::normal_distribution<float> d;
-  std::vector<float> p(n), g(n);
-  for (auto& x : p) x = d(rng);
+  std::vector<float> p = std::vector<float>(n), g = std::vector<float>(n);
+};
+
+TEST_P(OptimizerSteps, TwoShardsEqualTheWholeBuffer) {
   std::vector<float> whole = p, sharded = p;
-  auto full = make_optimizer(oc, layout, be, 0, n);
+  auto full = make(0, n);
   const size_t cut = layout.at("h.0.attn.c_attn.weight").offset + 100;  // mid-tensor
-  auto lo = make_optimizer(oc, layout, be, 0, cut), hi = make_optimizer(oc, layout, be, cut, n);
+  auto lo = make(0, cut), hi = make(cut, n);
   for (int step = 0; step < 3; ++step) {
-    for (auto& x : g) x = d(rng);
+    draw(g);
     full->step(whole.data(), g.data(), 1e-2f);
     lo->step(sharded.data(), g.data(), 1e-2f);
     hi->step(sharded.data(), g.data(), 1e-2f);
@@ -65,28 +78,13 @@ TEST_P(ShardedUpdate, TwoShardsEqualTheWholeBuffer) {
   EXPECT_NE(whole, p);
 }
 
-INSTANTIATE_TEST_SUITE_P(Optimizers, ShardedUpdate, ::testing::Values("adamw", "sgd"));
-
 // The strategies pass clipping's factor to the step instead of scaling the gradients
 // first (clip_grad_norm): the same parameters, bit for bit, and the gradients unchanged.
-class ClipFactor : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(ClipFactor, InTheStepEqualsClippingFirst) {
-  ParameterLayout layout(
-      ModelConfig{.vocab_size = 50, .context_length = 8, .n_layer = 1, .n_head = 2, .n_embd = 16});
-  CpuBackend be;
-  OptimizerConfig oc;
-  oc.name = GetParam();
-  oc.momentum = 0.9f;
-  const size_t n = layout.total();
-  std::mt19937 rng(5);
-  std::normal_distribution<float> d;
-  std::vector<float> p(n), g(n);
-  for (auto& x : p) x = d(rng);
+TEST_P(OptimizerSteps, ClipFactorInTheStepEqualsClippingFirst) {
   std::vector<float> folded = p, first = p;
-  auto a = make_optimizer(oc, layout, be, 0, n), b = make_optimizer(oc, layout, be, 0, n);
+  auto a = make(0, n), b = make(0, n);
   for (int step = 0; step < 3; ++step) {
-    for (auto& x : g) x = d(rng);
+    draw(g);
     const std::vector<float> kept = g;
     const float s = clip_scale(grad_norm(be, g.data(), n), 1.0f);
     ASSERT_LT(s, 1.0f);  // the norm is over the limit: a factor to apply
@@ -99,7 +97,7 @@ TEST_P(ClipFactor, InTheStepEqualsClippingFirst) {
   EXPECT_NE(folded, p);
 }
 
-INSTANTIATE_TEST_SUITE_P(Optimizers, ClipFactor, ::testing::Values("adamw", "sgd"));
+INSTANTIATE_TEST_SUITE_P(Optimizers, OptimizerSteps, ::testing::Values("adamw", "sgd"));
 
 TEST(AdamW, DecaysOnlyTwoDimensionalWeights) {
   ParameterLayout layout(
