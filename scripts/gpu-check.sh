@@ -130,6 +130,18 @@ PY
       $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
       >>"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed ($kernels)"
   done
+  # The memory-bound kernels likewise, one launch each, with their DRAM traffic: the
+  # residual add + LayerNorm, the LayerNorm backward, the fused loss, the 16-bit column sums
+  # (they ran at 2.8, 3.0, about 2 and 2.0 TB/s by run 4's bytes).
+  : >"$out/ncu_memory_kernels.txt"
+  for kernel in "layernorm::add_ln_forward<" "layernorm::ln_backward<" "lm_loss::lm_loss_rows<" \
+    "column_sums::sums<__nv_bfloat16"; do
+    timeout 60 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
+      --section Occupancy --section WarpStateStats --kernel-name-base demangled \
+      -k "regex:$kernel" --launch-count 1 \
+      $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
+      >>"$out/ncu_memory_kernels.txt" 2>&1 || echo "gpu-check: ncu sections failed ($kernel)"
+  done
 fi
 # 7. The cohort CLI end to end (built without MPI), while the run is inside 8 minutes.
 if [ "${COHORT_GPU_CHECK_CLI:-on}" = off ]; then
