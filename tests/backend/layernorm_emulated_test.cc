@@ -227,8 +227,8 @@ void check_width(int C) {
                 static_cast<const __nv_bfloat16*>(branch16.data()), w.data(), b.data(), N, C);
     emu::launch(ln::add_ln_forward<K, __nv_bfloat16>, rows_grid, rows_block, 0, wres.data(),
                 wy.data(), wy16.data(), wmean.data(), wrstd.data(),
-                static_cast<const float*>(stream.data()),
-                static_cast<const float*>(widened.data()), w.data(), b.data(), N, C);
+                static_cast<const float*>(stream.data()), static_cast<const float*>(widened.data()),
+                w.data(), b.data(), N, C);
   });
   EXPECT_EQ(hres, wres) << "residual, 16-bit branch";
   EXPECT_NE(hres, residual) << "the branch's rounding reaches the residual";
