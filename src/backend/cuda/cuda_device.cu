@@ -30,9 +30,9 @@ CudaBackend::CudaBackend(MatmulPrecision precision, int device) : precision_(pre
   // rather than left to the library's pool, as PyTorch does since its #120925: the
   // split-K algorithms of the weight gradients' GEMMs (K = B x T) need room to choose from.
   // Every GEMM runs on one stream, so one buffer serves them all.
-  cudaDeviceProp prop{};
-  COHORT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-  cublas_workspace_ = cuda::DeviceBuffer(size_t(prop.major >= 9 ? 32 : 4) << 20);
+  int major = 0;  // one attribute: cudaGetDeviceProperties fills them all, slowly
+  COHORT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  cublas_workspace_ = cuda::DeviceBuffer(size_t(major >= 9 ? 32 : 4) << 20);
   COHORT_CUBLAS_CHECK(
       cublasSetWorkspace(h, cublas_workspace_.as<void>(), cublas_workspace_.bytes()));
 }

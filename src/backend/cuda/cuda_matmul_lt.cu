@@ -245,8 +245,6 @@ bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& refer
   if (!p.a16) p.a16 = rounded(0, p.a32, size_t(p.lda) * (p.trans_a ? p.m : p.k));
   if (!p.b16) p.b16 = rounded(1, p.b32, size_t(p.ldb) * (p.trans_b ? p.k : p.n));
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
-  Descriptors d;
-  describe(d, p, t);
 
   const std::array<int, 17> key{p.m,
                                 p.n,
@@ -266,6 +264,11 @@ bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& refer
                                 p.trans_b,
                                 p.beta != 0.0f};
   auto found = lt_->algos.find(key);
+  // A shape already known to take the caller's route costs no descriptors (measured mode
+  // asks here for every GEMM).
+  if (found != lt_->algos.end() && !found->second) return false;
+  Descriptors d;
+  describe(d, p, t);
   if (found == lt_->algos.end()) {
     cublasLtMatmulPreference_t pref = nullptr;
     COHORT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
