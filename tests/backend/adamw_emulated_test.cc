@@ -26,7 +26,7 @@ using testing::bits;
 template <typename T>
 T bit_cast_16(uint16_t b) {
   T t;
-  std::memcpy(&t, &b, sizeof t);
+  std::memcpy(static_cast<void*>(&t), &b, sizeof t);
   return t;
 }
 
@@ -84,7 +84,9 @@ void check(size_t n, const std::vector<Backend::AdamWSegment>& segments, size_t 
     ASSERT_EQ(got.m[j], want.m[j]) << "first moment " << i;
     ASSERT_EQ(got.v[j], want.v[j]) << "second moment " << i;
     ASSERT_NEAR(got.p[j], cpu.p[j], 1e-6f * (1.0f + std::abs(cpu.p[j]))) << "CPU, parameter " << i;
-    if constexpr (kCopy) ASSERT_EQ(bits(copy[j]), bits(E(got.p[j]))) << "16-bit copy " << i;
+    if constexpr (kCopy) {
+      ASSERT_EQ(bits(copy[j]), bits(E(got.p[j]))) << "16-bit copy " << i;
+    }
   }
   for (size_t j = 0; j < offset; ++j) ASSERT_EQ(bits(copy[j]), bits(sentinel)) << "before";
   ASSERT_EQ(bits(copy[n + offset]), bits(sentinel)) << "past the range";

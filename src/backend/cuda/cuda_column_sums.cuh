@@ -48,10 +48,6 @@ struct Split {
 // values) or one 8-byte load (four 16-bit values) where `whole` (all inside the row, the
 // address aligned), else one by one up to `left`.
 template <typename T, int kPer>
-struct alignas(sizeof(T) * kPer) Pack {
-  T v[kPer];
-};
-template <typename T, int kPer>
 __device__ void load_values(const T* p, bool whole, int left, float (&x)[kPer]) {
   if (whole) {
     if constexpr (std::is_same_v<T, float>) {
@@ -90,7 +86,7 @@ __global__ void __launch_bounds__(kLanes* kRows)
   constexpr int kBatch = 4;
   if (c < C)
     for (int n0 = first + int(threadIdx.y); n0 < end; n0 += kBatch * kRows) {
-      float v[kBatch][kPer];
+      float v[kBatch][kPer] = {};  // rows past the group stay unread
 #pragma unroll
       for (int r = 0; r < kBatch; ++r) {
         const int n = n0 + r * kRows;

@@ -30,10 +30,14 @@ void with_16_bit_type(bool bf16, F&& f) {
     f(__half{});
 }
 
+// N values of T aligned as one load or store of all of them (8 or 16 bytes).
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
 // Four 16-bit values: an 8-byte store of a float4's rounding.
 template <typename E>
-struct alignas(8) Four16 {
-  E v[4];
-};
+using Four16 = Pack<E, 4>;
 
 }  // namespace cohort::cuda

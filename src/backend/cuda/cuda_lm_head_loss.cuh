@@ -15,9 +15,7 @@ constexpr unsigned kThreads = 512;
 constexpr int kPack = 8;  // 16-bit values per 16-byte load
 
 template <typename E>
-struct alignas(16) Pack8 {
-  E v[kPack];
-};
+using Pack8 = Pack<E, kPack>;  // one 16-byte load
 
 template <typename E>
 constexpr float kStoreScale = std::is_same_v<E, __half> ? 1024.0f : 1.0f;
