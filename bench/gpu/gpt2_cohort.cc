@@ -42,6 +42,7 @@ struct Args {
   bool gradients_16_bit = true;
   bool branches_16_bit = true;
   bool measured_lt_algorithms = false;
+  bool bias_gradient_epilogues = false;
   bool compare_fp32 = false;
   bool shared_lm_loss_rows = true;
 };
@@ -52,7 +53,7 @@ const char* kUsage =
     "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
     "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
     "         [--lm-loss-rows registers|shared] [--lt-algorithms heuristic|measured]\n"
-    "         [--compare-fp32 on|off]\n"
+    "         [--bias-gradients kernel|epilogue] [--compare-fp32 on|off]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
     "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
@@ -63,9 +64,11 @@ const char* kUsage =
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
     "loss's rows in registers instead of shared memory; --lt-algorithms measured gives each\n"
     "16-bit GEMM the fastest of its default route and cuBLASLt's candidates that has the\n"
-    "default's bits (CudaBackend::use_measured_lt_algorithms). --compare-fp32 on first prints how\n"
-    "far the first step's gradients are from an fp32 run's on the same weights and batch\n"
-    "(relative L2).\n";
+    "default's bits (CudaBackend::use_measured_lt_algorithms); --bias-gradients epilogue sums\n"
+    "the qkv and MLP-input projections' bias gradients in their weight-gradient products'\n"
+    "cuBLASLt BGRADA epilogue instead of a column-sum kernel\n"
+    "(CudaBackend::use_bias_gradient_epilogues). --compare-fp32 on first prints how far the\n"
+    "first step's gradients are from an fp32 run's on the same weights and batch (relative L2).\n";
 
 double positive_real(const std::string& k, const std::string& v) {
   double x = 0;
@@ -136,6 +139,8 @@ Args parse(int argc, char** argv) {
       a.branches_16_bit = choice("on", "off");
     else if (k == "--lt-algorithms")
       a.measured_lt_algorithms = choice("measured", "heuristic");
+    else if (k == "--bias-gradients")
+      a.bias_gradient_epilogues = choice("epilogue", "kernel");
     else if (k == "--lm-loss-rows")
       a.shared_lm_loss_rows = choice("shared", "registers");
     else if (k == "--compare-fp32")
@@ -161,6 +166,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
     cuda->use_16_bit_gradients(a.gradients_16_bit);
     cuda->use_16_bit_branches(a.branches_16_bit);
     cuda->use_measured_lt_algorithms(a.measured_lt_algorithms);
+    cuda->use_bias_gradient_epilogues(a.bias_gradient_epilogues);
     cuda->use_shared_lm_loss_rows(a.shared_lm_loss_rows);
     return cuda;
 #else
@@ -279,11 +285,12 @@ int run(const Args& a) {
       cuda && a.precision != "fp32")
     fmt::print(
         "MLP route: {}; attention: forward {} query rows a block, dK/dV {} part(s) a query "
-        "tile; LayerNorm gradients {}; residual branches {}; LM-head loss rows in {}{}\n",
+        "tile; LayerNorm gradients {}; residual branches {}; LM-head loss rows in {}; 16-bit "
+        "bias gradients by {}{}\n",
         cuda->mlp_route(), a.wide_attention_forward ? 128 : 64, a.split_attention_dkv ? 2 : 1,
         a.gradients_16_bit ? "passed in 16 bits" : "fp32 only",
         a.branches_16_bit ? "passed in 16 bits" : "fp32",
-        a.shared_lm_loss_rows ? "shared memory" : "registers",
+        a.shared_lm_loss_rows ? "shared memory" : "registers", cuda->bias_gradient_route(),
         cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes());
 #endif
   std::vector<double> sorted = times;

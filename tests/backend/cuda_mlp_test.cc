@@ -11,6 +11,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_memory.h"
 #include "cuda_test_values.h"
+#include "normwise_error.h"
 
 namespace cohort {
 namespace {
@@ -283,6 +284,68 @@ TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
   const char* names[] = {"linear", "mlp out", "dinp", "dw_fc", "db_fc", "dw_proj", "hidden"};
   for (size_t i = 0; i < heuristic.size(); ++i)
     EXPECT_TRUE(heuristic[i] == measured[i]) << names[i] << ": not the heuristic route's bits";
+}
+
+// use_bias_gradient_epilogues: the fc bias gradient (summed from the 16-bit gradient of the
+// pre-activation) by the weight-gradient product's BGRADA epilogue instead of the column-sum
+// kernel. Both sum the same 16-bit terms in fp32, in other orders, so db_fc and dw_fc agree
+// normwise to fp32 sums of 512 terms (1e-5; a wrong operand or a sum that overwrites
+// instead of adding is off by far more: the buffers start at 0.5); what the route does not
+// touch keeps its bits; a second step gives the same bits.
+TEST_F(CudaMlp, BiasGradientEpilogueSumsTheSixteenBitGradient) {
+  constexpr int M = 512, C = 256, H = 1024;
+  const Floats inp = random(size_t(M) * C), w_fc = random(size_t(C) * H, 0.05f), b_fc = random(H),
+               w_proj = random(size_t(H) * C, 0.05f), b_proj = random(C),
+               dout = random(size_t(M) * C);
+  auto d_inp = up(inp), d_wfc = up(w_fc), d_bfc = up(b_fc), d_wproj = up(w_proj),
+       d_bproj = up(b_proj), d_dout = up(dout);
+  for (const auto precision : kSixteenBit) {
+    SCOPED_TRACE(precision == MatmulPrecision::bf16 ? "bf16" : "fp16");
+    std::string route;
+    auto run = [&](bool epilogue) {
+      CudaBackend half(precision);
+      half.use_bias_gradient_epilogues(epilogue);
+      auto d_out = up(Floats(size_t(M) * C)), d_hidden = up(Floats(size_t(2) * M * H)),
+           d_dhidden = up(Floats(size_t(M) * H)), d_dinp = up(Floats(size_t(M) * C)),
+           d_dwfc = up(Floats(w_fc.size(), 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
+           d_dwproj = up(Floats(w_proj.size(), 0.5f)), d_dbproj = up(Floats(C, 0.5f));
+      std::vector<Floats> steps;
+      for (int step = 0; step < 2; ++step) {
+        half.mlp_forward(d_out.as<float>(), d_hidden.as<float>(), d_inp.as<float>(),
+                         d_wfc.as<float>(), d_bfc.as<float>(), d_wproj.as<float>(),
+                         d_bproj.as<float>(), M, C, H);
+        half.mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
+                          d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
+                          d_inp.as<float>(), d_hidden.as<float>(), d_wfc.as<float>(),
+                          d_wproj.as<float>(), d_dhidden.as<float>(), M, C, H);
+        for (const Floats& x :
+             {down(d_dinp, size_t(M) * C), down(d_dwfc, w_fc.size()), down(d_dbfc, size_t(H)),
+              down(d_dwproj, w_proj.size()), down(d_dbproj, size_t(C))})
+          steps.push_back(x);
+        d_dwfc = up(Floats(w_fc.size(), 0.5f));
+        d_dwproj = up(Floats(w_proj.size(), 0.5f));
+        d_dbfc = up(Floats(H, 0.5f));
+        d_dbproj = up(Floats(C, 0.5f));
+      }
+      if (epilogue) route = std::string(half.bias_gradient_route()) + "; " + half.lt_notes();
+      return steps;
+    };
+    const auto kernel = run(false), epilogue = run(true);
+    std::printf("[ route    ] %s\n", route.c_str());
+    if (route.rfind("cuBLASLt BGRADA epilogue", 0) != 0)
+      GTEST_SKIP() << "this cuBLASLt offers no BGRADA product here: " << route;
+    const char* names[] = {"dinp", "dw_fc", "db_fc", "dw_proj", "db_proj"};
+    for (size_t i = 0; i < 5; ++i) {
+      SCOPED_TRACE(names[i]);
+      EXPECT_TRUE(epilogue[i + 5] == epilogue[i]) << "a second step's bits";
+      if (i == 1 || i == 2)
+        EXPECT_LT(
+            testing::normwise_error(epilogue[i], kernel[i], 0, kernel[i].size(), kernel[i].size()),
+            1e-5);
+      else
+        EXPECT_TRUE(epilogue[i] == kernel[i]) << "not the kernel route's bits";
+    }
+  }
 }
 
 }  // namespace

@@ -141,6 +141,15 @@ class CudaBackend final : public Backend {
   // shape measured once at its first call; lt_notes() then tells, shape by shape, what the
   // measurement found. The benchmark's --lt-algorithms measured.
   void use_measured_lt_algorithms(bool on) { measured_lt_algorithms_ = on; }
+  // Where a 16-bit linear backward sums its bias gradient from a 16-bit output gradient
+  // (the qkv and MLP-input projections of a GPT): in a column-sum kernel over it (the
+  // default), or in the weight-gradient product's cuBLASLt BGRADA epilogue, which reduces
+  // the same operand as the product reads it (the H200 ran the sums at 2.0 TB/s, about
+  // 0.95 ms of a GPT-2 124M step). Opt-in until a GPU has timed it: the benchmark's
+  // --bias-gradients epilogue. Where cuBLASLt offers no such product, the kernel's route.
+  void use_bias_gradient_epilogues(bool on) { bias_gradient_epilogues_ = on; }
+  // The route the last such bias gradient took, for benchmarks and tests to report.
+  const char* bias_gradient_route() const { return bias_gradient_route_; }
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
   // the GELU kernel), for benchmarks and tests to report.
   std::string mlp_route() const;
@@ -154,11 +163,12 @@ class CudaBackend final : public Backend {
     bias,           // D += bias per row
     gelu_aux_bias,  // aux = D + bias per row; D = gelu(aux)
     dgelu,          // D *= gelu'(aux)
+    bgrada,         // bias (written, m values) = op(A)'s row sums over k; D as none
   };
   // One product for lt_matmul, column-major: D (m x n) = op(A) (m x k) . B (k x n), A
   // and B in the 16-bit type (a16 / b16 if already rounded, else rounded from a32 / b32
-  // here), D in fp32 or (d16) the 16-bit type; bias (m values) and aux (m x n, row
-  // stride ld_aux) in D's type.
+  // here), D in fp32 or (d16) the 16-bit type; bias (m values: read, or with bgrada
+  // written) and aux (m x n, row stride ld_aux) in D's type.
   struct LtProduct {
     int m, n, k;
     bool trans_a;  // A holds op(A)^T: k x m
@@ -175,8 +185,8 @@ class CudaBackend final : public Backend {
     const void* bias = nullptr;
     void* aux = nullptr;
     int ld_aux = 0;
-    bool trans_b = false;             // B holds op(B)^T: n x k (epilogue none only)
-    float alpha = 1.0f, beta = 0.0f;  // beta: D read first (fp32 D, epilogue none only)
+    bool trans_b = false;             // B holds op(B)^T: n x k (epilogue none or bgrada)
+    float alpha = 1.0f, beta = 0.0f;  // beta: D read first (fp32 D, epilogue none or bgrada)
   };
 
  private:
@@ -192,6 +202,8 @@ class CudaBackend final : public Backend {
   bool mlp_in_16_bits(const float* hidden, size_t n) const;
   bool gelu_epilogues_ = true;
   bool measured_lt_algorithms_ = false;
+  bool bias_gradient_epilogues_ = false;
+  const char* bias_gradient_route_ = "none yet";
   bool wide_attention_forward_ = true;
   bool split_attention_dkv_ = true;
   bool shared_lm_loss_rows_ = true;

@@ -292,6 +292,27 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
       dbias = nullptr;
     }
   }
+  // Opt-in: a 16-bit dout's bias gradient summed by the weight-gradient product's BGRADA
+  // epilogue as it reads dout, into the column partials (the epilogue writes its sums, it
+  // does not add them), then added to dbias as one group. The product itself is the same
+  // dW^T += dout^T . inp as below.
+  bool dweight_done = false;
+  if (dbias && !dout && dout16 && bias_gradient_epilogues_ && precision_ != MatmulPrecision::fp32) {
+    float* sums = column_partials(size_t(OC));
+    LtProduct p{OC,  C,     N, false,   nullptr, dout16, OC,
+                inp, inp16, C, dweight, OC,      false,  LtEpilogue::bgrada,
+                sums};
+    p.trans_b = true;
+    p.beta = 1.0f;
+    if (lt_matmul(p)) {
+      cuda::add_group_sums<<<cuda::group_sums_grid(OC), cuda::group_sums_block()>>>(dbias, sums, 1,
+                                                                                    OC);
+      COHORT_CUDA_LAUNCHED();
+      dbias = nullptr;
+      dweight_done = true;
+      bias_gradient_route_ = "cuBLASLt BGRADA epilogue";
+    }
+  }
   if (dbias) {  // the pass over dout writes the products' 16-bit copy of it too
     namespace cs = cuda::column_sums;
     // One launch of sums<T, R> over dout's (N x OC) values, then the groups' sums added.
@@ -322,6 +343,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
         using E = decltype(tag);
         column_sums(static_cast<const E*>(dout16), static_cast<void*>(nullptr), 16);
       });
+      bias_gradient_route_ = "column-sum kernel";
     }
   }
   if (!dout16) dout16 = rounded_once(dout, size_t(N) * OC);  // both products read it
@@ -330,7 +352,8 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
     gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C, nullptr, dout16, 1.0f,
          passed_to_write(dinp, size_t(N) * C, C));
   // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
-  gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, inp16);
+  if (!dweight_done)
+    gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, inp16);
   return dout16;
 }
 

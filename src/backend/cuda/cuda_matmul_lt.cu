@@ -2,7 +2,9 @@
 // - the bias of a linear forward (add_bias read and wrote all of the output: 6% of a
 //   GPT-2 step on an H100-class GPU, by ncu);
 // - the MLP's GELU (cuda_mlp.cu): forward, bias + GELU with the GELU's input kept in 16
-//   bits; backward, the GELU's gradient applied to the product that computes it.
+//   bits; backward, the GELU's gradient applied to the product that computes it;
+// - opt-in (CudaBackend::use_bias_gradient_epilogues), a linear's bias gradient summed
+//   by its weight-gradient product (BGRADA) instead of a column-sum pass.
 // cuBLASLt's heuristic picks the algorithm once per shape, alignment and epilogue; the
 // choice is kept (and so is its absence), so a step's products are the same every time.
 // Measured (CudaBackend::use_measured_lt_algorithms): the fastest of the heuristic's
@@ -67,6 +69,8 @@ const char* epilogue_name(CudaBackend::LtEpilogue e) {
       return "GELU_AUX_BIAS epilogue";
     case CudaBackend::LtEpilogue::dgelu:
       return "DGELU epilogue";
+    case CudaBackend::LtEpilogue::bgrada:
+      return "BGRADA epilogue";
   }
   return "epilogue";
 }
@@ -81,6 +85,8 @@ cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
       return CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
     case CudaBackend::LtEpilogue::dgelu:
       return CUBLASLT_EPILOGUE_DGELU;
+    case CudaBackend::LtEpilogue::bgrada:
+      return CUBLASLT_EPILOGUE_BGRADA;
   }
   return CUBLASLT_EPILOGUE_DEFAULT;
 }
@@ -302,8 +308,11 @@ bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& refer
     std::optional<cublasLtMatmulAlgo_t> algo;
     if (st == CUBLAS_STATUS_SUCCESS && count > 0) {
       results.resize(size_t(count));
-      // Measured only where the output is dense (ldd = m), so that its bits compare whole.
-      const bool measurable = p.ldd == p.m && (reference || count > 1);
+      // Measured only where the output is dense (ldd = m), so that its bits compare whole,
+      // and not with BGRADA: the comparison sees D only, and a candidate whose bias
+      // gradient had other bits would make the result depend on timing.
+      const bool measurable =
+          p.ldd == p.m && p.epilogue != LtEpilogue::bgrada && (reference || count > 1);
       const int chosen = measurable ? lt_->measure(d, p, results, reference) : reference ? -1 : 0;
       if (chosen >= 0) algo = results[size_t(chosen)].algo;
     } else if (!reference)
