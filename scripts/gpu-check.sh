@@ -59,8 +59,10 @@ done
 timeout 120 $bench --backend cuda --precision fp32 --batch 16 --seq 1024 --steps 5 |
   tee "$out/cohort_fp32.txt" || status=1
 timeout 60 $bench --backend cuda --precision fp16 --batch 16 --seq 1024 --steps 5 || status=1
-PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/gpt2_torch.py --batch 16 --seq 1024 --steps 10 |
-  tee "$out/torch_bf16.txt" || status=1
+# --profile: then two steps under torch.profiler, kernel by kernel and by category (GEMM,
+# attention, other), to set beside cohort's ncu table below.
+PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/gpt2_torch.py --batch 16 --seq 1024 --steps 10 \
+  --profile | tee "$out/torch_bf16.txt" || status=1
 # How far one step's gradients are from fp32's on the same weights and batch (relative L2,
 # bench/gpu/gradient_agreement.h): cohort's bf16 routes and fp16, then PyTorch's autocast.
 for variant in "" "--gradients-16-bit off" "--branches-16-bit off" "--gelu-epilogues off" \
@@ -105,6 +107,8 @@ if command -v ncu >/dev/null && [ $(( $(date +%s) - start )) -lt 330 ]; then
     --steps 1 >/tmp/cohort-ncu.csv 2>/tmp/cohort-ncu.err || tail -5 /tmp/cohort-ncu.err
   python3 - /tmp/cohort-ncu.csv <<'PY'
 import csv, collections, sys
+sys.path.insert(0, "bench/gpu")
+from kernel_category import kernel_category
 scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3,
          "second": 1e6, "s": 1e6}  # to microseconds
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
@@ -112,15 +116,33 @@ if len(rows) < 2:
     sys.exit("gpu-check: ncu gave no rows")
 head = rows[0]
 k, u, v = head.index("Kernel Name"), head.index("Metric Unit"), head.index("Metric Value")
-total, count = collections.Counter(), collections.Counter()
+total, count, category = collections.Counter(), collections.Counter(), collections.Counter()
 for r in rows[1:]:
     name = r[k].split("(")[0][:70]
-    total[name] += float(r[v].replace(",", "")) * scale[r[u]]
+    us = float(r[v].replace(",", "")) * scale[r[u]]
+    total[name] += us
     count[name] += 1
+    category[kernel_category(r[k])] += us
 s = sum(total.values())
-print(f"gpu-check: ncu, first {len(rows) - 1} launches, {s / 1e3:.1f} ms of kernel time:")
+print(f"gpu-check: ncu, first {len(rows) - 1} launches, {s / 1e3:.1f} ms of kernel time; " +
+      ", ".join(f"{c} {t / 1e3:.2f} ms" for c, t in category.most_common()) +
+      " (PyTorch's per step: torch_bf16.txt's profile)")
 for name, t in total.most_common(30):
     print(f"  {100 * t / s:5.1f}%  {t / 1e3:8.2f} ms  {count[name]:5d}x  {name}")
+# One whole step, the second: the launches after the first AdamW up to the second, by
+# category, the figures to set beside PyTorch's profile of a step.
+if "ID" in head:
+    rows[1:] = sorted(rows[1:], key=lambda r: int(r[head.index("ID")]))
+ends = [i for i, r in enumerate(rows) if i > 0 and "adamw" in r[k].lower()]
+if len(ends) >= 2:
+    step = collections.Counter()
+    for r in rows[ends[0] + 1:ends[1] + 1]:
+        step[kernel_category(r[k])] += float(r[v].replace(",", "")) * scale[r[u]]
+    print(f"gpu-check: ncu, the second step ({ends[1] - ends[0]} launches): "
+          f"{sum(step.values()) / 1e3:.2f} ms of kernel time; " +
+          ", ".join(f"{c} {t / 1e3:.2f} ms" for c, t in step.most_common()))
+else:
+    print("gpu-check: ncu's launches hold no whole step (fewer than two AdamW launches)")
 PY
   # The tensor-core attention kernels in detail (throughput, occupancy, stall reasons):
   # one forward, then one dQ and one dK/dV.

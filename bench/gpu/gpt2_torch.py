@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from kernel_category import kernel_category
+
 
 class Block(nn.Module):
     def __init__(self, C, NH):
@@ -83,6 +85,35 @@ def compare_with_fp32(model, idx, tgt):
           "worst tensors: " + ", ".join(f"{n} {e:.3e}" for e, n in errors))
 
 
+def profile_step(step, steps=2):
+    """Where one step's GPU time goes, kernel by kernel (torch.profiler, CUDA activity): the
+    per-category totals and the heaviest kernels, per step, to set beside cohort's ncu
+    table in the same run."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    total, count = {}, {}
+    for e in prof.events():
+        if str(getattr(e, "device_type", "")).endswith("CUDA") and e.time_range.elapsed_us() > 0:
+            total[e.name] = total.get(e.name, 0.0) + e.time_range.elapsed_us() / steps
+            count[e.name] = count.get(e.name, 0) + 1
+    s = sum(total.values())
+    if s <= 0:
+        print("pytorch profile: no CUDA kernel events")
+        return
+    cats = {}
+    for name, t in total.items():
+        cats[kernel_category(name)] = cats.get(kernel_category(name), 0.0) + t
+    print(f"pytorch profile: {s / 1e3:.2f} ms of kernel time a step; " + ", ".join(
+        f"{c} {t / 1e3:.2f} ms" for c, t in sorted(cats.items(), key=lambda x: -x[1])))
+    for name, t in sorted(total.items(), key=lambda x: -x[1])[:30]:
+        print(f"  {100 * t / s:5.1f}%  {t / 1e3:7.3f} ms  {count[name] // steps:4d}x  "
+              f"[{kernel_category(name)}] {name[:90]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=16)
@@ -92,6 +123,8 @@ def main():
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU")
     ap.add_argument("--compare-fp32", action="store_true",
                     help="first print how far autocast's gradients are from fp32's (relative L2)")
+    ap.add_argument("--profile", action="store_true",
+                    help="then print where two more steps' GPU time went, kernel by kernel")
     a = ap.parse_args()
     torch.manual_seed(0)
     dev = "cuda"
@@ -152,6 +185,11 @@ def main():
           f"loss {first_loss:.4f} -> {last_loss.item():.4f} after {3 + a.steps} steps")
     print("RESULT " + json.dumps({"tokens_per_s": tok_s, "mfu": mfu, "compile": compiled,
                                   "device": torch.cuda.get_device_name(), "torch": torch.__version__}))
+    if a.profile:
+        try:
+            profile_step(step)
+        except Exception as e:  # noqa: BLE001 - the figures above stand without it
+            print(f"pytorch profile unavailable: {type(e).__name__}: {e}"[:300])
 
 
 if __name__ == "__main__":
