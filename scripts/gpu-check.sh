@@ -144,13 +144,15 @@ if len(ends) >= 2:
 else:
     print("gpu-check: ncu's launches hold no whole step (fewer than two AdamW launches)")
 PY
-  # The tensor-core attention kernels in detail (throughput, occupancy, stall reasons):
+  # The tensor-core attention kernels in detail (throughput, occupancy, stall reasons, and
+  # each pipe's use: the tensor cores', MUFU's exponentials, FMA's, the load/store unit's):
   # one forward, then one dQ and one dK/dV.
   : >"$out/ncu_attention.txt"
   for kernels in "regex:tc_forward --launch-count 1" "regex:tc_backward --launch-count 2"; do
     # shellcheck disable=SC2086  # $kernels is two ncu options
     timeout 90 ncu --clock-control none --section SpeedOfLight --section Occupancy \
-      --section WarpStateStats --section LaunchStats -k $kernels \
+      --section WarpStateStats --section LaunchStats --section ComputeWorkloadAnalysis \
+      --section InstructionStats -k $kernels \
       $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
       >>"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed ($kernels)"
   done
