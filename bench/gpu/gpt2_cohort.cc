@@ -37,7 +37,7 @@ struct Args {
   int batch = 16, seq = 1024, steps = 10, layers = 12, heads = 12, embd = 768, vocab = 50257;
   double peak_tflops = 989.0;
   bool gelu_epilogues = true;
-  bool wide_attention_forward = true;
+  std::string attention_forward = "128";
   bool split_attention_dkv = true;
   bool gradients_16_bit = true;
   bool branches_16_bit = true;
@@ -50,7 +50,7 @@ struct Args {
 const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
-    "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64]\n"
+    "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64|pipelined]\n"
     "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
     "         [--lm-loss-rows registers|shared] [--lt-algorithms heuristic|measured]\n"
     "         [--bias-gradients kernel|epilogue] [--compare-fp32 on|off]\n"
@@ -58,7 +58,8 @@ const char* kUsage =
     "peak 989 TFLOP/s (H100/H200 SXM dense bf16). --precision applies to the CUDA matmuls;\n"
     "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
-    "instead of 128; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
+    "instead of 128, pipelined with 64 and each key tile's scores computed beside the last\n"
+    "tile's softmax; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
     "(Backend::pass_gradient, hold_gradient); --branches-16-bit off keeps the residual branches'\n"
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
@@ -80,6 +81,13 @@ double positive_real(const std::string& k, const std::string& v) {
     throw Error(fmt::format("{} {}: expected a positive number", k, v));
   }
   return x;
+}
+
+// --attention-forward's value: 128, 64 or pipelined.
+std::string forward_kernel(const std::string& k, const std::string& v) {
+  if (v != "128" && v != "64" && v != "pipelined")
+    throw Error(fmt::format("{} {}: expected 128, 64 or pipelined", k, v));
+  return v;
 }
 
 Args parse(int argc, char** argv) {
@@ -130,7 +138,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--gelu-epilogues")
       a.gelu_epilogues = choice("on", "off");
     else if (k == "--attention-forward")
-      a.wide_attention_forward = choice("128", "64");
+      a.attention_forward = forward_kernel(k, v);
     else if (k == "--attention-dkv-parts")
       a.split_attention_dkv = choice("2", "1");
     else if (k == "--gradients-16-bit")
@@ -161,7 +169,10 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
 #ifdef COHORT_HAVE_CUDA
     auto cuda = std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
     cuda->use_gelu_epilogues(a.gelu_epilogues);
-    cuda->use_wide_attention_forward(a.wide_attention_forward);
+    cuda->use_attention_forward(a.attention_forward == "64" ? cohort::cuda::AttentionForward::rows64
+                                : a.attention_forward == "pipelined"
+                                    ? cohort::cuda::AttentionForward::pipelined
+                                    : cohort::cuda::AttentionForward::rows128);
     cuda->use_split_attention_dkv(a.split_attention_dkv);
     cuda->use_16_bit_gradients(a.gradients_16_bit);
     cuda->use_16_bit_branches(a.branches_16_bit);
@@ -284,10 +295,10 @@ int run(const Args& a) {
   if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend.get());
       cuda && a.precision != "fp32")
     fmt::print(
-        "MLP route: {}; attention: forward {} query rows a block, dK/dV {} part(s) a query "
+        "MLP route: {}; attention: forward {} (query rows a block), dK/dV {} part(s) a query "
         "tile; LayerNorm gradients {}; residual branches {}; LM-head loss rows in {}; 16-bit "
         "bias gradients by {}{}\n",
-        cuda->mlp_route(), a.wide_attention_forward ? 128 : 64, a.split_attention_dkv ? 2 : 1,
+        cuda->mlp_route(), a.attention_forward, a.split_attention_dkv ? 2 : 1,
         a.gradients_16_bit ? "passed in 16 bits" : "fp32 only",
         a.branches_16_bit ? "passed in 16 bits" : "fp32",
         a.shared_lm_loss_rows ? "shared memory" : "registers", cuda->bias_gradient_route(),

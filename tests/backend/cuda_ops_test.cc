@@ -641,14 +641,19 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
                             d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
     EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "the one-part dK/dV kernel's bits";
-    // The forward by the other kernel (64 query rows a block instead of 128, without
-    // dropout; with dropout both calls take the 64-row kernel): the same bits.
+    // The forward by the other kernels (64 query rows a block instead of 128, and 64
+    // pipelined across key tiles, without dropout; with dropout every call takes the
+    // 64-row kernel): the same bits.
     const Floats first_out = down(d_out, out.size()), first_state = down(d_lse, d_lse.bytes() / 4);
-    half.use_wide_attention_forward(false);
-    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
-                           drop);
-    EXPECT_EQ(down(d_out, out.size()), first_out) << "the 64-row forward's output";
-    EXPECT_EQ(down(d_lse, d_lse.bytes() / 4), first_state) << "the 64-row forward's state";
+    for (const auto kernel : {cuda::AttentionForward::pipelined, cuda::AttentionForward::rows64}) {
+      const char* name = kernel == cuda::AttentionForward::rows64 ? "64-row" : "pipelined";
+      half.use_attention_forward(kernel);
+      half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc,
+                             NHh, drop);
+      EXPECT_EQ(down(d_out, out.size()), first_out) << "the " << name << " forward's output";
+      EXPECT_EQ(down(d_lse, d_lse.bytes() / 4), first_state)
+          << "the " << name << " forward's state";
+    }
     // Held before the forward (as the GPT holds it), the output's 16-bit copy is the
     // kernel's: a product reading it gives a fresh rounding's bits.
     CudaBackend fresh(precision);

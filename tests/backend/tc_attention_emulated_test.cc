@@ -29,6 +29,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_flash_attention_tc.cuh"
+#include "backend/cuda/cuda_flash_attention_tc.h"
 #include "bit_pattern.h"
 #include "normwise_error.h"
 
@@ -63,17 +64,21 @@ struct EmulatedAttention {
   }
   dim3 grid() const { return tc::grid_of(shape(), tc::kTile); }
 
-  // wide (without dropout): tc_forward_wide, 128 query rows a block. out16 receives the
+  // kernel (without dropout): which forward (cuda_flash_attention_tc.h). out16 receives the
   // output's 16-bit copy too.
-  void forward(Floats& out, Floats& lse, const Floats& qkv, bool wide = false,
+  void forward(Floats& out, Floats& lse, const Floats& qkv,
+               cuda::AttentionForward kernel = cuda::AttentionForward::rows64,
                std::vector<E>* out16 = nullptr) const {
     const auto qkv16 = rounded(qkv);
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
     E* copy = out16 ? out16->data() : nullptr;
-    if (wide && !kDropout)
+    if (kernel == cuda::AttentionForward::rows128 && !kDropout)
       emu::launch(tc::tc_forward_wide<E, false>, tc::grid_of(shape(), 2 * tc::kTile),
                   dim3(tc::kThreads), tc::kWideForwardShared, out.data(), copy, lse.data(), q, k, v,
                   shape());
+    else if (kernel == cuda::AttentionForward::pipelined && !kDropout)
+      emu::launch(tc::tc_forward_pipelined<E>, grid(), dim3(tc::kThreads),
+                  tc::kForwardPipelinedShared, out.data(), copy, lse.data(), q, k, v, shape());
     else
       emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
                   out.data(), copy, lse.data(), q, k, v, shape());
@@ -139,7 +144,7 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
       using E = typename decltype(attention)::Half;
       // The output's 16-bit copy: each value of the fp32 output rounded once.
       std::vector<E> out16(got_out.size());
-      attention.forward(got_out, lse, qkv, false, &out16);
+      attention.forward(got_out, lse, qkv, cuda::AttentionForward::rows64, &out16);
       for (size_t i = 0; i < got_out.size(); ++i)
         ASSERT_EQ(bits(out16[i]), bits(E(got_out[i]))) << "the output's 16-bit copy " << i;
       attention.backward(got, dout, qkv, got_out, lse);
@@ -157,18 +162,22 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
         if (i % (3 * Cc) < size_t(Cc)) continue;  // dq: the other kernel's
         ASSERT_EQ(bits(split[i]), bits(got[i])) << "two-part dK/dV, element " << i;
       }
-      // The wide forward: each row's products and softmax as the narrow one's, the same
-      // bits; lse's padding and the output's untouched rows stay as the narrow one left
-      // them.
-      Floats wide_out(got_out.size(), NAN), wide_lse(lse.size(), NAN);
-      std::vector<E> wide16(got_out.size());
-      attention.forward(wide_out, wide_lse, qkv, /*wide=*/true, &wide16);
-      for (size_t i = 0; i < got_out.size(); ++i)
-        ASSERT_EQ(bits(wide16[i]), bits(out16[i])) << "wide forward's 16-bit copy " << i;
-      for (size_t i = 0; i < got_out.size(); ++i)
-        ASSERT_EQ(bits(wide_out[i]), bits(got_out[i])) << "wide forward's output " << i;
-      for (size_t i = 0; i < lse.size(); ++i)
-        ASSERT_EQ(bits(wide_lse[i]), bits(lse[i])) << "wide forward's log-sum-exp " << i;
+      // The wide and the pipelined forwards: each row's products and softmax as the 64-row
+      // one's, the same bits; lse's padding and the output's untouched rows stay as the
+      // 64-row one left them.
+      for (const auto kernel :
+           {cuda::AttentionForward::rows128, cuda::AttentionForward::pipelined}) {
+        const char* name = kernel == cuda::AttentionForward::rows128 ? "wide" : "pipelined";
+        Floats other_out(got_out.size(), NAN), other_lse(lse.size(), NAN);
+        std::vector<E> other16(got_out.size());
+        attention.forward(other_out, other_lse, qkv, kernel, &other16);
+        for (size_t i = 0; i < got_out.size(); ++i)
+          ASSERT_EQ(bits(other16[i]), bits(out16[i])) << name << " forward's 16-bit copy " << i;
+        for (size_t i = 0; i < got_out.size(); ++i)
+          ASSERT_EQ(bits(other_out[i]), bits(got_out[i])) << name << " forward's output " << i;
+        for (size_t i = 0; i < lse.size(); ++i)
+          ASSERT_EQ(bits(other_lse[i]), bits(lse[i])) << name << " forward's log-sum-exp " << i;
+      }
     };
     if (bf16 && p > 0)
       run(EmulatedAttention<__nv_bfloat16, true>{Bb, Tt, Cc, NHh, drop});

@@ -121,10 +121,10 @@ class CudaBackend final : public Backend {
   // Whether pass_branch takes effect (on by default); off, the residual branches' outputs
   // stay fp32, for the benchmark to compare.
   void use_16_bit_branches(bool on) { branches_16_bit_ = on; }
-  // Whether the tensor-core attention's forward takes 128 query rows a block, two 16-row
-  // slices a warp (cuda_flash_attention_tc.cuh), or 64; the same bits either way. On by
-  // default; the benchmark's --attention-forward 64 turns it off to compare.
-  void use_wide_attention_forward(bool on) { wide_attention_forward_ = on; }
+  // Which kernel the tensor-core attention's forward takes without dropout
+  // (cuda_flash_attention_tc.h); the same bits each. rows128 by default; the benchmark's
+  // --attention-forward 64 and --attention-forward pipelined take the others to compare.
+  void use_attention_forward(cuda::AttentionForward kernel) { attention_forward_ = kernel; }
   // Whether its dK/dV kernel takes each query tile in two parts (three blocks a
   // multiprocessor) or one (two); the same bits either way. On by default; the
   // benchmark's --attention-dkv-parts 1 turns it off to compare.
@@ -204,7 +204,7 @@ class CudaBackend final : public Backend {
   bool measured_lt_algorithms_ = false;
   bool bias_gradient_epilogues_ = false;
   const char* bias_gradient_route_ = "none yet";
-  bool wide_attention_forward_ = true;
+  cuda::AttentionForward attention_forward_ = cuda::AttentionForward::rows128;
   bool split_attention_dkv_ = true;
   bool shared_lm_loss_rows_ = true;
   bool gradients_16_bit_ = true;

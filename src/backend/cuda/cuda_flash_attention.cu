@@ -305,7 +305,7 @@ void CudaBackend::tensor_core_attention_forward(float* out, float* att, const fl
   void* out16 = held_copy_to_write(out, size_t(B) * T * C, &copy_only);
   cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16,
                                       copy_only ? nullptr : out, out16, att, qkv, qkv16, B, T, C,
-                                      NH, dropout, wide_attention_forward_);
+                                      NH, dropout, attention_forward_);
 }
 
 // In bf16 / fp16 on the tensor-core route, the projection's GEMM writes q, k, v in 16 bits

@@ -32,16 +32,23 @@ void round_qkv(E* qkv16, const float* qkv, int B, int T, int C) {
 // Without dropout the kernels carry no dropout code: it costs registers (dK/dV went from
 // 242 to 255 with a spill, dQ from 167 to 184, by ptxas) and so occupancy.
 template <typename E, bool kDropout>
-void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shape& s, bool wide) {
+void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shape& s,
+                    AttentionForward kernel) {
   static const bool ready =
       (allow_dynamic_shared(tc_forward<E, kDropout>, kForwardShared),
-       allow_dynamic_shared(tc_forward_wide<E, false>, kWideForwardShared), true);
+       allow_dynamic_shared(tc_forward_wide<E, false>, kWideForwardShared),
+       allow_dynamic_shared(tc_forward_pipelined<E>, kForwardPipelinedShared), true);
   (void)ready;
   const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
-  if (wide && !kDropout) {  // with dropout the wide kernel spilled registers (its comment)
+  // With dropout the wide and pipelined kernels would spill registers (their comments).
+  if (kernel == AttentionForward::rows128 && !kDropout) {
     const dim3 grid = grid_of(s, 2 * kTile);
     tc_forward_wide<E, false><<<grid, kThreads, kWideForwardShared>>>(out, out16, lse, q, k, v, s);
+  } else if (kernel == AttentionForward::pipelined && !kDropout) {
+    const dim3 grid = grid_of(s, kTile);
+    tc_forward_pipelined<E>
+        <<<grid, kThreads, kForwardPipelinedShared>>>(out, out16, lse, q, k, v, s);
   } else {
     const dim3 grid = grid_of(s, kTile);
     tc_forward<E, kDropout><<<grid, kThreads, kForwardShared>>>(out, out16, lse, q, k, v, s);
@@ -76,13 +83,13 @@ void launch_backward(D* dqkv, const E* qkv16, const E* dout16, const float* lse,
 
 template <typename E>
 void forward(float* out, E* out16, float* lse, const float* qkv, E* qkv16, int B, int T, int C,
-             int NH, const DropoutKey& dropout, bool wide) {
+             int NH, const DropoutKey& dropout, AttentionForward kernel) {
   if (qkv) round_qkv(qkv16, qkv, B, T, C);
   const Shape s = shape_of(B, T, C, NH, dropout);
   if (dropout.active())
-    launch_forward<E, true>(out, out16, lse, qkv16, s, wide);
+    launch_forward<E, true>(out, out16, lse, qkv16, s, kernel);
   else
-    launch_forward<E, false>(out, out16, lse, qkv16, s, wide);
+    launch_forward<E, false>(out, out16, lse, qkv16, s, kernel);
 }
 
 template <typename E, typename D>
@@ -119,11 +126,11 @@ size_t tensor_core_attention_scratch_bytes(int B, int T, int C) { return size_t(
 
 void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,
                                    void* qkv16, int B, int T, int C, int NH,
-                                   const DropoutKey& dropout, bool wide) {
+                                   const DropoutKey& dropout, AttentionForward kernel) {
   with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
     forward<E>(out, static_cast<E*>(out16), lse, qkv, static_cast<E*>(qkv16), B, T, C, NH, dropout,
-               wide);
+               kernel);
   });
 }
 

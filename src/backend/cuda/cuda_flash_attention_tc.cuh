@@ -484,6 +484,75 @@ __global__ void __launch_bounds__(kThreads, 2)
     finish_forward(out, out16, lse, o[1], m[1], l[1], s, b, h, row[1], t0 + kTile + r0);
 }
 
+// The forward (64 query rows a block, no dropout) software-pipelined across key tiles, as
+// FlashAttention-3 overlaps one tile's softmax with the next tile's scores: while the
+// softmax of tile it runs on the special-function unit (an ex2 a score: at head size 64 as
+// much of the multiprocessor's time as the products' tensor-core work) and the FMA pipe,
+// the tensor cores compute tile it + 1's scores, which depend on nothing the softmax
+// writes. That needs tile it + 1's K while tile it's V is still being read, so (K, V) tiles
+// rotate through three stages instead of two: the copy into a stage starts after the
+// barrier that ends the last reads of its previous tile. The diagonal tile, the only one
+// with masked keys, is the last and runs after the loop. Each row takes the same products
+// and the same softmax steps in the same order as in tc_forward: the same bits. ptxas
+// (sm_90): 166 registers (the next tile's scores: 32 more than tc_forward's 136), no
+// spills, so three blocks a multiprocessor still, each with 63 KB of shared memory.
+template <typename E>
+__global__ void __launch_bounds__(kThreads, 3)
+    tc_forward_pipelined(float* out, E* out16, float* lse, const E* q, const E* k, const E* v,
+                         Shape s) {
+  COHORT_DYNAMIC_SHARED(smem);
+  E* qs = reinterpret_cast<E*>(smem);
+  E* stages = qs + kTileElems;  // three (K, V) tile pairs
+  const int b = blockIdx.x / s.NH, h = blockIdx.x % s.NH;
+  auto stage = [&](int it) { return stages + (it % 3) * 2 * kTileElems; };
+  auto start_kv = [&](int it) {
+    load_tile(stage(it), k, s.ld, s, b, h, it * kTile);
+    load_tile(stage(it) + kTileElems, v, s.ld, s, b, h, it * kTile);
+  };
+  const int t0 = (gridDim.y - 1 - blockIdx.y) * kTile;
+  const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4;
+  const int row[2] = {t0 + r0 + g, t0 + r0 + g + 8};
+  const int tiles = t0 / kTile + 1;  // key tiles 0 .. t0; the last is the diagonal
+  load_tile(qs, q, s.ld, s, b, h, t0);
+  start_kv(0);
+  cp_async_commit();
+  if (tiles > 1) start_kv(1);
+  cp_async_commit();
+  cp_async_wait<1>();  // Q and tile 0
+  __syncthreads();
+  uint32_t qa[4][4];
+  load_a(qa, qs, r0);
+  float o[8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  zero(o);
+  float sc[8][4];
+  zero(sc);
+  product<E>(sc, qa, stage(0));
+  for (int it = 0; it + 1 < tiles; ++it) {
+    if (it + 2 < tiles) start_kv(it + 2);  // into tile it - 1's stage, read before the barrier
+    cp_async_commit();
+    cp_async_wait<1>();  // tile it + 1
+    __syncthreads();
+    float next[8][4];
+    zero(next);
+    product<E>(next, qa, stage(it + 1));
+    online_softmax(sc, o, m, l, s.score2);
+    uint32_t pa[4][4];
+    as_a<E>(pa, sc);
+    product_t<E>(o, pa, stage(it) + kTileElems);
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) sc[n][e] = next[n][e];
+    __syncthreads();  // tile it's readers are done before its stage is refilled
+  }
+  mask_future(sc, t0, row);
+  online_softmax(sc, o, m, l, s.score2);
+  uint32_t pa[4][4];
+  as_a<E>(pa, sc);
+  product_t<E>(o, pa, stage(tiles - 1) + kTileElems);
+  finish_forward(out, out16, lse, o, m, l, s, b, h, row, t0 + r0);
+}
+
 // dQ = scale * dS K, dS = P * (dP - D), dP = dO V^T: block per (b * NH + h, query tile),
 // the last query tiles first. D: dQ's type, float or E (rounded as it is stored).
 template <typename E, bool kDropout, typename D = float>
@@ -699,9 +768,10 @@ __global__ void prepare_dout(E* dout16, float* dsum, const T* dout, const T* out
 
 // Each kernel's dynamic shared memory, in bytes.
 constexpr size_t kTileBytes = kTileElems * 2;
-constexpr size_t kForwardShared = 5 * kTileBytes;      // Q; K, V twice
-constexpr size_t kWideForwardShared = 6 * kTileBytes;  // Q's 128 rows; K, V twice
-constexpr size_t kDqShared = 6 * kTileBytes;           // Q, dO; K, V twice
+constexpr size_t kForwardShared = 5 * kTileBytes;           // Q; K, V twice
+constexpr size_t kWideForwardShared = 6 * kTileBytes;       // Q's 128 rows; K, V twice
+constexpr size_t kForwardPipelinedShared = 7 * kTileBytes;  // Q; K, V three times
+constexpr size_t kDqShared = 6 * kTileBytes;                // Q, dO; K, V twice
 constexpr size_t kDkvShared =
     6 * kTileBytes + 4 * kTile * sizeof(float);  // K, V; Q, dO, lse, D twice
 

@@ -23,15 +23,22 @@ bool tensor_core_attention_fits(int C, int NH, const float* qkv = nullptr,
 size_t tensor_core_attention_qkv16_bytes(int B, int T, int C);
 size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 
+// The forward's kernel (cuda_flash_attention_tc.cuh), without dropout; the same bits
+// each. With dropout, always rows64.
+enum class AttentionForward {
+  rows64,     // tc_forward: 64 query rows a block
+  rows128,    // tc_forward_wide: 128, two 16-row slices a warp
+  pipelined,  // tc_forward_pipelined: 64, each key tile's scores beside the last's softmax
+};
+
 // bf16 true: bfloat16 tiles; false: fp16. dropout: on the probabilities, the CPU's masks.
-// qkv16 (16-byte aligned) receives qkv in 16 bits, q scaled, for the backward. wide
-// (without dropout): 128 query rows a block, two slices a warp (tc_forward_wide), else 64
-// (tc_forward); the same bits either way.
+// qkv16 (16-byte aligned) receives qkv in 16 bits, q scaled, for the backward. kernel:
+// which forward, above.
 // out16 (4-byte aligned, or null): the output rounded to 16 bits as well; out null: only
 // that copy. qkv null: qkv16 already holds q, k, v in 16 bits (a GEMM wrote them there).
 void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,
                                    void* qkv16, int B, int T, int C, int NH,
-                                   const DropoutKey& dropout, bool wide);
+                                   const DropoutKey& dropout, AttentionForward kernel);
 // The backward's buffers (device memory).
 // - dO in fp32 (dout; rounded into dout16, scratch; D from dout and out), or in 16 bits
 //   (dout null: dout16 holds it, as the GEMM before wrote it; D from it and out16, the
