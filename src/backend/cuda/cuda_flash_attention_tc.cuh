@@ -495,7 +495,10 @@ __global__ void __launch_bounds__(kThreads, 2)
 // with masked keys, is the last and runs after the loop. Each row takes the same products
 // and the same softmax steps in the same order as in tc_forward: the same bits. ptxas
 // (sm_90): 166 registers (the next tile's scores: 32 more than tc_forward's 136), no
-// spills, so three blocks a multiprocessor still, each with 63 KB of shared memory.
+// spills, so three blocks a multiprocessor still, each with 63 KB of shared memory. (The
+// dQ kernel pipelined the same way, its next S and dP beside this tile's dS K, took 255
+// registers with a spill: two blocks instead of three. It already has two independent
+// products, S and dP, before its exponentials, so it was left as it is.)
 template <typename E>
 __global__ void __launch_bounds__(kThreads, 3)
     tc_forward_pipelined(float* out, E* out16, float* lse, const E* q, const E* k, const E* v,
