@@ -40,6 +40,21 @@ class CudaMlp : public ::testing::Test {
     return cuda::upload(v);
   }
   Floats down(const DeviceBuffer& b, size_t n) { return cuda::download<float>(b, n); }
+  // An MLP of 512 rows, C = 256, H = 1024 on the device (weights small enough that bf16
+  // sums stay far from overflow): the inputs of the tests that compare two routes of it.
+  struct WideMlp {
+    static constexpr int M = 512, C = 256, H = 1024;
+    size_t w_fc_size, w_proj_size;
+    DeviceBuffer inp, w_fc, b_fc, w_proj, b_proj, dout;
+  };
+  WideMlp wide_mlp() {
+    constexpr int M = WideMlp::M, C = WideMlp::C, H = WideMlp::H;
+    const Floats inp = random(size_t(M) * C), w_fc = random(size_t(C) * H, 0.05f), b_fc = random(H),
+                 w_proj = random(size_t(H) * C, 0.05f), b_proj = random(C),
+                 dout = random(size_t(M) * C);
+    return {w_fc.size(), w_proj.size(), up(inp),    up(w_fc),
+            up(b_fc),    up(w_proj),    up(b_proj), up(dout)};
+  }
   std::mt19937 rng{97};
 };
 
@@ -253,19 +268,17 @@ TEST_F(CudaMlp, GeluEpiloguesComputeTheTanhGeluOfTheSixteenBitSum) {
 // gradients) the fastest of cublasGemmEx and the candidates that give cublasGemmEx's bits,
 // so every output has the default route's bits; the notes say what the measurement found.
 TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
-  constexpr int M = 512, C = 256, H = 1024;
-  const Floats inp = random(size_t(M) * C), w_fc = random(size_t(C) * H, 0.05f), b_fc = random(H),
-               w_proj = random(size_t(H) * C, 0.05f), b_proj = random(C),
-               dout = random(size_t(M) * C);
-  auto d_inp = up(inp), d_wfc = up(w_fc), d_bfc = up(b_fc), d_wproj = up(w_proj),
-       d_bproj = up(b_proj), d_dout = up(dout);
+  constexpr int M = WideMlp::M, C = WideMlp::C, H = WideMlp::H;
+  const WideMlp mlp = wide_mlp();
+  const DeviceBuffer &d_inp = mlp.inp, &d_wfc = mlp.w_fc, &d_bfc = mlp.b_fc, &d_wproj = mlp.w_proj,
+                     &d_bproj = mlp.b_proj, &d_dout = mlp.dout;
   auto run = [&](bool measured) {
     CudaBackend half(MatmulPrecision::bf16);
     half.use_measured_lt_algorithms(measured);
     auto d_out = up(Floats(size_t(M) * C)), d_lin = up(Floats(size_t(M) * H)),
          d_hidden = up(Floats(size_t(2) * M * H)), d_dhidden = up(Floats(size_t(M) * H)),
-         d_dinp = up(Floats(size_t(M) * C)), d_dwfc = up(Floats(w_fc.size())),
-         d_dbfc = up(Floats(H)), d_dwproj = up(Floats(w_proj.size())), d_dbproj = up(Floats(C));
+         d_dinp = up(Floats(size_t(M) * C)), d_dwfc = up(Floats(mlp.w_fc_size)),
+         d_dbfc = up(Floats(H)), d_dwproj = up(Floats(mlp.w_proj_size)), d_dbproj = up(Floats(C));
     half.linear_forward(d_lin.as<float>(), d_inp.as<float>(), d_wfc.as<float>(), d_bfc.as<float>(),
                         M, C, H);
     half.mlp_forward(d_out.as<float>(), d_hidden.as<float>(), d_inp.as<float>(), d_wfc.as<float>(),
@@ -276,8 +289,8 @@ TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
                       d_wproj.as<float>(), d_dhidden.as<float>(), M, C, H);
     if (measured) std::printf("[ measured ] %s\n", half.lt_notes().c_str());
     return std::vector<Floats>{down(d_lin, size_t(M) * H),       down(d_out, size_t(M) * C),
-                               down(d_dinp, size_t(M) * C),      down(d_dwfc, w_fc.size()),
-                               down(d_dbfc, size_t(H)),          down(d_dwproj, w_proj.size()),
+                               down(d_dinp, size_t(M) * C),      down(d_dwfc, mlp.w_fc_size),
+                               down(d_dbfc, size_t(H)),          down(d_dwproj, mlp.w_proj_size),
                                down(d_hidden, size_t(2) * M * H)};
   };
   const auto heuristic = run(false), measured = run(true);
@@ -293,12 +306,10 @@ TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
 // instead of adding is off by far more: the buffers start at 0.5); what the route does not
 // touch keeps its bits; a second step gives the same bits.
 TEST_F(CudaMlp, BiasGradientEpilogueSumsTheSixteenBitGradient) {
-  constexpr int M = 512, C = 256, H = 1024;
-  const Floats inp = random(size_t(M) * C), w_fc = random(size_t(C) * H, 0.05f), b_fc = random(H),
-               w_proj = random(size_t(H) * C, 0.05f), b_proj = random(C),
-               dout = random(size_t(M) * C);
-  auto d_inp = up(inp), d_wfc = up(w_fc), d_bfc = up(b_fc), d_wproj = up(w_proj),
-       d_bproj = up(b_proj), d_dout = up(dout);
+  constexpr int M = WideMlp::M, C = WideMlp::C, H = WideMlp::H;
+  const WideMlp mlp = wide_mlp();
+  const DeviceBuffer &d_inp = mlp.inp, &d_wfc = mlp.w_fc, &d_bfc = mlp.b_fc, &d_wproj = mlp.w_proj,
+                     &d_bproj = mlp.b_proj, &d_dout = mlp.dout;
   for (const auto precision : kSixteenBit) {
     SCOPED_TRACE(precision == MatmulPrecision::bf16 ? "bf16" : "fp16");
     std::string route;
@@ -307,8 +318,8 @@ TEST_F(CudaMlp, BiasGradientEpilogueSumsTheSixteenBitGradient) {
       half.use_bias_gradient_epilogues(epilogue);
       auto d_out = up(Floats(size_t(M) * C)), d_hidden = up(Floats(size_t(2) * M * H)),
            d_dhidden = up(Floats(size_t(M) * H)), d_dinp = up(Floats(size_t(M) * C)),
-           d_dwfc = up(Floats(w_fc.size(), 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
-           d_dwproj = up(Floats(w_proj.size(), 0.5f)), d_dbproj = up(Floats(C, 0.5f));
+           d_dwfc = up(Floats(mlp.w_fc_size, 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
+           d_dwproj = up(Floats(mlp.w_proj_size, 0.5f)), d_dbproj = up(Floats(C, 0.5f));
       std::vector<Floats> steps;
       for (int step = 0; step < 2; ++step) {
         half.mlp_forward(d_out.as<float>(), d_hidden.as<float>(), d_inp.as<float>(),
@@ -319,11 +330,11 @@ TEST_F(CudaMlp, BiasGradientEpilogueSumsTheSixteenBitGradient) {
                           d_inp.as<float>(), d_hidden.as<float>(), d_wfc.as<float>(),
                           d_wproj.as<float>(), d_dhidden.as<float>(), M, C, H);
         for (const Floats& x :
-             {down(d_dinp, size_t(M) * C), down(d_dwfc, w_fc.size()), down(d_dbfc, size_t(H)),
-              down(d_dwproj, w_proj.size()), down(d_dbproj, size_t(C))})
+             {down(d_dinp, size_t(M) * C), down(d_dwfc, mlp.w_fc_size), down(d_dbfc, size_t(H)),
+              down(d_dwproj, mlp.w_proj_size), down(d_dbproj, size_t(C))})
           steps.push_back(x);
-        d_dwfc = up(Floats(w_fc.size(), 0.5f));
-        d_dwproj = up(Floats(w_proj.size(), 0.5f));
+        d_dwfc = up(Floats(mlp.w_fc_size, 0.5f));
+        d_dwproj = up(Floats(mlp.w_proj_size, 0.5f));
         d_dbfc = up(Floats(H, 0.5f));
         d_dbproj = up(Floats(C, 0.5f));
       }
