@@ -147,15 +147,19 @@ else:
 PY
   # The tensor-core attention kernels in detail (throughput, occupancy, stall reasons, and
   # each pipe's use: the tensor cores', MUFU's exponentials, FMA's, the load/store unit's):
-  # one forward, then one dQ and one dK/dV.
+  # one forward (the default's, then the pipelined one), then one dQ and one dK/dV. Each
+  # entry: ncu's kernel options | the benchmark's.
   : >"$out/ncu_attention.txt"
-  for kernels in "regex:tc_forward --launch-count 1" "regex:tc_backward --launch-count 2"; do
-    # shellcheck disable=SC2086  # $kernels is two ncu options
+  for entry in "regex:tc_forward --launch-count 1|" \
+    "regex:tc_forward_pipelined --launch-count 1|--attention-forward pipelined" \
+    "regex:tc_backward --launch-count 2|"; do
+    kernels=${entry%%|*} options=${entry#*|}
+    # shellcheck disable=SC2086  # $kernels and $options are options and their values
     timeout 90 ncu --clock-control none --section SpeedOfLight --section Occupancy \
       --section WarpStateStats --section LaunchStats --section ComputeWorkloadAnalysis \
       --section InstructionStats -k $kernels \
-      $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 \
-      >>"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed ($kernels)"
+      $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 1 $options \
+      >>"$out/ncu_attention.txt" 2>&1 || echo "gpu-check: ncu sections failed ($entry)"
   done
   # The memory-bound kernels likewise, one launch each, with their DRAM traffic: the
   # residual add + LayerNorm, the LayerNorm backward, the fused loss, the 16-bit column sums
