@@ -50,8 +50,9 @@ struct Args {
 const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
-    "         [--peak-tflops P] [--gelu-epilogues on|off] [--attention-forward 128|64|pipelined]\n"
-    "         [--attention-dkv-parts 2|1] [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
+    "         [--peak-tflops P] [--gelu-epilogues on|off]\n"
+    "         [--attention-forward 128|64|pipelined|pipelined-poly] [--attention-dkv-parts 2|1]\n"
+    "         [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
     "         [--lm-loss-rows registers|shared] [--lt-algorithms heuristic|measured]\n"
     "         [--bias-gradients kernel|epilogue] [--compare-fp32 on|off]\n"
     "Defaults: cuda, bf16, GPT-2 124M (L=12, NH=12, C=768, V=50257), B=16, T=1024, 10 steps,\n"
@@ -59,7 +60,8 @@ const char* kUsage =
     "--gelu-epilogues off runs the 16-bit MLP's GELU kernels instead of cuBLASLt's epilogues;\n"
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
     "instead of 128, pipelined with 64 and each key tile's scores computed beside the last\n"
-    "tile's softmax; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
+    "tile's softmax, pipelined-poly that with a quarter of the exponentials by a polynomial\n"
+    "on the FMA pipe; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
     "(Backend::pass_gradient, hold_gradient); --branches-16-bit off keeps the residual branches'\n"
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
@@ -83,10 +85,10 @@ double positive_real(const std::string& k, const std::string& v) {
   return x;
 }
 
-// --attention-forward's value: 128, 64 or pipelined.
+// --attention-forward's value: 128, 64, pipelined or pipelined-poly.
 std::string forward_kernel(const std::string& k, const std::string& v) {
-  if (v != "128" && v != "64" && v != "pipelined")
-    throw Error(fmt::format("{} {}: expected 128, 64 or pipelined", k, v));
+  if (v != "128" && v != "64" && v != "pipelined" && v != "pipelined-poly")
+    throw Error(fmt::format("{} {}: expected 128, 64, pipelined or pipelined-poly", k, v));
   return v;
 }
 
@@ -159,6 +161,15 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+#ifdef COHORT_HAVE_CUDA
+cuda::AttentionForward forward_kernel_of(const std::string& v) {
+  if (v == "64") return cuda::AttentionForward::rows64;
+  if (v == "pipelined") return cuda::AttentionForward::pipelined;
+  if (v == "pipelined-poly") return cuda::AttentionForward::pipelined_poly;
+  return cuda::AttentionForward::rows128;
+}
+#endif
+
 std::unique_ptr<Backend> make_backend(const Args& a) {
   if (a.backend == "cpu") {
     if (a.precision != "fp32")
@@ -169,10 +180,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
 #ifdef COHORT_HAVE_CUDA
     auto cuda = std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
     cuda->use_gelu_epilogues(a.gelu_epilogues);
-    cuda->use_attention_forward(a.attention_forward == "64" ? cohort::cuda::AttentionForward::rows64
-                                : a.attention_forward == "pipelined"
-                                    ? cohort::cuda::AttentionForward::pipelined
-                                    : cohort::cuda::AttentionForward::rows128);
+    cuda->use_attention_forward(forward_kernel_of(a.attention_forward));
     cuda->use_split_attention_dkv(a.split_attention_dkv);
     cuda->use_16_bit_gradients(a.gradients_16_bit);
     cuda->use_16_bit_branches(a.branches_16_bit);

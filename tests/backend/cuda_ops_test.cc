@@ -654,6 +654,20 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
       EXPECT_EQ(down(d_lse, d_lse.bytes() / 4), first_state)
           << "the " << name << " forward's state";
     }
+    // With a quarter of its exponentials by a polynomial (other bits): as close to the
+    // CPU's output as the others, a second call's bits the same. Then the 64-row kernel
+    // again, for what follows.
+    half.use_attention_forward(cuda::AttentionForward::pipelined_poly);
+    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
+                           drop);
+    const Floats poly_out = down(d_out, out.size());
+    EXPECT_LT(normwise(poly_out, out, 0, out.size(), out.size()), bound) << "pipelined-poly";
+    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
+                           drop);
+    EXPECT_EQ(down(d_out, out.size()), poly_out) << "a second pipelined-poly forward's bits";
+    half.use_attention_forward(cuda::AttentionForward::rows64);
+    half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
+                           drop);
     // Held before the forward (as the GPT holds it), the output's 16-bit copy is the
     // kernel's: a product reading it gives a fresh rounding's bits.
     CudaBackend fresh(precision);

@@ -20,6 +20,7 @@
 // tests/reference/measure_tc_attention_error.py emulates (bf16 8.0e-3, fp16 7.2e-4).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -78,6 +79,9 @@ struct EmulatedAttention {
                   shape());
     else if (kernel == cuda::AttentionForward::pipelined && !kDropout)
       emu::launch(tc::tc_forward_pipelined<E>, grid(), dim3(tc::kThreads),
+                  tc::kForwardPipelinedShared, out.data(), copy, lse.data(), q, k, v, shape());
+    else if (kernel == cuda::AttentionForward::pipelined_poly && !kDropout)
+      emu::launch(tc::tc_forward_pipelined<E, tc::kPolyExpBlocks>, grid(), dim3(tc::kThreads),
                   tc::kForwardPipelinedShared, out.data(), copy, lse.data(), q, k, v, shape());
     else
       emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
@@ -178,6 +182,18 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
         for (size_t i = 0; i < lse.size(); ++i)
           ASSERT_EQ(bits(other_lse[i]), bits(lse[i])) << name << " forward's log-sum-exp " << i;
       }
+      // The pipelined forward with a quarter of its exponentials by exp2_poly: other bits,
+      // each probability within 2.3e-7 of ex2's, so each row's log-sum-exp within 1e-6 of
+      // the 64-row kernel's (|lse| < 30 here) and the output as close to the CPU's as theirs.
+      Floats poly_out(got_out.size(), NAN), poly_lse(lse.size(), NAN);
+      attention.forward(poly_out, poly_lse, qkv, cuda::AttentionForward::pipelined_poly);
+      for (size_t i = 0; i < lse.size(); ++i)
+        ASSERT_NEAR(poly_lse[i], lse[i], 1e-6) << "pipelined-poly log-sum-exp " << i;
+      if (Tt > 2 * tc::kTile) {  // enough tiles before the diagonal for a sum to move
+        EXPECT_NE(poly_lse, lse) << "no log-sum-exp moved: did the polynomial run?";
+      }
+      EXPECT_LT(normwise(poly_out, out, 0, out.size(), out.size()), bound)
+          << "pipelined-poly forward";
     };
     if (bf16 && p > 0)
       run(EmulatedAttention<__nv_bfloat16, true>{Bb, Tt, Cc, NHh, drop});
@@ -199,6 +215,22 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
     EXPECT_LT(dk, bound) << "dk";
     EXPECT_LT(dv, bound) << "dv";
   }
+}
+
+// exp2_poly (the pipelined_poly forward's exponential on the FMA pipe) against exp2 in
+// double: within 2.5e-7 relative from -126 to 0 (fitted: 2.3e-7), and 2^-126 below -126
+// (ex2 gives 0 there: 1e-38 apart).
+TEST(TensorCoreAttentionExp2Poly, IsWithinEx2sAccuracy) {
+  double worst = 0;
+  for (int i = 0; i <= 126 * 4096; ++i) {
+    const float x = -float(i) / 4096.0f;
+    const double want = std::exp2(double(x)), got = double(tc::exp2_poly(x));
+    worst = std::max(worst, std::abs(got / want - 1.0));
+  }
+  std::printf("exp2_poly: worst relative error %.3g on [-126, 0]\n", worst);
+  EXPECT_LT(worst, 2.5e-7);
+  for (const float x : {-1000.0f, -INFINITY})
+    EXPECT_NEAR(double(tc::exp2_poly(x)) / std::ldexp(1.0, -126), 1.0, 2.5e-7) << x;
 }
 
 // The backward's prologue on dO and O already in 16 bits (attention_branch_backward: a

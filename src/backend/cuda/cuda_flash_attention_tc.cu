@@ -37,7 +37,9 @@ void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shap
   static const bool ready =
       (allow_dynamic_shared(tc_forward<E, kDropout>, kForwardShared),
        allow_dynamic_shared(tc_forward_wide<E, false>, kWideForwardShared),
-       allow_dynamic_shared(tc_forward_pipelined<E>, kForwardPipelinedShared), true);
+       allow_dynamic_shared(tc_forward_pipelined<E>, kForwardPipelinedShared),
+       allow_dynamic_shared(tc_forward_pipelined<E, kPolyExpBlocks>, kForwardPipelinedShared),
+       true);
   (void)ready;
   const int C = s.C;
   const E *q = qkv16, *k = qkv16 + C, *v = qkv16 + 2 * C;
@@ -48,6 +50,10 @@ void launch_forward(float* out, E* out16, float* lse, const E* qkv16, const Shap
   } else if (kernel == AttentionForward::pipelined && !kDropout) {
     const dim3 grid = grid_of(s, kTile);
     tc_forward_pipelined<E>
+        <<<grid, kThreads, kForwardPipelinedShared>>>(out, out16, lse, q, k, v, s);
+  } else if (kernel == AttentionForward::pipelined_poly && !kDropout) {
+    const dim3 grid = grid_of(s, kTile);
+    tc_forward_pipelined<E, kPolyExpBlocks>
         <<<grid, kThreads, kForwardPipelinedShared>>>(out, out16, lse, q, k, v, s);
   } else {
     const dim3 grid = grid_of(s, kTile);

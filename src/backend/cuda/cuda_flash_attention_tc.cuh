@@ -294,10 +294,38 @@ __device__ inline void mask_future(float (&sc)[8][4], int j0, const int (&row)[2
       if (j0 + 8 * n + 2 * lq + e % 2 > row[e / 2]) sc[n][e] = -INFINITY;
 }
 
+// 2^x for x <= 0 on the FMA pipe instead of the special-function unit (FlashAttention-4's
+// move on Blackwell): round(x) by the 1.5 * 2^23 trick, a degree-5 polynomial of the rest
+// (in [-0.5, 0.5]; coefficients fitted to relative error, at most 2.3e-7 in fp32, about
+// ex2.approx's 2^-22), and round(x) added to the exponent's bits. x below -126 gives
+// 2^-126 where ex2 flushes to 0: a difference of 1e-38 in a probability.
+__device__ inline float exp2_poly(float x) {
+  x = fmaxf(x, -126.0f);
+  const float t = x + 12582912.0f;  // t's low mantissa bits hold round(x)
+  const float f = x - (t - 12582912.0f);
+  float p = 0.001327646430581808f;
+  p = fmaf(p, f, 0.009675540961325169f);
+  p = fmaf(p, f, 0.05550713464617729f);
+  p = fmaf(p, f, 0.24022120237350464f);
+  p = fmaf(p, f, 0.6931469440460205f);
+  p = fmaf(p, f, 1.0000001192092896f);
+  int32_t p_bits, t_bits;
+  memcpy(&p_bits, &p, 4);
+  memcpy(&t_bits, &t, 4);
+  p_bits += (t_bits - 0x4B400000) * (1 << 23);  // round(x) into the exponent
+  float r;
+  memcpy(&r, &p_bits, 4);
+  return r;
+}
+
 // sc holds q . k; m is in those units, l in the probabilities'. Every row sees key j0 <=
-// its own, so m stays finite.
-__device__ inline void online_softmax(float (&sc)[8][4], float (&o)[8][4], float (&m)[2],
-                                      float (&l)[2], float c) {
+// its own, so m stays finite. kPolyBlocks: the first that many 8-column blocks take their
+// exponentials from exp2_poly, the rest from ex2 (at head size 64 an ex2 a score keeps
+// the special-function unit, 16 a clock a multiprocessor, as busy as the tensor cores;
+// the FMA pipe has room for about a quarter of them).
+template <int kPolyBlocks = 0>
+__device__ void online_softmax(float (&sc)[8][4], float (&o)[8][4], float (&m)[2], float (&l)[2],
+                               float c) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     float mx = -INFINITY;
@@ -313,7 +341,7 @@ __device__ inline void online_softmax(float (&sc)[8][4], float (&o)[8][4], float
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         float& x = sc[n][2 * half + e];
-        x = exp2f(fmaf(x, c, -mc));
+        x = n < kPolyBlocks ? exp2_poly(fmaf(x, c, -mc)) : exp2f(fmaf(x, c, -mc));
         sum += x;
         o[n][2 * half + e] *= correction;
       }
@@ -498,8 +526,11 @@ __global__ void __launch_bounds__(kThreads, 2)
 // spills, so three blocks a multiprocessor still, each with 63 KB of shared memory. (The
 // dQ kernel pipelined the same way, its next S and dP beside this tile's dS K, took 255
 // registers with a spill: two blocks instead of three. It already has two independent
-// products, S and dP, before its exponentials, so it was left as it is.)
-template <typename E>
+// products, S and dP, before its exponentials, so it was left as it is.) kPolyBlocks > 0:
+// the tiles before the diagonal take that many of their eight column blocks'
+// exponentials from exp2_poly (online_softmax), which gives other bits than ex2: within
+// 2.3e-7 of each probability.
+template <typename E, int kPolyBlocks = 0>
 __global__ void __launch_bounds__(kThreads, 3)
     tc_forward_pipelined(float* out, E* out16, float* lse, const E* q, const E* k, const E* v,
                          Shape s) {
@@ -538,7 +569,7 @@ __global__ void __launch_bounds__(kThreads, 3)
     float next[8][4];
     zero(next);
     product<E>(next, qa, stage(it + 1));
-    online_softmax(sc, o, m, l, s.score2);
+    online_softmax<kPolyBlocks>(sc, o, m, l, s.score2);
     uint32_t pa[4][4];
     as_a<E>(pa, sc);
     product_t<E>(o, pa, stage(it) + kTileElems);
@@ -768,6 +799,12 @@ __global__ void prepare_dout(E* dout16, float* dsum, const T* dout, const T* out
   for (int o = 8; o > 0; o >>= 1) p += __shfl_xor_sync(kFull, p, o);  // the head's 16 lanes
   if (valid && threadIdx.x % 16 == 0) dsum[(size_t(b) * s.NH + c / kHS) * s.T + t] = p;
 }
+
+// AttentionForward::pipelined_poly's column blocks by exp2_poly, of eight: a quarter, about
+// where the FMA pipe's work a score (4.5 instructions, 9 more for a polynomial) meets the
+// special-function unit's (an ex2, at an eighth of the FMA pipe's rate): 6.75 and 6 warp
+// cycles a warp's 32 scores, against 4.5 and 8 with ex2 alone.
+constexpr int kPolyExpBlocks = 2;
 
 // Each kernel's dynamic shared memory, in bytes.
 constexpr size_t kTileBytes = kTileElems * 2;

@@ -24,11 +24,14 @@ size_t tensor_core_attention_qkv16_bytes(int B, int T, int C);
 size_t tensor_core_attention_scratch_bytes(int B, int T, int C);
 
 // The forward's kernel (cuda_flash_attention_tc.cuh), without dropout; the same bits
-// each. With dropout, always rows64.
+// each but pipelined_poly's. With dropout, always rows64.
 enum class AttentionForward {
   rows64,     // tc_forward: 64 query rows a block
   rows128,    // tc_forward_wide: 128, two 16-row slices a warp
   pipelined,  // tc_forward_pipelined: 64, each key tile's scores beside the last's softmax
+  // pipelined, a quarter of the exponentials by a polynomial on the FMA pipe (other bits:
+  // each probability within 2.3e-7 of ex2's)
+  pipelined_poly,
 };
 
 // bf16 true: bfloat16 tiles; false: fp16. dropout: on the probabilities, the CPU's masks.
