@@ -3,13 +3,13 @@ gpu-check.sh: cohort's (Nsight Compute) and PyTorch's (torch.profiler, gpt2_torc
 
 
 def kernel_category(name):
-    """GEMM (cuBLAS's, cuBLASLt's and CUTLASS's, split-K reductions included), attention
-    (FlashAttention's, cuDNN's and cohort's tensor-core kernels with their dO prologue), or
-    other."""
+    """attention (FlashAttention's, cuDNN's and cohort's tensor-core kernels with their dO
+    prologue), GEMM (cuBLAS's, cuBLASLt's and CUTLASS's, split-K reductions included), or
+    other. Attention first: FlashAttention's template arguments name CUTLASS types."""
     n = name.lower()
-    if any(s in n for s in ("gemm", "nvjet", "cutlass", "xmma", "splitk", "cublas")):
-        return "GEMM"
-    if any(s in n for s in ("flash", "fmha", "attention", "tc_forward", "tc_backward",
+    if any(s in n for s in ("flash", "fmha", "sdpa", "attention", "tc_forward", "tc_backward",
                             "prepare_dout")):
         return "attention"
+    if any(s in n for s in ("gemm", "nvjet", "cutlass", "xmma", "splitk", "cublas")):
+        return "GEMM"
     return "other"
