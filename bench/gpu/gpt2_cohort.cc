@@ -15,9 +15,11 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_flash_attention_tc.h"
 #include "core/error.h"
 #include "core/philox.h"
 #include "gradient_agreement.h"
@@ -85,11 +87,18 @@ double positive_real(const std::string& k, const std::string& v) {
   return x;
 }
 
-// --attention-forward's value: 128, 64, pipelined or pipelined-poly.
-std::string forward_kernel(const std::string& k, const std::string& v) {
-  if (v != "128" && v != "64" && v != "pipelined" && v != "pipelined-poly")
-    throw Error(fmt::format("{} {}: expected 128, 64, pipelined or pipelined-poly", k, v));
-  return v;
+// --attention-forward's values and the kernels they name (cuda_flash_attention_tc.h, a
+// host header: the options parse in a build without CUDA too).
+constexpr std::pair<const char*, cuda::AttentionForward> kForwardKernels[] = {
+    {"128", cuda::AttentionForward::rows128},
+    {"64", cuda::AttentionForward::rows64},
+    {"pipelined", cuda::AttentionForward::pipelined},
+    {"pipelined-poly", cuda::AttentionForward::pipelined_poly}};
+
+const cuda::AttentionForward* forward_kernel_named(const std::string& v) {
+  for (const auto& [name, kernel] : kForwardKernels)
+    if (v == name) return &kernel;
+  return nullptr;
 }
 
 Args parse(int argc, char** argv) {
@@ -140,7 +149,10 @@ Args parse(int argc, char** argv) {
     else if (k == "--gelu-epilogues")
       a.gelu_epilogues = choice("on", "off");
     else if (k == "--attention-forward")
-      a.attention_forward = forward_kernel(k, v);
+      if (forward_kernel_named(v))
+        a.attention_forward = v;
+      else
+        throw Error(fmt::format("{} {}: expected 128, 64, pipelined or pipelined-poly", k, v));
     else if (k == "--attention-dkv-parts")
       a.split_attention_dkv = choice("2", "1");
     else if (k == "--gradients-16-bit")
@@ -161,15 +173,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-#ifdef COHORT_HAVE_CUDA
-cuda::AttentionForward forward_kernel_of(const std::string& v) {
-  if (v == "64") return cuda::AttentionForward::rows64;
-  if (v == "pipelined") return cuda::AttentionForward::pipelined;
-  if (v == "pipelined-poly") return cuda::AttentionForward::pipelined_poly;
-  return cuda::AttentionForward::rows128;
-}
-#endif
-
 std::unique_ptr<Backend> make_backend(const Args& a) {
   if (a.backend == "cpu") {
     if (a.precision != "fp32")
@@ -180,7 +183,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
 #ifdef COHORT_HAVE_CUDA
     auto cuda = std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
     cuda->use_gelu_epilogues(a.gelu_epilogues);
-    cuda->use_attention_forward(forward_kernel_of(a.attention_forward));
+    cuda->use_attention_forward(*forward_kernel_named(a.attention_forward));
     cuda->use_split_attention_dkv(a.split_attention_dkv);
     cuda->use_16_bit_gradients(a.gradients_16_bit);
     cuda->use_16_bit_branches(a.branches_16_bit);

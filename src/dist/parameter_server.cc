@@ -148,8 +148,8 @@ void ParameterServer::serve_async(long start, const std::function<bool(long)>& i
           << completed[size_t(w)];
       receive_gradient(w, incoming_.data());
       if (req.skip == 0) {
-        optimizer_->step_shard(params_.data(), incoming_.data(), req.lr,
-                               1.0f);  // clipped by the worker
+        // The worker clipped its gradient before sending it (PsWorkerStrategy).
+        optimizer_->step_shard(params_.data(), incoming_.data(), req.lr, 1.0f);
         const long slowest = *std::min_element(completed.begin(), completed.end());
         record(w, req.step, long(stats_.version - read_version[size_t(w)]), req.step - slowest);
         ++stats_.version;

@@ -297,7 +297,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
   // does not add them), then added to dbias as one group. The product itself is the same
   // dW^T += dout^T . inp as below.
   bool dweight_done = false;
-  if (dbias && !dout && dout16 && bias_gradient_epilogues_ && precision_ != MatmulPrecision::fp32) {
+  if (dbias && !dout && dout16 && bias_gradient_epilogues_) {  // lt_matmul refuses fp32
     float* sums = column_partials(size_t(OC));
     LtProduct p{OC,  C,     N, false,   nullptr, dout16, OC,
                 inp, inp16, C, dweight, OC,      false,  LtEpilogue::bgrada,
