@@ -83,6 +83,26 @@ class CudaOps : public ::testing::Test {
     EXPECT_EQ(down(d_rstd2, N), down(d_rstd, N)) << "rstd of the residual";
   }
 
+  // A route that passes values between ops in 16 bits (pass_gradient, pass_branch)
+  // against the fp32 route's outputs: over 1024 channels nothing is passed, so the same
+  // bits; else within 1e-2 normwise, and the first `moved` outputs not the same bits.
+  static void expect_16_bit_route(const std::vector<Floats>& passed,
+                                  const std::vector<Floats>& fp32_route,
+                                  const std::vector<const char*>& names, int width, size_t moved) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (width > 1024) {
+        EXPECT_EQ(passed[i], fp32_route[i]) << names[i] << ": not passed in 16 bits";
+      } else {
+        const size_t n = passed[i].size();
+        EXPECT_LT(testing::normwise_error(passed[i], fp32_route[i], 0, n, n), 1e-2)
+            << names[i] << " from the 16-bit route";
+        if (i < moved) {
+          EXPECT_NE(passed[i], fp32_route[i]) << names[i] << ": passed rounded";
+        }
+      }
+    }
+  }
+
   CpuBackend cpu;
   std::unique_ptr<CudaBackend> gpu;
   std::mt19937 rng{4321};
@@ -385,17 +405,7 @@ TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
     };
     const auto fp32_route = run(false), passed = run(true);
     EXPECT_EQ(run(true, false), fp32_route) << "passed with use_16_bit_gradients(false)";
-    const char* names[] = {"dinp", "dweight", "dbias"};
-    for (int i = 0; i < 3; ++i) {
-      if (width > 1024) {
-        EXPECT_EQ(passed[i], fp32_route[i]) << names[i] << ": not passed in 16 bits";
-      } else {
-        const size_t n = passed[i].size();
-        EXPECT_LT(testing::normwise_error(passed[i], fp32_route[i], 0, n, n), 1e-2)
-            << names[i] << " from the 16-bit gradient";
-        EXPECT_NE(passed[i], fp32_route[i]) << names[i] << ": the gradient was passed rounded";
-      }
-    }
+    expect_16_bit_route(passed, fp32_route, {"dinp", "dweight", "dbias"}, width, 3);
   }
 }
 
@@ -429,21 +439,9 @@ TEST_F(CudaOps, PassedBranchReachesTheResidualAddInSixteenBits) {
       };
       const auto fp32_route = run(false), passed = run(true);
       EXPECT_EQ(run(true, false), fp32_route) << "passed with use_16_bit_branches(false)";
-      const char* names[] = {"residual", "layernorm", "mean", "rstd"};
-      for (int i = 0; i < 4; ++i) {
-        if (width > 1024) {
-          EXPECT_EQ(passed[i], fp32_route[i]) << names[i] << ": not passed in 16 bits";
-        } else {
-          // The branch's values are about 0.3 (C = 96 terms of 0.1-scale weights), the
-          // stream's 2: bf16's rounding of the branch moves the residual by ~1e-3 of it.
-          const size_t n = passed[i].size();
-          EXPECT_LT(testing::normwise_error(passed[i], fp32_route[i], 0, n, n), 1e-2)
-              << names[i] << " from the 16-bit branch";
-          if (i < 2) {
-            EXPECT_NE(passed[i], fp32_route[i]) << names[i] << ": passed rounded";
-          }
-        }
-      }
+      // The branch's values are about 0.3 (C = 96 terms of 0.1-scale weights), the
+      // stream's 2: bf16's rounding of the branch moves the residual by ~1e-3 of it.
+      expect_16_bit_route(passed, fp32_route, {"residual", "layernorm", "mean", "rstd"}, width, 2);
     }
 }
 
