@@ -122,8 +122,9 @@ class CudaBackend final : public Backend {
   // stay fp32, for the benchmark to compare.
   void use_16_bit_branches(bool on) { branches_16_bit_ = on; }
   // Which kernel the tensor-core attention's forward takes without dropout
-  // (cuda_flash_attention_tc.h); the same bits each. rows128 by default; the benchmark's
-  // --attention-forward 64 and --attention-forward pipelined take the others to compare.
+  // (cuda_flash_attention_tc.h; the same bits each but pipelined_poly's). rows128 by
+  // default; the benchmark's --attention-forward 64, pipelined and pipelined-poly take the
+  // others to compare.
   void use_attention_forward(cuda::AttentionForward kernel) { attention_forward_ = kernel; }
   // Whether its dK/dV kernel takes each query tile in two parts (three blocks a
   // multiprocessor) or one (two); the same bits either way. On by default; the
