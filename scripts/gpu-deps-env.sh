@@ -23,6 +23,15 @@ CFG
   deps_cmake_args=(-DCMAKE_PREFIX_PATH="$DEPS_ROOT/usr" -DOpenBLAS_DIR="$DEPS_ROOT/openblas-cmake")
 fi
 
+# cuDNN for the cuDNN attention routes (src/backend/cuda/cuda_cudnn.h): PyTorch's wheel
+# (nvidia-cudnn-cu13) where the image has it, its headers for the build and its library,
+# which cohort opens at run time, on the library path; else whatever the toolkit has.
+cudnn_root=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null)
+if [ -n "$cudnn_root" ] && [ -f "$cudnn_root/include/cudnn_graph.h" ]; then
+  deps_cmake_args+=(-DCOHORT_CUDNN_INCLUDE_DIR="$cudnn_root/include")
+  export LD_LIBRARY_PATH=$cudnn_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
 # start_gpu_log NAME DEFAULT_OUT: sets out to $OUT (the device tool's) or DEFAULT_OUT, and
 # logs to a folder for build logs, kept out of $out (the device tool brings back eight
 # files at most, which go to the results); from here on the output also goes to

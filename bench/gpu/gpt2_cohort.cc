@@ -45,6 +45,7 @@ struct Args {
   bool branches_16_bit = true;
   bool measured_lt_algorithms = false;
   bool bias_gradient_epilogues = false;
+  bool cudnn_attention_backward = false;
   bool compare_fp32 = false;
   bool shared_lm_loss_rows = true;
 };
@@ -53,7 +54,8 @@ const char* kUsage =
     "usage: gpt2_cohort_bench [--backend cuda|cpu] [--precision fp32|bf16|fp16] [--batch B]\n"
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
     "         [--peak-tflops P] [--gelu-epilogues on|off]\n"
-    "         [--attention-forward 128|64|pipelined|pipelined-poly] [--attention-dkv-parts 2|1]\n"
+    "         [--attention-forward 128|64|pipelined|pipelined-poly|cudnn]\n"
+    "         [--attention-backward kernels|cudnn] [--attention-dkv-parts 2|1]\n"
     "         [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
     "         [--lm-loss-rows registers|shared] [--lt-algorithms heuristic|measured]\n"
     "         [--bias-gradients kernel|epilogue] [--compare-fp32 on|off]\n"
@@ -63,7 +65,10 @@ const char* kUsage =
     "--attention-forward 64 the tensor-core attention's forward with 64 query rows a block\n"
     "instead of 128, pipelined with 64 and each key tile's scores computed beside the last\n"
     "tile's softmax, pipelined-poly that with a quarter of the exponentials by a polynomial\n"
-    "on the FMA pipe; --attention-dkv-parts 1 its dK/dV kernel on whole query tiles;\n"
+    "on the FMA pipe, cudnn cuDNN's fused attention (cuda_cudnn_attention.h; libcudnn.so.9\n"
+    "on LD_LIBRARY_PATH); --attention-backward cudnn takes cuDNN's deterministic fused\n"
+    "backward instead of the kernels; --attention-dkv-parts 1 the kernels' dK/dV on whole\n"
+    "query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
     "(Backend::pass_gradient, hold_gradient); --branches-16-bit off keeps the residual branches'\n"
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
@@ -93,7 +98,8 @@ constexpr std::pair<const char*, cuda::AttentionForward> kForwardKernels[] = {
     {"128", cuda::AttentionForward::rows128},
     {"64", cuda::AttentionForward::rows64},
     {"pipelined", cuda::AttentionForward::pipelined},
-    {"pipelined-poly", cuda::AttentionForward::pipelined_poly}};
+    {"pipelined-poly", cuda::AttentionForward::pipelined_poly},
+    {"cudnn", cuda::AttentionForward::cudnn}};
 
 const cuda::AttentionForward* forward_kernel_named(const std::string& v) {
   for (const auto& [name, kernel] : kForwardKernels)
@@ -152,7 +158,10 @@ Args parse(int argc, char** argv) {
       if (forward_kernel_named(v))
         a.attention_forward = v;
       else
-        throw Error(fmt::format("{} {}: expected 128, 64, pipelined or pipelined-poly", k, v));
+        throw Error(
+            fmt::format("{} {}: expected 128, 64, pipelined, pipelined-poly or cudnn", k, v));
+    else if (k == "--attention-backward")
+      a.cudnn_attention_backward = choice("cudnn", "kernels");
     else if (k == "--attention-dkv-parts")
       a.split_attention_dkv = choice("2", "1");
     else if (k == "--gradients-16-bit")
@@ -185,6 +194,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
     cuda->use_gelu_epilogues(a.gelu_epilogues);
     cuda->use_attention_forward(*forward_kernel_named(a.attention_forward));
     cuda->use_split_attention_dkv(a.split_attention_dkv);
+    cuda->use_cudnn_attention_backward(a.cudnn_attention_backward);
     cuda->use_16_bit_gradients(a.gradients_16_bit);
     cuda->use_16_bit_branches(a.branches_16_bit);
     cuda->use_measured_lt_algorithms(a.measured_lt_algorithms);
@@ -306,14 +316,14 @@ int run(const Args& a) {
   if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend.get());
       cuda && a.precision != "fp32")
     fmt::print(
-        "MLP route: {}; attention: forward {} (query rows a block), dK/dV {} part(s) a query "
+        "MLP route: {}; attention: forward {}, backward {}, dK/dV {} part(s) a query "
         "tile; LayerNorm gradients {}; residual branches {}; LM-head loss rows in {}; 16-bit "
-        "bias gradients by {}{}\n",
-        cuda->mlp_route(), a.attention_forward, a.split_attention_dkv ? 2 : 1,
-        a.gradients_16_bit ? "passed in 16 bits" : "fp32 only",
+        "bias gradients by {}{}\n{}",
+        cuda->mlp_route(), a.attention_forward, a.cudnn_attention_backward ? "cudnn" : "kernels",
+        a.split_attention_dkv ? 2 : 1, a.gradients_16_bit ? "passed in 16 bits" : "fp32 only",
         a.branches_16_bit ? "passed in 16 bits" : "fp32",
         a.shared_lm_loss_rows ? "shared memory" : "registers", cuda->bias_gradient_route(),
-        cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes());
+        cuda->lt_notes().empty() ? "" : "; " + cuda->lt_notes(), cuda->cudnn_attention_notes());
 #endif
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());

@@ -15,6 +15,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_cudnn.h"
 #include "backend/cuda/cuda_memory.h"
 #include "core/bf16.h"
 #include "core/error.h"
@@ -763,6 +764,49 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
         Error);
     EXPECT_EQ(branch_backward("output's copy only"), from_written_output)
         << "the branch's backward from the output's copy alone";
+
+    // cuDNN's fused attention (cuda_cudnn_attention.h), without dropout and where cuDNN
+    // loads: the same roundings as the kernels (16-bit q, k, v, dO, P and dS), so the same
+    // bounds. Its forward (output written, so widened from its 16-bit copy) and, from its
+    // state, the kernels' backward (the log-sum-exps in the kernels' units); the branch's
+    // backward by cuDNN after its forward, twice (deterministic: the same bits), and after
+    // the kernels' forward.
+    std::string why;
+    if (drop.active() || !cuda::cudnn_available(&why)) {
+      std::printf("cuDNN attention: not run (%s)\n", drop.active() ? "dropout" : why.c_str());
+      continue;
+    }
+    const char* prec = precision == MatmulPrecision::bf16 ? "bf16" : "fp16";
+    half.use_attention_forward(cuda::AttentionForward::cudnn);
+    half.parameters_updated(d_params.as<float>(), params.size());
+    half.qkv_attention_forward(d_out.as<float>(), d_lse.as<float>(), d_nan.as<float>(),
+                               d_inp.as<float>(), d_wqkv.as<float>(), d_bqkv.as<float>(), Bb, Tt,
+                               Cc, NHh, drop);
+    const double cudnn_out = normwise(down(d_out, out2.size()), out2, 0, out2.size(), out2.size());
+    half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_nan.as<float>(),
+                            d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
+    const Floats after_cudnn = down(d_dqkv, dqkv2.size());
+    std::printf(
+        "cuDNN attention %s T=%d: out %.2e; the kernels' backward from its state: dq "
+        "%.2e dk %.2e dv %.2e (bound %.1e)\n",
+        prec, Tt, cudnn_out, normwise(after_cudnn, dqkv2, 0, Cc, 3 * Cc),
+        normwise(after_cudnn, dqkv2, Cc, Cc, 3 * Cc),
+        normwise(after_cudnn, dqkv2, 2 * Cc, Cc, 3 * Cc), bound);
+    EXPECT_LT(cudnn_out, bound) << "cuDNN's forward";
+    for (int part = 0; part < 3; ++part)
+      EXPECT_LT(normwise(after_cudnn, dqkv2, part * Cc, Cc, 3 * Cc), bound)
+          << "the kernels' backward from cuDNN's forward, part " << part;
+    half.use_cudnn_attention_backward(true);
+    const auto by_cudnn = branch_backward("cuDNN forward and backward");
+    EXPECT_EQ(branch_backward("cuDNN again"), by_cudnn) << "cuDNN's backward repeats its bits";
+    half.use_attention_forward(cuda::AttentionForward::rows128);
+    half.parameters_updated(d_params.as<float>(), params.size());
+    half.hold_product_input(d_out.as<float>(), out.size());
+    half.qkv_attention_forward(d_out.as<float>(), d_lse.as<float>(), d_nan.as<float>(),
+                               d_inp.as<float>(), d_wqkv.as<float>(), d_bqkv.as<float>(), Bb, Tt,
+                               Cc, NHh, drop);
+    branch_backward("the kernels' forward, cuDNN's backward");
+    std::printf("%s", half.cudnn_attention_notes().c_str());
   }
 }
 INSTANTIATE_TEST_SUITE_P(Lengths, CudaTensorCoreAttention,

@@ -2,6 +2,8 @@
 // their operations and compared with the CPU backend's attention: their layouts,
 // transposes, mask, softmax statistics and backward formulas, on a machine without a
 // GPU. What cuDNN itself makes of them is cuda_ops_test's (CudnnAttention, on a GPU).
+#include "backend/cuda/cudnn_attention_graph.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,7 +14,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
-#include "backend/cuda/cudnn_attention_graph.h"
+#include "backend/cuda/cuda_cudnn.h"
 #include "core/error.h"
 
 namespace cohort {
@@ -108,16 +110,36 @@ class Interpreter {
       const float b = binary ? at(op.b, i) : 0.0f;
       float r = 0;
       switch (op.pointwise) {
-        case Pointwise::add: r = x + b; break;
-        case Pointwise::sub: r = x - b; break;
-        case Pointwise::mul: r = x * b; break;
-        case Pointwise::div: r = x / b; break;
-        case Pointwise::exp: r = std::exp(x); break;
-        case Pointwise::log: r = std::log(x); break;
-        case Pointwise::identity: r = x; break;
-        case Pointwise::gen_index: r = float(i[size_t(op.axis)]); break;
-        case Pointwise::cmp_ge: r = x >= b ? 1.0f : 0.0f; break;
-        case Pointwise::binary_select: r = at(op.t, i) != 0.0f ? x : b; break;
+        case Pointwise::add:
+          r = x + b;
+          break;
+        case Pointwise::sub:
+          r = x - b;
+          break;
+        case Pointwise::mul:
+          r = x * b;
+          break;
+        case Pointwise::div:
+          r = x / b;
+          break;
+        case Pointwise::exp:
+          r = std::exp(x);
+          break;
+        case Pointwise::log:
+          r = std::log(x);
+          break;
+        case Pointwise::identity:
+          r = x;
+          break;
+        case Pointwise::gen_index:
+          r = float(i[size_t(op.axis)]);
+          break;
+        case Pointwise::cmp_ge:
+          r = x >= b ? 1.0f : 0.0f;
+          break;
+        case Pointwise::binary_select:
+          r = at(op.t, i) != 0.0f ? x : b;
+          break;
       }
       out[offset(y, i)] = r;
     });
@@ -236,7 +258,8 @@ TEST_P(CudnnAttentionGraph, ComputesTheCpuAttentionForwardAndBackward) {
         a.push_back(got[size_t(n) * 3 * C + part * C + c]);
         w.push_back(dqkv[size_t(n) * 3 * C + part * C + c]);
       }
-    EXPECT_LT(max_error(a, w), 1e-5) << "gradient of " << "qkv"[part];
+    EXPECT_LT(max_error(a, w), 1e-5) << "gradient of "
+                                     << "qkv"[part];
   }
 }
 
@@ -247,8 +270,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudnnAttentionGraph,
 
 TEST(CudnnAttentionGraph, EveryVirtualTensorIsWrittenOnceAndUidsAreUnique) {
   const cudnn_graph::AttentionShape shape{2, 64, 128, 2, cudnn_graph::DataType::fp16};
-  for (const Graph& g :
-       {cudnn_graph::attention_forward_graph(shape), cudnn_graph::attention_backward_graph(shape)}) {
+  for (const Graph& g : {cudnn_graph::attention_forward_graph(shape),
+                         cudnn_graph::attention_backward_graph(shape)}) {
     std::set<int64_t> uids, outputs;
     for (const Tensor& t : g.tensors) EXPECT_TRUE(uids.insert(t.uid).second) << t.uid;
     for (const Op& op : g.ops) EXPECT_TRUE(outputs.insert(op.y).second) << op.y;
@@ -257,6 +280,18 @@ TEST(CudnnAttentionGraph, EveryVirtualTensorIsWrittenOnceAndUidsAreUnique) {
         EXPECT_TRUE(outputs.count(t.uid)) << "virtual " << t.uid << " never written";
       }
     }
+  }
+}
+
+// cuDNN's library (no device) finalizes every tensor and operation descriptor of both
+// graphs, in both 16-bit types: the attribute types, shapes and strides it checks.
+TEST(CudnnAttentionGraph, CudnnFinalizesEveryOperationOfBothGraphs) {
+  std::string why;
+  if (!cuda::cudnn_library_available(&why)) GTEST_SKIP() << why;
+  for (const auto io : {cudnn_graph::DataType::bf16, cudnn_graph::DataType::fp16}) {
+    const cudnn_graph::AttentionShape shape{16, 1024, 768, 12, io};
+    EXPECT_NO_THROW(cuda::cudnn_lower_operations(cudnn_graph::attention_forward_graph(shape)));
+    EXPECT_NO_THROW(cuda::cudnn_lower_operations(cudnn_graph::attention_backward_graph(shape)));
   }
 }
 

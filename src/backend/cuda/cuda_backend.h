@@ -30,6 +30,10 @@
 
 namespace cohort {
 
+namespace cuda {
+class CudnnAttention;
+}
+
 enum class MatmulPrecision { fp32, bf16, fp16 };
 // "fp32" | "bf16" | "fp16"; throws cohort::Error naming the value otherwise.
 MatmulPrecision parse_matmul_precision(const std::string& s);
@@ -125,7 +129,15 @@ class CudaBackend final : public Backend {
   // (cuda_flash_attention_tc.h; the same bits each but pipelined_poly's). rows128 by
   // default; the benchmark's --attention-forward 64, pipelined and pipelined-poly take the
   // others to compare.
+  // AttentionForward::cudnn: cuDNN's fused attention instead, where it applies (no dropout).
   void use_attention_forward(cuda::AttentionForward kernel) { attention_forward_ = kernel; }
+  // Whether the tensor-core route's backward is cuDNN's fused attention backward
+  // (cuda_cudnn_attention.h: deterministic, other bits) instead of the kernels, where it
+  // applies: no dropout, dO and the gradients in 16 bits (attention_branch_backward). Off
+  // by default; the benchmark's --attention-backward cudnn.
+  void use_cudnn_attention_backward(bool on) { cudnn_attention_backward_ = on; }
+  // The cuDNN plans built so far, each with its engine (empty if none).
+  std::string cudnn_attention_notes() const;
   // Whether its dK/dV kernel takes each query tile in two parts (three blocks a
   // multiprocessor) or one (two); the same bits either way. On by default; the
   // benchmark's --attention-dkv-parts 1 turns it off to compare.
@@ -207,6 +219,12 @@ class CudaBackend final : public Backend {
   const char* bias_gradient_route_ = "none yet";
   cuda::AttentionForward attention_forward_ = cuda::AttentionForward::rows128;
   bool split_attention_dkv_ = true;
+  bool cudnn_attention_backward_ = false;
+  struct CudnnAttentionDeleter {
+    void operator()(cuda::CudnnAttention* a) const;
+  };
+  std::unique_ptr<cuda::CudnnAttention, CudnnAttentionDeleter> cudnn_attention_;
+  cuda::CudnnAttention& cudnn_attention();  // made at first use
   bool shared_lm_loss_rows_ = true;
   bool gradients_16_bit_ = true;
   bool branches_16_bit_ = true;

@@ -18,6 +18,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_cudnn_attention.h"
 #include "backend/cuda/cuda_dropout.cuh"
 #include "backend/cuda/cuda_flash_attention_tc.h"
 
@@ -303,9 +304,27 @@ void CudaBackend::tensor_core_attention_forward(float* out, float* att, const fl
                                                 const DropoutKey& dropout) {
   bool copy_only = false;
   void* out16 = held_copy_to_write(out, size_t(B) * T * C, &copy_only);
-  cuda::tensor_core_attention_forward(precision_ == MatmulPrecision::bf16,
-                                      copy_only ? nullptr : out, out16, att, qkv, qkv16, B, T, C,
-                                      NH, dropout, attention_forward_);
+  const bool bf16 = precision_ == MatmulPrecision::bf16;
+  if (attention_forward_ == cuda::AttentionForward::cudnn && !dropout.active()) {
+    if (qkv) cuda::tensor_core_attention_round_qkv(bf16, qkv16, qkv, B, T, C);
+    // Without a held copy, the backward's dO scratch holds the 16-bit output meanwhile.
+    cudnn_attention().forward(bf16, copy_only ? nullptr : out,
+                              out16 ? out16 : attention_scratch(B, T, C), att, qkv16, B, T, C, NH);
+    return;
+  }
+  cuda::tensor_core_attention_forward(bf16, copy_only ? nullptr : out, out16, att, qkv, qkv16, B, T,
+                                      C, NH, dropout, attention_forward_);
+}
+
+void CudaBackend::CudnnAttentionDeleter::operator()(cuda::CudnnAttention* a) const { delete a; }
+
+cuda::CudnnAttention& CudaBackend::cudnn_attention() {
+  if (!cudnn_attention_) cudnn_attention_.reset(new cuda::CudnnAttention);
+  return *cudnn_attention_;
+}
+
+std::string CudaBackend::cudnn_attention_notes() const {
+  return cudnn_attention_ ? cudnn_attention_->notes() : std::string();
 }
 
 // In bf16 / fp16 on the tensor-core route, the projection's GEMM writes q, k, v in 16 bits
@@ -370,9 +389,13 @@ bool CudaBackend::tensor_core_attention_backward(cuda::TensorCoreBackward io, co
   }
   io.qkv16 = att + lse_floats_padded(B, T, NH);
   io.lse = att;
+  const bool bf16 = precision_ == MatmulPrecision::bf16;
+  if (cudnn_attention_backward_ && !dropout.active() && !io.dout && io.dqkv16 && io.out16) {
+    cudnn_attention().backward(bf16, io.dqkv16, io.dout16, io.out16, io.qkv16, io.lse, B, T, C, NH);
+    return true;
+  }
   io.dsum = row_dot(size_t(B) * NH * T);
-  cuda::tensor_core_attention_backward(precision_ == MatmulPrecision::bf16, io, B, T, C, NH,
-                                       dropout, split_attention_dkv_);
+  cuda::tensor_core_attention_backward(bf16, io, B, T, C, NH, dropout, split_attention_dkv_);
   return true;
 }
 

@@ -18,6 +18,9 @@ bool tensor_core_attention_fits(int C, int NH, const float* qkv = nullptr,
                                 const float* att = nullptr, const float* dout = nullptr,
                                 const float* out = nullptr);
 
+// qkv (B, T, 3C) rounded into qkv16, as the forward does when given qkv.
+void tensor_core_attention_round_qkv(bool bf16, void* qkv16, const float* qkv, int B, int T, int C);
+
 // Bytes of qkv in 16 bits (B*T*3C values), which the forward writes for the backward,
 // and of dout in 16 bits (B*T*C), the backward's scratch.
 size_t tensor_core_attention_qkv16_bytes(int B, int T, int C);
@@ -32,11 +35,14 @@ enum class AttentionForward {
   // pipelined, a quarter of the exponentials by a polynomial on the FMA pipe (other bits:
   // each probability within 2.3e-7 of ex2's)
   pipelined_poly,
+  // cuDNN's fused attention (cuda_cudnn_attention.h), which CudaBackend runs in place of
+  // these kernels (other bits); tensor_core_attention_forward takes it as rows64.
+  cudnn,
 };
 
 // bf16 true: bfloat16 tiles; false: fp16. dropout: on the probabilities, the CPU's masks.
-// qkv16 (16-byte aligned) receives qkv in 16 bits, q scaled, for the backward. kernel:
-// which forward, above.
+// qkv16 (16-byte aligned) receives qkv in 16 bits for the backward. kernel: which
+// forward, above.
 // out16 (4-byte aligned, or null): the output rounded to 16 bits as well; out null: only
 // that copy. qkv null: qkv16 already holds q, k, v in 16 bits (a GEMM wrote them there).
 void tensor_core_attention_forward(bool bf16, float* out, void* out16, float* lse, const float* qkv,

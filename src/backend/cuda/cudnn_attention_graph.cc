@@ -80,8 +80,15 @@ class Builder {
     const int64_t keep = virt(DataType::boolean, scores(), score_strides());
     add({OpKind::pointwise, Pointwise::cmp_ge, {}, DataType::boolean, 0, row, col, 0, keep});
     const int64_t masked = scores_f32();
-    add({OpKind::pointwise, Pointwise::binary_select, {}, DataType::float32, 0, s,
-         scalar(-std::numeric_limits<float>::infinity()), keep, masked});
+    add({OpKind::pointwise,
+         Pointwise::binary_select,
+         {},
+         DataType::float32,
+         0,
+         s,
+         scalar(-std::numeric_limits<float>::infinity()),
+         keep,
+         masked});
     return masked;
   }
 
@@ -110,14 +117,14 @@ Graph attention_forward_graph(const AttentionShape& s) {
   const int64_t scaled = g.pointwise(Pointwise::mul, raw, g.scalar(g.scale()), g.scores_f32());
   const int64_t masked = g.causal_mask(scaled);
   // The softmax, keeping its log-sum-exp for the backward.
-  const int64_t max = g.reduce(Reduction::max, masked,
-                               g.virt(DataType::float32, g.rows(), g.row_strides()));
+  const int64_t max =
+      g.reduce(Reduction::max, masked, g.virt(DataType::float32, g.rows(), g.row_strides()));
   const int64_t shifted = g.pointwise(Pointwise::sub, masked, max, g.scores_f32());
   const int64_t e = g.pointwise(Pointwise::exp, shifted, 0, g.scores_f32());
   const int64_t sum =
       g.reduce(Reduction::add, e, g.virt(DataType::float32, g.rows(), g.row_strides()));
-  const int64_t log_sum = g.pointwise(Pointwise::log, sum, 0,
-                                      g.virt(DataType::float32, g.rows(), g.row_strides()));
+  const int64_t log_sum =
+      g.pointwise(Pointwise::log, sum, 0, g.virt(DataType::float32, g.rows(), g.row_strides()));
   g.pointwise(Pointwise::add, max, log_sum, stats);
   // The probabilities in the 16-bit type, as the second product takes them.
   const int64_t p =
@@ -141,12 +148,12 @@ Graph attention_backward_graph(const AttentionShape& s) {
 
   // D = rowsum(dO * O), into memory of its own (the kernels read it per key tile).
   const auto dims = g.qkv_dims();
-  const int64_t products = g.pointwise(
-      Pointwise::mul, dout, o,
-      g.virt(DataType::float32, dims, {dims[1] * dims[2] * dims[3], dims[2] * dims[3],
-                                       dims[1] * dims[3], 1}));
-  const int64_t sums = g.reduce(Reduction::add, products,
-                                g.virt(DataType::float32, g.rows(), g.row_strides()));
+  const int64_t products =
+      g.pointwise(Pointwise::mul, dout, o,
+                  g.virt(DataType::float32, dims,
+                         {dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[1] * dims[3], 1}));
+  const int64_t sums =
+      g.reduce(Reduction::add, products, g.virt(DataType::float32, g.rows(), g.row_strides()));
   g.pointwise(Pointwise::mul, sums, g.scalar(1.0f), row_dot);
 
   // P = exp(S * scale - Stats), masked.

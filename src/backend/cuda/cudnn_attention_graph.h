@@ -74,8 +74,8 @@ enum Uid : int64_t {
 };
 
 struct AttentionShape {
-  int B, T, C, NH;     // head size C / NH
-  DataType io;         // bf16 or fp16: q, k, v, O, dO and the gradients
+  int B, T, C, NH;  // head size C / NH
+  DataType io;      // bf16 or fp16: q, k, v, O, dO and the gradients
 };
 
 Graph attention_forward_graph(const AttentionShape& s);

@@ -1,0 +1,449 @@
+#include "backend/cuda/cuda_cudnn.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+#ifndef COHORT_CUDNN_HEADERS
+
+namespace cohort::cuda {
+
+namespace {
+const char* kNoHeaders =
+    "cuDNN: this build found no cuDNN headers (cudnn_graph.h); configure with "
+    "-DCOHORT_CUDNN_INCLUDE_DIR=<dir> (or CUDNN_INCLUDE_DIR in the environment)";
+}
+
+bool cudnn_available(std::string* why) {
+  if (why) *why = kNoHeaders;
+  return false;
+}
+bool cudnn_library_available(std::string* why) { return cudnn_available(why); }
+void cudnn_lower_operations(const cudnn_graph::Graph&) { throw Error(kNoHeaders); }
+
+struct CudnnPlan::State {};
+CudnnPlan::CudnnPlan(const cudnn_graph::Graph&) { throw Error(kNoHeaders); }
+CudnnPlan::~CudnnPlan() = default;
+size_t CudnnPlan::workspace_bytes() const { return 0; }
+const std::string& CudnnPlan::description() const {
+  static const std::string none;
+  return none;
+}
+void CudnnPlan::execute(const std::vector<std::pair<int64_t, void*>>&, void*) const {}
+
+}  // namespace cohort::cuda
+
+#else
+
+#include <cudnn_graph.h>
+#include <dlfcn.h>
+
+#include <deque>
+
+namespace cohort::cuda {
+
+namespace {
+
+// The functions this file calls, from libcudnn.so.9.
+struct Api {
+  decltype(&cudnnGetVersion) get_version;
+  decltype(&cudnnGetErrorString) error_string;
+  decltype(&cudnnGetLastErrorString) last_error;
+  decltype(&cudnnCreate) create;
+  decltype(&cudnnSetStream) set_stream;
+  decltype(&cudnnBackendCreateDescriptor) create_descriptor;
+  decltype(&cudnnBackendDestroyDescriptor) destroy_descriptor;
+  decltype(&cudnnBackendSetAttribute) set_attribute;
+  decltype(&cudnnBackendGetAttribute) get_attribute;
+  decltype(&cudnnBackendFinalize) finalize;
+  decltype(&cudnnBackendExecute) execute;
+};
+
+template <typename F>
+void resolve(void* lib, F& f, const char* name) {
+  f = reinterpret_cast<F>(dlsym(lib, name));
+  if (!f) throw Error(fmt::format("cuDNN: libcudnn.so.9 has no {}", name));
+}
+
+Api load() {
+  void* lib = nullptr;
+  std::string tried;
+  for (const char* name : {"libcudnn.so.9", "libcudnn.so"}) {
+    lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (lib) break;
+    tried += fmt::format(" {}: {};", name, dlerror());
+  }
+  if (!lib)
+    throw Error(fmt::format(
+        "cuDNN: cannot load its library ({} ); put cuDNN 9's lib directory on LD_LIBRARY_PATH",
+        tried));
+  Api a;
+  resolve(lib, a.get_version, "cudnnGetVersion");
+  resolve(lib, a.error_string, "cudnnGetErrorString");
+  resolve(lib, a.last_error, "cudnnGetLastErrorString");
+  resolve(lib, a.create, "cudnnCreate");
+  resolve(lib, a.set_stream, "cudnnSetStream");
+  resolve(lib, a.create_descriptor, "cudnnBackendCreateDescriptor");
+  resolve(lib, a.destroy_descriptor, "cudnnBackendDestroyDescriptor");
+  resolve(lib, a.set_attribute, "cudnnBackendSetAttribute");
+  resolve(lib, a.get_attribute, "cudnnBackendGetAttribute");
+  resolve(lib, a.finalize, "cudnnBackendFinalize");
+  resolve(lib, a.execute, "cudnnBackendExecute");
+  if (a.get_version() < 90000)
+    throw Error(fmt::format("cuDNN: version {} found, 9.0 or later needed", a.get_version()));
+  return a;
+}
+
+std::string last_error(const Api& a) {
+  char message[2048] = "";
+  a.last_error(message, sizeof message);
+  return message;
+}
+
+const Api& api() {
+  static const Api a = load();
+  return a;
+}
+
+// Created at first use, on the device current then; never destroyed (the process's end
+// may come after the CUDA context's).
+cudnnHandle_t handle() {
+  static const cudnnHandle_t h = [] {
+    cudnnHandle_t created = nullptr;
+    const cudnnStatus_t st = api().create(&created);
+    if (st != CUDNN_STATUS_SUCCESS)
+      throw Error(
+          fmt::format("cuDNN: cudnnCreate: {} ({})", api().error_string(st), last_error(api())));
+    api().set_stream(created, nullptr);  // the legacy default stream, as the kernels
+    return created;
+  }();
+  return h;
+}
+
+void check(cudnnStatus_t st, const std::string& what) {
+  if (st != CUDNN_STATUS_SUCCESS)
+    throw Error(fmt::format("cuDNN: {}: {} ({})", what, api().error_string(st), last_error(api())));
+}
+
+// An owned backend descriptor.
+class Desc {
+ public:
+  explicit Desc(cudnnBackendDescriptorType_t type) {
+    check(api().create_descriptor(type, &d_), "cudnnBackendCreateDescriptor");
+  }
+  ~Desc() {
+    if (d_) api().destroy_descriptor(d_);
+  }
+  Desc(Desc&& o) noexcept : d_(o.d_) { o.d_ = nullptr; }
+  Desc& operator=(Desc&&) = delete;
+  Desc(const Desc&) = delete;
+  cudnnBackendDescriptor_t get() const { return d_; }
+
+  template <typename T>
+  Desc& set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, const T* values,
+            int64_t count = 1) {
+    check(api().set_attribute(d_, name, type, count, values),
+          fmt::format("cudnnBackendSetAttribute {}", int(name)));
+    return *this;
+  }
+  Desc& set(cudnnBackendAttributeName_t name, const Desc& d) {
+    const cudnnBackendDescriptor_t raw = d.get();
+    return set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw);
+  }
+  Desc& finalize(const std::string& what) {
+    check(api().finalize(d_), "finalize " + what);
+    return *this;
+  }
+
+ private:
+  cudnnBackendDescriptor_t d_ = nullptr;
+};
+
+cudnnDataType_t data_type(cudnn_graph::DataType t) {
+  switch (t) {
+    case cudnn_graph::DataType::float32:
+      return CUDNN_DATA_FLOAT;
+    case cudnn_graph::DataType::bf16:
+      return CUDNN_DATA_BFLOAT16;
+    case cudnn_graph::DataType::fp16:
+      return CUDNN_DATA_HALF;
+    case cudnn_graph::DataType::int32:
+      return CUDNN_DATA_INT32;
+    case cudnn_graph::DataType::boolean:
+      return CUDNN_DATA_BOOLEAN;
+  }
+  return CUDNN_DATA_FLOAT;
+}
+
+cudnnPointwiseMode_t pointwise_mode(cudnn_graph::Pointwise p) {
+  using P = cudnn_graph::Pointwise;
+  switch (p) {
+    case P::add:
+      return CUDNN_POINTWISE_ADD;
+    case P::sub:
+      return CUDNN_POINTWISE_SUB;
+    case P::mul:
+      return CUDNN_POINTWISE_MUL;
+    case P::div:
+      return CUDNN_POINTWISE_DIV;
+    case P::exp:
+      return CUDNN_POINTWISE_EXP;
+    case P::log:
+      return CUDNN_POINTWISE_LOG;
+    case P::identity:
+      return CUDNN_POINTWISE_IDENTITY;
+    case P::gen_index:
+      return CUDNN_POINTWISE_GEN_INDEX;
+    case P::cmp_ge:
+      return CUDNN_POINTWISE_CMP_GE;
+    case P::binary_select:
+      return CUDNN_POINTWISE_BINARY_SELECT;
+  }
+  return CUDNN_POINTWISE_IDENTITY;
+}
+
+Desc tensor_descriptor(const cudnn_graph::Tensor& t) {
+  Desc d(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+  const cudnnDataType_t type = data_type(t.type);
+  const int64_t alignment = 16;
+  const bool is_virtual = t.is_virtual;
+  d.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &type)
+      .set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, t.dims.data(), 4)
+      .set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, t.strides.data(), 4)
+      .set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &t.uid)
+      .set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &alignment)
+      .set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, &is_virtual);
+  if (t.by_value) {
+    const bool by_value = true;
+    d.set(CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, &by_value);
+  }
+  d.finalize(fmt::format("tensor {}", t.uid));
+  return d;
+}
+
+// The operation descriptor of op, its tensors' descriptors looked up by uid.
+template <typename Lookup>
+Desc operation_descriptor(const cudnn_graph::Op& op, Lookup tensor, std::deque<Desc>& keep) {
+  const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
+  switch (op.kind) {
+    case cudnn_graph::OpKind::matmul: {
+      Desc& mm = keep.emplace_back(CUDNN_BACKEND_MATMUL_DESCRIPTOR);
+      mm.set(CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, &f32).finalize("matmul");
+      Desc d(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR);
+      d.set(CUDNN_ATTR_OPERATION_MATMUL_ADESC, tensor(op.x))
+          .set(CUDNN_ATTR_OPERATION_MATMUL_BDESC, tensor(op.b))
+          .set(CUDNN_ATTR_OPERATION_MATMUL_CDESC, tensor(op.y))
+          .set(CUDNN_ATTR_OPERATION_MATMUL_DESC, mm)
+          .finalize(fmt::format("matmul -> {}", op.y));
+      return d;
+    }
+    case cudnn_graph::OpKind::pointwise: {
+      Desc& pw = keep.emplace_back(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+      const cudnnPointwiseMode_t mode = pointwise_mode(op.pointwise);
+      const cudnnDataType_t precision = data_type(op.compute);
+      pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, &mode)
+          .set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, &precision);
+      if (op.pointwise == cudnn_graph::Pointwise::gen_index)
+        pw.set(CUDNN_ATTR_POINTWISE_AXIS, CUDNN_TYPE_INT64, &op.axis);
+      pw.finalize("pointwise mode");
+      Desc d(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+      d.set(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw)
+          .set(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, tensor(op.x));
+      if (op.b) d.set(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, tensor(op.b));
+      if (op.t) d.set(CUDNN_ATTR_OPERATION_POINTWISE_TDESC, tensor(op.t));
+      d.set(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, tensor(op.y))
+          .finalize(fmt::format("pointwise {} -> {}", int(mode), op.y));
+      return d;
+    }
+    case cudnn_graph::OpKind::reduction: {
+      Desc& red = keep.emplace_back(CUDNN_BACKEND_REDUCTION_DESCRIPTOR);
+      const cudnnReduceTensorOp_t mode = op.reduction == cudnn_graph::Reduction::max
+                                             ? CUDNN_REDUCE_TENSOR_MAX
+                                             : CUDNN_REDUCE_TENSOR_ADD;
+      red.set(CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, &mode)
+          .set(CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, &f32)
+          .finalize("reduction");
+      Desc d(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR);
+      d.set(CUDNN_ATTR_OPERATION_REDUCTION_XDESC, tensor(op.x))
+          .set(CUDNN_ATTR_OPERATION_REDUCTION_YDESC, tensor(op.y))
+          .set(CUDNN_ATTR_OPERATION_REDUCTION_DESC, red)
+          .finalize(fmt::format("reduction -> {}", op.y));
+      return d;
+    }
+    case cudnn_graph::OpKind::reshape: {
+      Desc d(CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR);
+      d.set(CUDNN_ATTR_OPERATION_RESHAPE_XDESC, tensor(op.x))
+          .set(CUDNN_ATTR_OPERATION_RESHAPE_YDESC, tensor(op.y))
+          .finalize(fmt::format("reshape -> {}", op.y));
+      return d;
+    }
+  }
+  throw Error("cuDNN: unknown operation kind");
+}
+
+// The engine behind a heuristics result: its global index and whether cuDNN notes it as
+// nondeterministic.
+std::pair<int64_t, bool> engine_facts(cudnnBackendDescriptor_t config) {
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  cudnnBackendDescriptor_t raw = engine.get();
+  int64_t n = 0;
+  check(api().get_attribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                            &n, &raw),
+        "the engine of a heuristics result");
+  int64_t index = -1;
+  check(api().get_attribute(raw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &index),
+        "an engine's index");
+  cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+  int64_t count = 0;
+  check(api().get_attribute(raw, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                            CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes),
+        "an engine's numerical notes");
+  bool nondeterministic = false;
+  for (int64_t i = 0; i < count; ++i)
+    nondeterministic |= notes[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC;
+  return {index, nondeterministic};
+}
+
+// A graph's tensors and operations as finalized descriptors (no device needed yet).
+struct Lowered {
+  std::deque<Desc> keep;  // every descriptor the operations refer to
+  std::vector<cudnnBackendDescriptor_t> ops;
+  std::deque<float> scalars;  // the by-value tensors' values, at stable addresses
+  std::vector<int64_t> scalar_uids;
+};
+
+void lower(const cudnn_graph::Graph& graph, Lowered& l) {
+  std::vector<std::pair<int64_t, const Desc*>> tensors;
+  for (const cudnn_graph::Tensor& t : graph.tensors) {
+    tensors.emplace_back(t.uid, &l.keep.emplace_back(tensor_descriptor(t)));
+    if (t.by_value) {
+      l.scalars.push_back(t.value);
+      l.scalar_uids.push_back(t.uid);
+    }
+  }
+  auto tensor = [&](int64_t uid) -> const Desc& {
+    for (const auto& [id, d] : tensors)
+      if (id == uid) return *d;
+    throw Error(fmt::format("cuDNN: the graph has no tensor {}", uid));
+  };
+  for (const cudnn_graph::Op& op : graph.ops)
+    l.ops.push_back(l.keep.emplace_back(operation_descriptor(op, tensor, l.keep)).get());
+}
+
+bool available(std::string* why, bool with_device) {
+  try {
+    api();
+    if (with_device) handle();
+    return true;
+  } catch (const Error& e) {
+    if (why) *why = e.what();
+    return false;
+  }
+}
+
+}  // namespace
+
+bool cudnn_available(std::string* why) { return available(why, true); }
+
+bool cudnn_library_available(std::string* why) { return available(why, false); }
+
+void cudnn_lower_operations(const cudnn_graph::Graph& graph) {
+  Lowered l;
+  lower(graph, l);
+}
+
+struct CudnnPlan::State {
+  Lowered graph;
+  std::unique_ptr<Desc> plan;
+  int64_t workspace = 0;
+  std::string description;
+};
+
+CudnnPlan::CudnnPlan(const cudnn_graph::Graph& graph) : s_(std::make_unique<State>()) {
+  const Api& a = api();
+  const cudnnHandle_t h = handle();
+  lower(graph, s_->graph);
+  Desc& op_graph = s_->graph.keep.emplace_back(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  op_graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &h)
+      .set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, s_->graph.ops.data(),
+           int64_t(s_->graph.ops.size()))
+      .finalize("the operation graph");
+
+  Desc heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
+  heuristics.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, op_graph)
+      .set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode)
+      .finalize("the engine heuristics");
+  int64_t count = 0;
+  check(a.get_attribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                        CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
+        "the heuristics' result count");
+  std::deque<Desc> configs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < count; ++i)
+    raw.push_back(configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR).get());
+  check(a.get_attribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                        CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count, raw.data()),
+        "the heuristics' results");
+
+  std::string passed;
+  for (int64_t i = 0; i < count && !s_->plan; ++i) {
+    const auto [engine, nondeterministic] = engine_facts(raw[size_t(i)]);
+    if (nondeterministic) {
+      passed += fmt::format(" engine {} (nondeterministic);", engine);
+      continue;
+    }
+    auto plan = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &h)
+        .set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+             &raw[size_t(i)]);
+    const cudnnStatus_t st = a.finalize(plan->get());
+    if (st != CUDNN_STATUS_SUCCESS) {
+      passed += fmt::format(" engine {} ({}: {});", engine, a.error_string(st), last_error(a));
+      continue;
+    }
+    int64_t n = 0;
+    check(a.get_attribute(plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
+                          1, &n, &s_->workspace),
+          "the plan's workspace size");
+    s_->plan = std::move(plan);
+    s_->description = fmt::format("cuDNN {} engine {} of {} candidates, workspace {:.1f} MB",
+                                  a.get_version(), engine, count, s_->workspace / 1e6);
+  }
+  if (!passed.empty()) s_->description += "; passed over:" + passed;
+  if (!s_->plan)
+    throw Error(
+        fmt::format("cuDNN: no deterministic engine finalizes this graph ({} candidates:{})", count,
+                    passed.empty() ? " none" : passed));
+}
+
+CudnnPlan::~CudnnPlan() = default;
+
+size_t CudnnPlan::workspace_bytes() const { return size_t(s_->workspace); }
+
+const std::string& CudnnPlan::description() const { return s_->description; }
+
+void CudnnPlan::execute(const std::vector<std::pair<int64_t, void*>>& tensors,
+                        void* workspace) const {
+  std::vector<int64_t> uids;
+  std::vector<void*> pointers;
+  for (const auto& [uid, p] : tensors) {
+    uids.push_back(uid);
+    pointers.push_back(p);
+  }
+  for (size_t i = 0; i < s_->graph.scalar_uids.size(); ++i) {
+    uids.push_back(s_->graph.scalar_uids[i]);
+    pointers.push_back(&s_->graph.scalars[i]);
+  }
+  Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), int64_t(uids.size()))
+      .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, pointers.data(),
+           int64_t(pointers.size()))
+      .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &workspace)
+      .finalize("the variant pack");
+  check(api().execute(handle(), s_->plan->get(), pack.get()), "cudnnBackendExecute");
+}
+
+}  // namespace cohort::cuda
+
+#endif  // COHORT_CUDNN_HEADERS
