@@ -4,10 +4,13 @@
 // GPU. What cuDNN itself makes of them is cuda_ops_test's (CudnnAttention, on a GPU).
 #include "backend/cuda/cudnn_attention_graph.h"
 
+#include <dlfcn.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -292,6 +295,64 @@ TEST(CudnnAttentionGraph, CudnnFinalizesEveryOperationOfBothGraphs) {
     const cudnn_graph::AttentionShape shape{16, 1024, 768, 12, io};
     EXPECT_NO_THROW(cuda::cudnn_lower_operations(cudnn_graph::attention_forward_graph(shape)));
     EXPECT_NO_THROW(cuda::cudnn_lower_operations(cudnn_graph::attention_backward_graph(shape)));
+  }
+}
+
+// An H200's properties in cuDNN's JSON form (CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION),
+// written from what the lent machines reported (132 multiprocessors, 60 MB of L2, 143771
+// MiB, SM 1980 MHz, memory 3201 MHz; driver 580 for CUDA 13.0) and Hopper's limits.
+constexpr const char* kH200 = R"({
+  "deviceVer": 900, "driverVer": 13000, "cudaDeviceId": 0, "deviceName": "NVIDIA H200",
+  "totalGlobalMem": 150754820096, "multiProcessorCount": 132, "l2CacheSize": 62914560,
+  "smClockRateKHz": 1980000, "memClockRateKHz": 3201000, "warpSize": 32,
+  "maxGridSize": [2147483647, 65535, 65535], "maxBlockSize": [1024, 1024, 64],
+  "maxThreadsPerBlock": 1024, "maxThreadsPerSM": 2048, "maxCtasPerSM": 32,
+  "regsPerBlock": 65536, "maxRegistersPerSM": 65536, "maxSharedMemoryPerBlock": 49152,
+  "maxSharedMemoryPerBlockOptin": 232448, "reservedSharedMemoryPerBlock": 1024,
+  "pciDeviceId": 0, "isTccDriver": 0, "supportCoopLaunch": 1})";
+
+// A CUDA driver for cuDNN to load the kernels it compiles: the machine's, or where it has
+// none (CI), the toolkit's stub libcuda.so, loaded under the driver's name first. With the
+// stub, cuDNN's heuristics run and each candidate's kernels compile; loading them then
+// fails (CUDA_ERROR_STUB_LIBRARY), which is all the stub cannot do.
+const char* load_a_driver() {
+  if (dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL)) return "the CUDA driver";
+  if (dlopen(COHORT_CUDA_STUBS_DIR "/libcuda.so", RTLD_NOW | RTLD_GLOBAL))
+    return "the CUDA toolkit's stub driver";
+  return nullptr;
+}
+
+// For an H200's properties, without one: cuDNN's heuristics rank a deterministic engine
+// for each graph at GPT-2 124M's shape (B=16, T=1024, C=768, NH=12), in both 16-bit types,
+// whose plan finalizes, or fails only at loading its compiled kernels into a stub driver.
+// That is, cuDNN's fused attention takes these graphs; its results are cuda_ops_test's.
+TEST(CudnnAttentionGraph, CudnnHasADeterministicEngineForBothGraphsOnAnH200) {
+  std::string why;
+  if (!cuda::cudnn_library_available(&why)) GTEST_SKIP() << why;
+  const char* driver = load_a_driver();
+  if (!driver) GTEST_SKIP() << "no CUDA driver, nor the toolkit's stub in " COHORT_CUDA_STUBS_DIR;
+  std::printf("cuDNN's kernels loaded by %s\n", driver);
+  for (const auto io : {cudnn_graph::DataType::bf16, cudnn_graph::DataType::fp16}) {
+    const cudnn_graph::AttentionShape shape{16, 1024, 768, 12, io};
+    for (const bool backward : {false, true}) {
+      const auto graph = backward ? cudnn_graph::attention_backward_graph(shape)
+                                  : cudnn_graph::attention_forward_graph(shape);
+      const std::string what =
+          fmt::format("{} {}", io == cudnn_graph::DataType::bf16 ? "bf16" : "fp16",
+                      backward ? "backward" : "forward");
+      std::vector<cuda::CudnnCandidate> tried;
+      ASSERT_NO_THROW(tried = cuda::cudnn_candidates(graph, kH200)) << what;
+      int usable = 0;
+      for (const auto& c : tried) {
+        std::printf("%s: engine %lld: %s\n", what.c_str(), static_cast<long long>(c.engine),
+                    c.nondeterministic ? "nondeterministic"
+                    : c.failure.empty()
+                        ? fmt::format("finalized, workspace {} bytes", c.workspace).c_str()
+                        : c.failure.c_str());
+        usable += !c.nondeterministic && (c.failure.empty() || c.driver_failure);
+      }
+      EXPECT_GT(usable, 0) << what << ": no deterministic engine compiles";
+    }
   }
 }
 

@@ -22,7 +22,7 @@ bool cudnn_library_available(std::string* why) { return cudnn_available(why); }
 void cudnn_lower_operations(const cudnn_graph::Graph&) { throw Error(kNoHeaders); }
 
 struct CudnnPlan::State {};
-CudnnPlan::CudnnPlan(const cudnn_graph::Graph&) { throw Error(kNoHeaders); }
+CudnnPlan::CudnnPlan(const cudnn_graph::Graph&, const std::string&) { throw Error(kNoHeaders); }
 CudnnPlan::~CudnnPlan() = default;
 size_t CudnnPlan::workspace_bytes() const { return 0; }
 const std::string& CudnnPlan::description() const {
@@ -30,6 +30,9 @@ const std::string& CudnnPlan::description() const {
   return none;
 }
 void CudnnPlan::execute(const std::vector<std::pair<int64_t, void*>>&, void*) const {}
+std::vector<CudnnCandidate> cudnn_candidates(const cudnn_graph::Graph&, const std::string&) {
+  throw Error(kNoHeaders);
+}
 
 }  // namespace cohort::cuda
 
@@ -39,6 +42,7 @@ void CudnnPlan::execute(const std::vector<std::pair<int64_t, void*>>&, void*) co
 #include <dlfcn.h>
 
 #include <deque>
+#include <tuple>
 
 namespace cohort::cuda {
 
@@ -354,26 +358,46 @@ void cudnn_lower_operations(const cudnn_graph::Graph& graph) {
 
 struct CudnnPlan::State {
   Lowered graph;
+  bool deviceless = false;
   std::unique_ptr<Desc> plan;
   int64_t workspace = 0;
   std::string description;
 };
 
-CudnnPlan::CudnnPlan(const cudnn_graph::Graph& graph) : s_(std::make_unique<State>()) {
+namespace {
+
+// Lowers graph into s and tries the deterministic candidates cuDNN's heuristics rank for
+// it, in order, keeping the first plan that finalizes; with `all`, tries every candidate
+// (keeping none). Returns each candidate's outcome.
+std::vector<CudnnCandidate> search(const cudnn_graph::Graph& graph,
+                                   const std::string& device_properties, bool all,
+                                   CudnnPlan::State& s) {
   const Api& a = api();
-  const cudnnHandle_t h = handle();
-  lower(graph, s_->graph);
-  Desc& op_graph = s_->graph.keep.emplace_back(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-  op_graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &h)
-      .set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, s_->graph.ops.data(),
-           int64_t(s_->graph.ops.size()))
+  // For a device: its handle; for device properties alone, their descriptor instead.
+  const bool deviceless = s.deviceless = !device_properties.empty();
+  const cudnnHandle_t h = deviceless ? nullptr : handle();
+  Desc* properties = nullptr;
+  if (deviceless) {
+    properties = &s.graph.keep.emplace_back(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR);
+    properties
+        ->set(CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION, CUDNN_TYPE_CHAR, device_properties.data(),
+              int64_t(device_properties.size()))
+        .finalize("the device properties");
+  }
+  lower(graph, s.graph);
+  Desc& op_graph = s.graph.keep.emplace_back(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  if (!deviceless) op_graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &h);
+  op_graph
+      .set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, s.graph.ops.data(),
+           int64_t(s.graph.ops.size()))
       .finalize("the operation graph");
 
   Desc heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
   heuristics.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, op_graph)
-      .set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode)
-      .finalize("the engine heuristics");
+      .set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode);
+  if (deviceless) heuristics.set(CUDNN_ATTR_ENGINEHEUR_DEVICEPROP, *properties);
+  heuristics.finalize("the engine heuristics");
   int64_t count = 0;
   check(a.get_attribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
                         CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
@@ -386,35 +410,64 @@ CudnnPlan::CudnnPlan(const cudnn_graph::Graph& graph) : s_(std::make_unique<Stat
                         CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count, raw.data()),
         "the heuristics' results");
 
-  std::string passed;
-  for (int64_t i = 0; i < count && !s_->plan; ++i) {
-    const auto [engine, nondeterministic] = engine_facts(raw[size_t(i)]);
-    if (nondeterministic) {
-      passed += fmt::format(" engine {} (nondeterministic);", engine);
-      continue;
-    }
+  std::vector<CudnnCandidate> tried;
+  for (int64_t i = 0; i < count && (all || !s.plan); ++i) {
+    CudnnCandidate& c = tried.emplace_back();
+    std::tie(c.engine, c.nondeterministic) = engine_facts(raw[size_t(i)]);
+    if (c.nondeterministic) continue;
     auto plan = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-    plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &h)
-        .set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR,
-             &raw[size_t(i)]);
+    if (deviceless)
+      plan->set(CUDNN_ATTR_EXECUTION_PLAN_DEVICEPROP, *properties);
+    else
+      plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &h);
+    plan->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+              &raw[size_t(i)]);
     const cudnnStatus_t st = a.finalize(plan->get());
     if (st != CUDNN_STATUS_SUCCESS) {
-      passed += fmt::format(" engine {} ({}: {});", engine, a.error_string(st), last_error(a));
+      c.failure = fmt::format("{}: {}", a.error_string(st), last_error(a));
+      c.driver_failure = st == CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER;
       continue;
     }
     int64_t n = 0;
     check(a.get_attribute(plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
-                          1, &n, &s_->workspace),
+                          1, &n, &c.workspace),
           "the plan's workspace size");
-    s_->plan = std::move(plan);
-    s_->description = fmt::format("cuDNN {} engine {} of {} candidates, workspace {:.1f} MB",
-                                  a.get_version(), engine, count, s_->workspace / 1e6);
+    if (!s.plan) {
+      s.plan = std::move(plan);
+      s.workspace = c.workspace;
+      s.description = fmt::format("cuDNN {} engine {} of {} candidates, workspace {:.1f} MB",
+                                  a.get_version(), c.engine, count, c.workspace / 1e6);
+    }
   }
-  if (!passed.empty()) s_->description += "; passed over:" + passed;
+  return tried;
+}
+
+std::string passed_over(const std::vector<CudnnCandidate>& tried) {
+  std::string s;
+  for (const CudnnCandidate& c : tried)
+    if (c.nondeterministic || !c.failure.empty())
+      s += fmt::format(" engine {} ({});", c.engine,
+                       c.nondeterministic ? "nondeterministic" : c.failure);
+  return s;
+}
+
+}  // namespace
+
+std::vector<CudnnCandidate> cudnn_candidates(const cudnn_graph::Graph& graph,
+                                             const std::string& device_properties) {
+  CudnnPlan::State s;
+  return search(graph, device_properties, true, s);
+}
+
+CudnnPlan::CudnnPlan(const cudnn_graph::Graph& graph, const std::string& device_properties)
+    : s_(std::make_unique<State>()) {
+  const auto tried = search(graph, device_properties, false, *s_);
+  const std::string passed = passed_over(tried);
   if (!s_->plan)
     throw Error(
-        fmt::format("cuDNN: no deterministic engine finalizes this graph ({} candidates:{})", count,
-                    passed.empty() ? " none" : passed));
+        fmt::format("cuDNN: no deterministic engine finalizes this graph ({} candidates:{})",
+                    tried.size(), passed.empty() ? " none" : passed));
+  if (!passed.empty()) s_->description += "; passed over:" + passed;
 }
 
 CudnnPlan::~CudnnPlan() = default;
@@ -441,6 +494,7 @@ void CudnnPlan::execute(const std::vector<std::pair<int64_t, void*>>& tensors,
            int64_t(pointers.size()))
       .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &workspace)
       .finalize("the variant pack");
+  if (s_->deviceless) throw Error("cuDNN: this plan was built for device properties only");
   check(api().execute(handle(), s_->plan->get(), pack.get()), "cudnnBackendExecute");
 }
 

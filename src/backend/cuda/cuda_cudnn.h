@@ -28,14 +28,19 @@ void cudnn_lower_operations(const cudnn_graph::Graph& graph);
 // One graph's execution plan on the current device: the first of the engines cuDNN's
 // heuristics rank for the graph that is deterministic (no NONDETERMINISTIC numerical note)
 // and finalizes. Throws cohort::Error naming the step that failed, with cuDNN's message.
+// With device_properties (a device's properties in cuDNN's JSON form,
+// CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION; cuDNN 9.8 or later), the plan is built for
+// that device without one, and cannot run: how a machine without a GPU checks that cuDNN
+// has an engine for a graph.
 class CudnnPlan {
  public:
-  explicit CudnnPlan(const cudnn_graph::Graph& graph);
+  explicit CudnnPlan(const cudnn_graph::Graph& graph, const std::string& device_properties = "");
   ~CudnnPlan();
   CudnnPlan(const CudnnPlan&) = delete;
   CudnnPlan& operator=(const CudnnPlan&) = delete;
 
   size_t workspace_bytes() const;
+  struct State;
   // The engine taken and the candidates passed over, for a benchmark's notes.
   const std::string& description() const;
   // Runs the plan on the legacy default stream (the backend's), with device memory for
@@ -44,8 +49,23 @@ class CudnnPlan {
   void execute(const std::vector<std::pair<int64_t, void*>>& tensors, void* workspace) const;
 
  private:
-  struct State;
   std::unique_ptr<State> s_;
 };
+
+// What became of one of the candidates cuDNN's heuristics rank for a graph.
+struct CudnnCandidate {
+  int64_t engine = -1;            // cuDNN's global engine index
+  bool nondeterministic = false;  // noted so by cuDNN, and so not tried
+  std::string failure;            // empty: its plan finalized; else cuDNN's status and message
+  // It failed where the CUDA driver loads the kernels cuDNN compiled for it (as without a
+  // GPU, with the toolkit's stub libcuda.so): everything before that succeeded.
+  bool driver_failure = false;
+  int64_t workspace = 0;  // bytes, where it finalized
+};
+
+// Every candidate cuDNN's heuristics rank for the graph, each tried (as CudnnPlan tries
+// them until one finalizes); device_properties as for CudnnPlan. For tests.
+std::vector<CudnnCandidate> cudnn_candidates(const cudnn_graph::Graph& graph,
+                                             const std::string& device_properties);
 
 }  // namespace cohort::cuda
