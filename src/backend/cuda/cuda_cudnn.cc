@@ -366,6 +366,49 @@ struct CudnnPlan::State {
 
 namespace {
 
+// What a plan is for: the current device (its cuDNN handle), or a device's properties
+// alone (cuDNN 9.8 and later's headers), whose descriptor goes where the handle would.
+class Target {
+ public:
+  Target(const std::string& device_properties, std::deque<Desc>& keep) {
+    if (device_properties.empty()) {
+      handle_ = handle();
+      return;
+    }
+#if CUDNN_VERSION >= 90800
+    properties_ = &keep.emplace_back(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR);
+    properties_
+        ->set(CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION, CUDNN_TYPE_CHAR, device_properties.data(),
+              int64_t(device_properties.size()))
+        .finalize("the device properties");
+#else
+    throw Error("cuDNN: plans for device properties need cuDNN 9.8's headers or later");
+#endif
+  }
+  bool deviceless() const { return properties_ != nullptr; }
+  void of_graph(Desc& d) const {
+    if (!properties_) d.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &handle_);
+  }
+  void of_heuristics(Desc& d) const {
+#if CUDNN_VERSION >= 90800
+    if (properties_) d.set(CUDNN_ATTR_ENGINEHEUR_DEVICEPROP, *properties_);
+#endif
+  }
+  void of_plan(Desc& d) const {
+#if CUDNN_VERSION >= 90800
+    if (properties_) {
+      d.set(CUDNN_ATTR_EXECUTION_PLAN_DEVICEPROP, *properties_);
+      return;
+    }
+#endif
+    d.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &handle_);
+  }
+
+ private:
+  cudnnHandle_t handle_ = nullptr;
+  Desc* properties_ = nullptr;
+};
+
 // Lowers graph into s and tries the deterministic candidates cuDNN's heuristics rank for
 // it, in order, keeping the first plan that finalizes; with `all`, tries every candidate
 // (keeping none). Returns each candidate's outcome.
@@ -373,20 +416,11 @@ std::vector<CudnnCandidate> search(const cudnn_graph::Graph& graph,
                                    const std::string& device_properties, bool all,
                                    CudnnPlan::State& s) {
   const Api& a = api();
-  // For a device: its handle; for device properties alone, their descriptor instead.
-  const bool deviceless = s.deviceless = !device_properties.empty();
-  const cudnnHandle_t h = deviceless ? nullptr : handle();
-  Desc* properties = nullptr;
-  if (deviceless) {
-    properties = &s.graph.keep.emplace_back(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR);
-    properties
-        ->set(CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION, CUDNN_TYPE_CHAR, device_properties.data(),
-              int64_t(device_properties.size()))
-        .finalize("the device properties");
-  }
+  const Target target(device_properties, s.graph.keep);
+  s.deviceless = target.deviceless();
   lower(graph, s.graph);
   Desc& op_graph = s.graph.keep.emplace_back(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-  if (!deviceless) op_graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &h);
+  target.of_graph(op_graph);
   op_graph
       .set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, s.graph.ops.data(),
            int64_t(s.graph.ops.size()))
@@ -396,7 +430,7 @@ std::vector<CudnnCandidate> search(const cudnn_graph::Graph& graph,
   const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
   heuristics.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, op_graph)
       .set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode);
-  if (deviceless) heuristics.set(CUDNN_ATTR_ENGINEHEUR_DEVICEPROP, *properties);
+  target.of_heuristics(heuristics);
   heuristics.finalize("the engine heuristics");
   int64_t count = 0;
   check(a.get_attribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
@@ -416,10 +450,7 @@ std::vector<CudnnCandidate> search(const cudnn_graph::Graph& graph,
     std::tie(c.engine, c.nondeterministic) = engine_facts(raw[size_t(i)]);
     if (c.nondeterministic) continue;
     auto plan = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-    if (deviceless)
-      plan->set(CUDNN_ATTR_EXECUTION_PLAN_DEVICEPROP, *properties);
-    else
-      plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &h);
+    target.of_plan(*plan);
     plan->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR,
               &raw[size_t(i)]);
     const cudnnStatus_t st = a.finalize(plan->get());
