@@ -19,6 +19,7 @@ bool cudnn_available(std::string* why) {
   return false;
 }
 bool cudnn_library_available(std::string* why) { return cudnn_available(why); }
+int64_t cudnn_version() { throw Error(kNoHeaders); }
 void cudnn_lower_operations(const cudnn_graph::Graph&) { throw Error(kNoHeaders); }
 
 struct CudnnPlan::State {};
@@ -348,6 +349,8 @@ bool available(std::string* why, bool with_device) {
 }  // namespace
 
 bool cudnn_available(std::string* why) { return available(why, true); }
+
+int64_t cudnn_version() { return int64_t(api().get_version()); }
 
 bool cudnn_library_available(std::string* why) { return available(why, false); }
 

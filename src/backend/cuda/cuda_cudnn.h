@@ -18,6 +18,8 @@ namespace cohort::cuda {
 
 // Whether cuDNN 9 loads here and gives a handle on the current device; if not, why.
 bool cudnn_available(std::string* why);
+// The loaded library's version (cudnnGetVersion: 91900 for 9.19.0); throws if none loads.
+int64_t cudnn_version();
 // Whether cuDNN 9's library loads here (no device needed); if not, why.
 bool cudnn_library_available(std::string* why);
 // Builds and finalizes the descriptors of the graph's tensors and operations, which needs

@@ -111,6 +111,8 @@ void CudnnAttention::backward(bool bf16, void* dqkv16, const void* dout16, const
             workspace(p.workspace_bytes()));
 }
 
+bool CudnnAttention::backward_takes(int T) { return T % 128 == 0 || cudnn_version() > 91500; }
+
 std::string CudnnAttention::notes() const {
   std::string s;
   for (const auto& [key, p] : plans_) {

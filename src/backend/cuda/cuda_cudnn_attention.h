@@ -27,6 +27,10 @@ class CudnnAttention {
   // accumulated), from dout16 and out16 (B, T, C), qkv16 and the forward's lse.
   void backward(bool bf16, void* dqkv16, const void* dout16, const void* out16, const void* qkv16,
                 const float* lse, int B, int T, int C, int NH);
+  // Whether backward() takes sequences of length T: cuDNN 9.15 and earlier compute the
+  // backward wrongly where T is not a multiple of 128 without a padding mask (which
+  // cudnn-frontend adds for them), so those take the kernels.
+  static bool backward_takes(int T);
   // Each plan built so far: direction, shape, and CudnnPlan::description().
   std::string notes() const;
 
