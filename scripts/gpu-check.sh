@@ -5,8 +5,9 @@
 #   run(carry=[".gpu-deps", "data/corpora/brown"], command="scripts/gpu-check.sh")
 #  1. unpacks the Debian packages the GPU image lacks under /tmp (gpu-deps-env.sh);
 #  2. builds with CUDA, COHORT_GPU_CHECK_ONLY (core, backends, model, optim, io);
-#  3. every CUDA op against the CPU backend (tests/backend/cuda_ops_test.cc), and the MLP
-#     by each of its routes (tests/backend/cuda_mlp_test.cc);
+#  3. every CUDA op against the CPU backend (tests/backend/cuda_ops_test.cc), the MLP
+#     by each of its routes (tests/backend/cuda_mlp_test.cc), and cuDNN's plans for the
+#     attention graphs (tests/backend/cudnn_attention_graph_test.cc);
 #  4. the GPT fixture on the GPU, fp32 / bf16 / fp16 (tests/model/gpt_reference_test.cc,
 #     tolerances explained there); NCCL on one rank (tests/dist/nccl_communicator_test.cc);
 #  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16

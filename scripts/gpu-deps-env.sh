@@ -56,12 +56,15 @@ build_gpu_check() {
   echo "$name: built in $(( $(date +%s) - start )) s"
 }
 
-# run_gpu_op_tests OUT_DIR: every CUDA op against the CPU, then the PyTorch fixture on the
-# GPU (its JSON report, each tensor's error, in OUT_DIR); returns 1 if either fails.
+# run_gpu_op_tests OUT_DIR: every CUDA op against the CPU, the MLP's routes, cuDNN's plans
+# for the attention graphs (with the real driver: their workspaces), then the PyTorch
+# fixture on the GPU (its JSON report, each tensor's error, in OUT_DIR); returns 1 if any
+# fails.
 run_gpu_op_tests() {
   local rc=0
   timeout 90 ./build-gpu/tests/backend/cuda_ops_test --gtest_brief=1 || rc=1
   timeout 60 ./build-gpu/tests/backend/cuda_mlp_test --gtest_brief=1 || rc=1
+  timeout 60 ./build-gpu/tests/backend/cudnn_attention_graph_test --gtest_brief=1 || rc=1
   timeout 90 ./build-gpu/tests/model/gpt_reference_test --gtest_brief=1 \
     --gtest_output=json:"$1/gpt_reference.json" || rc=1
   return $rc
