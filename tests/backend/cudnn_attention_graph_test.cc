@@ -19,6 +19,8 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_cudnn.h"
 #include "core/error.h"
+#include "cuda_test_values.h"
+#include "reference_ops.h"
 
 namespace cohort {
 namespace {
@@ -54,6 +56,12 @@ class Interpreter {
  public:
   explicit Interpreter(const Graph& g) : g_(g) {}
   void bind(int64_t uid, float* p) { memory_[uid] = p; }
+  // Three uids at the thirds of a (B, T, 3C) buffer: q, k, v or their gradients.
+  void bind_thirds(int64_t first, int64_t second, int64_t third, float* p, int C) {
+    bind(first, p);
+    bind(second, p + C);
+    bind(third, p + 2 * C);
+  }
 
   void run() {
     for (const Tensor& t : g_.tensors) {
@@ -192,45 +200,21 @@ TEST_P(CudnnAttentionGraph, ComputesTheCpuAttentionForwardAndBackward) {
   const auto [B, T, C, NH] = GetParam();
   const int N = B * T;
   std::mt19937 rng{77};
-  auto random = [&](size_t n) {
-    std::normal_distribution<float> d(0.0f, 1.0f);
-    Floats v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-  };
-  Floats qkv = random(size_t(N) * 3 * C), dout = random(size_t(N) * C);
+  Floats qkv = cuda_test::random_floats(rng, size_t(N) * 3 * C),
+         dout = cuda_test::random_floats(rng, size_t(N) * C);
   CpuBackend cpu;
   Floats out(size_t(N) * C), att(size_t(B) * NH * T * T), dqkv(qkv.size()), scratch(att.size());
   cpu.attention_forward(out.data(), att.data(), qkv.data(), B, T, C, NH, DropoutKey{});
   cpu.attention_backward(dqkv.data(), scratch.data(), dout.data(), qkv.data(), att.data(),
                          out.data(), B, T, C, NH, DropoutKey{});
-  // Each row's natural log-sum-exp of its scaled, causal scores.
-  const int HS = C / NH;
-  Floats lse(size_t(B) * NH * T);
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < NH; ++h)
-      for (int t = 0; t < T; ++t) {
-        std::vector<double> s(size_t(t) + 1);
-        for (int j = 0; j <= t; ++j) {
-          double d = 0;
-          for (int i = 0; i < HS; ++i)
-            d += double(qkv[(size_t(b) * T + t) * 3 * C + h * HS + i]) *
-                 qkv[(size_t(b) * T + j) * 3 * C + C + h * HS + i];
-          s[size_t(j)] = d / std::sqrt(double(HS));
-        }
-        const double m = *std::max_element(s.begin(), s.end());
-        double sum = 0;
-        for (double x : s) sum += std::exp(x - m);
-        lse[(size_t(b) * NH + h) * T + t] = float(m + std::log(sum));
-      }
+  const ref::Vec want_lse = ref::attention_lse(ref::Vec(qkv.begin(), qkv.end()), B, T, C, NH);
+  const Floats lse(want_lse.begin(), want_lse.end());
 
   const cudnn_graph::AttentionShape shape{B, T, C, NH, cudnn_graph::DataType::bf16};
   const Graph forward = cudnn_graph::attention_forward_graph(shape);
   Floats got_out(out.size(), NAN), stats(lse.size(), NAN);
   Interpreter f(forward);
-  f.bind(cudnn_graph::kQ, qkv.data());
-  f.bind(cudnn_graph::kK, qkv.data() + C);
-  f.bind(cudnn_graph::kV, qkv.data() + 2 * C);
+  f.bind_thirds(cudnn_graph::kQ, cudnn_graph::kK, cudnn_graph::kV, qkv.data(), C);
   f.bind(cudnn_graph::kO, got_out.data());
   f.bind(cudnn_graph::kStats, stats.data());
   f.run();
@@ -241,15 +225,11 @@ TEST_P(CudnnAttentionGraph, ComputesTheCpuAttentionForwardAndBackward) {
   const Graph backward = cudnn_graph::attention_backward_graph(shape);
   Floats got(dqkv.size(), NAN), row_dot(lse.size(), NAN);
   Interpreter g(backward);
-  g.bind(cudnn_graph::kQ, qkv.data());
-  g.bind(cudnn_graph::kK, qkv.data() + C);
-  g.bind(cudnn_graph::kV, qkv.data() + 2 * C);
+  g.bind_thirds(cudnn_graph::kQ, cudnn_graph::kK, cudnn_graph::kV, qkv.data(), C);
   g.bind(cudnn_graph::kO, got_out.data());
   g.bind(cudnn_graph::kDO, dout.data());
   g.bind(cudnn_graph::kStats, stats.data());
-  g.bind(cudnn_graph::kDQ, got.data());
-  g.bind(cudnn_graph::kDK, got.data() + C);
-  g.bind(cudnn_graph::kDV, got.data() + 2 * C);
+  g.bind_thirds(cudnn_graph::kDQ, cudnn_graph::kDK, cudnn_graph::kDV, got.data(), C);
   g.bind(cudnn_graph::kRowDot, row_dot.data());
   g.run();
   if (HasFatalFailure()) return;

@@ -4,6 +4,7 @@
 // differences of these.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -63,6 +64,21 @@ inline Vec layernorm(const Vec& x, const Vec& w, const Vec& b, int N, int C) {
   return out;
 }
 
+// Query t's scaled scores against keys 0..t, in head h of sample b (qkv (B, T, 3C)).
+inline std::vector<double> causal_scores(const Vec& qkv, int b, int h, int t, int T, int C,
+                                         int NH) {
+  const int HS = C / NH;
+  std::vector<double> s(size_t(t) + 1);
+  for (int t2 = 0; t2 <= t; ++t2) {
+    double d = 0;
+    for (int i = 0; i < HS; ++i)
+      d += qkv[(size_t(b) * T + t) * 3 * C + h * HS + i] *
+           qkv[(size_t(b) * T + t2) * 3 * C + C + h * HS + i];
+    s[size_t(t2)] = d / std::sqrt(double(HS));
+  }
+  return s;
+}
+
 // Also returns the probabilities (B, NH, T, T) before dropout.
 inline Vec attention(const Vec& qkv, int B, int T, int C, int NH, const DropoutKey& key,
                      Vec* probs = nullptr) {
@@ -72,16 +88,9 @@ inline Vec attention(const Vec& qkv, int B, int T, int C, int NH, const DropoutK
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t) {
-        std::vector<double> s(t + 1);
-        double mx = -1e300, sum = 0;
-        for (int t2 = 0; t2 <= t; ++t2) {
-          double d = 0;
-          for (int i = 0; i < HS; ++i)
-            d += qkv[(size_t(b) * T + t) * 3 * C + h * HS + i] *
-                 qkv[(size_t(b) * T + t2) * 3 * C + C + h * HS + i];
-          s[t2] = d / std::sqrt(double(HS));
-          mx = std::max(mx, s[t2]);
-        }
+        std::vector<double> s = causal_scores(qkv, b, h, t, T, C, NH);
+        const double mx = *std::max_element(s.begin(), s.end());
+        double sum = 0;
         for (int t2 = 0; t2 <= t; ++t2) sum += (s[t2] = std::exp(s[t2] - mx));
         DropoutStream mask(key, key.sample_offset + b, (size_t(h) * T + t) * T);
         for (int t2 = 0; t2 <= t; ++t2) {
@@ -94,6 +103,22 @@ inline Vec attention(const Vec& qkv, int B, int T, int C, int NH, const DropoutK
         }
       }
   return out;
+}
+
+// Each score row's natural log-sum-exp, (B, NH, T), of the scaled causal scores: what a
+// flash attention keeps for its backward.
+inline Vec attention_lse(const Vec& qkv, int B, int T, int C, int NH) {
+  Vec lse(size_t(B) * NH * T);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < NH; ++h)
+      for (int t = 0; t < T; ++t) {
+        const std::vector<double> s = causal_scores(qkv, b, h, t, T, C, NH);
+        const double mx = *std::max_element(s.begin(), s.end());
+        double sum = 0;
+        for (double x : s) sum += std::exp(x - mx);
+        lse[(size_t(b) * NH + h) * T + t] = mx + std::log(sum);
+      }
+  return lse;
 }
 
 inline Vec gelu(const Vec& x) {
