@@ -219,8 +219,9 @@ TEST_P(CudnnAttentionGraph, ComputesTheCpuAttentionForwardAndBackward) {
   f.bind(cudnn_graph::kStats, stats.data());
   f.run();
   if (HasFatalFailure()) return;
-  EXPECT_LT(max_error(got_out, out), 1e-5) << "O";
-  EXPECT_LT(max_error(stats, lse), 1e-5) << "Stats";
+  const double out_error = max_error(got_out, out), stats_error = max_error(stats, lse);
+  EXPECT_LT(out_error, 1e-5) << "O";
+  EXPECT_LT(stats_error, 1e-5) << "Stats";
 
   const Graph backward = cudnn_graph::attention_backward_graph(shape);
   Floats got(dqkv.size(), NAN), row_dot(lse.size(), NAN);
@@ -234,6 +235,7 @@ TEST_P(CudnnAttentionGraph, ComputesTheCpuAttentionForwardAndBackward) {
   g.run();
   if (HasFatalFailure()) return;
   // Each third of a row separately: q's, k's and v's gradients have their own scales.
+  double errors[3];
   for (int part = 0; part < 3; ++part) {
     Floats a, w;
     for (int n = 0; n < N; ++n)
@@ -241,9 +243,11 @@ TEST_P(CudnnAttentionGraph, ComputesTheCpuAttentionForwardAndBackward) {
         a.push_back(got[size_t(n) * 3 * C + part * C + c]);
         w.push_back(dqkv[size_t(n) * 3 * C + part * C + c]);
       }
-    EXPECT_LT(max_error(a, w), 1e-5) << "gradient of "
-                                     << "qkv"[part];
+    errors[part] = max_error(a, w);
+    EXPECT_LT(errors[part], 1e-5) << "the gradient of part " << part << " (q, k, v)";
   }
+  std::printf("B=%d T=%d C=%d NH=%d: O %.1e, Stats %.1e, dq %.1e, dk %.1e, dv %.1e\n", B, T, C, NH,
+              out_error, stats_error, errors[0], errors[1], errors[2]);
 }
 
 // Head sizes 64 (GPT-2's) and small ones; T neither a multiple of 64 nor of 16.
