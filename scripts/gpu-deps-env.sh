@@ -23,13 +23,17 @@ CFG
   deps_cmake_args=(-DCMAKE_PREFIX_PATH="$DEPS_ROOT/usr" -DOpenBLAS_DIR="$DEPS_ROOT/openblas-cmake")
 fi
 
-# cuDNN for the cuDNN attention routes (src/backend/cuda/cuda_cudnn.h): PyTorch's wheel
-# (nvidia-cudnn-cu13) where the image has it, its headers for the build and its library,
-# which cohort opens at run time, on the library path; else whatever the toolkit has.
-cudnn_root=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null)
-if [ -n "$cudnn_root" ] && [ -f "$cudnn_root/include/cudnn_graph.h" ]; then
-  deps_cmake_args+=(-DCOHORT_CUDNN_INCLUDE_DIR="$cudnn_root/include")
-  export LD_LIBRARY_PATH=$cudnn_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# cuDNN for the cuDNN attention routes (src/backend/cuda/cuda_cudnn.h): PyTorch's wheels
+# (nvidia-cudnn-cu13, and NVRTC, which cuDNN's runtime-compiled engines open) where the
+# image has them: cuDNN's headers for the build, and its and NVRTC's library directories
+# on the library path for cohort to open at run time; else whatever the toolkit has.
+nvidia_root=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
+if [ -n "$nvidia_root" ]; then
+  cudnn_header=$(find "$nvidia_root" -name cudnn_graph.h 2>/dev/null | head -1)
+  [ -n "$cudnn_header" ] && deps_cmake_args+=(-DCOHORT_CUDNN_INCLUDE_DIR="$(dirname "$cudnn_header")")
+  for lib in $(find "$nvidia_root" \( -name 'libcudnn.so.9' -o -name 'libnvrtc.so.*' \) 2>/dev/null); do
+    export LD_LIBRARY_PATH=$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  done
 fi
 
 # start_gpu_log NAME DEFAULT_OUT: sets out to $OUT (the device tool's) or DEFAULT_OUT, and
