@@ -42,13 +42,14 @@ class CudnnPlan {
   CudnnPlan& operator=(const CudnnPlan&) = delete;
 
   size_t workspace_bytes() const;
-  struct State;
   // The engine taken and the candidates passed over, for a benchmark's notes.
   const std::string& description() const;
   // Runs the plan on the legacy default stream (the backend's), with device memory for
   // each of the graph's non-virtual tensors by uid (scalars are the graph's own) and
   // workspace_bytes() of workspace (16-byte aligned).
   void execute(const std::vector<std::pair<int64_t, void*>>& tensors, void* workspace) const;
+
+  struct State;  // its descriptors (cuda_cudnn.cc's, which cudnn_candidates shares)
 
  private:
   std::unique_ptr<State> s_;
