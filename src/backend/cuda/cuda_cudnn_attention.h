@@ -3,7 +3,9 @@
 // (cuda_flash_attention_tc.h), for CudaBackend to take instead of its own kernels: the
 // forward, the backward, or both. Each keeps the log-sum-exps in those kernels' base-2
 // units, so either direction pairs with either route of the other. Without dropout only
-// (cuDNN's dropout masks are not the CPU's); other bits than the kernels'.
+// (cuDNN's dropout masks are not the CPU's); other bits than the kernels'. One plan per
+// shape, built at its first call, when cuDNN compiles its kernels (seconds): meant for
+// training's fixed shapes, not for generation's growing ones.
 #pragma once
 
 #include <map>
