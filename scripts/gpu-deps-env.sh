@@ -23,17 +23,18 @@ CFG
   deps_cmake_args=(-DCMAKE_PREFIX_PATH="$DEPS_ROOT/usr" -DOpenBLAS_DIR="$DEPS_ROOT/openblas-cmake")
 fi
 
-# cuDNN for the cuDNN attention routes (src/backend/cuda/cuda_cudnn.h): PyTorch's wheels
-# (nvidia-cudnn-cu13, and NVRTC, which cuDNN's runtime-compiled engines open) where the
-# image has them: cuDNN's headers for the build, and its and NVRTC's library directories
-# on the library path for cohort to open at run time; else whatever the toolkit has.
+# cuDNN for the cuDNN attention routes (src/backend/cuda/cuda_cudnn.h): PyTorch's wheel
+# (nvidia-cudnn-cu13) where the image has it: its headers for the build, and its library
+# directory (cuDNN's libraries alone, the ones PyTorch loads too) first on the library
+# path for cohort to open at run time; else whatever the toolkit has. No other CUDA
+# directory joins the path: the wheels' or the toolkit's would swap one side's cuBLAS for
+# the other's under the benchmarks (this cuDNN finds its NVRTC by its own run path).
 nvidia_root=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
 if [ -n "$nvidia_root" ]; then
   cudnn_header=$(find "$nvidia_root" -name cudnn_graph.h 2>/dev/null | head -1)
   [ -n "$cudnn_header" ] && deps_cmake_args+=(-DCOHORT_CUDNN_INCLUDE_DIR="$(dirname "$cudnn_header")")
-  for lib in $(find "$nvidia_root" \( -name 'libcudnn.so.9' -o -name 'libnvrtc.so.*' \) 2>/dev/null); do
-    export LD_LIBRARY_PATH=$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  done
+  cudnn_lib=$(find "$nvidia_root" -name 'libcudnn.so.9' 2>/dev/null | head -1)
+  [ -n "$cudnn_lib" ] && export LD_LIBRARY_PATH=$(dirname "$cudnn_lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 
 # start_gpu_log NAME DEFAULT_OUT: sets out to $OUT (the device tool's) or DEFAULT_OUT, and
