@@ -299,8 +299,18 @@ constexpr const char* kH200 = R"({
 // none (CI), the toolkit's stub libcuda.so, loaded under the driver's name first. With the
 // stub, cuDNN's heuristics run and each candidate's kernels compile; loading them then
 // fails (CUDA_ERROR_STUB_LIBRARY), which is all the stub cannot do.
+// A driver without a device (it could only fail in its own ways) gives none: the stub
+// can no longer take its name.
 const char* load_a_driver() {
-  if (dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL)) return "the CUDA driver";
+  if (void* driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL)) {
+    using Init = int (*)(unsigned);
+    using Count = int (*)(int*);
+    const auto init = reinterpret_cast<Init>(dlsym(driver, "cuInit"));
+    const auto count = reinterpret_cast<Count>(dlsym(driver, "cuDeviceGetCount"));
+    int devices = 0;
+    const bool usable = init && count && init(0) == 0 && count(&devices) == 0 && devices > 0;
+    return usable ? "the CUDA driver" : nullptr;
+  }
   if (dlopen(COHORT_CUDA_STUBS_DIR "/libcuda.so", RTLD_NOW | RTLD_GLOBAL))
     return "the CUDA toolkit's stub driver";
   return nullptr;
@@ -314,7 +324,9 @@ TEST(CudnnAttentionGraph, CudnnHasADeterministicEngineForBothGraphsOnAnH200) {
   std::string why;
   if (!cuda::cudnn_library_available(&why)) GTEST_SKIP() << why;
   const char* driver = load_a_driver();
-  if (!driver) GTEST_SKIP() << "no CUDA driver, nor the toolkit's stub in " COHORT_CUDA_STUBS_DIR;
+  if (!driver)
+    GTEST_SKIP() << "no CUDA driver with a device, nor (without a driver) the toolkit's stub "
+                    "in " COHORT_CUDA_STUBS_DIR;
   std::printf("cuDNN's kernels loaded by %s\n", driver);
   for (const auto io : {cudnn_graph::DataType::bf16, cudnn_graph::DataType::fp16}) {
     const cudnn_graph::AttentionShape shape{16, 1024, 768, 12, io};
