@@ -11,7 +11,7 @@
 #  4. the GPT fixture on the GPU, fp32 / bf16 / fp16 (tests/model/gpt_reference_test.cc,
 #     tolerances explained there); NCCL on one rank (tests/dist/nccl_communicator_test.cc);
 #  5. GPT-2 124M (B=16, T=1024) training steps: cohort (bench/gpu/gpt2_cohort.cc) in bf16
-#     (then with each of twelve choices the other way, below, and the winners together), fp32
+#     (then with each of thirteen choices the other way, below, and the winners together), fp32
 #     and fp16, then PyTorch 2
 #     (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio; then one step's gradients
 #     against fp32's on the same weights (cohort's bf16 routes, fp16, PyTorch's autocast);
@@ -38,7 +38,7 @@ timeout 60 ./build-gpu/tests/dist/nccl_communicator_test --gtest_brief=1 || stat
 bench=./build-gpu/bench/gpu/gpt2_cohort_bench
 timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 |
   tee "$out/cohort_bf16.txt" || status=1
-# Each of twelve choices the other way, to see which is faster here, in the same run: the
+# Each of thirteen choices the other way, to see which is faster here, in the same run: the
 # MLP's GELU by its kernels instead of cuBLASLt's epilogues (cuda_mlp.cu); the attention's
 # forward with 64 query rows a block instead of 128, or 64 with each key tile's scores
 # computed beside the last tile's softmax (and a quarter of its exponentials by a
@@ -50,12 +50,14 @@ timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps
 # (cuda_matmul_lt.cu; its notes say what each shape's measurement found); the qkv and
 # MLP-input projections' bias gradients by their weight-gradient products' BGRADA epilogue
 # instead of the column-sum kernel (cuda_matmul.cu); the attention's forward, and its
-# backward, by cuDNN's fused attention instead of the kernels (cuda_cudnn_attention.h).
+# backward, by cuDNN's fused attention instead of the kernels (cuda_cudnn_attention.h),
+# the backward also two samples a call (its dP workspace then about the L2's size).
 : >"$out/cohort_bf16_variants.txt"
 for variant in "--gelu-epilogues off" "--attention-forward 64" "--attention-forward pipelined" \
   "--attention-forward pipelined-poly" "--attention-dkv-parts 1" "--gradients-16-bit off" \
   "--branches-16-bit off" "--lm-loss-rows registers" "--lt-algorithms measured" \
-  "--bias-gradients epilogue" "--attention-forward cudnn" "--attention-backward cudnn"; do
+  "--bias-gradients epilogue" "--attention-forward cudnn" "--attention-backward cudnn" \
+  "--attention-backward cudnn --cudnn-backward-samples 2"; do
   echo "VARIANT $variant" >>"$out/cohort_bf16_variants.txt"
   # shellcheck disable=SC2086  # $variant is an option and its value
   timeout 90 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 $variant |

@@ -46,6 +46,7 @@ struct Args {
   bool measured_lt_algorithms = false;
   bool bias_gradient_epilogues = false;
   bool cudnn_attention_backward = false;
+  int cudnn_backward_samples = 0;  // 0: the whole batch a call
   bool compare_fp32 = false;
   bool shared_lm_loss_rows = true;
 };
@@ -55,7 +56,8 @@ const char* kUsage =
     "         [--seq T] [--steps N] [--layers L] [--heads NH] [--embd C] [--vocab V]\n"
     "         [--peak-tflops P] [--gelu-epilogues on|off]\n"
     "         [--attention-forward 128|64|pipelined|pipelined-poly|cudnn]\n"
-    "         [--attention-backward kernels|cudnn] [--attention-dkv-parts 2|1]\n"
+    "         [--attention-backward kernels|cudnn] [--cudnn-backward-samples N]\n"
+    "         [--attention-dkv-parts 2|1]\n"
     "         [--gradients-16-bit on|off] [--branches-16-bit on|off]\n"
     "         [--lm-loss-rows registers|shared] [--lt-algorithms heuristic|measured]\n"
     "         [--bias-gradients kernel|epilogue] [--compare-fp32 on|off]\n"
@@ -67,8 +69,9 @@ const char* kUsage =
     "tile's softmax, pipelined-poly that with a quarter of the exponentials by a polynomial\n"
     "on the FMA pipe, cudnn cuDNN's fused attention (cuda_cudnn_attention.h; libcudnn.so.9\n"
     "on LD_LIBRARY_PATH); --attention-backward cudnn takes cuDNN's deterministic fused\n"
-    "backward instead of the kernels; --attention-dkv-parts 1 the kernels' dK/dV on whole\n"
-    "query tiles;\n"
+    "backward instead of the kernels, --cudnn-backward-samples N that backward N samples a\n"
+    "call (its dP workspace in L2: CudnnAttention::use_backward_samples); --attention-dkv-parts\n"
+    "1 the kernels' dK/dV on whole query tiles;\n"
     "--gradients-16-bit off keeps the LayerNorms' input and output gradients in fp32 only\n"
     "(Backend::pass_gradient, hold_gradient); --branches-16-bit off keeps the residual branches'\n"
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
@@ -162,6 +165,8 @@ Args parse(int argc, char** argv) {
             fmt::format("{} {}: expected 128, 64, pipelined, pipelined-poly or cudnn", k, v));
     else if (k == "--attention-backward")
       a.cudnn_attention_backward = choice("cudnn", "kernels");
+    else if (k == "--cudnn-backward-samples")
+      num(a.cudnn_backward_samples);
     else if (k == "--attention-dkv-parts")
       a.split_attention_dkv = choice("2", "1");
     else if (k == "--gradients-16-bit")
@@ -194,7 +199,7 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
     cuda->use_gelu_epilogues(a.gelu_epilogues);
     cuda->use_attention_forward(*forward_kernel_named(a.attention_forward));
     cuda->use_split_attention_dkv(a.split_attention_dkv);
-    cuda->use_cudnn_attention_backward(a.cudnn_attention_backward);
+    cuda->use_cudnn_attention_backward(a.cudnn_attention_backward, a.cudnn_backward_samples);
     cuda->use_16_bit_gradients(a.gradients_16_bit);
     cuda->use_16_bit_branches(a.branches_16_bit);
     cuda->use_measured_lt_algorithms(a.measured_lt_algorithms);

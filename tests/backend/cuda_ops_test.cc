@@ -785,6 +785,9 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     half.use_cudnn_attention_backward(true);
     const auto by_cudnn = branch_backward("cuDNN forward and backward");
     EXPECT_EQ(branch_backward("cuDNN again"), by_cudnn) << "cuDNN's backward repeats its bits";
+    half.use_cudnn_attention_backward(true, 1);  // a sample a call: each at its part's offsets
+    branch_backward("cuDNN's backward a sample a call");
+    half.use_cudnn_attention_backward(true);
     half.use_attention_forward(cuda::AttentionForward::rows128);
     half.parameters_updated(d_params.as<float>(), params.size());
     half.hold_product_input(d_out.as<float>(), out.size());

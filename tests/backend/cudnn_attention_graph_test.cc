@@ -340,11 +340,11 @@ TEST(CudnnAttentionGraph, CudnnHasADeterministicEngineForBothGraphsOnAnH200) {
       ASSERT_NO_THROW(tried = cuda::cudnn_candidates(graph, kH200)) << what;
       int usable = 0;
       for (const auto& c : tried) {
-        std::printf("%s: engine %lld: %s\n", what.c_str(), static_cast<long long>(c.engine),
-                    c.nondeterministic ? "nondeterministic"
-                    : c.failure.empty()
-                        ? fmt::format("finalized, workspace {} bytes", c.workspace).c_str()
-                        : c.failure.c_str());
+        std::printf("%s: engine %lld, workspace %.1f MB: %s\n", what.c_str(),
+                    static_cast<long long>(c.engine), double(c.workspace) / 1e6,
+                    c.nondeterministic  ? "nondeterministic"
+                    : c.failure.empty() ? "finalized"
+                                        : c.failure.c_str());
         usable += !c.nondeterministic && (c.failure.empty() || c.driver_failure);
       }
       EXPECT_GT(usable, 0) << what << ": no deterministic engine compiles";

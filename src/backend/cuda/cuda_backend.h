@@ -135,7 +135,11 @@ class CudaBackend final : public Backend {
   // (cuda_cudnn_attention.h: deterministic, other bits) instead of the kernels, where it
   // applies: no dropout, dO and the gradients in 16 bits (attention_branch_backward). Off
   // by default; the benchmark's --attention-backward cudnn.
-  void use_cudnn_attention_backward(bool on) { cudnn_attention_backward_ = on; }
+  // samples_per_call: CudnnAttention::use_backward_samples (0, the default: the batch).
+  void use_cudnn_attention_backward(bool on, int samples_per_call = 0) {
+    cudnn_attention_backward_ = on;
+    cudnn_backward_samples_ = samples_per_call;
+  }
   // The cuDNN plans built so far, each with its engine (empty if none).
   std::string cudnn_attention_notes() const;
   // Whether its dK/dV kernel takes each query tile in two parts (three blocks a
@@ -220,6 +224,7 @@ class CudaBackend final : public Backend {
   cuda::AttentionForward attention_forward_ = cuda::AttentionForward::rows128;
   bool split_attention_dkv_ = true;
   bool cudnn_attention_backward_ = false;
+  int cudnn_backward_samples_ = 0;
   struct CudnnAttentionDeleter {
     void operator()(cuda::CudnnAttention* a) const;
   };

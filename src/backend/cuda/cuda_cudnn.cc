@@ -451,6 +451,12 @@ std::vector<CudnnCandidate> search(const cudnn_graph::Graph& graph,
   for (int64_t i = 0; i < count && (all || !s.plan); ++i) {
     CudnnCandidate& c = tried.emplace_back();
     std::tie(c.engine, c.nondeterministic) = engine_facts(raw[size_t(i)]);
+    // The configuration's own figure, known before a plan is built (a finalized plan's
+    // replaces it below).
+    int64_t n = 0;
+    if (a.get_attribute(raw[size_t(i)], CUDNN_ATTR_ENGINECFG_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1,
+                        &n, &c.workspace) != CUDNN_STATUS_SUCCESS)
+      c.workspace = -1;
     if (c.nondeterministic) continue;
     auto plan = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
     target.of_plan(*plan);
@@ -462,7 +468,6 @@ std::vector<CudnnCandidate> search(const cudnn_graph::Graph& graph,
       c.driver_failure = st == CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER;
       continue;
     }
-    int64_t n = 0;
     check(a.get_attribute(plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
                           1, &n, &c.workspace),
           "the plan's workspace size");

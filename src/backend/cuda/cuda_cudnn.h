@@ -63,7 +63,8 @@ struct CudnnCandidate {
   // It failed where the CUDA driver loads the kernels cuDNN compiled for it (as without a
   // GPU, with the toolkit's stub libcuda.so): everything before that succeeded.
   bool driver_failure = false;
-  int64_t workspace = 0;  // bytes, where it finalized
+  // Bytes: the finalized plan's, else the engine configuration's (-1: cuDNN gave none).
+  int64_t workspace = 0;
 };
 
 // Every candidate cuDNN's heuristics rank for the graph, each tried (as CudnnPlan tries

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
@@ -88,27 +89,36 @@ void CudnnAttention::backward(bool bf16, void* dqkv16, const void* dout16, const
   require_aligned(dout16, "dout");
   require_aligned(out16, "the output");
   require_aligned(qkv16, "qkv");
-  const CudnnPlan& p = plan({true, bf16, B, T, C, NH});
   const size_t rows = size_t(B) * NH * T;
   if (stats_.bytes() < rows * sizeof(float)) {
     stats_ = DeviceBuffer(rows * sizeof(float));
     row_dots_ = DeviceBuffer(rows * sizeof(float));
   }
   scale(stats_.as<float>(), lse, rows, kLn2);
-  const size_t e = 2;
-  auto* qkv = static_cast<char*>(const_cast<void*>(qkv16));
-  auto* dqkv = static_cast<char*>(dqkv16);
-  p.execute({{cudnn_graph::kQ, qkv},
-             {cudnn_graph::kK, qkv + e * C},
-             {cudnn_graph::kV, qkv + 2 * e * C},
-             {cudnn_graph::kO, const_cast<void*>(out16)},
-             {cudnn_graph::kDO, const_cast<void*>(dout16)},
-             {cudnn_graph::kStats, stats_.as<float>()},
-             {cudnn_graph::kDQ, dqkv},
-             {cudnn_graph::kDK, dqkv + e * C},
-             {cudnn_graph::kDV, dqkv + 2 * e * C},
-             {cudnn_graph::kRowDot, row_dots_.as<float>()}},
-            workspace(p.workspace_bytes()));
+  // Samples b0 .. b0 + n - 1 a call: each buffer's part starts b0 samples in.
+  const int per_call = backward_samples_ > 0 && backward_samples_ < B ? backward_samples_ : B;
+  const size_t e = 2;  // bytes a 16-bit value
+  for (int b0 = 0; b0 < B; b0 += per_call) {
+    const int n = std::min(per_call, B - b0);
+    const CudnnPlan& p = plan({true, bf16, n, T, C, NH});
+    auto* qkv = static_cast<const char*>(qkv16) + e * b0 * T * 3 * C;
+    auto* dqkv = static_cast<char*>(dqkv16) + e * b0 * T * 3 * C;
+    auto* o = static_cast<const char*>(out16) + e * b0 * T * C;
+    auto* dout = static_cast<const char*>(dout16) + e * b0 * T * C;
+    const size_t row0 = size_t(b0) * NH * T;
+    auto in = [](const char* p) { return const_cast<char*>(p); };
+    p.execute({{cudnn_graph::kQ, in(qkv)},
+               {cudnn_graph::kK, in(qkv + e * C)},
+               {cudnn_graph::kV, in(qkv + 2 * e * C)},
+               {cudnn_graph::kO, in(o)},
+               {cudnn_graph::kDO, in(dout)},
+               {cudnn_graph::kStats, stats_.as<float>() + row0},
+               {cudnn_graph::kDQ, dqkv},
+               {cudnn_graph::kDK, dqkv + e * C},
+               {cudnn_graph::kDV, dqkv + 2 * e * C},
+               {cudnn_graph::kRowDot, row_dots_.as<float>() + row0}},
+              workspace(p.workspace_bytes()));
+  }
 }
 
 bool CudnnAttention::backward_takes(int T) { return T % 128 == 0 || cudnn_version() > 91500; }

@@ -29,6 +29,12 @@ class CudnnAttention {
   // accumulated), from dout16 and out16 (B, T, C), qkv16 and the forward's lse.
   void backward(bool bf16, void* dqkv16, const void* dout16, const void* out16, const void* qkv16,
                 const float* lse, int B, int T, int C, int NH);
+  // How many samples each of backward()'s cuDNN calls takes (0: the whole batch, the
+  // default). The deterministic backward writes and reads a dP workspace of
+  // samples x NH x T^2 16-bit values (0.4 GB a layer for GPT-2 124M at B=16, T=1024, in
+  // DRAM); a call of one or two samples keeps it to 25 or 50 MB, about the H200's 60 MB of
+  // L2, at the cost of smaller grids.
+  void use_backward_samples(int samples) { backward_samples_ = samples; }
   // Whether backward() takes sequences of length T: cuDNN 9.15 and earlier compute the
   // backward wrongly where T is not a multiple of 128 without a padding mask (which
   // cudnn-frontend adds for them), so those take the kernels.
@@ -44,6 +50,7 @@ class CudnnAttention {
   DeviceBuffer workspace_;
   DeviceBuffer stats_;     // the backward's natural-log log-sum-exps
   DeviceBuffer row_dots_;  // the backward's rowsum(dO * O)
+  int backward_samples_ = 0;
 };
 
 }  // namespace cohort::cuda

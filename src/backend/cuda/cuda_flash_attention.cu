@@ -392,6 +392,7 @@ bool CudaBackend::tensor_core_attention_backward(cuda::TensorCoreBackward io, co
   const bool bf16 = precision_ == MatmulPrecision::bf16;
   if (cudnn_attention_backward_ && !dropout.active() && !io.dout && io.dqkv16 && io.out16 &&
       cuda::CudnnAttention::backward_takes(T)) {
+    cudnn_attention().use_backward_samples(cudnn_backward_samples_);
     cudnn_attention().backward(bf16, io.dqkv16, io.dout16, io.out16, io.qkv16, io.lse, B, T, C, NH);
     return true;
   }
