@@ -15,6 +15,11 @@ namespace {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
+// The address `values` 16-bit values into p, writable as cuDNN's variant pack takes it.
+char* at16(const void* p, size_t values) {
+  return const_cast<char*>(static_cast<const char*>(p)) + 2 * values;
+}
+
 __global__ void scale_floats(float* dst, const float* src, size_t n, float factor) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) dst[i] = src[i] * factor;
@@ -64,11 +69,9 @@ void CudnnAttention::forward(bool bf16, float* out, void* out16, float* lse, con
   require_aligned(out16, "the output");
   require_aligned(qkv16, "qkv");
   const CudnnPlan& p = plan({false, bf16, B, T, C, NH});
-  const size_t e = 2;  // bytes a 16-bit value
-  auto* qkv = static_cast<char*>(const_cast<void*>(qkv16));
-  p.execute({{cudnn_graph::kQ, qkv},
-             {cudnn_graph::kK, qkv + e * C},
-             {cudnn_graph::kV, qkv + 2 * e * C},
+  p.execute({{cudnn_graph::kQ, at16(qkv16, 0)},
+             {cudnn_graph::kK, at16(qkv16, C)},
+             {cudnn_graph::kV, at16(qkv16, 2 * size_t(C))},
              {cudnn_graph::kO, out16},
              {cudnn_graph::kStats, lse}},
             workspace(p.workspace_bytes()));
@@ -97,25 +100,20 @@ void CudnnAttention::backward(bool bf16, void* dqkv16, const void* dout16, const
   scale(stats_.as<float>(), lse, rows, kLn2);
   // Samples b0 .. b0 + n - 1 a call: each buffer's part starts b0 samples in.
   const int per_call = backward_samples_ > 0 && backward_samples_ < B ? backward_samples_ : B;
-  const size_t e = 2;  // bytes a 16-bit value
   for (int b0 = 0; b0 < B; b0 += per_call) {
     const int n = std::min(per_call, B - b0);
     const CudnnPlan& p = plan({true, bf16, n, T, C, NH});
-    auto* qkv = static_cast<const char*>(qkv16) + e * b0 * T * 3 * C;
-    auto* dqkv = static_cast<char*>(dqkv16) + e * b0 * T * 3 * C;
-    auto* o = static_cast<const char*>(out16) + e * b0 * T * C;
-    auto* dout = static_cast<const char*>(dout16) + e * b0 * T * C;
+    const size_t qkv0 = size_t(b0) * T * 3 * C, out0 = size_t(b0) * T * C;
     const size_t row0 = size_t(b0) * NH * T;
-    auto in = [](const char* p) { return const_cast<char*>(p); };
-    p.execute({{cudnn_graph::kQ, in(qkv)},
-               {cudnn_graph::kK, in(qkv + e * C)},
-               {cudnn_graph::kV, in(qkv + 2 * e * C)},
-               {cudnn_graph::kO, in(o)},
-               {cudnn_graph::kDO, in(dout)},
+    p.execute({{cudnn_graph::kQ, at16(qkv16, qkv0)},
+               {cudnn_graph::kK, at16(qkv16, qkv0 + C)},
+               {cudnn_graph::kV, at16(qkv16, qkv0 + 2 * C)},
+               {cudnn_graph::kO, at16(out16, out0)},
+               {cudnn_graph::kDO, at16(dout16, out0)},
                {cudnn_graph::kStats, stats_.as<float>() + row0},
-               {cudnn_graph::kDQ, dqkv},
-               {cudnn_graph::kDK, dqkv + e * C},
-               {cudnn_graph::kDV, dqkv + 2 * e * C},
+               {cudnn_graph::kDQ, at16(dqkv16, qkv0)},
+               {cudnn_graph::kDK, at16(dqkv16, qkv0 + C)},
+               {cudnn_graph::kDV, at16(dqkv16, qkv0 + 2 * C)},
                {cudnn_graph::kRowDot, row_dots_.as<float>() + row0}},
               workspace(p.workspace_bytes()));
   }
