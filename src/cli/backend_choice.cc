@@ -6,6 +6,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "dist/rank_agreement.h"
 #ifdef COHORT_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
@@ -70,6 +71,7 @@ std::unique_ptr<Communicator> make_gradient_communicator(const TrainConfig& trai
                                                          Communicator& world) {
   if (train.backend != "cuda" || world.world() == 1) return nullptr;
 #ifdef COHORT_HAVE_NCCL
+  check_devices_distinct(world, cuda::device_identity());
   return std::make_unique<NcclCommunicator>(world);
 #else
   throw Error(fmt::format(

@@ -57,6 +57,20 @@ void check_ranks_agree(Communicator& comm, const std::string& config, const Para
   }
 }
 
+void check_devices_distinct(Communicator& comm, const std::string& device) {
+  if (comm.world() == 1) return;
+  const auto all = comm.all_gather_strings(device);
+  for (size_t r = 1; r < all.size(); ++r) {
+    for (size_t first = 0; first < r; ++first) {
+      if (all[first] != all[r]) continue;
+      throw CollectiveError(fmt::format(
+          "ranks {} and {} both use GPU {}: NCCL needs a GPU of its own for each rank; start "
+          "at most as many ranks on a host as it has GPUs (nvidia-smi -L lists them)",
+          first, r, all[r]));
+    }
+  }
+}
+
 void check_replicas_identical(Communicator& comm, const float* params, size_t n,
                               MemorySpace& space) {
   if (comm.world() == 1) return;

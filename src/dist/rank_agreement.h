@@ -22,6 +22,11 @@ void check_ranks_agree(Communicator& comm, const std::string& config, const Para
 // all ranks failed alike, else the first failing rank's prefixed with its rank.
 void raise_if_any_failed(Communicator& comm, const std::string& error, int exit_code);
 
+// NCCL takes one GPU per rank and refuses a GPU two ranks share, with an error that does
+// not say which ranks or why ("invalid usage"). device: this rank's GPU as "host PCI-bus-id";
+// throws on every rank, naming the first two ranks that share one, before NCCL starts.
+void check_devices_distinct(Communicator& comm, const std::string& device);
+
 // After training: every rank's parameters must be bit-identical to rank 0's. params (n)
 // lie in `space` (copied to the host to be hashed when that is a GPU's).
 void check_replicas_identical(Communicator& comm, const float* params, size_t n,

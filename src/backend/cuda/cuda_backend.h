@@ -340,6 +340,8 @@ class CudaBackend final : public Backend {
 
 namespace cuda {
 int device_count();  // 0 without a device or a driver
-}
+// The current device as "PCI-bus-id on hostname": two ranks with the same one share a GPU.
+std::string device_identity();
+}  // namespace cuda
 
 }  // namespace cohort

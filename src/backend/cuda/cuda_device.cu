@@ -1,4 +1,6 @@
 // CudaBackend's construction (device, cuBLAS handle) and device discovery.
+#include <unistd.h>
+
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 
@@ -9,6 +11,16 @@ int device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
   return n;
+}
+
+std::string device_identity() {
+  int device = 0;
+  COHORT_CUDA_CHECK(cudaGetDevice(&device));
+  char bus[32] = {};
+  COHORT_CUDA_CHECK(cudaDeviceGetPCIBusId(bus, int(sizeof bus), device));
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '?';
+  return fmt::format("{} on {}", bus, host);
 }
 }  // namespace cuda
 
