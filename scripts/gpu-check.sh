@@ -16,7 +16,8 @@
 #     (bench/gpu/gpt2_torch.py) on the same GPU, and the ratio; then one step's gradients
 #     against fp32's on the same weights (cohort's bf16 routes, fp16, PyTorch's autocast);
 #  6. Nsight Compute: each kernel's share of a bf16 step; the attention kernels' sections;
-#  7. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh; COHORT_GPU_CHECK_CLI=off
+#  7. bf16 at head sizes 128 and 32 (6 and 24 heads);
+#  8. the cohort CLI end to end on the GPU (scripts/gpu-cli-check.sh; COHORT_GPU_CHECK_CLI=off
 #     skips it).
 # Writes its log to $OUT when set (the device tool), else to runs/gpu-check/.
 set -uo pipefail
@@ -211,7 +212,14 @@ PY
       >>"$out/ncu_memory_kernels.txt" 2>&1 || echo "gpu-check: ncu sections failed ($kernel)"
   done
 fi
-# 7. The cohort CLI end to end (built without MPI), while the run is inside 8 minutes.
+# After the profiles: the tensor-core attention at its other head sizes, GPT-2 124M's
+# widths with 6 heads of 128 and 24 of 32 (the same FLOPs but the attention's): tokens/s
+# and MFU beside the default's 12 heads of 64.
+for heads in 6 24; do
+  timeout 60 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps 5 \
+    --heads $heads | grep -E "^(cohort|phases)" | sed "s/^/[$heads heads] /" || status=1
+done
+# The cohort CLI end to end (built without MPI), while the run is inside 8 minutes.
 if [ "${COHORT_GPU_CHECK_CLI:-on}" = off ]; then
   echo "gpu-check: CLI check skipped (COHORT_GPU_CHECK_CLI=off)"
 elif [ -d data/corpora/brown ] && [ $(( $(date +%s) - start )) -lt 300 ]; then

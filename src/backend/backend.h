@@ -159,7 +159,7 @@ class Backend {
   // Whether, at this width and head count, the causal attention's backward never reads
   // qkv once its forward has returned (it reads q, k, v from its own state in att): a
   // model may then give every layer the same qkv buffer (CudaBackend in bf16 / fp16 at
-  // head size 64: its tensor-core route). Default: false (the backward reads qkv).
+  // head sizes 32, 64 and 128: its tensor-core route). Default: false (the backward reads qkv).
   virtual bool attention_backward_reads_state_only(int C, int NH) const {
     (void)C;
     (void)NH;

@@ -26,6 +26,8 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -48,13 +50,14 @@ using testing::bits;
 // What CudaBackend does around the kernels (cuda_flash_attention_tc.cu): rounds q, k and
 // v once, rounds dO and computes rowsum(dO * O) (prepare_dout), launches the three
 // kernels; here every launch goes through the emulator.
-template <typename E, bool kDropout>
+template <int HS, typename E, bool kDropout>
 struct EmulatedAttention {
   using Half = E;
+  static constexpr int kHeadSize = HS;
   int B, T, C, NH;
   DropoutKey dropout;
   tc::Shape shape() const {
-    const float scale = 1.0f / std::sqrt(float(tc::kHS));
+    const float scale = 1.0f / std::sqrt(float(HS));
     return {B, T, C, NH, size_t(3) * C, scale, scale * tc::kLog2e, dropout};
   }
   std::vector<E> rounded(const Floats& x) const {
@@ -84,8 +87,8 @@ struct EmulatedAttention {
       emu::launch(tc::tc_forward_pipelined<E, tc::kPolyExpBlocks>, grid(), dim3(tc::kThreads),
                   tc::kForwardPipelinedShared, out.data(), copy, lse.data(), q, k, v, shape());
     else
-      emu::launch(tc::tc_forward<E, kDropout>, grid(), dim3(tc::kThreads), tc::kForwardShared,
-                  out.data(), copy, lse.data(), q, k, v, shape());
+      emu::launch(tc::tc_forward<HS, E, kDropout>, grid(), dim3(tc::kThreads),
+                  tc::kForwardSharedOf<HS>, out.data(), copy, lse.data(), q, k, v, shape());
   }
   // split (without dropout): the dK/dV kernel in two parts a query tile. D: the
   // gradients' type, float or E (rounded as the kernels store them).
@@ -95,20 +98,21 @@ struct EmulatedAttention {
     const auto qkv16 = rounded(qkv);
     std::vector<E> dout16(dout.size());
     Floats dsum(size_t(B) * NH * T);
-    emu::launch(tc::prepare_dout<E, float>, dim3(unsigned(B * T)),
+    emu::launch(tc::prepare_dout<HS, E, float>, dim3(unsigned(B * T)),
                 dim3(unsigned((C / 4 + 31) / 32 * 32)), 0, dout16.data(), dsum.data(), dout.data(),
                 out.data(), shape());
     const E *q = qkv16.data(), *k = q + C, *v = q + 2 * C;
-    emu::launch(tc::tc_backward_dq<E, kDropout, D>, grid(), dim3(tc::kThreads), tc::kDqShared,
-                dqkv.data(), dout16.data(), q, k, v, lse.data(), dsum.data(), shape());
+    emu::launch(tc::tc_backward_dq<HS, E, kDropout, D>, grid(), dim3(tc::kThreads),
+                tc::kDqSharedOf<HS>, dqkv.data(), dout16.data(), q, k, v, lse.data(), dsum.data(),
+                shape());
     if (split && !kDropout)
-      emu::launch(tc::tc_backward_dkv<E, false, 2, D>, grid(), dim3(tc::kThreads), tc::kDkvShared,
-                  dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v, lse.data(),
-                  dsum.data(), shape());
+      emu::launch(tc::tc_backward_dkv<HS, E, false, 2, D>, grid(), dim3(tc::kThreads),
+                  tc::kDkvSharedOf<HS>, dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k,
+                  v, lse.data(), dsum.data(), shape());
     else
-      emu::launch(tc::tc_backward_dkv<E, kDropout, 1, D>, grid(), dim3(tc::kThreads),
-                  tc::kDkvShared, dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k, v,
-                  lse.data(), dsum.data(), shape());
+      emu::launch(tc::tc_backward_dkv<HS, E, kDropout, 1, D>, grid(), dim3(tc::kThreads),
+                  tc::kDkvSharedOf<HS>, dqkv.data() + C, dqkv.data() + 2 * C, dout16.data(), q, k,
+                  v, lse.data(), dsum.data(), shape());
   }
 };
 
@@ -166,6 +170,7 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
         if (i % (3 * Cc) < size_t(Cc)) continue;  // dq: the other kernel's
         ASSERT_EQ(bits(split[i]), bits(got[i])) << "two-part dK/dV, element " << i;
       }
+      if (decltype(attention)::kHeadSize != tc::kHS) return;  // the variants: 64 only
       // The wide and the pipelined forwards: each row's products and softmax as the 64-row
       // one's, the same bits; lse's padding and the output's untouched rows stay as the
       // 64-row one left them.
@@ -195,21 +200,31 @@ TEST_P(TensorCoreAttentionEmulated, MatchesTheCpuWithinSixteenBitRounding) {
       EXPECT_LT(normwise(poly_out, out, 0, out.size(), out.size()), bound)
           << "pipelined-poly forward";
     };
-    if (bf16 && p > 0)
-      run(EmulatedAttention<__nv_bfloat16, true>{Bb, Tt, Cc, NHh, drop});
-    else if (bf16)
-      run(EmulatedAttention<__nv_bfloat16, false>{Bb, Tt, Cc, NHh, drop});
-    else if (p > 0)
-      run(EmulatedAttention<__half, true>{Bb, Tt, Cc, NHh, drop});
+    auto run_at = [&](auto head_size) {
+      constexpr int HS = decltype(head_size)::value;
+      if (bf16 && p > 0)
+        run(EmulatedAttention<HS, __nv_bfloat16, true>{Bb, Tt, Cc, NHh, drop});
+      else if (bf16)
+        run(EmulatedAttention<HS, __nv_bfloat16, false>{Bb, Tt, Cc, NHh, drop});
+      else if (p > 0)
+        run(EmulatedAttention<HS, __half, true>{Bb, Tt, Cc, NHh, drop});
+      else
+        run(EmulatedAttention<HS, __half, false>{Bb, Tt, Cc, NHh, drop});
+    };
+    ASSERT_TRUE(tc::takes_head_size(Cc / NHh)) << Cc / NHh;
+    if (Cc / NHh == 32)
+      run_at(std::integral_constant<int, 32>{});
+    else if (Cc / NHh == 64)
+      run_at(std::integral_constant<int, 64>{});
     else
-      run(EmulatedAttention<__half, false>{Bb, Tt, Cc, NHh, drop});
+      run_at(std::integral_constant<int, 128>{});
     const double o = normwise(got_out, out, 0, out.size(), out.size());
     const double dq = normwise(got, dqkv, 0, Cc, 3 * Cc), dk = normwise(got, dqkv, Cc, Cc, 3 * Cc),
                  dv = normwise(got, dqkv, 2 * Cc, Cc, 3 * Cc);
     std::printf(
-        "emulated tensor-core attention %s B=%d T=%d C=%d dropout %.1f: out %.2e dq %.2e dk %.2e "
-        "dv %.2e\n",
-        bf16 ? "bf16" : "fp16", Bb, Tt, Cc, p, o, dq, dk, dv);
+        "emulated tensor-core attention %s B=%d T=%d C=%d NH=%d dropout %.1f: out %.2e dq %.2e "
+        "dk %.2e dv %.2e\n",
+        bf16 ? "bf16" : "fp16", Bb, Tt, Cc, NHh, p, o, dq, dk, dv);
     EXPECT_LT(o, bound) << "forward";
     EXPECT_LT(dq, bound) << "dq";
     EXPECT_LT(dk, bound) << "dk";
@@ -235,11 +250,13 @@ TEST(TensorCoreAttentionExp2Poly, IsWithinEx2sAccuracy) {
 
 // The backward's prologue on dO and O already in 16 bits (attention_branch_backward: a
 // GEMM wrote dO so, the forward O's copy): D = rowsum(dO * O) of each head from those
-// values, against a float64 sum of the same 16-bit values (the kernel's fp32 sums of 64
+// values, against a float64 sum of the same 16-bit values (the kernel's fp32 sums of HS
 // products are within 1e-6 of it), and within 16-bit rounding of D from fp32 dO and O.
-template <typename E>
+// Two heads of HS, summed by HS / 4 lanes each: a quarter, half or all of a warp.
+template <int HS, typename E>
 void check_prologue_from_16_bits() {
-  const int B = 2, T = 5, C = 128, NH = 2;
+  SCOPED_TRACE("head size " + std::to_string(HS));
+  const int B = 2, T = 5, C = 2 * HS, NH = 2;
   std::mt19937 rng{77};
   std::normal_distribution<float> d(0.0f, 1.0f);
   Floats dout(size_t(B) * T * C), out(dout.size());
@@ -249,16 +266,16 @@ void check_prologue_from_16_bits() {
   const dim3 grid(unsigned(B * T)), block(unsigned((C / 4 + 31) / 32 * 32));
   std::vector<E> dout16(dout.size()), out16(out.size()), unused(dout.size());
   Floats from32(size_t(B) * NH * T), from16(from32.size());
-  emu::launch(tc::prepare_dout<E, float>, grid, block, 0, dout16.data(), from32.data(),
+  emu::launch(tc::prepare_dout<HS, E, float>, grid, block, 0, dout16.data(), from32.data(),
               static_cast<const float*>(dout.data()), static_cast<const float*>(out.data()), s);
   for (size_t i = 0; i < out.size(); ++i) out16[i] = E(out[i]);
-  emu::launch(tc::prepare_dout<E, E>, grid, block, 0, unused.data(), from16.data(),
+  emu::launch(tc::prepare_dout<HS, E, E>, grid, block, 0, unused.data(), from16.data(),
               static_cast<const E*>(dout16.data()), static_cast<const E*>(out16.data()), s);
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t) {
         double want = 0.0, scale = 0.0;
-        for (int c = h * tc::kHS; c < (h + 1) * tc::kHS; ++c) {
+        for (int c = h * HS; c < (h + 1) * HS; ++c) {
           const size_t i = (size_t(b) * T + t) * C + c;
           want += double(float(dout16[i])) * double(float(out16[i]));
           scale += std::abs(double(dout[i]) * double(out[i]));
@@ -271,20 +288,23 @@ void check_prologue_from_16_bits() {
 }
 
 TEST(TensorCoreAttentionPrologue, TakesDFromSixteenBitInputs) {
-  check_prologue_from_16_bits<__nv_bfloat16>();
-  check_prologue_from_16_bits<__half>();
+  check_prologue_from_16_bits<64, __nv_bfloat16>();
+  check_prologue_from_16_bits<64, __half>();
+  check_prologue_from_16_bits<32, __nv_bfloat16>();
+  check_prologue_from_16_bits<128, __half>();
 }
 
 // cuda_ops_test's shape at T = 150 (a partial tile); one head (C = 64), whose dO
 // prologue runs 16 threads of channels in a warp of 32, at T = 70 (the wide forward's
 // second slice holds rows 64 to 69) and T = 200 (its second block's second slice is
 // partial); and attention dropout 0.1, whose masks are the CPU's (the reference applies
-// them too).
-INSTANTIATE_TEST_SUITE_P(Shapes, TensorCoreAttentionEmulated,
-                         ::testing::Values(AttentionShape{2, 150, 128, 2, 0.0f},
-                                           AttentionShape{1, 70, 64, 1, 0.0f},
-                                           AttentionShape{1, 200, 64, 1, 0.0f},
-                                           AttentionShape{1, 100, 128, 2, 0.1f}));
+// them too). Then head sizes 32 (the demo config's: C = 128, four heads) and 128, each
+// with a partial tile, the one with dropout.
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, TensorCoreAttentionEmulated,
+    ::testing::Values(AttentionShape{2, 150, 128, 2, 0.0f}, AttentionShape{1, 70, 64, 1, 0.0f},
+                      AttentionShape{1, 200, 64, 1, 0.0f}, AttentionShape{1, 100, 128, 2, 0.1f},
+                      AttentionShape{1, 80, 128, 4, 0.0f}, AttentionShape{1, 90, 256, 2, 0.1f}));
 
 }  // namespace
 }  // namespace cohort

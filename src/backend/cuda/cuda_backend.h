@@ -106,12 +106,13 @@ class CudaBackend final : public Backend {
                                  const DropoutKey& dropout) override;
   // Half the separate ops' in bf16 / fp16 (16-bit logits), where the fused pair applies.
   size_t lm_head_loss_floats(size_t N, int Vp) const override;
-  // In bf16 / fp16 at head size 64 (the tensor-core route, which activations' 256-byte
+  // In bf16 / fp16 at head sizes 32, 64 and 128 (the tensor-core route, which activations' 256-byte
   // alignment always lets it take).
   bool attention_backward_reads_state_only(int C, int NH) const override;
   // Flash-style causal attention: att holds each row's log-sum-exp.
   bool attention_stores_probabilities() const override;
-  // In bf16 / fp16 at head size 64, the log-sum-exps and then the forward's 16-bit q, k, v.
+  // In bf16 / fp16 at head sizes 32, 64 and 128, the log-sum-exps and then the forward's 16-bit q,
+  // k, v.
   size_t attention_state_floats(int B, int T, int C, int NH) const override;
 
   MatmulPrecision precision() const { return precision_; }

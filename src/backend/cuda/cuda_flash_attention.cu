@@ -282,7 +282,7 @@ size_t lse_floats_padded(int B, int T, int NH) { return (size_t(B) * NH * T + 63
 
 size_t CudaBackend::attention_state_floats(int B, int T, int C, int NH) const {
   const size_t lse = size_t(B) * NH * T;
-  if (precision_ == MatmulPrecision::fp32 || C % NH != 0 || C / NH != 64) return lse;
+  if (precision_ == MatmulPrecision::fp32 || !cuda::tensor_core_attention_fits(C, NH)) return lse;
   return lse_floats_padded(B, T, NH) +
          (cuda::tensor_core_attention_qkv16_bytes(B, T, C) + sizeof(float) - 1) / sizeof(float);
 }

@@ -47,9 +47,24 @@
 
 namespace cohort::cuda::tc_attention {
 
+// Head sizes HS of 32, 64 and 128 (tensor_core_attention_fits), a template parameter of
+// the kernels: a tile is 64 rows of HS, each row padded by 8 values (16 bytes) so the
+// eight rows an ldmatrix reads start in distinct banks (row strides of 80, 144 and 272
+// bytes). The products over a key tile are 64 wide whatever HS is; q's and dO's A
+// fragments hold HS / 16 chunks of 16, and each output accumulator HS / 8 blocks of 8.
+// The forward's variants (wide, pipelined: AttentionForward) are written for 64 alone.
+// ptxas (sm_90), without dropout, at head sizes 32 / 128: the forward 88 / 174 registers,
+// dQ 139 / 178, dK/dV in two parts 166 / 255 (one block a multiprocessor at 128), no
+// spills; with dropout's code the 128 kernels spill 36 to 200 bytes.
 constexpr int kHS = 64, kTile = 64, kThreads = 128;
-constexpr int kLd = kHS + 8;  // 16-bit tile rows, padded: ldmatrix rows in distinct banks
-constexpr int kTileElems = kTile * kLd;  // one shared tile
+template <int HS>
+constexpr int kLdOf = HS + 8;  // 16-bit tile rows, padded
+template <int HS>
+constexpr int kTileElemsOf = (HS + 8) * kTile;  // one shared tile: 64 padded rows
+constexpr int kLd = kLdOf<kHS>;
+constexpr int kTileElems = kTileElemsOf<kHS>;
+// Whether the kernels take head size hs.
+constexpr bool takes_head_size(int hs) { return hs == 32 || hs == 64 || hs == 128; }
 constexpr unsigned kFull = 0xffffffffu;
 // The softmax runs in base 2: each exponential is one ex2 of fma(q . k, log2(e) /
 // sqrt(HS), -max) (expf is nine instructions, exp2f one; the softmax's arithmetic, not
@@ -108,14 +123,14 @@ __device__ inline float keep(const Shape& s, int b, int h, int t, int t2) {
 // Starts copying rows [first, first + 64) of head h of x (16-bit, row stride ld) into
 // tile, 16 bytes a cp.async; rows at or past T become 0. Every thread of the block calls
 // it; the tile is ready after the caller's cp_async_wait and a __syncthreads().
-template <typename E>
+template <int HS, typename E>
 __device__ void load_tile(E* tile, const E* x, size_t ld, const Shape& s, int b, int h, int first) {
-  constexpr int kPerChunk = 16 / int(sizeof(E)), kChunks = kHS / kPerChunk;
+  constexpr int kPerChunk = 16 / int(sizeof(E)), kChunks = HS / kPerChunk;
   for (int e = threadIdx.x; e < kTile * kChunks; e += kThreads) {
     const int r = e / kChunks, chunk = e % kChunks, t = first + r;
     const int src_row = t < s.T ? t : s.T - 1;  // an address inside x even when not read
-    cp_async16(tile + r * kLd + chunk * kPerChunk,
-               x + (size_t(b) * s.T + src_row) * ld + h * kHS + chunk * kPerChunk, t < s.T);
+    cp_async16(tile + r * kLdOf<HS> + chunk * kPerChunk,
+               x + (size_t(b) * s.T + src_row) * ld + h * HS + chunk * kPerChunk, t < s.T);
   }
 }
 
@@ -129,49 +144,54 @@ __device__ inline void load_row_values(float* tile, const float* x, const Shape&
   }
 }
 
-// The A fragments (16 x 64: four k-chunks of 16) of rows r0.. of a shared tile: for
-// chunk kk, matrices (rows +0, cols +0), (+8, +0), (+0, +8), (+8, +8) are a[kk][0..3].
-template <typename E>
-__device__ void load_a(uint32_t (&a)[4][4], const E* tile, int r0) {
+// The A fragments (16 x HS: KC = HS / 16 k-chunks of 16) of rows r0.. of a shared tile:
+// for chunk kk, matrices (rows +0, cols +0), (+8, +0), (+0, +8), (+8, +8) are a[kk][0..3].
+template <typename E, int KC>
+__device__ void load_a(uint32_t (&a)[KC][4], const E* tile, int r0) {
+  constexpr int kRow = kLdOf<16 * KC>;
   const int lane = threadIdx.x % 32;
-  const E* row = tile + (r0 + lane % 8 + lane / 8 % 2 * 8) * kLd + lane / 16 * 8;
+  const E* row = tile + (r0 + lane % 8 + lane / 8 % 2 * 8) * kRow + lane / 16 * 8;
 #pragma unroll
-  for (int kk = 0; kk < 4; ++kk) ldsm_x4(a[kk], row + 16 * kk);
+  for (int kk = 0; kk < KC; ++kk) ldsm_x4(a[kk], row + 16 * kk);
 }
 
-// acc (16 x 8NB as NB 16 x 8 blocks; NB = 8: 64 columns) += A (16 x 64, fragments a) . B,
-// where B's column n is row n of the shared tile `rows_of_b` (B = tile^T: 64 x 8NB). For
-// rows 8n.., one ldmatrix gives the B fragments of chunks kk and kk + 1: columns +0, +8,
-// +16, +24.
-template <typename E, int NB = 8>
-__device__ void product(float (&acc)[NB][4], const uint32_t (&a)[4][4], const E* rows_of_b) {
+// acc (16 x 8NB as NB 16 x 8 blocks; NB = 8: 64 columns) += A (16 x 16KC, fragments a)
+// . B, where B's column n is row n of the shared tile `rows_of_b` (B = tile^T: 16KC x
+// 8NB; tile rows of 16KC = HS). For rows 8n.., one ldmatrix gives the B fragments of
+// chunks kk and kk + 1: columns +0, +8, +16, +24.
+template <typename E, int NB, int KC>
+__device__ void product(float (&acc)[NB][4], const uint32_t (&a)[KC][4], const E* rows_of_b) {
+  static_assert(KC % 2 == 0, "chunks go in pairs");
+  constexpr int kRow = kLdOf<16 * KC>;
   const int lane = threadIdx.x % 32;
-  const E* row = rows_of_b + lane % 8 * kLd + lane / 8 * 8;
+  const E* row = rows_of_b + lane % 8 * kRow + lane / 8 * 8;
 #pragma unroll
   for (int n = 0; n < NB; ++n)
 #pragma unroll
-    for (int kk = 0; kk < 4; kk += 2) {
+    for (int kk = 0; kk < KC; kk += 2) {
       uint32_t b[4];
-      ldsm_x4(b, row + 8 * n * kLd + 16 * kk);
+      ldsm_x4(b, row + 8 * n * kRow + 16 * kk);
       Half16<E>::mma(acc[n], a[kk], b[0], b[1]);
       Half16<E>::mma(acc[n], a[kk + 1], b[2], b[3]);
     }
 }
 
-// acc (16 x 64) += A (16 x 16KC, fragments a; KC = 4: 64) . B, where B is the shared
-// tile itself (16KC x 64: its rows are the products' k). ldmatrix.trans reads B along its
-// columns: for chunk kk, matrices (rows +0, cols 8n), (+8, 8n), (+0, 8n + 8), (+8,
-// 8n + 8) are the B fragments of column blocks n and n + 1.
-template <typename E, int KC = 4>
-__device__ void product_t(float (&acc)[8][4], const uint32_t (&a)[KC][4], const E* tile) {
+// acc (16 x 8NO, NO = HS / 8) += A (16 x 16KC, fragments a; KC = 4: 64) . B, where B is
+// the shared tile itself (16KC x HS: its rows are the products' k). ldmatrix.trans reads
+// B along its columns: for chunk kk, matrices (rows +0, cols 8n), (+8, 8n), (+0, 8n + 8),
+// (+8, 8n + 8) are the B fragments of column blocks n and n + 1.
+template <typename E, int KC, int NO>
+__device__ void product_t(float (&acc)[NO][4], const uint32_t (&a)[KC][4], const E* tile) {
+  static_assert(NO % 2 == 0, "column blocks go in pairs");
+  constexpr int kRow = kLdOf<8 * NO>;
   const int lane = threadIdx.x % 32;
-  const E* row = tile + (lane % 8 + lane / 8 % 2 * 8) * kLd + lane / 16 * 8;
+  const E* row = tile + (lane % 8 + lane / 8 % 2 * 8) * kRow + lane / 16 * 8;
 #pragma unroll
-  for (int n = 0; n < 8; n += 2)
+  for (int n = 0; n < NO; n += 2)
 #pragma unroll
     for (int kk = 0; kk < KC; ++kk) {
       uint32_t b[4];
-      ldsm_x4_trans(b, row + 16 * kk * kLd + 8 * n);
+      ldsm_x4_trans(b, row + 16 * kk * kRow + 8 * n);
       Half16<E>::mma(acc[n], a[kk], b[0], b[1]);
       Half16<E>::mma(acc[n + 1], a[kk], b[2], b[3]);
     }
@@ -224,10 +244,11 @@ __device__ void zero(float (&acc)[NB][4]) {
     for (int e = 0; e < 4; ++e) acc[n][e] = 0.0f;
 }
 
-// x (16 x 8NB) = rows r0.. of a_tile times (8NB rows of rows_of_b)^T: a product from zero.
-template <typename E, int NB = 8>
+// x (16 x 8NB) = rows r0.. of a_tile times (8NB rows of rows_of_b)^T, both tiles' rows HS
+// wide: a product from zero.
+template <int HS, typename E, int NB = 8>
 __device__ void rows_times(float (&x)[NB][4], const E* a_tile, int r0, const E* rows_of_b) {
-  uint32_t a[4][4];
+  uint32_t a[HS / 16][4];
   load_a(a, a_tile, r0);
   zero(x);
   product<E, NB>(x, a, rows_of_b);
@@ -246,20 +267,20 @@ __device__ void as_a(uint32_t (&a)[KC][4], const float (&x)[2 * KC][4]) {
   }
 }
 
-// Writes accumulators (16 x 64) times factor to rows first, first + 1, ... of head h of
-// dst (row stride ld), rows < T only: fp32 (D = float), or rounded to D, a 16-bit type,
-// two values a 4-byte store (dst then 4-byte aligned).
-template <typename D>
-__device__ void store(D* dst, size_t ld, const float (&acc)[8][4], float factor, const Shape& s,
+// Writes accumulators (16 x HS, HS = 8NO) times factor to rows first, first + 1, ... of
+// head h of dst (row stride ld), rows < T only: fp32 (D = float), or rounded to D, a
+// 16-bit type, two values a 4-byte store (dst then 4-byte aligned).
+template <typename D, int NO>
+__device__ void store(D* dst, size_t ld, const float (&acc)[NO][4], float factor, const Shape& s,
                       int b, int h, int first) {
   const int g = threadIdx.x % 32 / 4, q = threadIdx.x % 4;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int t = first + g + 8 * half;
     if (t >= s.T) continue;
-    D* row = dst + (size_t(b) * s.T + t) * ld + h * kHS;
+    D* row = dst + (size_t(b) * s.T + t) * ld + h * 8 * NO;
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
+    for (int n = 0; n < NO; ++n) {
       const float x0 = factor * acc[n][2 * half], x1 = factor * acc[n][2 * half + 1];
       if constexpr (std::is_same_v<D, float>) {
         row[8 * n + 2 * q] = x0;
@@ -323,8 +344,8 @@ __device__ inline float exp2_poly(float x) {
 // exponentials from exp2_poly, the rest from ex2 (at head size 64 an ex2 a score keeps
 // the special-function unit, 16 a clock a multiprocessor, as busy as the tensor cores;
 // the FMA pipe has room for about a quarter of them).
-template <int kPolyBlocks = 0>
-__device__ void online_softmax(float (&sc)[8][4], float (&o)[8][4], float (&m)[2], float (&l)[2],
+template <int kPolyBlocks = 0, int NO>
+__device__ void online_softmax(float (&sc)[8][4], float (&o)[NO][4], float (&m)[2], float (&l)[2],
                                float c) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -343,8 +364,11 @@ __device__ void online_softmax(float (&sc)[8][4], float (&o)[8][4], float (&m)[2
         float& x = sc[n][2 * half + e];
         x = n < kPolyBlocks ? exp2_poly(fmaf(x, c, -mc)) : exp2f(fmaf(x, c, -mc));
         sum += x;
-        o[n][2 * half + e] *= correction;
       }
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) o[n][2 * half + e] *= correction;
     l[half] = l[half] * correction + group_sum(sum);
     m[half] = m_new;
   }
@@ -362,15 +386,15 @@ __device__ inline void drop_probabilities(float (&sc)[8][4], const Shape& s, int
 // out = o / l for the warp's 16 rows from `first` (out null: not stored; and where out16
 // is given, the same values rounded to 16 bits there: the copy the next GEMM reads), and
 // each row's log-sum-exp into lse, in the base-2 softmax's units (the backward's).
-template <typename E>
-__device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4],
+template <typename E, int NO>
+__device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[NO][4],
                                const float (&m)[2], const float (&l)[2], const Shape& s, int b,
                                int h, const int (&row)[2], int first) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const float inv = 1.0f / l[half];
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
+    for (int n = 0; n < NO; ++n) {
       o[n][2 * half] *= inv;
       o[n][2 * half + 1] *= inv;
     }
@@ -382,48 +406,49 @@ __device__ void finish_forward(float* out, E* out16, float* lse, float (&o)[8][4
 }
 
 // Starts copying key tile `it` (K and V, rows it * 64 ...) into pair `it % 2` of kv.
-template <typename E>
+template <int HS, typename E>
 __device__ void load_kv(E* kv, const E* k, const E* v, const Shape& s, int b, int h, int it) {
-  E* pair = kv + (it % 2) * 2 * kTileElems;
-  load_tile(pair, k, s.ld, s, b, h, it * kTile);
-  load_tile(pair + kTileElems, v, s.ld, s, b, h, it * kTile);
+  E* pair = kv + (it % 2) * 2 * kTileElemsOf<HS>;
+  load_tile<HS>(pair, k, s.ld, s, b, h, it * kTile);
+  load_tile<HS>(pair + kTileElemsOf<HS>, v, s.ld, s, b, h, it * kTile);
 }
 
 // Key tile `it` of a block's walk over `tiles` of them: starts copying tile it + 1 into
 // the other (K, V) pair of kv (whose readers finished at the last barrier), waits for
 // tile it (and whatever was committed before it), and returns its K; its V follows.
-template <typename E>
+template <int HS, typename E>
 __device__ const E* next_kv(E* kv, const E* k, const E* v, const Shape& s, int b, int h, int it,
                             int tiles) {
-  if (it + 1 < tiles) load_kv(kv, k, v, s, b, h, it + 1);
+  if (it + 1 < tiles) load_kv<HS>(kv, k, v, s, b, h, it + 1);
   cp_async_commit();
   cp_async_wait<1>();  // all but the group just started
   __syncthreads();
-  return kv + (it % 2) * 2 * kTileElems;
+  return kv + (it % 2) * 2 * kTileElemsOf<HS>;
 }
 
 // Forward: block per (b * NH + h, query tile), the last query tiles (most keys) first.
-template <typename E, bool kDropout>
+template <int HS, typename E, bool kDropout>
 __global__ void __launch_bounds__(kThreads)
     tc_forward(float* out, E* out16, float* lse, const E* q, const E* k, const E* v, Shape s) {
+  constexpr int kElems = kTileElemsOf<HS>;
   COHORT_DYNAMIC_SHARED(smem);
   E* qs = reinterpret_cast<E*>(smem);
-  E* kv = qs + kTileElems;  // two (K, V) tile pairs: the one in use, the next arriving
+  E* kv = qs + kElems;  // two (K, V) tile pairs: the one in use, the next arriving
   const int b = blockIdx.x / s.NH, h = blockIdx.x % s.NH;
   const int t0 = (gridDim.y - 1 - blockIdx.y) * kTile;
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4;
   const int row[2] = {t0 + r0 + g, t0 + r0 + g + 8};  // this lane's two query rows
-  load_tile(qs, q, s.ld, s, b, h, t0);
-  load_kv(kv, k, v, s, b, h, 0);
+  load_tile<HS>(qs, q, s.ld, s, b, h, t0);
+  load_kv<HS>(kv, k, v, s, b, h, 0);
   cp_async_commit();
-  uint32_t qa[4][4];
-  float o[8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  uint32_t qa[HS / 16][4];
+  float o[HS / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   zero(o);
   const int tiles = t0 / kTile + 1;  // key tiles 0 .. t0 (t0 < T)
   for (int it = 0; it < tiles; ++it) {
     const int j0 = it * kTile;
-    const E* ks = next_kv(kv, k, v, s, b, h, it, tiles);  // this tile (and Q) ready
-    const E* vs = ks + kTileElems;
+    const E* ks = next_kv<HS>(kv, k, v, s, b, h, it, tiles);  // this tile (and Q) ready
+    const E* vs = ks + kElems;
     if (it == 0) load_a(qa, qs, r0);
     float sc[8][4];
     zero(sc);
@@ -447,7 +472,7 @@ __global__ void __launch_bounds__(kThreads)
 // each warp two independent chains of products. Each slice computes exactly what
 // tc_forward computes for its rows, in the same order: the same bits. The last key tile
 // is slice 1's diagonal, which slice 0 skips. ptxas (sm_90): 253 registers, no spills, so
-// two blocks a multiprocessor (tc_forward: 136, three); with dropout it spilled 384
+// two blocks a multiprocessor (tc_forward: 135, three); with dropout it spilled 384
 // bytes, so dropout keeps tc_forward. Asking for three blocks gave 168 registers and 92
 // bytes of spills.
 template <typename E, bool kDropout>
@@ -461,9 +486,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4;
   const int row[2][2] = {{t0 + r0 + g, t0 + r0 + g + 8},
                          {t0 + kTile + r0 + g, t0 + kTile + r0 + g + 8}};
-  load_tile(qs, q, s.ld, s, b, h, t0);
-  load_tile(qs + kTileElems, q, s.ld, s, b, h, t0 + kTile);
-  load_kv(kv, k, v, s, b, h, 0);
+  load_tile<kHS>(qs, q, s.ld, s, b, h, t0);
+  load_tile<kHS>(qs + kTileElems, q, s.ld, s, b, h, t0 + kTile);
+  load_kv<kHS>(kv, k, v, s, b, h, 0);
   cp_async_commit();
   uint32_t qa[2][4][4];
   float o[2][8][4], m[2][2] = {{-INFINITY, -INFINITY}, {-INFINITY, -INFINITY}},
@@ -474,7 +499,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int tiles = t0 / kTile + (t0 + kTile < s.T ? 2 : 1);
   for (int it = 0; it < tiles; ++it) {
     const int j0 = it * kTile;
-    const E* ks = next_kv(kv, k, v, s, b, h, it, tiles);
+    const E* ks = next_kv<kHS>(kv, k, v, s, b, h, it, tiles);
     const E* vs = ks + kTileElems;
     if (it == 0) {
       load_a(qa[0], qs, r0);
@@ -522,7 +547,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 // barrier that ends the last reads of its previous tile. The diagonal tile, the only one
 // with masked keys, is the last and runs after the loop. Each row takes the same products
 // and the same softmax steps in the same order as in tc_forward: the same bits. ptxas
-// (sm_90): 166 registers (the next tile's scores: 32 more than tc_forward's 136), no
+// (sm_90): 167 registers (the next tile's scores: 32 more than tc_forward's 135), no
 // spills, so three blocks a multiprocessor still, each with 63 KB of shared memory. (The
 // dQ kernel pipelined the same way, its next S and dP beside this tile's dS K, took 255
 // registers with a spill: two blocks instead of three. It already has two independent
@@ -540,14 +565,14 @@ __global__ void __launch_bounds__(kThreads, 3)
   const int b = blockIdx.x / s.NH, h = blockIdx.x % s.NH;
   auto stage = [&](int it) { return stages + (it % 3) * 2 * kTileElems; };
   auto start_kv = [&](int it) {
-    load_tile(stage(it), k, s.ld, s, b, h, it * kTile);
-    load_tile(stage(it) + kTileElems, v, s.ld, s, b, h, it * kTile);
+    load_tile<kHS>(stage(it), k, s.ld, s, b, h, it * kTile);
+    load_tile<kHS>(stage(it) + kTileElems, v, s.ld, s, b, h, it * kTile);
   };
   const int t0 = (gridDim.y - 1 - blockIdx.y) * kTile;
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4;
   const int row[2] = {t0 + r0 + g, t0 + r0 + g + 8};
   const int tiles = t0 / kTile + 1;  // key tiles 0 .. t0; the last is the diagonal
-  load_tile(qs, q, s.ld, s, b, h, t0);
+  load_tile<kHS>(qs, q, s.ld, s, b, h, t0);
   start_kv(0);
   cp_async_commit();
   if (tiles > 1) start_kv(1);
@@ -592,14 +617,15 @@ __global__ void __launch_bounds__(kThreads, 3)
 // and dO's fragments are loaded again each key tile: held across the loop (32 registers)
 // they took ptxas (sm_90) to 168 registers with a 40-byte spill at three blocks a
 // multiprocessor (166 and none now).
-template <typename E, bool kDropout, typename D = float>
+template <int HS, typename E, bool kDropout, typename D = float>
 __global__ void __launch_bounds__(kThreads)
     tc_backward_dq(D* dq, const E* dout, const E* q, const E* k, const E* v, const float* lse,
                    const float* dsum, Shape s) {
+  constexpr int kElems = kTileElemsOf<HS>;
   COHORT_DYNAMIC_SHARED(smem);
   E* qs = reinterpret_cast<E*>(smem);
-  E* dos = qs + kTileElems;
-  E* kv = dos + kTileElems;  // two (K, V) tile pairs, as in the forward
+  E* dos = qs + kElems;
+  E* kv = dos + kElems;  // two (K, V) tile pairs, as in the forward
   const int b = blockIdx.x / s.NH, h = blockIdx.x % s.NH;
   const int t0 = (gridDim.y - 1 - blockIdx.y) * kTile;
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
@@ -611,20 +637,20 @@ __global__ void __launch_bounds__(kThreads)
     row_lse[half] = row[half] < s.T ? lse[i] : 0.0f;
     row_d[half] = row[half] < s.T ? dsum[i] : 0.0f;
   }
-  load_tile(qs, q, s.ld, s, b, h, t0);
-  load_tile(dos, dout, size_t(s.C), s, b, h, t0);
-  load_kv(kv, k, v, s, b, h, 0);
+  load_tile<HS>(qs, q, s.ld, s, b, h, t0);
+  load_tile<HS>(dos, dout, size_t(s.C), s, b, h, t0);
+  load_kv<HS>(kv, k, v, s, b, h, 0);
   cp_async_commit();
-  float acc[8][4];
+  float acc[HS / 8][4];
   zero(acc);
   const int tiles = t0 / kTile + 1;
   for (int it = 0; it < tiles; ++it) {
     const int j0 = it * kTile;
-    const E* ks = next_kv(kv, k, v, s, b, h, it, tiles);
-    const E* vs = ks + kTileElems;
+    const E* ks = next_kv<HS>(kv, k, v, s, b, h, it, tiles);
+    const E* vs = ks + kElems;
     float sc[8][4], dp[8][4];
-    rows_times(sc, qs, r0, ks);
-    rows_times(dp, dos, r0, vs);
+    rows_times<HS>(sc, qs, r0, ks);
+    rows_times<HS>(dp, dos, r0, vs);
 #pragma unroll
     for (int n = 0; n < 8; ++n)
 #pragma unroll
@@ -663,35 +689,41 @@ __global__ void __launch_bounds__(kThreads)
 // of 64) and fit three blocks in 168 registers without spills, for K's and V's fragments
 // loaded twice a tile (80 ldmatrix instead of 72). Each of dK's and dV's products still
 // takes its 16-query chunks in order, so the bits are those of one part. D: dK's and dV's
-// type, float or E (rounded as they are stored).
-template <typename E, bool kDropout, int kParts = 1, typename D = float>
-__global__ void __launch_bounds__(kThreads, kParts == 1 ? 2 : 3)
+// type, float or E (rounded as they are stored). At head size 32 the accumulators are half
+// as many, and the same bounds hold. At 128, dK's and dV's accumulators alone take 128
+// registers: one block a multiprocessor, up to 255 registers, rather than spills.
+constexpr int dkv_blocks_per_multiprocessor(int hs, int parts) {
+  return hs > 64 ? 1 : parts == 1 ? 2 : 3;
+}
+template <int HS, typename E, bool kDropout, int kParts = 1, typename D = float>
+__global__ void __launch_bounds__(kThreads, dkv_blocks_per_multiprocessor(HS, kParts))
     tc_backward_dkv(D* dk, D* dv, const E* dout, const E* q, const E* k, const E* v,
                     const float* lse, const float* dsum, Shape s) {
   constexpr int kQueries = kTile / kParts, kBlocks = kQueries / 8, kChunks = kQueries / 16;
+  constexpr int kElems = kTileElemsOf<HS>;
   COHORT_DYNAMIC_SHARED(smem);
   E* ks = reinterpret_cast<E*>(smem);
-  E* vs = ks + kTileElems;
+  E* vs = ks + kElems;
   // Two query stages, the one in use and the next arriving: Q, dO, lse and D of 64 rows.
-  constexpr int kStage = 2 * kTileElems + 2 * kTile * int(sizeof(float)) / 2;  // in E
-  E* stages = vs + kTileElems;
+  constexpr int kStage = 2 * kElems + 2 * kTile * int(sizeof(float)) / 2;  // in E
+  E* stages = vs + kElems;
   const int b = blockIdx.x / s.NH, h = blockIdx.x % s.NH;
   const int j0 = blockIdx.y * kTile;
   const int r0 = threadIdx.x / 32 * 16, g = threadIdx.x % 32 / 4, lq = threadIdx.x % 4;
   const int key[2] = {j0 + r0 + g, j0 + r0 + g + 8};  // this lane's two key rows
   auto load_stage = [&](int stage, int i0) {
     E* base = stages + stage * kStage;
-    float* values = reinterpret_cast<float*>(base + 2 * kTileElems);
-    load_tile(base, q, s.ld, s, b, h, i0);
-    load_tile(base + kTileElems, dout, size_t(s.C), s, b, h, i0);
+    float* values = reinterpret_cast<float*>(base + 2 * kElems);
+    load_tile<HS>(base, q, s.ld, s, b, h, i0);
+    load_tile<HS>(base + kElems, dout, size_t(s.C), s, b, h, i0);
     load_row_values(values, lse, s, b, h, i0);
     load_row_values(values + kTile, dsum, s, b, h, i0);
   };
-  load_tile(ks, k, s.ld, s, b, h, j0);
-  load_tile(vs, v, s.ld, s, b, h, j0);
+  load_tile<HS>(ks, k, s.ld, s, b, h, j0);
+  load_tile<HS>(vs, v, s.ld, s, b, h, j0);
   load_stage(0, j0);
   cp_async_commit();
-  float gk[8][4], gv[8][4];
+  float gk[HS / 8][4], gv[HS / 8][4];
   zero(gk);
   zero(gv);
   const int tiles = (s.T - j0 + kTile - 1) / kTile;  // query tiles j0 .. T - 1
@@ -702,17 +734,17 @@ __global__ void __launch_bounds__(kThreads, kParts == 1 ? 2 : 3)
     cp_async_wait<1>();
     __syncthreads();
     const E* stage = stages + (it % 2) * kStage;
-    const float* stage_lse = reinterpret_cast<const float*>(stage + 2 * kTileElems);
+    const float* stage_lse = reinterpret_cast<const float*>(stage + 2 * kElems);
 #pragma unroll
     for (int part = 0; part < kParts; ++part) {
       const int p0 = part * kQueries;  // the part's first query in the tile
-      const E* qs = stage + p0 * kLd;
-      const E* dos = stage + kTileElems + p0 * kLd;
+      const E* qs = stage + p0 * kLdOf<HS>;
+      const E* dos = stage + kElems + p0 * kLdOf<HS>;
       const float* tile_lse = stage_lse + p0;
       const float* tile_d = stage_lse + kTile + p0;
       float st[kBlocks][4], dpt[kBlocks][4];  // S^T and dP^T: rows keys, columns queries
-      rows_times<E, kBlocks>(st, ks, r0, qs);
-      rows_times<E, kBlocks>(dpt, vs, r0, dos);
+      rows_times<HS, E, kBlocks>(st, ks, r0, qs);
+      rows_times<HS, E, kBlocks>(dpt, vs, r0, dos);
 #pragma unroll
       for (int n = 0; n < kBlocks; ++n)
 #pragma unroll
@@ -779,13 +811,14 @@ __device__ inline float4 load4(const E* p) {
 }
 
 // The backward's prologue, a block per row (b, t) and a thread per four channels (C / 4
-// rounded up to whole warps): D = rowsum(dO * O) of each head, its 64 channels summed by
-// 16 threads in a fixed tree; with T = float, dO and O in fp32, dO rounded into dout16 as
-// well; with T = E, both already in 16 bits (dout16 unused; the GEMM before wrote dO so).
-// One coalesced pass over dO and O instead of a rounding copy and a thread per (row,
-// head) walking 64 strided values.
-template <typename E, typename T>
+// rounded up to whole warps): D = rowsum(dO * O) of each head, its HS channels summed by
+// HS / 4 threads (8, 16 or 32 lanes of a warp) in a fixed tree; with T = float, dO and O
+// in fp32, dO rounded into dout16 as well; with T = E, both already in 16 bits (dout16
+// unused; the GEMM before wrote dO so). One coalesced pass over dO and O instead of a
+// rounding copy and a thread per (row, head) walking HS strided values.
+template <int HS, typename E, typename T>
 __global__ void prepare_dout(E* dout16, float* dsum, const T* dout, const T* out, Shape s) {
+  constexpr int kLanes = HS / 4;
   const int row = blockIdx.x, b = row / s.T, t = row % s.T;
   const int c = 4 * int(threadIdx.x);
   const bool valid = c < s.C;
@@ -799,8 +832,9 @@ __global__ void prepare_dout(E* dout16, float* dsum, const T* dout, const T* out
           Four16<E>{{round16<E>(d.x), round16<E>(d.y), round16<E>(d.z), round16<E>(d.w)}};
     p = d.x * o.x + d.y * o.y + d.z * o.z + d.w * o.w;
   }
-  for (int o = 8; o > 0; o >>= 1) p += __shfl_xor_sync(kFull, p, o);  // the head's 16 lanes
-  if (valid && threadIdx.x % 16 == 0) dsum[(size_t(b) * s.NH + c / kHS) * s.T + t] = p;
+  // Over the head's kLanes lanes, in a fixed tree.
+  for (int o = kLanes / 2; o > 0; o >>= 1) p += __shfl_xor_sync(kFull, p, o);
+  if (valid && threadIdx.x % kLanes == 0) dsum[(size_t(b) * s.NH + c / HS) * s.T + t] = p;
 }
 
 // AttentionForward::pipelined_poly's column blocks by exp2_poly, of eight: a quarter, about
@@ -809,13 +843,18 @@ __global__ void prepare_dout(E* dout16, float* dsum, const T* dout, const T* out
 // cycles a warp's 32 scores, against 4.5 and 8 with ex2 alone.
 constexpr int kPolyExpBlocks = 2;
 
-// Each kernel's dynamic shared memory, in bytes.
-constexpr size_t kTileBytes = kTileElems * 2;
-constexpr size_t kForwardShared = 5 * kTileBytes;           // Q; K, V twice
+// Each kernel's dynamic shared memory, in bytes (at head size 128: 87, 104 and 105 KB).
+template <int HS>
+constexpr size_t kTileBytesOf = size_t(kTileElemsOf<HS>) * 2;
+template <int HS>
+constexpr size_t kForwardSharedOf = 5 * kTileBytesOf<HS>;  // Q; K, V twice
+template <int HS>
+constexpr size_t kDqSharedOf = 6 * kTileBytesOf<HS>;  // Q, dO; K, V twice
+template <int HS>
+constexpr size_t kDkvSharedOf = 6 * kTileBytesOf<HS> +
+                                4 * kTile * sizeof(float);  // K, V; Q, dO, lse, D twice
+constexpr size_t kTileBytes = kTileBytesOf<kHS>;
 constexpr size_t kWideForwardShared = 6 * kTileBytes;       // Q's 128 rows; K, V twice
 constexpr size_t kForwardPipelinedShared = 7 * kTileBytes;  // Q; K, V three times
-constexpr size_t kDqShared = 6 * kTileBytes;                // Q, dO; K, V twice
-constexpr size_t kDkvShared =
-    6 * kTileBytes + 4 * kTile * sizeof(float);  // K, V; Q, dO, lse, D twice
 
 }  // namespace cohort::cuda::tc_attention

@@ -10,7 +10,7 @@
 
 namespace cohort::cuda {
 
-// Head size 64 (GPT-2's and most GPTs'), C <= 4096, and qkv, the state att (and dout
+// Head sizes 32, 64 (GPT-2's) and 128, C <= 4096, and qkv, the state att (and dout
 // and out, when given) 16-byte aligned, as activations are: the inputs are read four
 // floats at a time, and the 16-bit q, k, v in the state by 16-byte copies. Without
 // pointers: whether the shape fits.
