@@ -242,6 +242,9 @@ int run_train(const TrainOptions& o) {
   bool resume = o.resume;
   capture([&] {
     cfg.validate(where);
+    // Before any rank takes a role: a parameter server's ranks would otherwise be serving
+    // while its workers refused the backend.
+    check_backend_supports(cfg.train, cfg.dist);
     if (restarted && !cfg.train.run_dir.empty() &&
         fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
       resume = true;
@@ -282,7 +285,6 @@ int run_train(const TrainOptions& o) {
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
 
-  check_backend_supports(tc, cfg.dist);
   const std::unique_ptr<Backend> backend_owner = make_backend(tc);
   Backend& backend = *backend_owner;
   const std::unique_ptr<Model> model_owner = make_model(cfg.model, backend);

@@ -128,6 +128,8 @@ bad "needs dist.ps_servers >= 1" 2 --ps-servers 0
 bad "dist.staleness must be >= 0" 3 --ps-servers 1 --staleness -1
 bad "--ps-servers 17: the model has only 16 parameter tensors" 18 \
   --ps-servers 17 --set model.n_layer=1
+# Refused before any rank serves: one line, not one a worker.
+bad "train.backend = cuda does not run the parameter server yet" 3 --ps-servers 1 --backend cuda
 set +e
 "$cohort" train "${model[@]}" --ps-servers 1 >"$tmp/bad.out" 2>"$tmp/bad.err"
 rc=$?
