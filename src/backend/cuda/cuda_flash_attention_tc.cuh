@@ -54,7 +54,7 @@ namespace cohort::cuda::tc_attention {
 // fragments hold HS / 16 chunks of 16, and each output accumulator HS / 8 blocks of 8.
 // The forward's variants (wide, pipelined: AttentionForward) are written for 64 alone.
 // ptxas (sm_90), without dropout, at head sizes 32 / 128: the forward 88 / 174 registers,
-// dQ 139 / 178, dK/dV in two parts 166 / 255 (one block a multiprocessor at 128), no
+// dQ 139 / 178, dK/dV in two parts 166 / 255 (two blocks a multiprocessor at 128), no
 // spills; with dropout's code the 128 kernels spill 36 to 200 bytes.
 constexpr int kHS = 64, kTile = 64, kThreads = 128;
 template <int HS>
@@ -691,7 +691,9 @@ __global__ void __launch_bounds__(kThreads)
 // takes its 16-query chunks in order, so the bits are those of one part. D: dK's and dV's
 // type, float or E (rounded as they are stored). At head size 32 the accumulators are half
 // as many, and the same bounds hold. At 128, dK's and dV's accumulators alone take 128
-// registers: one block a multiprocessor, up to 255 registers, rather than spills.
+// registers: the bound asks for one block a multiprocessor, which lets ptxas use 255
+// registers rather than spill; 128 threads of 255 (256 as allocated) and 105 KB of shared
+// memory still fit two blocks.
 constexpr int dkv_blocks_per_multiprocessor(int hs, int parts) {
   return hs > 64 ? 1 : parts == 1 ? 2 : 3;
 }
