@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kill soak: a 2-rank job under `cohort launch` while SIGKILLs hit random ranks at random
 # times; then its final parameters are compared with an uninterrupted run's, and the
-# steps redone per kill are counted from metrics.jsonl.
+# steps redone per kill are counted from metrics.jsonl. Exits non-zero when the
+# uninterrupted run or the launcher fails, when no kill landed, or when the parameters differ.
 # Usage: bench/kill_soak.sh [KILLS (50)] [STEPS (1500)] [CHECKPOINT_EVERY (10)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,8 @@ while kill -0 "$launcher" 2>/dev/null && [ "$sent" -lt "$kills" ]; do
   victim=${ranks[$((RANDOM % ${#ranks[@]}))]}
   kill -9 "$victim" 2>/dev/null && sent=$((sent + 1))
 done
-wait "$launcher"
-rc=$?
+rc=0
+wait "$launcher" || rc=$?
 took=$(( $(date +%s) - start ))
 restarts=$(grep -c "restart [0-9]* of" "$out/soak.log" || true)
 python3 - "$out" "$steps" "$sent" "$restarts" "$took" "$rc" <<'PY'
@@ -53,4 +54,10 @@ same = filecmp.cmp(os.path.join(out, "straight/checkpoints", f"step-{steps}/mode
 print(f"kill soak: {sent} SIGKILLs sent, {restarts} restarts, launcher exit {rc}, {took} s; "
       f"{redone} steps redone in all, at most {max(lost_per_restart, default=0)} per restart; "
       f"final parameters {'bit-identical to' if same else 'DIFFERENT from'} the uninterrupted run")
+if rc != 0:
+    sys.exit(f"kill soak: FAILED: the launcher exited {rc} (see {out}/soak.log)")
+if sent == 0:
+    sys.exit("kill soak: FAILED: no SIGKILL landed on a rank")
+if not same:
+    sys.exit("kill soak: FAILED: the final parameters differ from the uninterrupted run's")
 PY

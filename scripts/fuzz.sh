@@ -22,7 +22,7 @@ done
 cxx=$(command -v clang++ || command -v clang++-14 || true)
 cc=$(command -v clang || command -v clang-14 || true)
 if [ -z "$cxx" ] || [ -z "$cc" ]; then
-  echo "fuzz.sh: clang++ not found (scripts/bootstrap.sh installs clang and libclang-rt-14-dev)"
+  echo "cohort-skip: fuzz.sh: clang++ not found (scripts/bootstrap.sh installs clang and libclang-rt-14-dev)"
   exit 77
 fi
 mkdir -p "$build"

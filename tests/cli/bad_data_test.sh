@@ -11,7 +11,8 @@ brown=$src/data/corpora/brown
 
 # Corpora.
 expect_bad "Brown corpus directory not found" prepare brown --out "$tmp/b" --corpus "$tmp/nowhere"
-mkdir -p "$tmp/few" && cp "$brown/ca01" "$tmp/few/"
+setup mkdir -p "$tmp/few"
+setup cp "$brown/ca01" "$tmp/few/"
 expect_bad "expected 500: an incomplete download" prepare brown --out "$tmp/b" --corpus "$tmp/few"
 expect_bad "$tmp/missing.txt: no such file" prepare text --input "$tmp/missing.txt" --out "$tmp/t"
 : >"$tmp/empty.txt"
@@ -22,38 +23,49 @@ expect_bad "unknown kind 'wordpiece'" prepare text --input "$brown/ca01" --out "
 test ! -e "$tmp/t" || { echo "FAIL: a failed prepare left $tmp/t"; fails=$((fails + 1)); }
 
 # A good dataset and checkpoint to break.
-"$cohort" prepare text --input "$brown/ca01" --input "$brown/ca02" --out "$tmp/data" --tokenizer byte >/dev/null
+setup "$cohort" prepare text --input "$brown/ca01" --input "$brown/ca02" --out "$tmp/data" --tokenizer byte
 tiny=(--set model.n_layer=1 --set model.n_embd=32 --set model.n_head=2 --set model.context_length=32
       --seq-len 32 --batch-size 2 --threads 2)
-"$cohort" train --data "$tmp/data" "${tiny[@]}" --steps 2 --run-dir "$tmp/run" >/dev/null
+setup "$cohort" train --data "$tmp/data" "${tiny[@]}" --steps 2 --run-dir "$tmp/run"
 ck=$tmp/run/checkpoints/step-2
 
 # Overwrite the 4-byte magic (20240520) with other bytes.
-cp -r "$tmp/data" "$tmp/magic" && printf '\x01\x02\x03\x04' | dd of="$tmp/magic/train_000000.bin" conv=notrunc status=none
+setup cp -r "$tmp/data" "$tmp/magic"
+printf '\x01\x02\x03\x04' | dd of="$tmp/magic/train_000000.bin" conv=notrunc status=none ||
+  { echo "FAIL: set-up: could not overwrite the magic"; exit 1; }
 expect_bad "$tmp/magic/train_000000.bin: wrong magic" train --data "$tmp/magic" "${tiny[@]}" --steps 1
-cp -r "$tmp/data" "$tmp/trunc" && truncate -s -3 "$tmp/trunc/train_000000.bin"
+setup cp -r "$tmp/data" "$tmp/trunc"
+setup truncate -s -3 "$tmp/trunc/train_000000.bin"
 expect_bad "$tmp/trunc/train_000000.bin:" train --data "$tmp/trunc" "${tiny[@]}" --steps 1
 expect_bad "(truncated)" train --data "$tmp/trunc" "${tiny[@]}" --steps 1
-cp -r "$tmp/data" "$tmp/big" && printf 'ab' >>"$tmp/big/val_000000.bin"
+setup cp -r "$tmp/data" "$tmp/big"
+printf 'ab' >>"$tmp/big/val_000000.bin" || { echo "FAIL: set-up: could not append"; exit 1; }
 expect_bad "(trailing bytes)" train --data "$tmp/big" "${tiny[@]}" --steps 1
 expect_bad "$tmp/nodata/dataset.json: missing" train --data "$tmp/nodata" "${tiny[@]}" --steps 1
 expect_bad "model.vocab_size is 300 but $tmp/data has a vocabulary of 256" train --data "$tmp/data" "${tiny[@]}" --set model.vocab_size=300
 
-cp -r "$ck" "$tmp/ck-nostate" && rm "$tmp/ck-nostate/state.json"
+setup cp -r "$ck" "$tmp/ck-nostate"
+setup rm "$tmp/ck-nostate/state.json"
 expect_bad "$tmp/ck-nostate/state.json: missing" eval --checkpoint "$tmp/ck-nostate"
-cp -r "$ck" "$tmp/ck-nomanifest" && rm "$tmp/ck-nomanifest/MANIFEST"
+setup cp -r "$ck" "$tmp/ck-nomanifest"
+setup rm "$tmp/ck-nomanifest/MANIFEST"
 expect_bad "$tmp/ck-nomanifest/MANIFEST: missing" eval --checkpoint "$tmp/ck-nomanifest"
-cp -r "$ck" "$tmp/ck-flip" && printf 'Z' | dd of="$tmp/ck-flip/model.safetensors" bs=1 seek=2000 conv=notrunc status=none
+setup cp -r "$ck" "$tmp/ck-flip"
+printf 'Z' | dd of="$tmp/ck-flip/model.safetensors" bs=1 seek=2000 conv=notrunc status=none ||
+  { echo "FAIL: set-up: could not flip a byte"; exit 1; }
 expect_bad "$tmp/ck-flip/model.safetensors: size or checksum differs" eval --checkpoint "$tmp/ck-flip"
 expect_bad "$tmp/nothing: no such checkpoint" eval --checkpoint "$tmp/nothing"
 expect_bad "--resume needs a run directory" train --data "$tmp/data" "${tiny[@]}" --resume
 expect_bad "fresh/checkpoints: no such checkpoint" train --data "$tmp/data" "${tiny[@]}" --run-dir "$tmp/fresh" --resume
 
 # A dataset made with another tokenizer than the checkpoint's.
-"$cohort" prepare text --input "$brown/ca01" --input "$brown/ca02" --out "$tmp/words" --tokenizer word --min-count 1 >/dev/null
+setup "$cohort" prepare text --input "$brown/ca01" --input "$brown/ca02" --out "$tmp/words" --tokenizer word --min-count 1
 expect_bad "checkpoint's model has 256" eval --checkpoint "$tmp/run" --data "$tmp/words"
-"$cohort" train --data "$tmp/words" "${tiny[@]}" --steps 1 --run-dir "$tmp/wrun" >/dev/null
-cp -r "$tmp/words" "$tmp/words2" && sed -i 's#"the/at"#"THE/at"#' "$tmp/words2/tokenizer/tokenizer.json"
+setup "$cohort" train --data "$tmp/words" "${tiny[@]}" --steps 1 --run-dir "$tmp/wrun"
+setup cp -r "$tmp/words" "$tmp/words2"
+setup sed -i 's#"the/at"#"THE/at"#' "$tmp/words2/tokenizer/tokenizer.json"
+setup grep -q '"THE/at"' "$tmp/words2/tokenizer/tokenizer.json"
 expect_bad "$tmp/words2/tokenizer: differs from the checkpoint's tokenizer" eval --checkpoint "$tmp/wrun" --data "$tmp/words2"
 expect_bad "--prompt is empty" generate --checkpoint "$tmp/wrun" --prompt "   "
 exit $((fails > 0))
+

@@ -16,3 +16,11 @@ expect_bad() {
     echo "ok: cohort $* -> $(cat "$tmp/err")"
   fi
 }
+# setup args...: runs a set-up command (a good dataset, a copy to damage); if it fails,
+# the test stops here rather than checking messages against a set-up that never happened.
+setup() {
+  if ! "$@" >"$tmp/setup.out" 2>&1; then
+    echo "FAIL: set-up command failed: $*"; cat "$tmp/setup.out"
+    exit 1
+  fi
+}

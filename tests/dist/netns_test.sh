@@ -7,7 +7,7 @@ set -uo pipefail
 cohort=$1
 src=$2
 if [[ $(id -u) -ne 0 ]] || ! ip netns add cohort-probe 2>/dev/null; then
-  echo "SKIP: cannot create network namespaces here (needs root and CAP_SYS_ADMIN)"
+  echo "cohort-skip: cannot create network namespaces here (needs root and CAP_SYS_ADMIN)"
   exit 77
 fi
 ip netns del cohort-probe

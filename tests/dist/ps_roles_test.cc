@@ -37,6 +37,7 @@ TEST(PsRoles, RefusesNoWorkersAndNoServers) {
   EXPECT_THROW(ps_roles(0, 4), CollectiveError);
   try {
     ps_roles(3, 3);
+    FAIL() << "ps_roles(3, 3) accepted a world with no workers";
   } catch (const CollectiveError& e) {
     EXPECT_EQ(e.exit_code(), kExitBadInput);
     EXPECT_NE(std::string(e.what()).find("leaves no workers"), std::string::npos) << e.what();

@@ -5,16 +5,16 @@
 // fragments for mma.m16n8k16", "cp.async").
 //
 // Built with COHORT_WARP_EMULATION (tests only), the same names come from
-// tests/support/warp_emulator.h, which runs a kernel on the CPU with one OS thread per
-// CUDA thread and these instructions emulated from the same layouts: the kernels' index
+// tests/support/warp_emulator.h, which runs a kernel on the CPU with a fiber per CUDA
+// thread and these instructions emulated from the same layouts: the kernels' index
 // arithmetic is then tested without a GPU (tests/backend/tc_attention_emulated_test.cc).
+// The test build includes the emulator ahead of every file (-include): production code
+// names nothing under tests/.
 #pragma once
 
 #include <cstdint>
 
-#ifdef COHORT_WARP_EMULATION
-#include "support/warp_emulator.h"
-#else
+#ifndef COHORT_WARP_EMULATION
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
