@@ -3,11 +3,12 @@
 # times; then its final parameters are compared with an uninterrupted run's, and the
 # steps redone per kill are counted from metrics.jsonl. Exits non-zero when the
 # uninterrupted run or the launcher fails, when no kill landed, or when the parameters differ.
-# Usage: bench/kill_soak.sh [KILLS (50)] [STEPS (1500)] [CHECKPOINT_EVERY (10)]
+# Usage: bench/kill_soak.sh [KILLS (50)] [STEPS (12000)] [CHECKPOINT_EVERY (10)]
+# (the job must outlast the kills: about 75 steps/s and 0.5-3 s between kills here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kills=${1:-50}
-steps=${2:-1500}
+steps=${2:-12000}
 every=${3:-10}
 cohort=$PWD/build/src/cohort
 out=runs/kill-soak
@@ -36,7 +37,7 @@ rc=0
 wait "$launcher" || rc=$?
 took=$(( $(date +%s) - start ))
 restarts=$(grep -c "restart [0-9]* of" "$out/soak.log" || true)
-python3 - "$out" "$steps" "$sent" "$restarts" "$took" "$rc" <<'PY'
+KILLS=$kills python3 - "$out" "$steps" "$sent" "$restarts" "$took" "$rc" <<'PY'
 import json, sys, filecmp, os
 out, steps, sent, restarts, took, rc = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])
 rows = [json.loads(l) for l in open(os.path.join(out, "soak", "metrics.jsonl"))]
@@ -58,6 +59,8 @@ if rc != 0:
     sys.exit(f"kill soak: FAILED: the launcher exited {rc} (see {out}/soak.log)")
 if sent == 0:
     sys.exit("kill soak: FAILED: no SIGKILL landed on a rank")
+if sent < int(os.environ["KILLS"]):
+    sys.exit(f"kill soak: FAILED: the job ended after {sent} of {os.environ['KILLS']} kills: give it more STEPS")
 if not same:
     sys.exit("kill soak: FAILED: the final parameters differ from the uninterrupted run's")
 PY
