@@ -35,7 +35,7 @@ int run_parameter_server(RunConfig& cfg, const std::string& data_fingerprint, lo
                          const PsRoles& roles) {
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
-  const ParameterLayout layout(cfg.model);
+  const ParameterLayout layout = model_layout(cfg.model);
   check_ranks_agree(world, cfg.to_toml(), layout, data_fingerprint);
   const std::vector<FlatRange> ranges = ps_shard_ranges(layout, roles.servers);
 

@@ -8,7 +8,7 @@
 
 namespace cohort {
 
-AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Model& model,
+AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator& comm, ParameterBuffers& model,
                                      const OptimizerConfig& optim)
     : CollectiveStrategy(comm, model),
       optimizer_(make_optimizer(optim, model.layout(), model.backend(), 0, model.num_params())),
@@ -52,7 +52,7 @@ void AllReduceStrategy::start(const Bucket& b) {
   pending_.push_back(comm_.all_reduce_sum_bf16_async(w, n));
 }
 
-Model::GradReadyFn AllReduceStrategy::grad_ready_hook() {
+ParameterBuffers::GradReadyFn AllReduceStrategy::grad_ready_hook() {
   if (comm_.world() == 1) return {};
   next_bucket_ = 0;
   pending_.clear();

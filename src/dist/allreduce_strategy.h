@@ -1,5 +1,5 @@
 // AllReduceStrategy: see strategy.h. Buckets are unions of consecutive backward units
-// (Model::grad_ready_ranges(), for the GPT: ln_f, top layer, ..., embeddings), each at least
+// (ParameterBuffers::grad_ready_ranges(), for the GPT: ln_f, top layer, ..., embeddings), each at least
 // bucket_mb, contiguous in the flat gradient buffer; a bucket's all-reduce starts on the
 // communication thread as soon as backward reports its last unit. With wire = bf16 a
 // bucket is rounded to bfloat16 first (half the bytes) and widened back after.
@@ -11,10 +11,10 @@ namespace cohort {
 
 class AllReduceStrategy final : public CollectiveStrategy {
  public:
-  AllReduceStrategy(const StrategyConfig& config, Communicator& comm, Model& model,
+  AllReduceStrategy(const StrategyConfig& config, Communicator& comm, ParameterBuffers& model,
                     const OptimizerConfig& optim);
   std::string describe() const override;
-  Model::GradReadyFn grad_ready_hook() override;
+  ParameterBuffers::GradReadyFn grad_ready_hook() override;
   void finish_gradients(float grad_divisor = 1.0f) override;
   float gradient_norm() override;
   void optimizer_step(float lr, float grad_scale = 1.0f) override;

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/parameter_layout.h"
+#include "core/parameter_layout.h"
 
 namespace cohort {
 

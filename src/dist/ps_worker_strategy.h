@@ -15,7 +15,7 @@ namespace cohort {
 
 class PsWorkerStrategy final : public Strategy {
  public:
-  PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, Model& model);
+  PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, ParameterBuffers& model);
   std::string describe() const override;
   void start(long step) override;
   // grad_divisor must be 1: loss scaling (fp16) runs on one GPU or collectives only.
@@ -36,7 +36,7 @@ class PsWorkerStrategy final : public Strategy {
   std::vector<std::unique_ptr<CommRequest>> post_replies();
   void finish_replies(std::vector<std::unique_ptr<CommRequest>> receives);
   Communicator& comm_;
-  Model& model_;
+  ParameterBuffers& model_;
   PsRoles roles_;
   std::vector<FlatRange> ranges_;
   int staleness_ = 0;

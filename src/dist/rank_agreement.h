@@ -8,7 +8,7 @@
 
 #include "core/memory_space.h"
 #include "dist/communicator.h"
-#include "model/parameter_layout.h"
+#include "core/parameter_layout.h"
 
 namespace cohort {
 

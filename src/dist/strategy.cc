@@ -63,7 +63,7 @@ void validate_strategy_config(const StrategyConfig& c, const std::string& where)
 }
 
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicator& comm,
-                                        Model& model, const OptimizerConfig& optim) {
+                                        ParameterBuffers& model, const OptimizerConfig& optim) {
   validate_strategy_config(config, "config");
   if (config.name == "allreduce")
     return std::make_unique<AllReduceStrategy>(config, comm, model, optim);

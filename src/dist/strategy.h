@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "dist/communicator.h"
-#include "model/model.h"
+#include "backend/parameter_buffers.h"
 #include "optim/optimizer.h"
 
 namespace cohort {
@@ -41,7 +41,7 @@ class Strategy {
   virtual ~Strategy() = default;
   virtual std::string describe() const = 0;
   // The hook to pass to the last micro-batch's backward (empty: none).
-  virtual Model::GradReadyFn grad_ready_hook() { return {}; }
+  virtual ParameterBuffers::GradReadyFn grad_ready_hook() { return {}; }
   // Before the first step taken in this process (step > 0 after a resume): every
   // replica receives the same parameters.
   virtual void start(long step) = 0;
@@ -76,9 +76,9 @@ class CollectiveStrategy : public Strategy {
   virtual void optimizer_step(float lr, float grad_scale = 1.0f) = 0;
 
  protected:
-  CollectiveStrategy(Communicator& comm, Model& model) : comm_(comm), model_(model) {}
+  CollectiveStrategy(Communicator& comm, ParameterBuffers& model) : comm_(comm), model_(model) {}
   Communicator& comm_;
-  Model& model_;
+  ParameterBuffers& model_;
 };
 
 // Throws cohort::Error naming `where` and the key for a setting that cannot work.
@@ -87,6 +87,6 @@ void validate_strategy_config(const StrategyConfig& config, const std::string& w
 // comm: every rank of the job (a parameter server's workers and servers alike).
 // Throws cohort::Error for an unknown name or bad settings.
 std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicator& comm,
-                                        Model& model, const OptimizerConfig& optim);
+                                        ParameterBuffers& model, const OptimizerConfig& optim);
 
 }  // namespace cohort

@@ -9,7 +9,7 @@ namespace cohort {
 
 class ZeroStrategy final : public CollectiveStrategy {
  public:
-  ZeroStrategy(Communicator& comm, Model& model, const OptimizerConfig& optim);
+  ZeroStrategy(Communicator& comm, ParameterBuffers& model, const OptimizerConfig& optim);
   std::string describe() const override;
   void finish_gradients(float grad_divisor = 1.0f) override;
   float gradient_norm() override;

@@ -15,7 +15,7 @@
 #include "model/activation_plan.h"
 #include "model/model.h"
 #include "model/model_config.h"
-#include "model/parameter_layout.h"
+#include "model/model_layout.h"
 
 namespace cohort {
 

@@ -16,11 +16,7 @@ constexpr float kInitStd = 0.02f;
 }
 
 Model::Model(const ModelConfig& config, Backend& backend)
-    : config_(config), backend_(backend), layout_((config.validate(), config)) {
-  params_ = Arena(layout_.total(), backend.memory());
-  grads_ = Arena(layout_.total(), backend.memory());
-  ready_ranges_ = {{0, layout_.total()}};
-}
+    : ParameterBuffers(model_layout((config.validate(), config)), backend), config_(config) {}
 
 void Model::init_weights(uint64_t seed) {
   const int blocks = config_.n_layer + (config_.arch == "seq2seq" ? config_.n_decoder_layer : 0);
@@ -49,21 +45,6 @@ void Model::init_weights(uint64_t seed) {
     }
   }
   if (!direct) upload_params(host.data());
-}
-
-Model::~Model() { backend_.parameters_released(params_.data()); }
-
-void Model::upload_params(const float* host) {
-  backend_.parameters_released(params_.data());  // a copy the optimizer refreshed is stale
-  backend_.memory().copy_from_host(params_.data(), host, params_.bytes());
-}
-
-void Model::download_params(float* host) const {
-  backend_.memory().copy_to_host(host, params_.data(), params_.bytes());
-}
-
-void Model::download_grads(float* host) const {
-  backend_.memory().copy_to_host(host, grads_.data(), grads_.bytes());
 }
 
 void Model::check_ids(const int32_t* ids, size_t n, bool allow_ignored, const char* what) const {

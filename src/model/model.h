@@ -1,6 +1,6 @@
-// Model: what every model family shares and what the strategies, the optimizer and the
-// checkpoints see of a model: its config, the flat parameter and gradient buffers
-// described by ParameterLayout, and backward with its gradient-ready hook. The
+// Model: what every model family shares: its config, its flat parameter and gradient
+// buffers (ParameterBuffers, which is all that strategies, optimizers and checkpoints
+// see of it), the GPT-2 init, and backward with its gradient-ready hook. The
 // families (Gpt, EncoderModel, Seq2SeqModel) add their own forward, which takes the
 // batch their task needs.
 #pragma once
@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "core/arena.h"
+#include "backend/parameter_buffers.h"
 #include "model/model_config.h"
-#include "model/parameter_layout.h"
+#include "model/model_layout.h"
 
 namespace cohort {
 
@@ -24,27 +24,11 @@ struct ForwardOptions {
   uint32_t sample_offset = 0;  // global index of this micro-batch's first sample
 };
 
-class Model {
+class Model : public ParameterBuffers {
  public:
   Model(const ModelConfig& config, Backend& backend);
-  virtual ~Model();
-  Model(const Model&) = delete;
-  Model& operator=(const Model&) = delete;
 
   const ModelConfig& config() const { return config_; }
-  const ParameterLayout& layout() const { return layout_; }
-  Backend& backend() { return backend_; }
-  size_t num_params() const { return layout_.total(); }
-  // params() and grads() are in backend().memory(): host code reads or writes them
-  // only where that is host memory, or through these copies of the whole buffer.
-  float* params() { return params_.data(); }
-  const float* params() const { return params_.data(); }
-  float* grads() { return grads_.data(); }
-  const float* grads() const { return grads_.data(); }
-  void zero_grad() { grads_.zero(); }
-  void upload_params(const float* host);    // num_params() floats
-  void download_params(float* host) const;  // num_params() floats
-  void download_grads(float* host) const;   // num_params() floats
 
   // GPT-2 init for every family: N(0, 0.02); residual output projections (names
   // ending c_proj.weight) N(0, 0.02/sqrt(2L)) with L all blocks; biases 0; LayerNorm
@@ -54,12 +38,8 @@ class Model {
 
   // Adds d(loss_scale * loss)/d(params) into grads() for the batch of the last forward.
   // grad_ready, when given, is called with each range of grad_ready_ranges() the moment
-  // backward has finished it, so its communication can start while backward goes on.
-  using GradReadyFn = std::function<void(size_t index)>;
+  // backward has finished it (ParameterBuffers::GradReadyFn).
   virtual void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) = 0;
-  // [begin, end) ranges of the flat buffer in the order backward finishes them; they
-  // tile the buffer. One range unless the family reports finer ones.
-  const std::vector<std::pair<size_t, size_t>>& grad_ready_ranges() const { return ready_ranges_; }
 
  protected:
   // Each family's forward calls this first: the parameters may have changed since the
@@ -72,10 +52,6 @@ class Model {
   DropoutKey dropout_key(const ForwardOptions& options, uint32_t site) const;
 
   ModelConfig config_;
-  Backend& backend_;
-  ParameterLayout layout_;
-  Arena params_, grads_;
-  std::vector<std::pair<size_t, size_t>> ready_ranges_;
 };
 
 }  // namespace cohort

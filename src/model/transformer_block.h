@@ -4,7 +4,7 @@
 //   x = x + dropout(proj(sublayer(LN(x)))).
 // Pre-LN (Xiong et al. 2020) rather than the original Transformer's post-LN: the same
 // block as cohort's GPT, and it trains without a long warm-up at these depths.
-// Tensor names are those ParameterLayout::add_block gives under the block's prefix.
+// Tensor names are those add_block_tensors (model/model_layout.h) gives under the block's prefix.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include "backend/backend.h"
 #include "model/buffer_plan.h"
-#include "model/parameter_layout.h"
+#include "model/model_layout.h"
 
 namespace cohort {
 

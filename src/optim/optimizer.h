@@ -10,7 +10,7 @@
 
 #include "backend/backend.h"
 #include "core/arena.h"
-#include "model/parameter_layout.h"
+#include "core/parameter_layout.h"
 
 namespace cohort {
 

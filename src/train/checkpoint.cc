@@ -12,6 +12,8 @@
 #include "core/fnv.h"
 #include "core/memory_space.h"
 #include "io/gpt_checkpoint_files.h"
+#include "model/model_config_json.h"
+#include "model/model_layout.h"
 #include "io/safetensors.h"
 
 namespace cohort {
@@ -181,7 +183,7 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   }
   try {
     std::vector<float> scratch;
-    write_gpt_safetensors(tmp / "model.safetensors", *c.model, *c.layout,
+    write_gpt_safetensors(tmp / "model.safetensors", c.model->vocab_size, *c.layout,
                           host_readable(*c.params_space, c.params, c.layout->total(), scratch));
     nlohmann::json config = gpt2_config_json(*c.model);
     config["cohort_run_config"] = c.run_config_toml;
@@ -252,9 +254,9 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
     throw Error(fmt::format("{}: cohort_run_config must be a string", config_path.string()));
   }
   ck.run_config_toml = config.value("cohort_run_config", "");
-  const ParameterLayout layout(ck.model);
+  const ParameterLayout layout = model_layout(ck.model);
   ck.params.resize(layout.total());
-  read_gpt_safetensors(dir / "model.safetensors", ck.model, layout, ck.params.data());
+  read_gpt_safetensors(dir / "model.safetensors", ck.model.vocab_size, layout, ck.params.data());
   const fs::path state_path = dir / "state.json";
   try {
     ck.state = state_from_json(nlohmann::json::parse(read_file(state_path)));

@@ -23,7 +23,7 @@
 #include "data/tokenizer.h"
 #include "dist/communicator.h"
 #include "model/model_config.h"
-#include "model/parameter_layout.h"
+#include "core/parameter_layout.h"
 #include "optim/optimizer.h"
 
 namespace cohort {

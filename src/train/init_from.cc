@@ -5,14 +5,14 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "model/parameter_layout.h"
+#include "model/model_layout.h"
 #include "train/checkpoint.h"
 
 namespace cohort {
 
 InitFromReport init_from_checkpoint(Model& model, const std::string& path) {
   const LoadedCheckpoint ck = load_checkpoint(resolve_checkpoint(path));
-  const ParameterLayout source(ck.model);
+  const ParameterLayout source = model_layout(ck.model);
   InitFromReport r;
   r.dir = ck.dir.string();
   for (const auto& t : model.layout().tensors()) {

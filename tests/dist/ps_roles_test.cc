@@ -1,5 +1,6 @@
 // Parameter-server roles and shard ranges (dist/ps_roles.h), without MPI.
 #include "dist/ps_roles.h"
+#include "model/model_layout.h"
 
 #include <gtest/gtest.h>
 
@@ -45,7 +46,7 @@ TEST(PsRoles, RefusesNoWorkersAndNoServers) {
 }
 
 TEST(PsShardRanges, ContiguousWholeTensorsBalancedByBytes) {
-  const ParameterLayout layout(small_model());
+  const ParameterLayout layout = model_layout(small_model());
   std::set<size_t> starts;
   for (const auto& t : layout.tensors()) starts.insert(t.offset);
   starts.insert(layout.total());
@@ -72,7 +73,7 @@ TEST(PsShardRanges, ContiguousWholeTensorsBalancedByBytes) {
 }
 
 TEST(PsShardRanges, EveryTensorItsOwnServer) {
-  const ParameterLayout layout(small_model());
+  const ParameterLayout layout = model_layout(small_model());
   const int n = int(layout.tensors().size());
   const auto ranges = ps_shard_ranges(layout, n);
   for (int k = 0; k < n; ++k) {

@@ -1,6 +1,6 @@
 // ParameterLayout: Hugging Face GPT-2 names and shapes, contiguous offsets, and the
 // GPT-2 124M parameter count.
-#include "model/parameter_layout.h"
+#include "model/model_layout.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@ namespace cohort {
 namespace {
 
 TEST(ParameterLayout, Gpt2SmallHasHuggingFaceNamesAndCount) {
-  ParameterLayout layout(ModelConfig{
+  const ParameterLayout layout = model_layout(ModelConfig{
       .vocab_size = 50257, .context_length = 1024, .n_layer = 12, .n_head = 12, .n_embd = 768});
   EXPECT_EQ(layout.tensors().size(), 2u + 12u * 12u + 2u);
   EXPECT_EQ(layout.tensors().front().name, "wte.weight");
@@ -30,6 +30,13 @@ TEST(ParameterLayout, Gpt2SmallHasHuggingFaceNamesAndCount) {
   EXPECT_EQ(expect, layout.total());
   EXPECT_EQ(layout.find("lm_head.weight"), nullptr);  // tied to wte
   EXPECT_THROW(layout.at("nope"), Error);
+  // Range lookups: the first and last float of a tensor, and past the end.
+  const ParameterTensor& qkv = layout.at("h.3.attn.c_attn.weight");
+  EXPECT_EQ(&layout.containing(qkv.offset), &qkv);
+  EXPECT_EQ(&layout.containing(qkv.offset + qkv.numel - 1), &qkv);
+  EXPECT_EQ(layout.containing(qkv.offset + qkv.numel).name, "h.3.attn.c_attn.bias");
+  EXPECT_EQ(&layout.containing(layout.total() - 1), &layout.tensors().back());
+  EXPECT_THROW(layout.containing(layout.total()), Error);
 }
 
 TEST(ModelConfig, RejectsImpossibleShapes) {

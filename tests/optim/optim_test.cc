@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
+#include "model/model_layout.h"
 #include "optim/optimizer.h"
 
 namespace cohort {
@@ -53,8 +54,8 @@ class OptimizerSteps : public ::testing::TestWithParam<const char*> {
   void draw(std::vector<float>& g) {
     for (auto& x : g) x = d(rng);
   }
-  ParameterLayout layout{
-      ModelConfig{.vocab_size = 50, .context_length = 8, .n_layer = 1, .n_head = 2, .n_embd = 16}};
+  ParameterLayout layout = model_layout(
+      ModelConfig{.vocab_size = 50, .context_length = 8, .n_layer = 1, .n_head = 2, .n_embd = 16});
   CpuBackend be;
   OptimizerConfig oc;
   const size_t n = layout.total();
@@ -100,7 +101,7 @@ TEST_P(OptimizerSteps, ClipFactorInTheStepEqualsClippingFirst) {
 INSTANTIATE_TEST_SUITE_P(Optimizers, OptimizerSteps, ::testing::Values("adamw", "sgd"));
 
 TEST(AdamW, DecaysOnlyTwoDimensionalWeights) {
-  ParameterLayout layout(
+  const ParameterLayout layout = model_layout(
       ModelConfig{.vocab_size = 10, .context_length = 4, .n_layer = 1, .n_head = 1, .n_embd = 8});
   CpuBackend be;
   auto opt = make_optimizer(OptimizerConfig{}, layout, be, 0, layout.total());
@@ -113,7 +114,7 @@ TEST(AdamW, DecaysOnlyTwoDimensionalWeights) {
 
 TEST(Optimizer, UnknownNameIsAnError) {
   ModelConfig mc;
-  ParameterLayout layout(mc);
+  const ParameterLayout layout = model_layout(mc);
   CpuBackend be;
   OptimizerConfig oc;
   oc.name = "lion";
