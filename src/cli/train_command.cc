@@ -6,17 +6,14 @@
 // --ps-servers S the last S ranks run train_server.cc instead.
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <thread>
+#include <set>
 
-#include "backend/cpu/cpu_backend.h"
 #include "cli/backend_choice.h"
 #include "cli/commands.h"
 #include "cli/run_config.h"
@@ -35,6 +32,7 @@
 #include "model/make_model.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/fault_injection.h"
 #include "train/init_from.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
@@ -307,20 +305,44 @@ int run_train(const TrainOptions& o) {
   auto* ps_worker = dynamic_cast<PsWorkerStrategy*>(strategy.get());
   Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
-  std::unique_ptr<MicroBatches> task_batches;
+  std::unique_ptr<MicroBatches> batches;
   if (data.task) {
     const TaskBatchShape shape{tc.batch_size, tc.grad_accum, comm.rank(), comm.world(), tc.seed};
     if (auto* enc = dynamic_cast<EncoderModel*>(&model)) {
-      task_batches = std::make_unique<EncoderMicroBatches>(*enc, *data.task, data.task_train,
-                                                           tc.task == "mlm", shape);
+      batches = std::make_unique<EncoderMicroBatches>(*enc, *data.task, data.task_train,
+                                                      tc.task == "mlm", shape);
     } else {
-      task_batches =
+      batches =
           std::make_unique<Seq2SeqMicroBatches>(dynamic_cast<Seq2SeqModel&>(model), *data.task,
                                                 data.task_train, tc.label_smoothing, shape);
     }
+  } else {
+    batches = std::make_unique<LmMicroBatches>(*gpt, *data.train, tc.batch_size, tc.seq_len);
   }
-  Trainer trainer = task_batches ? Trainer(model, *task_batches, *strategy, comm, tc, schedule)
-                                 : Trainer(*gpt, *strategy, comm, *data.train, tc, schedule);
+  // Test faults, only when their flags ask: decorators around the micro-batches and
+  // observers of the step loop (train/fault_injection.h).
+  std::unique_ptr<MicroBatches> nan_batches;
+  if (!o.nan_steps.empty()) {
+    nan_batches = std::make_unique<NonFiniteMicroBatches>(
+        *batches, model, NonFiniteMicroBatches::Fault::kLoss,
+        std::set<long>(o.nan_steps.begin(), o.nan_steps.end()), 0, world.rank());
+  }
+  Trainer trainer(model, nan_batches ? *nan_batches : *batches, *strategy, comm, tc, schedule);
+  std::vector<std::unique_ptr<StepObserver>> faults;
+  if (!o.kill_at.empty()) {
+    int kill_rank = -1;
+    long kill_step = -1;
+    if (std::sscanf(o.kill_at.c_str(), "%d:%ld", &kill_rank, &kill_step) != 2)
+      throw Error(fmt::format("--test-kill-at: expected RANK:STEP, got '{}'", o.kill_at));
+    // A restarted job (cohort launch) runs on: the kill happens once.
+    if (kill_rank == world.rank() && !restarted)
+      faults.push_back(std::make_unique<KillBeforeStep>(kill_step));
+  }
+  std::vector<std::pair<long, long>> sleeps;
+  for (const auto& slow : o.slow)
+    if (slow.rank == world.rank()) sleeps.emplace_back(slow.step, slow.ms);
+  if (!sleeps.empty()) faults.push_back(std::make_unique<SleepBeforeSteps>(std::move(sleeps)));
+  for (auto& f : faults) trainer.add_observer(f.get());
   CommWatchdog watchdog(comm, cfg.dist.comm_timeout);
   trainer.set_watchdog(&watchdog);
   DynamicLossScaler loss_scaler;
@@ -479,26 +501,7 @@ int run_train(const TrainOptions& o) {
   float last_loss = NAN;  // every metrics line carries step and loss
   bool stopped_early = false;
   int bad_in_a_row = 0;
-  int kill_rank = -1;
-  long kill_step = -1;
-  if (!o.kill_at.empty() && std::sscanf(o.kill_at.c_str(), "%d:%ld", &kill_rank, &kill_step) != 2) {
-    throw Error(fmt::format("--test-kill-at: expected RANK:STEP, got '{}'", o.kill_at));
-  }
-  if (!o.nan_steps.empty() && world.rank() == 0) {
-    trainer.set_poison([&o](long step) {
-      return std::find(o.nan_steps.begin(), o.nan_steps.end(), step) != o.nan_steps.end();
-    });
-  }
   while (trainer.next_step() < tc.steps) {
-    if (kill_rank == world.rank() && kill_step == trainer.next_step() && !restarted) {
-      std::fflush(stdout);
-      std::raise(SIGKILL);
-    }
-    for (const auto& slow : o.slow) {
-      if (slow.rank == world.rank() && slow.step == trainer.next_step()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(slow.ms));
-      }
-    }
     const StepResult r = trainer.step();
     state.lr = r.lr;
     if (r.overflow) {
@@ -740,15 +743,15 @@ void add_train_command(CLI::App& root, int& exit_code) {
          },
          "Testing: rank RANK sleeps MS milliseconds before step STEP (a straggler; "
          "repeatable)")
-      ->group("Testing")
+      ->group("")  // testing flags: usable, but not in the user's --help
       ->take_all();
   cmd->add_option("--test-kill-at", o->kill_at,
                   "Testing: rank RANK kills itself (SIGKILL) before step STEP, unless "
                   "restarted by cohort launch")
-      ->group("Testing");
+      ->group("");
   cmd->add_option("--test-nan-at", o->nan_steps,
                   "Testing: rank 0's loss is NaN at these steps (repeatable)")
-      ->group("Testing");
+      ->group("");
   cmd->footer("Defaults of every config key: cohort train --help-config");
   cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });
 }

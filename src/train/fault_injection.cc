@@ -1,6 +1,10 @@
 #include "train/fault_injection.h"
 
+#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <thread>
 #include <utility>
 
 namespace cohort {
@@ -11,13 +15,24 @@ NonFiniteMicroBatches::NonFiniteMicroBatches(MicroBatches& inner, Model& model, 
 
 float NonFiniteMicroBatches::forward(long step, int micro, const ForwardOptions& options) {
   float loss = inner_.forward(step, micro, options);
-  if (!mine_ || micro != 0 || !steps_.count(step)) return loss;
+  if (!mine_ || micro != 0 || !options.training || !steps_.count(step)) return loss;
   if (fault_ == Fault::kLoss) return NAN;
   // The middle of the flat buffer: a weight of some block, in any bucket or shard order.
   const float nan = NAN;
   model_.backend().memory().copy_from_host(model_.grads() + model_.num_params() / 2, &nan,
                                            sizeof nan);
   return loss;
+}
+
+void KillBeforeStep::before_step(long step) {
+  if (step != step_) return;
+  std::fflush(stdout);
+  std::raise(SIGKILL);
+}
+
+void SleepBeforeSteps::before_step(long step) {
+  for (const auto& [at, ms] : step_ms_)
+    if (at == step) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 }  // namespace cohort

@@ -38,6 +38,7 @@ Trainer::Trainer(Model& model, MicroBatches& batches, Strategy& strategy, Commun
       schedule_(schedule) {}
 
 StepResult Trainer::step() {
+  for (StepObserver* o : observers_) o->before_step(step_);
   Timer timer;
   const int B = config_.batch_size, M = config_.grad_accum;
   const float loss_scale = scaler_ ? scaler_->scale() : 1.0f;
@@ -60,7 +61,6 @@ StepResult Trainer::step() {
   std::optional<CommWatchdog::Guard> watched;
   if (watchdog_) watched.emplace(watchdog_->watch("the step's gradient exchange", step_));
   double loss = loss_sum / M;
-  if (poison_ && poison_(step_)) loss = NAN;
   if (strategy_.synchronous()) {
     comm_.all_reduce_sum(&loss, 1);
     loss /= comm_.world();

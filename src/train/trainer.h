@@ -57,6 +57,15 @@ class LmMicroBatches : public MicroBatches {
   std::vector<int32_t> inputs_, targets_;  // (B, T), reused every micro-batch
 };
 
+// Watches the step loop from outside: told as each step begins. The test faults of
+// fault_injection.h (a rank that dies or stalls before a step) are observers, so the
+// loop itself holds no test code.
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  virtual void before_step(long step) = 0;
+};
+
 class Trainer {
  public:
   // The language model on `data`.
@@ -68,8 +77,8 @@ class Trainer {
   StepResult step();
   long next_step() const { return step_; }
   void set_next_step(long step) { step_ = step; }  // on resume
-  // Testing: this rank's loss becomes NaN at the steps where poison(step) is true.
-  void set_poison(std::function<bool(long)> poison) { poison_ = std::move(poison); }
+  // Called as each step begins, before its first micro-batch (not owned).
+  void add_observer(StepObserver* observer) { observers_.push_back(observer); }
   // fp16: backward runs at the scaler's scale and the scaler follows each step's
   // verdict (may be null: no loss scaling).
   void set_loss_scaler(DynamicLossScaler* scaler) { scaler_ = scaler; }
@@ -88,7 +97,7 @@ class Trainer {
   TrainConfig config_;
   LrSchedule schedule_;
   long step_ = 0;
-  std::function<bool(long)> poison_;
+  std::vector<StepObserver*> observers_;
   CommWatchdog* watchdog_ = nullptr;
 };
 
