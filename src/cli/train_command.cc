@@ -350,6 +350,7 @@ int run_train(const TrainOptions& o) {
 
   TrainingState state;
   state.seed = tc.seed;
+  std::string resumed_from;  // the checkpoint directory, when resumed
   if (resume) {
     LoadedCheckpoint ck = load_newest_good_checkpoint(tc.run_dir, [&](const std::string& w) {
       if (lead) fmt::print(stderr, "cohort: warning: {}\n", w);
@@ -365,6 +366,7 @@ int run_train(const TrainOptions& o) {
     trainer.set_next_step(state.step);
     if (data.loader) data.loader->restore({state.step, state.loader_sample});
     if (lead) fmt::print("resumed from {} at step {}\n", ck_dir.string(), state.step);
+    resumed_from = ck_dir.string();
   }
   // Every replica starts from the same parameters: rank 0's, or the servers'.
   strategy->start(trainer.next_step());
@@ -375,6 +377,16 @@ int run_train(const TrainOptions& o) {
     fs::create_directories(tc.run_dir, ec);
     if (ec) throw Error(fmt::format("{}: cannot create directory: {}", tc.run_dir, ec.message()));
     metrics = MetricsLog(tc.run_dir + "/metrics.jsonl");
+    if (!resumed_from.empty()) {
+      // docs/metrics.md: a restart is a resume with restart >= 1; a world change one
+      // whose world differs from checkpoint_world.
+      metrics.write({{"kind", "resume"},
+                     {"step", state.step},
+                     {"from", resumed_from},
+                     {"restart", restart ? std::atoi(restart) : 0},
+                     {"world", world.world()},
+                     {"checkpoint_world", state.world > 0 ? nlohmann::json(state.world) : nullptr}});
+    }
   }
 
   // Tasks count samples (their sequences vary in length); the LM counts tokens.
@@ -410,6 +422,7 @@ int run_train(const TrainOptions& o) {
   auto save = [&](bool is_best) {
     if (tc.run_dir.empty()) return;
     state.step = trainer.next_step();
+    state.world = world.world();
     state.loader_sample = data.loader ? data.loader->position(state.step).sample : 0;
     CheckpointContents c;
     c.optimizer = optimizer;
@@ -524,8 +537,8 @@ int run_train(const TrainOptions& o) {
       metrics.write(
           {{"kind", "skipped"},
            {"step", r.step},
-           {"loss", std::isfinite(r.loss) ? nlohmann::json(r.loss) : "nan"},
-           {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : "nan"}});
+           {"loss", r.loss},
+           {"grad_norm", r.grad_norm}});
       if (bad_in_a_row >= tc.max_bad_steps) {
         throw CollectiveError(
             fmt::format("steps {}-{}: loss or gradient norm not finite {} times in a row "

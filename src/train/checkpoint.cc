@@ -78,6 +78,7 @@ nlohmann::json state_json(const TrainingState& s) {
                    {"seed", s.seed},           {"lr", s.lr},
                    {"best_step", s.best_step}, {"evals_since_best", s.evals_since_best}};
   j["best_val_loss"] = std::isfinite(s.best_val_loss) ? nlohmann::json(s.best_val_loss) : nullptr;
+  if (s.world > 0) j["world"] = s.world;
   return j;
 }
 
@@ -90,6 +91,7 @@ TrainingState state_from_json(const nlohmann::json& j) {
   s.best_step = j.at("best_step").get<long>();
   s.evals_since_best = j.at("evals_since_best").get<int>();
   if (!j.at("best_val_loss").is_null()) s.best_val_loss = j["best_val_loss"].get<double>();
+  if (j.contains("world")) s.world = j["world"].get<int>();
   return s;
 }
 

@@ -36,6 +36,7 @@ struct TrainingState {
   double best_val_loss = std::numeric_limits<double>::infinity();
   long best_step = -1;
   int evals_since_best = 0;
+  int world = 0;  // ranks of the run that wrote it (0: not recorded, older checkpoints)
 
   // The early-stopping record after a validation at `step`; true on a new best.
   bool record_validation(double val_loss, long at_step) {

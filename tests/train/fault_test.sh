@@ -53,6 +53,16 @@ run launch "$cohort" launch --max-restarts 2 --backoff 0 -- mpirun --oversubscri
 grep -q "restart 1 of 2" "$tmp/launch.log" || fail "launch: no restart"; 
 grep -q "the job finished after 1 restart" "$tmp/launch.log" || fail "launch: did not finish"
 same "$tmp/two/checkpoints/step-40" "$tmp/launch/checkpoints/step-40"
+# docs/metrics.md: the restart is a resume line; steps 10-12, trained again, are marked.
+python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+resumes = [r for r in rows if r["kind"] == "resume"]
+assert len(resumes) == 1 and resumes[0]["step"] == 10 and resumes[0]["restart"] == 1, resumes
+assert resumes[0]["world"] == 2 and resumes[0]["checkpoint_world"] == 2, resumes
+again = sorted(r["step"] for r in rows if r["kind"] == "train" and r.get("retrained"))
+assert again == [10, 11, 12], again
+' "$tmp/launch/metrics.jsonl" || fail "launch: metrics.jsonl lacks the resume line or the retrained marks"
 echo "ok: cohort launch: rank 1 SIGKILLed before step 13, restarted from step 10, final" \
      "parameters == the unbroken run's, bit for bit"
 set +e
@@ -100,6 +110,8 @@ python3 -c '
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert [r["step"] for r in rows if r["kind"] == "skipped"] == [4], rows
+skipped = [r for r in rows if r["kind"] == "skipped"][0]
+assert skipped["loss"] is None and skipped["nonfinite"] == ["loss"], skipped  # docs/metrics.md
 ' "$tmp/nan/metrics.jsonl" || fail "nan: metrics.jsonl lacks one skipped line for step 4"
 cmp "$tmp/nan/checkpoints/step-4/model.safetensors" "$tmp/nan/checkpoints/step-5/model.safetensors" ||
   fail "nan: the skipped step changed the parameters"
