@@ -9,8 +9,8 @@
 
 #include "cli/backend_choice.h"
 #include "cli/commands.h"
-#include "cli/run_config.h"
-#include "cli/task_checkpoint.h"
+#include "train/run_config.h"
+#include "train/task_checkpoint.h"
 #include "cli/task_eval_command.h"
 #include "core/error.h"
 #include "core/file_io.h"

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "cli/task_checkpoint.h"
+#include "train/task_checkpoint.h"
 #include "core/timer.h"
 #include "dist/communicator.h"
 #include "train/task_eval.h"

@@ -14,10 +14,11 @@
 #include <optional>
 #include <set>
 
-#include "cli/backend_choice.h"
+#include "backend/make_backend.h"
+#include "dist/gradient_communicator.h"
 #include "cli/commands.h"
-#include "cli/run_config.h"
-#include "cli/train_cut.h"
+#include "train/run_config.h"
+#include "train/ps_run.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "data/dataset.h"
@@ -283,7 +284,7 @@ int run_train(const TrainOptions& o) {
   const TrainConfig& tc = cfg.train;
   set_thread_count(tc.threads);
 
-  const std::unique_ptr<Backend> backend_owner = make_backend(tc);
+  const std::unique_ptr<Backend> backend_owner = make_backend(tc.backend, tc.precision);
   Backend& backend = *backend_owner;
   const std::unique_ptr<Model> model_owner = make_model(cfg.model, backend);
   Model& model = *model_owner;
@@ -300,7 +301,7 @@ int run_train(const TrainOptions& o) {
   }
   check_ranks_agree(world, cfg.to_toml(), model.layout(), data.fingerprint);
   // NCCL between GPUs; host-side collectives (losses, checks) stay on `world`.
-  const std::unique_ptr<Communicator> gpu_comm = make_gradient_communicator(tc, world);
+  const std::unique_ptr<Communicator> gpu_comm = make_gradient_communicator(tc.backend, world);
   auto strategy = make_strategy(cfg.dist, gpu_comm ? *gpu_comm : world, model, cfg.optim);
   auto* ps_worker = dynamic_cast<PsWorkerStrategy*>(strategy.get());
   Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker

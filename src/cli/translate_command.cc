@@ -11,7 +11,7 @@
 
 #include "cli/backend_choice.h"
 #include "cli/commands.h"
-#include "cli/task_checkpoint.h"
+#include "train/task_checkpoint.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "core/timer.h"

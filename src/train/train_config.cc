@@ -6,21 +6,6 @@
 
 namespace cohort {
 
-void validate_backend_choice(const std::string& backend, const std::string& precision,
-                             const std::string& where, const char* backend_field,
-                             const char* precision_field) {
-  if (backend != "cpu" && backend != "cuda")
-    throw Error(fmt::format("{}: {} '{}': expected cpu or cuda", where, backend_field, backend));
-  if (precision != "auto" && precision != "fp32" && precision != "bf16" && precision != "fp16") {
-    throw Error(fmt::format("{}: {} '{}': expected auto, fp32, bf16 or fp16", where,
-                            precision_field, precision));
-  }
-  if (backend == "cpu" && resolve_precision(backend, precision) != "fp32") {
-    throw Error(fmt::format("{}: {} = {} needs {} = cuda (the CPU backend computes in fp32)", where,
-                            precision_field, precision, backend_field));
-  }
-}
-
 void TrainConfig::validate(int context_length, const std::string& where) const {
   auto positive = [&](const char* field, long v) {
     if (v <= 0) throw Error(fmt::format("{}: train.{} must be positive, got {}", where, field, v));

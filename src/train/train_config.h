@@ -1,22 +1,13 @@
 // How to train: batch shape, step count, learning-rate schedule, clipping, seeds.
-// Resolved from defaults, a TOML file and --set overrides by cli/config.cc.
+// Resolved from defaults, a TOML file and --set overrides by RunConfig (run_config.h).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-namespace cohort {
+#include "backend/make_backend.h"  // validate_backend_choice, resolve_precision
 
-// A backend choice (cpu | cuda) and its matmul precision (auto | fp32 | bf16 | fp16):
-// throws cohort::Error naming the two fields (e.g. "train.backend", or "--backend" for a
-// command's flags) on a value outside those or a 16-bit precision on the CPU.
-void validate_backend_choice(const std::string& backend, const std::string& precision,
-                             const std::string& where, const char* backend_field,
-                             const char* precision_field);
-// auto: bf16 on cuda, fp32 on cpu.
-inline std::string resolve_precision(const std::string& backend, const std::string& precision) {
-  return precision != "auto" ? precision : backend == "cuda" ? "bf16" : "fp32";
-}
+namespace cohort {
 
 struct TrainConfig {
   int batch_size = 8;  // B per micro-batch (per rank, once there are ranks)

@@ -1,5 +1,5 @@
 // RunConfig: TOML file, --set overrides, and every kind of bad input named precisely.
-#include "cli/run_config.h"
+#include "train/run_config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // libFuzzer: the TOML run config (cli/run_config.h) on arbitrary text, then validated.
 #include <string>
 
-#include "cli/run_config.h"
+#include "train/run_config.h"
 #include "core/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

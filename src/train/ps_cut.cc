@@ -1,4 +1,4 @@
-#include "cli/train_cut.h"
+#include "train/ps_run.h"
 
 #include <fmt/format.h>
 

@@ -45,4 +45,8 @@ struct RunConfig {
   static std::string default_of(const std::string& key);
 };
 
+// What the CUDA backend does not run yet, refused before any work starts: the parameter
+// server, bf16 on the wire. No-op for the CPU.
+void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist);
+
 }  // namespace cohort

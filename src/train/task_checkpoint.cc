@@ -1,8 +1,8 @@
-#include "cli/task_checkpoint.h"
+#include "train/task_checkpoint.h"
 
 #include <fmt/format.h>
 
-#include "cli/run_config.h"
+#include "train/run_config.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "model/make_model.h"

@@ -1,11 +1,11 @@
-// The server ranks of `cohort train --ps-servers S` (train_cut.h).
+// The server ranks of `cohort train --ps-servers S` (ps_run.h).
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <memory>
 
 #include "backend/cpu/cpu_backend.h"
-#include "cli/train_cut.h"
+#include "train/ps_run.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "dist/parameter_server.h"

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/run_config.h"
+#include "train/run_config.h"
 #include "dist/communicator.h"
 #include "dist/ps_roles.h"
 

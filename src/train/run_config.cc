@@ -1,4 +1,4 @@
-#include "cli/run_config.h"
+#include "train/run_config.h"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -330,6 +330,18 @@ std::string RunConfig::describe_keys() {
     out += fmt::format("  {:<26} {:<8} {}\n", f.key, type_name(f.ref), f.help);
   }
   return out + "\nDefaults:\n" + dump;
+}
+
+void check_backend_supports(const TrainConfig& train, const StrategyConfig& dist) {
+  if (train.backend != "cuda") return;
+  auto refuse = [](const std::string& what) {
+    throw Error(
+        fmt::format("train.backend = cuda does not run {} yet (docs/gpu.md); use "
+                    "train.backend = cpu",
+                    what));
+  };
+  if (dist.name == "ps") refuse("the parameter server");
+  if (dist.wire != "fp32") refuse("dist.wire = bf16");
 }
 
 }  // namespace cohort
