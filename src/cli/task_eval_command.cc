@@ -23,14 +23,14 @@ int run_task_eval(const std::string& checkpoint, const std::string& data, const 
   const TaskCheckpoint t = open_task_checkpoint(checkpoint, data, true);
   const auto samples = read_task_split(t.data_dir, split, t.info);
   const std::unique_ptr<Backend> backend = make_backend(device);
-  auto model = load_task_model(t, *backend);
   Timer timer;
   nlohmann::json result = {{"split", split},
                            {"samples", samples.size()},
                            {"task", t.task},
                            {"checkpoint", t.dir.string()}};
   if (t.task == "translate") {
-    auto& m = dynamic_cast<Seq2SeqModel&>(*model);
+    const auto model = load_seq2seq(t, *backend);
+    Seq2SeqModel& m = *model;
     m.plan(batch_size, t.info.max_len, t.info.max_len);
     const TaskEvalTotals e = evaluate_seq2seq(m, t.info, samples, batch_size, 0, 1);
     fmt::print(
@@ -41,7 +41,8 @@ int run_task_eval(const std::string& checkpoint, const std::string& data, const 
     result.update(
         {{"tokens", long(e.count)}, {"loss", e.loss()}, {"perplexity", std::exp(e.loss())}});
   } else {
-    auto& m = dynamic_cast<EncoderModel&>(*model);
+    const auto model = load_encoder(t, *backend);
+    EncoderModel& m = *model;
     m.plan(batch_size, t.info.max_len);
     const bool mlm = t.task == "mlm";
     std::vector<int> predicted;

@@ -45,8 +45,8 @@ int run_translate(const TranslateOptions& o) {
   if (!t.ck.tokenizer) throw Error(fmt::format("{}: has no tokenizer/", t.dir.string()));
   const Tokenizer& tok = *t.ck.tokenizer;
   const std::unique_ptr<Backend> backend = make_backend(o.device);
-  auto owned = load_task_model(t, *backend);
-  auto& model = dynamic_cast<Seq2SeqModel&>(*owned);
+  const auto owned = load_seq2seq(t, *backend);
+  Seq2SeqModel& model = *owned;
   BeamOptions beam = o.beam;
   if (beam.max_len <= 0) beam.max_len = t.info.max_len;
   beam.max_len = std::min(beam.max_len, model.config().context_length);

@@ -35,4 +35,24 @@ void SleepBeforeSteps::before_step(long step) {
     if (at == step) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
+InstalledFaults::InstalledFaults(const TestFaults& faults, MicroBatches& batches, Model& model,
+                                 int rank, bool restarted)
+    : batches_(batches) {
+  if (!faults.nan_steps.empty()) {
+    wrapped_ = std::make_unique<NonFiniteMicroBatches>(
+        batches, model, NonFiniteMicroBatches::Fault::kLoss,
+        std::set<long>(faults.nan_steps.begin(), faults.nan_steps.end()), 0, rank);
+  }
+  if (faults.kill_rank == rank && !restarted)
+    observers_.push_back(std::make_unique<KillBeforeStep>(faults.kill_step));
+  std::vector<std::pair<long, long>> sleeps;
+  for (const auto& s : faults.slow)
+    if (s.rank == rank) sleeps.emplace_back(s.step, s.ms);
+  if (!sleeps.empty()) observers_.push_back(std::make_unique<SleepBeforeSteps>(std::move(sleeps)));
+}
+
+void InstalledFaults::observe(Trainer& trainer) {
+  for (auto& o : observers_) trainer.add_observer(o.get());
+}
+
 }  // namespace cohort

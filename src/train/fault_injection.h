@@ -12,6 +12,7 @@
 // rank that should die or straggle.
 #pragma once
 
+#include <memory>
 #include <set>
 #include <utility>
 #include <vector>
@@ -57,6 +58,34 @@ class SleepBeforeSteps final : public StepObserver {
 
  private:
   std::vector<std::pair<long, long>> step_ms_;
+};
+
+// The faults a run was asked for (cohort train's hidden --test-* flags).
+struct TestFaults {
+  std::vector<long> nan_steps;  // rank 0's loss is NaN at these steps
+  int kill_rank = -1;           // this rank SIGKILLs itself before kill_step (first run only)
+  long kill_step = -1;
+  struct Slow {
+    int rank = -1;
+    long step = 0, ms = 0;
+  };
+  std::vector<Slow> slow;  // rank sleeps ms before step
+};
+
+// This rank's decorators for `faults`: the micro-batches to train on (`batches` itself when
+// no fault wraps them) and the step observers to add to the trainer. restarted: a job
+// that cohort launch started again, which is not killed a second time.
+class InstalledFaults {
+ public:
+  InstalledFaults(const TestFaults& faults, MicroBatches& batches, Model& model, int rank,
+                  bool restarted);
+  MicroBatches& batches() { return wrapped_ ? *wrapped_ : batches_; }
+  void observe(Trainer& trainer);
+
+ private:
+  MicroBatches& batches_;
+  std::unique_ptr<MicroBatches> wrapped_;
+  std::vector<std::unique_ptr<StepObserver>> observers_;
 };
 
 }  // namespace cohort

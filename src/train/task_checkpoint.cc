@@ -5,7 +5,6 @@
 #include "train/run_config.h"
 #include "core/error.h"
 #include "core/file_io.h"
-#include "model/make_model.h"
 
 namespace cohort {
 
@@ -61,10 +60,27 @@ TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::st
   return t;
 }
 
-std::unique_ptr<Model> load_task_model(const TaskCheckpoint& t, Backend& backend) {
-  auto model = make_model(t.ck.model, backend);
+namespace {
+template <typename Family>
+std::unique_ptr<Family> load_family(const TaskCheckpoint& t, Backend& backend, const char* arch,
+                                    const char* wanted) {
+  if (t.ck.model.arch != arch) {
+    throw Error(fmt::format("{}: a {} checkpoint; this needs {}", t.dir.string(),
+                            t.ck.model.arch, wanted));
+  }
+  auto model = std::make_unique<Family>(t.ck.model, backend);
   model->upload_params(t.ck.params.data());
   return model;
+}
+}  // namespace
+
+std::unique_ptr<EncoderModel> load_encoder(const TaskCheckpoint& t, Backend& backend) {
+  return load_family<EncoderModel>(t, backend, "encoder", "an encoder (train --task mlm or classify)");
+}
+
+std::unique_ptr<Seq2SeqModel> load_seq2seq(const TaskCheckpoint& t, Backend& backend) {
+  return load_family<Seq2SeqModel>(t, backend, "seq2seq",
+                                   "an encoder-decoder (train --task translate)");
 }
 
 }  // namespace cohort

@@ -10,7 +10,8 @@
 
 #include "data/task_dataset.h"
 #include "data/tokenizer.h"
-#include "model/model.h"
+#include "model/encoder_model.h"
+#include "model/seq2seq_model.h"
 #include "train/checkpoint.h"
 
 namespace cohort {
@@ -28,8 +29,11 @@ struct TaskCheckpoint {
 TaskCheckpoint open_task_checkpoint(const std::string& checkpoint, const std::string& data,
                                     bool with_data);
 
-// The checkpoint's parameters in a model of its family.
-std::unique_ptr<Model> load_task_model(const TaskCheckpoint& t, Backend& backend);
+// The checkpoint's parameters in a model of its family: the encoder (mlm, classify) or
+// the encoder-decoder (translate); a checkpoint of the other family is a cohort::Error
+// naming it.
+std::unique_ptr<EncoderModel> load_encoder(const TaskCheckpoint& t, Backend& backend);
+std::unique_ptr<Seq2SeqModel> load_seq2seq(const TaskCheckpoint& t, Backend& backend);
 
 // Every file of the data's tokenizer must equal the checkpoint's: the same ids.
 void check_same_tokenizer(const std::filesystem::path& data_tok,

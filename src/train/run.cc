@@ -1,0 +1,441 @@
+// The run of `cohort train`: assembly (data, task and model, strategy, trainer, test
+// faults), resume, the step loop with its evaluation, checkpoint and parameter-server cut
+// schedule, the metrics lines (docs/metrics.md) and the progress line. Under mpirun every
+// rank runs it; rank 0 prints, logs and writes checkpoints; a parameter server's server
+// ranks run ps_server_run.cc instead.
+#include "train/run.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "backend/make_backend.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "dist/gradient_communicator.h"
+#include "dist/launcher.h"
+#include "dist/ps_worker_strategy.h"
+#include "dist/rank_agreement.h"
+#include "train/checkpoint.h"
+#include "train/init_from.h"
+#include "train/metrics_log.h"
+#include "train/progress.h"
+#include "train/ps_run.h"
+#include "train/run_data.h"
+#include "train/stop_signal.h"
+#include "train/task.h"
+#include "train/trainer.h"
+
+namespace cohort {
+
+namespace fs = std::filesystem;
+
+namespace {
+// Evaluation batches for synthetic data come from step numbers no training run reaches.
+constexpr long kHeldOutStep = 1L << 30;
+constexpr int kSyntheticEvalBatches = 8;
+}  // namespace
+
+int run_training(RunConfig cfg, const RunOptions& o) {
+  const std::string& where = o.where;
+  // Under mpirun, start-up errors are compared between ranks, so that a config every
+  // rank reads alike is reported once rather than once per rank.
+  std::string error;
+  int error_code = 0;
+  auto capture = [&](auto&& step) {
+    try {
+      step();
+    } catch (const CollectiveError&) {
+      throw;
+    } catch (const Error& e) {
+      if (!launched_by_mpi()) throw;
+      error = e.what();
+      error_code = e.exit_code();
+    }
+  };
+  // Under `cohort launch`, a restarted job (COHORT_RESTART >= 1) resumes from its run
+  // directory if it got as far as a checkpoint, and starts afresh if it did not.
+  const char* restart = std::getenv("COHORT_RESTART");
+  const bool restarted = restart != nullptr && std::atoi(restart) > 0;
+  bool resume = o.resume;
+  capture([&] {
+    cfg.validate(where);
+    // Before any rank takes a role: a parameter server's ranks would otherwise be serving
+    // while its workers refused the backend.
+    check_backend_supports(cfg.train, cfg.dist);
+    if (restarted && !cfg.train.run_dir.empty() &&
+        fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
+      resume = true;
+    }
+    if (resume && cfg.train.run_dir.empty()) {
+      throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
+    }
+    if (!resume && !cfg.train.run_dir.empty() &&
+        fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
+      throw Error(
+          fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
+                      "choose another --run-dir",
+                      cfg.train.run_dir));
+    }
+  });
+  std::unique_ptr<Communicator> world_owner = make_communicator(nullptr, nullptr);
+  Communicator& world = *world_owner;
+  raise_if_any_failed(world, error, error_code);
+  install_stop_handlers();
+  // comm: the ranks that compute. A parameter server's workers and servers each get
+  // their own communicator; otherwise every rank computes.
+  const bool ps = cfg.dist.name == "ps";
+  PsRoles roles;
+  std::unique_ptr<Communicator> role_comm;
+  if (ps) {
+    roles = ps_roles(cfg.dist.ps_servers, world.world());
+    role_comm = world.split(roles.is_server(world.rank()) ? 1 : 0);
+  }
+  Communicator& comm = ps ? *role_comm : world;
+  const bool serving = ps && roles.is_server(world.rank());
+  RunData data;
+  capture([&] { data = open_data(cfg, o.synthetic, where, comm, !serving); });
+  raise_if_any_failed(world, error, error_code);
+  if (serving) {
+    return run_parameter_server(cfg, data.fingerprint, o.stop_at, resume, world, comm, roles);
+  }
+  const bool lead = comm.rank() == 0;
+  const TrainConfig& tc = cfg.train;
+  set_thread_count(tc.threads);
+
+  const std::unique_ptr<Backend> backend_owner = make_backend(tc.backend, tc.precision);
+  Backend& backend = *backend_owner;
+  const std::unique_ptr<Task> task = make_task(cfg, backend, data, comm);
+  Model& model = task->model();
+  model.init_weights(tc.seed);
+  if (!tc.init_from.empty() && !resume) {
+    const InitFromReport r = init_from_checkpoint(model, tc.init_from);
+    if (lead) {
+      std::string fresh;
+      for (const auto& n : r.fresh) fresh += (fresh.empty() ? "" : ", ") + n;
+      fmt::print("init: {} tensors from {}{}\n", r.copied, r.dir,
+                 fresh.empty() ? "" : "; newly initialized: " + fresh);
+    }
+  }
+  check_ranks_agree(world, cfg.to_toml(), model.layout(), data.fingerprint);
+  // NCCL between GPUs; host-side collectives (losses, checks) stay on `world`.
+  const std::unique_ptr<Communicator> gpu_comm = make_gradient_communicator(tc.backend, world);
+  auto strategy = make_strategy(cfg.dist, gpu_comm ? *gpu_comm : world, model, cfg.optim);
+  auto* ps_worker = dynamic_cast<PsWorkerStrategy*>(strategy.get());
+  Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
+  LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
+  // Test faults, only when their flags ask (train/fault_injection.h).
+  InstalledFaults faults(o.faults, task->batches(), model, world.rank(), restarted);
+  Trainer trainer(model, faults.batches(), *strategy, comm, tc, schedule);
+  faults.observe(trainer);
+  CommWatchdog watchdog(comm, cfg.dist.comm_timeout);
+  trainer.set_watchdog(&watchdog);
+  DynamicLossScaler loss_scaler;
+  if (tc.resolved_precision() == "fp16") trainer.set_loss_scaler(&loss_scaler);
+
+  TrainingState state;
+  state.seed = tc.seed;
+  std::string resumed_from;  // the checkpoint directory, when resumed
+  if (resume) {
+    LoadedCheckpoint ck = load_newest_good_checkpoint(tc.run_dir, [&](const std::string& w) {
+      if (lead) fmt::print(stderr, "cohort: warning: {}\n", w);
+    });
+    const fs::path ck_dir = ck.dir;
+    if (ck.model.shape() != cfg.model.shape()) {
+      throw Error(fmt::format("{}: checkpoint model ({}) differs from the config's ({})",
+                              ck_dir.string(), ck.model.shape(), cfg.model.shape()));
+    }
+    model.upload_params(ck.params.data());
+    if (optimizer) load_optimizer_state(ck_dir, *optimizer);
+    state = ck.state;
+    trainer.set_next_step(state.step);
+    if (data.loader) data.loader->restore({state.step, state.loader_sample});
+    if (lead) fmt::print("resumed from {} at step {}\n", ck_dir.string(), state.step);
+    resumed_from = ck_dir.string();
+  }
+  // Every replica starts from the same parameters: rank 0's, or the servers'.
+  strategy->start(trainer.next_step());
+
+  MetricsLog metrics;
+  if (!tc.run_dir.empty() && lead) {
+    std::error_code ec;
+    fs::create_directories(tc.run_dir, ec);
+    if (ec) throw Error(fmt::format("{}: cannot create directory: {}", tc.run_dir, ec.message()));
+    metrics = MetricsLog(tc.run_dir + "/metrics.jsonl");
+    if (!resumed_from.empty()) {
+      // docs/metrics.md: a restart is a resume with restart >= 1; a world change one
+      // whose world differs from checkpoint_world.
+      metrics.write({{"kind", "resume"},
+                     {"step", state.step},
+                     {"from", resumed_from},
+                     {"restart", restart ? std::atoi(restart) : 0},
+                     {"world", world.world()},
+                     {"checkpoint_world", state.world > 0 ? nlohmann::json(state.world) : nullptr}});
+    }
+  }
+
+  // Tasks count samples (their sequences vary in length); the LM counts tokens.
+  const long samples_per_step = long(tc.batch_size) * tc.grad_accum * comm.world();
+  const long tokens_per_step = samples_per_step * task->units_per_sample();
+  const char* unit = task->unit();
+  if (lead) {
+    fmt::print("{}", cfg.to_toml());
+    fmt::print("model: {}{} dropout={} | {:.2f}M parameters\n", tc.task == "lm" ? "GPT " : "",
+               cfg.model.shape(), cfg.model.dropout, model.num_params() / 1e6);
+    fmt::print("data:  {}\n", data.describe);
+    if (tc.backend != "cpu") {
+      fmt::print("backend: {} | {} matmuls{}\n", backend.name(), tc.resolved_precision(),
+                 tc.resolved_precision() == "fp16" ? ", dynamic loss scaling from 2^16" : "");
+    }
+    if (data.task) {
+      fmt::print(
+          "train: {} steps x {} samples (B={} per rank, accum={}, {} ranks), task {} | {} lr={} "
+          "warmup={} | {} threads per rank\n",
+          tc.steps, samples_per_step, tc.batch_size, tc.grad_accum, comm.world(), tc.task,
+          cfg.optim.name, tc.lr, tc.warmup, thread_count());
+    } else {
+      fmt::print(
+          "train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
+          "warmup={} | {} threads per rank\n",
+          tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
+          cfg.optim.name, tc.lr, tc.warmup, thread_count());
+    }
+    if (world.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
+    std::fflush(stdout);
+  }
+
+  auto save = [&](bool is_best) {
+    if (tc.run_dir.empty()) return;
+    state.step = trainer.next_step();
+    state.world = world.world();
+    state.loader_sample = data.loader ? data.loader->position(state.step).sample : 0;
+    CheckpointContents c;
+    c.optimizer = optimizer;
+    c.model = &cfg.model;
+    c.layout = &model.layout();
+    c.params = model.params();
+    c.params_space = &model.backend().memory();
+    c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
+    c.run_config_toml = cfg.to_toml();
+    c.state = state;
+    auto watched = watchdog.watch("the checkpoint", state.step);
+    save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best, world);
+  };
+  // At a cut the servers of a parameter server learn what rank 0 decided (train_cut.h);
+  // the other strategies' ranks all reached the same decision themselves.
+  auto tell_servers = [&](bool save_now, bool is_best, bool stop) {
+    if (!ps) return;
+    CutControl control;
+    control.save = save_now && !tc.run_dir.empty();
+    control.is_best = is_best;
+    control.stop = stop;
+    world.broadcast(&control, sizeof control, 0);
+  };
+  auto rank_summary = [&]() {
+    if (!ps_worker) return;
+    print_rank_summaries(
+        world,
+        fmt::format("worker rank {}: {} steps, {:.2f} s sending to and waiting for the servers",
+                    world.rank(), trainer.next_step(), ps_worker->wait_seconds()));
+  };
+  // The task's validation, its batches shared by the ranks: periodic ones score the
+  // first eval_tokens tokens (lm), the last one all of the split.
+  auto validate = [&](bool whole_split) -> std::optional<Validation> {
+    if (!task->can_validate()) return std::nullopt;
+    auto watched = watchdog.watch("validation", trainer.next_step());
+    // An asynchronous parameter server's workers drift apart between cuts; at a cut
+    // they must hold one snapshot, or their validation shares would not add up.
+    if (ps_worker && !strategy->synchronous()) {
+      check_replicas_identical(comm, model.params(), model.num_params(), model.backend().memory());
+    }
+    return task->validate(whole_split);
+  };
+  // The eval line of metrics.jsonl (docs/metrics.md).
+  auto eval_line = [](long step, float loss, const Validation& v) {
+    nlohmann::json line = {{"kind", "eval"},
+                           {"step", step},
+                           {"loss", loss},
+                           {"val_loss", v.loss},
+                           {"val_perplexity", std::exp(v.loss)}};
+    line.update(v.fields);
+    return line;
+  };
+
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> rank_log(nullptr, &std::fclose);
+  if (!o.rank_logs.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.rank_logs, ec);
+    const std::string path = fmt::format("{}/rank-{}.log", o.rank_logs, comm.rank());
+    rank_log.reset(std::fopen(path.c_str(), "a"));
+    if (!rank_log) throw Error(fmt::format("{}: cannot open for writing", path));
+  }
+  ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
+                        lead ? stdout : nullptr, unit);
+  ProgressLine rank_progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
+                             rank_log.get(), unit);
+  std::optional<Validation> last_val;
+  float last_loss = NAN;  // every metrics line carries step and loss
+  bool stopped_early = false;
+  int bad_in_a_row = 0;
+  while (trainer.next_step() < tc.steps) {
+    const StepResult r = trainer.step();
+    state.lr = r.lr;
+    if (r.overflow) {
+      // fp16 finding its loss scale: expected now and then, not a bad step.
+      metrics.write({{"kind", "overflow"},
+                     {"step", r.step},
+                     {"loss", r.loss},
+                     {"loss_scale", r.loss_scale},
+                     {"next_loss_scale", loss_scaler.scale()}});
+    } else if (r.skipped) {
+      // The parameters are unchanged; every rank saw the same verdict.
+      ++bad_in_a_row;
+      progress.finish();
+      if (lead) {
+        fmt::print(stderr,
+                   "cohort: warning: step {}: loss {} | gradient norm {}: not finite, step "
+                   "skipped ({} in a row; the run stops at {})\n",
+                   r.step, r.loss, r.grad_norm, bad_in_a_row, tc.max_bad_steps);
+      }
+      metrics.write(
+          {{"kind", "skipped"},
+           {"step", r.step},
+           {"loss", r.loss},
+           {"grad_norm", r.grad_norm}});
+      if (bad_in_a_row >= tc.max_bad_steps) {
+        throw CollectiveError(
+            fmt::format("steps {}-{}: loss or gradient norm not finite {} times in a row "
+                        "(train.max_bad_steps); the parameters are those of step {}{}; lower "
+                        "train.lr or raise train.warmup",
+                        r.step - bad_in_a_row + 1, r.step, bad_in_a_row, r.step - bad_in_a_row + 1,
+                        tc.run_dir.empty() ? "" : ", and the checkpoints are intact"),
+            4);
+      }
+    } else {
+      bad_in_a_row = 0;
+      last_loss = r.loss;
+    }
+    progress.update(r);
+    rank_progress.update(r);
+    nlohmann::json line = {{"kind", "train"}, {"step", r.step},           {"loss", r.loss},
+                           {"lr", r.lr},      {"grad_norm", r.grad_norm}, {"seconds", r.seconds}};
+    if (tc.resolved_precision() == "fp16") line["loss_scale"] = r.loss_scale;
+    if (ps_worker) {
+      const PsServerStats& s = ps_worker->server_stats();
+      line["ps_wait_seconds"] = ps_worker->wait_seconds();
+      line["staleness_mean"] = s.applied ? double(s.staleness_sum) / double(s.applied) : 0.0;
+      line["staleness_max"] = s.staleness_max;
+    }
+    metrics.write(line);
+    const long done = r.step + 1;
+    const bool last = done == tc.steps;
+    bool is_best = false;
+    if (tc.eval_every > 0 && done % tc.eval_every == 0 && !last) {
+      if (auto v = validate(false)) {
+        last_val = v;
+        is_best = state.record_validation(v->loss, done);
+        progress.finish();
+        if (lead) {
+          fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}{}\n", done, v->loss,
+                     std::exp(v->loss),
+                     tc.eval_tokens > 0 && tc.task == "lm"
+                         ? fmt::format(" (first {} tokens)", tc.eval_tokens)
+                         : "",
+                     v->text, is_best ? " (best)" : "");
+        }
+        metrics.write(eval_line(r.step, r.loss, *v));
+        if (tc.patience > 0 && state.evals_since_best >= tc.patience) stopped_early = true;
+      }
+    }
+    if (last) break;  // the final validation and checkpoint follow the loop
+    // Preemption: the ranks agree on a signal every step (a parameter server's workers
+    // at cut steps, the only steps where they all meet).
+    const bool cut = is_cut_step(done, tc, o.stop_at);
+    int signal = 0;
+    if (!ps || cut) {
+      double s = stop_signal();
+      comm.all_reduce_max(&s, 1);
+      signal = int(s);
+    }
+    const bool periodic = tc.checkpoint_every > 0 && done % tc.checkpoint_every == 0;
+    const bool stop_here = (o.stop_at > 0 && done == o.stop_at) || signal != 0;
+    const bool save_now = periodic || (is_best && tc.patience > 0) || stopped_early || stop_here;
+    if (cut) tell_servers(save_now, is_best, stopped_early || stop_here);
+    if (save_now) save(is_best);
+    if (stop_here) {
+      progress.finish();
+      if (lead && signal != 0) {
+        fmt::print("stopped by {} after step {}{}; continue with --resume\n", signal_name(signal),
+                   done,
+                   tc.run_dir.empty() ? " (no run_dir: nothing saved)" : ", checkpoint written");
+      } else if (lead) {
+        fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
+      }
+      rank_summary();
+      return 0;
+    }
+    if (stopped_early) {
+      progress.finish();
+      if (lead) {
+        fmt::print(
+            "early stop at step {}: no improvement in {} validations (best val_loss "
+            "{:.4f} at step {})\n",
+            done, tc.patience, state.best_val_loss, state.best_step);
+      }
+      break;
+    }
+  }
+  progress.finish();
+  check_replicas_identical(comm, model.params(), model.num_params(), model.backend().memory());
+  if (lead && comm.world() > 1) {
+    fmt::print("replicas: {} ranks hold bit-identical parameters\n", comm.world());
+  }
+
+  if (o.synthetic) {
+    const float val = trainer.evaluate(kHeldOutStep, kSyntheticEvalBatches);
+    Validation held_out;
+    held_out.loss = val;
+    nlohmann::json line = eval_line(trainer.next_step() - 1, last_loss, held_out);
+    line["split"] = "held-out";
+    metrics.write(line);
+    if (lead) {
+      fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
+                 std::exp(double(val)), std::log(double(cfg.model.vocab_size)));
+    }
+    tell_servers(true, false, true);
+    save(false);
+    rank_summary();
+    return 0;
+  }
+  if (!stopped_early) {
+    if (auto v = validate(true)) {
+      last_val = v;
+      const bool is_best = state.record_validation(v->loss, trainer.next_step());
+      metrics.write(eval_line(trainer.next_step() - 1, last_loss, *v));
+      tell_servers(true, is_best, true);
+      save(is_best);
+    } else {
+      tell_servers(true, false, true);
+      save(false);
+    }
+  }
+  rank_summary();
+  if (!lead) return 0;
+  if (last_val) {
+    fmt::print("val_loss {:.4f} | val perplexity {:.2f} (whole split){} | best {:.4f} at step {}\n",
+               last_val->loss, std::exp(last_val->loss), last_val->text, state.best_val_loss,
+               state.best_step);
+  }
+  if (!tc.run_dir.empty()) {
+    fmt::print("checkpoints: {}/checkpoints (latest, best)\n", tc.run_dir);
+  }
+  return 0;
+}
+
+
+}  // namespace cohort

@@ -1,0 +1,25 @@
+// The run of `cohort train` (run.cc): the CLI parses flags into a config and RunOptions
+// and calls run_training once.
+#pragma once
+
+#include <string>
+
+#include "train/fault_injection.h"
+#include "train/run_config.h"
+
+namespace cohort {
+
+struct RunOptions {
+  std::string where = "config";  // names the config in errors (its file, or "config")
+  bool synthetic = false;        // generated token sequences instead of a dataset
+  bool resume = false;           // continue from the run directory's newest checkpoint
+  long stop_at = 0;              // stop after this step with a checkpoint (0: never)
+  std::string rank_logs;         // each rank writes its progress lines to DIR/rank-R.log
+  TestFaults faults;             // tests only: injected by decorators
+};
+
+// Trains; returns the process exit code. Throws cohort::Error (or CollectiveError) for
+// bad input and failures, naming the file and field.
+int run_training(RunConfig cfg, const RunOptions& options);
+
+}  // namespace cohort
