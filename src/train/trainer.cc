@@ -43,6 +43,7 @@ StepResult Trainer::step() {
   const int B = config_.batch_size, M = config_.grad_accum;
   const float loss_scale = scaler_ ? scaler_->scale() : 1.0f;
   double loss_sum = 0.0;
+  double forward_seconds = 0.0, backward_seconds = 0.0;
   for (int micro = 0; micro < M; ++micro) {
     ForwardOptions opt;
     opt.training = true;
@@ -51,9 +52,13 @@ StepResult Trainer::step() {
     // The global index of this micro-batch's first sample: ranks read contiguous parts
     // of the global batch (ShardedLoader's order), so dropout masks follow samples.
     opt.sample_offset = static_cast<uint32_t>((comm_.rank() * M + micro) * B);
+    const double t0 = timer.seconds();
     loss_sum += batches_.forward(step_, micro, opt);
+    const double t1 = timer.seconds();
     model_.backward(loss_scale / float(M),
                     micro + 1 == M ? strategy_.grad_ready_hook() : Model::GradReadyFn{});
+    forward_seconds += t1 - t0;
+    backward_seconds += timer.seconds() - t1;
   }
   StepResult r;
   r.step = step_;
@@ -67,8 +72,12 @@ StepResult Trainer::step() {
   }
   r.loss = static_cast<float>(loss);
   // A non-finite loss skips the step even if the gradients look finite.
+  const double update_start = timer.seconds();
   const UpdateResult u =
       strategy_.update(step_, config_.grad_clip, r.lr, !std::isfinite(loss), loss_scale);
+  r.update_seconds = timer.seconds() - update_start;
+  r.forward_seconds = forward_seconds;
+  r.backward_seconds = backward_seconds;
   r.grad_norm = u.grad_norm;
   r.skipped = !u.applied;
   r.loss_scale = loss_scale;
