@@ -25,6 +25,7 @@
 #include "train/init_from.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
+#include "train/resume.h"
 #include "train/ps_run.h"
 #include "train/run_data.h"
 #include "train/stop_signal.h"
@@ -145,18 +146,9 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     LoadedCheckpoint ck = load_newest_good_checkpoint(tc.run_dir, [&](const std::string& w) {
       if (lead) fmt::print(stderr, "cohort: warning: {}\n", w);
     });
-    const fs::path ck_dir = ck.dir;
-    if (ck.model.shape() != cfg.model.shape()) {
-      throw Error(fmt::format("{}: checkpoint model ({}) differs from the config's ({})",
-                              ck_dir.string(), ck.model.shape(), cfg.model.shape()));
-    }
-    model.upload_params(ck.params.data());
-    if (optimizer) load_optimizer_state(ck_dir, *optimizer);
-    state = ck.state;
-    trainer.set_next_step(state.step);
-    if (data.loader) data.loader->restore({state.step, state.loader_sample});
-    if (lead) fmt::print("resumed from {} at step {}\n", ck_dir.string(), state.step);
-    resumed_from = ck_dir.string();
+    state = resume_from(ck, model, optimizer, trainer, data.loader);
+    if (lead) fmt::print("resumed from {} at step {}\n", ck.dir.string(), state.step);
+    resumed_from = ck.dir.string();
   }
   // Every replica starts from the same parameters: rank 0's, or the servers'.
   strategy->start(trainer.next_step());

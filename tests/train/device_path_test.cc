@@ -16,6 +16,7 @@
 #include "support/guarded_backend.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/resume.h"
 #include "train/trainer.h"
 
 namespace cohort {
@@ -36,7 +37,7 @@ struct RunResult {
 };
 
 // steps steps; with cut_at > 0, a checkpoint at cut_at and a fresh model, optimizer and
-// trainer resumed from it (as `cohort train --resume` does).
+// trainer resumed from it by resume_from, which `cohort train --resume` calls too.
 RunResult train(Backend& backend, const std::string& strategy_name, int steps, int cut_at,
                 const fs::path& dir, DynamicLossScaler* scaler = nullptr) {
   TrainConfig tc;
@@ -72,12 +73,11 @@ RunResult train(Backend& backend, const std::string& strategy_name, int steps, i
       trainer.reset();
       strategy.reset();
       model = std::make_unique<Gpt>(kConfig, backend);
-      model->upload_params(loaded.params.data());
       strategy = make_strategy(sc, comm, *model, OptimizerConfig{});
-      load_optimizer_state(ck, *strategy->optimizer());
       trainer = std::make_unique<Trainer>(*model, *strategy, comm, data, tc, schedule);
-      trainer->set_next_step(s);
-      strategy->start(s);
+      const TrainingState state =
+          resume_from(loaded, *model, strategy->optimizer(), *trainer, nullptr);
+      strategy->start(state.step);
     }
     r.losses.push_back(trainer->step().loss);
   }
