@@ -1,6 +1,6 @@
 // Backend: every op the models need, each forward paired with its backward. The model
-// is written once against this interface; the CPU backend (cpu/) and later the CUDA
-// backend implement it without touching the model.
+// is written once against this interface; the CPU backend (cpu/) and the CUDA backend
+// (cuda/) implement it without touching the model.
 //
 // Conventions (one rule for every op, as llm.c states it):
 // - Row-major. Dimension letters: B batch, T time, C channels, OC output channels,

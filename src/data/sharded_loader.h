@@ -38,7 +38,6 @@ class ShardedLoader final : public BatchSource {
   void restore(const LoaderPosition& p) { origin_ = p; }
   long windows() const { return windows_; }
   uint64_t global_batch() const { return uint64_t(B_) * accum_ * world_; }
-  long epoch_of(long step) const { return long(position(step).sample / uint64_t(windows_)); }
 
  private:
   const std::vector<uint32_t>& order(uint64_t epoch);

@@ -15,8 +15,6 @@ class ZeroStrategy final : public CollectiveStrategy {
   float gradient_norm() override;
   void optimizer_step(float lr, float grad_scale = 1.0f) override;
   Optimizer* optimizer() override { return optimizer_.get(); }
-  size_t shard_begin() const { return begin_; }
-  size_t shard_end() const { return end_; }
 
  private:
   std::vector<size_t> counts_;

@@ -11,8 +11,8 @@
 // optimizer state and every other activation stay fp32 (docs/gpu.md says what that costs
 // against a full bf16 activation path, which is not built).
 //
-// The GPT's causal attention is flash-style: on tensor cores in bf16 / fp16 at head size
-// 64 (cuda_flash_attention_tc.cu), else fp32 on CUDA cores
+// The GPT's causal attention is flash-style: on tensor cores in bf16 / fp16 at head sizes
+// 32, 64 and 128 (cuda_flash_attention_tc.cu), else fp32 on CUDA cores
 // (cuda_flash_attention.cu); no T x T buffer either way. The general mha_* ops (encoder,
 // cross-attention) still store probabilities.
 #pragma once
