@@ -14,6 +14,14 @@ EncoderModel::EncoderModel(const ModelConfig& config, Backend& backend) : Model(
     blocks_.push_back(block_params(layout_, params(), prefix, false));
     dblocks_.push_back(block_params(layout_, grads(), prefix, false));
   }
+  // The units backward finishes: the head with ln_f, the blocks from the top, then the
+  // embeddings (the MLM head's wte gradient is complete only there).
+  const int L = config_.n_layer;
+  set_grad_ready_units(size_t(L) + 2, [L](const std::string& name) {
+    if (name.starts_with("h.")) return size_t(L - std::stoi(name.substr(2)));
+    if (name.starts_with("wte.") || name.starts_with("wpe.")) return size_t(L) + 1;
+    return size_t(0);  // ln_f, pooler, classifier
+  });
 }
 
 void EncoderModel::plan(int B, int T) {
@@ -197,8 +205,12 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   }
   mem.fill_zero(dres_, BT * C * sizeof(float));
   const size_t lnw = layout_.at("ln_f.weight").offset, lnb = layout_.at("ln_f.bias").offset;
+  auto ready = [&](size_t unit) {
+    if (grad_ready) grad_ready(unit);
+  };
   const float* top = config_.n_layer > 0 ? acts_.back().out : encoded_;
   be.layernorm_backward(dres_, G + lnw, G + lnb, dlnf_, top, P + lnw, lnf_mean_, lnf_rstd_, BT, C);
+  ready(0);
   BlockInputs in;
   in.B = B;
   in.T = T;
@@ -207,11 +219,12 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
     const float* x = l == 0 ? encoded_ : acts_[l - 1].out;
     block_backward(be, blocks_[l], dblocks_[l], acts_[l], scratch_, x, dres_, in, C, NH,
                    {dropout_key(last_options_, 1 + kBlockDropoutSites * l)});
+    ready(size_t(config_.n_layer - l));
   }
   be.dropout(dres_, B, size_t(T) * C, dropout_key(last_options_, 0));
   be.embedding_backward(G + layout_.at("wte.weight").offset, G + layout_.at("wpe.weight").offset,
                         dres_, tokens_, B, T, C);
-  if (grad_ready) grad_ready(0);
+  ready(size_t(config_.n_layer) + 1);
 }
 
 std::vector<float> EncoderModel::copy_class_logits() const {

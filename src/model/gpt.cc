@@ -49,20 +49,11 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : Model(config, backend) {
   }
   // The units backward finishes, as flat ranges: ln_f, layers from the top, embeddings.
   const int L = config_.n_layer;
-  ready_ranges_.assign(size_t(L) + 2, {SIZE_MAX, 0});
-  for (const auto& t : layout_.tensors()) {
-    size_t unit = size_t(L) + 1;  // wte, wpe
-    if (t.name.starts_with("ln_f.")) {
-      unit = 0;
-    } else if (t.name.starts_with("h.")) {
-      unit = size_t(L - std::stoi(t.name.substr(2)));
-    }
-    auto& r = ready_ranges_[unit];
-    r = {std::min(r.first, t.offset), std::max(r.second, t.offset + t.numel)};
-  }
-  size_t covered = 0;
-  for (const auto& r : ready_ranges_) covered += r.second - r.first;
-  COHORT_CHECK(covered == layout_.total()) << "backward units must tile the flat buffer";
+  set_grad_ready_units(size_t(L) + 2, [L](const std::string& name) {
+    if (name.starts_with("ln_f.")) return size_t(0);
+    if (name.starts_with("h.")) return size_t(L - std::stoi(name.substr(2)));
+    return size_t(L) + 1;  // wte, wpe
+  });
 }
 
 Gpt::LayerParams Gpt::layer_params(float* base, int l) const {

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,20 @@ void Model::init_weights(uint64_t seed) {
     }
   }
   if (!direct) upload_params(host.data());
+}
+
+void Model::set_grad_ready_units(size_t units,
+                                 const std::function<size_t(const std::string&)>& unit_of) {
+  ready_ranges_.assign(units, {SIZE_MAX, 0});
+  for (const auto& t : layout_.tensors()) {
+    const size_t unit = unit_of(t.name);
+    COHORT_CHECK(unit < units) << t.name << ": unit " << unit << " of " << units;
+    auto& r = ready_ranges_[unit];
+    r = {std::min(r.first, t.offset), std::max(r.second, t.offset + t.numel)};
+  }
+  size_t covered = 0;
+  for (const auto& r : ready_ranges_) covered += r.second - r.first;
+  COHORT_CHECK(covered == layout_.total()) << "backward units must tile the flat buffer";
 }
 
 void Model::check_ids(const int32_t* ids, size_t n, bool allow_ignored, const char* what) const {

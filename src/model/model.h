@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -50,6 +51,10 @@ class Model : public ParameterBuffers {
   void check_ids(const int32_t* ids, size_t n, bool allow_ignored, const char* what) const;
   void check_lengths(const int32_t* lengths, int B, int T, const char* what) const;
   DropoutKey dropout_key(const ForwardOptions& options, uint32_t site) const;
+  // Sets grad_ready_ranges() from each tensor's unit (unit_of(name), 0 = the first
+  // backward finishes) among `units`; each unit's tensors must be contiguous and the
+  // units must tile the flat buffer.
+  void set_grad_ready_units(size_t units, const std::function<size_t(const std::string&)>& unit_of);
 
   ModelConfig config_;
 };

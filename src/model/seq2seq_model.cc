@@ -23,6 +23,17 @@ Seq2SeqModel::Seq2SeqModel(const ModelConfig& config, Backend& backend) : Model(
     dec_.push_back(block_params(layout_, params(), prefix, true));
     ddec_.push_back(block_params(layout_, grads(), prefix, true));
   }
+  // The units backward finishes: ln_f, the decoder's blocks from the top, enc_ln_f (once
+  // every cross-attention has added to the memory's gradient), the encoder's blocks from
+  // the top, then the shared embeddings.
+  const int L = config_.n_layer, D = config_.n_decoder_layer;
+  set_grad_ready_units(size_t(D + L) + 3, [L, D](const std::string& name) {
+    if (name.starts_with("ln_f.")) return size_t(0);
+    if (name.starts_with("dec.")) return size_t(D - std::stoi(name.substr(4)));
+    if (name.starts_with("enc_ln_f.")) return size_t(D) + 1;
+    if (name.starts_with("enc.")) return size_t(D + 1 + L - std::stoi(name.substr(4)));
+    return size_t(D + L) + 2;  // wte, wpe
+  });
 }
 
 void Seq2SeqModel::plan(int B, int S, int T) {
@@ -220,8 +231,13 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   mem.fill_zero(dres_tgt_, BT * C * sizeof(float));
   const size_t lnw = layout_.at("ln_f.weight").offset, lnb = layout_.at("ln_f.bias").offset;
   const float* top = config_.n_decoder_layer > 0 ? dec_acts_.back().out : tgt_emb_;
+  auto ready = [&](size_t unit) {
+    if (grad_ready) grad_ready(unit);
+  };
+  const int L = config_.n_layer, D = config_.n_decoder_layer;
   be.layernorm_backward(dres_tgt_, G + lnw, G + lnb, dlnf_, top, P + lnw, lnf_mean_, lnf_rstd_, BT,
                         C);
+  ready(0);
   mem.fill_zero(dmemory_, BS * C * sizeof(float));
   BlockInputs in;
   in.B = B;
@@ -235,6 +251,7 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
     const float* x = l == 0 ? tgt_emb_ : dec_acts_[l - 1].out;
     block_backward(be, dec_[l], ddec_[l], dec_acts_[l], scratch_, x, dres_tgt_, in, C, NH,
                    {dropout_key(options_, 2 + kBlockDropoutSites * (config_.n_layer + l))});
+    ready(size_t(D - l));
   }
   be.dropout(dres_tgt_, B, size_t(T) * C, dropout_key(options_, 1));
   be.embedding_backward(G + wte, G + wpe, dres_tgt_, tgt_in_, B, T, C);
@@ -244,6 +261,7 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   const float* enc_top = config_.n_layer > 0 ? enc_acts_.back().out : src_emb_;
   be.layernorm_backward(dres_src_, G + ew, G + eb, dmemory_, enc_top, P + ew, enc_ln_mean_,
                         enc_ln_rstd_, BS, C);
+  ready(size_t(D) + 1);
   BlockInputs ein;
   ein.B = B;
   ein.T = S;
@@ -252,10 +270,11 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
     const float* x = l == 0 ? src_emb_ : enc_acts_[l - 1].out;
     block_backward(be, enc_[l], denc_[l], enc_acts_[l], scratch_, x, dres_src_, ein, C, NH,
                    {dropout_key(options_, 2 + kBlockDropoutSites * l)});
+    ready(size_t(D + 1 + L - l));
   }
   be.dropout(dres_src_, B, size_t(S) * C, dropout_key(options_, 0));
   be.embedding_backward(G + wte, G + wpe, dres_src_, src_, B, S, C);
-  if (grad_ready) grad_ready(0);
+  ready(size_t(D + L) + 2);
 }
 
 }  // namespace cohort
