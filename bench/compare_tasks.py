@@ -2,7 +2,7 @@
 """The encoder (masked LM) and the encoder-decoder (translation), side by side: training
 samples/s of `cohort train` at configs/brown-genre-mlm.toml's and
 configs/brown-translate.toml's shapes on their Brown datasets, against
-bench/peers/task_bench.py (PyTorch, the same shapes, random tokens) and, with --baseline,
+bench/peers/task_bench.py (PyTorch, the same shapes and per-batch lengths) and, with --baseline,
 another cohort binary in the same rotation. Each run's figure is the median of its steps'
 times after the first three (metrics.jsonl's `seconds`).
 
@@ -36,9 +36,10 @@ def cohort_samples_s(binary, config, data, steps, threads):
     return batch / statistics.median(seconds)
 
 
-def peer_samples_s(task, vocab, steps, threads):
+def peer_samples_s(task, vocab, data, steps, threads):
     out = subprocess.run([sys.executable, str(ROOT / "bench/peers/task_bench.py"), "--task", task,
-                          "--vocab", str(vocab), "--steps", str(steps), "--threads", str(threads)],
+                          "--vocab", str(vocab), "--data", str(ROOT / data), "--steps", str(steps),
+                          "--threads", str(threads)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(next(l for l in out.splitlines() if l.startswith("RESULT "))[7:])[
         "samples_s_median"]
@@ -63,7 +64,7 @@ def main():
             who["baseline"] = lambda: cohort_samples_s(args.baseline, config, data, args.steps,
                                                        args.threads)
         if not args.no_peer:
-            who["pytorch"] = lambda: peer_samples_s(task, vocab, args.steps, args.threads)
+            who["pytorch"] = lambda: peer_samples_s(task, vocab, data, args.steps, args.threads)
         runs = {name: [] for name in who}
         for _ in range(args.runs):
             for name, run in who.items():

@@ -77,10 +77,10 @@ const char* kUsage =
     "outputs in fp32 (Backend::pass_branch); --lm-loss-rows registers keeps the fused LM-head\n"
     "loss's rows in registers instead of shared memory; --lt-algorithms measured gives each\n"
     "16-bit GEMM the fastest of its default route and cuBLASLt's candidates that has the\n"
-    "default's bits (CudaBackend::use_measured_lt_algorithms); --bias-gradients epilogue sums\n"
+    "default's bits (CudaTuning::measured_lt_algorithms); --bias-gradients epilogue sums\n"
     "the qkv and MLP-input projections' bias gradients in their weight-gradient products'\n"
     "cuBLASLt BGRADA epilogue instead of a column-sum kernel\n"
-    "(CudaBackend::use_bias_gradient_epilogues). --compare-fp32 on first prints how far the\n"
+    "(CudaTuning::bias_gradient_epilogues). --compare-fp32 on first prints how far the\n"
     "first step's gradients are from an fp32 run's on the same weights and batch (relative L2).\n";
 
 double positive_real(const std::string& k, const std::string& v) {
@@ -196,15 +196,16 @@ std::unique_ptr<Backend> make_backend(const Args& a) {
   if (a.backend == "cuda") {
 #ifdef COHORT_HAVE_CUDA
     auto cuda = std::make_unique<CudaBackend>(parse_matmul_precision(a.precision));
-    cuda->use_gelu_epilogues(a.gelu_epilogues);
-    cuda->use_attention_forward(*forward_kernel_named(a.attention_forward));
-    cuda->use_split_attention_dkv(a.split_attention_dkv);
-    cuda->use_cudnn_attention_backward(a.cudnn_attention_backward, a.cudnn_backward_samples);
-    cuda->use_16_bit_gradients(a.gradients_16_bit);
-    cuda->use_16_bit_branches(a.branches_16_bit);
-    cuda->use_measured_lt_algorithms(a.measured_lt_algorithms);
-    cuda->use_bias_gradient_epilogues(a.bias_gradient_epilogues);
-    cuda->use_shared_lm_loss_rows(a.shared_lm_loss_rows);
+    cuda->tuning().gelu_epilogues = a.gelu_epilogues;
+    cuda->tuning().attention_forward = *forward_kernel_named(a.attention_forward);
+    cuda->tuning().split_attention_dkv = a.split_attention_dkv;
+    cuda->tuning().cudnn_attention_backward = a.cudnn_attention_backward;
+    cuda->tuning().cudnn_backward_samples = a.cudnn_backward_samples;
+    cuda->tuning().gradients_16_bit = a.gradients_16_bit;
+    cuda->tuning().branches_16_bit = a.branches_16_bit;
+    cuda->tuning().measured_lt_algorithms = a.measured_lt_algorithms;
+    cuda->tuning().bias_gradient_epilogues = a.bias_gradient_epilogues;
+    cuda->tuning().shared_lm_loss_rows = a.shared_lm_loss_rows;
     return cuda;
 #else
     throw Error("--backend cuda: this build has no CUDA backend (configure with COHORT_CUDA=ON)");

@@ -6,10 +6,11 @@ configs/brown-translate.toml: the peer of bench/compare_tasks.py.
 Written like gpt_bench.py for Debian's PyTorch 1.13: nn.TransformerEncoder /
 nn.TransformerDecoder layers, pre-LayerNorm (norm_first=True), GELU, dropout 0.1, learned
 position embeddings, the output layer tied to the token embedding, AdamW (lr 1e-3, wd 0.01
-on >=2-D weights), gradient clipping at 1.0. Random token ids with padding like cohort's
-batches (each sequence's length drawn in [T/2, T]); mlm: 15% of the real positions
-masked and only those rows through the output layer, as cohort does; translate: every
-real target position, label smoothing 0.1.
+on >=2-D weights), gradient clipping at 1.0. Each batch has the lengths of B samples
+drawn from the dataset's train split (--data), padded to the batch's longest, as cohort's
+batches are (random token ids: the values do not change the work); mlm: 15% of the real
+positions masked and only those rows through the output layer, as cohort does; translate:
+every real target position, label smoothing 0.1.
 """
 import argparse
 import json
@@ -57,9 +58,15 @@ class Seq2Seq(nn.Module):
                             memory_key_padding_mask=src_pad)
 
 
-def lengths_and_pad(B, T, g):
-    n = torch.randint(T // 2, T + 1, (B,), generator=g)
-    return n, torch.arange(T)[None, :] >= n[:, None]
+def pad_mask(lengths):
+    n = torch.tensor(lengths)
+    return torch.arange(int(n.max()))[None, :] >= n[:, None]
+
+
+def sample_lengths(records, B, g):
+    """Per sample: (source or passage length, target length) as cohort's batches count them."""
+    picked = torch.randint(0, len(records), (B,), generator=g).tolist()
+    return [records[i] for i in picked]
 
 
 def main():
@@ -69,7 +76,15 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--vocab", type=int, required=True)
+    ap.add_argument("--data", required=True, help="the task dataset directory (its train.jsonl)")
     args = ap.parse_args()
+    records = []
+    for line in open(f"{args.data}/train.jsonl"):
+        r = json.loads(line)
+        if args.task == "mlm":
+            records.append((len(r["ids"]) + 1, 0))  # [CLS] first
+        else:
+            records.append((len(r["src"]) + 1, len(r["tgt"]) + 1))  # EOS; BOS
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
@@ -86,21 +101,23 @@ def main():
     model.train()
     times = []
     for step in range(args.warmup + args.steps):
-        idx = torch.randint(0, args.vocab, (B, T), generator=g)
-        n, pad = lengths_and_pad(B, T, g)
+        lengths = sample_lengths(records, B, g)
+        pad = pad_mask([a for a, _ in lengths])
+        idx = torch.randint(0, args.vocab, pad.shape, generator=g)
         t0 = time.perf_counter()
         if args.task == "mlm":
             h = model(idx, pad)
-            masked = (torch.rand(B, T, generator=g) < 0.15) & ~pad
+            masked = (torch.rand(pad.shape, generator=g) < 0.15) & ~pad
             rows = h[masked]
             logits = rows @ model.wte.weight.t()
             loss = F.cross_entropy(logits, idx[masked])
         else:
-            n_t, tgt_pad = lengths_and_pad(B, T, g)
-            tgt = torch.randint(0, args.vocab, (B, T), generator=g)
+            tgt_pad = pad_mask([b for _, b in lengths])
+            tgt = torch.randint(0, args.vocab, tgt_pad.shape, generator=g)
             h = model(idx, pad, tgt, tgt_pad)
             logits = h @ model.encoder.wte.weight.t()
-            target = torch.randint(0, args.vocab, (B, T), generator=g).masked_fill(tgt_pad, -100)
+            target = torch.randint(0, args.vocab, tgt_pad.shape, generator=g).masked_fill(tgt_pad,
+                                                                                         -100)
             loss = F.cross_entropy(logits.view(-1, args.vocab), target.view(-1), ignore_index=-100,
                                    label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
