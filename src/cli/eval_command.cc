@@ -9,8 +9,6 @@
 
 #include "cli/backend_choice.h"
 #include "cli/commands.h"
-#include "train/run_config.h"
-#include "train/task_checkpoint.h"
 #include "cli/task_eval_command.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -20,6 +18,8 @@
 #include "model/gpt.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/run_config.h"
+#include "train/task_checkpoint.h"
 
 namespace cohort {
 

@@ -10,9 +10,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "train/task_checkpoint.h"
 #include "core/timer.h"
 #include "dist/communicator.h"
+#include "train/task_checkpoint.h"
 #include "train/task_eval.h"
 #include "train/text_baselines.h"
 

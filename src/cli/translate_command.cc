@@ -11,12 +11,12 @@
 
 #include "cli/backend_choice.h"
 #include "cli/commands.h"
-#include "train/task_checkpoint.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "core/timer.h"
 #include "train/beam_search.h"
 #include "train/bleu.h"
+#include "train/task_checkpoint.h"
 
 namespace cohort {
 

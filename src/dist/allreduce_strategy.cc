@@ -8,8 +8,8 @@
 
 namespace cohort {
 
-AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator& comm, ParameterBuffers& model,
-                                     const OptimizerConfig& optim)
+AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator& comm,
+                                     ParameterBuffers& model, const OptimizerConfig& optim)
     : CollectiveStrategy(comm, model),
       optimizer_(make_optimizer(optim, model.layout(), model.backend(), 0, model.num_params())),
       bf16_wire_(config.wire == "bf16") {

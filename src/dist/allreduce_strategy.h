@@ -1,6 +1,6 @@
 // AllReduceStrategy: see strategy.h. Buckets are unions of consecutive backward units
-// (ParameterBuffers::grad_ready_ranges(), for the GPT: ln_f, top layer, ..., embeddings), each at least
-// bucket_mb, contiguous in the flat gradient buffer; a bucket's all-reduce starts on the
+// (ParameterBuffers::grad_ready_ranges(), for the GPT: ln_f, top layer, ..., embeddings), each at
+// least bucket_mb, contiguous in the flat gradient buffer; a bucket's all-reduce starts on the
 // communication thread as soon as backward reports its last unit. With wire = bf16 a
 // bucket is rounded to bfloat16 first (half the bytes) and widened back after.
 #pragma once

@@ -6,7 +6,9 @@ namespace cohort {
 
 namespace {
 // A ring all-reduce's bytes each way: a reduce-scatter and an all-gather of n.
-uint64_t ring_all_reduce(uint64_t n, int world) { return 2 * n * uint64_t(world - 1) / uint64_t(world); }
+uint64_t ring_all_reduce(uint64_t n, int world) {
+  return 2 * n * uint64_t(world - 1) / uint64_t(world);
+}
 }  // namespace
 
 void CountingCommunicator::add(uint64_t sent, uint64_t received) {

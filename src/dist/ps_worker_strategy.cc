@@ -11,7 +11,8 @@
 
 namespace cohort {
 
-PsWorkerStrategy::PsWorkerStrategy(const StrategyConfig& config, Communicator& comm, ParameterBuffers& model)
+PsWorkerStrategy::PsWorkerStrategy(const StrategyConfig& config, Communicator& comm,
+                                   ParameterBuffers& model)
     : comm_(comm),
       model_(model),
       roles_(ps_roles(config.ps_servers, comm.world())),

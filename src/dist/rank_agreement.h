@@ -7,8 +7,8 @@
 #include <string>
 
 #include "core/memory_space.h"
-#include "dist/communicator.h"
 #include "core/parameter_layout.h"
+#include "dist/communicator.h"
 
 namespace cohort {
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "dist/communicator.h"
 #include "backend/parameter_buffers.h"
+#include "dist/communicator.h"
 #include "optim/optimizer.h"
 
 namespace cohort {

@@ -8,7 +8,8 @@
 
 namespace cohort {
 
-ZeroStrategy::ZeroStrategy(Communicator& comm, ParameterBuffers& model, const OptimizerConfig& optim)
+ZeroStrategy::ZeroStrategy(Communicator& comm, ParameterBuffers& model,
+                           const OptimizerConfig& optim)
     : CollectiveStrategy(comm, model), counts_(even_blocks(model.num_params(), comm.world())) {
   for (int r = 0; r < comm.rank(); ++r) begin_ += counts_[size_t(r)];
   end_ = begin_ + counts_[size_t(comm.rank())];

@@ -12,9 +12,9 @@
 #include "core/fnv.h"
 #include "core/memory_space.h"
 #include "io/gpt_checkpoint_files.h"
+#include "io/safetensors.h"
 #include "model/model_config_json.h"
 #include "model/model_layout.h"
-#include "io/safetensors.h"
 
 namespace cohort {
 

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "core/parameter_layout.h"
 #include "data/tokenizer.h"
 #include "dist/communicator.h"
 #include "model/model_config.h"
-#include "core/parameter_layout.h"
 #include "optim/optimizer.h"
 
 namespace cohort {

@@ -11,7 +11,11 @@ namespace cohort {
 
 NonFiniteMicroBatches::NonFiniteMicroBatches(MicroBatches& inner, Model& model, Fault fault,
                                              std::set<long> steps, int rank, int my_rank)
-    : inner_(inner), model_(model), fault_(fault), steps_(std::move(steps)), mine_(rank == my_rank) {}
+    : inner_(inner),
+      model_(model),
+      fault_(fault),
+      steps_(std::move(steps)),
+      mine_(rank == my_rank) {}
 
 float NonFiniteMicroBatches::forward(long step, int micro, const ForwardOptions& options) {
   float loss = inner_.forward(step, micro, options);

@@ -1,6 +1,6 @@
-#include "train/ps_run.h"
-
 #include <fmt/format.h>
+
+#include "train/ps_run.h"
 
 namespace cohort {
 

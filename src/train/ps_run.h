@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 
-#include "train/run_config.h"
 #include "dist/communicator.h"
 #include "dist/ps_roles.h"
+#include "train/run_config.h"
 
 namespace cohort {
 

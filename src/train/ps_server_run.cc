@@ -5,7 +5,6 @@
 #include <memory>
 
 #include "backend/cpu/cpu_backend.h"
-#include "train/ps_run.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include "dist/parameter_server.h"
@@ -13,6 +12,7 @@
 #include "model/make_model.h"
 #include "train/checkpoint.h"
 #include "train/init_from.h"
+#include "train/ps_run.h"
 
 namespace cohort {
 

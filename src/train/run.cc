@@ -25,8 +25,8 @@
 #include "train/init_from.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
-#include "train/resume.h"
 #include "train/ps_run.h"
+#include "train/resume.h"
 #include "train/run_data.h"
 #include "train/stop_signal.h"
 #include "train/task.h"
@@ -162,12 +162,13 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     if (!resumed_from.empty()) {
       // docs/metrics.md: a restart is a resume with restart >= 1; a world change one
       // whose world differs from checkpoint_world.
-      metrics.write({{"kind", "resume"},
-                     {"step", state.step},
-                     {"from", resumed_from},
-                     {"restart", restart ? std::atoi(restart) : 0},
-                     {"world", world.world()},
-                     {"checkpoint_world", state.world > 0 ? nlohmann::json(state.world) : nullptr}});
+      metrics.write(
+          {{"kind", "resume"},
+           {"step", state.step},
+           {"from", resumed_from},
+           {"restart", restart ? std::atoi(restart) : 0},
+           {"world", world.world()},
+           {"checkpoint_world", state.world > 0 ? nlohmann::json(state.world) : nullptr}});
     }
   }
 
@@ -218,7 +219,7 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     auto watched = watchdog.watch("the checkpoint", state.step);
     save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best, world);
   };
-  // At a cut the servers of a parameter server learn what rank 0 decided (train_cut.h);
+  // At a cut the servers of a parameter server learn what rank 0 decided (ps_run.h);
   // the other strategies' ranks all reached the same decision themselves.
   auto tell_servers = [&](bool save_now, bool is_best, bool stop) {
     if (!ps) return;
@@ -295,10 +296,7 @@ int run_training(RunConfig cfg, const RunOptions& o) {
                    r.step, r.loss, r.grad_norm, bad_in_a_row, tc.max_bad_steps);
       }
       metrics.write(
-          {{"kind", "skipped"},
-           {"step", r.step},
-           {"loss", r.loss},
-           {"grad_norm", r.grad_norm}});
+          {{"kind", "skipped"}, {"step", r.step}, {"loss", r.loss}, {"grad_norm", r.grad_norm}});
       if (bad_in_a_row >= tc.max_bad_steps) {
         throw CollectiveError(
             fmt::format("steps {}-{}: loss or gradient norm not finite {} times in a row "
@@ -428,6 +426,5 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   }
   return 0;
 }
-
 
 }  // namespace cohort

@@ -122,5 +122,4 @@ RunData open_data(RunConfig& cfg, bool synthetic, const std::string& where,
   return d;
 }
 
-
 }  // namespace cohort

@@ -1,9 +1,9 @@
 // cohort bench train: times full training steps (Trainer::step: forward, backward, the
 // strategy's exchange, clipping, AdamW) of a GPT on uniform random tokens, the work
 // ../shared/peers/pytorch/gpt_bench.py does, and prints the same figures: ms/step (min,
-// median), tokens/s, GFLOP/s, and a RESULT JSON line for scripts. Under mpirun -np N each rank trains on its own tokens with
-// the chosen strategy (ddp_bench.py's work); a step's time is its slowest rank's and
-// tokens/s counts the global batch.
+// median), tokens/s, GFLOP/s, and a RESULT JSON line for scripts. Under mpirun -np N each rank
+// trains on its own tokens with the chosen strategy (ddp_bench.py's work); a step's time is its
+// slowest rank's and tokens/s counts the global batch.
 //
 // FLOPs per token = 6*N + 12*L*C*T, N = every parameter except the position table,
 // the tied embedding counted once with its V real rows (nanoGPT / llm.c convention).

@@ -28,9 +28,9 @@ class LmTask final : public Task {
   long units_per_sample() const override { return tc_.seq_len; }
   std::optional<Validation> validate(bool whole) override {
     if (data_.val.empty()) return std::nullopt;
-    const EvalTotals t = evaluate_stream(model_, data_.val, tc_.batch_size, tc_.seq_len,
-                                         tc_.seq_len, whole ? 0 : tc_.eval_tokens, comm_.rank(),
-                                         comm_.world());
+    const EvalTotals t =
+        evaluate_stream(model_, data_.val, tc_.batch_size, tc_.seq_len, tc_.seq_len,
+                        whole ? 0 : tc_.eval_tokens, comm_.rank(), comm_.world());
     double sums[2] = {t.nll, double(t.predicted)};
     comm_.all_reduce_sum(sums, 2);
     Validation v;
@@ -96,8 +96,8 @@ class TranslateTask final : public Task {
         data_(data),
         comm_(comm),
         model_(cfg.model, backend),
-        batches_(model_, *data.task, data.task_train, tc_.label_smoothing,
-                 batch_shape(tc_, comm)) {}
+        batches_(model_, *data.task, data.task_train, tc_.label_smoothing, batch_shape(tc_, comm)) {
+  }
   Model& model() override { return model_; }
   MicroBatches& batches() override { return batches_; }
   const char* unit() const override { return "samples"; }

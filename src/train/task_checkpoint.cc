@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "train/run_config.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "train/run_config.h"
 
 namespace cohort {
 
@@ -65,8 +65,8 @@ template <typename Family>
 std::unique_ptr<Family> load_family(const TaskCheckpoint& t, Backend& backend, const char* arch,
                                     const char* wanted) {
   if (t.ck.model.arch != arch) {
-    throw Error(fmt::format("{}: a {} checkpoint; this needs {}", t.dir.string(),
-                            t.ck.model.arch, wanted));
+    throw Error(
+        fmt::format("{}: a {} checkpoint; this needs {}", t.dir.string(), t.ck.model.arch, wanted));
   }
   auto model = std::make_unique<Family>(t.ck.model, backend);
   model->upload_params(t.ck.params.data());
@@ -75,7 +75,8 @@ std::unique_ptr<Family> load_family(const TaskCheckpoint& t, Backend& backend, c
 }  // namespace
 
 std::unique_ptr<EncoderModel> load_encoder(const TaskCheckpoint& t, Backend& backend) {
-  return load_family<EncoderModel>(t, backend, "encoder", "an encoder (train --task mlm or classify)");
+  return load_family<EncoderModel>(t, backend, "encoder",
+                                   "an encoder (train --task mlm or classify)");
 }
 
 std::unique_ptr<Seq2SeqModel> load_seq2seq(const TaskCheckpoint& t, Backend& backend) {

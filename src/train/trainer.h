@@ -29,7 +29,7 @@ struct StepResult {
   double seconds = 0.0;  // the whole step; its parts (benchmarks report them):
   double forward_seconds = 0.0, backward_seconds = 0.0;  // every micro-batch's, summed
   double update_seconds = 0.0;  // the strategy's update: gradient exchange, norm, optimizer
-  bool skipped = false;  // the loss or gradient norm was not finite: no update
+  bool skipped = false;         // the loss or gradient norm was not finite: no update
   // fp16: the gradients overflowed at this loss scale (the loss was finite); the step
   // was skipped and the scale halved, which is how loss scaling finds its scale.
   bool overflow = false;

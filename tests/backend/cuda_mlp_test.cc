@@ -69,7 +69,7 @@ TEST_F(CudaMlp, GeluKernelsMatchTheSeparateOps) {
   constexpr int C = 40, H = 4 * C;
   for (const auto precision : kSixteenBit) {
     CudaBackend half(precision);
-    half.use_gelu_epilogues(false);
+    half.tuning().gelu_epilogues = false;
     Floats inp = random(size_t(N) * C), w_fc = random(size_t(C) * H, 0.3f), b_fc = random(H),
            w_proj = random(size_t(H) * C, 0.2f), b_proj = random(C), dout = random(size_t(N) * C);
     auto d_inp = up(inp), d_wfc = up(w_fc), d_bfc = up(b_fc), d_wproj = up(w_proj),
@@ -176,10 +176,10 @@ TEST_F(CudaMlp, GeluEpiloguesComputeTheTanhGeluOfTheSixteenBitSum) {
            d_dbproj = up(Floats(C, 0.5f));
       float* hidden = d_hidden.as<float>();
       auto step = [&] {
-        half.use_gelu_epilogues(true);
+        half.tuning().gelu_epilogues = true;
         half.mlp_forward(d_out.as<float>(), hidden, d_inp.as<float>(), d_wfc.as<float>(),
                          d_bfc.as<float>(), d_wproj.as<float>(), d_bproj.as<float>(), N, C, H);
-        half.use_gelu_epilogues(dgelu_epilogue);
+        half.tuning().gelu_epilogues = dgelu_epilogue;
         half.mlp_backward(d_dinp.as<float>(), d_dwfc.as<float>(), d_dbfc.as<float>(),
                           d_dwproj.as<float>(), d_dbproj.as<float>(), d_dout.as<float>(),
                           d_inp.as<float>(), hidden, d_wfc.as<float>(), d_wproj.as<float>(),
@@ -262,7 +262,7 @@ TEST_F(CudaMlp, GeluEpiloguesComputeTheTanhGeluOfTheSixteenBitSum) {
   }
 }
 
-// use_measured_lt_algorithms: each cuBLASLt product (the bias, GELU_AUX_BIAS and DGELU
+// tuning().measured_lt_algorithms: each cuBLASLt product (the bias, GELU_AUX_BIAS and DGELU
 // epilogues) takes the fastest of the heuristic's candidates that gives the first's bits
 // on its operands, and each plain GEMM (the backward's, with beta = 1 for the weight
 // gradients) the fastest of cublasGemmEx and the candidates that give cublasGemmEx's bits,
@@ -274,7 +274,7 @@ TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
                      &d_bproj = mlp.b_proj, &d_dout = mlp.dout;
   auto run = [&](bool measured) {
     CudaBackend half(MatmulPrecision::bf16);
-    half.use_measured_lt_algorithms(measured);
+    half.tuning().measured_lt_algorithms = measured;
     auto d_out = up(Floats(size_t(M) * C)), d_lin = up(Floats(size_t(M) * H)),
          d_hidden = up(Floats(size_t(2) * M * H)), d_dhidden = up(Floats(size_t(M) * H)),
          d_dinp = up(Floats(size_t(M) * C)), d_dwfc = up(Floats(mlp.w_fc_size)),
@@ -299,7 +299,7 @@ TEST_F(CudaMlp, MeasuredLtAlgorithmsGiveTheHeuristicsBits) {
     EXPECT_TRUE(heuristic[i] == measured[i]) << names[i] << ": not the heuristic route's bits";
 }
 
-// use_bias_gradient_epilogues: the fc bias gradient (summed from the 16-bit gradient of the
+// tuning().bias_gradient_epilogues: the fc bias gradient (summed from the 16-bit gradient of the
 // pre-activation) by the weight-gradient product's BGRADA epilogue instead of the column-sum
 // kernel. Both sum the same 16-bit terms in fp32, in other orders, so db_fc and dw_fc agree
 // normwise to fp32 sums of 512 terms (1e-5; a wrong operand or a sum that overwrites
@@ -315,7 +315,7 @@ TEST_F(CudaMlp, BiasGradientEpilogueSumsTheSixteenBitGradient) {
     std::string route;
     auto run = [&](bool epilogue) {
       CudaBackend half(precision);
-      half.use_bias_gradient_epilogues(epilogue);
+      half.tuning().bias_gradient_epilogues = epilogue;
       auto d_out = up(Floats(size_t(M) * C)), d_hidden = up(Floats(size_t(2) * M * H)),
            d_dhidden = up(Floats(size_t(M) * H)), d_dinp = up(Floats(size_t(M) * C)),
            d_dwfc = up(Floats(mlp.w_fc_size, 0.5f)), d_dbfc = up(Floats(H, 0.5f)),

@@ -394,7 +394,7 @@ TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
          d_mean = up(mean), d_rstd = up(rstd);
     auto run = [&](bool passed, bool switched_on = true) {
       CudaBackend half(MatmulPrecision::bf16);
-      half.use_16_bit_gradients(switched_on);
+      half.tuning().gradients_16_bit = switched_on;
       auto d_grad = up(Floats(inp.size())), d_dw = up(Floats(w.size())),
            d_dx = up(Floats(x.size(), 0.5f)), d_dg = up(Floats(width)), d_db = up(Floats(width));
       if (passed) half.pass_gradient(d_grad.as<float>(), inp.size());
@@ -406,7 +406,7 @@ TEST_F(CudaOps, PassedGradientReachesTheLayerNormInSixteenBits) {
       return std::vector<Floats>{down(d_dx, x.size()), down(d_dg, width), down(d_db, width)};
     };
     const auto fp32_route = run(false), passed = run(true);
-    EXPECT_EQ(run(true, false), fp32_route) << "passed with use_16_bit_gradients(false)";
+    EXPECT_EQ(run(true, false), fp32_route) << "passed with tuning().gradients_16_bit = false";
     expect_16_bit_route(passed, fp32_route, {"dinp", "dweight", "dbias"}, width, 3);
   }
 }
@@ -427,7 +427,7 @@ TEST_F(CudaOps, PassedBranchReachesTheResidualAddInSixteenBits) {
            d_b = up(b);
       auto run = [&](bool passed, bool switched_on = true) {
         CudaBackend half(MatmulPrecision::bf16);
-        half.use_16_bit_branches(switched_on);
+        half.tuning().branches_16_bit = switched_on;
         auto d_branch = up(Floats(stream.size())), d_res = up(Floats(stream.size())),
              d_y = up(Floats(stream.size())), d_mean = up(Floats(rows)), d_rstd = up(Floats(rows));
         if (passed) half.pass_branch(d_branch.as<float>(), stream.size());
@@ -440,7 +440,7 @@ TEST_F(CudaOps, PassedBranchReachesTheResidualAddInSixteenBits) {
                                    down(d_mean, rows), down(d_rstd, rows)};
       };
       const auto fp32_route = run(false), passed = run(true);
-      EXPECT_EQ(run(true, false), fp32_route) << "passed with use_16_bit_branches(false)";
+      EXPECT_EQ(run(true, false), fp32_route) << "passed with tuning().branches_16_bit = false";
       // The branch's values are about 0.3 (C = 96 terms of 0.1-scale weights), the
       // stream's 2: bf16's rounding of the branch moves the residual by ~1e-3 of it.
       expect_16_bit_route(passed, fp32_route, {"residual", "layernorm", "mean", "rstd"}, width, 2);
@@ -629,7 +629,7 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "a second backward must give the same bits";
     // The dK/dV kernel on whole query tiles instead of halves (without dropout; with it
     // both calls take whole tiles): the same bits.
-    half.use_split_attention_dkv(false);
+    half.tuning().split_attention_dkv = false;
     half.attention_backward(d_dqkv.as<float>(), nullptr, d_dout.as<float>(), d_qkv.as<float>(),
                             d_lse.as<float>(), d_out.as<float>(), Bb, Tt, Cc, NHh, drop);
     EXPECT_EQ(down(d_dqkv, dqkv.size()), got) << "the one-part dK/dV kernel's bits";
@@ -639,7 +639,7 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     const Floats first_out = down(d_out, out.size()), first_state = down(d_lse, d_lse.bytes() / 4);
     for (const auto kernel : {cuda::AttentionForward::pipelined, cuda::AttentionForward::rows64}) {
       const char* name = kernel == cuda::AttentionForward::rows64 ? "64-row" : "pipelined";
-      half.use_attention_forward(kernel);
+      half.tuning().attention_forward = kernel;
       half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc,
                              NHh, drop);
       EXPECT_EQ(down(d_out, out.size()), first_out) << "the " << name << " forward's output";
@@ -649,7 +649,7 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     // With a quarter of its exponentials by a polynomial (other bits): as close to the
     // CPU's output as the others, a second call's bits the same. Then the 64-row kernel
     // again, for what follows.
-    half.use_attention_forward(cuda::AttentionForward::pipelined_poly);
+    half.tuning().attention_forward = cuda::AttentionForward::pipelined_poly;
     half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
                            drop);
     const Floats poly_out = down(d_out, out.size());
@@ -657,7 +657,7 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
                            drop);
     EXPECT_EQ(down(d_out, out.size()), poly_out) << "a second pipelined-poly forward's bits";
-    half.use_attention_forward(cuda::AttentionForward::rows64);
+    half.tuning().attention_forward = cuda::AttentionForward::rows64;
     half.attention_forward(d_out.as<float>(), d_lse.as<float>(), d_qkv.as<float>(), Bb, Tt, Cc, NHh,
                            drop);
     // Held before the forward (as the GPT holds it), the output's 16-bit copy is the
@@ -770,7 +770,7 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
       continue;
     }
     const char* prec = precision == MatmulPrecision::bf16 ? "bf16" : "fp16";
-    half.use_attention_forward(cuda::AttentionForward::cudnn);
+    half.tuning().attention_forward = cuda::AttentionForward::cudnn;
     half.parameters_updated(d_params.as<float>(), params.size());
     half.qkv_attention_forward(d_out.as<float>(), d_lse.as<float>(), d_nan.as<float>(),
                                d_inp.as<float>(), d_wqkv.as<float>(), d_bqkv.as<float>(), Bb, Tt,
@@ -789,13 +789,16 @@ TEST_P(CudaTensorCoreAttention, MatchesTheCpuWithinSixteenBitRounding) {
     for (int part = 0; part < 3; ++part)
       EXPECT_LT(normwise(after_cudnn, dqkv2, part * Cc, Cc, 3 * Cc), bound)
           << "the kernels' backward from cuDNN's forward, part " << part;
-    half.use_cudnn_attention_backward(true);
+    half.tuning().cudnn_attention_backward = true;
+    half.tuning().cudnn_backward_samples = 0;
     const auto by_cudnn = branch_backward("cuDNN forward and backward");
     EXPECT_EQ(branch_backward("cuDNN again"), by_cudnn) << "cuDNN's backward repeats its bits";
-    half.use_cudnn_attention_backward(true, 1);  // a sample a call: each at its part's offsets
+    half.tuning().cudnn_attention_backward = true;  // a sample a call: each at its part's offsets
+    half.tuning().cudnn_backward_samples = 1;
     branch_backward("cuDNN's backward a sample a call");
-    half.use_cudnn_attention_backward(true);
-    half.use_attention_forward(cuda::AttentionForward::rows128);
+    half.tuning().cudnn_attention_backward = true;
+    half.tuning().cudnn_backward_samples = 0;
+    half.tuning().attention_forward = cuda::AttentionForward::rows128;
     half.parameters_updated(d_params.as<float>(), params.size());
     half.hold_product_input(d_out.as<float>(), out.size());
     half.qkv_attention_forward(d_out.as<float>(), d_lse.as<float>(), d_nan.as<float>(),
@@ -922,12 +925,12 @@ TEST_F(CudaOps, FusedLmHeadLossMatchesItsSixteenBitEmulation) {
     half.lm_head_loss_forward(d_losses.as<float>(), d_logits.as<float>(), d_x.as<float>(),
                               d_wte.as<float>(), d_targets.as<int32_t>(), N, C, V, Vp);
     EXPECT_EQ(cuda::download<uint16_t>(d_logits, stored.size()), stored) << "a second forward";
-    half.use_shared_lm_loss_rows(false);  // the same bits with the rows in registers
+    half.tuning().shared_lm_loss_rows = false;  // the same bits with the rows in registers
     half.lm_head_loss_forward(d_losses.as<float>(), d_logits.as<float>(), d_x.as<float>(),
                               d_wte.as<float>(), d_targets.as<int32_t>(), N, C, V, Vp);
     EXPECT_EQ(cuda::download<uint16_t>(d_logits, stored.size()), stored) << "rows in registers";
     EXPECT_EQ(down(d_losses, N), losses) << "their losses";
-    half.use_shared_lm_loss_rows(true);
+    half.tuning().shared_lm_loss_rows = true;
 
     half.lm_head_loss_backward(d_dx.as<float>(), d_dwte.as<float>(), d_logits.as<float>(),
                                d_x.as<float>(), d_wte.as<float>(), d_targets.as<int32_t>(), dloss,

@@ -45,8 +45,8 @@ TEST(CountingCommunicator, CountsEachCollectiveAsARingMovesItAndPassesTheDataOn)
 }
 
 uint64_t step_traffic(const char* strategy_name, TrafficCounts* out) {
-  const ModelConfig mc{.vocab_size = 61, .context_length = 16, .n_layer = 1, .n_head = 2,
-                       .n_embd = 32};
+  const ModelConfig mc{
+      .vocab_size = 61, .context_length = 16, .n_layer = 1, .n_head = 2, .n_embd = 32};
   CpuBackend backend;
   Gpt model(mc, backend);
   model.init_weights(1);

@@ -1,6 +1,5 @@
 // Parameter-server roles and shard ranges (dist/ps_roles.h), without MPI.
 #include "dist/ps_roles.h"
-#include "model/model_layout.h"
 
 #include <gtest/gtest.h>
 
@@ -8,6 +7,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "model/model_layout.h"
 
 namespace cohort {
 namespace {

@@ -1,8 +1,8 @@
-// libFuzzer: the TOML run config (cli/run_config.h) on arbitrary text, then validated.
+// libFuzzer: the TOML run config (train/run_config.h) on arbitrary text, then validated.
 #include <string>
 
-#include "train/run_config.h"
 #include "core/error.h"
+#include "train/run_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -39,7 +39,11 @@ void check_units(Model& model, const std::function<void(const Model::GradReadyFn
 }
 
 ModelConfig config(const char* arch) {
-  ModelConfig c{.vocab_size = 37, .context_length = 12, .n_layer = 2, .n_head = 2, .n_embd = 16,
+  ModelConfig c{.vocab_size = 37,
+                .context_length = 12,
+                .n_layer = 2,
+                .n_head = 2,
+                .n_embd = 16,
                 .dropout = 0.1f};
   c.arch = arch;
   if (c.arch == "encoder") c.n_classes = 3;
@@ -62,7 +66,8 @@ TEST(GradReady, GptReportsLnFThenEachLayerThenTheEmbeddings) {
   std::vector<int32_t> x(16), y(16);
   for (int i = 0; i < 16; ++i) x[i] = i % 37, y[i] = (i * 5 + 1) % 37;
   m.forward(x.data(), y.data(), 2, 8, training());
-  check_units(m, [&](const Model::GradReadyFn& hook) { m.backward(1.0f, hook); }, 2 + 2);
+  check_units(
+      m, [&](const Model::GradReadyFn& hook) { m.backward(1.0f, hook); }, 2 + 2);
 }
 
 TEST(GradReady, EncoderClassifierAndMaskedLmReportPerLayer) {
@@ -75,10 +80,15 @@ TEST(GradReady, EncoderClassifierAndMaskedLmReportPerLayer) {
     std::vector<int32_t> tokens(16), targets(16, -1), lengths = {8, 5}, labels = {0, 2};
     for (int i = 0; i < 16; ++i) tokens[i] = (i * 3 + 1) % 37;
     targets[2] = 7, targets[9] = 11;
-    EncoderBatch b{.B = 2, .T = 8, .tokens = tokens.data(), .lengths = lengths.data(),
-                   .mlm_targets = mlm ? targets.data() : nullptr, .labels = labels.data()};
+    EncoderBatch b{.B = 2,
+                   .T = 8,
+                   .tokens = tokens.data(),
+                   .lengths = lengths.data(),
+                   .mlm_targets = mlm ? targets.data() : nullptr,
+                   .labels = labels.data()};
     m.forward(b, training());
-    check_units(m, [&](const Model::GradReadyFn& hook) { m.backward(1.0f, hook); }, 2 + 2);
+    check_units(
+        m, [&](const Model::GradReadyFn& hook) { m.backward(1.0f, hook); }, 2 + 2);
   }
 }
 
@@ -91,11 +101,17 @@ TEST(GradReady, Seq2SeqReportsDecoderThenEncoderLayers) {
   for (int i = 0; i < 12; ++i) src[i] = (i * 7 + 2) % 37;
   for (int i = 0; i < 10; ++i) tin[i] = (i * 5 + 3) % 37, tout[i] = (i * 11 + 1) % 37;
   tout[9] = -1;
-  Seq2SeqBatch b{.B = 2, .S = 6, .T = 5, .src = src.data(), .src_len = src_len.data(),
-                 .tgt_in = tin.data(), .tgt_out = tout.data()};
+  Seq2SeqBatch b{.B = 2,
+                 .S = 6,
+                 .T = 5,
+                 .src = src.data(),
+                 .src_len = src_len.data(),
+                 .tgt_in = tin.data(),
+                 .tgt_out = tout.data()};
   m.forward(b, training(), 0.0f);
   // ln_f, 3 decoder blocks, enc_ln_f, 2 encoder blocks, the embeddings.
-  check_units(m, [&](const Model::GradReadyFn& hook) { m.backward(1.0f, hook); }, 1 + 3 + 1 + 2 + 1);
+  check_units(
+      m, [&](const Model::GradReadyFn& hook) { m.backward(1.0f, hook); }, 1 + 3 + 1 + 2 + 1);
 }
 
 }  // namespace

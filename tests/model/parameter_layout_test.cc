@@ -1,10 +1,9 @@
 // ParameterLayout: Hugging Face GPT-2 names and shapes, contiguous offsets, and the
 // GPT-2 124M parameter count.
-#include "model/model_layout.h"
-
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "model/model_layout.h"
 
 namespace cohort {
 namespace {

@@ -10,9 +10,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "model/model_layout.h"
 #include "optim/grad_clip.h"
 #include "optim/lr_schedule.h"
-#include "model/model_layout.h"
 #include "optim/optimizer.h"
 
 namespace cohort {

@@ -9,7 +9,7 @@ The twins are built from PyTorch's own nn.TransformerEncoderLayer and
 nn.TransformerDecoderLayer (norm_first=True, GELU-tanh, dropout 0), with
 key_padding_mask / memory_key_padding_mask for padding and a causal tgt_mask, computed
 in float64 from float32 initial weights. Parameters are written under cohort's names
-(see src/model/parameter_layout.cc): nn.MultiheadAttention's in_proj_weight (3C, C)
+(see src/model/model_layout.cc): nn.MultiheadAttention's in_proj_weight (3C, C)
 becomes attn.c_attn.weight (C, 3C); a decoder's cross-attention in_proj splits into
 xattn.q (its first C rows) and xattn.kv (the other 2C), transposed.
 

@@ -27,6 +27,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_flash_attention_tc.h"
 #include "backend/cuda/cuda_memory.h"
+#include "backend/cuda/cuda_tuning.h"
 
 namespace cohort {
 
@@ -117,55 +118,12 @@ class CudaBackend final : public Backend {
 
   MatmulPrecision precision() const { return precision_; }
 
-  // Whether the 16-bit MLP fuses its GELU into cuBLASLt's epilogues (cuda_mlp.cu), where
-  // this cuBLASLt offers them for the shape; on by default. Off: the GELU kernels.
-  void use_gelu_epilogues(bool on) { gelu_epilogues_ = on; }
-  // Whether pass_gradient and hold_gradient take effect (on by default); off, the
-  // LayerNorms' gradients stay fp32 between ops, for the benchmark to compare.
-  void use_16_bit_gradients(bool on) { gradients_16_bit_ = on; }
-  // Whether pass_branch takes effect (on by default); off, the residual branches' outputs
-  // stay fp32, for the benchmark to compare.
-  void use_16_bit_branches(bool on) { branches_16_bit_ = on; }
-  // Which kernel the tensor-core attention's forward takes without dropout
-  // (cuda_flash_attention_tc.h; the same bits each but pipelined_poly's). rows128 by
-  // default; the benchmark's --attention-forward 64, pipelined and pipelined-poly take the
-  // others to compare.
-  // AttentionForward::cudnn: cuDNN's fused attention instead, where it applies (no dropout).
-  void use_attention_forward(cuda::AttentionForward kernel) { attention_forward_ = kernel; }
-  // Whether the tensor-core route's backward is cuDNN's fused attention backward
-  // (cuda_cudnn_attention.h: deterministic, other bits) instead of the kernels, where it
-  // applies: no dropout, dO and the gradients in 16 bits (attention_branch_backward). Off
-  // by default; the benchmark's --attention-backward cudnn.
-  // samples_per_call: CudnnAttention::use_backward_samples (0, the default: the batch).
-  void use_cudnn_attention_backward(bool on, int samples_per_call = 0) {
-    cudnn_attention_backward_ = on;
-    cudnn_backward_samples_ = samples_per_call;
-  }
+  // Its choices between variants of the same ops (cuda_tuning.h): the benchmark and the
+  // tests set them to compare.
+  cuda::CudaTuning& tuning() { return tuning_; }
+  const cuda::CudaTuning& tuning() const { return tuning_; }
   // The cuDNN plans built so far, each with its engine (empty if none).
   std::string cudnn_attention_notes() const;
-  // Whether its dK/dV kernel takes each query tile in two parts (three blocks a
-  // multiprocessor) or one (two); the same bits either way. On by default; the
-  // benchmark's --attention-dkv-parts 1 turns it off to compare.
-  void use_split_attention_dkv(bool on) { split_attention_dkv_ = on; }
-  // Whether the fused LM-head loss keeps each row in shared memory between its passes
-  // (two blocks a multiprocessor) or in registers (one); the same bits either way. On by
-  // default (1.016x the tokens/s of GPT-2 124M bf16 on an H200); the benchmark's
-  // --lm-loss-rows registers turns it off to compare.
-  void use_shared_lm_loss_rows(bool on) { shared_lm_loss_rows_ = on; }
-  // How the 16-bit products get their algorithm: cuBLASLt's heuristic's first for the
-  // epilogue products and cublasGemmEx's own for the plain GEMMs (the default), or,
-  // measured, the fastest of that and cuBLASLt's first eight candidates whose output on
-  // the call's own operands has its bits (so results do not depend on timing noise), each
-  // shape measured once at its first call; lt_notes() then tells, shape by shape, what the
-  // measurement found. The benchmark's --lt-algorithms measured.
-  void use_measured_lt_algorithms(bool on) { measured_lt_algorithms_ = on; }
-  // Where a 16-bit linear backward sums its bias gradient from a 16-bit output gradient
-  // (the qkv and MLP-input projections of a GPT): in a column-sum kernel over it (the
-  // default), or in the weight-gradient product's cuBLASLt BGRADA epilogue, which reduces
-  // the same operand as the product reads it (the H200 ran the sums at 2.0 TB/s, about
-  // 0.95 ms of a GPT-2 124M step). Opt-in until a GPU has timed it: the benchmark's
-  // --bias-gradients epilogue. Where cuBLASLt offers no such product, the kernel's route.
-  void use_bias_gradient_epilogues(bool on) { bias_gradient_epilogues_ = on; }
   // The route the last such bias gradient took, for benchmarks and tests to report.
   const char* bias_gradient_route() const { return bias_gradient_route_; }
   // The routes the last 16-bit mlp_forward and mlp_backward took (cuBLASLt's epilogue or
@@ -218,22 +176,13 @@ class CudaBackend final : public Backend {
   bool fused_lm_loss(const float* logits, int Vp) const;
   // Whether mlp_* keep the hidden activations in 16 bits (cuda_mlp.cu) for this buffer.
   bool mlp_in_16_bits(const float* hidden, size_t n) const;
-  bool gelu_epilogues_ = true;
-  bool measured_lt_algorithms_ = false;
-  bool bias_gradient_epilogues_ = false;
+  cuda::CudaTuning tuning_;
   const char* bias_gradient_route_ = "none yet";
-  cuda::AttentionForward attention_forward_ = cuda::AttentionForward::rows128;
-  bool split_attention_dkv_ = true;
-  bool cudnn_attention_backward_ = false;
-  int cudnn_backward_samples_ = 0;
   struct CudnnAttentionDeleter {
     void operator()(cuda::CudnnAttention* a) const;
   };
   std::unique_ptr<cuda::CudnnAttention, CudnnAttentionDeleter> cudnn_attention_;
   cuda::CudnnAttention& cudnn_attention();  // made at first use
-  bool shared_lm_loss_rows_ = true;
-  bool gradients_16_bit_ = true;
-  bool branches_16_bit_ = true;
   const char* mlp_forward_route_ = "none yet";
   const char* mlp_backward_route_ = "none yet";
   // The MLP hidden buffers whose forward kept the GELU's input in 16 bits (cuBLASLt's

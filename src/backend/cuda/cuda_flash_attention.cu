@@ -305,7 +305,7 @@ void CudaBackend::tensor_core_attention_forward(float* out, float* att, const fl
   bool copy_only = false;
   void* out16 = held_copy_to_write(out, size_t(B) * T * C, &copy_only);
   const bool bf16 = precision_ == MatmulPrecision::bf16;
-  if (attention_forward_ == cuda::AttentionForward::cudnn && !dropout.active()) {
+  if (tuning_.attention_forward == cuda::AttentionForward::cudnn && !dropout.active()) {
     if (qkv) cuda::tensor_core_attention_round_qkv(bf16, qkv16, qkv, B, T, C);
     // Without a held copy, the backward's dO scratch holds the 16-bit output meanwhile.
     cudnn_attention().forward(bf16, copy_only ? nullptr : out,
@@ -313,7 +313,7 @@ void CudaBackend::tensor_core_attention_forward(float* out, float* att, const fl
     return;
   }
   cuda::tensor_core_attention_forward(bf16, copy_only ? nullptr : out, out16, att, qkv, qkv16, B, T,
-                                      C, NH, dropout, attention_forward_);
+                                      C, NH, dropout, tuning_.attention_forward);
 }
 
 void CudaBackend::CudnnAttentionDeleter::operator()(cuda::CudnnAttention* a) const { delete a; }
@@ -390,14 +390,14 @@ bool CudaBackend::tensor_core_attention_backward(cuda::TensorCoreBackward io, co
   io.qkv16 = att + lse_floats_padded(B, T, NH);
   io.lse = att;
   const bool bf16 = precision_ == MatmulPrecision::bf16;
-  if (cudnn_attention_backward_ && !dropout.active() && !io.dout && io.dqkv16 && io.out16 &&
+  if (tuning_.cudnn_attention_backward && !dropout.active() && !io.dout && io.dqkv16 && io.out16 &&
       cuda::CudnnAttention::backward_takes(T)) {
-    cudnn_attention().use_backward_samples(cudnn_backward_samples_);
+    cudnn_attention().use_backward_samples(tuning_.cudnn_backward_samples);
     cudnn_attention().backward(bf16, io.dqkv16, io.dout16, io.out16, io.qkv16, io.lse, B, T, C, NH);
     return true;
   }
   io.dsum = row_dot(size_t(B) * NH * T);
-  cuda::tensor_core_attention_backward(bf16, io, B, T, C, NH, dropout, split_attention_dkv_);
+  cuda::tensor_core_attention_backward(bf16, io, B, T, C, NH, dropout, tuning_.split_attention_dkv);
   return true;
 }
 

@@ -53,7 +53,7 @@ void CudaBackend::lm_head_loss_forward(float* losses, float* logits, const float
   cuda::with_16_bit_type(bf16, [&](auto tag) {
     using E = decltype(tag);
     E* rows = reinterpret_cast<E*>(logits);
-    if (shared_lm_loss_rows_ && cuda::lm_loss::row_fits_shared(Vp)) {
+    if (tuning_.shared_lm_loss_rows && cuda::lm_loss::row_fits_shared(Vp)) {
       const auto kernel = lm_loss_rows<E, cuda::lm_loss::kShared>;
       static const bool allowed =
           (cuda::allow_dynamic_shared(kernel, cuda::lm_loss::kSharedRowBytesMax), true);

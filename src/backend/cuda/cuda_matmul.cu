@@ -155,11 +155,11 @@ bool CudaBackend::held_unwritten(const float* x) const {
 // pass_gradient's and hold_gradient's registers: what the next op may write or read in 16
 // bits (their contracts: backend.h).
 void CudaBackend::pass_gradient(const float* g, size_t n) {
-  if (gradients_16_bit_) pass(g, n);
+  if (tuning_.gradients_16_bit) pass(g, n);
 }
 
 void CudaBackend::pass_branch(const float* y, size_t n) {
-  if (branches_16_bit_) pass(y, n);
+  if (tuning_.branches_16_bit) pass(y, n);
 }
 
 void CudaBackend::pass(const float* g, size_t n) {
@@ -191,7 +191,7 @@ const void* CudaBackend::passed_to_read(const float* g, size_t n) {
 }
 
 void CudaBackend::hold_gradient(const float* g, size_t n) {
-  if (precision_ == MatmulPrecision::fp32 || !gradients_16_bit_ || n == 0) return;
+  if (precision_ == MatmulPrecision::fp32 || !tuning_.gradients_16_bit || n == 0) return;
   held_gradient_.held = g;
   held_gradient_.n = n;
   held_gradient_.ready = nullptr;
@@ -227,7 +227,7 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const fl
                         c16 ? t : CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   };
   void* out = c16 ? c16 : static_cast<void*>(C);
-  if (measured_lt_algorithms_) {  // cuBLASLt where a candidate gives these bits faster
+  if (tuning_.measured_lt_algorithms) {  // cuBLASLt where a candidate gives these bits faster
     LtProduct p{
         m, n, k, trans_a, A, a16, lda, B, b16, ldb, out, ldc, c16 != nullptr, LtEpilogue::none};
     p.trans_b = trans_b;
@@ -297,7 +297,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
   // does not add them), then added to dbias as one group. The product itself is the same
   // dW^T += dout^T . inp as below.
   bool dweight_done = false;
-  if (dbias && !dout && dout16 && bias_gradient_epilogues_) {  // lt_matmul refuses fp32
+  if (dbias && !dout && dout16 && tuning_.bias_gradient_epilogues) {  // lt_matmul refuses fp32
     float* sums = column_partials(size_t(OC));
     LtProduct p{OC,  C,     N, false,   nullptr, dout16, OC,
                 inp, inp16, C, dweight, OC,      false,  LtEpilogue::bgrada,

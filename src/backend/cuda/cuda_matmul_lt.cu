@@ -3,11 +3,11 @@
 //   GPT-2 step on an H100-class GPU, by ncu);
 // - the MLP's GELU (cuda_mlp.cu): forward, bias + GELU with the GELU's input kept in 16
 //   bits; backward, the GELU's gradient applied to the product that computes it;
-// - opt-in (CudaBackend::use_bias_gradient_epilogues), a linear's bias gradient summed
+// - opt-in (CudaTuning::bias_gradient_epilogues), a linear's bias gradient summed
 //   by its weight-gradient product (BGRADA) instead of a column-sum pass.
 // cuBLASLt's heuristic picks the algorithm once per shape, alignment and epilogue; the
 // choice is kept (and so is its absence), so a step's products are the same every time.
-// Measured (CudaBackend::use_measured_lt_algorithms): the fastest of the heuristic's
+// Measured (CudaTuning::measured_lt_algorithms): the fastest of the heuristic's
 // first eight that gives its first's bits on the call's operands, and for the plain GEMMs
 // (gemm(): cublasGemmEx otherwise) the fastest of cublasGemmEx and those eight that gives
 // cublasGemmEx's bits; each shape is measured once, at its first call, so the choice
@@ -281,7 +281,7 @@ bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& refer
     const uint64_t ws = kWorkspaceBytes;
     const uint32_t a_bytes = uint32_t(key[10]), b_bytes = uint32_t(key[11]),
                    d_bytes = uint32_t(key[12]);
-    const int wanted = measured_lt_algorithms_ ? kMeasuredCandidates : 1;
+    const int wanted = tuning_.measured_lt_algorithms ? kMeasuredCandidates : 1;
     std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(wanted));
     int count = 0;
     const cublasStatus_t st = [&] {

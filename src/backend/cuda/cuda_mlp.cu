@@ -62,7 +62,7 @@ void CudaBackend::mlp_forward(float* out, float* hidden, const float* inp, const
                       hidden_pre16_.end());
   // act^T (H x N) = gelu(aux), aux = W_fc^T (H x C) . inp^T (C x N) + b_fc, both 16-bit.
   // cuBLASLt wants the GELU input's row stride (H) a multiple of 8.
-  if (gelu_epilogues_ && b_fc && H % 8 == 0 &&
+  if (tuning_.gelu_epilogues && b_fc && H % 8 == 0 &&
       lt_matmul(LtProduct{H, N, C, false, w_fc, nullptr, H, inp, nullptr, C, act16, H, true,
                           LtEpilogue::gelu_aux_bias, rounded(3, b_fc, size_t(H)), hidden, H})) {
     hidden_pre16_.push_back(hidden);
@@ -105,7 +105,7 @@ void CudaBackend::mlp_backward(float* dinp, float* dw_fc, float* db_fc, float* d
   // took its epilogue but the backward does not).
   const bool pre16 =
       std::find(hidden_pre16_.begin(), hidden_pre16_.end(), hidden) != hidden_pre16_.end();
-  if (pre16 && gelu_epilogues_ &&
+  if (pre16 && tuning_.gelu_epilogues &&
       lt_matmul(LtProduct{H, N, C, true, w_proj, nullptr, C, dout, dout16, C, dpre16, H, true,
                           LtEpilogue::dgelu, nullptr, hidden, H})) {
     mlp_backward_route_ = "cuBLASLt DGELU epilogue";
