@@ -40,6 +40,113 @@ namespace {
 // Evaluation batches for synthetic data come from step numbers no training run reaches.
 constexpr long kHeldOutStep = 1L << 30;
 constexpr int kSyntheticEvalBatches = 8;
+
+// Whether this run resumes: --resume, or a job cohort launch restarted once it has a
+// checkpoint. Throws cohort::Error for a run directory that contradicts the choice.
+bool decide_resume(const TrainConfig& tc, bool asked, bool restarted) {
+  const bool has_checkpoint =
+      !tc.run_dir.empty() && fs::exists(fs::path(tc.run_dir) / "checkpoints" / "latest");
+  const bool resume = asked || (restarted && has_checkpoint);
+  if (resume && tc.run_dir.empty()) {
+    throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
+  }
+  if (!resume && has_checkpoint) {
+    throw Error(
+        fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
+                    "choose another --run-dir",
+                    tc.run_dir));
+  }
+  return resume;
+}
+
+// Rank 0's metrics.jsonl, with the resume line first when resumed (docs/metrics.md: a
+// restart is a resume with restart >= 1; a world change one whose world differs from
+// checkpoint_world). Other ranks get a log that writes nothing.
+MetricsLog open_metrics(const TrainConfig& tc, bool lead, const std::string& resumed_from,
+                        const TrainingState& state, int restart, int world) {
+  if (tc.run_dir.empty() || !lead) return MetricsLog();
+  std::error_code ec;
+  fs::create_directories(tc.run_dir, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create directory: {}", tc.run_dir, ec.message()));
+  MetricsLog metrics(tc.run_dir + "/metrics.jsonl");
+  if (!resumed_from.empty()) {
+    metrics.write({{"kind", "resume"},
+                   {"step", state.step},
+                   {"from", resumed_from},
+                   {"restart", restart},
+                   {"world", world},
+                   {"checkpoint_world", state.world > 0 ? nlohmann::json(state.world) : nullptr}});
+  }
+  return metrics;
+}
+
+// --rank-logs DIR: this rank's progress lines in DIR/rank-R.log (null without the flag).
+std::unique_ptr<std::FILE, int (*)(std::FILE*)> open_rank_log(const std::string& dir, int rank) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log(nullptr, &std::fclose);
+  if (dir.empty()) return log;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string path = fmt::format("{}/rank-{}.log", dir, rank);
+  log.reset(std::fopen(path.c_str(), "a"));
+  if (!log) throw Error(fmt::format("{}: cannot open for writing", path));
+  return log;
+}
+
+// The train line of metrics.jsonl (docs/metrics.md).
+nlohmann::json train_line(const StepResult& r, const TrainConfig& tc, PsWorkerStrategy* ps_worker) {
+  nlohmann::json line = {{"kind", "train"}, {"step", r.step},           {"loss", r.loss},
+                         {"lr", r.lr},      {"grad_norm", r.grad_norm}, {"seconds", r.seconds}};
+  if (tc.resolved_precision() == "fp16") line["loss_scale"] = r.loss_scale;
+  if (ps_worker) {
+    const PsServerStats& s = ps_worker->server_stats();
+    line["ps_wait_seconds"] = ps_worker->wait_seconds();
+    line["staleness_mean"] = s.applied ? double(s.staleness_sum) / double(s.applied) : 0.0;
+    line["staleness_max"] = s.staleness_max;
+  }
+  return line;
+}
+
+// The eval line of metrics.jsonl (docs/metrics.md).
+nlohmann::json eval_line(long step, float loss, const Validation& v) {
+  nlohmann::json line = {{"kind", "eval"},
+                         {"step", step},
+                         {"loss", loss},
+                         {"val_loss", v.loss},
+                         {"val_perplexity", std::exp(v.loss)}};
+  line.update(v.fields);
+  return line;
+}
+
+// What rank 0 prints before the first step: the config, model, data, backend and batch.
+void print_run_header(const RunConfig& cfg, const Model& model, const RunData& data,
+                      Backend& backend, const Strategy& strategy, int ranks, int world,
+                      long units_per_step) {
+  const TrainConfig& tc = cfg.train;
+  fmt::print("{}", cfg.to_toml());
+  fmt::print("model: {}{} dropout={} | {:.2f}M parameters\n", tc.task == "lm" ? "GPT " : "",
+             cfg.model.shape(), cfg.model.dropout, model.num_params() / 1e6);
+  fmt::print("data:  {}\n", data.describe);
+  if (tc.backend != "cpu") {
+    fmt::print("backend: {} | {} matmuls{}\n", backend.name(), tc.resolved_precision(),
+               tc.resolved_precision() == "fp16" ? ", dynamic loss scaling from 2^16" : "");
+  }
+  if (data.task) {
+    fmt::print(
+        "train: {} steps x {} samples (B={} per rank, accum={}, {} ranks), task {} | {} lr={} "
+        "warmup={} | {} threads per rank\n",
+        tc.steps, units_per_step, tc.batch_size, tc.grad_accum, ranks, tc.task, cfg.optim.name,
+        tc.lr, tc.warmup, thread_count());
+  } else {
+    fmt::print(
+        "train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
+        "warmup={} | {} threads per rank\n",
+        tc.steps, units_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, ranks, cfg.optim.name,
+        tc.lr, tc.warmup, thread_count());
+  }
+  if (world > 1) fmt::print("dist:  {}\n", strategy.describe());
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int run_training(RunConfig cfg, const RunOptions& o) {
@@ -69,20 +176,7 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     // Before any rank takes a role: a parameter server's ranks would otherwise be serving
     // while its workers refused the backend.
     check_backend_supports(cfg.train, cfg.dist);
-    if (restarted && !cfg.train.run_dir.empty() &&
-        fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
-      resume = true;
-    }
-    if (resume && cfg.train.run_dir.empty()) {
-      throw Error("--resume needs a run directory: pass --run-dir DIR (or set run_dir)");
-    }
-    if (!resume && !cfg.train.run_dir.empty() &&
-        fs::exists(fs::path(cfg.train.run_dir) / "checkpoints" / "latest")) {
-      throw Error(
-          fmt::format("{}: already has checkpoints: pass --resume to continue it, or "
-                      "choose another --run-dir",
-                      cfg.train.run_dir));
-    }
+    resume = decide_resume(cfg.train, o.resume, restarted);
   });
   std::unique_ptr<Communicator> world_owner = make_communicator(nullptr, nullptr);
   Communicator& world = *world_owner;
@@ -153,53 +247,15 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   // Every replica starts from the same parameters: rank 0's, or the servers'.
   strategy->start(trainer.next_step());
 
-  MetricsLog metrics;
-  if (!tc.run_dir.empty() && lead) {
-    std::error_code ec;
-    fs::create_directories(tc.run_dir, ec);
-    if (ec) throw Error(fmt::format("{}: cannot create directory: {}", tc.run_dir, ec.message()));
-    metrics = MetricsLog(tc.run_dir + "/metrics.jsonl");
-    if (!resumed_from.empty()) {
-      // docs/metrics.md: a restart is a resume with restart >= 1; a world change one
-      // whose world differs from checkpoint_world.
-      metrics.write(
-          {{"kind", "resume"},
-           {"step", state.step},
-           {"from", resumed_from},
-           {"restart", restart ? std::atoi(restart) : 0},
-           {"world", world.world()},
-           {"checkpoint_world", state.world > 0 ? nlohmann::json(state.world) : nullptr}});
-    }
-  }
+  MetricsLog metrics =
+      open_metrics(tc, lead, resumed_from, state, restart ? std::atoi(restart) : 0, world.world());
 
   // Tasks count samples (their sequences vary in length); the LM counts tokens.
   const long samples_per_step = long(tc.batch_size) * tc.grad_accum * comm.world();
   const long tokens_per_step = samples_per_step * task->units_per_sample();
-  const char* unit = task->unit();
   if (lead) {
-    fmt::print("{}", cfg.to_toml());
-    fmt::print("model: {}{} dropout={} | {:.2f}M parameters\n", tc.task == "lm" ? "GPT " : "",
-               cfg.model.shape(), cfg.model.dropout, model.num_params() / 1e6);
-    fmt::print("data:  {}\n", data.describe);
-    if (tc.backend != "cpu") {
-      fmt::print("backend: {} | {} matmuls{}\n", backend.name(), tc.resolved_precision(),
-                 tc.resolved_precision() == "fp16" ? ", dynamic loss scaling from 2^16" : "");
-    }
-    if (data.task) {
-      fmt::print(
-          "train: {} steps x {} samples (B={} per rank, accum={}, {} ranks), task {} | {} lr={} "
-          "warmup={} | {} threads per rank\n",
-          tc.steps, samples_per_step, tc.batch_size, tc.grad_accum, comm.world(), tc.task,
-          cfg.optim.name, tc.lr, tc.warmup, thread_count());
-    } else {
-      fmt::print(
-          "train: {} steps x {} tokens (B={} per rank, T={}, accum={}, {} ranks) | {} lr={} "
-          "warmup={} | {} threads per rank\n",
-          tc.steps, tokens_per_step, tc.batch_size, tc.seq_len, tc.grad_accum, comm.world(),
-          cfg.optim.name, tc.lr, tc.warmup, thread_count());
-    }
-    if (world.world() > 1) fmt::print("dist:  {}\n", strategy->describe());
-    std::fflush(stdout);
+    print_run_header(cfg, model, data, backend, *strategy, comm.world(), world.world(),
+                     tokens_per_step);
   }
 
   auto save = [&](bool is_best) {
@@ -248,29 +304,11 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     }
     return task->validate(whole_split);
   };
-  // The eval line of metrics.jsonl (docs/metrics.md).
-  auto eval_line = [](long step, float loss, const Validation& v) {
-    nlohmann::json line = {{"kind", "eval"},
-                           {"step", step},
-                           {"loss", loss},
-                           {"val_loss", v.loss},
-                           {"val_perplexity", std::exp(v.loss)}};
-    line.update(v.fields);
-    return line;
-  };
-
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> rank_log(nullptr, &std::fclose);
-  if (!o.rank_logs.empty()) {
-    std::error_code ec;
-    fs::create_directories(o.rank_logs, ec);
-    const std::string path = fmt::format("{}/rank-{}.log", o.rank_logs, comm.rank());
-    rank_log.reset(std::fopen(path.c_str(), "a"));
-    if (!rank_log) throw Error(fmt::format("{}: cannot open for writing", path));
-  }
+  const auto rank_log = open_rank_log(o.rank_logs, comm.rank());
   ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
-                        lead ? stdout : nullptr, unit);
+                        lead ? stdout : nullptr, task->unit());
   ProgressLine rank_progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
-                             rank_log.get(), unit);
+                             rank_log.get(), task->unit());
   std::optional<Validation> last_val;
   float last_loss = NAN;  // every metrics line carries step and loss
   bool stopped_early = false;
@@ -312,16 +350,7 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     }
     progress.update(r);
     rank_progress.update(r);
-    nlohmann::json line = {{"kind", "train"}, {"step", r.step},           {"loss", r.loss},
-                           {"lr", r.lr},      {"grad_norm", r.grad_norm}, {"seconds", r.seconds}};
-    if (tc.resolved_precision() == "fp16") line["loss_scale"] = r.loss_scale;
-    if (ps_worker) {
-      const PsServerStats& s = ps_worker->server_stats();
-      line["ps_wait_seconds"] = ps_worker->wait_seconds();
-      line["staleness_mean"] = s.applied ? double(s.staleness_sum) / double(s.applied) : 0.0;
-      line["staleness_max"] = s.staleness_max;
-    }
-    metrics.write(line);
+    metrics.write(train_line(r, tc, ps_worker));
     const long done = r.step + 1;
     const bool last = done == tc.steps;
     bool is_best = false;
