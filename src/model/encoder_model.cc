@@ -11,8 +11,8 @@ EncoderModel::EncoderModel(const ModelConfig& config, Backend& backend) : Model(
   COHORT_CHECK(config_.arch == "encoder") << "EncoderModel needs model.arch = encoder";
   for (int l = 0; l < config_.n_layer; ++l) {
     const std::string prefix = fmt::format("h.{}.", l);
-    blocks_.push_back(block_params(layout_, params(), prefix, false));
-    dblocks_.push_back(block_params(layout_, grads(), prefix, false));
+    blocks_.push_back(block_params(layout_, params(), prefix, spec_));
+    dblocks_.push_back(block_params(layout_, grads(), prefix, spec_));
   }
   // The units backward finishes: the head with ln_f, the blocks from the top, then the
   // embeddings (the MLM head's wte gradient is complete only there).
@@ -37,7 +37,7 @@ void EncoderModel::plan(int B, int T) {
   BufferPlan p;
   p.add(&encoded_, BT * C);
   acts_.assign(config_.n_layer, {});
-  for (auto& a : acts_) a.plan(p, B, T, C, NH, false, 0);
+  for (auto& a : acts_) a.plan(p, B, T, C, NH, spec_, 0);
   scratch_.plan(p, B, T, C, NH, 0);
   p.add(&lnf_, BT * C);
   p.add(&lnf_mean_, BT);
@@ -113,7 +113,7 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
   in.self_len = lengths_;
   const float* x = encoded_;
   for (int l = 0; l < config_.n_layer; ++l) {
-    block_forward(be, blocks_[l], acts_[l], scratch_, x, in, C, NH,
+    block_forward(be, spec_, blocks_[l], acts_[l], scratch_, x, in, C, NH,
                   {dropout_key(options, 1 + kBlockDropoutSites * l)});
     x = acts_[l].out;
   }
@@ -217,7 +217,7 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   in.self_len = lengths_;
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     const float* x = l == 0 ? encoded_ : acts_[l - 1].out;
-    block_backward(be, blocks_[l], dblocks_[l], acts_[l], scratch_, x, dres_, in, C, NH,
+    block_backward(be, spec_, blocks_[l], dblocks_[l], acts_[l], scratch_, x, dres_, in, C, NH,
                    {dropout_key(last_options_, 1 + kBlockDropoutSites * l)});
     ready(size_t(config_.n_layer - l));
   }

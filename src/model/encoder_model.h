@@ -45,6 +45,8 @@ class EncoderModel : public Model {
  private:
   void check_batch(const EncoderBatch& b) const;
 
+  // Bidirectional self-attention over each sequence's valid positions; no cross-attention.
+  const BlockSpec spec_{};
   std::vector<BlockParams> blocks_, dblocks_;
   std::vector<BlockActivations> acts_;
   BlockScratch scratch_;

@@ -15,13 +15,13 @@ Seq2SeqModel::Seq2SeqModel(const ModelConfig& config, Backend& backend) : Model(
   COHORT_CHECK(config_.arch == "seq2seq") << "Seq2SeqModel needs model.arch = seq2seq";
   for (int l = 0; l < config_.n_layer; ++l) {
     const std::string prefix = fmt::format("enc.{}.", l);
-    enc_.push_back(block_params(layout_, params(), prefix, false));
-    denc_.push_back(block_params(layout_, grads(), prefix, false));
+    enc_.push_back(block_params(layout_, params(), prefix, enc_spec_));
+    denc_.push_back(block_params(layout_, grads(), prefix, enc_spec_));
   }
   for (int l = 0; l < config_.n_decoder_layer; ++l) {
     const std::string prefix = fmt::format("dec.{}.", l);
-    dec_.push_back(block_params(layout_, params(), prefix, true));
-    ddec_.push_back(block_params(layout_, grads(), prefix, true));
+    dec_.push_back(block_params(layout_, params(), prefix, dec_spec_));
+    ddec_.push_back(block_params(layout_, grads(), prefix, dec_spec_));
   }
   // The units backward finishes: ln_f, the decoder's blocks from the top, enc_ln_f (once
   // every cross-attention has added to the memory's gradient), the encoder's blocks from
@@ -48,7 +48,7 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   BufferPlan p;
   p.add(&src_emb_, BS * C);
   enc_acts_.assign(config_.n_layer, {});
-  for (auto& a : enc_acts_) a.plan(p, B, S, C, NH, false, 0);
+  for (auto& a : enc_acts_) a.plan(p, B, S, C, NH, enc_spec_, 0);
   p.add(&memory_, BS * C);
   p.add(&enc_ln_mean_, BS);
   p.add(&enc_ln_rstd_, BS);
@@ -56,7 +56,7 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   p.add(&dres_src_, BS * C);
   p.add(&tgt_emb_, BT * C);
   dec_acts_.assign(config_.n_decoder_layer, {});
-  for (auto& a : dec_acts_) a.plan(p, B, T, C, NH, true, S);
+  for (auto& a : dec_acts_) a.plan(p, B, T, C, NH, dec_spec_, S);
   scratch_.plan(p, B, S > T ? S : T, C, NH, S);
   p.add(&lnf_, BT * C);
   p.add(&lnf_mean_, BT);
@@ -90,7 +90,7 @@ void Seq2SeqModel::encode_impl(const ForwardOptions& options) {
   in.self_len = src_len_;
   const float* x = src_emb_;
   for (int l = 0; l < config_.n_layer; ++l) {
-    block_forward(be, enc_[l], enc_acts_[l], scratch_, x, in, C, NH,
+    block_forward(be, enc_spec_, enc_[l], enc_acts_[l], scratch_, x, in, C, NH,
                   {dropout_key(options, 2 + kBlockDropoutSites * l)});
     x = enc_acts_[l].out;
   }
@@ -110,13 +110,12 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   BlockInputs in;
   in.B = B;
   in.T = T;
-  in.causal = true;
   in.memory = memory_;
   in.S = S_;
   in.memory_len = src_len_;
   const float* x = tgt_emb_;
   for (int l = 0; l < config_.n_decoder_layer; ++l) {
-    block_forward(be, dec_[l], dec_acts_[l], scratch_, x, in, C, NH,
+    block_forward(be, dec_spec_, dec_[l], dec_acts_[l], scratch_, x, in, C, NH,
                   {dropout_key(options, 2 + kBlockDropoutSites * (config_.n_layer + l))});
     x = dec_acts_[l].out;
   }
@@ -242,15 +241,14 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   BlockInputs in;
   in.B = B;
   in.T = T;
-  in.causal = true;
   in.memory = memory_;
   in.dmemory = dmemory_;
   in.S = S;
   in.memory_len = src_len_;
   for (int l = config_.n_decoder_layer - 1; l >= 0; --l) {
     const float* x = l == 0 ? tgt_emb_ : dec_acts_[l - 1].out;
-    block_backward(be, dec_[l], ddec_[l], dec_acts_[l], scratch_, x, dres_tgt_, in, C, NH,
-                   {dropout_key(options_, 2 + kBlockDropoutSites * (config_.n_layer + l))});
+    block_backward(be, dec_spec_, dec_[l], ddec_[l], dec_acts_[l], scratch_, x, dres_tgt_, in, C,
+                   NH, {dropout_key(options_, 2 + kBlockDropoutSites * (config_.n_layer + l))});
     ready(size_t(D - l));
   }
   be.dropout(dres_tgt_, B, size_t(T) * C, dropout_key(options_, 1));
@@ -268,8 +266,8 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   ein.self_len = src_len_;
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     const float* x = l == 0 ? src_emb_ : enc_acts_[l - 1].out;
-    block_backward(be, enc_[l], denc_[l], enc_acts_[l], scratch_, x, dres_src_, ein, C, NH,
-                   {dropout_key(options_, 2 + kBlockDropoutSites * l)});
+    block_backward(be, enc_spec_, enc_[l], denc_[l], enc_acts_[l], scratch_, x, dres_src_, ein, C,
+                   NH, {dropout_key(options_, 2 + kBlockDropoutSites * l)});
     ready(size_t(D + 1 + L - l));
   }
   be.dropout(dres_src_, B, size_t(S) * C, dropout_key(options_, 0));

@@ -55,6 +55,10 @@ class Seq2SeqModel : public Model {
   void encode_impl(const ForwardOptions& options);
   void decode_impl(const ForwardOptions& options);
 
+  // The encoder's blocks attend both ways over the source's valid positions; the
+  // decoder's causally over the target, then across to the encoder's output.
+  const BlockSpec enc_spec_{};
+  const BlockSpec dec_spec_{.causal = true, .cross = true};
   std::vector<BlockParams> enc_, denc_, dec_, ddec_;
   std::vector<BlockActivations> enc_acts_, dec_acts_;
   BlockScratch scratch_;

@@ -1,9 +1,20 @@
 #include "model/transformer_block.h"
 
+#include "core/error.h"
+
 namespace cohort {
 
+void BlockSpec::check_supported() const {
+  if (norm != Norm::layernorm) throw Error("block: RMSNorm is not built yet (issue 13)");
+  if (positions != Positions::learned)
+    throw Error("block: rotary positions are not built yet (issue 13)");
+  if (mlp != Mlp::gelu) throw Error("block: the SwiGLU MLP is not built yet (issue 13)");
+  if (!bias) throw Error("block: blocks without biases are not built yet (issue 13)");
+}
+
 BlockParams block_params(const ParameterLayout& layout, float* base, const std::string& prefix,
-                         bool cross) {
+                         const BlockSpec& spec) {
+  spec.check_supported();
   auto at = [&](const char* name) { return base + layout.at(prefix + name).offset; };
   BlockParams p;
   p.ln1w = at("ln_1.weight");
@@ -12,7 +23,7 @@ BlockParams block_params(const ParameterLayout& layout, float* base, const std::
   p.qkvb = at("attn.c_attn.bias");
   p.attpw = at("attn.c_proj.weight");
   p.attpb = at("attn.c_proj.bias");
-  if (cross) {
+  if (spec.cross) {
     p.lnxw = at("ln_x.weight");
     p.lnxb = at("ln_x.bias");
     p.xqw = at("xattn.q.weight");
@@ -31,7 +42,8 @@ BlockParams block_params(const ParameterLayout& layout, float* base, const std::
   return p;
 }
 
-void BlockActivations::plan(BufferPlan& plan, int B, int T, int C, int NH, bool cross, int S) {
+void BlockActivations::plan(BufferPlan& plan, int B, int T, int C, int NH, const BlockSpec& spec,
+                            int S) {
   const size_t BT = size_t(B) * T;
   plan.add(&ln1, BT * C);
   plan.add(&ln1_mean, BT);
@@ -40,7 +52,7 @@ void BlockActivations::plan(BufferPlan& plan, int B, int T, int C, int NH, bool 
   plan.add(&att, size_t(B) * NH * T * T);
   plan.add(&atty, BT * C);
   plan.add(&res2, BT * C);
-  if (cross) {
+  if (spec.cross) {
     plan.add(&lnx, BT * C);
     plan.add(&lnx_mean, BT);
     plan.add(&lnx_rstd, BT);
@@ -70,20 +82,21 @@ void BlockScratch::plan(BufferPlan& plan, int B, int T, int C, int NH, int S) {
   plan.add(&d_mem, BS * C);
 }
 
-void block_forward(Backend& be, const BlockParams& w, BlockActivations& a, BlockScratch& s,
-                   const float* x, const BlockInputs& in, int C, int NH, const BlockDropout& drop) {
+void block_forward(Backend& be, const BlockSpec& spec, const BlockParams& w, BlockActivations& a,
+                   BlockScratch& s, const float* x, const BlockInputs& in, int C, int NH,
+                   const BlockDropout& drop) {
   const int B = in.B, T = in.T;
   const size_t BT = size_t(B) * T;
   const size_t n = size_t(T) * C;  // per sample
   be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln1w, w.ln1b, BT, C);
   be.linear_forward(a.qkv, a.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
   be.mha_forward(a.atty, a.att, a.qkv, a.qkv + C, a.qkv + 2 * C, 3 * C, 3 * C, B, T, T, C, NH,
-                 in.causal, in.self_len, drop.at(0));
+                 spec.causal, in.self_len, drop.at(0));
   be.linear_forward(s.branch, a.atty, w.attpw, w.attpb, BT, C, C);
   be.dropout(s.branch, B, n, drop.at(1));
   // Each residual add comes with the LayerNorm that reads its result (add_layernorm_forward).
   const float* r = a.res2;
-  if (w.lnxw) {
+  if (spec.cross) {
     be.add_layernorm_forward(a.res2, a.lnx, a.lnx_mean, a.lnx_rstd, x, s.branch, w.lnxw, w.lnxb, BT,
                              C);
     be.linear_forward(a.xq, a.lnx, w.xqw, w.xqb, BT, C, C);
@@ -104,7 +117,7 @@ void block_forward(Backend& be, const BlockParams& w, BlockActivations& a, Block
   be.add(a.out, r, s.branch, BT * C);
 }
 
-void block_backward(Backend& be, const BlockParams& w, const BlockParams& dw,
+void block_backward(Backend& be, const BlockSpec& spec, const BlockParams& w, const BlockParams& dw,
                     const BlockActivations& a, BlockScratch& s, const float* x, float* dres,
                     const BlockInputs& in, int C, int NH, const BlockDropout& drop) {
   const int B = in.B, T = in.T;
@@ -118,14 +131,14 @@ void block_backward(Backend& be, const BlockParams& w, const BlockParams& dw,
     be.dropout(s.d_c_a, B, n, key);
     return s.d_c_a;
   };
-  const float* r = w.lnxw ? a.resx : a.res2;
+  const float* r = spec.cross ? a.resx : a.res2;
 
   const float* dmlp = branch_grad(4);
   be.mlp_backward(s.d_c_b, dw.fcw, dw.fcb, dw.fcpw, dw.fcpb, dmlp, a.ln2, a.mlp, w.fcw, w.fcpw,
                   s.d_4c, BT, C, 4 * C);
   be.layernorm_backward(dres, dw.ln2w, dw.ln2b, s.d_c_b, r, w.ln2w, a.ln2_mean, a.ln2_rstd, BT, C);
 
-  if (w.lnxw) {
+  if (spec.cross) {
     const size_t BS = size_t(B) * in.S;
     const float* dx = branch_grad(3);
     be.linear_backward(s.d_c_b, dw.xpw, dw.xpb, dx, a.xatty, w.xpw, BT, C, C);
@@ -141,7 +154,7 @@ void block_backward(Backend& be, const BlockParams& w, const BlockParams& dw,
   const float* dattn = branch_grad(1);
   be.linear_backward(s.d_c_b, dw.attpw, dw.attpb, dattn, a.atty, w.attpw, BT, C, C);
   be.mha_backward(s.d_3c, s.d_3c + C, s.d_3c + 2 * C, s.d_att, s.d_c_b, a.qkv, a.qkv + C,
-                  a.qkv + 2 * C, a.att, 3 * C, 3 * C, B, T, T, C, NH, in.causal, in.self_len,
+                  a.qkv + 2 * C, a.att, 3 * C, 3 * C, B, T, T, C, NH, spec.causal, in.self_len,
                   drop.at(0));
   be.linear_backward(s.d_c_a, dw.qkvw, dw.qkvb, s.d_3c, a.ln1, w.qkvw, BT, C, 3 * C);
   be.layernorm_backward(dres, dw.ln1w, dw.ln1b, s.d_c_a, x, w.ln1w, a.ln1_mean, a.ln1_rstd, BT, C);

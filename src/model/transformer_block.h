@@ -1,6 +1,7 @@
 // One pre-LayerNorm Transformer block, shared by the encoder and encoder-decoder
-// families: self-attention (bidirectional with padded keys, or causal), an optional
-// cross-attention to an encoder's output, and the GELU MLP, each branch
+// families, described by a BlockSpec: self-attention (bidirectional with padded keys, or
+// causal), an optional cross-attention to an encoder's output, and the GELU MLP, each
+// branch
 //   x = x + dropout(proj(sublayer(LN(x)))).
 // Pre-LN (Xiong et al. 2020) rather than the original Transformer's post-LN: the same
 // block as cohort's GPT, and it trains without a long warm-up at these depths.
@@ -16,6 +17,25 @@
 
 namespace cohort {
 
+// What a block is made of. Today's families use LayerNorm, learned positions (added to
+// the embeddings before the first block, so not the block's concern), the GELU MLP and
+// biases; the Llama-style family (issue 13) takes RMSNorm, rotary positions (applied to q
+// and k inside attention), SwiGLU and no biases, which check_supported() refuses until
+// the block computes them.
+struct BlockSpec {
+  enum class Norm { layernorm, rmsnorm };
+  enum class Positions { learned, rotary };
+  enum class Mlp { gelu, swiglu };
+  Norm norm = Norm::layernorm;
+  Positions positions = Positions::learned;
+  Mlp mlp = Mlp::gelu;
+  bool bias = true;
+  bool causal = false;  // self-attention sees earlier positions only
+  bool cross = false;   // a cross-attention to an encoder's output after self-attention
+  // Throws cohort::Error naming the option this block does not compute yet.
+  void check_supported() const;
+};
+
 struct BlockParams {
   float *ln1w, *ln1b, *qkvw, *qkvb, *attpw, *attpb;
   float *lnxw = nullptr, *lnxb, *xqw, *xqb, *xkvw, *xkvb, *xpw, *xpb;  // cross-attention
@@ -23,12 +43,11 @@ struct BlockParams {
 };
 // The block's tensors under `prefix` ("h.0.", "dec.1.") in the flat buffer `base`.
 BlockParams block_params(const ParameterLayout& layout, float* base, const std::string& prefix,
-                         bool cross);
+                         const BlockSpec& spec);
 
 // What a block attends to.
 struct BlockInputs {
   int B = 0, T = 0;                     // this stream's rows
-  bool causal = false;                  // self-attention sees earlier positions only
   const int32_t* self_len = nullptr;    // (B) valid positions of this stream; null: all T
   const float* memory = nullptr;        // (B, S, C) encoder output for cross-attention
   float* dmemory = nullptr;             // (B, S, C) its gradient, ACCUMULATED (+=)
@@ -42,7 +61,7 @@ struct BlockActivations {
   float *lnx = nullptr, *lnx_mean, *lnx_rstd, *xq, *xkv, *xatt, *xatty, *resx;
   float *ln2, *ln2_mean, *ln2_rstd, *out;
   float* mlp;  // (B, T, 8C): the MLP's hidden state (Backend::mlp_forward)
-  void plan(BufferPlan& plan, int B, int T, int C, int NH, bool cross, int S);
+  void plan(BufferPlan& plan, int B, int T, int C, int NH, const BlockSpec& spec, int S);
 };
 
 // Scratch shared by every block of a model (sized for the largest).
@@ -64,10 +83,11 @@ struct BlockDropout {
   }
 };
 
-void block_forward(Backend& be, const BlockParams& w, BlockActivations& a, BlockScratch& s,
-                   const float* x, const BlockInputs& in, int C, int NH, const BlockDropout& drop);
+void block_forward(Backend& be, const BlockSpec& spec, const BlockParams& w, BlockActivations& a,
+                   BlockScratch& s, const float* x, const BlockInputs& in, int C, int NH,
+                   const BlockDropout& drop);
 // dres holds d(out) on entry and d(x) on exit; parameter gradients accumulate into dw.
-void block_backward(Backend& be, const BlockParams& w, const BlockParams& dw,
+void block_backward(Backend& be, const BlockSpec& spec, const BlockParams& w, const BlockParams& dw,
                     const BlockActivations& a, BlockScratch& s, const float* x, float* dres,
                     const BlockInputs& in, int C, int NH, const BlockDropout& drop);
 
