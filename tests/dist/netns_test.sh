@@ -12,7 +12,7 @@ if [[ $(id -u) -ne 0 ]] || ! ip netns add cohort-probe 2>/dev/null; then
 fi
 ip netns del cohort-probe
 tmp=$(mktemp -d)
-trap '"$src/scripts/netns-hosts.sh" down; rm -rf "$tmp"' EXIT
+trap '"$src/scripts/netns-hosts.sh" down; rm -rf "$tmp" "${TMPDIR:-/tmp}"/cohort-netns-h*' EXIT
 set -e
 "$src/scripts/netns-hosts.sh" up 2 0 1000  # 1 Gbit/s links (tbf)
 printf '10.77.0.1 slots=1\n10.77.0.2 slots=1\n' >"$tmp/hosts"
