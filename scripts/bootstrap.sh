@@ -50,10 +50,10 @@ fi
 # Ninja's progress lines are dropped; warnings and errors are shown. The build's own exit
 # status decides: after a compile error the previous binaries are still there, and tests
 # run against them would pass.
+drop_progress() { grep -vE '^\[[0-9]+/[0-9]+\] ' || [[ $? -eq 1 ]]; }  # 1: nothing else printed
 echo "bootstrap: building in $build_dir"
 build_status=0
-cmake --build "$build_dir" -- -j"$(nproc)" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; } ||
-  build_status=$?
+cmake --build "$build_dir" -- -j"$(nproc)" 2>&1 | drop_progress || build_status=$?
 if ((build_status != 0)); then
   echo "bootstrap: build failed (exit $build_status); see the errors above" >&2
   exit 1

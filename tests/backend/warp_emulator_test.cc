@@ -42,8 +42,8 @@ void skips_the_barrier(int* out) {
 TEST(WarpEmulator, SyncthreadsOrdersSharedMemory) {
   const int threads = 96, blocks = 3, rounds = 5;
   std::vector<int> out(threads * blocks, -1);
-  emu::launch(rotate_through_shared, dim3(blocks), dim3(threads), threads * sizeof(int),
-              out.data(), rounds);
+  emu::launch(rotate_through_shared, dim3(blocks), dim3(threads), threads * sizeof(int), out.data(),
+              rounds);
   for (int b = 0; b < blocks; ++b)
     for (int t = 0; t < threads; ++t)
       EXPECT_EQ(out[b * threads + t], (t + rounds) % threads + 1000 * b) << b << " " << t;

@@ -32,8 +32,12 @@ struct StepLog {
 };
 
 StepLog run(const std::string& strategy_name, NonFiniteMicroBatches::Fault fault, int bad_rank) {
-  const ModelConfig mc{.vocab_size = 61, .context_length = 16, .n_layer = 2, .n_head = 2,
-                       .n_embd = 32, .dropout = 0.1f};
+  const ModelConfig mc{.vocab_size = 61,
+                       .context_length = 16,
+                       .n_layer = 2,
+                       .n_head = 2,
+                       .n_embd = 32,
+                       .dropout = 0.1f};
   CpuBackend backend;
   Gpt model(mc, backend);
   model.init_weights(5);
