@@ -149,6 +149,260 @@ void print_run_header(const RunConfig& cfg, const Model& model, const RunData& d
 
 }  // namespace
 
+// A worker rank's run once it is assembled: the step loop with its evaluation,
+// checkpoint, cut and stop schedule, and the end of the run. One object, so that the
+// loop and its parts share the run's state as members rather than as captures.
+class StepLoop {
+ public:
+  StepLoop(const RunConfig& cfg, const RunOptions& o, Communicator& world, Communicator& comm,
+           bool ps, RunData& data, Task& task, Strategy& strategy, Trainer& trainer,
+           CommWatchdog& watchdog, DynamicLossScaler& loss_scaler, TrainingState& state,
+           MetricsLog& metrics, long tokens_per_step)
+      : cfg_(cfg),
+        tc_(cfg.train),
+        o_(o),
+        world_(world),
+        comm_(comm),
+        ps_(ps),
+        lead_(comm.rank() == 0),
+        data_(data),
+        task_(&task),
+        model_(task.model()),
+        strategy_(&strategy),
+        ps_worker_(dynamic_cast<PsWorkerStrategy*>(&strategy)),
+        optimizer_(strategy.optimizer()),
+        trainer_(trainer),
+        watchdog_(watchdog),
+        loss_scaler_(loss_scaler),
+        state_(state),
+        metrics_(metrics),
+        tokens_per_step_(tokens_per_step) {}
+
+  // Trains to the end (or a stop); returns the exit code.
+  int run();
+
+ private:
+  void save(bool is_best) {
+    if (tc_.run_dir.empty()) return;
+    state_.step = trainer_.next_step();
+    state_.world = world_.world();
+    state_.loader_sample = data_.loader ? data_.loader->position(state_.step).sample : 0;
+    CheckpointContents c;
+    c.optimizer = optimizer_;
+    c.model = &cfg_.model;
+    c.layout = &model_.layout();
+    c.params = model_.params();
+    c.params_space = &model_.backend().memory();
+    c.tokenizer_dir = data_.tokenizer_dir ? &*data_.tokenizer_dir : nullptr;
+    c.run_config_toml = cfg_.to_toml();
+    c.state = state_;
+    auto watched = watchdog_.watch("the checkpoint", state_.step);
+    save_checkpoint(tc_.run_dir, c, tc_.keep_checkpoints, is_best, world_);
+  }
+  // At a cut the servers of a parameter server learn what rank 0 decided (ps_run.h);
+  // the other strategies' ranks all reached the same decision themselves.
+  void tell_servers(bool save_now, bool is_best, bool stop) {
+    if (!ps_) return;
+    CutControl control;
+    control.save = save_now && !tc_.run_dir.empty();
+    control.is_best = is_best;
+    control.stop = stop;
+    world_.broadcast(&control, sizeof control, 0);
+  }
+  void rank_summary() {
+    if (!ps_worker_) return;
+    print_rank_summaries(
+        world_,
+        fmt::format("worker rank {}: {} steps, {:.2f} s sending to and waiting for the servers",
+                    world_.rank(), trainer_.next_step(), ps_worker_->wait_seconds()));
+  }
+  // The task's validation, its batches shared by the ranks: periodic ones score the
+  // first eval_tokens tokens (lm), the last one all of the split.
+  std::optional<Validation> validate(bool whole_split) {
+    if (!task_->can_validate()) return std::nullopt;
+    auto watched = watchdog_.watch("validation", trainer_.next_step());
+    // An asynchronous parameter server's workers drift apart between cuts; at a cut
+    // they must hold one snapshot, or their validation shares would not add up.
+    if (ps_worker_ && !strategy_->synchronous()) {
+      check_replicas_identical(comm_, model_.params(), model_.num_params(),
+                               model_.backend().memory());
+    }
+    return task_->validate(whole_split);
+  }
+
+  const RunConfig& cfg_;
+  const TrainConfig& tc_;
+  const RunOptions& o_;
+  Communicator& world_;
+  Communicator& comm_;  // the ranks that compute
+  const bool ps_, lead_;
+  RunData& data_;
+  Task* task_;
+  Model& model_;
+  Strategy* strategy_;
+  PsWorkerStrategy* ps_worker_;  // null unless this rank is a parameter server's worker
+  Optimizer* optimizer_;         // null on a parameter server's worker
+  Trainer& trainer_;
+  CommWatchdog& watchdog_;
+  DynamicLossScaler& loss_scaler_;
+  TrainingState& state_;
+  MetricsLog& metrics_;
+  long tokens_per_step_;
+};
+
+int StepLoop::run() {
+  const auto rank_log = open_rank_log(o_.rank_logs, comm_.rank());
+  ProgressLine progress(tc_.steps, tokens_per_step_, tc_.log_every, trainer_.next_step(),
+                        lead_ ? stdout : nullptr, task_->unit());
+  ProgressLine rank_progress(tc_.steps, tokens_per_step_, tc_.log_every, trainer_.next_step(),
+                             rank_log.get(), task_->unit());
+  std::optional<Validation> last_val;
+  float last_loss = NAN;  // every metrics line carries step and loss
+  bool stopped_early = false;
+  int bad_in_a_row = 0;
+  while (trainer_.next_step() < tc_.steps) {
+    const StepResult r = trainer_.step();
+    state_.lr = r.lr;
+    if (r.overflow) {
+      // fp16 finding its loss scale: expected now and then, not a bad step.
+      metrics_.write({{"kind", "overflow"},
+                      {"step", r.step},
+                      {"loss", r.loss},
+                      {"loss_scale", r.loss_scale},
+                      {"next_loss_scale", loss_scaler_.scale()}});
+    } else if (r.skipped) {
+      // The parameters are unchanged; every rank saw the same verdict.
+      ++bad_in_a_row;
+      progress.finish();
+      if (lead_) {
+        fmt::print(stderr,
+                   "cohort: warning: step {}: loss {} | gradient norm {}: not finite, step "
+                   "skipped ({} in a row; the run stops at {})\n",
+                   r.step, r.loss, r.grad_norm, bad_in_a_row, tc_.max_bad_steps);
+      }
+      metrics_.write(
+          {{"kind", "skipped"}, {"step", r.step}, {"loss", r.loss}, {"grad_norm", r.grad_norm}});
+      if (bad_in_a_row >= tc_.max_bad_steps) {
+        throw CollectiveError(
+            fmt::format("steps {}-{}: loss or gradient norm not finite {} times in a row "
+                        "(train.max_bad_steps); the parameters are those of step {}{}; lower "
+                        "train.lr or raise train.warmup",
+                        r.step - bad_in_a_row + 1, r.step, bad_in_a_row, r.step - bad_in_a_row + 1,
+                        tc_.run_dir.empty() ? "" : ", and the checkpoints are intact"),
+            4);
+      }
+    } else {
+      bad_in_a_row = 0;
+      last_loss = r.loss;
+    }
+    progress.update(r);
+    rank_progress.update(r);
+    metrics_.write(train_line(r, tc_, ps_worker_));
+    const long done = r.step + 1;
+    const bool last = done == tc_.steps;
+    bool is_best = false;
+    if (tc_.eval_every > 0 && done % tc_.eval_every == 0 && !last) {
+      if (auto v = validate(false)) {
+        last_val = v;
+        is_best = state_.record_validation(v->loss, done);
+        progress.finish();
+        if (lead_) {
+          fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}{}\n", done, v->loss,
+                     std::exp(v->loss),
+                     tc_.eval_tokens > 0 && tc_.task == "lm"
+                         ? fmt::format(" (first {} tokens)", tc_.eval_tokens)
+                         : "",
+                     v->text, is_best ? " (best)" : "");
+        }
+        metrics_.write(eval_line(r.step, r.loss, *v));
+        if (tc_.patience > 0 && state_.evals_since_best >= tc_.patience) stopped_early = true;
+      }
+    }
+    if (last) break;  // the final validation and checkpoint follow the loop
+    // Preemption: the ranks agree on a signal every step (a parameter server's workers
+    // at cut steps, the only steps where they all meet).
+    const bool cut = is_cut_step(done, tc_, o_.stop_at);
+    int signal = 0;
+    if (!ps_ || cut) {
+      double s = stop_signal();
+      comm_.all_reduce_max(&s, 1);
+      signal = int(s);
+    }
+    const bool periodic = tc_.checkpoint_every > 0 && done % tc_.checkpoint_every == 0;
+    const bool stop_here = (o_.stop_at > 0 && done == o_.stop_at) || signal != 0;
+    const bool save_now = periodic || (is_best && tc_.patience > 0) || stopped_early || stop_here;
+    if (cut) tell_servers(save_now, is_best, stopped_early || stop_here);
+    if (save_now) save(is_best);
+    if (stop_here) {
+      progress.finish();
+      if (lead_ && signal != 0) {
+        fmt::print("stopped by {} after step {}{}; continue with --resume\n", signal_name(signal),
+                   done,
+                   tc_.run_dir.empty() ? " (no run_dir: nothing saved)" : ", checkpoint written");
+      } else if (lead_) {
+        fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
+      }
+      rank_summary();
+      return 0;
+    }
+    if (stopped_early) {
+      progress.finish();
+      if (lead_) {
+        fmt::print(
+            "early stop at step {}: no improvement in {} validations (best val_loss "
+            "{:.4f} at step {})\n",
+            done, tc_.patience, state_.best_val_loss, state_.best_step);
+      }
+      break;
+    }
+  }
+  progress.finish();
+  check_replicas_identical(comm_, model_.params(), model_.num_params(), model_.backend().memory());
+  if (lead_ && comm_.world() > 1) {
+    fmt::print("replicas: {} ranks hold bit-identical parameters\n", comm_.world());
+  }
+
+  if (o_.synthetic) {
+    const float val = trainer_.evaluate(kHeldOutStep, kSyntheticEvalBatches);
+    Validation held_out;
+    held_out.loss = val;
+    nlohmann::json line = eval_line(trainer_.next_step() - 1, last_loss, held_out);
+    line["split"] = "held-out";
+    metrics_.write(line);
+    if (lead_) {
+      fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
+                 std::exp(double(val)), std::log(double(cfg_.model.vocab_size)));
+    }
+    tell_servers(true, false, true);
+    save(false);
+    rank_summary();
+    return 0;
+  }
+  if (!stopped_early) {
+    if (auto v = validate(true)) {
+      last_val = v;
+      const bool is_best = state_.record_validation(v->loss, trainer_.next_step());
+      metrics_.write(eval_line(trainer_.next_step() - 1, last_loss, *v));
+      tell_servers(true, is_best, true);
+      save(is_best);
+    } else {
+      tell_servers(true, false, true);
+      save(false);
+    }
+  }
+  rank_summary();
+  if (!lead_) return 0;
+  if (last_val) {
+    fmt::print("val_loss {:.4f} | val perplexity {:.2f} (whole split){} | best {:.4f} at step {}\n",
+               last_val->loss, std::exp(last_val->loss), last_val->text, state_.best_val_loss,
+               state_.best_step);
+  }
+  if (!tc_.run_dir.empty()) {
+    fmt::print("checkpoints: {}/checkpoints (latest, best)\n", tc_.run_dir);
+  }
+  return 0;
+}
+
 int run_training(RunConfig cfg, const RunOptions& o) {
   const std::string& where = o.where;
   // Under mpirun, start-up errors are compared between ranks, so that a config every
@@ -221,7 +475,6 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   // NCCL between GPUs; host-side collectives (losses, checks) stay on `world`.
   const std::unique_ptr<Communicator> gpu_comm = make_gradient_communicator(tc.backend, world);
   auto strategy = make_strategy(cfg.dist, gpu_comm ? *gpu_comm : world, model, cfg.optim);
-  auto* ps_worker = dynamic_cast<PsWorkerStrategy*>(strategy.get());
   Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
   // Test faults, only when their flags ask (train/fault_injection.h).
@@ -258,202 +511,9 @@ int run_training(RunConfig cfg, const RunOptions& o) {
                      tokens_per_step);
   }
 
-  auto save = [&](bool is_best) {
-    if (tc.run_dir.empty()) return;
-    state.step = trainer.next_step();
-    state.world = world.world();
-    state.loader_sample = data.loader ? data.loader->position(state.step).sample : 0;
-    CheckpointContents c;
-    c.optimizer = optimizer;
-    c.model = &cfg.model;
-    c.layout = &model.layout();
-    c.params = model.params();
-    c.params_space = &model.backend().memory();
-    c.tokenizer_dir = data.tokenizer_dir ? &*data.tokenizer_dir : nullptr;
-    c.run_config_toml = cfg.to_toml();
-    c.state = state;
-    auto watched = watchdog.watch("the checkpoint", state.step);
-    save_checkpoint(tc.run_dir, c, tc.keep_checkpoints, is_best, world);
-  };
-  // At a cut the servers of a parameter server learn what rank 0 decided (ps_run.h);
-  // the other strategies' ranks all reached the same decision themselves.
-  auto tell_servers = [&](bool save_now, bool is_best, bool stop) {
-    if (!ps) return;
-    CutControl control;
-    control.save = save_now && !tc.run_dir.empty();
-    control.is_best = is_best;
-    control.stop = stop;
-    world.broadcast(&control, sizeof control, 0);
-  };
-  auto rank_summary = [&]() {
-    if (!ps_worker) return;
-    print_rank_summaries(
-        world,
-        fmt::format("worker rank {}: {} steps, {:.2f} s sending to and waiting for the servers",
-                    world.rank(), trainer.next_step(), ps_worker->wait_seconds()));
-  };
-  // The task's validation, its batches shared by the ranks: periodic ones score the
-  // first eval_tokens tokens (lm), the last one all of the split.
-  auto validate = [&](bool whole_split) -> std::optional<Validation> {
-    if (!task->can_validate()) return std::nullopt;
-    auto watched = watchdog.watch("validation", trainer.next_step());
-    // An asynchronous parameter server's workers drift apart between cuts; at a cut
-    // they must hold one snapshot, or their validation shares would not add up.
-    if (ps_worker && !strategy->synchronous()) {
-      check_replicas_identical(comm, model.params(), model.num_params(), model.backend().memory());
-    }
-    return task->validate(whole_split);
-  };
-  const auto rank_log = open_rank_log(o.rank_logs, comm.rank());
-  ProgressLine progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
-                        lead ? stdout : nullptr, task->unit());
-  ProgressLine rank_progress(tc.steps, tokens_per_step, tc.log_every, trainer.next_step(),
-                             rank_log.get(), task->unit());
-  std::optional<Validation> last_val;
-  float last_loss = NAN;  // every metrics line carries step and loss
-  bool stopped_early = false;
-  int bad_in_a_row = 0;
-  while (trainer.next_step() < tc.steps) {
-    const StepResult r = trainer.step();
-    state.lr = r.lr;
-    if (r.overflow) {
-      // fp16 finding its loss scale: expected now and then, not a bad step.
-      metrics.write({{"kind", "overflow"},
-                     {"step", r.step},
-                     {"loss", r.loss},
-                     {"loss_scale", r.loss_scale},
-                     {"next_loss_scale", loss_scaler.scale()}});
-    } else if (r.skipped) {
-      // The parameters are unchanged; every rank saw the same verdict.
-      ++bad_in_a_row;
-      progress.finish();
-      if (lead) {
-        fmt::print(stderr,
-                   "cohort: warning: step {}: loss {} | gradient norm {}: not finite, step "
-                   "skipped ({} in a row; the run stops at {})\n",
-                   r.step, r.loss, r.grad_norm, bad_in_a_row, tc.max_bad_steps);
-      }
-      metrics.write(
-          {{"kind", "skipped"}, {"step", r.step}, {"loss", r.loss}, {"grad_norm", r.grad_norm}});
-      if (bad_in_a_row >= tc.max_bad_steps) {
-        throw CollectiveError(
-            fmt::format("steps {}-{}: loss or gradient norm not finite {} times in a row "
-                        "(train.max_bad_steps); the parameters are those of step {}{}; lower "
-                        "train.lr or raise train.warmup",
-                        r.step - bad_in_a_row + 1, r.step, bad_in_a_row, r.step - bad_in_a_row + 1,
-                        tc.run_dir.empty() ? "" : ", and the checkpoints are intact"),
-            4);
-      }
-    } else {
-      bad_in_a_row = 0;
-      last_loss = r.loss;
-    }
-    progress.update(r);
-    rank_progress.update(r);
-    metrics.write(train_line(r, tc, ps_worker));
-    const long done = r.step + 1;
-    const bool last = done == tc.steps;
-    bool is_best = false;
-    if (tc.eval_every > 0 && done % tc.eval_every == 0 && !last) {
-      if (auto v = validate(false)) {
-        last_val = v;
-        is_best = state.record_validation(v->loss, done);
-        progress.finish();
-        if (lead) {
-          fmt::print("step {}: val_loss {:.4f} | val perplexity {:.2f}{}{}{}\n", done, v->loss,
-                     std::exp(v->loss),
-                     tc.eval_tokens > 0 && tc.task == "lm"
-                         ? fmt::format(" (first {} tokens)", tc.eval_tokens)
-                         : "",
-                     v->text, is_best ? " (best)" : "");
-        }
-        metrics.write(eval_line(r.step, r.loss, *v));
-        if (tc.patience > 0 && state.evals_since_best >= tc.patience) stopped_early = true;
-      }
-    }
-    if (last) break;  // the final validation and checkpoint follow the loop
-    // Preemption: the ranks agree on a signal every step (a parameter server's workers
-    // at cut steps, the only steps where they all meet).
-    const bool cut = is_cut_step(done, tc, o.stop_at);
-    int signal = 0;
-    if (!ps || cut) {
-      double s = stop_signal();
-      comm.all_reduce_max(&s, 1);
-      signal = int(s);
-    }
-    const bool periodic = tc.checkpoint_every > 0 && done % tc.checkpoint_every == 0;
-    const bool stop_here = (o.stop_at > 0 && done == o.stop_at) || signal != 0;
-    const bool save_now = periodic || (is_best && tc.patience > 0) || stopped_early || stop_here;
-    if (cut) tell_servers(save_now, is_best, stopped_early || stop_here);
-    if (save_now) save(is_best);
-    if (stop_here) {
-      progress.finish();
-      if (lead && signal != 0) {
-        fmt::print("stopped by {} after step {}{}; continue with --resume\n", signal_name(signal),
-                   done,
-                   tc.run_dir.empty() ? " (no run_dir: nothing saved)" : ", checkpoint written");
-      } else if (lead) {
-        fmt::print("stopped after step {} (--stop-at); continue with --resume\n", done);
-      }
-      rank_summary();
-      return 0;
-    }
-    if (stopped_early) {
-      progress.finish();
-      if (lead) {
-        fmt::print(
-            "early stop at step {}: no improvement in {} validations (best val_loss "
-            "{:.4f} at step {})\n",
-            done, tc.patience, state.best_val_loss, state.best_step);
-      }
-      break;
-    }
-  }
-  progress.finish();
-  check_replicas_identical(comm, model.params(), model.num_params(), model.backend().memory());
-  if (lead && comm.world() > 1) {
-    fmt::print("replicas: {} ranks hold bit-identical parameters\n", comm.world());
-  }
-
-  if (o.synthetic) {
-    const float val = trainer.evaluate(kHeldOutStep, kSyntheticEvalBatches);
-    Validation held_out;
-    held_out.loss = val;
-    nlohmann::json line = eval_line(trainer.next_step() - 1, last_loss, held_out);
-    line["split"] = "held-out";
-    metrics.write(line);
-    if (lead) {
-      fmt::print("held-out loss {:.4f} | perplexity {:.3f} (ln V = {:.4f})\n", val,
-                 std::exp(double(val)), std::log(double(cfg.model.vocab_size)));
-    }
-    tell_servers(true, false, true);
-    save(false);
-    rank_summary();
-    return 0;
-  }
-  if (!stopped_early) {
-    if (auto v = validate(true)) {
-      last_val = v;
-      const bool is_best = state.record_validation(v->loss, trainer.next_step());
-      metrics.write(eval_line(trainer.next_step() - 1, last_loss, *v));
-      tell_servers(true, is_best, true);
-      save(is_best);
-    } else {
-      tell_servers(true, false, true);
-      save(false);
-    }
-  }
-  rank_summary();
-  if (!lead) return 0;
-  if (last_val) {
-    fmt::print("val_loss {:.4f} | val perplexity {:.2f} (whole split){} | best {:.4f} at step {}\n",
-               last_val->loss, std::exp(last_val->loss), last_val->text, state.best_val_loss,
-               state.best_step);
-  }
-  if (!tc.run_dir.empty()) {
-    fmt::print("checkpoints: {}/checkpoints (latest, best)\n", tc.run_dir);
-  }
-  return 0;
+  StepLoop loop(cfg, o, world, comm, ps, data, *task, *strategy, trainer, watchdog, loss_scaler,
+                state, metrics, tokens_per_step);
+  return loop.run();
 }
 
 }  // namespace cohort
