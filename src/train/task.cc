@@ -13,19 +13,40 @@ namespace cohort {
 
 namespace {
 
-class LmTask final : public Task {
+// What every task holds: its config, data and ranks, its model family, and the
+// micro-batches that make_batches(model, config) builds on that model.
+template <typename Family, typename Batches>
+class TaskOf : public Task {
  public:
-  LmTask(const RunConfig& cfg, Backend& backend, RunData& data, Communicator& comm)
+  Model& model() override { return model_; }
+  MicroBatches& batches() override { return batches_; }
+
+ protected:
+  template <typename MakeBatches>
+  TaskOf(const RunConfig& cfg, Backend& backend, RunData& data, Communicator& comm,
+         MakeBatches make_batches)
       : tc_(cfg.train),
         data_(data),
         comm_(comm),
         model_(cfg.model, backend),
-        batches_(model_, *data.train, tc_.batch_size, tc_.seq_len) {}
-  Model& model() override { return model_; }
-  MicroBatches& batches() override { return batches_; }
+        batches_(make_batches(model_, tc_)) {}
+
+  const TrainConfig& tc_;
+  RunData& data_;
+  Communicator& comm_;
+  Family model_;
+  Batches batches_;
+};
+
+class LmTask final : public TaskOf<Gpt, LmMicroBatches> {
+ public:
+  LmTask(const RunConfig& cfg, Backend& backend, RunData& data, Communicator& comm)
+      : TaskOf(cfg, backend, data, comm, [&data](Gpt& model, const TrainConfig& tc) {
+          return LmMicroBatches(model, *data.train, tc.batch_size, tc.seq_len);
+        }) {}
   const char* unit() const override { return "tok"; }
-  bool can_validate() const override { return !data_.val.empty(); }
   long units_per_sample() const override { return tc_.seq_len; }
+  bool can_validate() const override { return !data_.val.empty(); }
   std::optional<Validation> validate(bool whole) override {
     if (data_.val.empty()) return std::nullopt;
     const EvalTotals t =
@@ -37,34 +58,33 @@ class LmTask final : public Task {
     v.loss = sums[0] / sums[1];
     return v;
   }
-
- private:
-  const TrainConfig& tc_;
-  RunData& data_;
-  Communicator& comm_;
-  Gpt model_;
-  LmMicroBatches batches_;
 };
 
-TaskBatchShape batch_shape(const TrainConfig& tc, const Communicator& comm) {
-  return TaskBatchShape{tc.batch_size, tc.grad_accum, comm.rank(), comm.world(), tc.seed};
-}
+// The tasks on samples: they count samples and validate on the val split's samples.
+template <typename Family, typename Batches>
+class SampleTask : public TaskOf<Family, Batches> {
+ public:
+  const char* unit() const override { return "samples"; }
+  long units_per_sample() const override { return 1; }
+  bool can_validate() const override { return !this->data_.task_val.empty(); }
+
+ protected:
+  using TaskOf<Family, Batches>::TaskOf;
+  static TaskBatchShape shape(const TrainConfig& tc, const Communicator& comm) {
+    return TaskBatchShape{tc.batch_size, tc.grad_accum, comm.rank(), comm.world(), tc.seed};
+  }
+};
 
 // mlm and classify.
-class EncoderTask final : public Task {
+class EncoderTask final : public SampleTask<EncoderModel, EncoderMicroBatches> {
  public:
   EncoderTask(const RunConfig& cfg, Backend& backend, RunData& data, Communicator& comm)
-      : tc_(cfg.train),
-        n_classes_(cfg.model.n_classes),
-        data_(data),
-        comm_(comm),
-        model_(cfg.model, backend),
-        batches_(model_, *data.task, data.task_train, tc_.task == "mlm", batch_shape(tc_, comm)) {}
-  Model& model() override { return model_; }
-  MicroBatches& batches() override { return batches_; }
-  const char* unit() const override { return "samples"; }
-  bool can_validate() const override { return !data_.task_val.empty(); }
-  long units_per_sample() const override { return 1; }
+      : SampleTask(cfg, backend, data, comm,
+                   [&data, &comm](EncoderModel& model, const TrainConfig& tc) {
+                     return EncoderMicroBatches(model, *data.task, data.task_train,
+                                                tc.task == "mlm", shape(tc, comm));
+                   }),
+        n_classes_(cfg.model.n_classes) {}
   std::optional<Validation> validate(bool) override {
     if (data_.task_val.empty()) return std::nullopt;
     TaskEvalTotals t = evaluate_encoder(model_, *data_.task, data_.task_val, tc_.task == "mlm",
@@ -81,28 +101,17 @@ class EncoderTask final : public Task {
   }
 
  private:
-  const TrainConfig& tc_;
   int n_classes_;
-  RunData& data_;
-  Communicator& comm_;
-  EncoderModel model_;
-  EncoderMicroBatches batches_;
 };
 
-class TranslateTask final : public Task {
+class TranslateTask final : public SampleTask<Seq2SeqModel, Seq2SeqMicroBatches> {
  public:
   TranslateTask(const RunConfig& cfg, Backend& backend, RunData& data, Communicator& comm)
-      : tc_(cfg.train),
-        data_(data),
-        comm_(comm),
-        model_(cfg.model, backend),
-        batches_(model_, *data.task, data.task_train, tc_.label_smoothing, batch_shape(tc_, comm)) {
-  }
-  Model& model() override { return model_; }
-  MicroBatches& batches() override { return batches_; }
-  const char* unit() const override { return "samples"; }
-  bool can_validate() const override { return !data_.task_val.empty(); }
-  long units_per_sample() const override { return 1; }
+      : SampleTask(cfg, backend, data, comm,
+                   [&data, &comm](Seq2SeqModel& model, const TrainConfig& tc) {
+                     return Seq2SeqMicroBatches(model, *data.task, data.task_train,
+                                                tc.label_smoothing, shape(tc, comm));
+                   }) {}
   std::optional<Validation> validate(bool) override {
     if (data_.task_val.empty()) return std::nullopt;
     TaskEvalTotals t = evaluate_seq2seq(model_, *data_.task, data_.task_val, tc_.batch_size,
@@ -112,13 +121,6 @@ class TranslateTask final : public Task {
     v.loss = t.loss();
     return v;
   }
-
- private:
-  const TrainConfig& tc_;
-  RunData& data_;
-  Communicator& comm_;
-  Seq2SeqModel model_;
-  Seq2SeqMicroBatches batches_;
 };
 
 }  // namespace
