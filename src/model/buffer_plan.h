@@ -23,6 +23,8 @@ class BufferPlan {
     static_assert(sizeof(int32_t) == sizeof(float));
     requests_.emplace_back(reinterpret_cast<float**>(where), n);
   }
+  // *where is set to *of once allocated: one buffer under two names (of was added first).
+  void alias(float** where, float** of) { aliases_.emplace_back(where, of); }
   static constexpr size_t kAlignFloats = 64;  // 256 bytes
   Arena allocate(MemorySpace& space) {
     size_t total = 0;
@@ -33,13 +35,16 @@ class BufferPlan {
       *where = p;
       p += padded(n);
     }
+    for (const auto& [where, of] : aliases_) *where = *of;
     requests_.clear();
+    aliases_.clear();
     return arena;
   }
 
  private:
   static size_t padded(size_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
   std::vector<std::pair<float**, size_t>> requests_;
+  std::vector<std::pair<float**, float**>> aliases_;
 };
 
 }  // namespace cohort

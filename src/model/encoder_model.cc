@@ -1,4 +1,4 @@
-// Dropout sites: 0 embeddings; block l uses 1 + kBlockDropoutSites*l onwards.
+// Dropout sites: 0 embeddings; block l uses 1 + kBlockDropoutRoles*l onwards.
 #include "model/encoder_model.h"
 
 #include <fmt/format.h>
@@ -7,13 +7,11 @@
 
 namespace cohort {
 
-EncoderModel::EncoderModel(const ModelConfig& config, Backend& backend) : Model(config, backend) {
+EncoderModel::EncoderModel(const ModelConfig& config, Backend& backend)
+    : Model(config, backend),
+      blocks_(layout_, params(), grads(), "h.", config.n_layer, BlockSpec{.padded = true}, "ln_f.",
+              /*final_products_only=*/false, BlockDropoutSites{.first = 1}) {
   COHORT_CHECK(config_.arch == "encoder") << "EncoderModel needs model.arch = encoder";
-  for (int l = 0; l < config_.n_layer; ++l) {
-    const std::string prefix = fmt::format("h.{}.", l);
-    blocks_.push_back(block_params(layout_, params(), prefix, spec_));
-    dblocks_.push_back(block_params(layout_, grads(), prefix, spec_));
-  }
   // The units backward finishes: the head with ln_f, the blocks from the top, then the
   // embeddings (the MLM head's wte gradient is complete only there).
   const int L = config_.n_layer;
@@ -36,13 +34,8 @@ void EncoderModel::plan(int B, int T) {
   const size_t BT = size_t(B) * T;
   BufferPlan p;
   p.add(&encoded_, BT * C);
-  acts_.assign(config_.n_layer, {});
-  for (auto& a : acts_) a.plan(p, B, T, C, NH, spec_, 0);
-  scratch_.plan(p, B, T, C, NH, 0);
-  p.add(&lnf_, BT * C);
-  p.add(&lnf_mean_, BT);
-  p.add(&lnf_rstd_, BT);
-  p.add(&dres_, BT * C);
+  blocks_.plan(acts_, p, backend_, B, T, C, NH);
+  scratch_.plan(p, backend_, B, T, C, NH, 0, true);
   p.add(&dlnf_, BT * C);
   p.add(&rows_x_, BT * C);
   p.add(&rows_logits_, BT * Vp);
@@ -111,14 +104,8 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
   in.B = B;
   in.T = T;
   in.self_len = lengths_;
-  const float* x = encoded_;
-  for (int l = 0; l < config_.n_layer; ++l) {
-    block_forward(be, spec_, blocks_[l], acts_[l], scratch_, x, in, C, NH,
-                  {dropout_key(options, 1 + kBlockDropoutSites * l)});
-    x = acts_[l].out;
-  }
-  be.layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, P + layout_.at("ln_f.weight").offset,
-                       P + layout_.at("ln_f.bias").offset, BT, C);
+  blocks_.forward(be, acts_, scratch_, encoded_, in, C, NH, dropout_key(options, 0));
+  const float* lnf = acts_.out;
   sample_losses_.assign(B, 0.0f);
   if (last_mlm_) {
     // Gather the masked rows; each sample's rows share 1/(count) of its weight.
@@ -137,7 +124,7 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
       if (count[b] == 0) throw Error(fmt::format("sample {} has no masked position", b));
     mem.copy_from_host(row_index_, host_rows_.data(), size_t(rows_) * sizeof(int32_t));
     mem.copy_from_host(row_targets_, targets.data(), size_t(rows_) * sizeof(int32_t));
-    be.gather_rows(rows_x_, lnf_, row_index_, rows_, C);
+    be.gather_rows(rows_x_, lnf, row_index_, rows_, C);
     be.lm_head_forward(rows_logits_, rows_x_, P + layout_.at("wte.weight").offset, rows_, C, Vp);
     be.masked_cross_entropy_forward(rows_losses_, rows_probs_, rows_logits_, row_targets_, rows_, V,
                                     Vp, 0.0f);
@@ -151,7 +138,7 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
     }
   } else {
     const int K = config_.n_classes;
-    be.gather_rows(pool_in_, lnf_, cls_rows_, B, C);
+    be.gather_rows(pool_in_, lnf, cls_rows_, B, C);
     be.linear_forward(pool_pre_, pool_in_, P + layout_.at("pooler.weight").offset,
                       P + layout_.at("pooler.bias").offset, B, C, C);
     be.tanh_forward(pooled_, pool_pre_, size_t(B) * C);
@@ -203,27 +190,18 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
                        pool_in_, P + pw, B, C, C);
     be.scatter_rows(dlnf_, d_pool_in_, cls_rows_, B, C);
   }
-  mem.fill_zero(dres_, BT * C * sizeof(float));
-  const size_t lnw = layout_.at("ln_f.weight").offset, lnb = layout_.at("ln_f.bias").offset;
   auto ready = [&](size_t unit) {
     if (grad_ready) grad_ready(unit);
   };
-  const float* top = config_.n_layer > 0 ? acts_.back().out : encoded_;
-  be.layernorm_backward(dres_, G + lnw, G + lnb, dlnf_, top, P + lnw, lnf_mean_, lnf_rstd_, BT, C);
-  ready(0);
   BlockInputs in;
   in.B = B;
   in.T = T;
   in.self_len = lengths_;
-  for (int l = config_.n_layer - 1; l >= 0; --l) {
-    const float* x = l == 0 ? encoded_ : acts_[l - 1].out;
-    block_backward(be, spec_, blocks_[l], dblocks_[l], acts_[l], scratch_, x, dres_, in, C, NH,
-                   {dropout_key(last_options_, 1 + kBlockDropoutSites * l)});
-    ready(size_t(config_.n_layer - l));
-  }
-  be.dropout(dres_, B, size_t(T) * C, dropout_key(last_options_, 0));
+  blocks_.backward(be, acts_, scratch_, encoded_, dlnf_, in, C, NH, dropout_key(last_options_, 0),
+                   ready);
+  be.dropout(acts_.dres, B, size_t(T) * C, dropout_key(last_options_, 0));
   be.embedding_backward(G + layout_.at("wte.weight").offset, G + layout_.at("wpe.weight").offset,
-                        dres_, tokens_, B, T, C);
+                        acts_.dres, tokens_, B, T, C);
   ready(size_t(config_.n_layer) + 1);
 }
 

@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/block_stack.h"
 #include "model/model.h"
-#include "model/transformer_block.h"
 
 namespace cohort {
 
@@ -46,13 +46,12 @@ class EncoderModel : public Model {
   void check_batch(const EncoderBatch& b) const;
 
   // Bidirectional self-attention over each sequence's valid positions; no cross-attention.
-  const BlockSpec spec_{};
-  std::vector<BlockParams> blocks_, dblocks_;
-  std::vector<BlockActivations> acts_;
+  BlockStack blocks_;
+  StackActivations acts_;  // acts_.out: ln_f's output, which the heads gather rows from
   BlockScratch scratch_;
   Arena arena_;
   int plan_B_ = 0, plan_T_ = 0;
-  float *encoded_, *lnf_, *lnf_mean_, *lnf_rstd_, *dres_, *dlnf_;
+  float *encoded_, *dlnf_;
   // MLM head on the masked rows only
   float *rows_x_, *rows_logits_, *rows_probs_, *rows_dx_, *row_scale_, *rows_losses_;
   // classifier

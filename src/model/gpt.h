@@ -1,10 +1,10 @@
 // Gpt: GPT-2 (pre-LayerNorm, learned positions, tied LM head, GELU-tanh MLP), forward
-// and backward written once against Backend. Parameters and gradients live in two
-// flat buffers described by ParameterLayout; activations in an ActivationPlan made by
-// plan(B, T). Reference: Radford et al. 2019 and Hugging Face's GPT2LMHeadModel.
+// and backward written once against Backend: the embeddings, a BlockStack of causal
+// blocks with ln_f, and the LM head. Parameters and gradients live in two flat buffers
+// described by ParameterLayout; activations in an ActivationPlan made by plan(B, T).
+// Reference: Radford et al. 2019 and Hugging Face's GPT2LMHeadModel.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -49,13 +49,13 @@ class Gpt : public Model {
   // (B, T) per-position cross-entropy of the last forward with targets (host copy).
   const std::vector<float>& losses() const { return host_losses_; }
   size_t activation_bytes() const { return acts_ ? acts_->arena.bytes() : 0; }
+  // The buffers of the last plan() (tests read their layout).
+  const ActivationPlan& activations() const { return *acts_; }
 
  private:
-  struct LayerParams;
-  LayerParams layer_params(float* base, int l) const;
   DropoutKey dropout_key(uint32_t site) const { return Model::dropout_key(last_options_, site); }
 
-  std::vector<std::array<size_t, 12>> layer_offsets_;  // per layer, LayerParams' field order
+  BlockStack blocks_;
   std::unique_ptr<ActivationPlan> acts_;
   int last_B_ = 0, last_T_ = 0;
   bool last_has_targets_ = false;

@@ -1,5 +1,5 @@
 // Dropout sites: 0 source embeddings, 1 target embeddings, encoder block l from
-// 2 + kBlockDropoutSites*l, decoder block l from 2 + kBlockDropoutSites*(n_layer + l).
+// 2 + kBlockDropoutRoles*l, decoder block l from 2 + kBlockDropoutRoles*(n_layer + l).
 #include "model/seq2seq_model.h"
 
 #include <fmt/format.h>
@@ -11,18 +11,18 @@
 
 namespace cohort {
 
-Seq2SeqModel::Seq2SeqModel(const ModelConfig& config, Backend& backend) : Model(config, backend) {
+// The encoder's blocks attend both ways over the source's valid positions; the decoder's
+// causally over the target, then across to the encoder's output. The memory is decoded
+// against across several forwards (decode()), so it is not held for products only.
+Seq2SeqModel::Seq2SeqModel(const ModelConfig& config, Backend& backend)
+    : Model(config, backend),
+      encoder_(layout_, params(), grads(), "enc.", config.n_layer, BlockSpec{.padded = true},
+               "enc_ln_f.", /*final_products_only=*/false, BlockDropoutSites{.first = 2}),
+      decoder_(layout_, params(), grads(), "dec.", config.n_decoder_layer,
+               BlockSpec{.causal = true, .variable_length = true, .cross = true}, "ln_f.",
+               /*final_products_only=*/true,
+               BlockDropoutSites{.first = 2 + uint32_t(kBlockDropoutRoles * config.n_layer)}) {
   COHORT_CHECK(config_.arch == "seq2seq") << "Seq2SeqModel needs model.arch = seq2seq";
-  for (int l = 0; l < config_.n_layer; ++l) {
-    const std::string prefix = fmt::format("enc.{}.", l);
-    enc_.push_back(block_params(layout_, params(), prefix, enc_spec_));
-    denc_.push_back(block_params(layout_, grads(), prefix, enc_spec_));
-  }
-  for (int l = 0; l < config_.n_decoder_layer; ++l) {
-    const std::string prefix = fmt::format("dec.{}.", l);
-    dec_.push_back(block_params(layout_, params(), prefix, dec_spec_));
-    ddec_.push_back(block_params(layout_, grads(), prefix, dec_spec_));
-  }
   // The units backward finishes: ln_f, the decoder's blocks from the top, enc_ln_f (once
   // every cross-attention has added to the memory's gradient), the encoder's blocks from
   // the top, then the shared embeddings.
@@ -47,20 +47,11 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   const size_t BS = size_t(B) * S, BT = size_t(B) * T;
   BufferPlan p;
   p.add(&src_emb_, BS * C);
-  enc_acts_.assign(config_.n_layer, {});
-  for (auto& a : enc_acts_) a.plan(p, B, S, C, NH, enc_spec_, 0);
-  p.add(&memory_, BS * C);
-  p.add(&enc_ln_mean_, BS);
-  p.add(&enc_ln_rstd_, BS);
+  encoder_.plan(enc_acts_, p, backend_, B, S, C, NH);
   p.add(&dmemory_, BS * C);
-  p.add(&dres_src_, BS * C);
   p.add(&tgt_emb_, BT * C);
-  dec_acts_.assign(config_.n_decoder_layer, {});
-  for (auto& a : dec_acts_) a.plan(p, B, T, C, NH, dec_spec_, S);
-  scratch_.plan(p, B, S > T ? S : T, C, NH, S);
-  p.add(&lnf_, BT * C);
-  p.add(&lnf_mean_, BT);
-  p.add(&lnf_rstd_, BT);
+  decoder_.plan(dec_acts_, p, backend_, B, T, C, NH, S);
+  scratch_.plan(p, backend_, B, S > T ? S : T, C, NH, S, true);
   p.add(&logits_, BT * Vp);
   p.add(&probs_, BT * Vp);
   p.add(&losses_, BT);
@@ -70,7 +61,6 @@ void Seq2SeqModel::plan(int B, int S, int T) {
   p.add(&tgt_out_, BT);
   p.add(&row_scale_, BT);
   p.add(&dlnf_, BT * C);
-  p.add(&dres_tgt_, BT * C);
   arena_ = p.allocate(backend_.memory());
   plan_B_ = B;
   plan_S_ = S;
@@ -88,15 +78,7 @@ void Seq2SeqModel::encode_impl(const ForwardOptions& options) {
   in.B = B;
   in.T = S;
   in.self_len = src_len_;
-  const float* x = src_emb_;
-  for (int l = 0; l < config_.n_layer; ++l) {
-    block_forward(be, enc_spec_, enc_[l], enc_acts_[l], scratch_, x, in, C, NH,
-                  {dropout_key(options, 2 + kBlockDropoutSites * l)});
-    x = enc_acts_[l].out;
-  }
-  be.layernorm_forward(memory_, enc_ln_mean_, enc_ln_rstd_, x,
-                       P + layout_.at("enc_ln_f.weight").offset,
-                       P + layout_.at("enc_ln_f.bias").offset, size_t(B) * S, C);
+  encoder_.forward(be, enc_acts_, scratch_, src_emb_, in, C, NH, dropout_key(options, 0));
 }
 
 void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
@@ -110,18 +92,11 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   BlockInputs in;
   in.B = B;
   in.T = T;
-  in.memory = memory_;
+  in.memory = enc_acts_.out;
   in.S = S_;
   in.memory_len = src_len_;
-  const float* x = tgt_emb_;
-  for (int l = 0; l < config_.n_decoder_layer; ++l) {
-    block_forward(be, dec_spec_, dec_[l], dec_acts_[l], scratch_, x, in, C, NH,
-                  {dropout_key(options, 2 + kBlockDropoutSites * (config_.n_layer + l))});
-    x = dec_acts_[l].out;
-  }
-  be.layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, P + layout_.at("ln_f.weight").offset,
-                       P + layout_.at("ln_f.bias").offset, BT, C);
-  be.lm_head_forward(logits_, lnf_, P + wte, BT, C, config_.padded_vocab_size());
+  decoder_.forward(be, dec_acts_, scratch_, tgt_emb_, in, C, NH, dropout_key(options, 0));
+  be.lm_head_forward(logits_, dec_acts_.out, P + wte, BT, C, config_.padded_vocab_size());
 }
 
 void Seq2SeqModel::encode(const int32_t* src, const int32_t* src_len, int B, int S) {
@@ -226,52 +201,36 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   for (size_t i = 0; i < BT; ++i) scale[i] = loss_scale / float(B * sample_tokens_[i / T]);
   mem.copy_from_host(row_scale_, scale.data(), BT * sizeof(float));
   be.masked_cross_entropy_backward(probs_, probs_, tgt_out_, row_scale_, BT, V, Vp, smoothing_);
-  be.lm_head_backward(dlnf_, G + wte, probs_, lnf_, P + wte, BT, C, Vp);
-  mem.fill_zero(dres_tgt_, BT * C * sizeof(float));
-  const size_t lnw = layout_.at("ln_f.weight").offset, lnb = layout_.at("ln_f.bias").offset;
-  const float* top = config_.n_decoder_layer > 0 ? dec_acts_.back().out : tgt_emb_;
+  // ln_f's input gradient is read once, by ln_f's backward (Backend::pass_gradient).
+  be.pass_gradient(dlnf_, BT * C);
+  be.lm_head_backward(dlnf_, G + wte, probs_, dec_acts_.out, P + wte, BT, C, Vp);
+  const int L = config_.n_layer, D = config_.n_decoder_layer;
   auto ready = [&](size_t unit) {
     if (grad_ready) grad_ready(unit);
   };
-  const int L = config_.n_layer, D = config_.n_decoder_layer;
-  be.layernorm_backward(dres_tgt_, G + lnw, G + lnb, dlnf_, top, P + lnw, lnf_mean_, lnf_rstd_, BT,
-                        C);
-  ready(0);
+  // The decoder's units first (ln_f 0, block l D - l), then, once every cross-attention has
+  // added to the memory's gradient, the encoder's (enc_ln_f D + 1, block l D + 1 + L - l).
   mem.fill_zero(dmemory_, BS * C * sizeof(float));
   BlockInputs in;
   in.B = B;
   in.T = T;
-  in.memory = memory_;
+  in.memory = enc_acts_.out;
   in.dmemory = dmemory_;
   in.S = S;
   in.memory_len = src_len_;
-  for (int l = config_.n_decoder_layer - 1; l >= 0; --l) {
-    const float* x = l == 0 ? tgt_emb_ : dec_acts_[l - 1].out;
-    block_backward(be, dec_spec_, dec_[l], ddec_[l], dec_acts_[l], scratch_, x, dres_tgt_, in, C,
-                   NH, {dropout_key(options_, 2 + kBlockDropoutSites * (config_.n_layer + l))});
-    ready(size_t(D - l));
-  }
-  be.dropout(dres_tgt_, B, size_t(T) * C, dropout_key(options_, 1));
-  be.embedding_backward(G + wte, G + wpe, dres_tgt_, tgt_in_, B, T, C);
+  decoder_.backward(be, dec_acts_, scratch_, tgt_emb_, dlnf_, in, C, NH, dropout_key(options_, 0),
+                    ready);
+  be.dropout(dec_acts_.dres, B, size_t(T) * C, dropout_key(options_, 1));
+  be.embedding_backward(G + wte, G + wpe, dec_acts_.dres, tgt_in_, B, T, C);
 
-  mem.fill_zero(dres_src_, BS * C * sizeof(float));
-  const size_t ew = layout_.at("enc_ln_f.weight").offset, eb = layout_.at("enc_ln_f.bias").offset;
-  const float* enc_top = config_.n_layer > 0 ? enc_acts_.back().out : src_emb_;
-  be.layernorm_backward(dres_src_, G + ew, G + eb, dmemory_, enc_top, P + ew, enc_ln_mean_,
-                        enc_ln_rstd_, BS, C);
-  ready(size_t(D) + 1);
   BlockInputs ein;
   ein.B = B;
   ein.T = S;
   ein.self_len = src_len_;
-  for (int l = config_.n_layer - 1; l >= 0; --l) {
-    const float* x = l == 0 ? src_emb_ : enc_acts_[l - 1].out;
-    block_backward(be, enc_spec_, enc_[l], denc_[l], enc_acts_[l], scratch_, x, dres_src_, ein, C,
-                   NH, {dropout_key(options_, 2 + kBlockDropoutSites * l)});
-    ready(size_t(D + 1 + L - l));
-  }
-  be.dropout(dres_src_, B, size_t(S) * C, dropout_key(options_, 0));
-  be.embedding_backward(G + wte, G + wpe, dres_src_, src_, B, S, C);
+  encoder_.backward(be, enc_acts_, scratch_, src_emb_, dmemory_, ein, C, NH,
+                    dropout_key(options_, 0), [&](size_t k) { ready(size_t(D) + 1 + k); });
+  be.dropout(enc_acts_.dres, B, size_t(S) * C, dropout_key(options_, 0));
+  be.embedding_backward(G + wte, G + wpe, enc_acts_.dres, src_, B, S, C);
   ready(size_t(D + L) + 2);
 }
 

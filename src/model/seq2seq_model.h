@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/block_stack.h"
 #include "model/model.h"
-#include "model/transformer_block.h"
 
 namespace cohort {
 
@@ -57,17 +57,15 @@ class Seq2SeqModel : public Model {
 
   // The encoder's blocks attend both ways over the source's valid positions; the
   // decoder's causally over the target, then across to the encoder's output.
-  const BlockSpec enc_spec_{};
-  const BlockSpec dec_spec_{.causal = true, .cross = true};
-  std::vector<BlockParams> enc_, denc_, dec_, ddec_;
-  std::vector<BlockActivations> enc_acts_, dec_acts_;
+  BlockStack encoder_, decoder_;
+  StackActivations enc_acts_;  // enc_acts_.out: the memory the decoder attends to
+  StackActivations dec_acts_;  // dec_acts_.out: ln_f's output, the LM head's input
   BlockScratch scratch_;
   Arena arena_;
   int plan_B_ = 0, plan_S_ = 0, plan_T_ = 0;
   int B_ = 0, S_ = 0, T_ = 0;
-  float *src_emb_, *memory_, *enc_ln_mean_, *enc_ln_rstd_, *dmemory_, *dres_src_;
-  float *tgt_emb_, *lnf_, *lnf_mean_, *lnf_rstd_, *logits_, *probs_, *losses_, *row_scale_, *dlnf_,
-      *dres_tgt_;
+  float *src_emb_, *dmemory_;
+  float *tgt_emb_, *logits_, *probs_, *losses_, *row_scale_, *dlnf_;
   // Ids in the backend's memory: src (B, S), src_len (B), tgt_in and tgt_out (B, T).
   int32_t *src_, *src_len_, *tgt_in_, *tgt_out_;
   std::vector<int32_t> host_tgt_out_;

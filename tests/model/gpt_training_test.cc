@@ -177,10 +177,13 @@ TEST(ActivationPlanTest, TakesTheBackendsLayouts) {
   const int B = 2, T = 16;
   const size_t BT = size_t(B) * T, Vp = size_t(mc.padded_vocab_size());
   testing::GuardedBackend plain, device(false, true);
-  const ActivationPlan own(mc, B, T, plain, false), shared(mc, B, T, device, false);
-  for (size_t l = 1; l < own.layers.size(); ++l) {
-    EXPECT_NE(own.layers[l].qkv, own.layers[0].qkv) << "layer " << l;
-    EXPECT_EQ(shared.layers[l].qkv, shared.layers[0].qkv) << "layer " << l;
+  Gpt own_model(mc, plain), shared_model(mc, device);
+  own_model.plan(B, T, false);
+  shared_model.plan(B, T, false);
+  const ActivationPlan &own = own_model.activations(), &shared = shared_model.activations();
+  for (size_t l = 1; l < own.stack.layers.size(); ++l) {
+    EXPECT_NE(own.stack.layers[l].qkv, own.stack.layers[0].qkv) << "layer " << l;
+    EXPECT_EQ(shared.stack.layers[l].qkv, shared.stack.layers[0].qkv) << "layer " << l;
   }
   EXPECT_EQ(own.logits_floats, BT * Vp);
   EXPECT_EQ(shared.logits_floats, BT * Vp / 2);
@@ -190,7 +193,8 @@ TEST(ActivationPlanTest, TakesTheBackendsLayouts) {
   EXPECT_EQ(own.arena.bytes() - shared.arena.bytes(),
             (mc.n_layer - 1) * qkv_bytes + BT * Vp / 2 * sizeof(float));
   // A plan that keeps the logits keeps them whole.
-  EXPECT_EQ(ActivationPlan(mc, B, T, device, true).logits_floats, BT * Vp);
+  shared_model.plan(B, T, true);
+  EXPECT_EQ(shared_model.activations().logits_floats, BT * Vp);
 
   Gpt model(mc, device);
   model.init_weights(1);
