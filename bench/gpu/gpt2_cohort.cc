@@ -1,6 +1,7 @@
-// cohort's GPT-2 training step timed like bench/gpu/gpt2_torch.py times PyTorch's:
-// forward, backward, global-norm clip 1.0, AdamW (lr 6e-4, betas 0.9/0.95, wd 0.1) on
-// random tokens; best and median of --steps after 3 warm-up steps; tokens/s and MFU
+// cohort's GPT-2 training step timed like bench/gpu/gpt2_torch.py times PyTorch's: the
+// step cohort train runs (Trainer::step: forward, backward, the strategy's exchange,
+// global-norm clip 1.0, AdamW lr 6e-4, betas 0.9/0.95, wd 0.1) on random tokens; best
+// and median of --steps after 3 warm-up steps; tokens/s and MFU
 // against --peak-tflops with flops/token = 6 N + 12 L C T (N without the position table).
 // fp16 runs through the dynamic loss scaler. --backend cpu with a small model is the
 // smoke test CI runs (tests: bench_gpt2_smoke); scripts/gpu-check.sh runs the real one.
@@ -22,11 +23,14 @@
 #include "backend/cuda/cuda_flash_attention_tc.h"
 #include "core/error.h"
 #include "core/philox.h"
+#include "data/batch_source.h"
+#include "dist/communicator.h"
+#include "dist/strategy.h"
 #include "gradient_agreement.h"
 #include "model/gpt.h"
-#include "optim/adamw.h"
-#include "optim/grad_clip.h"
 #include "optim/loss_scaler.h"
+#include "optim/lr_schedule.h"
+#include "train/trainer.h"
 #ifdef COHORT_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
@@ -243,6 +247,30 @@ void compare_with_fp32(const Args& a, const ModelConfig& mc, Gpt& model,
              gradient_agreement(model.layout(), got, want));
 }
 
+// The peer's batch: fixed random tokens, the same every step.
+class FixedTokens : public BatchSource {
+ public:
+  FixedTokens(int vocab, size_t n) : vocab_(vocab), tokens_(n), targets_(n) {
+    for (size_t i = 0; i < n; ++i) {
+      const PhiloxCounter r = philox4x32({uint32_t(i), uint32_t(i >> 32), 0, 0}, {1, 2});
+      tokens_[i] = int32_t(r[0] % uint32_t(vocab));
+      targets_[i] = int32_t(r[1] % uint32_t(vocab));
+    }
+  }
+  void fill(long, int, int B, int T, int32_t* inputs, int32_t* targets) override {
+    std::copy_n(tokens_.begin(), size_t(B) * T, inputs);
+    std::copy_n(targets_.begin(), size_t(B) * T, targets);
+  }
+  int vocab_size() const override { return vocab_; }
+  std::string describe() const override { return "fixed random tokens"; }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  const std::vector<int32_t>& targets() const { return targets_; }
+
+ private:
+  int vocab_;
+  std::vector<int32_t> tokens_, targets_;
+};
+
 int run(const Args& a) {
   std::unique_ptr<Backend> backend = make_backend(a);
   ModelConfig mc;
@@ -253,71 +281,58 @@ int run(const Args& a) {
   mc.n_embd = a.embd;
   Gpt model(mc, *backend);
   model.init_weights(0);
-  model.plan(a.batch, a.seq, /*keep_logits=*/false);  // as the trainer plans it
-  OptimizerConfig oc;  // betas 0.9 / 0.95, eps 1e-8, weight decay 0.1, as the peer
-  AdamW opt(oc, model.layout(), *backend, 0, model.num_params());
   const bool fp16 = a.precision == "fp16";
   DynamicLossScaler scaler;
-
   const size_t BT = size_t(a.batch) * a.seq;
-  std::vector<int32_t> tokens(BT), targets(BT);
-  for (size_t i = 0; i < BT; ++i) {
-    const PhiloxCounter r = philox4x32({uint32_t(i), uint32_t(i >> 32), 0, 0}, {1, 2});
-    tokens[i] = int32_t(r[0] % uint32_t(a.vocab));
-    targets[i] = int32_t(r[1] % uint32_t(a.vocab));
-  }
+  FixedTokens data(a.vocab, BT);
+  // The step cohort train runs: Trainer::step with the all-reduce strategy (one rank: its
+  // exchange is a no-op), clipping at 1.0 and AdamW (betas 0.9 / 0.95, eps 1e-8, weight
+  // decay 0.1, as the peer), fp16 through the dynamic loss scaler.
+  TrainConfig tc;
+  tc.batch_size = a.batch;
+  tc.seq_len = a.seq;
+  tc.grad_accum = 1;
+  tc.grad_clip = 1.0f;
+  SoloCommunicator comm;
+  auto strategy = make_strategy(StrategyConfig{}, comm, model, OptimizerConfig{});
+  LmMicroBatches batches(model, data, a.batch, a.seq);  // plans as the trainer does
+  Trainer trainer(model, batches, *strategy, comm, tc, LrSchedule{6e-4f, 6e-4f, 0, 1});
+  if (fp16) trainer.set_loss_scaler(&scaler);
+  strategy->start(0);
+
   if (a.compare_fp32)
-    compare_with_fp32(a, mc, model, tokens, targets, fp16 ? scaler.scale() : 1.0f);
-  float first_loss = 0, last_loss = 0;
-  auto sync = [&] {
+    compare_with_fp32(a, mc, model, data.tokens(), data.targets(), fp16 ? scaler.scale() : 1.0f);
+  auto sync = [&] {  // a copy back waits for every op issued before it
     float probe;
     backend->memory().copy_to_host(&probe, model.params(), sizeof probe);
   };
-  auto step = [&] {
-    last_loss = model.forward(tokens.data(), targets.data(), a.batch, a.seq, ForwardOptions{});
-    model.backward(fp16 ? scaler.scale() : 1.0f);
-    const bool finite = !fp16 || scaler.unscale(*backend, model.grads(), model.num_params());
-    if (finite) {
-      const float norm = grad_norm(*backend, model.grads(), model.num_params());
-      opt.step(model.params(), model.grads(), 6e-4f, clip_scale(norm, 1.0f));
-    }
-    if (fp16) scaler.update(finite);
-    model.zero_grad();
-    sync();  // a copy back waits for every op issued before it
-  };
+  float first_loss = 0, last_loss = 0;
   using clock = std::chrono::steady_clock;
   for (int i = 0; i < 3; ++i) {
-    step();
+    last_loss = trainer.step().loss;
+    sync();
     if (i == 0) first_loss = last_loss;
   }
   std::vector<double> times;
   for (int i = 0; i < a.steps; ++i) {
     const auto t0 = clock::now();
-    step();
+    last_loss = trainer.step().loss;
+    sync();
     times.push_back(std::chrono::duration<double>(clock::now() - t0).count());
   }
-  // Where a step's time goes: two more steps with the device drained between phases.
+  // Where a step's time goes: two more steps with the device drained before each part.
   double phase[3] = {1e30, 1e30, 1e30};
+  trainer.set_device_sync(sync);
   for (int i = 0; i < 2; ++i) {
-    sync();
-    auto t = clock::now();
-    auto lap = [&](double& best) {
-      sync();
-      const auto now = clock::now();
-      best = std::min(best, std::chrono::duration<double>(now - t).count());
-      t = now;
-    };
-    model.forward(tokens.data(), targets.data(), a.batch, a.seq, ForwardOptions{});
-    lap(phase[0]);
-    model.backward(1.0f);
-    lap(phase[1]);
-    const float norm = grad_norm(*backend, model.grads(), model.num_params());
-    opt.step(model.params(), model.grads(), 6e-4f, clip_scale(norm, 1.0f));
-    model.zero_grad();
-    lap(phase[2]);
+    const StepResult r = trainer.step();
+    phase[0] = std::min(phase[0], r.forward_seconds);
+    phase[1] = std::min(phase[1], r.backward_seconds);
+    phase[2] = std::min(phase[2], r.seconds - r.forward_seconds - r.backward_seconds);
   }
-  fmt::print("phases (best of 2, ms): forward {:.1f}, backward {:.1f}, clip+adamw+zero {:.1f}\n",
-             1e3 * phase[0], 1e3 * phase[1], 1e3 * phase[2]);
+  trainer.set_device_sync({});
+  fmt::print(
+      "phases (best of 2, ms): forward {:.1f}, backward {:.1f}, exchange+clip+adamw+zero {:.1f}\n",
+      1e3 * phase[0], 1e3 * phase[1], 1e3 * phase[2]);
 #ifdef COHORT_HAVE_CUDA
   if (const auto* cuda = dynamic_cast<const CudaBackend*>(backend.get());
       cuda && a.precision != "fp32")

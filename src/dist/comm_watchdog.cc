@@ -7,10 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#ifdef COHORT_HAVE_MPI
-#include "dist/mpi_communicator.h"
-#endif
-
 namespace cohort {
 
 namespace {
@@ -27,8 +23,8 @@ std::string rank_list(const std::vector<int>& ranks) {
 }
 }  // namespace
 
-CommWatchdog::CommWatchdog(Communicator& comm, double timeout_seconds)
-    : timeout_(timeout_seconds), rank_(comm.rank()), world_(comm.world()) {
+CommWatchdog::CommWatchdog(Communicator& comm, double timeout_seconds, AbortJob abort_job)
+    : timeout_(timeout_seconds), abort_job_(abort_job), rank_(comm.rank()), world_(comm.world()) {
   if (timeout_ <= 0 || world_ < 2) return;
   own_ = comm.split(0);
   thread_ = std::thread([this] { monitor(); });
@@ -77,11 +73,8 @@ void CommWatchdog::abort_job(const std::string& message) {
   std::fflush(stdout);
   std::fprintf(stderr, "\ncohort: error: %s\n", message.c_str());
   std::fflush(stderr);
-#ifdef COHORT_HAVE_MPI
-  MpiCommunicator::abort_all(kExitHang);
-#else
-  std::_Exit(kExitHang);  // one process: nothing else to stop
-#endif
+  abort_job_(kExitHang);
+  std::_Exit(kExitHang);  // abort_job_ does not return; this keeps [[noreturn]] honest
 }
 
 void CommWatchdog::monitor() {

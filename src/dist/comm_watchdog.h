@@ -25,8 +25,10 @@ inline constexpr int kExitHang = 5;
 
 class CommWatchdog {
  public:
+  // Ends every rank of the job with exit_code (abort_every_rank, communicator.h).
+  using AbortJob = void (*)(int exit_code);
   // comm: the ranks that meet in the watched regions. timeout <= 0 or one rank: off.
-  CommWatchdog(Communicator& comm, double timeout_seconds);
+  CommWatchdog(Communicator& comm, double timeout_seconds, AbortJob abort_job);
   ~CommWatchdog();
 
   class Guard {
@@ -56,6 +58,7 @@ class CommWatchdog {
 
   std::unique_ptr<Communicator> own_;  // check-ins travel here
   double timeout_ = 0;
+  AbortJob abort_job_;
   int rank_ = 0, world_ = 1;
   std::mutex mutex_;
   std::condition_variable cv_;

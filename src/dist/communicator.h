@@ -82,6 +82,8 @@ class SoloCommunicator final : public Communicator {
 // The communicator for this process: MPI when launched by mpirun (or when MPI is
 // built in and the environment names a world), else solo.
 std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv);
+// Ends every rank of the job with exit_code: MPI_Abort under mpirun, else this process.
+[[noreturn]] void abort_every_rank(int exit_code);
 
 // Splits n elements into world contiguous blocks, the first n % world one larger.
 std::vector<size_t> even_blocks(size_t n, int world);

@@ -2,6 +2,8 @@
 // single-rank one build without MPI (the NCCL communicator's GPU-only build needs them).
 // A build without MPI (COHORT_MPI=OFF) runs one process and refuses a launch by mpirun,
 // whose ranks would otherwise each train alone and write the same files.
+#include <cstdlib>
+
 #include "core/error.h"
 #include "dist/communicator.h"
 #include "dist/launcher.h"
@@ -21,6 +23,13 @@ std::unique_ptr<Communicator> make_communicator(int* argc, char*** argv) {
         "process, not under mpirun");
 #endif
   return std::make_unique<SoloCommunicator>();
+}
+
+void abort_every_rank(int exit_code) {
+#ifdef COHORT_HAVE_MPI
+  if (launched_by_mpi()) MpiCommunicator::abort_all(exit_code);
+#endif
+  std::_Exit(exit_code);  // one process: nothing else to stop
 }
 
 }  // namespace cohort

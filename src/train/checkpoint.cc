@@ -11,7 +11,7 @@
 #include "core/file_io.h"
 #include "core/fnv.h"
 #include "core/memory_space.h"
-#include "io/gpt_checkpoint_files.h"
+#include "io/model_safetensors.h"
 #include "io/safetensors.h"
 #include "model/model_config_json.h"
 #include "model/model_layout.h"
@@ -185,8 +185,9 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   }
   try {
     std::vector<float> scratch;
-    write_gpt_safetensors(tmp / "model.safetensors", c.model->vocab_size, *c.layout,
-                          host_readable(*c.params_space, c.params, c.layout->total(), scratch));
+    write_model_safetensors(tmp / "model.safetensors", c.model->arch, c.model->vocab_size,
+                            *c.layout,
+                            host_readable(*c.params_space, c.params, c.layout->total(), scratch));
     nlohmann::json config = gpt2_config_json(*c.model);
     config["cohort_run_config"] = c.run_config_toml;
     write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
@@ -258,7 +259,8 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
   ck.run_config_toml = config.value("cohort_run_config", "");
   const ParameterLayout layout = model_layout(ck.model);
   ck.params.resize(layout.total());
-  read_gpt_safetensors(dir / "model.safetensors", ck.model.vocab_size, layout, ck.params.data());
+  read_model_safetensors(dir / "model.safetensors", ck.model.arch, ck.model.vocab_size, layout,
+                         ck.params.data());
   const fs::path state_path = dir / "state.json";
   try {
     ck.state = state_from_json(nlohmann::json::parse(read_file(state_path)));

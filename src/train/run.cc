@@ -481,7 +481,7 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   InstalledFaults faults(o.faults, task->batches(), model, world.rank(), restarted);
   Trainer trainer(model, faults.batches(), *strategy, comm, tc, schedule);
   faults.observe(trainer);
-  CommWatchdog watchdog(comm, cfg.dist.comm_timeout);
+  CommWatchdog watchdog(comm, cfg.dist.comm_timeout, abort_every_rank);
   trainer.set_watchdog(&watchdog);
   DynamicLossScaler loss_scaler;
   if (tc.resolved_precision() == "fp16") trainer.set_loss_scaler(&loss_scaler);

@@ -40,6 +40,10 @@ Trainer::Trainer(Model& model, MicroBatches& batches, Strategy& strategy, Commun
 StepResult Trainer::step() {
   for (StepObserver* o : observers_) o->before_step(step_);
   Timer timer;
+  auto now = [&] {
+    if (device_sync_) device_sync_();
+    return timer.seconds();
+  };
   const int B = config_.batch_size, M = config_.grad_accum;
   const float loss_scale = scaler_ ? scaler_->scale() : 1.0f;
   double loss_sum = 0.0;
@@ -52,13 +56,13 @@ StepResult Trainer::step() {
     // The global index of this micro-batch's first sample: ranks read contiguous parts
     // of the global batch (ShardedLoader's order), so dropout masks follow samples.
     opt.sample_offset = static_cast<uint32_t>((comm_.rank() * M + micro) * B);
-    const double t0 = timer.seconds();
+    const double t0 = now();
     loss_sum += batches_.forward(step_, micro, opt);
-    const double t1 = timer.seconds();
+    const double t1 = now();
     model_.backward(loss_scale / float(M),
                     micro + 1 == M ? strategy_.grad_ready_hook() : Model::GradReadyFn{});
     forward_seconds += t1 - t0;
-    backward_seconds += timer.seconds() - t1;
+    backward_seconds += now() - t1;
   }
   StepResult r;
   r.step = step_;
@@ -72,10 +76,10 @@ StepResult Trainer::step() {
   }
   r.loss = static_cast<float>(loss);
   // A non-finite loss skips the step even if the gradients look finite.
-  const double update_start = timer.seconds();
+  const double update_start = now();
   const UpdateResult u =
       strategy_.update(step_, config_.grad_clip, r.lr, !std::isfinite(loss), loss_scale);
-  r.update_seconds = timer.seconds() - update_start;
+  r.update_seconds = now() - update_start;
   r.forward_seconds = forward_seconds;
   r.backward_seconds = backward_seconds;
   r.grad_norm = u.grad_norm;
@@ -88,7 +92,7 @@ StepResult Trainer::step() {
   }
   watched.reset();
   model_.zero_grad();
-  r.seconds = timer.seconds();
+  r.seconds = now();
   ++step_;
   return r;
 }

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "data/batch_source.h"
@@ -86,6 +87,10 @@ class Trainer {
   void set_loss_scaler(DynamicLossScaler* scaler) { scaler_ = scaler; }
   // Each step's communication becomes a watched region (may be null).
   void set_watchdog(CommWatchdog* watchdog) { watchdog_ = watchdog; }
+  // For benchmarks on an asynchronous device: drain it (sync) before each of a step's time
+  // stamps, so StepResult's parts are the device's times rather than the host's launch
+  // times; a wait per micro-batch. Empty: off (the default).
+  void set_device_sync(std::function<void()> sync) { device_sync_ = std::move(sync); }
   // Mean loss over `batches` batches drawn after the training steps, dropout off.
   float evaluate(long first_step, int batches);
 
@@ -101,6 +106,7 @@ class Trainer {
   long step_ = 0;
   std::vector<StepObserver*> observers_;
   CommWatchdog* watchdog_ = nullptr;
+  std::function<void()> device_sync_;
 };
 
 }  // namespace cohort
