@@ -48,7 +48,7 @@ timeout 150 $bench --backend cuda --precision bf16 --batch 16 --seq 1024 --steps
 # the residual branches' outputs in fp32; the fused LM-head loss's rows in registers
 # instead of shared memory (cuda_lm_head_loss.cuh); every 16-bit GEMM by the measured
 # fastest of its default route and cuBLASLt's candidates with the default's bits
-# (cuda_matmul_lt.cu; its notes say what each shape's measurement found); the qkv and
+# (cuda_lt_matmul.cu; its notes say what each shape's measurement found); the qkv and
 # MLP-input projections' bias gradients by their weight-gradient products' BGRADA epilogue
 # instead of the column-sum kernel (cuda_matmul.cu); the attention's forward, and its
 # backward, by cuDNN's fused attention instead of the kernels (cuda_cudnn_attention.h),

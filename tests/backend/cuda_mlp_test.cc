@@ -82,7 +82,7 @@ TEST_F(CudaMlp, GeluKernelsMatchTheSeparateOps) {
            d_dwfc = up(Floats(w_fc.size(), 0.5f)), d_dbfc = up(Floats(H, 0.5f)),
            d_dwproj = up(Floats(w_proj.size(), 0.5f)), d_dbproj = up(Floats(C, 0.5f));
       // 16 bytes in: the GELU output's 16-bit copy is then 16-byte (not 256-byte) aligned,
-      // as an activation plan may place it, and cuBLASLt must be told (cuda_matmul_lt.cu).
+      // as an activation plan may place it, and cuBLASLt must be told (cuda_lt_matmul.cu).
       float* hidden = d_hidden.as<float>() + 4;
       // dhidden 4 bytes in: a gradient buffer need not be 16-byte aligned.
       float* dhidden = d_dhidden.as<float>() + 1;

@@ -143,7 +143,7 @@ TEST_F(CudaOps, LinearAndLmHead) {
   expect_close(down(d_dwte, dwte.size()), dwte, "lm_head dwte");
 }
 
-// In bf16 the linear forward adds its bias in cuBLASLt's epilogue (cuda_matmul_lt.cu),
+// In bf16 the linear forward adds its bias in cuBLASLt's epilogue (cuda_lt_matmul.cu),
 // or, for a bias not 16-byte aligned, in a second pass: both against the CPU, to bf16's
 // rounding of the operands (each product of C = 40 terms: about 1e-2 of its size).
 TEST_F(CudaOps, SixteenBitLinearAddsItsBiasInTheEpilogue) {

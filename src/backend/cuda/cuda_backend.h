@@ -11,8 +11,12 @@
 // optimizer state and every other activation stay fp32 (docs/gpu.md says what that costs
 // against a full bf16 activation path, which is not built).
 //
-// The GPT's causal attention is flash-style: on tensor cores in bf16 / fp16 at head sizes
-// 32, 64 and 128 (cuda_flash_attention_tc.cu), else fp32 on CUDA cores
+// The class holds the ops; its parts live apart: the choices between variants of the same
+// ops (cuda_tuning.h), the 16-bit copies that the caching hints keep (cuda_half_copies.h)
+// and the cuBLASLt plumbing (cuda_lt_matmul.h).
+//
+// The causal attention of rows of one length (the GPT's) is flash-style: on tensor cores in bf16 /
+// fp16 at head sizes 32, 64 and 128 (cuda_flash_attention_tc.cu), else fp32 on CUDA cores
 // (cuda_flash_attention.cu); no T x T buffer either way. The general mha_* ops (encoder,
 // cross-attention) still store probabilities.
 #pragma once
@@ -26,6 +30,8 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_flash_attention_tc.h"
+#include "backend/cuda/cuda_half_copies.h"
+#include "backend/cuda/cuda_lt_matmul.h"
 #include "backend/cuda/cuda_memory.h"
 #include "backend/cuda/cuda_tuning.h"
 
@@ -133,37 +139,9 @@ class CudaBackend final : public Backend {
   // nothing.
   std::string lt_notes() const;
 
-  // What a cuBLASLt epilogue does after D = op(A) . B (cuda_matmul_lt.cu).
-  enum class LtEpilogue {
-    none,           // D = alpha op(A) op(B) + beta D (a plain GEMM, measured: gemm())
-    bias,           // D += bias per row
-    gelu_aux_bias,  // aux = D + bias per row; D = gelu(aux)
-    dgelu,          // D *= gelu'(aux)
-    bgrada,         // bias (written, m values) = op(A)'s row sums over k; D as none
-  };
-  // One product for lt_matmul, column-major: D (m x n) = op(A) (m x k) . B (k x n), A
-  // and B in the 16-bit type (a16 / b16 if already rounded, else rounded from a32 / b32
-  // here), D in fp32 or (d16) the 16-bit type; bias (m values: read, or with bgrada
-  // written) and aux (m x n, row stride ld_aux) in D's type.
-  struct LtProduct {
-    int m, n, k;
-    bool trans_a;  // A holds op(A)^T: k x m
-    const float* a32;
-    const void* a16;
-    int lda;
-    const float* b32;
-    const void* b16;
-    int ldb;
-    void* d;
-    int ldd;
-    bool d16;
-    LtEpilogue epilogue;
-    const void* bias = nullptr;
-    void* aux = nullptr;
-    int ld_aux = 0;
-    bool trans_b = false;             // B holds op(B)^T: n x k (epilogue none or bgrada)
-    float alpha = 1.0f, beta = 0.0f;  // beta: D read first (fp32 D, epilogue none or bgrada)
-  };
+  // cuBLASLt's products (cuda_lt_matmul.h), named here for the ops that build them.
+  using LtEpilogue = cuda::LtEpilogue;
+  using LtProduct = cuda::LtProduct;
 
  private:
   // C (m x n, column-major, fp32) = alpha op(A) op(B) + beta C at this precision.
@@ -188,62 +166,9 @@ class CudaBackend final : public Backend {
   // The MLP hidden buffers whose forward kept the GELU's input in 16 bits (cuBLASLt's
   // aux) rather than in fp32: their backward reads it so.
   std::vector<const float*> hidden_pre16_;
-  // A 16-bit copy of x (n): inside the parameters' copy (parameters_updated) where x lies
-  // there, else rounded now into scratch slot `slot` (grown when too small; a step's
-  // shapes repeat, so it grows during the first step only).
-  const void* rounded(int slot, const float* x, size_t n);
-  void round_into(void* dst, const float* x, size_t n);  // x (n) in 16 bits at dst
-  void* scratch16(int slot, size_t n);                   // slot's scratch, grown to n 16-bit values
-  const float* params_ = nullptr;                        // parameters_updated's range, or null
-  size_t params_n_ = 0;
-  cuda::DeviceBuffer params16_;
-  // AdamW updated all of params_ and wrote params16_ as it went (adamw_update_segments):
-  // the next parameters_updated for the same range need not round them again.
-  bool params16_fresh_ = false;
-  struct HeldInput {  // hold_input's activations and their 16-bit copies
-    const float* x;
-    size_t n;
-    cuda::DeviceBuffer copy;
-    bool held;           // since the last parameters_updated
-    bool rounded;        // copy holds x's current values
-    bool products_only;  // hold_product_input: x itself may stay unwritten
-    bool unwritten;      // and the op that computed x wrote only the copy
-  };
-  std::vector<HeldInput> held_;
-  void hold(const float* x, size_t n, bool products_only);
-  // For a kernel about to compute x: the held copy of x (n values) for it to write as
-  // well, then marked rounded; null where x is not held with n values. *products_only
-  // (when given) says whether the kernel may leave x itself unwritten.
-  void* held_copy_to_write(const float* x, size_t n, bool* products_only = nullptr);
-  bool held_unwritten(const float* x) const;  // x held, and left unwritten for its copy
-  struct Passed16 {                           // pass_gradient's and pass_branch's buffers
-    const float* g;
-    size_t n;
-    bool written16;  // the product stored it in 16 bits
-  };
-  std::vector<Passed16> passed_;
-  void pass(const float* g, size_t n);  // g joins passed_, not yet written
-  // For a product about to write g (n values, rows of C: a LayerNorm's input gradient, or
-  // a residual branch): where g is passed and the LayerNorm kernels read rows of C in 16
-  // bits, the 16-bit destination (g's own memory), marked written; else null.
-  void* passed_to_write(float* g, size_t n, int C);
   static bool layernorm_reads_16_bit_rows(int C);  // rows its kernels hold in registers
-  struct HeldGradient {            // hold_gradient's buffer, and what its LayerNorm derived from it
-    const float* held = nullptr;   // until the LayerNorm backward that updates it
-    const float* ready = nullptr;  // copy and partials hold its values, until a product reads them
-    size_t n = 0;
-    int groups = 0;  // rows of partials (C columns each)
-    cuda::DeviceBuffer copy, partials;
-  };
-  HeldGradient held_gradient_;
-  // For a LayerNorm kernel about to read g (n values): g's memory where the product
-  // stored it in 16 bits, else null; either way g is no longer passed.
-  const void* passed_to_read(const float* g, size_t n);
-  // p in one cuBLASLt call; false, having done nothing but round operands, where that
-  // does not apply: fp32, an unaligned bias, no algorithm for the shape and epilogue.
-  // reference (measured mode only): the caller's own route for p, run into a given D and
-  // telling whether it ran; cuBLASLt's candidates must then give its bits and beat its
-  // time, else lt_matmul returns false for the caller to take that route.
+  // p in one cuBLASLt call (LtMatmul::run, its operands rounded here first); false where
+  // that does not apply: fp32, an unaligned bias, or LtMatmul's refusal.
   bool lt_matmul(LtProduct p, const std::function<bool(void*)>& reference = {});
   // linear_forward / linear_backward, where inp16 (inp rounded), dout16 (dout rounded) may
   // be given instead of being rounded here; with dout16, dout may be null (the bias
@@ -254,17 +179,13 @@ class CudaBackend final : public Backend {
   const void* linear_backward_impl(float* dinp, float* dweight, float* dbias, const float* dout,
                                    const void* dout16, const float* inp, const void* inp16,
                                    const float* weight, int N, int C, int OC);
-  struct LtState;  // the cuBLASLt handle, workspace and chosen algorithms
-  struct LtDeleter {
-    void operator()(LtState* s) const;
-  };
-  std::unique_ptr<LtState, LtDeleter> lt_;
+  cuda::LtMatmul lt_;
   // x rounded into slot 2, for an op whose two products share x; nullptr in fp32.
   const void* rounded_once(const float* x, size_t n);
 
   MatmulPrecision precision_;
+  cuda::HalfCopies copies_;  // the 16-bit copies the caching hints keep (bf16 / fp16)
   cuda::DeviceMemory memory_;
-  cuda::DeviceBuffer half_scratch_[4];  // gemm's A, B; rounded_once; a 16-bit bias
   // Per-row-group column sums of the bias and layernorm gradients (cuda_reduce.cuh).
   float* column_partials(size_t n);
   cuda::DeviceBuffer column_partials_;

@@ -24,7 +24,8 @@ std::string device_identity() {
 }
 }  // namespace cuda
 
-CudaBackend::CudaBackend(MatmulPrecision precision, int device) : precision_(precision) {
+CudaBackend::CudaBackend(MatmulPrecision precision, int device)
+    : precision_(precision), copies_(precision == MatmulPrecision::bf16) {
   const int n = cuda::device_count();
   if (n == 0) throw Error("no CUDA device (or no driver) on this machine");
   if (device < 0 || device >= n)

@@ -303,7 +303,7 @@ void CudaBackend::tensor_core_attention_forward(float* out, float* att, const fl
                                                 void* qkv16, int B, int T, int C, int NH,
                                                 const DropoutKey& dropout) {
   bool copy_only = false;
-  void* out16 = held_copy_to_write(out, size_t(B) * T * C, &copy_only);
+  void* out16 = copies_.held_copy_to_write(out, size_t(B) * T * C, &copy_only);
   const bool bf16 = precision_ == MatmulPrecision::bf16;
   if (tuning_.attention_forward == cuda::AttentionForward::cudnn && !dropout.active()) {
     if (qkv) cuda::tensor_core_attention_round_qkv(bf16, qkv16, qkv, B, T, C);
@@ -339,7 +339,8 @@ void CudaBackend::qkv_attention_forward(float* out, float* att, float* qkv, cons
       cuda::tensor_core_attention_fits(C, NH, qkv, att)) {
     float* qkv16 = att + lse_floats_padded(B, T, NH);
     if (lt_matmul(LtProduct{3 * C, N, C, false, w_qkv, nullptr, 3 * C, inp, nullptr, C, qkv16,
-                            3 * C, true, LtEpilogue::bias, rounded(3, b_qkv, size_t(3) * C)})) {
+                            3 * C, true, LtEpilogue::bias,
+                            copies_.rounded(3, b_qkv, size_t(3) * C)})) {
       tensor_core_attention_forward(out, att, nullptr, qkv16, B, T, C, NH, dropout);
       return;
     }
@@ -381,7 +382,7 @@ bool CudaBackend::tensor_core_attention_backward(cuda::TensorCoreBackward io, co
       throw Error(
           "attention_backward: dout and out must be 16-byte aligned (the forward took the "
           "tensor-core route)");
-    if (held_unwritten(io.out))
+    if (copies_.held_unwritten(io.out))
       throw Error(
           "attention_backward: out was held for products only (hold_product_input), so the "
           "forward wrote only its 16-bit copy; attention_branch_backward reads that");
@@ -430,7 +431,7 @@ void CudaBackend::attention_branch_backward(float* dinp, float* dw_qkv, float* d
   cuda::TensorCoreBackward io;
   io.dqkv16 = dqkv;  // the fp32 work space holds the 16-bit gradients with room to spare
   io.dout16 = dout16;
-  io.out16 = rounded(0, out, size_t(N) * C);  // the held copy, as the forward wrote it
+  io.out16 = copies_.rounded(0, out, size_t(N) * C);  // the held copy, as the forward wrote it
   tensor_core_attention_backward(io, qkv, att, B, T, C, NH, dropout);
   linear_backward_impl(dinp, dw_qkv, db_qkv, nullptr, io.dqkv16, inp, nullptr, w_qkv, N, C, 3 * C);
 }

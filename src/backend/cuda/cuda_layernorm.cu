@@ -44,7 +44,7 @@ void allow_backward_shared(Kernel kernel, bool next) {
 void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
                                     const float* weight, const float* bias, int N, int C) {
   bool copy_only = false;
-  void* copy16 = held_copy_to_write(out, size_t(N) * C, &copy_only);
+  void* copy16 = copies_.held_copy_to_write(out, size_t(N) * C, &copy_only);
   float* y = copy_only ? nullptr : out;
   with_layout_and_copy(C, copy16, precision_ == MatmulPrecision::bf16, [&](auto k, auto* copy) {
     ln::ln_forward<decltype(k)::value>
@@ -57,10 +57,10 @@ void CudaBackend::add_layernorm_forward(float* residual, float* out, float* mean
                                         const float* x, const float* branch, const float* weight,
                                         const float* bias, int N, int C) {
   bool copy_only = false;
-  void* copy16 = held_copy_to_write(out, size_t(N) * C, &copy_only);
+  void* copy16 = copies_.held_copy_to_write(out, size_t(N) * C, &copy_only);
   float* y = copy_only ? nullptr : out;
   // branch in 16 bits where its linear layer stored it so (pass_branch)
-  const void* branch16 = passed_to_read(branch, size_t(N) * C);
+  const void* branch16 = copies_.passed_to_read(branch, size_t(N) * C);
   const bool bf16 = precision_ == MatmulPrecision::bf16;
   with_layout_and_copy(C, copy16, bf16, [&](auto k, auto* copy) {
     constexpr int K = decltype(k)::value;
@@ -92,13 +92,14 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
   float *pw = nullptr, *pb = nullptr;
   // What an earlier LayerNorm backward derived from dinp goes stale now; a hold is for the
   // first LayerNorm backward that updates it (this one), whichever route it takes.
-  if (held_gradient_.ready == dinp) held_gradient_.ready = nullptr;
+  cuda::HalfCopies::HeldGradient& held_gradient = copies_.held_gradient();
+  if (held_gradient.ready == dinp) held_gradient.ready = nullptr;
   // next: dinp held (hold_gradient): this backward writes its 16-bit copy and column sums
   // too, for the next product (rows held in registers)
-  const bool next = held_gradient_.held == dinp && held_gradient_.n == size_t(N) * C;
-  if (held_gradient_.held == dinp) held_gradient_.held = nullptr;
+  const bool next = held_gradient.held == dinp && held_gradient.n == size_t(N) * C;
+  if (held_gradient.held == dinp) held_gradient.held = nullptr;
   // dout in 16 bits where the product before stored it so (pass_gradient; rows <= 1024)
-  const void* dout16 = passed_to_read(dout, size_t(N) * C);
+  const void* dout16 = copies_.passed_to_read(dout, size_t(N) * C);
   ln::with_lane_slots(C, [&](auto k) {
     constexpr int K = decltype(k)::value;
     if constexpr (K > 0) {
@@ -106,7 +107,7 @@ void CudaBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, 
       pw = column_partials(2 * size_t(groups) * C);
       pb = pw + size_t(groups) * C;
       const dim3 grid{unsigned(groups)}, block{32 * ln::kBackwardWarps};
-      HeldGradient& held = held_gradient_;
+      cuda::HalfCopies::HeldGradient& held = held_gradient;
       if (next) {
         if (held.copy.bytes() < held.n * 2) held.copy = cuda::DeviceBuffer(held.n * 2);
         if (held.partials.bytes() < size_t(groups) * C * sizeof(float))

@@ -46,8 +46,8 @@ void CudaBackend::lm_head_loss_forward(float* losses, float* logits, const float
   }
   if (N == 0) return;
   // logits^T (Vp x N) = wte (Vp x C) . x^T (C x N), written in 16 bits.
-  const void* wte16 = rounded(0, wte, size_t(Vp) * C);
-  const void* x16 = rounded(1, x, size_t(N) * C);
+  const void* wte16 = copies_.rounded(0, wte, size_t(Vp) * C);
+  const void* x16 = copies_.rounded(1, x, size_t(N) * C);
   const bool bf16 = precision_ == MatmulPrecision::bf16;
   gemm(true, false, Vp, N, C, wte, C, x, C, 0.0f, logits, Vp, wte16, x16, 1.0f, logits);
   cuda::with_16_bit_type(bf16, [&](auto tag) {
@@ -80,7 +80,7 @@ void CudaBackend::lm_head_loss_backward(float* dx, float* dwte, float* logits, c
   const void* g16 = logits;  // the forward's (softmax - onehot) * kStoreScale, 16-bit
   // dx^T (C x N) = wte^T (C x Vp) . dlogits^T (Vp x N)
   gemm(false, false, C, N, Vp, wte, C, nullptr, Vp, 0.0f, dx, C, nullptr, g16, alpha,
-       passed_to_write(dx, size_t(N) * C, C));
+       copies_.passed_to_write(dx, size_t(N) * C, layernorm_reads_16_bit_rows(C)));
   // dwte^T (C x Vp) += x^T (C x N) . dlogits (N x Vp)
   gemm(false, true, C, Vp, N, x, C, nullptr, Vp, 1.0f, dwte, C, nullptr, g16, alpha);
 }

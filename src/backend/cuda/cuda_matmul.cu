@@ -28,27 +28,6 @@ __global__ void add_bias(float* out, const float* bias, int N, int OC) {
   if (i < size_t(N) * OC) out[i] += bias[i % OC];
 }
 
-using cuda::Four16;
-using cuda::round16;
-
-// Four values per thread (16-byte loads, 8-byte stores) where x is 16-byte aligned, which
-// activations are: the copy is bandwidth-bound. The tail and unaligned x go one by one.
-template <typename E>
-__global__ void round_to_16(E* out, const float* in, size_t n, bool aligned) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (aligned) {
-    if (i < n / 4) {
-      const float4 x = reinterpret_cast<const float4*>(in)[i];
-      reinterpret_cast<Four16<E>*>(out)[i] =
-          Four16<E>{{round16<E>(x.x), round16<E>(x.y), round16<E>(x.z), round16<E>(x.w)}};
-    }
-    const size_t tail = n / 4 * 4 + i;
-    if (i < n % 4) out[tail] = round16<E>(in[tail]);
-  } else if (i < n) {
-    out[i] = round16<E>(in[i]);
-  }
-}
-
 }  // namespace
 
 MatmulPrecision parse_matmul_precision(const std::string& s) {
@@ -58,155 +37,53 @@ MatmulPrecision parse_matmul_precision(const std::string& s) {
   throw Error(fmt::format("precision '{}': expected fp32, bf16 or fp16", s));
 }
 
-void CudaBackend::round_into(void* dst, const float* x, size_t n) {
-  const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
-  const unsigned blocks = cuda::blocks_for(aligned ? std::max<size_t>(n / 4, 4) : n, 256);
-  cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
-    round_to_16<<<blocks, 256>>>(static_cast<decltype(tag)*>(dst), x, n, aligned);
-  });
-  COHORT_CUDA_LAUNCHED();
-}
-
-const void* CudaBackend::rounded(int slot, const float* x, size_t n) {
-  const auto at = reinterpret_cast<uintptr_t>(x), base = reinterpret_cast<uintptr_t>(params_);
-  if (params_ && at >= base && at + n * sizeof(float) <= base + params_n_ * sizeof(float))
-    return params16_.as<uint16_t>() + (x - params_);
-  for (HeldInput& h : held_) {
-    if (!h.held || h.x != x || n > h.n) continue;
-    if (!h.rounded) round_into(h.copy.as<void>(), x, h.n);
-    h.rounded = true;
-    return h.copy.as<void>();
-  }
-  void* buf = scratch16(slot, n);
-  round_into(buf, x, n);
-  return buf;
-}
-
-void* CudaBackend::scratch16(int slot, size_t n) {
-  cuda::DeviceBuffer& buf = half_scratch_[slot];
-  if (buf.bytes() < n * 2) buf = cuda::DeviceBuffer(n * 2);
-  return buf.as<void>();
-}
-
-// One rounding of every parameter per forward, instead of each weight before each of its
-// GEMMs, forward and backward: ncu put those roundings at 0.57 ms of a GPT-2 124M bf16
-// step on an H200 (8 per layer, 2.5 us to 5.5 us each, and wte's 55 us twice).
+// The caching hints (backend.h) take effect in bf16 / fp16 only; the copies themselves are
+// cuda_half_copies.h's.
 void CudaBackend::parameters_updated(const float* params, size_t n) {
   if (precision_ == MatmulPrecision::fp32 || n == 0) return;
-  // Inputs held in the last step may be held again (their copies are kept for that);
-  // those that were not are dropped.
-  held_.erase(
-      std::remove_if(held_.begin(), held_.end(), [](const HeldInput& h) { return !h.held; }),
-      held_.end());
-  for (HeldInput& h : held_) h.held = h.rounded = h.unwritten = false;
-  passed_.clear();
-  held_gradient_.held = held_gradient_.ready = nullptr;
-  const bool fresh = params16_fresh_ && params == params_ && n == params_n_;
-  params16_fresh_ = false;
-  if (fresh) return;  // the optimizer wrote the copy as it updated them
-  params_ = nullptr;  // rounded() must not look inside while the copy is stale
-  if (params16_.bytes() < n * 2) params16_ = cuda::DeviceBuffer(n * 2);
-  round_into(params16_.as<void>(), params, n);
-  params_ = params;
-  params_n_ = n;
+  copies_.parameters_updated(params, n);
 }
 
-// ln_1, the attention's output, ln_2 and ln_f, held by the GPT, were each rounded twice a
-// step, for the forward's product and again for the weight gradient's: 0.65 ms of a GPT-2
-// 124M bf16 step on an H200 by ncu (18 us a rounding of B x T x C). Now the kernels that
-// compute them write their copies (the LayerNorms' and the tensor-core attention's), and,
-// held for products only, nothing else.
-void CudaBackend::hold_input(const float* x, size_t n) { hold(x, n, false); }
+void CudaBackend::parameters_released(const float* params) { copies_.parameters_released(params); }
 
-void CudaBackend::hold_product_input(const float* x, size_t n) { hold(x, n, true); }
-
-void CudaBackend::hold(const float* x, size_t n, bool products_only) {
-  if (precision_ == MatmulPrecision::fp32 || n == 0) return;
-  for (HeldInput& h : held_) {
-    if (h.x != x) continue;
-    if (h.copy.bytes() < n * 2) h.copy = cuda::DeviceBuffer(n * 2);
-    h.n = n;
-    h.held = true;
-    h.rounded = false;
-    h.products_only = products_only;
-    h.unwritten = false;
-    return;
-  }
-  held_.push_back(HeldInput{x, n, cuda::DeviceBuffer(n * 2), true, false, products_only, false});
+void CudaBackend::hold_input(const float* x, size_t n) {
+  if (precision_ != MatmulPrecision::fp32 && n > 0) copies_.hold(x, n, false);
 }
 
-void* CudaBackend::held_copy_to_write(const float* x, size_t n, bool* products_only) {
-  if (products_only) *products_only = false;
-  for (HeldInput& h : held_) {
-    if (!h.held || h.x != x || h.n != n) continue;
-    h.rounded = true;
-    if (products_only) *products_only = h.unwritten = h.products_only;
-    return h.copy.as<void>();
-  }
-  return nullptr;
+void CudaBackend::hold_product_input(const float* x, size_t n) {
+  if (precision_ != MatmulPrecision::fp32 && n > 0) copies_.hold(x, n, true);
 }
 
-bool CudaBackend::held_unwritten(const float* x) const {
-  for (const HeldInput& h : held_)
-    if (h.held && h.x == x && h.unwritten) return true;
-  return false;
-}
-
-// pass_gradient's and hold_gradient's registers: what the next op may write or read in 16
-// bits (their contracts: backend.h).
 void CudaBackend::pass_gradient(const float* g, size_t n) {
-  if (tuning_.gradients_16_bit) pass(g, n);
+  if (tuning_.gradients_16_bit && precision_ != MatmulPrecision::fp32 && n > 0) copies_.pass(g, n);
 }
 
 void CudaBackend::pass_branch(const float* y, size_t n) {
-  if (tuning_.branches_16_bit) pass(y, n);
-}
-
-void CudaBackend::pass(const float* g, size_t n) {
-  if (precision_ == MatmulPrecision::fp32 || n == 0) return;
-  passed_.erase(
-      std::remove_if(passed_.begin(), passed_.end(), [&](const Passed16& p) { return p.g == g; }),
-      passed_.end());
-  passed_.push_back(Passed16{g, n, false});
-}
-
-void* CudaBackend::passed_to_write(float* g, size_t n, int C) {
-  if (!layernorm_reads_16_bit_rows(C)) return nullptr;
-  for (Passed16& p : passed_) {
-    if (p.g != g || p.n != n) continue;
-    p.written16 = true;
-    return g;
-  }
-  return nullptr;
-}
-
-const void* CudaBackend::passed_to_read(const float* g, size_t n) {
-  const void* got = nullptr;
-  for (const Passed16& p : passed_)
-    if (p.g == g && p.n == n && p.written16) got = g;
-  passed_.erase(
-      std::remove_if(passed_.begin(), passed_.end(), [&](const Passed16& p) { return p.g == g; }),
-      passed_.end());
-  return got;
+  if (tuning_.branches_16_bit && precision_ != MatmulPrecision::fp32 && n > 0) copies_.pass(y, n);
 }
 
 void CudaBackend::hold_gradient(const float* g, size_t n) {
   if (precision_ == MatmulPrecision::fp32 || !tuning_.gradients_16_bit || n == 0) return;
-  held_gradient_.held = g;
-  held_gradient_.n = n;
-  held_gradient_.ready = nullptr;
-}
-
-void CudaBackend::parameters_released(const float* params) {
-  if (params == params_) {
-    params_ = nullptr;
-    params16_fresh_ = false;
-  }
+  copies_.hold_gradient(g, n);
 }
 
 const void* CudaBackend::rounded_once(const float* x, size_t n) {
-  return precision_ == MatmulPrecision::fp32 ? nullptr : rounded(2, x, n);
+  return precision_ == MatmulPrecision::fp32 ? nullptr : copies_.rounded(2, x, n);
 }
+
+// The epilogue reads the bias in vectors: an unaligned one takes the unfused route.
+// Operands are rounded first: their addresses decide the algorithm. A weight's copy lies
+// inside the parameters' 16-bit copy, at its offset there, so it may be less than 256-byte
+// aligned, as may a caller's 16-bit buffer; scratch is 256-aligned.
+bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& reference) {
+  if (precision_ == MatmulPrecision::fp32 || (p.bias && reinterpret_cast<uintptr_t>(p.bias) % 16))
+    return false;
+  if (!p.a16) p.a16 = copies_.rounded(0, p.a32, size_t(p.lda) * (p.trans_a ? p.m : p.k));
+  if (!p.b16) p.b16 = copies_.rounded(1, p.b32, size_t(p.ldb) * (p.trans_b ? p.k : p.n));
+  return lt_.run(p, precision_ == MatmulPrecision::bf16, tuning_.measured_lt_algorithms, reference);
+}
+
+std::string CudaBackend::lt_notes() const { return lt_.notes(); }
 
 void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* A, int lda,
                        const float* B, int ldb, float beta, float* C, int ldc, const void* a16,
@@ -219,8 +96,8 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, const fl
     return;
   }
   // Column-major sizes: op(A) is m x k, so A holds lda * (trans_a ? m : k) values.
-  if (!a16) a16 = rounded(0, A, size_t(lda) * (trans_a ? m : k));
-  if (!b16) b16 = rounded(1, B, size_t(ldb) * (trans_b ? k : n));
+  if (!a16) a16 = copies_.rounded(0, A, size_t(lda) * (trans_a ? m : k));
+  if (!b16) b16 = copies_.rounded(1, B, size_t(ldb) * (trans_b ? k : n));
   const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
   auto gemm_ex = [&](void* out) {
     return cublasGemmEx(h, ta, tb, m, n, k, &alpha, a16, t, lda, b16, t, ldb, &beta, out,
@@ -250,15 +127,15 @@ void CudaBackend::linear_forward_impl(float* out, const float* inp, const void* 
   // A passed residual branch (pass_branch) in 16 bits, its bias added in the epilogue in
   // 16 bits too, as autocast's linear adds it. Where cuBLASLt takes no such product, out
   // is computed in fp32 instead, unmarked.
-  if (void* out16 = passed_to_write(out, size_t(N) * OC, OC)) {
+  if (void* out16 = copies_.passed_to_write(out, size_t(N) * OC, layernorm_reads_16_bit_rows(OC))) {
     if (!bias) {
       gemm(false, false, OC, N, C, weight, OC, inp, C, 0.0f, out, OC, nullptr, inp16, 1.0f, out16);
       return;
     }
     if (lt_matmul(LtProduct{OC, N, C, false, weight, nullptr, OC, inp, inp16, C, out16, OC, true,
-                            LtEpilogue::bias, rounded(3, bias, size_t(OC))}))
+                            LtEpilogue::bias, copies_.rounded(3, bias, size_t(OC))}))
       return;
-    pass(out, size_t(N) * OC);
+    copies_.pass(out, size_t(N) * OC);
   }
   if (bias && lt_matmul(LtProduct{OC, N, C, false, weight, nullptr, OC, inp, inp16, C, out, OC,
                                   false, LtEpilogue::bias, bias}))
@@ -281,7 +158,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
                                               const float* weight, int N, int C, int OC) {
   const bool bf16 = precision_ == MatmulPrecision::bf16;
   // dout held (hold_gradient) and its LayerNorm backward derived its copy and column sums
-  HeldGradient& held = held_gradient_;
+  cuda::HalfCopies::HeldGradient& held = copies_.held_gradient();
   if (dout && !dout16 && held.ready == dout && held.n == size_t(N) * OC) {
     held.ready = nullptr;
     dout16 = held.copy.as<void>();
@@ -334,7 +211,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
     if (dout && (dout16 || precision_ == MatmulPrecision::fp32)) {
       column_sums(dout, static_cast<void*>(nullptr), 16);
     } else if (dout) {
-      void* copy = scratch16(2, size_t(N) * OC);
+      void* copy = copies_.scratch16(2, size_t(N) * OC);
       cuda::with_16_bit_type(
           bf16, [&](auto tag) { column_sums(dout, static_cast<decltype(tag)*>(copy), 16); });
       dout16 = copy;
@@ -350,7 +227,7 @@ const void* CudaBackend::linear_backward_impl(float* dinp, float* dweight, float
   // dinp^T (C x N) = W (C x OC) . dout^T (OC x N)
   if (dinp)
     gemm(true, false, C, N, OC, weight, OC, dout, OC, 0.0f, dinp, C, nullptr, dout16, 1.0f,
-         passed_to_write(dinp, size_t(N) * C, C));
+         copies_.passed_to_write(dinp, size_t(N) * C, layernorm_reads_16_bit_rows(C)));
   // dW^T (OC x C) += dout^T (OC x N) . inp (N x C)
   if (!dweight_done)
     gemm(false, true, OC, C, N, dout, OC, inp, C, 1.0f, dweight, OC, dout16, inp16);
@@ -368,7 +245,7 @@ void CudaBackend::lm_head_backward(float* dx, float* dwte, const float* dlogits,
   const void* dlogits16 = rounded_once(dlogits, size_t(N) * Vp);  // both products read it
   // dx^T (C x N) = wte^T (C x Vp) . dlogits^T (Vp x N)
   gemm(false, false, C, N, Vp, wte, C, dlogits, Vp, 0.0f, dx, C, nullptr, dlogits16, 1.0f,
-       passed_to_write(dx, size_t(N) * C, C));
+       copies_.passed_to_write(dx, size_t(N) * C, layernorm_reads_16_bit_rows(C)));
   // dwte^T (C x Vp) += x^T (C x N) . dlogits (N x Vp)
   gemm(false, true, C, Vp, N, x, C, dlogits, Vp, 1.0f, dwte, C, nullptr, dlogits16);
 }

@@ -64,7 +64,8 @@ void CudaBackend::mlp_forward(float* out, float* hidden, const float* inp, const
   // cuBLASLt wants the GELU input's row stride (H) a multiple of 8.
   if (tuning_.gelu_epilogues && b_fc && H % 8 == 0 &&
       lt_matmul(LtProduct{H, N, C, false, w_fc, nullptr, H, inp, nullptr, C, act16, H, true,
-                          LtEpilogue::gelu_aux_bias, rounded(3, b_fc, size_t(H)), hidden, H})) {
+                          LtEpilogue::gelu_aux_bias, copies_.rounded(3, b_fc, size_t(H)), hidden,
+                          H})) {
     hidden_pre16_.push_back(hidden);
     mlp_forward_route_ = "cuBLASLt GELU epilogue";
   } else {

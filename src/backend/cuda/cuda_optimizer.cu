@@ -78,13 +78,14 @@ void CudaBackend::adamw_update_segments(float* param, const float* grad, float* 
   const float* decays = reinterpret_cast<const float*>(begins + segments.size());
   const unsigned blocks = cuda::blocks_for((n + 3) / 4, 256);
   // The whole of parameters_updated's range: the 16-bit copy is written here too (backend.h).
-  if (precision_ != MatmulPrecision::fp32 && params_ == param && params_n_ == n) {
+  void* params16 =
+      precision_ != MatmulPrecision::fp32 ? copies_.params_copy_to_update(param, n) : nullptr;
+  if (params16) {
     cuda::with_16_bit_type(precision_ == MatmulPrecision::bf16, [&](auto tag) {
       using E = decltype(tag);
       adamw_segments_k<E><<<blocks, 256>>>(param, grad, m, v, n, a, begins, decays,
-                                           int(segments.size()), vector, params16_.as<E>());
+                                           int(segments.size()), vector, static_cast<E*>(params16));
     });
-    params16_fresh_ = true;
   } else {
     adamw_segments_k<<<blocks, 256>>>(param, grad, m, v, n, a, begins, decays, int(segments.size()),
                                       vector);

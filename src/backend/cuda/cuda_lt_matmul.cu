@@ -25,10 +25,11 @@
 #include <string>
 #include <vector>
 
-#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_lt_matmul.h"
+#include "backend/cuda/cuda_memory.h"
 
-namespace cohort {
+namespace cohort::cuda {
 
 namespace {
 
@@ -59,33 +60,33 @@ void set(cublasLtMatmulDesc_t op, cublasLtMatmulDescAttributes_t attribute, cons
   COHORT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, attribute, &value, sizeof value));
 }
 
-const char* epilogue_name(CudaBackend::LtEpilogue e) {
+const char* epilogue_name(LtEpilogue e) {
   switch (e) {
-    case CudaBackend::LtEpilogue::none:
+    case LtEpilogue::none:
       return "product";
-    case CudaBackend::LtEpilogue::bias:
+    case LtEpilogue::bias:
       return "bias epilogue";
-    case CudaBackend::LtEpilogue::gelu_aux_bias:
+    case LtEpilogue::gelu_aux_bias:
       return "GELU_AUX_BIAS epilogue";
-    case CudaBackend::LtEpilogue::dgelu:
+    case LtEpilogue::dgelu:
       return "DGELU epilogue";
-    case CudaBackend::LtEpilogue::bgrada:
+    case LtEpilogue::bgrada:
       return "BGRADA epilogue";
   }
   return "epilogue";
 }
 
-cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
+cublasLtEpilogue_t lt_epilogue(LtEpilogue e) {
   switch (e) {
-    case CudaBackend::LtEpilogue::none:
+    case LtEpilogue::none:
       return CUBLASLT_EPILOGUE_DEFAULT;
-    case CudaBackend::LtEpilogue::bias:
+    case LtEpilogue::bias:
       return CUBLASLT_EPILOGUE_BIAS;
-    case CudaBackend::LtEpilogue::gelu_aux_bias:
+    case LtEpilogue::gelu_aux_bias:
       return CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
-    case CudaBackend::LtEpilogue::dgelu:
+    case LtEpilogue::dgelu:
       return CUBLASLT_EPILOGUE_DGELU;
-    case CudaBackend::LtEpilogue::bgrada:
+    case LtEpilogue::bgrada:
       return CUBLASLT_EPILOGUE_BGRADA;
   }
   return CUBLASLT_EPILOGUE_DEFAULT;
@@ -94,7 +95,7 @@ cublasLtEpilogue_t lt_epilogue(CudaBackend::LtEpilogue e) {
 // The operation and layouts of p, its operands in the 16-bit type t. The bias and the
 // GELU's input (aux) take D's type, cuBLASLt's default: fp32 beside an fp32 D, the
 // 16-bit type beside a 16-bit one.
-void describe(Descriptors& d, const CudaBackend::LtProduct& p, cudaDataType_t t) {
+void describe(Descriptors& d, const LtProduct& p, cudaDataType_t t) {
   COHORT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   set(d.op, CUBLASLT_MATMUL_DESC_TRANSA, p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
   set(d.op, CUBLASLT_MATMUL_DESC_TRANSB, p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
@@ -127,17 +128,17 @@ __global__ void mark_if_different(const Word* a, const Word* b, size_t n, int* d
 
 }  // namespace
 
-struct CudaBackend::LtState {
+struct LtMatmul::State {
   cublasLtHandle_t handle = nullptr;
-  cuda::DeviceBuffer workspace{kWorkspaceBytes};
-  cuda::DeviceBuffer trial, saved;         // while measuring: a candidate's D, and D before
-  cuda::DeviceBuffer differ{sizeof(int)};  // mark_if_different's flag
+  DeviceBuffer workspace{kWorkspaceBytes};
+  DeviceBuffer trial, saved;         // while measuring: a candidate's D, and D before
+  DeviceBuffer differ{sizeof(int)};  // mark_if_different's flag
   // Shape, transposes, epilogue, output type, whether D is read, and every pointer's
   // alignment -> the chosen algorithm, or none (the caller then takes its own route).
   std::map<std::array<int, 17>, std::optional<cublasLtMatmulAlgo_t>> algos;
   std::vector<std::string> notes;  // what cuBLASLt refused or measuring found, for lt_notes()
-  LtState() { COHORT_CUBLAS_CHECK(cublasLtCreate(&handle)); }
-  ~LtState() { cublasLtDestroy(handle); }
+  State() { COHORT_CUBLAS_CHECK(cublasLtCreate(&handle)); }
+  ~State() { cublasLtDestroy(handle); }
 
   // p (operands rounded) by algo into out, p.d's shape and type.
   cublasStatus_t run(const Descriptors& d, const LtProduct& p, const cublasLtMatmulAlgo_t& algo,
@@ -157,10 +158,10 @@ struct CudaBackend::LtState {
               const std::vector<cublasLtMatmulHeuristicResult_t>& candidates,
               const std::function<bool(void*)>& reference) {
     const size_t n = size_t(p.ldd) * size_t(p.n), bytes = n * (p.d16 ? 2 : 4);
-    if (trial.bytes() < bytes) trial = cuda::DeviceBuffer(bytes);
+    if (trial.bytes() < bytes) trial = DeviceBuffer(bytes);
     const bool reads_d = p.beta != 0.0f;
     if (reads_d) {
-      if (saved.bytes() < bytes) saved = cuda::DeviceBuffer(bytes);
+      if (saved.bytes() < bytes) saved = DeviceBuffer(bytes);
       COHORT_CUDA_CHECK(cudaMemcpy(saved.as<void>(), p.d, bytes, cudaMemcpyDeviceToDevice));
     }
     auto reset = [&](void* out) {  // D as it was, where the product reads it
@@ -239,18 +240,14 @@ struct CudaBackend::LtState {
   }
 };
 
-void CudaBackend::LtDeleter::operator()(LtState* s) const { delete s; }
+LtMatmul::LtMatmul() = default;
+LtMatmul::~LtMatmul() = default;
 
-bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& reference) {
-  // The epilogue reads the bias in vectors; an unaligned one takes the unfused route.
-  if (precision_ == MatmulPrecision::fp32 || (p.bias && alignment(p.bias) < 16)) return false;
-  if (!lt_) lt_.reset(new LtState());
-  // Operands are rounded first: their addresses decide the algorithm. A weight's copy
-  // lies inside the parameters' 16-bit copy, at its offset there, so it may be less
-  // than 256-byte aligned, as may a caller's 16-bit buffer; scratch is 256-aligned.
-  if (!p.a16) p.a16 = rounded(0, p.a32, size_t(p.lda) * (p.trans_a ? p.m : p.k));
-  if (!p.b16) p.b16 = rounded(1, p.b32, size_t(p.ldb) * (p.trans_b ? p.k : p.n));
-  const cudaDataType_t t = precision_ == MatmulPrecision::bf16 ? CUDA_R_16BF : CUDA_R_16F;
+bool LtMatmul::run(LtProduct p, bool bf16, bool measured,
+                   const std::function<bool(void*)>& reference) {
+  if (!state_) state_ = std::make_unique<State>();
+  State* lt_ = state_.get();
+  const cudaDataType_t t = bf16 ? CUDA_R_16BF : CUDA_R_16F;
 
   const std::array<int, 17> key{p.m,
                                 p.n,
@@ -281,7 +278,7 @@ bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& refer
     const uint64_t ws = kWorkspaceBytes;
     const uint32_t a_bytes = uint32_t(key[10]), b_bytes = uint32_t(key[11]),
                    d_bytes = uint32_t(key[12]);
-    const int wanted = tuning_.measured_lt_algorithms ? kMeasuredCandidates : 1;
+    const int wanted = measured ? kMeasuredCandidates : 1;
     std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(wanted));
     int count = 0;
     const cublasStatus_t st = [&] {
@@ -332,11 +329,11 @@ bool CudaBackend::lt_matmul(LtProduct p, const std::function<bool(void*)>& refer
   return true;
 }
 
-std::string CudaBackend::lt_notes() const {
+std::string LtMatmul::notes() const {
   std::string all;
-  if (lt_)
-    for (const std::string& note : lt_->notes) all += (all.empty() ? "" : "; ") + note;
+  if (state_)
+    for (const std::string& note : state_->notes) all += (all.empty() ? "" : "; ") + note;
   return all;
 }
 
-}  // namespace cohort
+}  // namespace cohort::cuda
