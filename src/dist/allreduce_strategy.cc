@@ -14,25 +14,7 @@ AllReduceStrategy::AllReduceStrategy(const StrategyConfig& config, Communicator&
       optimizer_(make_optimizer(optim, model.layout(), model.backend(), 0, model.num_params())),
       bf16_wire_(config.wire == "bf16") {
   if (bf16_wire_ && comm.world() > 1) wire_.resize(model.num_params());
-  const size_t bucket_floats = size_t(config.bucket_mb * (1 << 20) / sizeof(float));
-  const auto& units = model.grad_ready_ranges();
-  Bucket open{0, 0, 0};
-  bool empty = true;
-  for (size_t u = 0; u < units.size(); ++u) {
-    // Units arrive top-down, i.e. from the end of the buffer towards its start.
-    if (empty) {
-      open = {units[u].first, units[u].second, u};
-      empty = false;
-    } else {
-      COHORT_CHECK(units[u].second == open.begin || units[u].first == open.end)
-          << "backward units must be adjacent in the flat buffer";
-      open = {std::min(open.begin, units[u].first), std::max(open.end, units[u].second), u};
-    }
-    if ((open.end - open.begin) >= bucket_floats || u + 1 == units.size()) {
-      buckets_.push_back(open);
-      empty = true;
-    }
-  }
+  buckets_ = gradient_buckets(model, config.bucket_mb);
 }
 
 std::string AllReduceStrategy::describe() const {
@@ -40,7 +22,7 @@ std::string AllReduceStrategy::describe() const {
                      buckets_.size(), bf16_wire_ ? "bf16" : "fp32");
 }
 
-void AllReduceStrategy::start(const Bucket& b) {
+void AllReduceStrategy::start(const GradientBucket& b) {
   float* g = model_.grads() + b.begin;
   const size_t n = b.end - b.begin;
   if (!bf16_wire_) {

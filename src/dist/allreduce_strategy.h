@@ -1,7 +1,5 @@
-// AllReduceStrategy: see strategy.h. Buckets are unions of consecutive backward units
-// (ParameterBuffers::grad_ready_ranges(), for the GPT: ln_f, top layer, ..., embeddings), each at
-// least bucket_mb, contiguous in the flat gradient buffer; a bucket's all-reduce starts on the
-// communication thread as soon as backward reports its last unit. With wire = bf16 a
+// AllReduceStrategy: see strategy.h. A gradient bucket's (gradient_buckets) all-reduce
+// starts on the communication thread as soon as backward reports its last unit. With wire = bf16 a
 // bucket is rounded to bfloat16 first (half the bytes) and widened back after.
 #pragma once
 
@@ -21,13 +19,9 @@ class AllReduceStrategy final : public CollectiveStrategy {
   Optimizer* optimizer() override { return optimizer_.get(); }
 
  private:
-  struct Bucket {
-    size_t begin, end;  // flat range
-    size_t last_unit;   // index into grad_ready_ranges() that completes it
-  };
   std::unique_ptr<Optimizer> optimizer_;
-  std::vector<Bucket> buckets_;
-  void start(const Bucket& b);
+  std::vector<GradientBucket> buckets_;
+  void start(const GradientBucket& b);
 
   std::vector<std::unique_ptr<CommRequest>> pending_;
   size_t next_bucket_ = 0;

@@ -36,6 +36,11 @@ class Communicator {
   // data holds world() consecutive blocks of counts[r] floats; afterwards block
   // rank() holds the sum over ranks of that block (the other blocks are unspecified).
   virtual void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) = 0;
+  // The same, started now and finished by the request's wait(), in order with the other
+  // asynchronous collectives (ZeRO's gradient buckets, as backward completes them).
+  // counts may hold zeros (a bucket that misses a rank's shard).
+  virtual std::unique_ptr<CommRequest> reduce_scatter_sum_async(
+      float* data, const std::vector<size_t>& counts) = 0;
   // data holds world() consecutive blocks; each rank contributes block rank() and
   // afterwards every rank has every block.
   virtual void all_gather(float* data, const std::vector<size_t>& counts) = 0;
@@ -67,6 +72,8 @@ class SoloCommunicator final : public Communicator {
   void all_reduce_sum(double*, size_t) override {}
   void all_reduce_max(double*, size_t) override {}
   void reduce_scatter_sum(float*, const std::vector<size_t>&) override {}
+  std::unique_ptr<CommRequest> reduce_scatter_sum_async(float*,
+                                                        const std::vector<size_t>&) override;
   void all_gather(float*, const std::vector<size_t>&) override {}
   void broadcast(void*, size_t, int) override {}
   void send(const void*, size_t, int, int) override;

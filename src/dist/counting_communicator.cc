@@ -55,6 +55,14 @@ void CountingCommunicator::reduce_scatter_sum(float* data, const std::vector<siz
   inner_.reduce_scatter_sum(data, counts);
 }
 
+std::unique_ptr<CommRequest> CountingCommunicator::reduce_scatter_sum_async(
+    float* data, const std::vector<size_t>& counts) {
+  const size_t all = std::accumulate(counts.begin(), counts.end(), size_t(0));
+  const uint64_t b = (all - counts[size_t(rank())]) * sizeof(float);
+  add(b, b);
+  return inner_.reduce_scatter_sum_async(data, counts);
+}
+
 void CountingCommunicator::all_gather(float* data, const std::vector<size_t>& counts) {
   const size_t all = std::accumulate(counts.begin(), counts.end(), size_t(0));
   const size_t mine = counts[size_t(rank())];

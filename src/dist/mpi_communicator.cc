@@ -4,6 +4,8 @@
 #include <mpi.h>
 
 #include <climits>
+#include <cstring>
+#include <numeric>
 #include <cstdlib>
 #include <exception>
 
@@ -58,6 +60,10 @@ struct MpiCommunicator::Task {
   void* data;
   size_t n;
   bool bf16 = false;
+  // A reduce-scatter, where not empty: each rank's block of data (n = their sum), and
+  // this rank's index.
+  std::vector<int> counts;
+  int rank = 0;
   std::mutex m;
   std::condition_variable cv;
   bool done = false;
@@ -161,7 +167,21 @@ void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm com
     }
     std::string error;
     const size_t width = task->bf16 ? 2 : 4;
-    for (size_t off = 0; off < task->n && error.empty(); off += kMaxCount) {
+    if (!task->counts.empty()) {
+      // In place: MPI leaves this rank's block at the start of data; it moves to its own
+      // offset, where callers expect it.
+      auto* data = static_cast<float*>(task->data);
+      const size_t offset = std::accumulate(task->counts.begin(),
+                                            task->counts.begin() + task->rank, size_t(0));
+      const int mine = task->counts[size_t(task->rank)];
+      if (MPI_Reduce_scatter(MPI_IN_PLACE, data, task->counts.data(), MPI_FLOAT, MPI_SUM, comm) !=
+          MPI_SUCCESS)
+        error = "MPI reduce-scatter failed on the communication thread";
+      else if (mine > 0 && offset > 0)
+        std::memmove(data + offset, data, size_t(mine) * sizeof(float));
+    }
+    for (size_t off = 0; task->counts.empty() && off < task->n && error.empty();
+         off += kMaxCount) {
       const int count = int(std::min(kMaxCount, task->n - off));
       void* chunk = static_cast<char*>(task->data) + off * width;
       const int rc =
@@ -199,6 +219,18 @@ std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_bf16_async(uint16_t
   task->data = data;
   task->n = n;
   task->bf16 = true;
+  return enqueue(std::move(task));
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::reduce_scatter_sum_async(
+    float* data, const std::vector<size_t>& counts) {
+  COHORT_CHECK(int(counts.size()) == world_) << "one count per rank";
+  auto task = std::make_shared<Task>();
+  task->data = data;
+  task->n = std::accumulate(counts.begin(), counts.end(), size_t(0));
+  COHORT_CHECK(task->n <= size_t(INT_MAX)) << "a reduce-scatter of at most 2^31 floats";
+  task->counts.assign(counts.begin(), counts.end());
+  task->rank = rank_;
   return enqueue(std::move(task));
 }
 

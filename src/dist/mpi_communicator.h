@@ -31,6 +31,8 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(double* data, size_t n) override;
   void all_reduce_max(double* data, size_t n) override;
   void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) override;
+  std::unique_ptr<CommRequest> reduce_scatter_sum_async(
+      float* data, const std::vector<size_t>& counts) override;
   void all_gather(float* data, const std::vector<size_t>& counts) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int dest, int tag) override;
@@ -46,7 +48,7 @@ class MpiCommunicator final : public Communicator {
   // cannot know about, so that none of them waits forever in a collective.
   [[noreturn]] static void abort_all(int exit_code);
 
-  struct Task;   // one queued asynchronous all-reduce
+  struct Task;   // one queued asynchronous all-reduce or reduce-scatter
   struct Queue;  // shared with the thread, so it outlives an abandoned communicator
 
  private:

@@ -102,6 +102,11 @@ std::unique_ptr<CommRequest> NcclCommunicator::all_reduce_sum_bf16_async(uint16_
 // buffer), so one ncclReduce per block to its owner, grouped into one launch, rather
 // than ncclReduceScatter, which needs equal blocks.
 void NcclCommunicator::reduce_scatter_sum(float* data, const std::vector<size_t>& counts) {
+  reduce_scatter_sum_async(data, counts)->wait();
+}
+
+std::unique_ptr<CommRequest> NcclCommunicator::reduce_scatter_sum_async(
+    float* data, const std::vector<size_t>& counts) {
   after_compute();
   check_nccl(ncclGroupStart(), "ncclGroupStart");
   size_t offset = 0;
@@ -113,7 +118,7 @@ void NcclCommunicator::reduce_scatter_sum(float* data, const std::vector<size_t>
     offset += counts[size_t(r)];
   }
   check_nccl(ncclGroupEnd(), "ncclGroupEnd");
-  wait_here();
+  return finished();
 }
 
 // The same for the gather: each owner broadcasts its block.

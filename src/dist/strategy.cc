@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -67,8 +68,32 @@ std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicat
   validate_strategy_config(config, "config");
   if (config.name == "allreduce")
     return std::make_unique<AllReduceStrategy>(config, comm, model, optim);
-  if (config.name == "zero1") return std::make_unique<ZeroStrategy>(comm, model, optim);
+  if (config.name == "zero1") return std::make_unique<ZeroStrategy>(config, comm, model, optim);
   return std::make_unique<PsWorkerStrategy>(config, comm, model);
+}
+
+std::vector<GradientBucket> gradient_buckets(const ParameterBuffers& model, float bucket_mb) {
+  const size_t bucket_floats = size_t(bucket_mb * (1 << 20) / sizeof(float));
+  const auto& units = model.grad_ready_ranges();
+  std::vector<GradientBucket> buckets;
+  GradientBucket open{0, 0, 0};
+  bool empty = true;
+  for (size_t u = 0; u < units.size(); ++u) {
+    // Units arrive top-down, i.e. from the end of the buffer towards its start.
+    if (empty) {
+      open = {units[u].first, units[u].second, u};
+      empty = false;
+    } else {
+      COHORT_CHECK(units[u].second == open.begin || units[u].first == open.end)
+          << "backward units must be adjacent in the flat buffer";
+      open = {std::min(open.begin, units[u].first), std::max(open.end, units[u].second), u};
+    }
+    if ((open.end - open.begin) >= bucket_floats || u + 1 == units.size()) {
+      buckets.push_back(open);
+      empty = true;
+    }
+  }
+  return buckets;
 }
 
 }  // namespace cohort

@@ -81,6 +81,15 @@ class CollectiveStrategy : public Strategy {
   ParameterBuffers& model_;
 };
 
+// Gradient buckets: unions of consecutive backward units (grad_ready_ranges(): for the GPT
+// ln_f, the top layer, ..., the embeddings), each at least bucket_floats, contiguous in the
+// flat buffer; a bucket's exchange may start as soon as backward reports its last unit.
+struct GradientBucket {
+  size_t begin, end;  // flat range
+  size_t last_unit;   // index into grad_ready_ranges() that completes it
+};
+std::vector<GradientBucket> gradient_buckets(const ParameterBuffers& model, float bucket_mb);
+
 // Throws cohort::Error naming `where` and the key for a setting that cannot work.
 void validate_strategy_config(const StrategyConfig& config, const std::string& where);
 

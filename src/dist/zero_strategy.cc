@@ -2,28 +2,65 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "optim/grad_clip.h"
 
 namespace cohort {
 
-ZeroStrategy::ZeroStrategy(Communicator& comm, ParameterBuffers& model,
-                           const OptimizerConfig& optim)
-    : CollectiveStrategy(comm, model), counts_(even_blocks(model.num_params(), comm.world())) {
+ZeroStrategy::ZeroStrategy(const StrategyConfig& config, Communicator& comm,
+                           ParameterBuffers& model, const OptimizerConfig& optim)
+    : CollectiveStrategy(comm, model),
+      counts_(even_blocks(model.num_params(), comm.world())),
+      buckets_(gradient_buckets(model, config.bucket_mb)) {
   for (int r = 0; r < comm.rank(); ++r) begin_ += counts_[size_t(r)];
   end_ = begin_ + counts_[size_t(comm.rank())];
   optimizer_ = make_optimizer(optim, model.layout(), model.backend(), begin_, end_);
+  // A bucket [b, e) reduce-scatters onto the shards it meets: rank r receives the sum of
+  // [b, e) ∩ its shard, which lie in rank order, contiguous, as MPI's blocks must.
+  for (const GradientBucket& bucket : buckets_) {
+    std::vector<size_t> counts(counts_.size());
+    size_t shard_begin = 0;
+    for (size_t r = 0; r < counts_.size(); ++r) {
+      const size_t lo = std::max(bucket.begin, shard_begin);
+      const size_t hi = std::min(bucket.end, shard_begin + counts_[r]);
+      counts[r] = hi > lo ? hi - lo : 0;
+      shard_begin += counts_[r];
+    }
+    bucket_counts_.push_back(std::move(counts));
+  }
 }
 
 std::string ZeroStrategy::describe() const {
-  return fmt::format("zero1 over {}, shard [{}, {}) of {}", comm_.describe(), begin_, end_,
-                     model_.num_params());
+  return fmt::format("zero1 over {}, shard [{}, {}) of {}, {} buckets", comm_.describe(), begin_,
+                     end_, model_.num_params(), buckets_.size());
+}
+
+void ZeroStrategy::start(size_t bucket) {
+  pending_.push_back(comm_.reduce_scatter_sum_async(model_.grads() + buckets_[bucket].begin,
+                                                    bucket_counts_[bucket]));
+}
+
+ParameterBuffers::GradReadyFn ZeroStrategy::grad_ready_hook() {
+  if (comm_.world() == 1) return {};
+  next_bucket_ = 0;
+  pending_.clear();
+  return [this](size_t unit) {
+    while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].last_unit == unit)
+      start(next_bucket_++);
+  };
 }
 
 void ZeroStrategy::finish_gradients(float grad_divisor) {
   const float s = 1.0f / (float(comm_.world()) * grad_divisor);
-  if (comm_.world() > 1) comm_.reduce_scatter_sum(model_.grads(), counts_);
+  if (comm_.world() > 1) {
+    // Buckets not started by the hook (a backward run without it) go now.
+    for (; next_bucket_ < buckets_.size(); ++next_bucket_) start(next_bucket_);
+    for (auto& r : pending_) r->wait();
+    pending_.clear();
+    next_bucket_ = 0;
+  }
   if (s != 1.0f) model_.backend().scale(model_.grads() + begin_, s, end_ - begin_);
 }
 

@@ -60,6 +60,34 @@ TEST(Communicator, ReduceScatterAndAllGatherWithUnevenBlocks) {
   }
 }
 
+// ZeRO's buckets: asynchronous reduce-scatters queued behind an all-reduce, each over a
+// bucket that meets only some ranks' shards (zero counts), every result at its rank's
+// offset in the bucket.
+TEST(Communicator, AsyncReduceScattersOfBucketsThatMissSomeRanks) {
+  const int R = comm().world(), r = comm().rank();
+  std::vector<float> first(1000, 1.0f);
+  auto before = comm().all_reduce_sum_async(first.data(), first.size());
+  // Bucket a: 5 floats for rank 0 only; bucket b: 3 for every rank, then 4 more for the last.
+  std::vector<size_t> a_counts(size_t(R), 0), b_counts(size_t(R), 3);
+  a_counts[0] = 5;
+  b_counts.back() += 4;
+  std::vector<float> a(5), b(3 * size_t(R) + 4);
+  std::iota(a.begin(), a.end(), float(r));
+  std::iota(b.begin(), b.end(), float(10 * r));
+  auto ra = comm().reduce_scatter_sum_async(a.data(), a_counts);
+  auto rb = comm().reduce_scatter_sum_async(b.data(), b_counts);
+  before->wait();
+  ra->wait();
+  rb->wait();
+  EXPECT_EQ(first[999], float(R));
+  const float rank_sum = float(R * (R - 1) / 2);
+  if (r == 0)
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], float(R) * float(i) + rank_sum) << i;
+  const size_t begin = 3 * size_t(r);
+  for (size_t i = begin; i < begin + b_counts[size_t(r)]; ++i)
+    EXPECT_EQ(b[i], float(R) * float(i) + 10 * rank_sum) << i;
+}
+
 TEST(Communicator, BroadcastSendRecvAndStrings) {
   const int R = comm().world(), r = comm().rank();
   int v = r == 1 ? 42 : 0;
