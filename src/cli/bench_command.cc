@@ -31,6 +31,10 @@ void add_bench_command(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   train->add_option("--wire", o->strategy.wire, "allreduce: gradients on the wire as fp32 | bf16")
       ->capture_default_str();
+  train
+      ->add_option("--recompute", o->recompute,
+                   "none | block: activations kept for backward (train.recompute)")
+      ->capture_default_str();
   train->add_flag("--no-comm", o->no_comm,
                   "allreduce without the gradient all-reduce (the step time communication adds)");
   train->callback([o, &exit_code]() { exit_code = run_bench_train(*o); });

@@ -4,10 +4,10 @@
 #include <mpi.h>
 
 #include <climits>
-#include <cstring>
-#include <numeric>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <numeric>
 
 #include "core/backoff.h"
 #include "core/bf16.h"
@@ -171,8 +171,8 @@ void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm com
       // In place: MPI leaves this rank's block at the start of data; it moves to its own
       // offset, where callers expect it.
       auto* data = static_cast<float*>(task->data);
-      const size_t offset = std::accumulate(task->counts.begin(),
-                                            task->counts.begin() + task->rank, size_t(0));
+      const size_t offset =
+          std::accumulate(task->counts.begin(), task->counts.begin() + task->rank, size_t(0));
       const int mine = task->counts[size_t(task->rank)];
       if (MPI_Reduce_scatter(MPI_IN_PLACE, data, task->counts.data(), MPI_FLOAT, MPI_SUM, comm) !=
           MPI_SUCCESS)
@@ -180,8 +180,7 @@ void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm com
       else if (mine > 0 && offset > 0)
         std::memmove(data + offset, data, size_t(mine) * sizeof(float));
     }
-    for (size_t off = 0; task->counts.empty() && off < task->n && error.empty();
-         off += kMaxCount) {
+    for (size_t off = 0; task->counts.empty() && off < task->n && error.empty(); off += kMaxCount) {
       const int count = int(std::min(kMaxCount, task->n - off));
       void* chunk = static_cast<char*>(task->data) + off * width;
       const int rc =

@@ -31,8 +31,8 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(double* data, size_t n) override;
   void all_reduce_max(double* data, size_t n) override;
   void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) override;
-  std::unique_ptr<CommRequest> reduce_scatter_sum_async(
-      float* data, const std::vector<size_t>& counts) override;
+  std::unique_ptr<CommRequest> reduce_scatter_sum_async(float* data,
+                                                        const std::vector<size_t>& counts) override;
   void all_gather(float* data, const std::vector<size_t>& counts) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int dest, int tag) override;

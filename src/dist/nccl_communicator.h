@@ -45,8 +45,8 @@ class NcclCommunicator final : public Communicator {
   void all_reduce_sum(double* data, size_t n) override { host_.all_reduce_sum(data, n); }
   void all_reduce_max(double* data, size_t n) override { host_.all_reduce_max(data, n); }
   void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) override;
-  std::unique_ptr<CommRequest> reduce_scatter_sum_async(
-      float* data, const std::vector<size_t>& counts) override;
+  std::unique_ptr<CommRequest> reduce_scatter_sum_async(float* data,
+                                                        const std::vector<size_t>& counts) override;
   void all_gather(float* data, const std::vector<size_t>& counts) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int dest, int tag) override {

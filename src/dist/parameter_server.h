@@ -28,8 +28,8 @@ namespace cohort {
 
 struct ParameterServerOptions {
   int staleness = 0;
-  float max_norm = 1.0f;       // synchronous clipping (asynchronous: the workers clip)
-  std::FILE* log = nullptr;    // one JSON line per update, if set
+  float max_norm = 1.0f;     // synchronous clipping (asynchronous: the workers clip)
+  std::FILE* log = nullptr;  // one JSON line per update, if set
 };
 
 class ParameterServer {

@@ -21,20 +21,20 @@ enum PsRequestKind : int32_t { kPsPull = 1, kPsPush = 2 };
 struct PsRequest {
   int64_t step = 0;  // pull: parameters for this step; push: the gradient of this step
   int32_t kind = kPsPull;
-  float lr = 0.0f;      // push: the learning rate of `step`
-  int32_t skip = 0;     // push: the worker's loss was not finite; do not apply
+  float lr = 0.0f;   // push: the learning rate of `step`
+  int32_t skip = 0;  // push: the worker's loss was not finite; do not apply
   int32_t pad = 0;
 };
 
 // What a server has done so far, sent with every reply.
 struct PsServerStats {
-  int64_t version = 0;         // updates applied to the server's range
-  int64_t applied = 0;         // gradients applied (sync: W per update)
-  int64_t staleness_sum = 0;   // over applied gradients
+  int64_t version = 0;        // updates applied to the server's range
+  int64_t applied = 0;        // gradients applied (sync: W per update)
+  int64_t staleness_sum = 0;  // over applied gradients
   int64_t staleness_max = 0;
-  int64_t lead_max = 0;        // most steps a worker was ahead of the slowest at a pull
-  int64_t bytes_in = 0;        // gradient and request bytes received
-  int64_t bytes_out = 0;       // reply and parameter bytes sent
+  int64_t lead_max = 0;   // most steps a worker was ahead of the slowest at a pull
+  int64_t bytes_in = 0;   // gradient and request bytes received
+  int64_t bytes_out = 0;  // reply and parameter bytes sent
 };
 
 struct PsReply {

@@ -29,9 +29,23 @@ void BlockStack::plan(StackActivations& a, BufferPlan& plan, Backend& backend, i
   const bool one_qkv =
       spec_.fused_attention() && backend.attention_backward_reads_state_only(C, NH);
   a.layers.assign(blocks_.size(), {});
-  for (auto& l : a.layers)
-    l.plan(plan, backend, B, T, C, NH, spec_, S,
-           one_qkv && &l != &a.layers.front() ? &a.layers.front().qkv : nullptr);
+  if (recompute_ == Recompute::block) {
+    for (auto& l : a.layers) {  // a block's input, on the residual stream, and its ln_1
+      plan.add(&l.ln1, BT * C);
+      plan.add(&l.ln1_mean, BT);
+      plan.add(&l.ln1_rstd, BT);
+      plan.add(&l.out, BT * C);
+    }
+    a.work.plan(plan, backend, B, T, C, NH, spec_, S, nullptr);
+    plan.add(&a.work_out, BT * C);
+    plan.add(&a.work_norm, BT * C);
+    plan.add(&a.work_mean, BT);
+    plan.add(&a.work_rstd, BT);
+  } else {
+    for (auto& l : a.layers)
+      l.plan(plan, backend, B, T, C, NH, spec_, S,
+             one_qkv && &l != &a.layers.front() ? &a.layers.front().qkv : nullptr);
+  }
   plan.add(&a.out, BT * C);
   plan.add(&a.out_mean, BT);
   plan.add(&a.out_rstd, BT);
@@ -46,6 +60,17 @@ StreamNorm BlockStack::norm_before(StackActivations& a, int l) const {
   return {la.ln1, la.ln1_mean, la.ln1_rstd, blocks_[l].ln1w, blocks_[l].ln1b, true};
 }
 
+BlockActivations BlockStack::block_activations(const StackActivations& a, int l) const {
+  const BlockActivations& saved = a.layers[size_t(l)];
+  if (recompute_ == Recompute::none) return saved;
+  BlockActivations act = a.work;
+  act.ln1 = saved.ln1;
+  act.ln1_mean = saved.ln1_mean;
+  act.ln1_rstd = saved.ln1_rstd;
+  act.out = saved.out;
+  return act;
+}
+
 void BlockStack::forward(Backend& be, StackActivations& a, BlockScratch& s, const float* x,
                          const BlockInputs& in, int C, int NH, const DropoutKey& key) const {
   const size_t BT = size_t(in.B) * in.T;
@@ -53,7 +78,8 @@ void BlockStack::forward(Backend& be, StackActivations& a, BlockScratch& s, cons
   if (first.products_only) be.hold_product_input(first.out, BT * C);
   be.layernorm_forward(first.out, first.mean, first.rstd, x, first.w, first.b, BT, C);
   for (int l = 0; l < n_layer(); ++l) {
-    block_forward(be, spec_, blocks_[l], a.layers[l], s, x, in, C, NH, BlockDropout(key, sites_, l),
+    BlockActivations act = block_activations(a, l);
+    block_forward(be, spec_, blocks_[l], act, s, x, in, C, NH, BlockDropout(key, sites_, l),
                   norm_before(a, l + 1));
     x = a.layers[l].out;
   }
@@ -74,8 +100,18 @@ void BlockStack::backward(Backend& be, StackActivations& a, BlockScratch& s, con
   ready(0);
   for (int l = L - 1; l >= 0; --l) {
     const float* below = l == 0 ? x : a.layers[l - 1].out;
-    block_backward(be, spec_, blocks_[l], dblocks_[l], a.layers[l], s, below, a.dres, in, C, NH,
-                   BlockDropout(key, sites_, l), l > 0);
+    const BlockDropout drop(key, sites_, l);
+    BlockActivations act = block_activations(a, l);
+    if (recompute_ == Recompute::block) {
+      // The block's forward again, from its saved input and ln_1, into the shared buffers;
+      // its output and the LayerNorm after it, already saved, go aside.
+      act.out = a.work_out;
+      const StreamNorm next = norm_before(a, l + 1);
+      block_forward(be, spec_, blocks_[l], act, s, below, in, C, NH, drop,
+                    {a.work_norm, a.work_mean, a.work_rstd, next.w, next.b, false});
+    }
+    block_backward(be, spec_, blocks_[l], dblocks_[l], act, s, below, a.dres, in, C, NH, drop,
+                   l > 0);
     ready(size_t(L - l));
   }
 }

@@ -9,14 +9,21 @@
 #include <string>
 #include <vector>
 
+#include "model/recompute.h"
 #include "model/transformer_block.h"
 
 namespace cohort {
 
 struct StackActivations {
+  // Per block: every activation, or with Recompute::block only ln1 (its statistics) and
+  // out, the block's input and output on the residual stream.
   std::vector<BlockActivations> layers;
   float *out, *out_mean, *out_rstd;  // the final LayerNorm's output and statistics
   float* dres;                       // (B, T, C) the residual stream's gradient
+  // Recompute::block: one block's other activations, shared by every block, and where
+  // a recomputed block writes its output and the LayerNorm after it (discarded).
+  BlockActivations work{};
+  float *work_out = nullptr, *work_norm = nullptr, *work_mean = nullptr, *work_rstd = nullptr;
 };
 
 class BlockStack {
@@ -30,6 +37,9 @@ class BlockStack {
              bool final_products_only, const BlockDropoutSites& sites);
 
   const BlockSpec& spec() const { return spec_; }
+  // What the forward keeps for the backward; before plan().
+  void set_recompute(Recompute r) { recompute_ = r; }
+  Recompute recompute() const { return recompute_; }
   int n_layer() const { return int(blocks_.size()); }
   void plan(StackActivations& a, BufferPlan& plan, Backend& backend, int B, int T, int C, int NH,
             int S = 0) const;
@@ -45,6 +55,8 @@ class BlockStack {
 
  private:
   StreamNorm norm_before(StackActivations& a, int l) const;
+  // Block l's activations as its forward and backward see them.
+  BlockActivations block_activations(const StackActivations& a, int l) const;
 
   BlockSpec spec_;
   BlockDropoutSites sites_;
@@ -52,6 +64,7 @@ class BlockStack {
   const float *final_w_, *final_b_;
   float *dfinal_w_, *dfinal_b_;
   bool final_products_only_;
+  Recompute recompute_ = Recompute::none;
 };
 
 }  // namespace cohort

@@ -36,6 +36,7 @@ class EncoderModel : public Model {
   // may then be null: logits only). Throws cohort::Error on ids out of range.
   float forward(const EncoderBatch& batch, const ForwardOptions& options);
   void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) override;
+  void set_recompute(Recompute r) override { blocks_.set_recompute(r); }
 
   // (B, n_classes) logits of the last classifier forward, copied to the host.
   std::vector<float> copy_class_logits() const;

@@ -41,6 +41,7 @@ class Gpt : public Model {
   // loss_scale = 1/micro_batches. Ranges, in the order backward finishes them: ln_f,
   // layer L-1, ..., layer 0, then the embeddings (wte gets its last gradient there).
   void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) override;
+  void set_recompute(Recompute r) override { blocks_.set_recompute(r); }
 
   // (B, T, Vp) logits of the last forward, in the backend's memory.
   const float* logits() const { return acts_->logits; }

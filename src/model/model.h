@@ -15,6 +15,7 @@
 #include "backend/parameter_buffers.h"
 #include "model/model_config.h"
 #include "model/model_layout.h"
+#include "model/recompute.h"
 
 namespace cohort {
 
@@ -41,6 +42,10 @@ class Model : public ParameterBuffers {
   // grad_ready, when given, is called with each range of grad_ready_ranges() the moment
   // backward has finished it (ParameterBuffers::GradReadyFn).
   virtual void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) = 0;
+
+  // What the forward keeps for the backward (model/recompute.h); takes effect at the next
+  // plan(). The same bits either way.
+  virtual void set_recompute(Recompute r) = 0;
 
  protected:
   // Each family's forward calls this first: the parameters may have changed since the

@@ -35,6 +35,10 @@ class Seq2SeqModel : public Model {
   // Encodes and decodes; returns the batch loss (0 without tgt_out).
   float forward(const Seq2SeqBatch& batch, const ForwardOptions& options, float label_smoothing);
   void backward(float loss_scale = 1.0f, const GradReadyFn& grad_ready = {}) override;
+  void set_recompute(Recompute r) override {
+    encoder_.set_recompute(r);
+    decoder_.set_recompute(r);
+  }
 
   // For decoding: encode once, then decode any prefixes of the same B rows (no dropout).
   void encode(const int32_t* src, const int32_t* src_len, int B, int S);

@@ -54,6 +54,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   CpuBackend backend;
   Gpt model(mc, backend);
   model.init_weights(o.seed);
+  model.set_recompute(parse_recompute(o.recompute, "--recompute"));
   OptimizerConfig oc;  // AdamW betas 0.9/0.95, wd 0.1: the peer's settings
   // --no-comm: each rank's strategy sees only itself, so its gradients are not exchanged.
   SoloCommunicator alone;
@@ -126,6 +127,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   nlohmann::json res = {{"bench", "cohort_train"},
                         {"threads", thread_count()},
                         {"ranks", world},
+                        {"recompute", o.recompute},
                         {"strategy", o.strategy.name},
                         {"no_comm", o.no_comm},
                         {"wire", o.strategy.wire},

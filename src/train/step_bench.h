@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "dist/strategy.h"
 
@@ -14,6 +15,7 @@ struct BenchTrainOptions {
   int threads = 0, steps = 10, warmup = 3;
   uint64_t seed = 1337;
   StrategyConfig strategy;
+  std::string recompute = "none";  // train.recompute
   bool no_comm = false;  // skip the gradient all-reduce: the step time without communication
 };
 

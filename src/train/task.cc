@@ -29,7 +29,13 @@ class TaskOf : public Task {
         data_(data),
         comm_(comm),
         model_(cfg.model, backend),
-        batches_(make_batches(model_, tc_)) {}
+        batches_(make_batches(with_recompute(model_, cfg.train), tc_)) {}
+
+  // The micro-batches plan the model: it must know what to keep first.
+  static Family& with_recompute(Family& model, const TrainConfig& tc) {
+    model.set_recompute(parse_recompute(tc.recompute, "train.recompute"));
+    return model;
+  }
 
   const TrainConfig& tc_;
   RunData& data_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "model/recompute.h"
 
 namespace cohort {
 
@@ -28,6 +29,7 @@ void TrainConfig::validate(int context_length, const std::string& where) const {
     throw Error(fmt::format("{}: train.min_lr must be in [0, train.lr], got {}", where, min_lr));
   }
   if (warmup < 0) throw Error(fmt::format("{}: train.warmup must be >= 0, got {}", where, warmup));
+  parse_recompute(recompute, where);
   if (!(grad_clip >= 0.0f)) {
     throw Error(fmt::format("{}: train.grad_clip must be >= 0, got {}", where, grad_clip));
   }
