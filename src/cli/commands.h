@@ -8,6 +8,7 @@
 namespace cohort {
 
 void add_train_command(CLI::App& root, int& exit_code);
+void add_plan_command(CLI::App& root, int& exit_code);
 void add_bench_command(CLI::App& root, int& exit_code);
 void add_bench_comm_command(CLI::App& bench, int& exit_code);  // cohort bench comm
 void add_bench_gemm_command(CLI::App& bench, int& exit_code);  // cohort bench gemm

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   cohort::add_prepare_command(app, exit_code);
   cohort::add_train_command(app, exit_code);
+  cohort::add_plan_command(app, exit_code);
   cohort::add_eval_command(app, exit_code);
   cohort::add_generate_command(app, exit_code);
   cohort::add_translate_command(app, exit_code);

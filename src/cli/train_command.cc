@@ -40,22 +40,20 @@ int run_train(const TrainOptions& o) {
     fmt::print("{}", cfg.to_toml());
     return 0;
   }
+  if (o.run.plan_world > 0) cfg.train.run_dir.clear();  // a plan writes nothing
   RunOptions run = o.run;
   run.where = o.config_file.empty() ? "config" : o.config_file;
   return run_training(std::move(cfg), run);
 }
 
-}  // namespace
-
-void add_train_command(CLI::App& root, int& exit_code) {
-  auto o = std::make_shared<TrainOptions>();
-  CLI::App* cmd = root.add_subcommand(
-      "train",
-      "Train a model on a prepared dataset: a GPT (--task lm), a BERT-style encoder (--task "
-      "mlm, classify) or an encoder-decoder (--task translate)");
+// The flags that say what a run is: train's, and plan's (which plans that run).
+void add_run_flags(CLI::App* cmd, const std::shared_ptr<TrainOptions>& o) {
   cmd->add_option("-c,--config", o->config_file, "TOML config file (see configs/)");
   cmd->add_option("--set", o->sets, "Override a config key: --set model.n_layer=6 (repeatable)");
   cmd->add_flag("--synthetic", o->run.synthetic, "Train on generated token sequences (no corpus)");
+  cmd->add_option("--memory-limit", o->run.memory_limit,
+                  "Refuse at start-up a run whose memory plan per rank exceeds this (4G, 512M; "
+                  "0: no check; default: the memory available to each rank on this host)");
   cmd->add_flag("--resume", o->run.resume,
                 "Continue exactly from the run directory's newest checkpoint");
   cmd->add_option("--rank-logs", o->run.rank_logs,
@@ -107,6 +105,20 @@ void add_train_command(CLI::App& root, int& exit_code) {
   shortcut("--staleness", "dist.staleness",
            "Parameter server: 0 synchronous; s > 0 asynchronous, a worker at most s steps "
            "ahead of the slowest (dist.staleness)");
+  shortcut("--recompute", "train.recompute",
+           "none | block: keep each block's input only and run its forward again in backward "
+           "(train.recompute)");
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& root, int& exit_code) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "train",
+      "Train a model on a prepared dataset: a GPT (--task lm), a BERT-style encoder (--task "
+      "mlm, classify) or an encoder-decoder (--task translate)");
+  add_run_flags(cmd, o);
   cmd->add_option_function<std::vector<std::string>>(
          "--test-slow-worker",
          [o](const std::vector<std::string>& values) {
@@ -141,6 +153,20 @@ void add_train_command(CLI::App& root, int& exit_code) {
                   "Testing: rank 0's loss is NaN at these steps (repeatable)")
       ->group("");
   cmd->footer("Defaults of every config key: cohort train --help-config");
+  cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });
+}
+
+void add_plan_command(CLI::App& root, int& exit_code) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "plan",
+      "Print the memory a training run would take per rank (parameters, gradients, optimizer "
+      "state, activations with and without recomputation, buffers), without running it");
+  add_run_flags(cmd, o);
+  o->run.plan_world = 1;
+  cmd->add_option("--world", o->run.plan_world, "Ranks the run would have (zero1 shards over them)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,8 @@ namespace cohort {
 std::string read_file(const std::filesystem::path& path);
 // Throws cohort::Error naming the path (and errno's text) when it cannot be written.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+// The same for a file made of pieces, written one after the other without joining them.
+void write_file_atomic(const std::filesystem::path& path, std::span<const std::string_view> pieces);
 // fsync a directory so that renames inside it are durable.
 void sync_directory(const std::filesystem::path& dir);
 

@@ -18,7 +18,7 @@ void write_model_safetensors(const std::filesystem::path& path, const std::strin
   for (const auto& t : layout.tensors()) {
     auto shape = t.shape;
     if (t.name == "wte.weight") shape[0] = vocab_size;  // HF keeps V rows
-    file.put_floats(hf_tensor_name(arch, t.name), shape, params + t.offset);
+    file.put_floats_borrowed(hf_tensor_name(arch, t.name), shape, params + t.offset);
   }
   file.metadata()["format"] = "pt";
   file.write(path.string());

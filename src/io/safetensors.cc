@@ -114,22 +114,18 @@ void SafetensorsFile::write(const std::string& path) const {
   if (!metadata_.empty()) j["__metadata__"] = metadata_;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors_) {
-    j[name] = {{"dtype", t.dtype},
-               {"shape", t.shape},
-               {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+    j[name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.size()}}};
+    offset += t.size();
   }
   std::string header = j.dump();
   header.append((8 - header.size() % 8) % 8, ' ');  // align the data to 8 bytes
-  size_t total = 8 + header.size();
-  for (const auto& [name, t] : tensors_) total += t.bytes.size();
-  std::string bytes;
-  bytes.reserve(total);
   const uint64_t len = header.size();
-  bytes.append(reinterpret_cast<const char*>(&len), 8);
-  bytes.append(header);
-  for (const auto& [name, t] : tensors_) bytes.append(t.bytes.data(), t.bytes.size());
-  write_file_atomic(path, bytes);  // never a half-written file under the real name
+  // Written piece by piece from where the values lie: no copy of the file in memory.
+  std::vector<std::string_view> pieces{std::string_view(reinterpret_cast<const char*>(&len), 8),
+                                       header};
+  for (const auto& [name, t] : tensors_) pieces.emplace_back(t.data(), t.size());
+  write_file_atomic(path, pieces);  // never a half-written file under the real name
 }
 
 const SafeTensor& SafetensorsFile::at(const std::string& name) const {
@@ -181,6 +177,14 @@ void SafetensorsFile::put_floats(const std::string& name, std::vector<int64_t> s
   SafeTensor t{"F32", std::move(shape), {}};
   t.bytes.resize(t.numel() * 4);
   std::memcpy(t.bytes.data(), data, t.bytes.size());
+  tensors_[name] = std::move(t);
+}
+
+void SafetensorsFile::put_floats_borrowed(const std::string& name, std::vector<int64_t> shape,
+                                          const float* data) {
+  SafeTensor t{"F32", std::move(shape), {}};
+  t.borrowed = reinterpret_cast<const char*>(data);
+  t.borrowed_bytes = t.numel() * 4;
   tensors_[name] = std::move(t);
 }
 

@@ -14,8 +14,12 @@ namespace cohort {
 struct SafeTensor {
   std::string dtype;  // "F32", "I32", "I64", "F64", "BF16", "F16", "U8"
   std::vector<int64_t> shape;
-  std::vector<char> bytes;
+  std::vector<char> bytes;         // the values, owned (read, put_floats, put_ints)
+  const char* borrowed = nullptr;  // or the caller's (put_floats_borrowed), bytes left empty
+  size_t borrowed_bytes = 0;
   size_t numel() const;
+  const char* data() const { return borrowed ? borrowed : bytes.data(); }
+  size_t size() const { return borrowed ? borrowed_bytes : bytes.size(); }
 };
 
 class SafetensorsFile {
@@ -34,6 +38,10 @@ class SafetensorsFile {
 
   void put_floats(const std::string& name, std::vector<int64_t> shape, const float* data);
   void put_ints(const std::string& name, std::vector<int64_t> shape, const int32_t* data);
+  // The caller's floats, not copied: they must stay unchanged until write() returns. A
+  // checkpoint's tensors go to the file straight from the model's and optimizer's buffers
+  // (no copy of a file's size in memory while it is written).
+  void put_floats_borrowed(const std::string& name, std::vector<int64_t> shape, const float* data);
 
  private:
   std::string path_;

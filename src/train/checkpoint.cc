@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -34,11 +37,28 @@ std::vector<std::string> files_under(const fs::path& dir) {
   return out;
 }
 
+// A file's FNV-1a hash and size, read in pieces: a checkpoint's files can be as large as
+// the optimizer state, which must not be held twice.
+std::pair<std::string, uint64_t> file_fingerprint(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot read", path.string()));
+  std::vector<char> piece(size_t(8) << 20);
+  uint64_t h = kFnv1a64Start, size = 0;
+  while (in) {
+    in.read(piece.data(), std::streamsize(piece.size()));
+    const auto got = size_t(in.gcount());
+    h = fnv1a64_update(h, piece.data(), got);
+    size += got;
+  }
+  if (in.bad()) throw Error(fmt::format("{}: read failed", path.string()));
+  return {fmt::format("{:016x}", h), size};
+}
+
 void write_manifest(const fs::path& dir) {
   std::string text;
   for (const auto& rel : files_under(dir)) {
-    const std::string bytes = read_file(dir / rel);
-    text += fmt::format("{} {} {}\n", fnv1a64_hex(bytes.data(), bytes.size()), bytes.size(), rel);
+    const auto [hash, size] = file_fingerprint(dir / rel);
+    text += fmt::format("{} {} {}\n", hash, size, rel);
   }
   write_file_atomic(dir / "MANIFEST", text);
 }
@@ -64,9 +84,8 @@ void verify_manifest(const fs::path& dir) {
     const fs::path file = dir / rel;
     if (!fs::exists(file))
       throw Error(fmt::format("{}: missing (listed in MANIFEST)", file.string()));
-    const std::string bytes = read_file(file);
-    if (std::to_string(bytes.size()) != line.substr(a + 1, b - a - 1) ||
-        fnv1a64_hex(bytes.data(), bytes.size()) != hash) {
+    const auto [got_hash, got_size] = file_fingerprint(file);
+    if (std::to_string(got_size) != line.substr(a + 1, b - a - 1) || got_hash != hash) {
       throw Error(fmt::format("{}: size or checksum differs from MANIFEST: the file is damaged",
                               file.string()));
     }
@@ -162,10 +181,12 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
   if (c.optimizer != nullptr && (sharded || lead)) {
     try {
       SafetensorsFile opt;
-      std::vector<float> scratch;
-      for (const auto& buf : c.optimizer->state()) {
-        opt.put_floats(buf.name, {int64_t(buf.size)},
-                       host_readable(*buf.space, buf.data, buf.size, scratch));
+      const auto state = c.optimizer->state();
+      std::vector<std::vector<float>> scratch(state.size());  // device buffers' host copies
+      for (size_t i = 0; i < state.size(); ++i) {
+        const auto& buf = state[i];
+        opt.put_floats_borrowed(buf.name, {int64_t(buf.size)},
+                                host_readable(*buf.space, buf.data, buf.size, scratch[i]));
       }
       opt.metadata()["steps_taken"] = std::to_string(c.optimizer->steps_taken());
       opt.metadata()["begin"] = std::to_string(c.optimizer->begin());

@@ -23,6 +23,7 @@
 #include "dist/rank_agreement.h"
 #include "train/checkpoint.h"
 #include "train/init_from.h"
+#include "train/memory_plan.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
 #include "train/ps_run.h"
@@ -459,6 +460,19 @@ int run_training(RunConfig cfg, const RunOptions& o) {
 
   const std::unique_ptr<Backend> backend_owner = make_backend(tc.backend, tc.precision);
   Backend& backend = *backend_owner;
+  // Before the model exists: a run that cannot fit is refused here, not killed halfway.
+  if (o.plan_world > 0) {
+    if (lead) fmt::print("{}", plan_memory(cfg, backend, data, comm, o.plan_world).table());
+    return 0;
+  }
+  capture([&] {
+    const MemoryPlan plan = plan_memory(cfg, backend, data, comm, comm.world());
+    if (lead) fmt::print("{}\n", plan.summary());
+    check_memory_plan(
+        plan, memory_limit_bytes(o.memory_limit, "--memory-limit"),
+        o.memory_limit.empty() ? "the memory available to this rank" : "--memory-limit");
+  });
+  raise_if_any_failed(comm, error, error_code);  // the computing ranks: servers serve already
   const std::unique_ptr<Task> task = make_task(cfg, backend, data, comm);
   Model& model = task->model();
   model.init_weights(tc.seed);

@@ -16,6 +16,11 @@ struct RunOptions {
   long stop_at = 0;              // stop after this step with a checkpoint (0: never)
   std::string rank_logs;         // each rank writes its progress lines to DIR/rank-R.log
   TestFaults faults;             // tests only: injected by decorators
+  // The memory planner (train/memory_plan.h): the limit a rank's plan must fit ("": the
+  // memory available; "0": none), and plan_world > 0: print the plan for that many ranks
+  // and exit without training (cohort plan).
+  std::string memory_limit;
+  int plan_world = 0;
 };
 
 // Trains; returns the process exit code. Throws cohort::Error (or CollectiveError) for

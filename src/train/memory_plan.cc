@@ -1,0 +1,201 @@
+#include "train/memory_plan.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include "backend/planning_backend.h"
+#include "core/error.h"
+#include "model/model_layout.h"
+#include "model/recompute.h"
+#include "train/task.h"
+
+namespace cohort {
+
+namespace {
+
+std::string mb(size_t bytes) { return fmt::format("{:.1f} MB", double(bytes) / 1e6); }
+
+// What building and planning the task's model allocates with train.recompute = r.
+size_t model_bytes(const RunConfig& cfg, Recompute r, Backend& backend, RunData& data,
+                   Communicator& comm) {
+  RunConfig c = cfg;
+  c.train.recompute = recompute_name(r);
+  PlanningBackend planning(backend);
+  { const std::unique_ptr<Task> task = make_task(c, planning, data, comm); }
+  return planning.counted().peak_bytes();
+}
+
+size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * size_t(sysconf(_SC_PAGESIZE));
+}
+
+// A number from a one-line file, or 0 where it is missing or says "max".
+size_t read_bytes(const char* path) {
+  std::ifstream f(path);
+  std::string s;
+  if (!(f >> s) || s == "max") return 0;
+  try {
+    return std::stoull(s);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+size_t mem_available() {
+  std::ifstream f("/proc/meminfo");
+  std::string key, unit;
+  size_t kb = 0;
+  while (f >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+}  // namespace
+
+size_t MemoryPlan::host_total() const { return device ? process + comm : total(); }
+
+size_t MemoryPlan::total() const {
+  return params + grads + optimizer + activations + comm + process;
+}
+
+std::string MemoryPlan::summary() const {
+  return fmt::format(
+      "memory plan per rank ({} on {} rank{}, recompute {}): params {}, grads {}, {} {}, "
+      "activations {} ({} with recompute {}), communication {}, process {}: {} total{}",
+      strategy, world, world == 1 ? "" : "s", recompute, mb(params), mb(grads), optimizer_name,
+      mb(optimizer), mb(activations), mb(other_activations), other_recompute, mb(comm), mb(process),
+      mb(total()), device ? fmt::format(" ({} on the host)", mb(host_total())) : "");
+}
+
+std::string MemoryPlan::table() const {
+  std::string s = fmt::format("memory plan per rank: {} on {} rank{}, train.recompute = {}{}\n",
+                              strategy, world, world == 1 ? "" : "s", recompute,
+                              device ? " (model buffers in device memory)" : "");
+  auto row = [&](const std::string& what, size_t bytes, const std::string& note = "") {
+    s += fmt::format("  {:<26} {:>12}{}\n", what, mb(bytes), note.empty() ? "" : "  " + note);
+  };
+  row("parameters", params);
+  row("gradients", grads);
+  row("optimizer (" + optimizer_name + ")", optimizer);
+  row("activations", activations,
+      fmt::format("({} with train.recompute = {})", mb(other_activations), other_recompute));
+  row("communication buffers", comm);
+  row("process (libraries, data)", process);
+  row("total", total());
+  return s;
+}
+
+MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Communicator& comm,
+                       int world) {
+  MemoryPlan p;
+  p.world = world;
+  p.strategy = cfg.dist.name;
+  const Recompute mine = parse_recompute(cfg.train.recompute, "train.recompute");
+  const Recompute other = mine == Recompute::none ? Recompute::block : Recompute::none;
+  p.recompute = recompute_name(mine);
+  p.other_recompute = recompute_name(other);
+  p.device = !backend.memory().is_host();
+  if (!p.device) {
+    // BLAS takes its per-thread work buffers at the first product: part of the process,
+    // taken now so that they are counted with it.
+    // (large enough that every thread takes part).
+    const int n = 512;
+    std::vector<float> a(size_t(n) * n, 1.0f), out(size_t(n) * n);
+    backend.linear_forward(out.data(), a.data(), a.data(), nullptr, n, n, n);
+  }
+  p.process = resident_bytes();
+  // The model's buffers: parameters and gradients (one arena each), then the plan.
+  const size_t n = model_layout(cfg.model).total();
+  p.params = p.grads = n * sizeof(float);
+  const size_t built = model_bytes(cfg, mine, backend, data, comm);
+  p.activations = built - p.params - p.grads;
+  p.other_activations = model_bytes(cfg, other, backend, data, comm) - p.params - p.grads;
+  // The optimizer's state over this rank's shard.
+  const bool ps_worker = cfg.dist.name == "ps";
+  const size_t shard = cfg.dist.name == "zero1" ? (n + size_t(world) - 1) / size_t(world) : n;
+  const bool adamw = cfg.optim.name == "adamw";
+  const size_t per_param = adamw ? 2 : (cfg.optim.momentum > 0.0f ? 1 : 0);
+  p.optimizer_name = adamw ? "AdamW" : (per_param ? "SGD momentum" : "SGD");
+  p.optimizer = ps_worker ? 0 : shard * per_param * sizeof(float);
+  if (ps_worker) p.optimizer_name += ", on the servers";
+  // The bf16 wire's copy of the gradients (AllReduceStrategy).
+  if (cfg.dist.name == "allreduce" && cfg.dist.wire == "bf16" && world > 1) p.comm = n * 2;
+  return p;
+}
+
+size_t memory_limit_bytes(const std::string& text, const std::string& flag) {
+  if (text.empty()) {
+    // What this process may still take: the host's available memory or the cgroup's
+    // limit, shared by the ranks on this host, plus what it holds already.
+    size_t room = mem_available();
+    const size_t cgroup = std::max(read_bytes("/sys/fs/cgroup/memory.max"),
+                                   read_bytes("/sys/fs/cgroup/memory/memory.limit_in_bytes"));
+    if (cgroup > 0 && cgroup < (size_t(1) << 60)) room = room ? std::min(room, cgroup) : cgroup;
+    if (room == 0) return 0;  // nothing to go by: no limit
+    int local = 1;
+    if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE"))
+      local = std::max(1, std::atoi(s));
+    return room / size_t(local) + resident_bytes();
+  }
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string suffix = text.substr(used);
+  double scale = 0;
+  if (suffix.empty())
+    scale = 1;
+  else if (suffix == "K" || suffix == "k")
+    scale = 1024.0;
+  else if (suffix == "M" || suffix == "m")
+    scale = 1024.0 * 1024;
+  else if (suffix == "G" || suffix == "g")
+    scale = 1024.0 * 1024 * 1024;
+  if (used == 0 || scale == 0 || !(value >= 0))
+    throw Error(fmt::format("{} {}: expected bytes with K, M or G (4G, 512M), or 0 for no limit",
+                            flag, text));
+  return size_t(value * scale);
+}
+
+void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& limit_source) {
+  if (limit == 0 || plan.host_total() <= limit) return;
+  struct Term {
+    const char* name;
+    size_t bytes;
+  };
+  std::vector<Term> terms{{"the activations", plan.activations},
+                          {"the optimizer state", plan.optimizer},
+                          {"the parameters", plan.params},
+                          {"the gradients", plan.grads}};
+  if (plan.device) terms.clear();
+  terms.push_back({"the process itself", plan.process});
+  terms.push_back({"the communication buffers", plan.comm});
+  const Term largest = *std::max_element(
+      terms.begin(), terms.end(), [](const Term& a, const Term& b) { return a.bytes < b.bytes; });
+  std::string advice;
+  if (largest.bytes == plan.activations && plan.other_activations < plan.activations)
+    advice = fmt::format("; train.recompute = {} would keep {}", plan.other_recompute,
+                         mb(plan.other_activations));
+  else if (largest.bytes == plan.optimizer && plan.strategy == "allreduce")
+    advice = fmt::format("; --strategy zero1 keeps 1/N of it on each of N ranks");
+  else if (largest.bytes == plan.params || largest.bytes == plan.grads ||
+           largest.bytes == plan.optimizer)
+    advice = "; a smaller model or more ranks with zero1 would fit";
+  throw Error(fmt::format(
+      "memory plan: {} per rank exceeds the limit of {} ({}); the largest "
+      "term is {} ({}){}",
+      mb(plan.host_total()), mb(limit), limit_source, largest.name, mb(largest.bytes), advice));
+}
+
+}  // namespace cohort
