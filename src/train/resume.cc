@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace cohort {
 
@@ -17,6 +22,44 @@ TrainingState resume_from(const LoadedCheckpoint& ck, Model& model, Optimizer* o
   trainer.set_next_step(ck.state.step);
   if (loader) loader->restore({ck.state.step, ck.state.loader_sample});
   return ck.state;
+}
+
+std::string keep_global_batch(RunConfig& cfg, int world) {
+  namespace fs = std::filesystem;
+  const fs::path dir = resolve_checkpoint(fs::path(cfg.train.run_dir) / "checkpoints");
+  const nlohmann::json state = nlohmann::json::parse(read_file(dir / "state.json"));
+  const int written_by = state.value("world", 0);
+  if (written_by <= 0 || written_by == world) return "";
+  const nlohmann::json config = nlohmann::json::parse(read_file(dir / "config.json"));
+  RunConfig then;
+  then.apply_toml_text(config.value("cohort_run_config", ""), (dir / "config.json").string());
+  const long global = long(then.train.batch_size) * then.train.grad_accum * written_by;
+  TrainConfig& tc = cfg.train;
+  if (global % world != 0) {
+    std::string counts;
+    for (long n = 1; n <= global; ++n)
+      if (global % n == 0) counts += fmt::format("{}{}", counts.empty() ? "" : ", ", n);
+    throw Error(fmt::format(
+        "{}: its global batch of {} ({} ranks x batch_size {} x grad_accum {}) cannot be split "
+        "over {} ranks; rank counts that can: {}",
+        dir.string(), global, written_by, then.train.batch_size, then.train.grad_accum, world,
+        counts));
+  }
+  const long share = global / world;
+  if (share % tc.batch_size == 0) {
+    tc.grad_accum = int(share / tc.batch_size);
+  } else if (share % tc.grad_accum == 0) {
+    tc.batch_size = int(share / tc.grad_accum);
+  } else {
+    long b = std::min<long>(tc.batch_size, share);
+    while (share % b != 0) --b;
+    tc.batch_size = int(b);
+    tc.grad_accum = int(share / b);
+  }
+  return fmt::format(
+      "resume: written by {} ranks, now {}: the global batch of {} kept as batch_size {} x "
+      "grad_accum {} per rank",
+      written_by, world, global, tc.batch_size, tc.grad_accum);
 }
 
 }  // namespace cohort

@@ -448,6 +448,14 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   }
   Communicator& comm = ps ? *role_comm : world;
   const bool serving = ps && roles.is_server(world.rank());
+  if (resume && !ps) {
+    // On another number of ranks the global batch stays the checkpoint's.
+    capture([&] {
+      const std::string kept = keep_global_batch(cfg, comm.world());
+      if (!kept.empty() && comm.rank() == 0) fmt::print("{}\n", kept);
+    });
+    raise_if_any_failed(world, error, error_code);
+  }
   RunData data;
   capture([&] { data = open_data(cfg, o.synthetic, where, comm, !serving); });
   raise_if_any_failed(world, error, error_code);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Resume on another number of ranks and another strategy keeps the global batch: zero1 on
+# 2 ranks to step 8, allreduce on 1 rank to step 12, zero1 on 3 ranks to step 20 (batch
+# 6, then 6 x 2 accumulated, then 4, per rank) follows 1 rank x batch 12 step by step
+# (losses within 1e-5, compare_losses.py). A global batch that the new rank count does not
+# divide is refused with exit 2 and the rank counts that would work.
+#   resume_world_test.sh COHORT
+cohort=$1
+source "$(dirname "$0")/dist_test_common.sh"
+run solo "$cohort" train --batch-size 12
+every=(--set checkpoint_every=4 --batch-size 6)
+run chain mpi 2 "$cohort" train "${every[@]}" --strategy zero1 --stop-at 8
+run chain "$cohort" train "${every[@]}" --resume --stop-at 12
+grep -q "written by 2 ranks, now 1: the global batch of 12 kept as batch_size 6 x grad_accum 2" \
+  "$tmp/chain.log" || { cat "$tmp/chain.log"; echo "FAIL: 2 -> 1 ranks"; exit 1; }
+run chain mpi 3 "$cohort" train "${every[@]}" --strategy zero1 --resume
+grep -q "written by 1 ranks, now 3: the global batch of 12 kept as batch_size 4 x grad_accum 1" \
+  "$tmp/chain.log" || { cat "$tmp/chain.log"; echo "FAIL: 1 -> 3 ranks"; exit 1; }
+python3 - "$tmp" <<'PY'
+import json, sys
+def losses(name):
+    rows = [json.loads(l) for l in open(f"{sys.argv[1]}/{name}/metrics.jsonl")]
+    return {r["step"]: r["loss"] for r in rows if r.get("kind") == "train"}
+ref, got = losses("solo"), losses("chain")
+assert sorted(got) == sorted(ref) and len(ref) == 20, (sorted(ref), sorted(got))
+rel = max(abs(ref[s] - got[s]) / abs(ref[s]) for s in ref)
+print(f"ok: zero1 x 2 -> allreduce x 1 -> zero1 x 3: 20 losses within {rel:.2e} of 1 rank x batch 12")
+assert rel < 1e-5, rel
+PY
+set +e
+mpi 5 "$cohort" train "${model[@]}" "${every[@]}" --set train.steps=24 --resume --run-dir "$tmp/chain" \
+  >"$tmp/five.log" 2>&1
+rc=$?
+set -e
+grep -q "cannot be split over 5 ranks; rank counts that can: 1, 2, 3, 4, 6, 12" "$tmp/five.log" &&
+  [ "$rc" -eq 2 ] || { cat "$tmp/five.log"; echo "FAIL: 5 ranks: exit $rc"; exit 1; }
+echo "ok: 5 ranks refused: $(grep -o 'its global batch.*' "$tmp/five.log" | head -1)"
