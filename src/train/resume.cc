@@ -28,11 +28,14 @@ std::string keep_global_batch(RunConfig& cfg, int world) {
   namespace fs = std::filesystem;
   const fs::path dir = resolve_checkpoint(fs::path(cfg.train.run_dir) / "checkpoints");
   const nlohmann::json state = nlohmann::json::parse(read_file(dir / "state.json"));
-  const int written_by = state.value("world", 0);
-  if (written_by <= 0 || written_by == world) return "";
+  const int world_then = state.value("world", 0);
+  if (world_then <= 0) return "";
   const nlohmann::json config = nlohmann::json::parse(read_file(dir / "config.json"));
   RunConfig then;
   then.apply_toml_text(config.value("cohort_run_config", ""), (dir / "config.json").string());
+  // The ranks that computed: a parameter server's servers hold no batch.
+  const int written_by = then.dist.name == "ps" ? world_then - then.dist.ps_servers : world_then;
+  if (written_by <= 0 || written_by == world) return "";
   const long global = long(then.train.batch_size) * then.train.grad_accum * written_by;
   TrainConfig& tc = cfg.train;
   if (global % world != 0) {

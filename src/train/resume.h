@@ -21,7 +21,7 @@ namespace cohort {
 TrainingState resume_from(const LoadedCheckpoint& ck, Model& model, Optimizer* optimizer,
                           Trainer& trainer, ShardedLoader* loader);
 
-// Before a resume on another number of ranks: the checkpoint's global batch (its ranks x
+// Before a resume on another number of ranks: the checkpoint's global batch (its computing ranks x
 // batch_size x grad_accum) is kept by giving this run's ranks the share it needs, this
 // config's batch_size kept where it divides that share, else its grad_accum, else the
 // largest batch_size under this one that divides it. Nothing changes when the checkpoint
