@@ -1,5 +1,9 @@
 #include "core/memory_space.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -20,6 +24,21 @@ class HostMemory final : public MemorySpace {
   void release(void* p) noexcept override { std::free(p); }
   void fill_zero(void* dst, size_t bytes) override {
     if (bytes) std::memset(dst, 0, bytes);
+  }
+  // Whole pages go back to the system (anonymous memory reads as zeros after
+  // MADV_DONTNEED); the partial pages at the ends are zeroed.
+  void discard(void* dst, size_t bytes) override {
+    const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(dst), end = begin + bytes;
+    const uintptr_t inner_begin = (begin + page - 1) / page * page, inner_end = end / page * page;
+    if (inner_end <= inner_begin) {
+      fill_zero(dst, bytes);
+      return;
+    }
+    std::memset(dst, 0, inner_begin - begin);
+    std::memset(reinterpret_cast<void*>(inner_end), 0, end - inner_end);
+    if (madvise(reinterpret_cast<void*>(inner_begin), inner_end - inner_begin, MADV_DONTNEED) != 0)
+      std::memset(reinterpret_cast<void*>(inner_begin), 0, inner_end - inner_begin);
   }
   void copy_from_host(void* dst, const void* src, size_t bytes) override {
     if (bytes) std::memcpy(dst, src, bytes);

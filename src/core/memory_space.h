@@ -23,6 +23,10 @@ class MemorySpace {
   virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
   // Both pointers in this space; the ranges must not overlap.
   virtual void copy_within(void* dst, const void* src, size_t bytes) = 0;
+  // [dst, dst + bytes) reads as zeros afterwards, and a space may take its memory back
+  // until it is written again (the host's: whole pages returned to the system, the
+  // partial pages at the ends zeroed). Default: fill_zero.
+  virtual void discard(void* dst, size_t bytes) { fill_zero(dst, bytes); }
 };
 
 // The process's host memory (aligned_alloc, memcpy, memset).

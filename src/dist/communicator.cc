@@ -10,6 +10,7 @@ namespace {
 class DoneRequest final : public CommRequest {
  public:
   void wait() override {}
+  bool finished() override { return true; }
 };
 }  // namespace
 

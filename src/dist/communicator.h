@@ -16,6 +16,12 @@ class CommRequest {
  public:
   virtual ~CommRequest() = default;
   virtual void wait() = 0;
+  // Whether it has finished, without blocking where the communicator can tell (MPI's
+  // queued collectives); the default waits for it.
+  virtual bool finished() {
+    wait();
+    return true;
+  }
 };
 
 class Communicator {

@@ -75,6 +75,7 @@ class TaskRequest final : public CommRequest {
  public:
   explicit TaskRequest(std::shared_ptr<MpiCommunicator::Task> t) : task_(std::move(t)) {}
   void wait() override;
+  bool finished() override;
 
  private:
   std::shared_ptr<MpiCommunicator::Task> task_;
@@ -195,6 +196,15 @@ void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm com
     }
     task->cv.notify_all();
   }
+}
+
+bool TaskRequest::finished() {
+  {
+    std::lock_guard<std::mutex> lock(task_->m);
+    if (!task_->done) return false;
+  }
+  wait();  // done: raises the thread's error, if any
+  return true;
 }
 
 void TaskRequest::wait() {

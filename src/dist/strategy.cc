@@ -28,10 +28,10 @@ UpdateResult CollectiveStrategy::update(long, float max_norm, float lr, bool ski
 }
 
 void validate_strategy_config(const StrategyConfig& c, const std::string& where) {
-  if (c.name != "allreduce" && c.name != "zero1" && c.name != "ps") {
-    throw Error(
-        fmt::format("{}: dist.strategy: unknown strategy '{}' (expected allreduce, zero1 or ps)",
-                    where, c.name));
+  if (c.name != "allreduce" && c.name != "zero1" && c.name != "zero2" && c.name != "ps") {
+    throw Error(fmt::format(
+        "{}: dist.strategy: unknown strategy '{}' (expected allreduce, zero1, zero2 or ps)", where,
+        c.name));
   }
   if (c.wire != "fp32" && c.wire != "bf16") {
     throw Error(fmt::format("{}: dist.wire: '{}' (expected fp32 or bf16)", where, c.wire));
@@ -68,7 +68,9 @@ std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicat
   validate_strategy_config(config, "config");
   if (config.name == "allreduce")
     return std::make_unique<AllReduceStrategy>(config, comm, model, optim);
-  if (config.name == "zero1") return std::make_unique<ZeroStrategy>(config, comm, model, optim);
+  if (config.name == "zero1" || config.name == "zero2")
+    return std::make_unique<ZeroStrategy>(config, comm, model, optim,
+                                          config.name == "zero2" ? 2 : 1);
   return std::make_unique<PsWorkerStrategy>(config, comm, model);
 }
 

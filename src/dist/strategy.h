@@ -58,6 +58,8 @@ class Strategy {
   virtual Optimizer* optimizer() = 0;
   // False where ranks step at their own pace: the loss a rank sees is then its own.
   virtual bool synchronous() const { return true; }
+  // After the update: the gradients the next step accumulates into read as zeros.
+  virtual void zero_gradients(ParameterBuffers& model) { model.zero_grad(); }
 };
 
 // The strategies whose ranks all run the same collectives each step.

@@ -10,8 +10,9 @@
 namespace cohort {
 
 ZeroStrategy::ZeroStrategy(const StrategyConfig& config, Communicator& comm,
-                           ParameterBuffers& model, const OptimizerConfig& optim)
+                           ParameterBuffers& model, const OptimizerConfig& optim, int stage)
     : CollectiveStrategy(comm, model),
+      stage_(stage),
       counts_(even_blocks(model.num_params(), comm.world())),
       buckets_(gradient_buckets(model, config.bucket_mb)) {
   for (int r = 0; r < comm.rank(); ++r) begin_ += counts_[size_t(r)];
@@ -33,8 +34,8 @@ ZeroStrategy::ZeroStrategy(const StrategyConfig& config, Communicator& comm,
 }
 
 std::string ZeroStrategy::describe() const {
-  return fmt::format("zero1 over {}, shard [{}, {}) of {}, {} buckets", comm_.describe(), begin_,
-                     end_, model_.num_params(), buckets_.size());
+  return fmt::format("zero{} over {}, shard [{}, {}) of {}, {} buckets", stage_, comm_.describe(),
+                     begin_, end_, model_.num_params(), buckets_.size());
 }
 
 void ZeroStrategy::start(size_t bucket) {
@@ -45,11 +46,30 @@ void ZeroStrategy::start(size_t bucket) {
 ParameterBuffers::GradReadyFn ZeroStrategy::grad_ready_hook() {
   if (comm_.world() == 1) return {};
   next_bucket_ = 0;
+  next_release_ = 0;
   pending_.clear();
   return [this](size_t unit) {
     while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].last_unit == unit)
       start(next_bucket_++);
+    if (stage_ == 2) release_finished();
   };
+}
+
+void ZeroStrategy::release(size_t bucket) {
+  const GradientBucket& b = buckets_[bucket];
+  MemorySpace& mem = model_.backend().memory();
+  float* g = model_.grads();
+  if (b.begin < begin_)
+    mem.discard(g + b.begin, (std::min(b.end, begin_) - b.begin) * sizeof(float));
+  if (b.end > end_) {
+    const size_t lo = std::max(b.begin, end_);
+    mem.discard(g + lo, (b.end - lo) * sizeof(float));
+  }
+}
+
+void ZeroStrategy::release_finished() {
+  while (next_release_ < pending_.size() && pending_[next_release_]->finished())
+    release(next_release_++);
 }
 
 void ZeroStrategy::finish_gradients(float grad_divisor) {
@@ -58,8 +78,11 @@ void ZeroStrategy::finish_gradients(float grad_divisor) {
     // Buckets not started by the hook (a backward run without it) go now.
     for (; next_bucket_ < buckets_.size(); ++next_bucket_) start(next_bucket_);
     for (auto& r : pending_) r->wait();
+    if (stage_ == 2)
+      for (; next_release_ < pending_.size(); ++next_release_) release(next_release_);
     pending_.clear();
     next_bucket_ = 0;
+    next_release_ = 0;
   }
   if (s != 1.0f) model_.backend().scale(model_.grads() + begin_, s, end_ - begin_);
 }
@@ -73,6 +96,15 @@ float ZeroStrategy::gradient_norm() {
 void ZeroStrategy::optimizer_step(float lr, float grad_scale) {
   optimizer_->step(model_.params(), model_.grads(), lr, grad_scale);
   comm_.all_gather(model_.params(), counts_);
+}
+
+// Stage 2 on more than one rank: outside the shard the exchange left zeros (discard).
+void ZeroStrategy::zero_gradients(ParameterBuffers& model) {
+  if (stage_ != 2 || comm_.world() == 1) {
+    model.zero_grad();
+    return;
+  }
+  model.backend().memory().fill_zero(model.grads() + begin_, (end_ - begin_) * sizeof(float));
 }
 
 }  // namespace cohort

@@ -1,9 +1,14 @@
-// ZeroStrategy (ZeRO stage 1, Rajbhandari et al. 2020): see strategy.h. Rank r owns
+// ZeroStrategy (ZeRO stages 1 and 2, Rajbhandari et al. 2020): see strategy.h. Rank r owns
 // the contiguous range even_blocks(total, N)[r] of the flat buffer; its optimizer state
 // covers only that range, so optimizer memory per rank is divided by N. Each gradient
 // bucket (gradient_buckets) is reduce-scattered onto the shards it meets on the
 // communication thread as soon as backward completes it, as the all-reduce strategy's
 // buckets are all-reduced; after the update every rank gathers the others' shards.
+// Stage 2 also gives back, as each bucket's exchange finishes, the part of the bucket's
+// gradients outside this rank's shard (MemorySpace::discard: on the host, its pages
+// return to the system), so no full gradient buffer stays resident past backward: the
+// gradients a rank holds are its shard and the buckets backward is writing or sending.
+// With grad_accum > 1 the earlier micro-batches still accumulate into the whole buffer.
 #pragma once
 
 #include "dist/strategy.h"
@@ -13,16 +18,21 @@ namespace cohort {
 class ZeroStrategy final : public CollectiveStrategy {
  public:
   ZeroStrategy(const StrategyConfig& config, Communicator& comm, ParameterBuffers& model,
-               const OptimizerConfig& optim);
+               const OptimizerConfig& optim, int stage = 1);
   std::string describe() const override;
   ParameterBuffers::GradReadyFn grad_ready_hook() override;
   void finish_gradients(float grad_divisor = 1.0f) override;
   float gradient_norm() override;
   void optimizer_step(float lr, float grad_scale = 1.0f) override;
   Optimizer* optimizer() override { return optimizer_.get(); }
+  void zero_gradients(ParameterBuffers& model) override;
 
  private:
   void start(size_t bucket);
+  void release(size_t bucket);  // stage 2: the bucket's gradients outside the shard
+  void release_finished();      // stage 2: each bucket whose exchange has finished, in order
+  int stage_;
+  size_t next_release_ = 0;
   std::vector<size_t> counts_;  // every rank's shard
   size_t begin_ = 0, end_ = 0;  // this rank's
   std::unique_ptr<Optimizer> optimizer_;

@@ -120,7 +120,19 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
   p.other_activations = model_bytes(cfg, other, backend, data, comm) - p.params - p.grads;
   // The optimizer's state over this rank's shard.
   const bool ps_worker = cfg.dist.name == "ps";
-  const size_t shard = cfg.dist.name == "zero1" ? (n + size_t(world) - 1) / size_t(world) : n;
+  const bool zero = cfg.dist.name == "zero1" || cfg.dist.name == "zero2";
+  const size_t shard = zero ? (n + size_t(world) - 1) / size_t(world) : n;
+  if (cfg.dist.name == "zero2" && world > 1 && !p.device) {
+    // Resident gradients: the shard, the buckets backward is writing and sending (two of
+    // bucket_mb), and, on the ranks whose shard does not hold them, the tied embeddings'
+    // (the LM head writes them as backward starts; the embedding finishes them last).
+    const ParameterLayout layout = model_layout(cfg.model);
+    size_t embeddings = 0;
+    for (const auto& t : layout.tensors())
+      if (t.name == "wte.weight" || t.name == "wpe.weight") embeddings += t.numel;
+    const size_t in_flight = 2 * size_t(cfg.dist.bucket_mb * (1 << 20) / sizeof(float));
+    p.grads = std::min(n, shard + in_flight + embeddings) * sizeof(float);
+  }
   const bool adamw = cfg.optim.name == "adamw";
   const size_t per_param = adamw ? 2 : (cfg.optim.momentum > 0.0f ? 1 : 0);
   p.optimizer_name = adamw ? "AdamW" : (per_param ? "SGD momentum" : "SGD");

@@ -91,7 +91,7 @@ StepResult Trainer::step() {
     scaler_->update(u.applied);
   }
   watched.reset();
-  model_.zero_grad();
+  strategy_.zero_gradients(model_);
   r.seconds = now();
   ++step_;
   return r;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data parallelism under a real mpirun: N ranks x batch B/N give the losses of 1 rank x
-# batch B (within 1e-5 relative, dropout on) for allreduce and zero1 with N = 2 (with
+# batch B (within 1e-5 relative, dropout on) for allreduce, zero1 and zero2 with N = 2 (with
 # `extended`: also 3, uneven ZeRO shards, and 4); every rank ends with bit-identical
 # parameters; accumulation equals a bigger batch; a zero1 checkpoint resumes on 2 and on
 # 3 ranks; a rank with a different config is refused.
@@ -18,7 +18,7 @@ for r in 0 1; do
   grep -q "step 20/20" "$tmp/rank-logs/rank-$r.log" || { echo "FAIL: rank-$r.log"; exit 1; }
 done
 compared=(accum accum-2 zero1-3-resume)
-for s in allreduce zero1; do
+for s in allreduce zero1 zero2; do
   for n in "${sizes[@]}"; do
     run "$s-$n" mpi "$n" "$cohort" train --batch-size $((12 / n)) --strategy "$s"
     compared+=("$s-$n")
