@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
 namespace cohort {
 namespace {
@@ -14,14 +16,34 @@ namespace {
 class HostMemory final : public MemorySpace {
  public:
   bool is_host() const override { return true; }
+  // Large buffers are mapped, not taken from the heap: they arrive zero-filled without
+  // being touched, so a page counts in the process's memory only once something writes it
+  // (and ZeRO-2's discarded gradients are never there at all).
   void* allocate(size_t bytes) override {
     const size_t rounded = ((bytes + 255) / 256) * 256;
+    if (rounded >= kMapBytes) {
+      void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      std::lock_guard<std::mutex> lock(mutex_);
+      mapped_[p] = rounded;
+      return p;
+    }
     void* p = std::aligned_alloc(256, rounded == 0 ? 256 : rounded);
     if (p == nullptr) throw std::bad_alloc();
     std::memset(p, 0, rounded == 0 ? 256 : rounded);
     return p;
   }
-  void release(void* p) noexcept override { std::free(p); }
+  void release(void* p) noexcept override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (const auto it = mapped_.find(p); it != mapped_.end()) {
+        munmap(p, it->second);
+        mapped_.erase(it);
+        return;
+      }
+    }
+    std::free(p);
+  }
   void fill_zero(void* dst, size_t bytes) override {
     if (bytes) std::memset(dst, 0, bytes);
   }
@@ -49,6 +71,11 @@ class HostMemory final : public MemorySpace {
   void copy_within(void* dst, const void* src, size_t bytes) override {
     if (bytes) std::memcpy(dst, src, bytes);
   }
+
+ private:
+  static constexpr size_t kMapBytes = size_t(1) << 20;
+  std::mutex mutex_;
+  std::unordered_map<void*, size_t> mapped_;  // mapped buffers and their lengths
 };
 
 }  // namespace
