@@ -9,6 +9,9 @@
 //                          train.recompute setting beside it;
 //   communication          the strategy's own buffers (the bf16 wire's copy);
 //   process                what the process holds already: libraries, the data it loaded.
+// The activations are what the plan allocates: the worst case, every batch at the task's
+// longest sample. Host buffers of 1 MB and more are mapped untouched (host_memory()), so a
+// run whose batches are shorter (the encoder's, the translator's) holds less.
 // On the CUDA backend the first four are device memory; the limit is the host's, so they
 // are shown but not held against it.
 #pragma once
