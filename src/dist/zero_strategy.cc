@@ -13,6 +13,9 @@ ZeroStrategy::ZeroStrategy(const StrategyConfig& config, Communicator& comm,
                            ParameterBuffers& model, const OptimizerConfig& optim, int stage)
     : CollectiveStrategy(comm, model),
       stage_(stage),
+      // A device's memory is not given back page by page (discard would only zero it, and
+      // polling a bucket would make compute wait for it): there zero2 keeps zero1's buffer.
+      gives_back_(stage == 2 && model.backend().memory().is_host()),
       counts_(even_blocks(model.num_params(), comm.world())),
       buckets_(gradient_buckets(model, config.bucket_mb)) {
   for (int r = 0; r < comm.rank(); ++r) begin_ += counts_[size_t(r)];
@@ -51,7 +54,7 @@ ParameterBuffers::GradReadyFn ZeroStrategy::grad_ready_hook() {
   return [this](size_t unit) {
     while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].last_unit == unit)
       start(next_bucket_++);
-    if (stage_ == 2) release_finished();
+    if (gives_back_) release_finished();
   };
 }
 
@@ -78,7 +81,7 @@ void ZeroStrategy::finish_gradients(float grad_divisor) {
     // Buckets not started by the hook (a backward run without it) go now.
     for (; next_bucket_ < buckets_.size(); ++next_bucket_) start(next_bucket_);
     for (auto& r : pending_) r->wait();
-    if (stage_ == 2)
+    if (gives_back_)
       for (; next_release_ < pending_.size(); ++next_release_) release(next_release_);
     pending_.clear();
     next_bucket_ = 0;
@@ -100,7 +103,7 @@ void ZeroStrategy::optimizer_step(float lr, float grad_scale) {
 
 // Stage 2 on more than one rank: outside the shard the exchange left zeros (discard).
 void ZeroStrategy::zero_gradients(ParameterBuffers& model) {
-  if (stage_ != 2 || comm_.world() == 1) {
+  if (!gives_back_ || comm_.world() == 1) {
     model.zero_grad();
     return;
   }

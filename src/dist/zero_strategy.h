@@ -32,6 +32,7 @@ class ZeroStrategy final : public CollectiveStrategy {
   void release(size_t bucket);  // stage 2: the bucket's gradients outside the shard
   void release_finished();      // stage 2: each bucket whose exchange has finished, in order
   int stage_;
+  bool gives_back_;  // stage 2 on host memory
   size_t next_release_ = 0;
   std::vector<size_t> counts_;  // every rank's shard
   size_t begin_ = 0, end_ = 0;  // this rank's
