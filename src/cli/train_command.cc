@@ -165,7 +165,7 @@ void add_plan_command(CLI::App& root, int& exit_code) {
   add_run_flags(cmd, o);
   o->run.plan_world = 1;
   cmd->add_option("--world", o->run.plan_world, "Ranks the run would have (zero1 shards over them)")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   cmd->callback([o, &exit_code]() { exit_code = run_train(*o); });
 }

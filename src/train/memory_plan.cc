@@ -113,7 +113,8 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
   }
   p.process = resident_bytes();
   // The model's buffers: parameters and gradients (one arena each), then the plan.
-  const size_t n = model_layout(cfg.model).total();
+  const ParameterLayout layout = model_layout(cfg.model);
+  const size_t n = layout.total();
   p.params = p.grads = n * sizeof(float);
   const size_t built = model_bytes(cfg, mine, backend, data, comm);
   p.activations = built - p.params - p.grads;
@@ -126,7 +127,6 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
     // Resident gradients: the shard, the buckets backward is writing and sending (two of
     // bucket_mb), and, on the ranks whose shard does not hold them, the tied embeddings'
     // (the LM head writes them as backward starts; the embedding finishes them last).
-    const ParameterLayout layout = model_layout(cfg.model);
     size_t embeddings = 0;
     for (const auto& t : layout.tensors())
       if (t.name == "wte.weight" || t.name == "wpe.weight") embeddings += t.numel;

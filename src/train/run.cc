@@ -474,10 +474,11 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     return 0;
   }
   capture([&] {
+    const size_t limit = memory_limit_bytes(o.memory_limit, "--memory-limit");  // bad text first
     const MemoryPlan plan = plan_memory(cfg, backend, data, comm, comm.world());
     if (lead) fmt::print("{}\n", plan.summary());
     check_memory_plan(
-        plan, memory_limit_bytes(o.memory_limit, "--memory-limit"),
+        plan, limit,
         o.memory_limit.empty() ? "the memory available to this rank" : "--memory-limit");
   });
   raise_if_any_failed(comm, error, error_code);  // the computing ranks: servers serve already
