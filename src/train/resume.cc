@@ -27,12 +27,19 @@ TrainingState resume_from(const LoadedCheckpoint& ck, Model& model, Optimizer* o
 std::string keep_global_batch(RunConfig& cfg, int world) {
   namespace fs = std::filesystem;
   const fs::path dir = resolve_checkpoint(fs::path(cfg.train.run_dir) / "checkpoints");
-  const nlohmann::json state = nlohmann::json::parse(read_file(dir / "state.json"));
-  const int world_then = state.value("world", 0);
-  if (world_then <= 0) return "";
-  const nlohmann::json config = nlohmann::json::parse(read_file(dir / "config.json"));
+  // A checkpoint whose files do not read is left to the resume itself, which names what is
+  // wrong and falls back to an older one (load_newest_good_checkpoint).
+  int world_then = 0;
   RunConfig then;
-  then.apply_toml_text(config.value("cohort_run_config", ""), (dir / "config.json").string());
+  try {
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    const auto config = nlohmann::json::parse(read_file(dir / "config.json"));
+    world_then = state.value("world", 0);
+    then.apply_toml_text(config.value("cohort_run_config", ""), (dir / "config.json").string());
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (world_then <= 0) return "";
   // The ranks that computed: a parameter server's servers hold no batch.
   const int written_by = then.dist.name == "ps" ? world_then - then.dist.ps_servers : world_then;
   if (written_by <= 0 || written_by == world) return "";
