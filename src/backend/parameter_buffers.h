@@ -16,6 +16,32 @@
 
 namespace cohort {
 
+// Where a strategy keeps the parameters between their uses. Without a store every
+// parameter is readable at all times. With one (fsdp) a rank holds only its shard, and a
+// model brackets its reads of each unit's parameters (a range of grad_ready_ranges(),
+// indexed as there) with gather and release, in the order it reads them.
+class ParameterStore {
+ public:
+  // The direction a pass visits the units in: forward from the last unit to unit 0,
+  // backward from 0 up. A store may fetch the unit a pass needs next ahead of time.
+  enum class Pass { forward, backward };
+  virtual ~ParameterStore() = default;
+  // Unit `unit`'s parameters are readable until release(unit); a no-op where they are.
+  virtual void gather(size_t unit, Pass pass) = 0;
+  virtual void release(size_t unit) = 0;
+};
+
+// A model's view of its store: no-ops without one.
+struct UnitAccess {
+  ParameterStore* store = nullptr;
+  void gather(size_t unit, ParameterStore::Pass pass) const {
+    if (store) store->gather(unit, pass);
+  }
+  void release(size_t unit) const {
+    if (store) store->release(unit);
+  }
+};
+
 class ParameterBuffers {
  public:
   ParameterBuffers(ParameterLayout layout, Backend& backend);
@@ -45,11 +71,17 @@ class ParameterBuffers {
   // tile the buffer. One range unless the model reports finer ones.
   const std::vector<std::pair<size_t, size_t>>& grad_ready_ranges() const { return ready_ranges_; }
 
+  // Installed by a strategy that shards the parameters (not owned; null: none). The
+  // model's forward and backward then gather each unit before reading it.
+  void set_parameter_store(ParameterStore* store) { units_.store = store; }
+  ParameterStore* parameter_store() const { return units_.store; }
+
  protected:
   Backend& backend_;
   ParameterLayout layout_;
   Arena params_, grads_;
   std::vector<std::pair<size_t, size_t>> ready_ranges_;
+  UnitAccess units_;
 };
 
 }  // namespace cohort

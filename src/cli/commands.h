@@ -17,5 +17,6 @@ void add_eval_command(CLI::App& root, int& exit_code);
 void add_generate_command(CLI::App& root, int& exit_code);
 void add_launch_command(CLI::App& root, int& exit_code);
 void add_translate_command(CLI::App& root, int& exit_code);
+void add_export_command(CLI::App& root, int& exit_code);
 
 }  // namespace cohort

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   cohort::add_eval_command(app, exit_code);
   cohort::add_generate_command(app, exit_code);
   cohort::add_translate_command(app, exit_code);
+  cohort::add_export_command(app, exit_code);
   cohort::add_bench_command(app, exit_code);
   cohort::add_launch_command(app, exit_code);
   try {

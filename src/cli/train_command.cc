@@ -90,7 +90,7 @@ void add_run_flags(CLI::App* cmd, const std::shared_ptr<TrainOptions>& o) {
            "an mlm run for --task classify (train.init_from)");
   shortcut("--run-dir", "run_dir", "Run directory for metrics.jsonl and checkpoints (run_dir)");
   shortcut("--strategy", "dist.strategy",
-           "Data-parallel strategy under mpirun: allreduce | zero1 | zero2 | ps");
+           "Data-parallel strategy under mpirun: allreduce | zero1 | zero2 | fsdp | ps");
   cmd->add_option_function<std::string>(
       "--ps-servers",
       [o](const std::string& v) {

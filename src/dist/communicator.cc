@@ -27,6 +27,11 @@ std::unique_ptr<CommRequest> SoloCommunicator::reduce_scatter_sum_async(
   return std::make_unique<DoneRequest>();
 }
 
+std::unique_ptr<CommRequest> SoloCommunicator::all_gather_async(float*,
+                                                                const std::vector<size_t>&) {
+  return std::make_unique<DoneRequest>();
+}
+
 void SoloCommunicator::send(const void*, size_t, int dest, int) {
   throw Error(fmt::format("send to rank {}: this run has a single rank", dest), kExitInternal);
 }

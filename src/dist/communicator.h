@@ -50,6 +50,10 @@ class Communicator {
   // data holds world() consecutive blocks; each rank contributes block rank() and
   // afterwards every rank has every block.
   virtual void all_gather(float* data, const std::vector<size_t>& counts) = 0;
+  // The same, in order with the other asynchronous collectives (fsdp's prefetch of the
+  // next unit's parameters while this one computes). counts may hold zeros.
+  virtual std::unique_ptr<CommRequest> all_gather_async(float* data,
+                                                        const std::vector<size_t>& counts) = 0;
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   virtual void send(const void* data, size_t bytes, int dest, int tag) = 0;
   virtual void recv(void* data, size_t bytes, int source, int tag) = 0;
@@ -81,6 +85,7 @@ class SoloCommunicator final : public Communicator {
   std::unique_ptr<CommRequest> reduce_scatter_sum_async(float*,
                                                         const std::vector<size_t>&) override;
   void all_gather(float*, const std::vector<size_t>&) override {}
+  std::unique_ptr<CommRequest> all_gather_async(float*, const std::vector<size_t>&) override;
   void broadcast(void*, size_t, int) override {}
   void send(const void*, size_t, int, int) override;
   void recv(void*, size_t, int, int) override;

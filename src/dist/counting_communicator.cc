@@ -70,6 +70,14 @@ void CountingCommunicator::all_gather(float* data, const std::vector<size_t>& co
   inner_.all_gather(data, counts);
 }
 
+std::unique_ptr<CommRequest> CountingCommunicator::all_gather_async(
+    float* data, const std::vector<size_t>& counts) {
+  const size_t all = std::accumulate(counts.begin(), counts.end(), size_t(0));
+  const size_t mine = counts[size_t(rank())];
+  add((all - mine) * sizeof(float), (all - mine) * sizeof(float));
+  return inner_.all_gather_async(data, counts);
+}
+
 void CountingCommunicator::broadcast(void* data, size_t bytes, int root) {
   add(rank() == root ? bytes : 0, rank() == root ? 0 : bytes);
   inner_.broadcast(data, bytes, root);

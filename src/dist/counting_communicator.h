@@ -47,6 +47,8 @@ class CountingCommunicator final : public Communicator {
   std::unique_ptr<CommRequest> reduce_scatter_sum_async(float* data,
                                                         const std::vector<size_t>& counts) override;
   void all_gather(float* data, const std::vector<size_t>& counts) override;
+  std::unique_ptr<CommRequest> all_gather_async(float* data,
+                                                const std::vector<size_t>& counts) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int dest, int tag) override;
   void recv(void* data, size_t bytes, int source, int tag) override;

@@ -60,9 +60,10 @@ struct MpiCommunicator::Task {
   void* data;
   size_t n;
   bool bf16 = false;
-  // A reduce-scatter, where not empty: each rank's block of data (n = their sum), and
-  // this rank's index.
+  // A reduce-scatter (or, where gather, an all-gather), where not empty: each rank's block
+  // of data (n = their sum), and this rank's index.
   std::vector<int> counts;
+  bool gather = false;
   int rank = 0;
   std::mutex m;
   std::condition_variable cv;
@@ -168,7 +169,13 @@ void run_comm_thread(std::shared_ptr<MpiCommunicator::Queue> queue, MPI_Comm com
     }
     std::string error;
     const size_t width = task->bf16 ? 2 : 4;
-    if (!task->counts.empty()) {
+    if (task->gather) {
+      std::vector<int> displs(task->counts.size());
+      for (size_t r = 1; r < displs.size(); ++r) displs[r] = displs[r - 1] + task->counts[r - 1];
+      if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, task->data, task->counts.data(),
+                         displs.data(), MPI_FLOAT, comm) != MPI_SUCCESS)
+        error = "MPI all-gather failed on the communication thread";
+    } else if (!task->counts.empty()) {
       // In place: MPI leaves this rank's block at the start of data; it moves to its own
       // offset, where callers expect it.
       auto* data = static_cast<float*>(task->data);
@@ -240,6 +247,19 @@ std::unique_ptr<CommRequest> MpiCommunicator::reduce_scatter_sum_async(
   COHORT_CHECK(task->n <= size_t(INT_MAX)) << "a reduce-scatter of at most 2^31 floats";
   task->counts.assign(counts.begin(), counts.end());
   task->rank = rank_;
+  return enqueue(std::move(task));
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::all_gather_async(float* data,
+                                                               const std::vector<size_t>& counts) {
+  COHORT_CHECK(int(counts.size()) == world_) << "one count per rank";
+  auto task = std::make_shared<Task>();
+  task->data = data;
+  task->n = std::accumulate(counts.begin(), counts.end(), size_t(0));
+  COHORT_CHECK(task->n <= size_t(INT_MAX)) << "an all-gather of at most 2^31 floats";
+  task->counts.assign(counts.begin(), counts.end());
+  task->rank = rank_;
+  task->gather = true;
   return enqueue(std::move(task));
 }
 

@@ -121,8 +121,13 @@ std::unique_ptr<CommRequest> NcclCommunicator::reduce_scatter_sum_async(
   return finished();
 }
 
-// The same for the gather: each owner broadcasts its block.
 void NcclCommunicator::all_gather(float* data, const std::vector<size_t>& counts) {
+  all_gather_async(data, counts)->wait();
+}
+
+// The same for the gather: each owner broadcasts its block.
+std::unique_ptr<CommRequest> NcclCommunicator::all_gather_async(
+    float* data, const std::vector<size_t>& counts) {
   after_compute();
   check_nccl(ncclGroupStart(), "ncclGroupStart");
   size_t offset = 0;
@@ -134,7 +139,7 @@ void NcclCommunicator::all_gather(float* data, const std::vector<size_t>& counts
     offset += counts[size_t(r)];
   }
   check_nccl(ncclGroupEnd(), "ncclGroupEnd");
-  wait_here();
+  return finished();
 }
 
 void NcclCommunicator::broadcast(void* data, size_t bytes, int root) {

@@ -28,10 +28,11 @@ UpdateResult CollectiveStrategy::update(long, float max_norm, float lr, bool ski
 }
 
 void validate_strategy_config(const StrategyConfig& c, const std::string& where) {
-  if (c.name != "allreduce" && c.name != "zero1" && c.name != "zero2" && c.name != "ps") {
+  if (c.name != "allreduce" && c.name != "zero1" && c.name != "zero2" && c.name != "fsdp" &&
+      c.name != "ps") {
     throw Error(fmt::format(
-        "{}: dist.strategy: unknown strategy '{}' (expected allreduce, zero1, zero2 or ps)", where,
-        c.name));
+        "{}: dist.strategy: unknown strategy '{}' (expected allreduce, zero1, zero2, fsdp or ps)",
+        where, c.name));
   }
   if (c.wire != "fp32" && c.wire != "bf16") {
     throw Error(fmt::format("{}: dist.wire: '{}' (expected fp32 or bf16)", where, c.wire));
@@ -68,10 +69,16 @@ std::unique_ptr<Strategy> make_strategy(const StrategyConfig& config, Communicat
   validate_strategy_config(config, "config");
   if (config.name == "allreduce")
     return std::make_unique<AllReduceStrategy>(config, comm, model, optim);
-  if (config.name == "zero1" || config.name == "zero2")
-    return std::make_unique<ZeroStrategy>(config, comm, model, optim,
-                                          config.name == "zero2" ? 2 : 1);
+  if (config.name == "zero1" || config.name == "zero2" || config.name == "fsdp")
+    return std::make_unique<ZeroStrategy>(config, comm, model, optim, zero_stage(config.name));
   return std::make_unique<PsWorkerStrategy>(config, comm, model);
+}
+
+int zero_stage(const std::string& strategy) {
+  if (strategy == "zero1") return 1;
+  if (strategy == "zero2") return 2;
+  if (strategy == "fsdp") return 3;
+  return 0;
 }
 
 std::vector<GradientBucket> gradient_buckets(const ParameterBuffers& model, float bucket_mb) {

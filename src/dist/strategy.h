@@ -23,7 +23,7 @@
 namespace cohort {
 
 struct StrategyConfig {
-  std::string name = "allreduce";  // allreduce | zero1 | ps
+  std::string name = "allreduce";  // allreduce | zero1 | zero2 | fsdp | ps
   float bucket_mb = 25.0f;         // all-reduce bucket size (PyTorch DDP's default)
   std::string wire = "fp32";       // allreduce: gradients on the wire as fp32 | bf16
   int ps_servers = 0;              // ps: the last ps_servers ranks serve, the rest work
@@ -91,6 +91,9 @@ struct GradientBucket {
   size_t last_unit;   // index into grad_ready_ranges() that completes it
 };
 std::vector<GradientBucket> gradient_buckets(const ParameterBuffers& model, float bucket_mb);
+
+// ZeRO's stage of a strategy name: zero1 1, zero2 2, fsdp 3, any other 0.
+int zero_stage(const std::string& strategy);
 
 // Throws cohort::Error naming `where` and the key for a setting that cannot work.
 void validate_strategy_config(const StrategyConfig& config, const std::string& where);

@@ -15,7 +15,7 @@ ZeroStrategy::ZeroStrategy(const StrategyConfig& config, Communicator& comm,
       stage_(stage),
       // A device's memory is not given back page by page (discard would only zero it, and
       // polling a bucket would make compute wait for it): there zero2 keeps zero1's buffer.
-      gives_back_(stage == 2 && model.backend().memory().is_host()),
+      gives_back_(stage >= 2 && model.backend().memory().is_host()),
       counts_(even_blocks(model.num_params(), comm.world())),
       buckets_(gradient_buckets(model, config.bucket_mb)) {
   for (int r = 0; r < comm.rank(); ++r) begin_ += counts_[size_t(r)];
@@ -34,11 +34,29 @@ ZeroStrategy::ZeroStrategy(const StrategyConfig& config, Communicator& comm,
     }
     bucket_counts_.push_back(std::move(counts));
   }
+  if (stage == 3) {
+    store_ = std::make_unique<ShardedParameters>(comm, model, counts_);
+    model.set_parameter_store(store_.get());
+  }
+}
+
+ZeroStrategy::~ZeroStrategy() {
+  if (store_) model_.set_parameter_store(nullptr);
+}
+
+void ZeroStrategy::start(long step) {
+  if (!store_) {
+    CollectiveStrategy::start(step);
+    return;
+  }
+  store_->release_all();
 }
 
 std::string ZeroStrategy::describe() const {
-  return fmt::format("zero{} over {}, shard [{}, {}) of {}, {} buckets", stage_, comm_.describe(),
-                     begin_, end_, model_.num_params(), buckets_.size());
+  return fmt::format("{} over {}, shard [{}, {}) of {}, {} buckets{}",
+                     stage_ == 3 ? "fsdp" : fmt::format("zero{}", stage_), comm_.describe(), begin_,
+                     end_, model_.num_params(), buckets_.size(),
+                     store_ ? fmt::format(", {} parameter units", store_->units()) : "");
 }
 
 void ZeroStrategy::start(size_t bucket) {
@@ -98,7 +116,10 @@ float ZeroStrategy::gradient_norm() {
 
 void ZeroStrategy::optimizer_step(float lr, float grad_scale) {
   optimizer_->step(model_.params(), model_.grads(), lr, grad_scale);
-  comm_.all_gather(model_.params(), counts_);
+  if (store_)
+    store_->release_all();  // every unit's copy outside the shard is now stale
+  else
+    comm_.all_gather(model_.params(), counts_);
 }
 
 // Stage 2 on more than one rank: outside the shard the exchange left zeros (discard).

@@ -72,24 +72,37 @@ BlockActivations BlockStack::block_activations(const StackActivations& a, int l)
 }
 
 void BlockStack::forward(Backend& be, StackActivations& a, BlockScratch& s, const float* x,
-                         const BlockInputs& in, int C, int NH, const DropoutKey& key) const {
+                         const BlockInputs& in, int C, int NH, const DropoutKey& key,
+                         const StackUnits& units) const {
   const size_t BT = size_t(in.B) * in.T;
+  const int L = n_layer();
+  constexpr auto pass = ParameterStore::Pass::forward;
+  // Block l's unit; l = L: the final norm's.
+  auto unit = [&](int l) { return units.first + size_t(L - l); };
   const StreamNorm first = norm_before(a, 0);
+  units.access.gather(unit(0), pass);
   if (first.products_only) be.hold_product_input(first.out, BT * C);
   be.layernorm_forward(first.out, first.mean, first.rstd, x, first.w, first.b, BT, C);
-  for (int l = 0; l < n_layer(); ++l) {
+  for (int l = 0; l < L; ++l) {
+    // A block ends with the LayerNorm of the next block (or the final norm).
+    units.access.gather(unit(l + 1), pass);
     BlockActivations act = block_activations(a, l);
     block_forward(be, spec_, blocks_[l], act, s, x, in, C, NH, BlockDropout(key, sites_, l),
                   norm_before(a, l + 1));
+    units.access.release(unit(l));
     x = a.layers[l].out;
   }
 }
 
 void BlockStack::backward(Backend& be, StackActivations& a, BlockScratch& s, const float* x,
                           const float* dout, const BlockInputs& in, int C, int NH,
-                          const DropoutKey& key, const std::function<void(size_t)>& ready) const {
+                          const DropoutKey& key, const std::function<void(size_t)>& ready,
+                          const StackUnits& units) const {
   const size_t BT = size_t(in.B) * in.T;
   const int L = n_layer();
+  constexpr auto pass = ParameterStore::Pass::backward;
+  auto unit = [&](int l) { return units.first + size_t(L - l); };
+  units.access.gather(unit(L), pass);
   be.memory().fill_zero(a.dres, BT * C * sizeof(float));
   // Without dropout the top block's MLP backward reads the final norm's input gradient as
   // it is (Backend::hold_gradient).
@@ -98,7 +111,11 @@ void BlockStack::backward(Backend& be, StackActivations& a, BlockScratch& s, con
   be.layernorm_backward(a.dres, dfinal_w_, dfinal_b_, dout, top, final_w_, a.out_mean, a.out_rstd,
                         BT, C);
   ready(0);
+  // A recomputed block reads the LayerNorm after it, whose unit came just before.
+  const bool keep_previous = recompute_ == Recompute::block;
+  if (!keep_previous || L == 0) units.access.release(unit(L));
   for (int l = L - 1; l >= 0; --l) {
+    units.access.gather(unit(l), pass);
     const float* below = l == 0 ? x : a.layers[l - 1].out;
     const BlockDropout drop(key, sites_, l);
     BlockActivations act = block_activations(a, l);
@@ -110,9 +127,11 @@ void BlockStack::backward(Backend& be, StackActivations& a, BlockScratch& s, con
       block_forward(be, spec_, blocks_[l], act, s, below, in, C, NH, drop,
                     {a.work_norm, a.work_mean, a.work_rstd, next.w, next.b, false});
     }
+    if (keep_previous) units.access.release(unit(l + 1));
     block_backward(be, spec_, blocks_[l], dblocks_[l], act, s, below, a.dres, in, C, NH, drop,
                    l > 0);
     ready(size_t(L - l));
+    if (!keep_previous || l == 0) units.access.release(unit(l));
   }
 }
 

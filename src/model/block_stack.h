@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/parameter_buffers.h"
 #include "model/recompute.h"
 #include "model/transformer_block.h"
 
@@ -24,6 +25,13 @@ struct StackActivations {
   // a recomputed block writes its output and the LayerNorm after it (discarded).
   BlockActivations work{};
   float *work_out = nullptr, *work_norm = nullptr, *work_mean = nullptr, *work_rstd = nullptr;
+};
+
+// Where a stack's parameters sit among its model's units (ParameterStore): the final norm
+// is unit `first`, block l unit first + n_layer - l.
+struct StackUnits {
+  UnitAccess access;
+  size_t first = 0;
 };
 
 class BlockStack {
@@ -45,13 +53,17 @@ class BlockStack {
             int S = 0) const;
 
   // x (B, T, C): the embeddings after dropout; a.out receives the final norm's output.
+  // Each block's unit is gathered before it runs and released after; the final norm's
+  // stays gathered for the caller (its head, or the backward that follows) to release.
   void forward(Backend& be, StackActivations& a, BlockScratch& s, const float* x,
-               const BlockInputs& in, int C, int NH, const DropoutKey& key) const;
+               const BlockInputs& in, int C, int NH, const DropoutKey& key,
+               const StackUnits& units = {}) const;
   // dout: d(a.out), read once; a.dres receives d(x). ready(k) is called as the final norm's
-  // (k = 0) and then block l's (k = n_layer - l) gradients are complete.
+  // (k = 0) and then block l's (k = n_layer - l) gradients are complete. Every unit of the
+  // stack is released by the end.
   void backward(Backend& be, StackActivations& a, BlockScratch& s, const float* x,
                 const float* dout, const BlockInputs& in, int C, int NH, const DropoutKey& key,
-                const std::function<void(size_t)>& ready) const;
+                const std::function<void(size_t)>& ready, const StackUnits& units = {}) const;
 
  private:
   StreamNorm norm_before(StackActivations& a, int l) const;

@@ -96,6 +96,10 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
   mem.copy_from_host(cls_rows_, cls.data(), cls.size() * sizeof(int32_t));
   mem.copy_from_host(tokens_, batch.tokens, BT * sizeof(int32_t));
   mem.copy_from_host(lengths_, batch.lengths, size_t(B) * sizeof(int32_t));
+  // The embeddings' unit (also the MLM head's) stays gathered until backward has finished it;
+  // unit 0, the final norm's and the heads', stays gathered from the blocks' forward.
+  const size_t embeddings = size_t(config_.n_layer) + 1;
+  units_.gather(embeddings, ParameterStore::Pass::forward);
   const float* P = params();
   be.embedding_forward(encoded_, tokens_, P + layout_.at("wte.weight").offset,
                        P + layout_.at("wpe.weight").offset, B, T, C);
@@ -104,7 +108,7 @@ float EncoderModel::forward(const EncoderBatch& batch, const ForwardOptions& opt
   in.B = B;
   in.T = T;
   in.self_len = lengths_;
-  blocks_.forward(be, acts_, scratch_, encoded_, in, C, NH, dropout_key(options, 0));
+  blocks_.forward(be, acts_, scratch_, encoded_, in, C, NH, dropout_key(options, 0), {units_, 0});
   const float* lnf = acts_.out;
   sample_losses_.assign(B, 0.0f);
   if (last_mlm_) {
@@ -166,6 +170,7 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   float* G = grads();
   MemorySpace& mem = be.memory();
   mem.fill_zero(dlnf_, BT * C * sizeof(float));
+  units_.gather(0, ParameterStore::Pass::backward);  // the heads
   if (last_mlm_) {
     std::vector<float> scale(host_row_scale_);
     for (float& s : scale) s *= loss_scale;
@@ -198,11 +203,12 @@ void EncoderModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   in.T = T;
   in.self_len = lengths_;
   blocks_.backward(be, acts_, scratch_, encoded_, dlnf_, in, C, NH, dropout_key(last_options_, 0),
-                   ready);
+                   ready, {units_, 0});
   be.dropout(acts_.dres, B, size_t(T) * C, dropout_key(last_options_, 0));
   be.embedding_backward(G + layout_.at("wte.weight").offset, G + layout_.at("wpe.weight").offset,
                         acts_.dres, tokens_, B, T, C);
   ready(size_t(config_.n_layer) + 1);
+  units_.release(size_t(config_.n_layer) + 1);
 }
 
 std::vector<float> EncoderModel::copy_class_logits() const {

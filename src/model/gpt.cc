@@ -69,6 +69,9 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   last_options_ = options;
 
   Backend& be = backend_;
+  // The embeddings' unit (also the LM head's) stays gathered until backward has finished it.
+  const size_t embeddings = size_t(config_.n_layer) + 1;
+  units_.gather(embeddings, ParameterStore::Pass::forward);
   float* P = params_.data();
   const float* wte = P + layout_.at("wte.weight").offset;
   const float* wpe = P + layout_.at("wpe.weight").offset;
@@ -78,7 +81,7 @@ float Gpt::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
   BlockInputs in;
   in.B = B;
   in.T = T;
-  blocks_.forward(be, a.stack, a.scratch, a.encoded, in, C, NH, dropout_key(0));
+  blocks_.forward(be, a.stack, a.scratch, a.encoded, in, C, NH, dropout_key(0), {units_, 0});
   const float* lnf = a.stack.out;
   // Training's plan (one logits buffer) takes the backend's fused pair; a plan that keeps
   // the logits for the caller gets them in fp32 from the separate ops.
@@ -130,11 +133,13 @@ void Gpt::backward(float loss_scale, const GradReadyFn& grad_ready) {
   BlockInputs in;
   in.B = B;
   in.T = T;
-  blocks_.backward(be, a.stack, a.scratch, a.encoded, dlnf, in, C, NH, dropout_key(0), ready);
+  blocks_.backward(be, a.stack, a.scratch, a.encoded, dlnf, in, C, NH, dropout_key(0), ready,
+                   {units_, 0});
   be.dropout(a.stack.dres, B, size_t(T) * C, dropout_key(kSiteEmbedding));
   be.embedding_backward(G + wte_off, G + layout_.at("wpe.weight").offset, a.stack.dres, a.tokens, B,
                         T, C);
   ready(size_t(config_.n_layer) + 1);
+  units_.release(size_t(config_.n_layer) + 1);
 }
 
 std::vector<float> Gpt::copy_logits(size_t first_row, size_t n_rows) const {

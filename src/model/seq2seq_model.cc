@@ -70,6 +70,10 @@ void Seq2SeqModel::plan(int B, int S, int T) {
 void Seq2SeqModel::encode_impl(const ForwardOptions& options) {
   const int B = B_, S = S_, C = config_.n_embd, NH = config_.n_head;
   Backend& be = backend_;
+  // The shared embeddings' unit (also the LM head's) stays gathered until backward has
+  // finished it.
+  const int L = config_.n_layer, D = config_.n_decoder_layer;
+  units_.gather(size_t(D + L) + 2, ParameterStore::Pass::forward);
   const float* P = params();
   be.embedding_forward(src_emb_, src_, P + layout_.at("wte.weight").offset,
                        P + layout_.at("wpe.weight").offset, B, S, C);
@@ -78,13 +82,17 @@ void Seq2SeqModel::encode_impl(const ForwardOptions& options) {
   in.B = B;
   in.T = S;
   in.self_len = src_len_;
-  encoder_.forward(be, enc_acts_, scratch_, src_emb_, in, C, NH, dropout_key(options, 0));
+  encoder_.forward(be, enc_acts_, scratch_, src_emb_, in, C, NH, dropout_key(options, 0),
+                   {units_, size_t(D) + 1});
+  units_.release(size_t(D) + 1);
 }
 
 void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   const int B = B_, T = T_, C = config_.n_embd, NH = config_.n_head;
   const size_t BT = size_t(B) * T;
   Backend& be = backend_;
+  units_.gather(size_t(config_.n_decoder_layer + config_.n_layer) + 2,
+                ParameterStore::Pass::forward);
   const float* P = params();
   const size_t wte = layout_.at("wte.weight").offset;
   be.embedding_forward(tgt_emb_, tgt_in_, P + wte, P + layout_.at("wpe.weight").offset, B, T, C);
@@ -95,7 +103,8 @@ void Seq2SeqModel::decode_impl(const ForwardOptions& options) {
   in.memory = enc_acts_.out;
   in.S = S_;
   in.memory_len = src_len_;
-  decoder_.forward(be, dec_acts_, scratch_, tgt_emb_, in, C, NH, dropout_key(options, 0));
+  decoder_.forward(be, dec_acts_, scratch_, tgt_emb_, in, C, NH, dropout_key(options, 0),
+                   {units_, 0});
   be.lm_head_forward(logits_, dec_acts_.out, P + wte, BT, C, config_.padded_vocab_size());
 }
 
@@ -219,7 +228,7 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   in.S = S;
   in.memory_len = src_len_;
   decoder_.backward(be, dec_acts_, scratch_, tgt_emb_, dlnf_, in, C, NH, dropout_key(options_, 0),
-                    ready);
+                    ready, {units_, 0});
   be.dropout(dec_acts_.dres, B, size_t(T) * C, dropout_key(options_, 1));
   be.embedding_backward(G + wte, G + wpe, dec_acts_.dres, tgt_in_, B, T, C);
 
@@ -228,10 +237,12 @@ void Seq2SeqModel::backward(float loss_scale, const GradReadyFn& grad_ready) {
   ein.T = S;
   ein.self_len = src_len_;
   encoder_.backward(be, enc_acts_, scratch_, src_emb_, dmemory_, ein, C, NH,
-                    dropout_key(options_, 0), [&](size_t k) { ready(size_t(D) + 1 + k); });
+                    dropout_key(options_, 0), [&](size_t k) { ready(size_t(D) + 1 + k); },
+                    {units_, size_t(D) + 1});
   be.dropout(enc_acts_.dres, B, size_t(S) * C, dropout_key(options_, 0));
   be.embedding_backward(G + wte, G + wpe, enc_acts_.dres, src_, B, S, C);
   ready(size_t(D + L) + 2);
+  units_.release(size_t(D + L) + 2);
 }
 
 }  // namespace cohort

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "core/memory_space.h"
 #include "io/model_safetensors.h"
 #include "io/safetensors.h"
+#include "io/shard_set.h"
 #include "model/model_config_json.h"
 #include "model/model_layout.h"
 
@@ -199,16 +201,42 @@ fs::path save_checkpoint(const fs::path& run_dir, const CheckpointContents& c, i
       throw failed(e);
     }
   }
+  if (c.params_sharded) {
+    try {
+      std::vector<float> scratch;
+      const size_t n = c.params_end - c.params_begin;
+      write_flat_shard(tmp / shard_file_name("model", comm.rank(), comm.world()), *c.layout,
+                       host_readable(*c.params_space, c.params + c.params_begin, n, scratch),
+                       c.params_begin, c.params_end);
+    } catch (const Error& e) {
+      throw failed(e);
+    }
+  }
+  // Every rank's range of the shard set, for rank 0's index.
+  const std::vector<std::string> ranges = comm.all_gather_strings(
+      c.params_sharded ? fmt::format("{} {}", c.params_begin, c.params_end) : std::string());
   comm.barrier();  // every shard is written
   if (!lead) {
     comm.barrier();  // rank 0 has renamed the checkpoint into place
     return final_dir;
   }
   try {
-    std::vector<float> scratch;
-    write_model_safetensors(tmp / "model.safetensors", c.model->arch, c.model->vocab_size,
-                            *c.layout,
-                            host_readable(*c.params_space, c.params, c.layout->total(), scratch));
+    if (c.params_sharded) {
+      std::vector<std::string> files;
+      std::vector<std::pair<size_t, size_t>> tiles;
+      for (size_t r = 0; r < ranges.size(); ++r) {
+        size_t b = 0, e = 0;
+        std::sscanf(ranges[r].c_str(), "%zu %zu", &b, &e);
+        files.push_back(shard_file_name("model", int(r), comm.world()));
+        tiles.emplace_back(b, e);
+      }
+      write_flat_shard_index(tmp / shard_index_name("model"), *c.layout, files, tiles);
+    } else {
+      std::vector<float> scratch;
+      write_model_safetensors(tmp / "model.safetensors", c.model->arch, c.model->vocab_size,
+                              *c.layout,
+                              host_readable(*c.params_space, c.params, c.layout->total(), scratch));
+    }
     nlohmann::json config = gpt2_config_json(*c.model);
     config["cohort_run_config"] = c.run_config_toml;
     write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
@@ -280,8 +308,11 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
   ck.run_config_toml = config.value("cohort_run_config", "");
   const ParameterLayout layout = model_layout(ck.model);
   ck.params.resize(layout.total());
-  read_model_safetensors(dir / "model.safetensors", ck.model.arch, ck.model.vocab_size, layout,
-                         ck.params.data());
+  if (!fs::exists(dir / "model.safetensors") && fs::exists(dir / shard_index_name("model")))
+    read_shard_set(dir / shard_index_name("model"), layout, ck.params.data(), 0, layout.total());
+  else
+    read_model_safetensors(dir / "model.safetensors", ck.model.arch, ck.model.vocab_size, layout,
+                           ck.params.data());
   const fs::path state_path = dir / "state.json";
   try {
     ck.state = state_from_json(nlohmann::json::parse(read_file(state_path)));

@@ -1,5 +1,7 @@
 // Checkpoints, laid out as design.md says:
-//   RUN_DIR/checkpoints/step-N/  model.safetensors  HF GPT-2 names
+//   RUN_DIR/checkpoints/step-N/  model.safetensors  HF GPT-2 names (fsdp: the shard set
+//                                                   model-rank-R-of-N.safetensors and
+//                                                   model.index.json, io/shard_set.h)
 //                                config.json        GPT2Config + cohort's run config
 //                                optimizer.safetensors  state buffers (+ step count)
 //                                state.json         step, loader position, LR, seed,
@@ -56,6 +58,10 @@ struct CheckpointContents {
   const ParameterLayout* layout = nullptr;
   const float* params = nullptr;  // read on rank 0 only, through params_space
   MemorySpace* params_space = &host_memory();
+  // fsdp: each rank holds only flat [params_begin, params_end) of params, and writes it to
+  // the model's shard set in place of rank 0's model.safetensors.
+  bool params_sharded = false;
+  size_t params_begin = 0, params_end = 0;
   Optimizer* optimizer = nullptr;  // this rank's: the whole buffer, a shard, or none
   // The optimizer is this rank's own part of the state even if it spans the whole
   // buffer (a lone parameter server), not a replica that rank 0 writes for everyone.
@@ -89,8 +95,9 @@ struct LoadedCheckpoint {
   std::unique_ptr<Tokenizer> tokenizer;  // null if the checkpoint has none
 };
 
-// Verifies the MANIFEST, then reads model, config, state and tokenizer. Each problem
-// is one cohort::Error naming the file.
+// Verifies the MANIFEST, then reads model (model.safetensors, or the model shard set
+// consolidated), config, state and tokenizer. Each problem is one cohort::Error naming the
+// file.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
 // For --resume: the checkpoint `latest` names if it loads, else the newest older one
 // that does; each one skipped is reported through warn with what was wrong with it.

@@ -4,12 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <map>
 #include <fstream>
 #include <vector>
 
 #include "backend/planning_backend.h"
 #include "core/error.h"
+#include "dist/strategy.h"
 #include "model/model_layout.h"
 #include "model/recompute.h"
 #include "train/task.h"
@@ -121,17 +124,28 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
   p.other_activations = model_bytes(cfg, other, backend, data, comm) - p.params - p.grads;
   // The optimizer's state over this rank's shard.
   const bool ps_worker = cfg.dist.name == "ps";
-  const bool zero = cfg.dist.name == "zero1" || cfg.dist.name == "zero2";
-  const size_t shard = zero ? (n + size_t(world) - 1) / size_t(world) : n;
-  if (cfg.dist.name == "zero2" && world > 1 && !p.device) {
+  const int stage = zero_stage(cfg.dist.name);
+  const size_t shard = stage > 0 ? (n + size_t(world) - 1) / size_t(world) : n;
+  size_t embeddings = 0, largest_block = 0;
+  std::map<std::string, size_t> blocks;  // "h.3", "enc.0": a block's unit
+  for (const auto& t : layout.tensors()) {
+    if (t.name == "wte.weight" || t.name == "wpe.weight") embeddings += t.numel;
+    const size_t dot = t.name.find('.'), second = t.name.find('.', dot + 1);
+    if (second != std::string::npos && std::isdigit(static_cast<unsigned char>(t.name[dot + 1])))
+      largest_block = std::max(largest_block, blocks[t.name.substr(0, second)] += t.numel);
+  }
+  if (stage >= 2 && world > 1 && !p.device) {
     // Resident gradients: the shard, the buckets backward is writing and sending (two of
     // bucket_mb), and, on the ranks whose shard does not hold them, the tied embeddings'
     // (the LM head writes them as backward starts; the embedding finishes them last).
-    size_t embeddings = 0;
-    for (const auto& t : layout.tensors())
-      if (t.name == "wte.weight" || t.name == "wpe.weight") embeddings += t.numel;
     const size_t in_flight = 2 * size_t(cfg.dist.bucket_mb * (1 << 20) / sizeof(float));
     p.grads = std::min(n, shard + in_flight + embeddings) * sizeof(float);
+  }
+  if (stage == 3 && world > 1 && !p.device) {
+    // Resident parameters: the shard, the embeddings (gathered from the forward's start to
+    // the backward's end), and three blocks: the one computing, the next (whose LayerNorm
+    // ends this one) and the one being fetched.
+    p.params = std::min(n, shard + embeddings + 3 * largest_block) * sizeof(float);
   }
   const bool adamw = cfg.optim.name == "adamw";
   const size_t per_param = adamw ? 2 : (cfg.optim.momentum > 0.0f ? 1 : 0);
@@ -201,9 +215,12 @@ void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& 
                          mb(plan.other_activations));
   else if (largest.bytes == plan.optimizer && plan.strategy == "allreduce")
     advice = fmt::format("; --strategy zero1 keeps 1/N of it on each of N ranks");
+  else if ((largest.bytes == plan.params || largest.bytes == plan.grads) &&
+           plan.strategy != "fsdp")
+    advice = "; --strategy fsdp keeps 1/N of the parameters and gradients on each of N ranks";
   else if (largest.bytes == plan.params || largest.bytes == plan.grads ||
            largest.bytes == plan.optimizer)
-    advice = "; a smaller model or more ranks with zero1 would fit";
+    advice = "; a smaller model or more ranks would fit";
   throw Error(fmt::format(
       "memory plan: {} per rank exceeds the limit of {} ({}); the largest "
       "term is {} ({}){}",

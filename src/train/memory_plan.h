@@ -2,7 +2,10 @@
 // that cannot fit is refused at start-up with one line rather than killed halfway.
 //   parameters, gradients  the flat buffers (4 bytes a parameter each);
 //   optimizer              AdamW's two moments or SGD's momentum, over the rank's shard
-//                          (zero1: 1/N of the buffer; a parameter server's worker: none);
+//                          (zero1, zero2, fsdp: 1/N of the buffer; a parameter server's
+//                          worker: none); zero2 and fsdp also hold only their shard of the
+//                          gradients and the buckets in flight, fsdp only its shard of the
+//                          parameters, the embeddings and the blocks in use or in flight;
 //   activations            every buffer the model's plan allocates for its task's batch,
 //                          counted by building and planning the model on PlanningBackend
 //                          (the model's own code, no memory), with the other

@@ -20,6 +20,7 @@
 #include "dist/gradient_communicator.h"
 #include "dist/launcher.h"
 #include "dist/ps_worker_strategy.h"
+#include "dist/zero_strategy.h"
 #include "dist/rank_agreement.h"
 #include "train/checkpoint.h"
 #include "train/init_from.h"
@@ -148,6 +149,12 @@ void print_run_header(const RunConfig& cfg, const Model& model, const RunData& d
   std::fflush(stdout);
 }
 
+// The strategy when it shards the parameters (fsdp), else null.
+ZeroStrategy* fsdp_of(Strategy& strategy) {
+  auto* zero = dynamic_cast<ZeroStrategy*>(&strategy);
+  return zero && zero->sharded_parameters() ? zero : nullptr;
+}
+
 }  // namespace
 
 // A worker rank's run once it is assembled: the step loop with its evaluation,
@@ -171,6 +178,7 @@ class StepLoop {
         model_(task.model()),
         strategy_(&strategy),
         ps_worker_(dynamic_cast<PsWorkerStrategy*>(&strategy)),
+        fsdp_(fsdp_of(strategy)),
         optimizer_(strategy.optimizer()),
         trainer_(trainer),
         watchdog_(watchdog),
@@ -194,6 +202,11 @@ class StepLoop {
     c.layout = &model_.layout();
     c.params = model_.params();
     c.params_space = &model_.backend().memory();
+    if (fsdp_) {
+      c.params_sharded = true;
+      c.params_begin = fsdp_->shard_begin();
+      c.params_end = fsdp_->shard_end();
+    }
     c.tokenizer_dir = data_.tokenizer_dir ? &*data_.tokenizer_dir : nullptr;
     c.run_config_toml = cfg_.to_toml();
     c.state = state_;
@@ -242,6 +255,7 @@ class StepLoop {
   Model& model_;
   Strategy* strategy_;
   PsWorkerStrategy* ps_worker_;  // null unless this rank is a parameter server's worker
+  ZeroStrategy* fsdp_;           // null unless the parameters are sharded
   Optimizer* optimizer_;         // null on a parameter server's worker
   Trainer& trainer_;
   CommWatchdog& watchdog_;
@@ -358,9 +372,15 @@ int StepLoop::run() {
     }
   }
   progress.finish();
-  check_replicas_identical(comm_, model_.params(), model_.num_params(), model_.backend().memory());
-  if (lead_ && comm_.world() > 1) {
-    fmt::print("replicas: {} ranks hold bit-identical parameters\n", comm_.world());
+  if (fsdp_) {
+    // Nothing is replicated: each rank's shard is its own.
+    if (lead_ && comm_.world() > 1)
+      fmt::print("shards: {} ranks hold a shard of the parameters each\n", comm_.world());
+  } else {
+    check_replicas_identical(comm_, model_.params(), model_.num_params(),
+                             model_.backend().memory());
+    if (lead_ && comm_.world() > 1)
+      fmt::print("replicas: {} ranks hold bit-identical parameters\n", comm_.world());
   }
 
   if (o_.synthetic) {
