@@ -13,6 +13,19 @@ constexpr uint32_t kEvalStep = 0xffffffffu;
 std::pair<size_t, size_t> share(size_t n, int rank, int world) {
   return {n * size_t(rank) / size_t(world), n * size_t(rank + 1) / size_t(world)};
 }
+
+// Where the model gathers its parameters from every rank (fsdp) each rank must run as many
+// forwards as the others: the batches the largest share takes beyond this rank's.
+size_t padding_forwards(const Model& model, size_t n, int B, int rank, int world) {
+  if (model.parameter_store() == nullptr) return 0;
+  auto batches = [&](int r) {
+    const auto [b, e] = share(n, r, world);
+    return (e - b + size_t(B) - 1) / size_t(B);
+  };
+  size_t most = 0;
+  for (int r = 0; r < world; ++r) most = std::max(most, batches(r));
+  return most - batches(rank);
+}
 }  // namespace
 
 TaskEvalTotals evaluate_encoder(EncoderModel& model, const TaskInfo& info,
@@ -39,6 +52,11 @@ TaskEvalTotals evaluate_encoder(EncoderModel& model, const TaskInfo& info,
       if (predictions) predictions->push_back(pred);
     }
   }
+  // Scored by nobody: the first sample again, for the collectives' sake.
+  for (size_t k = padding_forwards(model, samples.size(), B, rank, world); k > 0; --k) {
+    fill_encoder_batch(batch, info, {&samples[0]}, mlm, seed, kEvalStep, 0);
+    model.forward(batch.view(mlm), ForwardOptions{});
+  }
   return t;
 }
 
@@ -57,6 +75,10 @@ TaskEvalTotals evaluate_seq2seq(Seq2SeqModel& model, const TaskInfo& info,
       t.loss_sum += model.sample_nll()[b];
       t.count += model.sample_tokens()[b];
     }
+  }
+  for (size_t k = padding_forwards(model, samples.size(), B, rank, world); k > 0; --k) {
+    fill_seq2seq_batch(batch, info, {&samples[0]});
+    model.forward(batch.view(), ForwardOptions{}, 0.0f);
   }
   return t;
 }

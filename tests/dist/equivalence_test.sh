@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Data parallelism under a real mpirun: N ranks x batch B/N give the losses of 1 rank x
-# batch B (within 1e-5 relative, dropout on) for allreduce, zero1 and zero2 with N = 2 (with
-# `extended`: also 3, uneven ZeRO shards, and 4); every rank ends with bit-identical
-# parameters; accumulation equals a bigger batch; a zero1 checkpoint resumes on 2 and on
-# 3 ranks; a rank with a different config is refused.
+# Data parallelism under a real mpirun: N ranks x batch B/N give the losses and global
+# gradient norms of 1 rank x batch B (within 1e-5 relative, 1e-6 for the ZeRO stages,
+# dropout on) for allreduce, zero1, zero2 and fsdp with N = 2 (with `extended`: also 3,
+# uneven shards, and 4); every replica ends with bit-identical parameters; accumulation
+# equals a bigger batch; zero1 and fsdp checkpoints resume bit for bit; a zero1 checkpoint
+# resumes on 3 ranks; an fsdp shard set, exported, is zero2's model.safetensors byte for
+# byte and allreduce's within 1e-6; a rank with a different config is refused.
 # Usage: equivalence_test.sh path/to/cohort [extended]
 set -euo pipefail
 cohort=$1
@@ -18,14 +20,57 @@ for r in 0 1; do
   grep -q "step 20/20" "$tmp/rank-logs/rank-$r.log" || { echo "FAIL: rank-$r.log"; exit 1; }
 done
 compared=(accum accum-2 zero1-3-resume)
-for s in allreduce zero1 zero2; do
+zero=()
+for s in allreduce zero1 zero2 fsdp; do
   for n in "${sizes[@]}"; do
     run "$s-$n" mpi "$n" "$cohort" train --batch-size $((12 / n)) --strategy "$s"
-    compared+=("$s-$n")
-    grep -q "replicas: $n ranks hold bit-identical parameters" "$tmp/$s-$n.log" ||
-      { echo "FAIL: $s-$n: replicas"; cat "$tmp/$s-$n.log"; exit 1; }
+    if [ "$s" = allreduce ]; then compared+=("$s-$n"); else zero+=("$s-$n"); fi
+    held="replicas: $n ranks hold bit-identical parameters"
+    [ "$s" = fsdp ] && held="shards: $n ranks hold a shard of the parameters each"
+    grep -q "$held" "$tmp/$s-$n.log" || { echo "FAIL: $s-$n: $held"; cat "$tmp/$s-$n.log"; exit 1; }
   done
 done
+# recompute = block under fsdp: a recomputed block reads the next block's LayerNorm.
+run fsdp-2-recompute mpi 2 "$cohort" train --batch-size 6 --strategy fsdp --recompute block
+zero+=(fsdp-2-recompute)
+
+# fsdp writes a shard set (each rank its own range, no gather onto rank 0); it resumes bit
+# for bit, and its consolidated export is what the other strategies write.
+ck=checkpoints/step-20
+for r in 0 1; do
+  [ -f "$tmp/fsdp-2/$ck/model-rank-$r-of-2.safetensors" ] ||
+    { echo "FAIL: fsdp checkpoint lacks rank $r's model shard"; ls "$tmp/fsdp-2/$ck"; exit 1; }
+done
+[ ! -e "$tmp/fsdp-2/$ck/model.safetensors" ] || { echo "FAIL: fsdp gathered the model"; exit 1; }
+run fsdp-2-stop mpi 2 "$cohort" train --batch-size 6 --strategy fsdp --stop-at 10
+run fsdp-2-stop mpi 2 "$cohort" train --batch-size 6 --strategy fsdp --resume
+for f in model-rank-0-of-2 model-rank-1-of-2 optimizer-rank-0-of-2 optimizer-rank-1-of-2; do
+  cmp "$tmp/fsdp-2/$ck/$f.safetensors" "$tmp/fsdp-2-stop/$ck/$f.safetensors" ||
+    { echo "FAIL: fsdp stop + resume: $f differs from the unbroken run"; exit 1; }
+done
+echo "ok: fsdp on 2 ranks: stop at 10 + resume == unbroken, bit for bit"
+"$cohort" export --checkpoint "$tmp/fsdp-2" --out "$tmp/fsdp-2-hf" >/dev/null
+cmp "$tmp/fsdp-2-hf/model.safetensors" "$tmp/zero2-2/$ck/model.safetensors" ||
+  { echo "FAIL: fsdp's export differs from zero2's model.safetensors"; exit 1; }
+echo "ok: fsdp's export == zero2's model.safetensors, byte for byte"
+python3 - "$tmp/fsdp-2-hf/model.safetensors" "$tmp/allreduce-2/$ck/model.safetensors" <<'PY'
+import array, json, struct, sys
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__": continue
+        b, e = t["data_offsets"]
+        out[name] = array.array("f", data[8 + n + b:8 + n + e])
+    return out
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+assert a.keys() == b.keys()
+worst = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
+print(f"ok: fsdp's parameters after 20 steps within {worst:.2e} of allreduce's")
+assert worst < 1e-6, worst
+PY
 
 # bf16 on the wire: half the bytes; the losses stay close to fp32's.
 run allreduce-2-bf16 mpi 2 "$cohort" train --batch-size 6 --set dist.wire=bf16
@@ -52,6 +97,7 @@ grep -q "resumed from .*step-10 at step 10" "$tmp/zero1-3-resume.log" ||
   { echo "FAIL: resume on 3 ranks"; cat "$tmp/zero1-3-resume.log"; exit 1; }
 
 python3 "$(dirname "$0")/compare_losses.py" "$tmp" "${compared[@]}"
+python3 "$(dirname "$0")/compare_losses.py" --tol 1e-6 "$tmp" "${zero[@]}"
 python3 - "$tmp" "$(dirname "$0")" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[2])

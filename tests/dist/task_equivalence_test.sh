@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The encoder (mlm, classify) and encoder-decoder (translate) under a real mpirun: for
-# each task, 2 ranks x batch 4 with allreduce and with zero1, a parameter server
-# (1 server + 2 workers x batch 4, synchronous) and 1 rank x 2 accumulated micro-batches
-# of 4 give the 20 losses of 1 rank x batch 8 within 1e-5 relative, dropout on.
-# Usage: task_equivalence_test.sh path/to/cohort SRC_DIR
+# each task, with a global batch of G = 8, 2 ranks x batch G/2 with allreduce and with
+# zero1, a parameter server (1 server + 2 workers x batch G/2, synchronous) and 1 rank x 2
+# accumulated micro-batches of G/2 give the 20 losses of 1 rank x batch G within 1e-5
+# relative, dropout on; zero2 and fsdp on 2 ranks within 1e-6, with the global gradient
+# norm within 1e-5. With `extended`, G = 12 and zero2 and fsdp also run on 3 and 4 ranks.
+# Usage: task_equivalence_test.sh path/to/cohort SRC_DIR [extended]
 set -euo pipefail
 cohort=$1
 src=$2
+G=8
+sizes=(2)
+[ "${3:-}" = extended ] && { G=12; sizes=(2 3 4); }
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -32,16 +37,51 @@ for task in mlm classify translate; do
     fi
   }
   mkdir -p "$tmp/$task"
-  run solo "$cohort" train --batch-size 8
-  run accum "$cohort" train --batch-size 4 --grad-accum 2
-  run allreduce mpi 2 "$cohort" train --batch-size 4 --strategy allreduce
-  run zero1 mpi 2 "$cohort" train --batch-size 4 --strategy zero1
-  run ps mpi 3 "$cohort" train --batch-size 4 --ps-servers 1
+  run solo "$cohort" train --batch-size $G
+  run accum "$cohort" train --batch-size $((G / 2)) --grad-accum 2
+  run allreduce mpi 2 "$cohort" train --batch-size $((G / 2)) --strategy allreduce
+  run zero1 mpi 2 "$cohort" train --batch-size $((G / 2)) --strategy zero1
+  run ps mpi 3 "$cohort" train --batch-size $((G / 2)) --ps-servers 1
   for s in allreduce zero1; do
     grep -q "replicas: 2 ranks hold bit-identical parameters" "$tmp/$task-$s.log" ||
       { echo "FAIL: $task $s: replicas"; cat "$tmp/$task-$s.log"; exit 1; }
   done
+  zero=()
+  for s in zero2 fsdp; do
+    for n in "${sizes[@]}"; do
+      run "$s-$n" mpi "$n" "$cohort" train --batch-size $((G / n)) --strategy "$s"
+      zero+=("$s-$n")
+    done
+  done
   echo "$task:"
   python3 "$here/compare_losses.py" "$tmp/$task" accum allreduce zero1 ps |
-    sed 's/1 rank x batch 12/1 rank x batch 8/'
+    sed "s/1 rank x batch 12/1 rank x batch $G/"
+  python3 "$here/compare_losses.py" --tol 1e-6 "$tmp/$task" "${zero[@]}" |
+    sed "s/1 rank x batch 12/1 rank x batch $G/"
 done
+
+# The language model's validation under fsdp: its windows are dealt to the ranks unevenly,
+# and each rank still runs as many forwards as the others (the parameters are gathered
+# by every rank). 3 ranks x batch 2 follow 1 rank x batch 6, validation losses included.
+"$cohort" prepare text --input "$brown/ca01" --input "$brown/ca02" --tokenizer byte \
+  --out "$tmp/text" >/dev/null
+lm=(--data "$tmp/text" --set model.n_layer=2 --set model.n_embd=32 --set model.n_head=2
+    --set model.dropout=0.1 --set model.context_length=32 --seq-len 32 --steps 20 --threads 1
+    --set train.warmup=3 --lr 3e-3 --set eval_every=10)
+"$cohort" train "${lm[@]}" --batch-size 6 --run-dir "$tmp/lm/solo" >"$tmp/lm-solo.log" 2>&1 ||
+  { echo "FAIL: lm solo"; cat "$tmp/lm-solo.log"; exit 1; }
+mpi 3 "$cohort" train "${lm[@]}" --batch-size 2 --strategy fsdp --run-dir "$tmp/lm/fsdp-3" \
+  >"$tmp/lm-fsdp.log" 2>&1 || { echo "FAIL: lm fsdp on 3 ranks"; cat "$tmp/lm-fsdp.log"; exit 1; }
+echo "lm:"
+python3 "$here/compare_losses.py" --tol 1e-6 "$tmp/lm" fsdp-3 | sed "s/batch 12/batch 6/"
+python3 - "$tmp/lm" <<'PY'
+import json, sys
+def val(name):
+    rows = [json.loads(l) for l in open(f"{sys.argv[1]}/{name}/metrics.jsonl")]
+    return [r["val_loss"] for r in rows if "val_loss" in r]
+a, b = val("solo"), val("fsdp-3")
+assert len(a) == 2 and len(b) == 2, (a, b)
+rel = max(abs(x - y) / x for x, y in zip(a, b))
+print(f"ok: fsdp-3: validation losses within {rel:.2e} of 1 rank's")
+assert rel < 1e-6, rel
+PY
