@@ -36,6 +36,15 @@ if ! command -v nvidia-smi >/dev/null; then
   # "no CUDA device" here, or "built without the CUDA backend" where nvcc was missing.
   expect_bad "CUDA" train --synthetic --backend cuda --steps 1
 fi
+expect_bad "unknown strategy 'zero3' (expected allreduce, zero1, zero2, fsdp or ps)" train --synthetic --strategy zero3
+# export: the format, the size, the destination and the checkpoint are checked before
+# anything is written.
+expect_bad "--format gguf2: unknown format (expected hf)" export --checkpoint "$tmp/none" --out "$tmp/x" --format gguf2
+expect_bad "--max-shard-size 5X: expected bytes" export --checkpoint "$tmp/none" --out "$tmp/x" --max-shard-size 5X
+mkdir -p "$tmp/full" && touch "$tmp/full/f"
+expect_bad "--out $tmp/full: exists and is not an empty directory" export --checkpoint "$tmp/none" --out "$tmp/full"
+expect_bad "$tmp/none: no such checkpoint or run directory" export --checkpoint "$tmp/none" --out "$tmp/x"
+test ! -e "$tmp/x" || { echo "FAIL: a refused export left $tmp/x"; fails=$((fails + 1)); }
 
 # And the good path works: a two-step run exits 0 and reports a held-out loss.
 if "$cohort" train --synthetic --steps 2 --set model.n_layer=1 --set model.n_embd=32 >"$tmp/out" 2>&1 &&

@@ -53,6 +53,14 @@ echo "ok: fsdp on 2 ranks: stop at 10 + resume == unbroken, bit for bit"
 cmp "$tmp/fsdp-2-hf/model.safetensors" "$tmp/zero2-2/$ck/model.safetensors" ||
   { echo "FAIL: fsdp's export differs from zero2's model.safetensors"; exit 1; }
 echo "ok: fsdp's export == zero2's model.safetensors, byte for byte"
+# A shard set with one shard gone is not a checkpoint.
+rm "$tmp/fsdp-2-stop/$ck/model-rank-1-of-2.safetensors"
+if "$cohort" export --checkpoint "$tmp/fsdp-2-stop" --out "$tmp/gone" 2>"$tmp/gone.err" ||
+   ! grep -q "model-rank-1-of-2.safetensors: missing (listed in MANIFEST)" "$tmp/gone.err" ||
+   [ -e "$tmp/gone" ]; then
+  echo "FAIL: a shard set missing a shard"; cat "$tmp/gone.err"; exit 1
+fi
+echo "ok: $(cat "$tmp/gone.err")"
 python3 - "$tmp/fsdp-2-hf/model.safetensors" "$tmp/allreduce-2/$ck/model.safetensors" <<'PY'
 import array, json, struct, sys
 def tensors(path):
