@@ -149,6 +149,18 @@ void add_train_command(CLI::App& root, int& exit_code) {
          "Testing: rank RANK kills itself (SIGKILL) before step STEP, unless restarted by "
          "cohort launch")
       ->group("");
+  cmd->add_option_function<std::string>(
+         "--test-skip-all-gather",
+         [o](const std::string& v) {
+           TestFaults& f = o->run.faults;
+           if (std::sscanf(v.c_str(), "%d:%ld", &f.skip_gather_rank, &f.skip_gather_step) != 2 ||
+               f.skip_gather_rank < 0 || f.skip_gather_step < 0) {
+             throw CLI::ValidationError("--test-skip-all-gather",
+                                        "expected RANK:STEP, e.g. 1:2, got '" + v + "'");
+           }
+         },
+         "Testing: rank RANK skips the first all-gather its strategy starts in step STEP")
+      ->group("");
   cmd->add_option("--test-nan-at", o->run.faults.nan_steps,
                   "Testing: rank 0's loss is NaN at these steps (repeatable)")
       ->group("");

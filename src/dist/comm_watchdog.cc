@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 
 namespace cohort {
 
@@ -20,6 +22,33 @@ std::string rank_list(const std::vector<int>& ranks) {
   std::string s;
   for (size_t i = 0; i < ranks.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", ranks[i]);
   return s;
+}
+
+// The ranks at one sequence number disagree: those off the most common collective (ties:
+// rank 0's side) are named.
+std::string mismatch_message(int64_t seq, const std::vector<const CommWatchdog::CheckIn*>& slot) {
+  std::map<std::string, std::vector<int>> by;
+  for (size_t r = 0; r < slot.size(); ++r) {
+    if (slot[r]) by[fmt::format("{} at step {}", slot[r]->what, slot[r]->step)].push_back(int(r));
+  }
+  auto usual = by.begin();
+  for (auto it = by.begin(); it != by.end(); ++it) {
+    const bool has_zero = !it->second.empty() && it->second.front() == 0;
+    if (it->second.size() > usual->second.size() ||
+        (it->second.size() == usual->second.size() && has_zero))
+      usual = it;
+  }
+  std::string odd;
+  for (auto it = by.begin(); it != by.end(); ++it) {
+    if (it == usual) continue;
+    odd += fmt::format("{}rank{} {} {} in {}", odd.empty() ? "" : "; ",
+                       it->second.size() > 1 ? "s" : "", rank_list(it->second),
+                       it->second.size() > 1 ? "are" : "is", it->first);
+  }
+  return fmt::format("collective {}: {}, where rank{} {} {} in {}: the ranks' collectives differ "
+                     "(a rank skipped or added one)",
+                     seq, odd, usual->second.size() > 1 ? "s" : "", rank_list(usual->second),
+                     usual->second.size() > 1 ? "are" : "is", usual->first);
 }
 }  // namespace
 
@@ -41,6 +70,21 @@ CommWatchdog::~CommWatchdog() {
   for (auto& s : sends_) s->wait();
 }
 
+void CommWatchdog::check_in(const CheckIn& c) {
+  if (rank_ == 0) {
+    own_check_ins_.push_back(c);
+    return;
+  }
+  // Completed sends are dropped; the outbox keeps the buffers of those in flight.
+  while (!sends_.empty() && sends_.size() > 64) {
+    sends_.front()->wait();
+    sends_.pop_front();
+    outbox_.pop_front();
+  }
+  outbox_.push_back(c);
+  sends_.push_back(own_->isend(&outbox_.back(), sizeof(CheckIn), 0, kCheckInTag));
+}
+
 CommWatchdog::Guard CommWatchdog::watch(const char* what, long step) {
   if (!thread_.joinable()) return Guard(nullptr);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -51,17 +95,23 @@ CommWatchdog::Guard CommWatchdog::watch(const char* what, long step) {
   current_ = c;
   inside_ = true;
   entered_at_ = now();
-  if (rank_ != 0) {
-    // Completed sends are dropped; the outbox keeps the buffers of those in flight.
-    while (!sends_.empty() && sends_.size() > 64) {
-      sends_.front()->wait();
-      sends_.pop_front();
-      outbox_.pop_front();
-    }
-    outbox_.push_back(c);
-    sends_.push_back(own_->isend(&outbox_.back(), sizeof(CheckIn), 0, kCheckInTag));
-  }
+  check_in(c);
   return Guard(this);
+}
+
+void CommWatchdog::note(const std::string& what) {
+  if (!thread_.joinable()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  CheckIn c;
+  c.seq = ++seq_;
+  c.step = step_;
+  std::snprintf(c.what, sizeof c.what, "%s", what.c_str());
+  check_in(c);
+}
+
+void CommWatchdog::begin_step(long step) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  step_ = step;
 }
 
 void CommWatchdog::leave() {
@@ -82,6 +132,22 @@ void CommWatchdog::monitor() {
   std::vector<int64_t> arrived(size_t(world_), 0);
   std::vector<CheckIn> last(static_cast<size_t>(world_));
   std::deque<std::pair<int64_t, double>> first_entry;  // (seq, time), oldest first
+  // Per sequence number not yet passed by every rank: each rank's check-in there, and when
+  // two first differed (the verdict waits a moment for the other ranks' check-ins).
+  std::map<int64_t, std::vector<const CheckIn*>> at_seq;
+  std::map<int64_t, double> differ_since;
+  std::deque<CheckIn> kept;  // the check-ins at_seq points into
+  auto record = [&](int from, const CheckIn& c) {
+    kept.push_back(c);
+    auto& slot = at_seq[c.seq];
+    slot.resize(size_t(world_), nullptr);
+    slot[size_t(from)] = &kept.back();
+    for (const CheckIn* o : slot) {
+      if (o && (std::strcmp(o->what, c.what) != 0 || o->step != c.step) &&
+          !differ_since.count(c.seq))
+        differ_since[c.seq] = now();
+    }
+  };
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -98,6 +164,8 @@ void CommWatchdog::monitor() {
                         rank_, c.what, c.step, waited, timeout_));
       }
       if (rank_ == 0) {
+        for (const CheckIn& c : own_check_ins_) record(0, c);
+        own_check_ins_.clear();
         arrived[0] = seq_;
         last[0] = current_;
         if (first_entry.empty() || first_entry.back().first < seq_) {
@@ -111,11 +179,20 @@ void CommWatchdog::monitor() {
       own_->recv(&c, sizeof c, from, kCheckInTag);
       arrived[size_t(from)] = c.seq;
       last[size_t(from)] = c;
+      record(from, c);
       if (first_entry.empty() || first_entry.back().first < c.seq) {
         first_entry.emplace_back(c.seq, now());
       }
     }
     const int64_t slowest = *std::min_element(arrived.begin(), arrived.end());
+    for (const auto& [seq, since] : differ_since) {
+      const auto& slot = at_seq[seq];
+      const bool all_in = std::all_of(slot.begin(), slot.end(), [](auto* p) { return p; });
+      if (all_in || now() - since > 1.0) abort_job(mismatch_message(seq, slot));
+    }
+    while (!at_seq.empty() && at_seq.begin()->first <= slowest) at_seq.erase(at_seq.begin());
+    while (kept.size() > 4096 && (at_seq.empty() || kept.front().seq < at_seq.begin()->first))
+      kept.pop_front();
     while (!first_entry.empty() && first_entry.front().first <= slowest) first_entry.pop_front();
     if (first_entry.empty() || now() - first_entry.front().second <= timeout_) continue;
     const int64_t seq = first_entry.front().first;

@@ -5,7 +5,11 @@
 // region k while others never checked in to it, it prints which region, which step and
 // which ranks never arrived, and aborts the job (exit code kExitHang). A thread on every
 // rank also aborts if its own region outlasts 2 x timeout (all arrived, yet the
-// collective never finished: a dead link).
+// collective never finished: a dead link). Ranks may also note each collective they start
+// (note(): a check-in without a region; WatchedCommunicator notes every collective of the
+// strategy): where two ranks' check-ins with the same sequence number name different
+// collectives, one rank skipped or added one, and rank 0 stops the job at once, naming
+// the ranks that differ from the most common one.
 #pragma once
 
 #include <atomic>
@@ -42,17 +46,22 @@ class CommWatchdog {
    private:
     CommWatchdog* w_;
   };
-  // `what` must outlive the region (a string literal).
+  // `what` is copied (at most 111 characters are kept).
   [[nodiscard]] Guard watch(const char* what, long step);
+  // A collective started now, outside any region; tagged with the step begin_step named.
+  void note(const std::string& what);
+  void begin_step(long step);
+  bool active() const { return thread_.joinable(); }
 
   struct CheckIn {
     int64_t seq = 0;
     int64_t step = 0;
-    char what[48] = {};
+    char what[112] = {};
   };
 
  private:
   void leave();
+  void check_in(const CheckIn& c);  // with mutex_ held
   void monitor();
   [[noreturn]] void abort_job(const std::string& message);
 
@@ -69,6 +78,8 @@ class CommWatchdog {
   CheckIn current_;
   std::deque<std::unique_ptr<CommRequest>> sends_;
   std::deque<CheckIn> outbox_;  // buffers of the sends in flight (a deque: they never move)
+  std::deque<CheckIn> own_check_ins_;  // rank 0's own, for its monitor to compare
+  long step_ = 0;                      // begin_step's
   std::thread thread_;
 };
 

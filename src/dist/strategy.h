@@ -29,6 +29,8 @@ struct StrategyConfig {
   int ps_servers = 0;              // ps: the last ps_servers ranks serve, the rest work
   int staleness = 0;               // ps: 0 synchronous; s > 0 asynchronous, s steps ahead at most
   float comm_timeout = 600.0f;     // seconds a collective may wait for a rank (0: no watchdog)
+  // Ranks compare each collective before running it (CheckedCommunicator): a debugging aid.
+  bool check_collectives = false;
 };
 
 struct UpdateResult {

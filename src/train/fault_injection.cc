@@ -39,9 +39,16 @@ void SleepBeforeSteps::before_step(long step) {
     if (at == step) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
+std::unique_ptr<CommRequest> SkipAllGather::all_gather_async(float* data,
+                                                             const std::vector<size_t>& counts) {
+  if (now_ != step_ || skipped_) return inner_.all_gather_async(data, counts);
+  skipped_ = true;
+  return std::make_unique<DoneRequest>();
+}
+
 InstalledFaults::InstalledFaults(const TestFaults& faults, MicroBatches& batches, Model& model,
                                  int rank, bool restarted)
-    : batches_(batches) {
+    : faults_(faults), rank_(rank), batches_(batches) {
   if (!faults.nan_steps.empty()) {
     wrapped_ = std::make_unique<NonFiniteMicroBatches>(
         batches, model, NonFiniteMicroBatches::Fault::kLoss,
@@ -55,8 +62,15 @@ InstalledFaults::InstalledFaults(const TestFaults& faults, MicroBatches& batches
   if (!sleeps.empty()) observers_.push_back(std::make_unique<SleepBeforeSteps>(std::move(sleeps)));
 }
 
+Communicator& InstalledFaults::strategy_communicator(Communicator& comm) {
+  if (faults_.skip_gather_rank != rank_) return comm;
+  skip_ = std::make_unique<SkipAllGather>(comm, faults_.skip_gather_step);
+  return *skip_;
+}
+
 void InstalledFaults::observe(Trainer& trainer) {
   for (auto& o : observers_) trainer.add_observer(o.get());
+  if (skip_) trainer.add_observer(skip_.get());
 }
 
 }  // namespace cohort

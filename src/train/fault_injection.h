@@ -9,7 +9,8 @@
 //              (parameter gradients accumulate with +=), the loss staying finite: only
 //              the gradient norm shows it.
 // KillBeforeStep and SleepBeforeSteps are step observers (trainer.h), installed on the
-// rank that should die or straggle.
+// rank that should die or straggle. SkipAllGather wraps the strategy's communicator on the
+// rank that should skip a collective (a unit's all-gather, under fsdp).
 #pragma once
 
 #include <memory>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "dist/forwarding_communicator.h"
 #include "model/model.h"
 #include "train/trainer.h"
 
@@ -60,6 +62,20 @@ class SleepBeforeSteps final : public StepObserver {
   std::vector<std::pair<long, long>> step_ms_;
 };
 
+// A rank that skips a collective: the first all-gather started during `step` is never
+// issued (its request reads as finished), as a bug that skipped a unit's gather would.
+class SkipAllGather final : public ForwardingCommunicator, public StepObserver {
+ public:
+  SkipAllGather(Communicator& inner, long step) : ForwardingCommunicator(inner), step_(step) {}
+  std::unique_ptr<CommRequest> all_gather_async(float* data,
+                                                const std::vector<size_t>& counts) override;
+  void before_step(long step) override { now_ = step; }
+
+ private:
+  long step_, now_ = -1;
+  bool skipped_ = false;
+};
+
 // The faults a run was asked for (cohort train's hidden --test-* flags).
 struct TestFaults {
   std::vector<long> nan_steps;  // rank 0's loss is NaN at these steps
@@ -70,6 +86,8 @@ struct TestFaults {
     long step = 0, ms = 0;
   };
   std::vector<Slow> slow;  // rank sleeps ms before step
+  int skip_gather_rank = -1;  // this rank skips its first all-gather of skip_gather_step
+  long skip_gather_step = -1;
 };
 
 // This rank's decorators for `faults`: the micro-batches to train on (`batches` itself when
@@ -80,9 +98,15 @@ class InstalledFaults {
   InstalledFaults(const TestFaults& faults, MicroBatches& batches, Model& model, int rank,
                   bool restarted);
   MicroBatches& batches() { return wrapped_ ? *wrapped_ : batches_; }
+  // The communicator the strategy should use: `comm` itself, or a faulty decorator of it
+  // (which observe() then tells the steps).
+  Communicator& strategy_communicator(Communicator& comm);
   void observe(Trainer& trainer);
 
  private:
+  const TestFaults& faults_;
+  int rank_;
+  std::unique_ptr<SkipAllGather> skip_;
   MicroBatches& batches_;
   std::unique_ptr<MicroBatches> wrapped_;
   std::vector<std::unique_ptr<StepObserver>> observers_;

@@ -41,7 +41,7 @@ size_t resident_bytes() {
 }
 
 // A number from a one-line file, or 0 where it is missing or says "max".
-size_t read_bytes(const char* path) {
+size_t read_bytes(const std::string& path) {
   std::ifstream f(path);
   std::string s;
   if (!(f >> s) || s == "max") return 0;
@@ -50,6 +50,50 @@ size_t read_bytes(const char* path) {
   } catch (const std::exception&) {
     return 0;
   }
+}
+
+// This process's memory cgroup: the tightest limit on the way from its own group (from
+// /proc/self/cgroup: v1's memory controller, or v2's unified group) up to the root, what
+// that group holds already, and how many processes share it. limit 0: none.
+struct CgroupRoom {
+  size_t limit = 0, usage = 0, processes = 1;
+};
+
+CgroupRoom cgroup_room() {
+  CgroupRoom room;
+  std::ifstream self("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(self, line)) {
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string dir, limit_file, usage_file;
+    if (controllers == "memory") {
+      dir = "/sys/fs/cgroup/memory" + line.substr(b + 1);
+      limit_file = "memory.limit_in_bytes";
+      usage_file = "memory.usage_in_bytes";
+    } else if (controllers.empty() && line.substr(0, a) == "0") {
+      dir = "/sys/fs/cgroup" + line.substr(b + 1);
+      limit_file = "memory.max";
+      usage_file = "memory.current";
+    } else {
+      continue;
+    }
+    const std::string root = dir.substr(0, dir.size() - (line.size() - b - 1));
+    for (std::string d = dir;; d = d.substr(0, d.rfind('/'))) {
+      const size_t limit = read_bytes(d + "/" + limit_file);
+      if (limit > 0 && limit < (size_t(1) << 60) && (room.limit == 0 || limit < room.limit)) {
+        room.limit = limit;
+        room.usage = read_bytes(d + "/" + usage_file);
+        size_t procs = 0;
+        std::ifstream list(d + "/cgroup.procs");
+        for (std::string pid; list >> pid;) ++procs;
+        room.processes = std::max<size_t>(1, procs);
+      }
+      if (d.size() <= root.size()) break;
+    }
+  }
+  return room;
 }
 
 size_t mem_available() {
@@ -159,17 +203,21 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
 
 size_t memory_limit_bytes(const std::string& text, const std::string& flag) {
   if (text.empty()) {
-    // What this process may still take: the host's available memory or the cgroup's
-    // limit, shared by the ranks on this host, plus what it holds already.
-    size_t room = mem_available();
-    const size_t cgroup = std::max(read_bytes("/sys/fs/cgroup/memory.max"),
-                                   read_bytes("/sys/fs/cgroup/memory/memory.limit_in_bytes"));
-    if (cgroup > 0 && cgroup < (size_t(1) << 60)) room = room ? std::min(room, cgroup) : cgroup;
-    if (room == 0) return 0;  // nothing to go by: no limit
+    // What this process may still take: the host's available memory, shared by the ranks
+    // on this host, or what its memory cgroup has left, shared by the ranks in it (a group
+    // of its own per rank, or one around them all), plus what it holds already.
     int local = 1;
     if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE"))
       local = std::max(1, std::atoi(s));
-    return room / size_t(local) + resident_bytes();
+    size_t room = mem_available() / size_t(local);
+    const CgroupRoom cg = cgroup_room();
+    if (cg.limit > 0) {
+      const size_t left = cg.limit > cg.usage ? cg.limit - cg.usage : 0;
+      const size_t share = left / std::min(cg.processes, size_t(local));
+      room = room ? std::min(room, share) : share;
+    }
+    if (room == 0) return 0;  // nothing to go by: no limit
+    return room + resident_bytes();
   }
   size_t used = 0;
   double value = 0;

@@ -19,6 +19,7 @@
 #include "core/threads.h"
 #include "dist/gradient_communicator.h"
 #include "dist/launcher.h"
+#include "dist/collective_tap.h"
 #include "dist/ps_worker_strategy.h"
 #include "dist/zero_strategy.h"
 #include "dist/rank_agreement.h"
@@ -517,14 +518,31 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   check_ranks_agree(world, cfg.to_toml(), model.layout(), data.fingerprint);
   // NCCL between GPUs; host-side collectives (losses, checks) stay on `world`.
   const std::unique_ptr<Communicator> gpu_comm = make_gradient_communicator(tc.backend, world);
-  auto strategy = make_strategy(cfg.dist, gpu_comm ? *gpu_comm : world, model, cfg.optim);
-  Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
-  LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
+  CommWatchdog watchdog(comm, cfg.dist.comm_timeout, abort_every_rank);
+  // The strategy's collectives, each told to the watchdog (and, with dist.check_collectives,
+  // compared between the ranks) before it runs: a rank that skips one is named.
+  Communicator* strategy_comm = gpu_comm ? gpu_comm.get() : &world;
+  std::unique_ptr<CollectiveCheck> check;
+  std::unique_ptr<CollectiveTap> checked, watched;
+  if (cfg.dist.check_collectives && !ps) {
+    check = std::make_unique<CollectiveCheck>(*strategy_comm);
+    checked = std::make_unique<CollectiveTap>(*strategy_comm,
+                                              [&check](const std::string& w) { (*check)(w); });
+    strategy_comm = checked.get();
+  }
+  if (watchdog.active() && !ps) {
+    watched = std::make_unique<CollectiveTap>(
+        *strategy_comm, [&watchdog](const std::string& w) { watchdog.note(w); });
+    strategy_comm = watched.get();
+  }
   // Test faults, only when their flags ask (train/fault_injection.h).
   InstalledFaults faults(o.faults, task->batches(), model, world.rank(), restarted);
+  auto strategy =
+      make_strategy(cfg.dist, faults.strategy_communicator(*strategy_comm), model, cfg.optim);
+  Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
+  LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
   Trainer trainer(model, faults.batches(), *strategy, comm, tc, schedule);
   faults.observe(trainer);
-  CommWatchdog watchdog(comm, cfg.dist.comm_timeout, abort_every_rank);
   trainer.set_watchdog(&watchdog);
   DynamicLossScaler loss_scaler;
   if (tc.resolved_precision() == "fp16") trainer.set_loss_scaler(&loss_scaler);

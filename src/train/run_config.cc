@@ -14,7 +14,7 @@ namespace cohort {
 
 namespace {
 
-using FieldRef = std::variant<int*, long*, float*, uint64_t*, std::string*>;
+using FieldRef = std::variant<int*, long*, float*, uint64_t*, std::string*, bool*>;
 
 struct Field {
   const char* key;
@@ -89,6 +89,9 @@ std::vector<Field> fields_of(RunConfig& c) {
        "ps: the last S ranks are servers, ranks 0..N-S-1 workers"},
       {"dist.comm_timeout", &c.dist.comm_timeout,
        "seconds a collective may wait for a rank before the job stops naming it (0: never)"},
+      {"dist.check_collectives", &c.dist.check_collectives,
+       "ranks compare each collective of the strategy before running it, naming a rank that "
+       "skipped or added one (a debugging aid: one small all-gather per collective)"},
       {"dist.staleness", &c.dist.staleness,
        "ps: 0 synchronous; s > 0 asynchronous, a worker at most s steps ahead of the slowest"},
       {"data.synthetic_branching", &c.data.synthetic_branching,
@@ -102,6 +105,7 @@ const char* type_name(const FieldRef& ref) {
         using T = std::remove_pointer_t<decltype(p)>;
         if constexpr (std::is_same_v<T, std::string>) return "string";
         if constexpr (std::is_same_v<T, float>) return "float";
+        if constexpr (std::is_same_v<T, bool>) return "boolean";
         return "integer";
       },
       ref);
@@ -142,6 +146,9 @@ void assign(const Field& f, const toml::node& n, const std::string& source) {
         } else if constexpr (std::is_same_v<T, float>) {
           if (!n.is_number()) throw wrong();
           *p = static_cast<float>(*n.value<double>());
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!n.is_boolean()) throw wrong();
+          *p = *n.value<bool>();
         } else {
           if (!n.is_integer()) throw wrong();
           const int64_t v = *n.value<int64_t>();
@@ -207,6 +214,8 @@ std::string toml_value(const FieldRef& ref) {
           return fmt::format("\"{}\"", *p);
         else if constexpr (std::is_same_v<T, float>)
           return toml_float(*p);
+        else if constexpr (std::is_same_v<T, bool>)
+          return *p ? "true" : "false";
         else
           return fmt::format("{}", *p);
       },

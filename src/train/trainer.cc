@@ -39,6 +39,7 @@ Trainer::Trainer(Model& model, MicroBatches& batches, Strategy& strategy, Commun
 
 StepResult Trainer::step() {
   for (StepObserver* o : observers_) o->before_step(step_);
+  if (watchdog_) watchdog_->begin_step(step_);
   Timer timer;
   auto now = [&] {
     if (device_sync_) device_sync_();
