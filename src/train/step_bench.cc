@@ -24,6 +24,7 @@
 #include "core/threads.h"
 #include "data/synthetic_source.h"
 #include "dist/communicator.h"
+#include "dist/counting_communicator.h"
 #include "model/gpt.h"
 #include "optim/lr_schedule.h"
 #include "train/trainer.h"
@@ -58,7 +59,9 @@ int run_bench_train(const BenchTrainOptions& o) {
   OptimizerConfig oc;  // AdamW betas 0.9/0.95, wd 0.1: the peer's settings
   // --no-comm: each rank's strategy sees only itself, so its gradients are not exchanged.
   SoloCommunicator alone;
-  auto strategy = make_strategy(o.strategy, o.no_comm ? alone : *comm, model, oc);
+  // Each rank's bytes, as a ring would move them (counting_communicator.h).
+  CountingCommunicator counted(o.no_comm ? static_cast<Communicator&>(alone) : *comm);
+  auto strategy = make_strategy(o.strategy, counted, model, oc);
   SyntheticSource data(o.vocab, 0, o.seed);
   data.set_rank(comm->rank(), 1);
   // The step users run: Trainer::step with the strategy, clipping at 1.0 and AdamW.
@@ -80,7 +83,9 @@ int run_bench_train(const BenchTrainOptions& o) {
 
   std::vector<double> t_step, t_fwd, t_bwd, t_opt;
   float loss_first = 0, loss_last = 0;
+  TrafficCounts before_timed;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
+    if (s == o.warmup) before_timed = counted.counts();
     const StepResult r = trainer.step();
     if (s == 0) loss_first = r.loss;
     loss_last = r.loss;
@@ -91,6 +96,12 @@ int run_bench_train(const BenchTrainOptions& o) {
       t_opt.push_back(r.update_seconds);
     }
   }
+  // The mean over the ranks: with blocks of unequal size (a unit inside one rank's shard)
+  // a ring's sends fall unevenly on the ranks, but their sum is the ring's.
+  double sent_per_step =
+      double(counted.counts().bytes_sent - before_timed.bytes_sent) / std::max(1, o.steps);
+  comm->all_reduce_sum(&sent_per_step, 1);
+  sent_per_step /= world;
   // A step takes as long as its slowest rank.
   for (auto* v : {&t_step, &t_fwd, &t_bwd, &t_opt}) comm->all_reduce_max(v->data(), v->size());
   if (!lead) return 0;
@@ -98,9 +109,9 @@ int run_bench_train(const BenchTrainOptions& o) {
   double optimizer_mb = 0;
   for (const auto& buf : strategy->optimizer()->state()) optimizer_mb += buf.size * 4.0 / 1e6;
   const long BT_global = long(BT) * world;
+  const double params_mb = model.num_params() * 4.0 / 1e6;
   const double mn = *std::min_element(t_step.begin(), t_step.end());
   const double med = median(t_step);
-  const double params_mb = model.num_params() * 4.0 / 1e6;
   fmt::print("model: L={} NH={} C={} V={} (padded {}) | params {:.2f}M (matmul-relevant {:.2f}M)\n",
              o.layers, o.heads, o.channels, o.vocab, mc.padded_vocab_size(),
              model.num_params() / 1e6, n_mm / 1e6);
@@ -112,6 +123,9 @@ int run_bench_train(const BenchTrainOptions& o) {
       o.no_comm ? ", no gradient sync" : "", o.warmup, o.steps, loss_first, loss_last);
   fmt::print("ms/step: min {:.1f} median {:.1f} (fwd {:.1f} bwd {:.1f} update {:.1f})\n", mn * 1e3,
              med * 1e3, median(t_fwd) * 1e3, median(t_bwd) * 1e3, median(t_opt) * 1e3);
+  fmt::print("traffic: a rank sent {:.1f} MB a step, mean over the ranks ({:.2f} x the parameters' "
+             "{:.1f} MB)\n",
+             sent_per_step / 1e6, sent_per_step / (params_mb * 1e6), params_mb);
   fmt::print(
       "tokens/s (median step): {:.1f} | GFLOP/s: {:.1f}  [FLOPs/token = 6*N + 12*L*C*T = "
       "6*{:.0f} + 12*{}*{}*{} = {:.4g}]\n",
@@ -148,6 +162,7 @@ int run_bench_train(const BenchTrainOptions& o) {
                         {"tok_s_best", BT_global / mn},
                         {"gflops_median", flops_per_token * BT_global / med / 1e9},
                         {"optimizer_mb_per_rank", optimizer_mb},
+                        {"bytes_sent_per_step", sent_per_step},
                         {"loss_first", loss_first},
                         {"loss_last", loss_last}};
   fmt::print("RESULT {}\n", res.dump());
