@@ -3,7 +3,8 @@
 
 For each config, alternately RUNS times: cohort 1 rank x 2 threads; cohort under
 `mpirun -np 2` (1 thread per rank) with allreduce, allreduce without the gradient
-all-reduce (--no-comm: what communication costs), and zero1; PyTorch DDP with 2
+all-reduce (--no-comm: what communication costs), zero1, zero2 and fsdp (with the bytes
+each rank sends a step); PyTorch DDP with 2
 processes x 1 thread, and the same without DDP. The global batch is the same in every
 row. Prints best/median tokens/s per row. Run with /usr/bin/python3 (Debian's torch).
 
@@ -53,17 +54,24 @@ def main():
             "cohort 2 ranks x 1 thread, allreduce": mpi + ours + ["--batch", c["batch"] // 2, "--threads", 1],
             "cohort 2 ranks x 1 thread, no gradient sync": mpi + ours + ["--batch", c["batch"] // 2, "--threads", 1, "--no-comm"],
             "cohort 2 ranks x 1 thread, zero1": mpi + ours + ["--batch", c["batch"] // 2, "--threads", 1, "--strategy", "zero1"],
+            "cohort 2 ranks x 1 thread, zero2": mpi + ours + ["--batch", c["batch"] // 2, "--threads", 1, "--strategy", "zero2"],
+            "cohort 2 ranks x 1 thread, fsdp": mpi + ours + ["--batch", c["batch"] // 2, "--threads", 1, "--strategy", "fsdp"],
             "PyTorch DDP (gloo) 2 procs x 1 thread": peer,
             "PyTorch 2 procs x 1 thread, no DDP": peer + ["--no-ddp"],
         }
         tok = {k: [] for k in rows}
+        sent = {}
         for _ in range(args.runs):
             for k, cmd in rows.items():
-                tok[k].append(result_of(cmd)["tok_s_median"])
+                r = result_of(cmd)
+                tok[k].append(r["tok_s_median"])
+                if "bytes_sent_per_step" in r and "2 ranks" in k:
+                    sent[k] = r["bytes_sent_per_step"]
         print(f"config {name}: L={c['layers']} C={c['dim']} V={c['vocab']} T={c['seq']}, "
               f"global batch {c['batch']}, {args.runs} runs")
         for k, v in tok.items():
-            print(f"  {k:<46} best {max(v):8.1f}  median {statistics.median(v):8.1f} tokens/s")
+            mb = f"  {sent[k] / 1e6:6.1f} MB sent a step per rank" if k in sent else ""
+            print(f"  {k:<46} best {max(v):8.1f}  median {statistics.median(v):8.1f} tokens/s{mb}")
         print("RESULT " + json.dumps({"config": name, "tok_s": tok}))
 
 

@@ -58,6 +58,14 @@ for task in mlm classify translate; do
     sed "s/1 rank x batch 12/1 rank x batch $G/"
   python3 "$here/compare_losses.py" --tol 1e-6 "$tmp/$task" "${zero[@]}" |
     sed "s/1 rank x batch 12/1 rank x batch $G/"
+  # cohort eval reads fsdp's shard set as it reads zero2's model.safetensors: the same scores.
+  for s in zero2 fsdp; do
+    "$cohort" eval --checkpoint "$tmp/$task/$s-2" --split val --data "$data" 2>&1 |
+      grep RESULT | sed 's/"checkpoint":"[^"]*"//' >"$tmp/$task-$s.eval"
+  done
+  [ -s "$tmp/$task-fsdp.eval" ] && cmp -s "$tmp/$task-zero2.eval" "$tmp/$task-fsdp.eval" ||
+    { echo "FAIL: $task: eval of the fsdp shard set differs"; cat "$tmp/$task"-*.eval; exit 1; }
+  echo "ok: eval of the fsdp shard set == of zero2's checkpoint: $(cat "$tmp/$task-fsdp.eval")"
 done
 
 # The language model's validation under fsdp: its windows are dealt to the ranks unevenly,
@@ -85,3 +93,17 @@ rel = max(abs(x - y) / x for x, y in zip(a, b))
 print(f"ok: fsdp-3: validation losses within {rel:.2e} of 1 rank's")
 assert rel < 1e-6, rel
 PY
+# eval and generate read the fsdp shard set.
+for r in solo fsdp-3; do
+  "$cohort" eval --checkpoint "$tmp/lm/$r" --split test | grep RESULT >"$tmp/lm-$r.eval"
+done
+python3 - "$tmp/lm-solo.eval" "$tmp/lm-fsdp-3.eval" <<'PY'
+import json, sys
+a, b = (json.loads(open(f).read().split(" ", 1)[1]) for f in sys.argv[1:])
+rel = abs(a["loss"] - b["loss"]) / a["loss"]
+print(f"ok: cohort eval of the fsdp shard set: test loss {b['loss']:.6f}, within {rel:.2e} of 1 rank's")
+assert rel < 1e-6, rel
+PY
+"$cohort" generate --checkpoint "$tmp/lm/fsdp-3" --prompt "The " --max-tokens 8 >"$tmp/gen.out" ||
+  { echo "FAIL: generate from the fsdp shard set"; cat "$tmp/gen.out"; exit 1; }
+echo "ok: cohort generate from the fsdp shard set: $(head -c 80 "$tmp/gen.out" | tr '\n' ' ')"

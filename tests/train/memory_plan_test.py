@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The memory planner (train/memory_plan.h) against the process it plans: for three runs
-(a small GPT, the same with recompute = block, a wider one), the plan's total printed at
-start-up is within 10% of the run's peak RSS (its own, from wait4); a run over
+"""The memory planner (train/memory_plan.h) against the process it plans: for four runs
+(a small GPT, the same with recompute = block, a wider one, and the wider one under fsdp
+on 2 ranks), the plan's total printed at start-up is within 10% of the run's peak RSS
+(its own, from wait4; under mpirun the larger rank's, as wait4 reports mpirun's children); a run over
 --memory-limit is refused with exit 2 and one line naming the largest term, before any
 run directory is made; cohort plan prints every term.
 
@@ -17,11 +18,15 @@ cohort = sys.argv[1]
 failures = []
 
 
-def run(args):
+MPI = ["mpirun", "--oversubscribe", "-np", "2"]
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+def run(args, launcher=()):
     """(exit code, stdout + stderr, peak RSS in MB) of one cohort run."""
     with tempfile.TemporaryFile(mode="w+") as out:
-        p = subprocess.Popen([cohort, *args], stdout=out, stderr=subprocess.STDOUT,
-                             env=dict(os.environ, OMP_NUM_THREADS="2"))
+        p = subprocess.Popen([*launcher, cohort, *args], stdout=out, stderr=subprocess.STDOUT,
+                             env=dict(os.environ, OMP_NUM_THREADS="2", **MPI_ENV))
         _, status, usage = os.wait4(p.pid, 0)
         out.seek(0)
         return os.waitstatus_to_exitcode(status), out.read(), usage.ru_maxrss * 1024 / 1e6
@@ -36,10 +41,12 @@ def model(layers, dim, heads, vocab, batch, seq):
 
 small = model(4, 256, 4, 8192, 8, 128)
 wide = model(6, 512, 8, 16384, 4, 256)
-for name, args in [("small", small), ("small, recompute block", small + ["--recompute", "block"]),
-                   ("wide", wide)]:
+for name, args, launcher in [
+        ("small", small, ()), ("small, recompute block", small + ["--recompute", "block"], ()),
+        ("wide", wide, ()),
+        ("wide, fsdp on 2 ranks", wide + ["--strategy", "fsdp", "--threads", "1"], MPI)]:
     with tempfile.TemporaryDirectory() as d:
-        rc, text, rss = run(["train", *args, "--steps", "3", "--run-dir", d + "/run"])
+        rc, text, rss = run(["train", *args, "--steps", "3", "--run-dir", d + "/run"], launcher)
     m = re.search(r"memory plan per rank.*: ([0-9.]+) MB total", text)
     if rc != 0 or not m:
         failures.append(f"{name}: exit {rc} or no plan line:\n{text[-2000:]}")
