@@ -23,13 +23,21 @@ namespace {
 
 std::string mb(size_t bytes) { return fmt::format("{:.1f} MB", double(bytes) / 1e6); }
 
-// What building and planning the task's model allocates with train.recompute = r.
+// What building and planning the task's model allocates with train.recompute = r; and,
+// where asked, its largest gradient bucket in floats (gradient_buckets).
 size_t model_bytes(const RunConfig& cfg, Recompute r, Backend& backend, RunData& data,
-                   Communicator& comm) {
+                   Communicator& comm, size_t* largest_bucket = nullptr) {
   RunConfig c = cfg;
   c.train.recompute = recompute_name(r);
   PlanningBackend planning(backend);
-  { const std::unique_ptr<Task> task = make_task(c, planning, data, comm); }
+  {
+    const std::unique_ptr<Task> task = make_task(c, planning, data, comm);
+    if (largest_bucket) {
+      *largest_bucket = 0;
+      for (const GradientBucket& b : gradient_buckets(task->model(), cfg.dist.bucket_mb))
+        *largest_bucket = std::max(*largest_bucket, b.end - b.begin);
+    }
+  }
   return planning.counted().peak_bytes();
 }
 
@@ -163,7 +171,8 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
   const ParameterLayout layout = model_layout(cfg.model);
   const size_t n = layout.total();
   p.params = p.grads = n * sizeof(float);
-  const size_t built = model_bytes(cfg, mine, backend, data, comm);
+  size_t largest_bucket = 0;
+  const size_t built = model_bytes(cfg, mine, backend, data, comm, &largest_bucket);
   p.activations = built - p.params - p.grads;
   p.other_activations = model_bytes(cfg, other, backend, data, comm) - p.params - p.grads;
   // The optimizer's state over this rank's shard.
@@ -198,6 +207,21 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
   if (ps_worker) p.optimizer_name += ", on the servers";
   // The bf16 wire's copy of the gradients (AllReduceStrategy).
   if (cfg.dist.name == "allreduce" && cfg.dist.wire == "bf16" && world > 1) p.comm = n * 2;
+  // OpenMPI's scratch for one bucket's collective (one runs at a time), measured with
+  // 148 MB buffers: an in-place all-reduce takes half the buffer again; a reduce-scatter
+  // 1.5 times it, and twice it on a rank that receives the whole bucket (a bucket inside
+  // one shard, as the embeddings' often are); an in-place all-gather nothing. Under fsdp
+  // that rank holds the embeddings in its shard, not gathered beside it as the planned rank
+  // does (above), so 1.5 times.
+  if (world > 1 && !p.device && !ps_worker) {
+    const size_t bucket = largest_bucket * sizeof(float);
+    if (stage == 3)
+      p.comm += 3 * bucket / 2;
+    else if (stage > 0)
+      p.comm += 2 * bucket;
+    else
+      p.comm += cfg.dist.wire == "bf16" ? bucket / 4 : bucket / 2;
+  }
   return p;
 }
 

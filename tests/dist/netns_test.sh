@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two ranks on two network "hosts" (namespaces joined by a bridge, TCP between them,
 # scripts/netns-hosts.sh), launched by mpirun through scripts/netns-agent.sh: losses
-# equal one rank's with the global batch, for allreduce and zero1, over 1 Gbit/s links. Skipped (exit 77) where namespaces cannot be made (not root,
+# equal one rank's with the global batch, for allreduce, zero1 and fsdp, over 1 Gbit/s links. Skipped (exit 77) where namespaces cannot be made (not root,
 # or a sandbox that refuses them). Usage: netns_test.sh path/to/cohort SRC_DIR
 set -uo pipefail
 cohort=$1
@@ -27,10 +27,12 @@ model=(--synthetic --set model.n_layer=2 --set model.n_embd=48 --set model.n_hea
        --set model.context_length=16 --set model.vocab_size=96 --set model.dropout=0.1
        --seq-len 16 --steps 10 --threads 1 --set train.warmup=3 --lr 3e-3)
 "$cohort" train "${model[@]}" --batch-size 8 --run-dir "$tmp/solo" >"$tmp/solo.log"
-for s in allreduce zero1; do
+for s in allreduce zero1 fsdp; do
   timeout 120 mpirun "${net[@]}" "$cohort" train "${model[@]}" --batch-size 4 --strategy "$s" \
     --run-dir "$tmp/$s" >"$tmp/$s.log" 2>&1 || { cat "$tmp/$s.log"; exit 1; }
-  grep -q "replicas: 2 ranks hold bit-identical parameters" "$tmp/$s.log"
+  held="replicas: 2 ranks hold bit-identical parameters"
+  [ "$s" = fsdp ] && held="shards: 2 ranks hold a shard of the parameters each"
+  grep -q "$held" "$tmp/$s.log"
 done
 python3 - "$tmp" <<'PY'
 import json, os, sys
@@ -38,7 +40,7 @@ def losses(name):
     rows = [json.loads(l) for l in open(os.path.join(sys.argv[1], name, "metrics.jsonl"))]
     return [r["loss"] for r in rows if r.get("kind") == "train"]
 ref = losses("solo")
-for name in ("allreduce", "zero1"):
+for name in ("allreduce", "zero1", "fsdp"):
     rel = max(abs(a - b) / abs(a) for a, b in zip(ref, losses(name)))
     print(f"ok: 2 hosts over TCP, {name}: 10 losses within {rel:.2e} of 1 rank")
     assert len(losses(name)) == 10 and rel < 1e-5

@@ -44,7 +44,7 @@ wide = model(6, 512, 8, 16384, 4, 256)
 for name, args, launcher in [
         ("small", small, ()), ("small, recompute block", small + ["--recompute", "block"], ()),
         ("wide", wide, ()),
-        ("wide, fsdp on 2 ranks", wide + ["--strategy", "fsdp", "--threads", "1"], MPI)]:
+        ("wide, fsdp on 2 ranks", wide[:-2] + ["--threads", "1", "--strategy", "fsdp"], MPI)]:
     with tempfile.TemporaryDirectory() as d:
         rc, text, rss = run(["train", *args, "--steps", "3", "--run-dir", d + "/run"], launcher)
     m = re.search(r"memory plan per rank.*: ([0-9.]+) MB total", text)
