@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The headline of issue 12: a GPT whose training state does not fit one rank's 4 GiB.
-# GPT-2 medium's shape (24 layers, 1024 wide, 16 heads, vocab 50257: 355M parameters,
-# 16 bytes each with AdamW in fp32 = 5.7 GB), synthetic data, B=1 T=128 per rank. Every
+# GPT-2 medium's blocks (24 layers, 1024 wide, 16 heads) over a vocabulary of 512: 303M
+# parameters, 16 bytes each with AdamW in fp32 = 4.85 GB > 4 GiB; synthetic data (each token
+# has 4 successors, so the loss can fall within 20 steps), B=1 T=128 per rank. Every
 # rank runs in a memory cgroup of its own limited to 4 GiB (bench/in_memory_cgroup.sh),
 # so a wrong planner shows as a kill, not as a number.
 #   1. allreduce on 4 ranks: refused at start-up (exit 2, one line).
@@ -15,8 +16,8 @@ mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 model=(--synthetic --set model.n_layer=24 --set model.n_embd=1024 --set model.n_head=16
-       --set model.vocab_size=50257 --set model.context_length=128 --batch-size 1 --seq-len 128
-       --steps 24 --threads 1 --set train.warmup=4 --lr 3e-4 --set eval_every=0
+       --set model.vocab_size=512 --set model.context_length=128 --batch-size 1 --seq-len 128
+       --steps 24 --threads 1 --set train.warmup=4 --lr 6e-4 --set eval_every=0
        --set checkpoint_every=0 --memory-limit 4G)
 ranks() {  # ranks NAME N ARGS...: mpirun in per-rank 4 GiB cgroups, logs in $out/NAME
   local name=$1 n=$2

@@ -24,6 +24,10 @@ class HostMemory final : public MemorySpace {
     if (rounded >= kMapBytes) {
       void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p == MAP_FAILED) throw std::bad_alloc();
+      // Transparent huge pages where the system offers them on request: zero2 and fsdp give
+      // pages back and fault them in again every step, 512 times fewer faults in 2 MB pages
+      // (fsdp on config B of compare_train.py: -12% against allreduce in 4 KB pages, -4% in 2 MB).
+      madvise(p, rounded, MADV_HUGEPAGE);
       std::lock_guard<std::mutex> lock(mutex_);
       mapped_[p] = rounded;
       return p;

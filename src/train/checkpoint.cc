@@ -290,7 +290,7 @@ fs::path resolve_checkpoint(const fs::path& path) {
                           path.string()));
 }
 
-LoadedCheckpoint load_checkpoint(const fs::path& dir) {
+LoadedCheckpoint load_checkpoint(const fs::path& dir, const std::optional<ParamRange>& range) {
   verify_manifest(dir);
   LoadedCheckpoint ck;
   ck.dir = dir;
@@ -307,12 +307,24 @@ LoadedCheckpoint load_checkpoint(const fs::path& dir) {
   }
   ck.run_config_toml = config.value("cohort_run_config", "");
   const ParameterLayout layout = model_layout(ck.model);
-  ck.params.resize(layout.total());
-  if (!fs::exists(dir / "model.safetensors") && fs::exists(dir / shard_index_name("model")))
-    read_shard_set(dir / shard_index_name("model"), layout, ck.params.data(), 0, layout.total());
-  else
+  const auto [lo, hi] = range.value_or(ParamRange{0, layout.total()});
+  if (lo > hi || hi > layout.total())
+    throw Error(fmt::format("{}: parameters [{}, {}) asked of a model of {}", dir.string(), lo, hi,
+                            layout.total()));
+  ck.params_begin = lo;
+  if (!fs::exists(dir / "model.safetensors") && fs::exists(dir / shard_index_name("model"))) {
+    ck.params.resize(hi - lo);
+    read_shard_set(dir / shard_index_name("model"), layout, ck.params.data(), lo, hi);
+  } else {
+    ck.params.resize(layout.total());
     read_model_safetensors(dir / "model.safetensors", ck.model.arch, ck.model.vocab_size, layout,
                            ck.params.data());
+    if (lo != 0 || hi != layout.total()) {
+      ck.params.erase(ck.params.begin() + long(hi), ck.params.end());
+      ck.params.erase(ck.params.begin(), ck.params.begin() + long(lo));
+      ck.params.shrink_to_fit();
+    }
+  }
   const fs::path state_path = dir / "state.json";
   try {
     ck.state = state_from_json(nlohmann::json::parse(read_file(state_path)));
@@ -392,7 +404,8 @@ void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
 }
 
 LoadedCheckpoint load_newest_good_checkpoint(const fs::path& run_dir,
-                                             const std::function<void(const std::string&)>& warn) {
+                                             const std::function<void(const std::string&)>& warn,
+                                             const std::optional<ParamRange>& range) {
   const fs::path checkpoints = run_dir / "checkpoints";
   std::vector<fs::path> candidates;
   try {
@@ -411,7 +424,7 @@ LoadedCheckpoint load_newest_good_checkpoint(const fs::path& run_dir,
   }
   for (const fs::path& dir : candidates) {
     try {
-      return load_checkpoint(dir);
+      return load_checkpoint(dir, range);
     } catch (const Error& e) {
       warn(fmt::format("{} (skipping {})", e.what(), dir.filename().string()));
     }

@@ -19,7 +19,9 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/parameter_layout.h"
@@ -89,7 +91,10 @@ std::filesystem::path resolve_checkpoint(const std::filesystem::path& path);
 struct LoadedCheckpoint {
   std::filesystem::path dir;
   ModelConfig model;
-  std::vector<float> params;  // layout order, layout(model).total() floats
+  // Layout order: the whole buffer, or, where load_checkpoint was given a range, flat
+  // [params_begin, params_begin + params.size()) of it.
+  std::vector<float> params;
+  size_t params_begin = 0;
   std::string run_config_toml;
   TrainingState state;
   std::unique_ptr<Tokenizer> tokenizer;  // null if the checkpoint has none
@@ -98,12 +103,17 @@ struct LoadedCheckpoint {
 // Verifies the MANIFEST, then reads model (model.safetensors, or the model shard set
 // consolidated), config, state and tokenizer. Each problem is one cohort::Error naming the
 // file.
-LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir);
+// range: only flat [first, second) of the parameters (an fsdp rank's shard; from a shard
+// set only the files holding part of it are read).
+using ParamRange = std::pair<size_t, size_t>;
+LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir,
+                                 const std::optional<ParamRange>& range = std::nullopt);
 // For --resume: the checkpoint `latest` names if it loads, else the newest older one
 // that does; each one skipped is reported through warn with what was wrong with it.
 // Throws cohort::Error if none loads.
 LoadedCheckpoint load_newest_good_checkpoint(const std::filesystem::path& run_dir,
-                                             const std::function<void(const std::string&)>& warn);
+                                             const std::function<void(const std::string&)>& warn,
+                                             const std::optional<ParamRange>& range = std::nullopt);
 // Restores the optimizer's [begin, end) of each state buffer and its step count from
 // dir/optimizer.safetensors or from the per-rank shard files, whatever number of ranks
 // wrote them.

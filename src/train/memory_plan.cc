@@ -266,7 +266,36 @@ size_t memory_limit_bytes(const std::string& text, const std::string& flag) {
   return size_t(value * scale);
 }
 
-void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& limit_source) {
+std::string fitting_setting(const RunConfig& cfg, Backend& backend, RunData& data,
+                            Communicator& comm, int world, size_t limit) {
+  // The smallest change first: recomputation alone, then each ZeRO stage beyond this
+  // one's, without recomputation and with it.
+  std::vector<std::pair<std::string, std::string>> tries;
+  const std::string& mine = cfg.dist.name;
+  if (cfg.train.recompute != "block") tries.emplace_back(mine, "block");
+  if (world > 1 && mine != "ps") {
+    for (const char* s : {"zero1", "zero2", "fsdp"}) {
+      if (zero_stage(s) <= zero_stage(mine)) continue;
+      tries.emplace_back(s, cfg.train.recompute);
+      if (cfg.train.recompute != "block") tries.emplace_back(s, "block");
+    }
+  }
+  for (const auto& [strategy, recompute] : tries) {
+    RunConfig c = cfg;
+    c.dist.name = strategy;
+    c.train.recompute = recompute;
+    const size_t total = plan_memory(c, backend, data, comm, world).host_total();
+    if (total > limit) continue;
+    std::string flags;
+    if (strategy != mine) flags += "--strategy " + strategy;
+    if (recompute != cfg.train.recompute) flags += (flags.empty() ? "" : " ") + ("--recompute " + recompute);
+    return fmt::format("{} would fit ({} per rank)", flags, mb(total));
+  }
+  return "";
+}
+
+void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& limit_source,
+                       const std::string& fits) {
   if (limit == 0 || plan.host_total() <= limit) return;
   struct Term {
     const char* name;
@@ -282,7 +311,9 @@ void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& 
   const Term largest = *std::max_element(
       terms.begin(), terms.end(), [](const Term& a, const Term& b) { return a.bytes < b.bytes; });
   std::string advice;
-  if (largest.bytes == plan.activations && plan.other_activations < plan.activations)
+  if (!fits.empty())
+    advice = "; " + fits;
+  else if (largest.bytes == plan.activations && plan.other_activations < plan.activations)
     advice = fmt::format("; train.recompute = {} would keep {}", plan.other_recompute,
                          mb(plan.other_activations));
   else if (largest.bytes == plan.optimizer && plan.strategy == "allreduce")

@@ -51,8 +51,16 @@ MemoryPlan plan_memory(const RunConfig& cfg, Backend& backend, RunData& data, Co
 // this host). Bytes; 0 means no limit. Throws cohort::Error naming `flag` on bad text.
 size_t memory_limit_bytes(const std::string& text, const std::string& flag);
 
+// The setting closest to cfg's that fits `limit` ("--strategy fsdp --recompute block would
+// fit (1830.7 MB per rank)"): recomputation, then each ZeRO stage beyond cfg's, each
+// planned; empty where none does.
+std::string fitting_setting(const RunConfig& cfg, Backend& backend, RunData& data,
+                            Communicator& comm, int world, size_t limit);
+
 // Throws cohort::Error (exit 2) when the plan's host total exceeds limit (0: none): one
-// line naming the largest term and a setting that would shrink it.
-void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& limit_source);
+// line naming the largest term and `fits` (fitting_setting's), or, without it, a setting
+// that would shrink that term.
+void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& limit_source,
+                       const std::string& fits = "");
 
 }  // namespace cohort

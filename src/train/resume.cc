@@ -17,7 +17,14 @@ TrainingState resume_from(const LoadedCheckpoint& ck, Model& model, Optimizer* o
     throw Error(fmt::format("{}: checkpoint model ({}) differs from the config's ({})",
                             ck.dir.string(), ck.model.shape(), model.config().shape()));
   }
-  model.upload_params(ck.params.data());
+  if (ck.params_begin == 0 && ck.params.size() == model.num_params()) {
+    model.upload_params(ck.params.data());
+  } else {  // an fsdp rank's shard: the rest stays untouched
+    COHORT_CHECK(ck.params_begin + ck.params.size() <= model.num_params())
+        << "checkpoint range beyond the model";
+    model.backend().memory().copy_from_host(model.params() + ck.params_begin, ck.params.data(),
+                                            ck.params.size() * sizeof(float));
+  }
   if (optimizer) load_optimizer_state(ck.dir, *optimizer);
   trainer.set_next_step(ck.state.step);
   if (loader) loader->restore({ck.state.step, ck.state.loader_sample});

@@ -498,9 +498,11 @@ int run_training(RunConfig cfg, const RunOptions& o) {
     const size_t limit = memory_limit_bytes(o.memory_limit, "--memory-limit");  // bad text first
     const MemoryPlan plan = plan_memory(cfg, backend, data, comm, comm.world());
     if (lead) fmt::print("{}\n", plan.summary());
+    const bool over = limit > 0 && plan.host_total() > limit;
     check_memory_plan(
         plan, limit,
-        o.memory_limit.empty() ? "the memory available to this rank" : "--memory-limit");
+        o.memory_limit.empty() ? "the memory available to this rank" : "--memory-limit",
+        over ? fitting_setting(cfg, backend, data, comm, comm.world(), limit) : "");
   });
   raise_if_any_failed(comm, error, error_code);  // the computing ranks: servers serve already
   const std::unique_ptr<Task> task = make_task(cfg, backend, data, comm);
@@ -551,9 +553,16 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   state.seed = tc.seed;
   std::string resumed_from;  // the checkpoint directory, when resumed
   if (resume) {
-    LoadedCheckpoint ck = load_newest_good_checkpoint(tc.run_dir, [&](const std::string& w) {
-      if (lead) fmt::print(stderr, "cohort: warning: {}\n", w);
-    });
+    // An fsdp rank reads only its shard of the parameters.
+    std::optional<ParamRange> range;
+    if (ZeroStrategy* fsdp = fsdp_of(*strategy))
+      range = ParamRange{fsdp->shard_begin(), fsdp->shard_end()};
+    LoadedCheckpoint ck = load_newest_good_checkpoint(
+        tc.run_dir,
+        [&](const std::string& w) {
+          if (lead) fmt::print(stderr, "cohort: warning: {}\n", w);
+        },
+        range);
     state = resume_from(ck, model, optimizer, trainer, data.loader);
     if (lead) fmt::print("resumed from {} at step {}\n", ck.dir.string(), state.step);
     resumed_from = ck.dir.string();
