@@ -383,15 +383,20 @@ void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
         throw Error(
             fmt::format("{}: missing tensor '{}' (a different optimizer?)", where, buf.name));
       }
-      const auto values = file.floats(buf.name);
-      const size_t fe = fb + values.size(), hi = std::min(fe, oe);
+      // F32 straight from the file's bytes (no second copy of a state buffer); others widened.
+      const SafeTensor& t = file.at(buf.name);
+      std::vector<float> widened;
+      if (t.dtype != "F32") widened = file.floats(buf.name);
+      const auto* values =
+          t.dtype == "F32" ? reinterpret_cast<const float*>(t.data()) : widened.data();
+      const size_t count = t.dtype == "F32" ? t.size() / sizeof(float) : widened.size();
+      const size_t fe = fb + count, hi = std::min(fe, oe);
       if (meta.count("end") && std::stoul(field("end")) != fe) {
         throw Error(fmt::format("{}: '{}' holds {} values, metadata says [{}, {})", where, buf.name,
-                                values.size(), fb, field("end")));
+                                count, fb, field("end")));
       }
       if (lo >= hi) break;
-      buf.space->copy_from_host(buf.data + (lo - ob), values.data() + (lo - fb),
-                                (hi - lo) * sizeof(float));
+      buf.space->copy_from_host(buf.data + (lo - ob), values + (lo - fb), (hi - lo) * sizeof(float));
       if (first) covered += hi - lo;
       first = false;
     }

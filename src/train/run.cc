@@ -542,6 +542,9 @@ int run_training(RunConfig cfg, const RunOptions& o) {
   auto strategy =
       make_strategy(cfg.dist, faults.strategy_communicator(*strategy_comm), model, cfg.optim);
   Optimizer* optimizer = strategy->optimizer();  // null on a parameter server's worker
+  // fsdp: the initialized parameters outside this rank's shard go now, before a resume
+  // loads the shard, so that the two never add up.
+  if (ZeroStrategy* fsdp = fsdp_of(*strategy)) fsdp->sharded_parameters()->release_all();
   LrSchedule schedule{tc.lr, tc.min_lr, tc.warmup, tc.steps};
   Trainer trainer(model, faults.batches(), *strategy, comm, tc, schedule);
   faults.observe(trainer);
