@@ -25,7 +25,8 @@ void add_bench_command(CLI::App& root, int& exit_code) {
   train->add_option("--steps", o->steps, "Timed steps")->capture_default_str();
   train->add_option("--warmup", o->warmup, "Untimed steps first")->capture_default_str();
   train->add_option("--seed", o->seed, "Seed")->capture_default_str();
-  train->add_option("--strategy", o->strategy.name, "Under mpirun: allreduce | zero1 | zero2 | fsdp")
+  train
+      ->add_option("--strategy", o->strategy.name, "Under mpirun: allreduce | zero1 | zero2 | fsdp")
       ->capture_default_str();
   train->add_option("--bucket-mb", o->strategy.bucket_mb, "allreduce bucket size (MB)")
       ->capture_default_str();

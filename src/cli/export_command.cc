@@ -79,8 +79,7 @@ void add_export_command(CLI::App& root, int& exit_code) {
                   "Checkpoint directory, or a run directory (its latest checkpoint)")
       ->required();
   cmd->add_option("--format", o->format, "hf")->capture_default_str();
-  cmd->add_option("--out", o->out, "Directory to create (must not exist, or be empty)")
-      ->required();
+  cmd->add_option("--out", o->out, "Directory to create (must not exist, or be empty)")->required();
   cmd->add_option("--max-shard-size", o->max_shard_size,
                   "hf: split the weights into HF's sharded files past this size (K, M, G)")
       ->capture_default_str();

@@ -24,8 +24,8 @@ class CollectiveTap final : public ForwardingCommunicator {
   void all_reduce_sum(double* data, size_t n) override;
   void all_reduce_max(double* data, size_t n) override;
   void reduce_scatter_sum(float* data, const std::vector<size_t>& counts) override;
-  std::unique_ptr<CommRequest> reduce_scatter_sum_async(
-      float* data, const std::vector<size_t>& counts) override;
+  std::unique_ptr<CommRequest> reduce_scatter_sum_async(float* data,
+                                                        const std::vector<size_t>& counts) override;
   void all_gather(float* data, const std::vector<size_t>& counts) override;
   std::unique_ptr<CommRequest> all_gather_async(float* data,
                                                 const std::vector<size_t>& counts) override;

@@ -45,10 +45,11 @@ std::string mismatch_message(int64_t seq, const std::vector<const CommWatchdog::
                        it->second.size() > 1 ? "s" : "", rank_list(it->second),
                        it->second.size() > 1 ? "are" : "is", it->first);
   }
-  return fmt::format("collective {}: {}, where rank{} {} {} in {}: the ranks' collectives differ "
-                     "(a rank skipped or added one)",
-                     seq, odd, usual->second.size() > 1 ? "s" : "", rank_list(usual->second),
-                     usual->second.size() > 1 ? "are" : "is", usual->first);
+  return fmt::format(
+      "collective {}: {}, where rank{} {} {} in {}: the ranks' collectives differ "
+      "(a rank skipped or added one)",
+      seq, odd, usual->second.size() > 1 ? "s" : "", rank_list(usual->second),
+      usual->second.size() > 1 ? "are" : "is", usual->first);
 }
 }  // namespace
 

@@ -77,7 +77,7 @@ class CommWatchdog {
   double entered_at_ = 0;  // seconds on a steady clock
   CheckIn current_;
   std::deque<std::unique_ptr<CommRequest>> sends_;
-  std::deque<CheckIn> outbox_;  // buffers of the sends in flight (a deque: they never move)
+  std::deque<CheckIn> outbox_;         // buffers of the sends in flight (a deque: they never move)
   std::deque<CheckIn> own_check_ins_;  // rank 0's own, for its monitor to compare
   long step_ = 0;                      // begin_step's
   std::thread thread_;

@@ -6,7 +6,6 @@
 
 namespace cohort {
 
-
 std::unique_ptr<CommRequest> SoloCommunicator::all_reduce_sum_async(float*, size_t) {
   return std::make_unique<DoneRequest>();
 }

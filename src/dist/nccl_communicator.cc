@@ -126,8 +126,8 @@ void NcclCommunicator::all_gather(float* data, const std::vector<size_t>& counts
 }
 
 // The same for the gather: each owner broadcasts its block.
-std::unique_ptr<CommRequest> NcclCommunicator::all_gather_async(
-    float* data, const std::vector<size_t>& counts) {
+std::unique_ptr<CommRequest> NcclCommunicator::all_gather_async(float* data,
+                                                                const std::vector<size_t>& counts) {
   after_compute();
   check_nccl(ncclGroupStart(), "ncclGroupStart");
   size_t offset = 0;

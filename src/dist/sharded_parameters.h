@@ -33,7 +33,7 @@ class ShardedParameters final : public ParameterStore {
   void discard_outside_shard(size_t unit);
   Communicator& comm_;
   ParameterBuffers& model_;
-  size_t begin_ = 0, end_ = 0;  // this rank's shard
+  size_t begin_ = 0, end_ = 0;                     // this rank's shard
   std::vector<std::pair<size_t, size_t>> ranges_;  // each unit's, from grad_ready_ranges()
   std::vector<std::vector<size_t>> counts_;        // each unit's part of every shard
   std::vector<State> state_;

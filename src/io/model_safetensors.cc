@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -53,7 +52,8 @@ std::vector<std::string> write_hf_model_files(const std::filesystem::path& dir,
   std::vector<std::string> files;
   nlohmann::json weight_map = nlohmann::json::object();
   for (size_t g = 0; g < groups.size(); ++g) {
-    const std::string name = fmt::format("model-{:05d}-of-{:05d}.safetensors", g + 1, groups.size());
+    const std::string name =
+        fmt::format("model-{:05d}-of-{:05d}.safetensors", g + 1, groups.size());
     SafetensorsFile file;
     for (const ParameterTensor* t : groups[g]) {
       auto shape = t->shape;

@@ -66,8 +66,8 @@ std::vector<Run> slice_runs(const nlohmann::json& slice, const std::vector<int64
   if (slice.contains("flat")) {
     const auto r = slice.at("flat").get<std::vector<size_t>>();
     if (r.size() != 2 || r[0] >= r[1] || r[1] > numel)
-      throw Error(fmt::format("{}: flat range {} outside [0, {})", where, slice["flat"].dump(),
-                              numel));
+      throw Error(
+          fmt::format("{}: flat range {} outside [0, {})", where, slice["flat"].dump(), numel));
     return {{r[0], 0, r[1] - r[0]}};
   }
   const auto start = slice.at("start").get<std::vector<int64_t>>();
@@ -145,20 +145,21 @@ void read_shard_set(const fs::path& index, const ParameterLayout& layout, float*
                               nlohmann::json(shape).dump(), nlohmann::json(t.shape).dump()));
   }
   if (covered != hi - lo)
-    throw Error(fmt::format("{}: the slices cover {} of the {} values asked for: a shard set with "
-                            "parts missing or overlapping",
-                            where, covered, hi - lo));
+    throw Error(
+        fmt::format("{}: the slices cover {} of the {} values asked for: a shard set with "
+                    "parts missing or overlapping",
+                    where, covered, hi - lo));
   for (const auto& [f, copies] : by_file) {
     const fs::path path = index.parent_path() / files[f];
     const SafetensorsFile file = SafetensorsFile::read(path.string());
     for (const Copy& c : copies) {
       const SafeTensor& t = file.at(c.tensor->name);
       if (t.dtype != "F32")
-        throw Error(fmt::format("{}: '{}' is {}, expected F32", path.string(), c.tensor->name,
-                                t.dtype));
+        throw Error(
+            fmt::format("{}: '{}' is {}, expected F32", path.string(), c.tensor->name, t.dtype));
       if ((c.run.from + c.run.n) * sizeof(float) > t.size())
-        throw Error(fmt::format("{}: '{}' holds {} values; the index reads up to {}",
-                                path.string(), c.tensor->name, t.numel(), c.run.from + c.run.n));
+        throw Error(fmt::format("{}: '{}' holds {} values; the index reads up to {}", path.string(),
+                                c.tensor->name, t.numel(), c.run.from + c.run.n));
       std::memcpy(out + (c.tensor->offset + c.run.at - lo), t.data() + c.run.from * sizeof(float),
                   c.run.n * sizeof(float));
     }

@@ -396,7 +396,8 @@ void load_optimizer_state(const fs::path& dir, Optimizer& optimizer) {
                                 count, fb, field("end")));
       }
       if (lo >= hi) break;
-      buf.space->copy_from_host(buf.data + (lo - ob), values + (lo - fb), (hi - lo) * sizeof(float));
+      buf.space->copy_from_host(buf.data + (lo - ob), values + (lo - fb),
+                                (hi - lo) * sizeof(float));
       if (first) covered += hi - lo;
       first = false;
     }

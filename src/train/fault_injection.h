@@ -85,7 +85,7 @@ struct TestFaults {
     int rank = -1;
     long step = 0, ms = 0;
   };
-  std::vector<Slow> slow;  // rank sleeps ms before step
+  std::vector<Slow> slow;     // rank sleeps ms before step
   int skip_gather_rank = -1;  // this rank skips its first all-gather of skip_gather_step
   long skip_gather_step = -1;
 };

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <map>
 #include <fstream>
+#include <map>
 #include <vector>
 
 #include "backend/planning_backend.h"
@@ -288,7 +288,8 @@ std::string fitting_setting(const RunConfig& cfg, Backend& backend, RunData& dat
     if (total > limit) continue;
     std::string flags;
     if (strategy != mine) flags += "--strategy " + strategy;
-    if (recompute != cfg.train.recompute) flags += (flags.empty() ? "" : " ") + ("--recompute " + recompute);
+    if (recompute != cfg.train.recompute)
+      flags += (flags.empty() ? "" : " ") + ("--recompute " + recompute);
     return fmt::format("{} would fit ({} per rank)", flags, mb(total));
   }
   return "";
@@ -318,8 +319,7 @@ void check_memory_plan(const MemoryPlan& plan, size_t limit, const std::string& 
                          mb(plan.other_activations));
   else if (largest.bytes == plan.optimizer && plan.strategy == "allreduce")
     advice = fmt::format("; --strategy zero1 keeps 1/N of it on each of N ranks");
-  else if ((largest.bytes == plan.params || largest.bytes == plan.grads) &&
-           plan.strategy != "fsdp")
+  else if ((largest.bytes == plan.params || largest.bytes == plan.grads) && plan.strategy != "fsdp")
     advice = "; --strategy fsdp keeps 1/N of the parameters and gradients on each of N ranks";
   else if (largest.bytes == plan.params || largest.bytes == plan.grads ||
            largest.bytes == plan.optimizer)

@@ -81,7 +81,8 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.log_every", &c.train.log_every,
        "steps between progress lines when not on a terminal"},
       {"dist.strategy", &c.dist.name,
-       "data-parallel strategy under mpirun: allreduce | zero1 | zero2 | fsdp | ps (parameter server)"},
+       "data-parallel strategy under mpirun: allreduce | zero1 | zero2 | fsdp | ps (parameter "
+       "server)"},
       {"dist.bucket_mb", &c.dist.bucket_mb, "allreduce: gradient bucket size in MB"},
       {"dist.wire", &c.dist.wire,
        "allreduce: gradients on the wire as fp32 | bf16 (half the bytes)"},

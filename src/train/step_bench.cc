@@ -123,9 +123,10 @@ int run_bench_train(const BenchTrainOptions& o) {
       o.no_comm ? ", no gradient sync" : "", o.warmup, o.steps, loss_first, loss_last);
   fmt::print("ms/step: min {:.1f} median {:.1f} (fwd {:.1f} bwd {:.1f} update {:.1f})\n", mn * 1e3,
              med * 1e3, median(t_fwd) * 1e3, median(t_bwd) * 1e3, median(t_opt) * 1e3);
-  fmt::print("traffic: a rank sent {:.1f} MB a step, mean over the ranks ({:.2f} x the parameters' "
-             "{:.1f} MB)\n",
-             sent_per_step / 1e6, sent_per_step / (params_mb * 1e6), params_mb);
+  fmt::print(
+      "traffic: a rank sent {:.1f} MB a step, mean over the ranks ({:.2f} x the parameters' "
+      "{:.1f} MB)\n",
+      sent_per_step / 1e6, sent_per_step / (params_mb * 1e6), params_mb);
   fmt::print(
       "tokens/s (median step): {:.1f} | GFLOP/s: {:.1f}  [FLOPs/token = 6*N + 12*L*C*T = "
       "6*{:.0f} + 12*{}*{}*{} = {:.4g}]\n",

@@ -83,8 +83,10 @@ TEST(ShardSet, BlocksOfDimensionsReadOntoTheFlatLayout) {
       size_t at = 0;
       if (shape.size() == 2) at = size_t(start[0] + r) * size_t(t.shape[1]) + size_t(start[1]);
       if (shape.size() == 3)
-        at = (size_t(start[0] + r / shape[1]) * size_t(t.shape[1]) + size_t(start[1] + r % shape[1])) *
-                 size_t(t.shape[2]) + size_t(start[2]);
+        at = (size_t(start[0] + r / shape[1]) * size_t(t.shape[1]) +
+              size_t(start[1] + r % shape[1])) *
+                 size_t(t.shape[2]) +
+             size_t(start[2]);
       for (int64_t k = 0; k < shape.back(); ++k) out.push_back(v[t.offset + at + size_t(k)]);
     }
     return out;
