@@ -34,7 +34,7 @@ void add_bench_command(CLI::App& root, int& exit_code) {
       ->capture_default_str();
   train
       ->add_option("--recompute", o->recompute,
-                   "none | block: activations kept for backward (train.recompute)")
+                   "none | attention | block: activations kept for backward (train.recompute)")
       ->capture_default_str();
   train->add_flag("--no-comm", o->no_comm,
                   "allreduce without the gradient all-reduce (the step time communication adds)");

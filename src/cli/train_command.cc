@@ -106,8 +106,8 @@ void add_run_flags(CLI::App* cmd, const std::shared_ptr<TrainOptions>& o) {
            "Parameter server: 0 synchronous; s > 0 asynchronous, a worker at most s steps "
            "ahead of the slowest (dist.staleness)");
   shortcut("--recompute", "train.recompute",
-           "none | block: keep each block's input only and run its forward again in backward "
-           "(train.recompute)");
+           "none | attention | block: keep all but the attention probabilities, or each "
+           "block's input only, and compute the rest again in backward (train.recompute)");
 }
 
 }  // namespace

@@ -42,9 +42,21 @@ void BlockStack::plan(StackActivations& a, BufferPlan& plan, Backend& backend, i
     plan.add(&a.work_mean, BT);
     plan.add(&a.work_rstd, BT);
   } else {
-    for (auto& l : a.layers)
+    for (auto& l : a.layers) {
+      const bool first = &l == &a.layers.front();
       l.plan(plan, backend, B, T, C, NH, spec_, S,
-             one_qkv && &l != &a.layers.front() ? &a.layers.front().qkv : nullptr);
+             one_qkv && !first ? &a.layers.front().qkv : nullptr);
+      // Recompute::attention: every block's attention probabilities in the first block's
+      // buffer (a later block's overwrite it; the backward computes each again).
+      if (recompute_ == Recompute::attention && !first) {
+        plan.unplan(&l.att);
+        plan.alias(&l.att, &a.layers.front().att);
+        if (spec_.cross) {
+          plan.unplan(&l.xatt);
+          plan.alias(&l.xatt, &a.layers.front().xatt);
+        }
+      }
+    }
   }
   plan.add(&a.out, BT * C);
   plan.add(&a.out_mean, BT);
@@ -62,7 +74,7 @@ StreamNorm BlockStack::norm_before(StackActivations& a, int l) const {
 
 BlockActivations BlockStack::block_activations(const StackActivations& a, int l) const {
   const BlockActivations& saved = a.layers[size_t(l)];
-  if (recompute_ == Recompute::none) return saved;
+  if (recompute_ != Recompute::block) return saved;
   BlockActivations act = a.work;
   act.ln1 = saved.ln1;
   act.ln1_mean = saved.ln1_mean;
@@ -127,6 +139,8 @@ void BlockStack::backward(Backend& be, StackActivations& a, BlockScratch& s, con
       block_forward(be, spec_, blocks_[l], act, s, below, in, C, NH, drop,
                     {a.work_norm, a.work_mean, a.work_rstd, next.w, next.b, false});
     }
+    if (recompute_ == Recompute::attention)
+      block_attention_forward(be, spec_, blocks_[l], act, in, C, NH, drop);
     if (keep_previous) units.access.release(unit(l + 1));
     block_backward(be, spec_, blocks_[l], dblocks_[l], act, s, below, a.dres, in, C, NH, drop,
                    l > 0);

@@ -16,8 +16,9 @@
 namespace cohort {
 
 struct StackActivations {
-  // Per block: every activation, or with Recompute::block only ln1 (its statistics) and
-  // out, the block's input and output on the residual stream.
+  // Per block: every activation (with Recompute::attention the attention probabilities in
+  // one buffer, the first block's, for all), or with Recompute::block only ln1 (its
+  // statistics) and out, the block's input and output on the residual stream.
   std::vector<BlockActivations> layers;
   float *out, *out_mean, *out_rstd;  // the final LayerNorm's output and statistics
   float* dres;                       // (B, T, C) the residual stream's gradient

@@ -6,6 +6,7 @@
 // every later buffer by 4 bytes).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -25,6 +26,10 @@ class BufferPlan {
   }
   // *where is set to *of once allocated: one buffer under two names (of was added first).
   void alias(float** where, float** of) { aliases_.emplace_back(where, of); }
+  // Takes back add(where, ...): a buffer a caller's plan() asked for that another shares.
+  void unplan(float** where) {
+    std::erase_if(requests_, [&](const auto& r) { return r.first == where; });
+  }
   static constexpr size_t kAlignFloats = 64;  // 256 bytes
   Arena allocate(MemorySpace& space) {
     size_t total = 0;

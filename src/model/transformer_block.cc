@@ -101,6 +101,42 @@ void hold_norm_output(Backend& be, const StreamNorm& norm, size_t n) {
 }
 }  // namespace
 
+namespace {
+
+// The self-attention from qkv (the fused path: from ln_1, its projection included) into att
+// and atty; atty is read only by products until the backward has (hold_product_input).
+void self_attention_forward(Backend& be, const BlockSpec& spec, const BlockParams& w,
+                            BlockActivations& a, const BlockInputs& in, int C, int NH,
+                            const BlockDropout& drop) {
+  const int B = in.B, T = in.T;
+  be.hold_product_input(a.atty, size_t(B) * T * C);
+  if (spec.fused_attention()) {
+    be.qkv_attention_forward(a.atty, a.att, a.qkv, a.ln1, w.qkvw, w.qkvb, B, T, C, NH,
+                             drop.at(BlockDropoutRole::attention));
+  } else {
+    be.mha_forward(a.atty, a.att, a.qkv, a.qkv + C, a.qkv + 2 * C, 3 * C, 3 * C, B, T, T, C, NH,
+                   spec.causal, spec.padded ? in.self_len : nullptr,
+                   drop.at(BlockDropoutRole::attention));
+  }
+}
+
+// The cross-attention from xq and xkv into xatt and xatty.
+void cross_attention_forward(Backend& be, BlockActivations& a, const BlockInputs& in, int C, int NH,
+                             const BlockDropout& drop) {
+  be.hold_product_input(a.xatty, size_t(in.B) * in.T * C);
+  be.mha_forward(a.xatty, a.xatt, a.xq, a.xkv, a.xkv + C, C, 2 * C, in.B, in.T, in.S, C, NH, false,
+                 in.memory_len, drop.at(BlockDropoutRole::cross_attention));
+}
+
+}  // namespace
+
+void block_attention_forward(Backend& be, const BlockSpec& spec, const BlockParams& w,
+                             BlockActivations& a, const BlockInputs& in, int C, int NH,
+                             const BlockDropout& drop) {
+  self_attention_forward(be, spec, w, a, in, C, NH, drop);
+  if (spec.cross) cross_attention_forward(be, a, in, C, NH, drop);
+}
+
 void block_forward(Backend& be, const BlockSpec& spec, const BlockParams& w, BlockActivations& a,
                    BlockScratch& s, const float* x, const BlockInputs& in, int C, int NH,
                    const BlockDropout& drop, const StreamNorm& next) {
@@ -117,15 +153,8 @@ void block_forward(Backend& be, const BlockSpec& spec, const BlockParams& w, Blo
   // The LayerNorms' outputs and the attentions' are read only by products until the
   // backward has (Backend::hold_product_input), so a backend may keep its converted
   // copies; each is held before the op that computes it, so that op may write the copy.
-  be.hold_product_input(a.atty, BT * C);
-  if (spec.fused_attention()) {
-    be.qkv_attention_forward(a.atty, a.att, a.qkv, a.ln1, w.qkvw, w.qkvb, B, T, C, NH,
-                             drop.at(Role::attention));
-  } else {
-    be.linear_forward(a.qkv, a.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
-    be.mha_forward(a.atty, a.att, a.qkv, a.qkv + C, a.qkv + 2 * C, 3 * C, 3 * C, B, T, T, C, NH,
-                   spec.causal, spec.padded ? in.self_len : nullptr, drop.at(Role::attention));
-  }
+  if (!spec.fused_attention()) be.linear_forward(a.qkv, a.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
+  self_attention_forward(be, spec, w, a, in, C, NH, drop);
   pass_branch();
   be.linear_forward(s.branch, a.atty, w.attpw, w.attpb, BT, C, C);
   be.dropout(s.branch, B, n, drop.at(Role::attention_residual));
@@ -136,9 +165,7 @@ void block_forward(Backend& be, const BlockSpec& spec, const BlockParams& w, Blo
                              C);
     be.linear_forward(a.xq, a.lnx, w.xqw, w.xqb, BT, C, C);
     be.linear_forward(a.xkv, in.memory, w.xkvw, w.xkvb, size_t(B) * in.S, C, 2 * C);
-    be.hold_product_input(a.xatty, BT * C);
-    be.mha_forward(a.xatty, a.xatt, a.xq, a.xkv, a.xkv + C, C, 2 * C, B, T, in.S, C, NH, false,
-                   in.memory_len, drop.at(Role::cross_attention));
+    cross_attention_forward(be, a, in, C, NH, drop);
     pass_branch();
     be.linear_forward(s.branch, a.xatty, w.xpw, w.xpb, BT, C, C);
     be.dropout(s.branch, B, n, drop.at(Role::cross_residual));

@@ -136,6 +136,13 @@ struct StreamNorm {
   bool products_only;
 };
 
+// The block's attentions again (self, and cross where it has one) from its saved inputs,
+// into a's att, atty (and xatt, xatty): the same bits as block_forward wrote (Recompute::
+// attention, whose blocks share one att buffer).
+void block_attention_forward(Backend& be, const BlockSpec& spec, const BlockParams& w,
+                             BlockActivations& a, const BlockInputs& in, int C, int NH,
+                             const BlockDropout& drop);
+
 // The block's forward. On entry a.ln1 holds ln_1(x), a.ln1_mean and a.ln1_rstd its
 // statistics. Writes a.out = the block's output and next = its LayerNorm, fused.
 void block_forward(Backend& be, const BlockSpec& spec, const BlockParams& w, BlockActivations& a,

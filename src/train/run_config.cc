@@ -68,8 +68,9 @@ std::vector<Field> fields_of(RunConfig& c) {
       {"train.warmup", &c.train.warmup, "linear warmup steps"},
       {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0: off)"},
       {"train.recompute", &c.train.recompute,
-       "none | block: keep each block's input only and run its forward again in backward "
-       "(less activation memory, one more forward, the same bits)"},
+       "none | attention | block: keep all but the attention probabilities (attention) or "
+       "each block's input only (block) and compute the rest again in backward (less "
+       "activation memory, more compute, the same bits)"},
       {"train.seed", &c.train.seed, "seed for init, synthetic data and dropout"},
       {"train.threads", &c.train.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)"},
       {"train.backend", &c.train.backend, "cpu | cuda (one GPU per rank; docs/gpu.md)"},

@@ -19,7 +19,7 @@ struct TrainConfig {
   long warmup = 20;
   float grad_clip = 1.0f;  // global norm; 0 disables
   std::string recompute =
-      "none";                   // none | block: activations kept for backward (model/recompute.h)
+      "none";                   // none | attention | block: activations kept for backward (model/recompute.h)
   uint64_t seed = 1337;         // init, data and dropout
   int threads = 0;              // 0: OMP_NUM_THREADS or all cores
   std::string backend = "cpu";  // cpu | cuda (one GPU per rank)

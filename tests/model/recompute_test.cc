@@ -1,7 +1,7 @@
-// Activation recomputation (train.recompute = block) gives the same bits as keeping every
-// activation: loss, every gradient, and the ranges' grad_ready order, for each family with
-// dropout on (the recomputed forward must draw the same masks); and the GPT's plan keeps
-// less.
+// Activation recomputation (train.recompute = attention and block) gives the same bits as
+// keeping every activation: loss, every gradient, and the ranges' grad_ready order, for each
+// family with dropout on (the recomputed forward must draw the same masks); and the GPT's
+// plan keeps less.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -67,16 +67,19 @@ template <typename Family>
 void expect_same_bits(const char* arch, const std::function<void(Family&)>& plan,
                       const std::function<float(Family&)>& forward) {
   const Result kept = run<Family>(arch, Recompute::none, plan, forward);
-  const Result again = run<Family>(arch, Recompute::block, plan, forward);
-  EXPECT_EQ(kept.loss, again.loss);
-  EXPECT_EQ(kept.units, again.units);
-  ASSERT_EQ(kept.grads.size(), again.grads.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < kept.grads.size(); ++i) differ += kept.grads[i] != again.grads[i];
-  EXPECT_EQ(differ, 0u) << "of " << kept.grads.size() << " gradients";
+  for (Recompute r : {Recompute::attention, Recompute::block}) {
+    SCOPED_TRACE(recompute_name(r));
+    const Result again = run<Family>(arch, r, plan, forward);
+    EXPECT_EQ(kept.loss, again.loss);
+    EXPECT_EQ(kept.units, again.units);
+    ASSERT_EQ(kept.grads.size(), again.grads.size());
+    size_t differ = 0;
+    for (size_t i = 0; i < kept.grads.size(); ++i) differ += kept.grads[i] != again.grads[i];
+    EXPECT_EQ(differ, 0u) << "of " << kept.grads.size() << " gradients";
+  }
 }
 
-TEST(Recompute, GptBlockRecomputationGivesTheSameBits) {
+TEST(Recompute, GptRecomputationGivesTheSameBits) {
   std::vector<int32_t> x(24), y(24);
   for (int i = 0; i < 24; ++i) x[i] = i % 37, y[i] = (i * 5 + 1) % 37;
   expect_same_bits<Gpt>(
@@ -84,7 +87,7 @@ TEST(Recompute, GptBlockRecomputationGivesTheSameBits) {
       [&](Gpt& m) { return m.forward(x.data(), y.data(), 2, 12, training()); });
 }
 
-TEST(Recompute, EncoderBlockRecomputationGivesTheSameBits) {
+TEST(Recompute, EncoderRecomputationGivesTheSameBits) {
   std::vector<int32_t> tokens(24), targets(24, -1), lengths = {12, 7}, labels = {0, 2};
   for (int i = 0; i < 24; ++i) tokens[i] = (i * 3 + 1) % 37;
   targets[2] = 7, targets[15] = 11;
@@ -102,7 +105,7 @@ TEST(Recompute, EncoderBlockRecomputationGivesTheSameBits) {
   }
 }
 
-TEST(Recompute, Seq2SeqBlockRecomputationGivesTheSameBits) {
+TEST(Recompute, Seq2SeqRecomputationGivesTheSameBits) {
   std::vector<int32_t> src(20), src_len = {10, 6}, tin(16), tout(16);
   for (int i = 0; i < 20; ++i) src[i] = (i * 7 + 2) % 37;
   for (int i = 0; i < 16; ++i) tin[i] = (i * 5 + 3) % 37, tout[i] = (i * 11 + 1) % 37;
@@ -130,6 +133,13 @@ TEST(Recompute, GptPlanKeepsLess) {
   again.plan(4, 12, false);
   EXPECT_LT(again.activation_bytes(), kept.activation_bytes() * 6 / 10)
       << again.activation_bytes() << " vs " << kept.activation_bytes();
+  // attention: one block's probabilities (B x NH x T x T) instead of six.
+  Gpt attention(c, be);
+  attention.set_recompute(Recompute::attention);
+  attention.plan(4, 12, false);
+  const size_t probs = size_t(4) * c.n_head * 12 * 12 * sizeof(float);
+  EXPECT_LE(attention.activation_bytes() + 5 * probs, kept.activation_bytes())
+      << attention.activation_bytes() << " vs " << kept.activation_bytes();
 }
 
 }  // namespace
