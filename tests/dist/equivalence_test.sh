@@ -32,7 +32,11 @@ for s in allreduce zero1 zero2 fsdp; do
 done
 # recompute = block under fsdp: a recomputed block reads the next block's LayerNorm.
 run fsdp-2-recompute mpi 2 "$cohort" train --batch-size 6 --strategy fsdp --recompute block
-zero+=(fsdp-2-recompute)
+# Accumulation under fsdp (each micro-batch gathers again; only the last reduce-scatters),
+# with the attention probabilities recomputed.
+run fsdp-2-accum mpi 2 "$cohort" train --batch-size 3 --grad-accum 2 --strategy fsdp \
+  --recompute attention
+zero+=(fsdp-2-recompute fsdp-2-accum)
 
 # fsdp writes a shard set (each rank its own range, no gather onto rank 0); it resumes bit
 # for bit, and its consolidated export is what the other strategies write.
