@@ -19,10 +19,10 @@ struct TrainConfig {
   long warmup = 20;
   float grad_clip = 1.0f;  // global norm; 0 disables
   std::string recompute =
-      "none";                   // none | attention | block: activations kept for backward (model/recompute.h)
-  uint64_t seed = 1337;         // init, data and dropout
-  int threads = 0;              // 0: OMP_NUM_THREADS or all cores
-  std::string backend = "cpu";  // cpu | cuda (one GPU per rank)
+      "none";  // none | attention | block: activations kept for backward (model/recompute.h)
+  uint64_t seed = 1337;            // init, data and dropout
+  int threads = 0;                 // 0: OMP_NUM_THREADS or all cores
+  std::string backend = "cpu";     // cpu | cuda (one GPU per rank)
   std::string precision = "auto";  // auto | fp32 | bf16 | fp16: the CUDA backend's matmuls
   std::string resolved_precision() const { return resolve_precision(backend, precision); }
   int log_every = 10;
