@@ -48,33 +48,31 @@ void CountingCommunicator::all_reduce_max(double* data, size_t n) {
   inner_.all_reduce_max(data, n);
 }
 
-void CountingCommunicator::reduce_scatter_sum(float* data, const std::vector<size_t>& counts) {
+void CountingCommunicator::add_blocks(const std::vector<size_t>& counts) {
   const size_t all = std::accumulate(counts.begin(), counts.end(), size_t(0));
   const uint64_t b = (all - counts[size_t(rank())]) * sizeof(float);
   add(b, b);
+}
+
+void CountingCommunicator::reduce_scatter_sum(float* data, const std::vector<size_t>& counts) {
+  add_blocks(counts);
   inner_.reduce_scatter_sum(data, counts);
 }
 
 std::unique_ptr<CommRequest> CountingCommunicator::reduce_scatter_sum_async(
     float* data, const std::vector<size_t>& counts) {
-  const size_t all = std::accumulate(counts.begin(), counts.end(), size_t(0));
-  const uint64_t b = (all - counts[size_t(rank())]) * sizeof(float);
-  add(b, b);
+  add_blocks(counts);
   return inner_.reduce_scatter_sum_async(data, counts);
 }
 
 void CountingCommunicator::all_gather(float* data, const std::vector<size_t>& counts) {
-  const size_t all = std::accumulate(counts.begin(), counts.end(), size_t(0));
-  const size_t mine = counts[size_t(rank())];
-  add((all - mine) * sizeof(float), (all - mine) * sizeof(float));
+  add_blocks(counts);
   inner_.all_gather(data, counts);
 }
 
 std::unique_ptr<CommRequest> CountingCommunicator::all_gather_async(
     float* data, const std::vector<size_t>& counts) {
-  const size_t all = std::accumulate(counts.begin(), counts.end(), size_t(0));
-  const size_t mine = counts[size_t(rank())];
-  add((all - mine) * sizeof(float), (all - mine) * sizeof(float));
+  add_blocks(counts);
   return inner_.all_gather_async(data, counts);
 }
 

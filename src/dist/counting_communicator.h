@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/communicator.h"
+#include "dist/forwarding_communicator.h"
 
 namespace cohort {
 
@@ -30,14 +30,11 @@ struct TrafficCounts {
   uint64_t calls = 0;  // collectives and point-to-point messages
 };
 
-class CountingCommunicator final : public Communicator {
+class CountingCommunicator final : public ForwardingCommunicator {
  public:
-  explicit CountingCommunicator(Communicator& inner) : inner_(inner) {}
+  explicit CountingCommunicator(Communicator& inner) : ForwardingCommunicator(inner) {}
   const TrafficCounts& counts() const { return counts_; }
 
-  int rank() const override { return inner_.rank(); }
-  int world() const override { return inner_.world(); }
-  std::string describe() const override { return inner_.describe(); }
   void all_reduce_sum(float* data, size_t n) override;
   std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, size_t n) override;
   std::unique_ptr<CommRequest> all_reduce_sum_bf16_async(uint16_t* data, size_t n) override;
@@ -54,15 +51,14 @@ class CountingCommunicator final : public Communicator {
   void recv(void* data, size_t bytes, int source, int tag) override;
   std::unique_ptr<CommRequest> isend(const void* data, size_t bytes, int dest, int tag) override;
   std::unique_ptr<CommRequest> irecv(void* data, size_t bytes, int source, int tag) override;
-  int probe(int source, int tag) override { return inner_.probe(source, tag); }
-  void barrier() override { inner_.barrier(); }
-  // The sub-communicator is the inner one's, uncounted: wrap it again to count it.
-  std::unique_ptr<Communicator> split(int color) override { return inner_.split(color); }
+  // probe, barrier and split pass through uncounted (a split is the inner one's: wrap it
+  // again to count it).
   std::vector<std::string> all_gather_strings(const std::string& mine) override;
 
  private:
   void add(uint64_t sent, uint64_t received);
-  Communicator& inner_;
+  // A reduce-scatter's or all-gather's: every block but this rank's, each way.
+  void add_blocks(const std::vector<size_t>& counts);
   TrafficCounts counts_;
 };
 
